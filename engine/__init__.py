@@ -1,0 +1,1 @@
+"""Ticket War Engine core: domain, actor runtime, transports, storage. No HTTP."""

@@ -1,0 +1,61 @@
+"""Registering and signing in: the account rules, over the users table."""
+
+from __future__ import annotations
+
+import re
+
+import asyncpg
+
+from engine.auth import TokenIssuer, check_password_strength, hash_password, verify_password
+from engine.errors import InvalidCredentials, InvalidInput
+from engine.storage import users
+from engine.storage.database import translate_db_errors
+from engine.storage.users import User
+from engine.types import Role
+
+# Deliberately loose: one @, something on each side, a dot in the domain. Deliverability is
+# for a confirmation mail to prove, not a regex.
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+
+
+def normalize_email(email: str) -> str:
+    """Trimmed, validated email; `InvalidInput` if it is not one."""
+    email = email.strip()
+    if len(email) > 254 or not _EMAIL.match(email):
+        raise InvalidInput("email is not a valid address", field="email")
+    return email
+
+
+async def register(pool: asyncpg.Pool, email: str, password: str, name: str | None,
+                   role: Role = Role.USER) -> User:
+    """Create an account; a client may only ever pick USER or VENDOR (never ADMIN)."""
+    if role is Role.ADMIN:
+        raise InvalidInput("role ADMIN cannot be chosen", field="role")
+    email = normalize_email(email)
+    check_password_strength(password)
+    password_hash = await hash_password(password)
+    async with translate_db_errors():
+        return await users.create_user(pool, email, password_hash, name, role)
+
+
+async def login(pool: asyncpg.Pool, issuer: TokenIssuer, email: str,
+                password: str) -> tuple[str, User]:
+    """A token for valid credentials; `InvalidCredentials` otherwise (same time either way)."""
+    async with translate_db_errors():
+        found = await users.find_credentials(pool, email.strip())
+    ok = await verify_password(found[1] if found else None, password)
+    if found is None or not ok:
+        raise InvalidCredentials("wrong email or password")
+    user = found[0]
+    return issuer.issue(user.id, user.role, user.email), user
+
+
+async def add_user(pool: asyncpg.Pool, email: str, password: str | None,
+                   role: Role, name: str | None = None) -> tuple[User, bool]:
+    """Operator path (CLI): create or promote an account, any role. Returns (user, created)."""
+    email = normalize_email(email)
+    password_hash = None
+    if password is not None:
+        check_password_strength(password)
+        password_hash = await hash_password(password)
+    return await users.upsert_user(pool, email, password_hash, role, name)

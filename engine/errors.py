@@ -1,0 +1,209 @@
+"""One error tree with stable machine codes; the gateway maps each class to HTTP in one place.
+
+Library errors (asyncpg, aio-pika) are translated into these at the storage and transport
+boundaries, so nothing above them catches a driver's exception.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class EngineError(Exception):
+    """Root of every error the engine raises on purpose."""
+
+    code: ClassVar[str] = "engine_error"
+    status: ClassVar[int] = 500
+
+    def __init__(self, message: str | None = None, **details: Any) -> None:
+        self.message = message or self.default_message()
+        self.details = details
+        super().__init__(self.message)
+
+    def default_message(self) -> str:
+        """The human text used when none is given."""
+        return self.code.replace("_", " ")
+
+
+# -- 4xx: the caller can fix it -----------------------------------------------------------
+
+
+class InvalidInput(EngineError):
+    """The request is malformed or a field has a wrong type or value."""
+
+    code = "invalid_input"
+    status = 422
+
+
+class MalformedJson(InvalidInput):
+    """The body is not JSON."""
+
+    code = "malformed_json"
+    status = 400
+
+
+class UnsupportedMediaType(InvalidInput):
+    """The body is not `application/json`."""
+
+    code = "unsupported_media_type"
+    status = 415
+
+
+class BodyTooLarge(InvalidInput):
+    """The body exceeds the small size limit."""
+
+    code = "body_too_large"
+    status = 413
+
+
+class InvalidQuantity(InvalidInput):
+    """Quantity is not a whole number between 1 and the maximum."""
+
+    code = "invalid_quantity"
+
+
+class WeakPassword(InvalidInput):
+    """The password does not meet the minimum length."""
+
+    code = "weak_password"
+
+
+class Unauthenticated(EngineError):
+    """No valid bearer token."""
+
+    code = "unauthenticated"
+    status = 401
+
+
+class InvalidCredentials(Unauthenticated):
+    """Wrong email or password."""
+
+    code = "invalid_credentials"
+
+
+class Forbidden(EngineError):
+    """Signed in, but the role or ownership does not allow this."""
+
+    code = "forbidden"
+    status = 403
+
+
+class NotFound(EngineError):
+    """No such thing, or not yours to see."""
+
+    code = "not_found"
+    status = 404
+
+
+class Conflict(EngineError):
+    """The request conflicts with the current state."""
+
+    code = "conflict"
+    status = 409
+
+
+class EmailTaken(Conflict):
+    """An account with this email exists."""
+
+    code = "email_taken"
+
+
+class CapacityBelowSold(Conflict):
+    """An edit would set capacity below the seats already sold."""
+
+    code = "capacity_below_sold"
+
+
+class NotCancellable(Conflict):
+    """Only a confirmed booking can be cancelled."""
+
+    code = "not_cancellable"
+
+
+class IdempotencyMismatch(InvalidInput):
+    """The same Idempotency-Key was used with a different request body."""
+
+    code = "idempotency_key_reused"
+
+
+class RateLimited(EngineError):
+    """Too many requests from this user or address."""
+
+    code = "rate_limited"
+    status = 429
+
+    def __init__(self, message: str | None = None, *, retry_after: int = 1) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.retry_after = retry_after
+
+
+# -- booking rejections (also carried as outcome reasons) ---------------------------------
+
+
+class BookingRejected(EngineError):
+    """A booking was decided and refused; `code` is the stored reason."""
+
+    status = 409
+
+
+class SoldOut(BookingRejected):
+    """Not enough seats left."""
+
+    code = "sold_out"
+
+
+class NotOnSale(BookingRejected):
+    """The sale has not started, or the event is closed."""
+
+    code = "not_on_sale"
+
+
+class LimitExceeded(BookingRejected):
+    """This booking would take the user past the event's per-user limit."""
+
+    code = "limit_exceeded"
+    status = 422
+
+
+class EventUnknown(BookingRejected):
+    """The shard could not find the event (deleted, or never existed)."""
+
+    code = "event_not_found"
+    status = 404
+
+
+class DeadLettered(BookingRejected):
+    """The command could not be processed and was dead-lettered."""
+
+    code = "undeliverable"
+    status = 409
+
+
+#: Outcome reason code -> the rejection class that answers it.
+REJECTIONS: dict[str, type[BookingRejected]] = {
+    cls.code: cls for cls in (SoldOut, NotOnSale, LimitExceeded, EventUnknown, DeadLettered)
+}
+
+
+# -- 5xx: try again later ---------------------------------------------------------------
+
+
+class Unavailable(EngineError):
+    """A backing service (broker, database) cannot take the request now."""
+
+    code = "unavailable"
+    status = 503
+
+    def __init__(self, message: str | None = None, *, retry_after: int = 2) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.retry_after = retry_after
+
+
+class StaleOwner(EngineError):
+    """A shard wrote with an owner epoch that another shard has since replaced."""
+
+    code = "stale_owner"
+
+    def __init__(self, event_ids: set[int]) -> None:
+        super().__init__(f"fenced out of events {sorted(event_ids)}")
+        self.event_ids = event_ids

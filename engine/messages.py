@@ -1,0 +1,169 @@
+"""Wire messages between gateways and shard actors: versioned JSON (orjson), never pickle.
+
+Every message is `{"v": 1, "type": ..., ...}`; a gateway may coalesce several commands
+for one event into one `batch` message.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+import orjson
+
+from engine.types import BookingId, BookingStatus, EventId, UserId
+
+WIRE_VERSION = 1
+
+
+class WireError(ValueError):
+    """A message body that is not a valid message of this version."""
+
+
+@dataclass(frozen=True, slots=True)
+class BookCommand:
+    """Ask the event's actor to sell `quantity` seats to `user_id`."""
+
+    booking_id: BookingId
+    event_id: EventId
+    user_id: UserId
+    quantity: int
+    reply_to: str
+    #: Set for keyed requests and redeliveries: the actor checks the DB for a prior outcome.
+    check_existing: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CancelCommand:
+    """Ask the event's actor to cancel a confirmed booking and put its seats back on sale."""
+
+    booking_id: BookingId
+    event_id: EventId
+    user_id: UserId
+    reply_to: str
+
+
+Command: TypeAlias = BookCommand | CancelCommand
+
+
+@dataclass(frozen=True, slots=True)
+class TicketInfo:
+    """One seat of a confirmed booking."""
+
+    id: uuid.UUID
+    code: str
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The final word on a booking (or on a cancellation of it)."""
+
+    booking_id: BookingId
+    event_id: EventId
+    user_id: UserId
+    status: BookingStatus
+    quantity: int
+    reason: str | None = None
+    tickets: tuple[TicketInfo, ...] = ()
+    reply_to: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StockUpdate:
+    """An event's seats left, pushed to every gateway after each batch."""
+
+    event_id: EventId
+    available: int
+
+
+def _command_dict(cmd: Command) -> dict[str, Any]:
+    if isinstance(cmd, BookCommand):
+        return {"type": "book", "bookingId": str(cmd.booking_id), "eventId": cmd.event_id,
+                "userId": cmd.user_id, "quantity": cmd.quantity, "replyTo": cmd.reply_to,
+                "checkExisting": cmd.check_existing}
+    return {"type": "cancel", "bookingId": str(cmd.booking_id), "eventId": cmd.event_id,
+            "userId": cmd.user_id, "replyTo": cmd.reply_to}
+
+
+def _command_from(d: dict[str, Any]) -> Command:
+    kind = d.get("type")
+    try:
+        if kind == "book":
+            quantity = d["quantity"]
+            if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
+                raise WireError(f"bad quantity {quantity!r}")
+            return BookCommand(uuid.UUID(d["bookingId"]), int(d["eventId"]), int(d["userId"]),
+                               quantity, str(d["replyTo"]), bool(d.get("checkExisting")))
+        if kind == "cancel":
+            return CancelCommand(uuid.UUID(d["bookingId"]), int(d["eventId"]),
+                                 int(d["userId"]), str(d["replyTo"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise WireError(f"bad {kind} command: {exc}") from exc
+    raise WireError(f"unknown command type {kind!r}")
+
+
+def encode_commands(commands: list[Command]) -> bytes:
+    """One message body carrying one or more commands (for the same event)."""
+    return orjson.dumps({"v": WIRE_VERSION, "type": "batch",
+                         "items": [_command_dict(c) for c in commands]})
+
+
+def decode_commands(body: bytes) -> list[Command]:
+    """The commands of a message body; raises WireError on anything malformed."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise WireError(f"not JSON: {exc}") from exc
+    if not isinstance(data, dict) or data.get("v") != WIRE_VERSION:
+        raise WireError("missing or unsupported version")
+    if data.get("type") != "batch" or not isinstance(data.get("items"), list):
+        raise WireError("not a command batch")
+    items = data["items"]
+    if not items or not all(isinstance(item, dict) for item in items):
+        raise WireError("empty batch or an item that is not an object")
+    return [_command_from(item) for item in items]
+
+
+def outcome_to_dict(o: Outcome) -> dict[str, Any]:
+    """Outcome as a JSON-ready dict (wire and API share field names)."""
+    return {"bookingId": str(o.booking_id), "eventId": o.event_id, "userId": o.user_id,
+            "status": o.status.value, "quantity": o.quantity, "reason": o.reason,
+            "tickets": [{"id": str(t.id), "code": t.code} for t in o.tickets],
+            "replyTo": o.reply_to}
+
+
+def outcome_from_dict(d: dict[str, Any]) -> Outcome:
+    """Inverse of `outcome_to_dict`."""
+    return Outcome(uuid.UUID(d["bookingId"]), int(d["eventId"]), int(d["userId"]),
+                   BookingStatus(d["status"]), int(d["quantity"]), d.get("reason"),
+                   tuple(TicketInfo(uuid.UUID(t["id"]), t["code"]) for t in d["tickets"]),
+                   d.get("replyTo", ""))
+
+
+def encode_outcomes(outcomes: list[Outcome]) -> bytes:
+    """A reply message carrying outcomes for one gateway."""
+    return orjson.dumps({"v": WIRE_VERSION, "type": "outcomes",
+                         "items": [outcome_to_dict(o) for o in outcomes]})
+
+
+def decode_outcomes(body: bytes) -> list[Outcome]:
+    """Inverse of `encode_outcomes`."""
+    data = orjson.loads(body)
+    if data.get("v") != WIRE_VERSION or data.get("type") != "outcomes":
+        raise WireError("not an outcomes message")
+    return [outcome_from_dict(i) for i in data["items"]]
+
+
+def encode_stock(updates: list[StockUpdate]) -> bytes:
+    """A stock broadcast after a batch."""
+    return orjson.dumps({"v": WIRE_VERSION, "type": "stock",
+                         "items": [[u.event_id, u.available] for u in updates]})
+
+
+def decode_stock(body: bytes) -> list[StockUpdate]:
+    """Inverse of `encode_stock`."""
+    data = orjson.loads(body)
+    if data.get("v") != WIRE_VERSION or data.get("type") != "stock":
+        raise WireError("not a stock message")
+    return [StockUpdate(int(e), int(a)) for e, a in data["items"]]

@@ -1,0 +1,253 @@
+"""The shard actor: owns its events' stock in memory, decides its mailbox in order, writes each
+batch in one transaction, and only then acks, answers and broadcasts stock.
+
+Group commit: while one batch commits, new commands queue up; the next batch is all of them.
+So batches grow with load and latency stays one commit when idle. No polling anywhere: the
+loop sleeps on the mailbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from contextlib import suppress
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Protocol
+
+from engine import domain
+from engine.domain import EventLedger
+from engine.errors import StaleOwner, Unavailable
+from engine.messages import BookCommand, CancelCommand, Command, Outcome, StockUpdate
+from engine.storage.shard_store import BatchWrite
+from engine.tickets import new_tickets
+from engine.transport.base import Envelope, Outlet
+from engine.types import BookingId, BookingStatus, Clock, EventId, utcnow
+
+log = logging.getLogger(__name__)
+
+#: Backoff while the database is away: long enough not to hammer a restarting server.
+_RETRY_DELAYS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0)
+
+
+class ShardStore(Protocol):
+    """What the actor needs from storage (see `engine.storage.shard_store.PgShardStore`)."""
+
+    async def claim(self, event_ids: set[EventId]) -> dict[EventId, EventLedger]:
+        """Take ownership of events and load their state."""
+
+    async def existing(self, booking_ids: list[BookingId]) -> dict[BookingId, Outcome]:
+        """Recorded outcomes for these booking ids."""
+
+    async def commit(self, batch: BatchWrite) -> None:
+        """Write a batch atomically, fenced by owner epochs."""
+
+
+@dataclass(slots=True)
+class _Decided:
+    write: BatchWrite
+    outcomes: list[Outcome]
+    touched: set[EventId]
+
+
+class ShardActor:
+    """One shard's single writer. Use `submit`, `drain`, and `async with` (or start/stop)."""
+
+    def __init__(self, shard: int, store: ShardStore, outlet: Outlet, *,
+                 clock: Clock = utcnow, max_batch: int = 1024) -> None:
+        self.shard = shard
+        self._store = store
+        self._outlet = outlet
+        self._clock = clock
+        self._max_batch = max_batch
+        self._mailbox: asyncio.Queue[Envelope] = asyncio.Queue()
+        self._ledgers: dict[EventId, EventLedger] = {}
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._task: asyncio.Task[None] | None = None
+        self._inflight: asyncio.Task[None] | None = None
+        self.batches = 0
+        self.fenced = 0
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Begin taking from the mailbox."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=f"shard-{self.shard}")
+
+    async def stop(self) -> None:
+        """Stop taking new batches; the batch in flight still commits, acks and answers."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
+        if self._inflight is not None and not self._inflight.done():
+            await self._inflight
+
+    async def __aenter__(self) -> ShardActor:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- intake --------------------------------------------------------------------------
+
+    def submit(self, envelope: Envelope) -> None:
+        """Queue an envelope; never blocks (the transport bounds what is in flight)."""
+        self._idle.clear()
+        self._mailbox.put_nowait(envelope)
+
+    @property
+    def depth(self) -> int:
+        """Envelopes waiting in the mailbox."""
+        return self._mailbox.qsize()
+
+    @property
+    def busy(self) -> bool:
+        """Whether commands are queued or a batch is in flight."""
+        return not self._idle.is_set()
+
+    def on_death(self, callback: Callable[[asyncio.Task[None]], None]) -> None:
+        """Call `callback` with the loop task when it ends (crash or stop)."""
+        if self._task is not None:
+            self._task.add_done_callback(callback)
+
+    async def drain(self) -> None:
+        """Return once the mailbox is empty and the last batch is committed and answered."""
+        await self._idle.wait()
+
+    def owns(self, event_id: EventId) -> bool:
+        """Whether this actor currently holds the event in memory."""
+        return event_id in self._ledgers
+
+    # -- the loop ------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._mailbox.get()]
+            size = len(batch[0].commands)
+            while size < self._max_batch and not self._mailbox.empty():
+                envelope = self._mailbox.get_nowait()
+                batch.append(envelope)
+                size += len(envelope.commands)
+            # Shielded: cancelling the loop (shutdown) must not abandon a batch between its
+            # commit and its acks; stop() awaits this task instead.
+            self._inflight = asyncio.create_task(self._process(batch))
+            try:
+                await asyncio.shield(self._inflight)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("shard %s: batch failed; the actor stops", self.shard)
+                raise
+            finally:
+                if self._mailbox.empty() and (self._inflight is None or self._inflight.done()):
+                    self._idle.set()
+
+    async def _process(self, batch: list[Envelope]) -> None:
+        commands: list[tuple[Command, bool]] = [
+            (cmd, envelope.redelivered) for envelope in batch for cmd in envelope.commands]
+        forwarded: list[Command] = []
+        verify_all = False
+        attempt = 0
+        while True:
+            try:
+                decided = await self._decide(commands, verify_all)
+                if decided.write.events:
+                    await self._store.commit(decided.write)
+                break
+            except StaleOwner as exc:
+                self.fenced += 1
+                log.info("shard %s: fenced out of %s; forwarding", self.shard, exc.event_ids)
+                # Decisions of the rolled-back batch mutated these ledgers: reload them.
+                self._forget({c.event_id for c, _ in commands})
+                forwarded += [c for c, _ in commands if c.event_id in exc.event_ids]
+                commands = [(c, r) for c, r in commands if c.event_id not in exc.event_ids]
+            except Unavailable as exc:
+                # The commit may or may not have happened: reload state, and check every
+                # command against the database before deciding it again.
+                self._forget({c.event_id for c, _ in commands})
+                verify_all = True
+                delay = _RETRY_DELAYS[min(attempt, len(_RETRY_DELAYS) - 1)]
+                attempt += 1
+                log.warning("shard %s: %s; retrying batch in %.2fs", self.shard, exc, delay)
+                await asyncio.sleep(delay)
+        self.batches += 1
+        if forwarded:
+            await self._outlet.forward(forwarded)
+        await self._outlet.ack(batch)
+        if decided.outcomes:
+            await self._outlet.send_outcomes(decided.outcomes)
+        updates = [StockUpdate(e, self._ledgers[e].available)
+                   for e in decided.touched if e in self._ledgers]
+        if updates:
+            await self._outlet.send_stock(updates)
+
+    def _forget(self, event_ids: set[EventId]) -> None:
+        for event_id in event_ids:
+            self._ledgers.pop(event_id, None)
+
+    async def _decide(self, commands: Sequence[tuple[Command, bool]],
+                      verify_all: bool) -> _Decided:
+        to_check = [c.booking_id for c, redelivered in commands
+                    if verify_all or redelivered or isinstance(c, CancelCommand)
+                    or c.check_existing]
+        prior = await self._store.existing(to_check) if to_check else {}
+        missing = {c.event_id for c, _ in commands} - self._ledgers.keys()
+        if missing:
+            self._ledgers.update(await self._store.claim(missing))
+        now = self._clock()
+        write = BatchWrite()
+        outcomes: list[Outcome] = []
+        decided: dict[BookingId, Outcome] = {}
+        touched: set[EventId] = set()
+        for cmd, _ in commands:
+            ledger = self._ledgers.get(cmd.event_id)
+            if isinstance(cmd, BookCommand):
+                earlier = decided.get(cmd.booking_id) or prior.get(cmd.booking_id)
+                if earlier is not None:
+                    outcome = earlier
+                elif ledger is None:
+                    outcome = Outcome(cmd.booking_id, cmd.event_id, cmd.user_id,
+                                      BookingStatus.REJECTED, cmd.quantity, "event_not_found")
+                else:
+                    outcome = self._book(cmd, ledger, write, now)
+                    touched.add(ledger.event_id)
+                decided[cmd.booking_id] = outcome
+            else:
+                outcome = self._cancel(cmd, ledger, prior.get(cmd.booking_id), write)
+                if outcome.status is BookingStatus.CANCELLED and ledger is not None:
+                    prior[cmd.booking_id] = outcome  # a second cancel in this batch is refused
+                    touched.add(ledger.event_id)
+            outcomes.append(replace(outcome, reply_to=cmd.reply_to))
+        return _Decided(write, outcomes, touched)
+
+    def _book(self, cmd: BookCommand, ledger: EventLedger, write: BatchWrite,
+              now: datetime) -> Outcome:
+        reason = domain.book(ledger, cmd.user_id, cmd.quantity, now)
+        if reason is not None:
+            write.rejected(cmd.booking_id, ledger, cmd.user_id, cmd.quantity, reason)
+            return Outcome(cmd.booking_id, cmd.event_id, cmd.user_id, BookingStatus.REJECTED,
+                           cmd.quantity, reason)
+        tickets = new_tickets(cmd.quantity)
+        write.confirmed(cmd.booking_id, ledger, cmd.user_id, tickets)
+        return Outcome(cmd.booking_id, cmd.event_id, cmd.user_id, BookingStatus.CONFIRMED,
+                       cmd.quantity, None, tickets)
+
+    def _cancel(self, cmd: CancelCommand, ledger: EventLedger | None, prior: Outcome | None,
+                write: BatchWrite) -> Outcome:
+        if (prior is None or ledger is None or prior.user_id != cmd.user_id
+                or prior.status is not BookingStatus.CONFIRMED):
+            status = prior.status if prior is not None else BookingStatus.REJECTED
+            quantity = prior.quantity if prior is not None else 0
+            return Outcome(cmd.booking_id, cmd.event_id, cmd.user_id, status, quantity,
+                           "not_cancellable")
+        domain.release(ledger, prior.user_id, prior.quantity)
+        write.cancel(cmd.booking_id, ledger, prior.quantity)
+        return Outcome(cmd.booking_id, cmd.event_id, cmd.user_id, BookingStatus.CANCELLED,
+                       prior.quantity)

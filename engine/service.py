@@ -1,0 +1,97 @@
+"""The booking service: the one engine entry the gateway's booking handlers call.
+
+Validates, checks the event exists (from a short-lived cache, so a surge does not read the
+events table per request), and hands over to the configured strategy.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+
+import asyncpg
+
+from engine.errors import InvalidQuantity, NotFound
+from engine.messages import Outcome
+from engine.settings import Settings
+from engine.storage import bookings
+from engine.storage.database import translate_db_errors
+from engine.storage.events import Event, get_event
+from engine.strategies import STRATEGIES, Booker, BookingRequest, Pending
+from engine.strategies.queued import StockView
+from engine.transport.base import Transport
+from engine.types import BookingId, Clock, EventId, Strategy, UserId, utcnow
+
+#: How long a gateway trusts its cached copy of an event's static fields.
+EVENT_CACHE_SECONDS = 2.0
+
+
+class BookingService:
+    """Book, cancel and read bookings with the strategy the settings name."""
+
+    def __init__(self, settings: Settings, pool: asyncpg.Pool, transport: Transport | None,
+                 *, clock: Clock = utcnow) -> None:
+        self.settings = settings
+        self.strategy = settings.booking_strategy
+        self.stock = StockView()
+        self._pool = pool
+        self._events: dict[EventId, tuple[float, Event]] = {}
+        self.booker = self._make_booker(pool, transport, clock)
+
+    def _make_booker(self, pool: asyncpg.Pool, transport: Transport | None,
+                     clock: Clock) -> Booker:
+        module_name, _, attr = STRATEGIES[self.strategy.value].partition(":")
+        cls = getattr(importlib.import_module(module_name), attr)
+        if self.strategy is Strategy.QUEUED:
+            if transport is None:
+                raise ValueError("the queued strategy needs a transport")
+            booker: Booker = cls(pool, transport, self.stock,
+                                 wait_seconds=self.settings.booking_wait_seconds)
+        else:
+            booker = cls(pool, clock)
+        return booker
+
+    async def event(self, event_id: EventId) -> Event:
+        """The event (cached briefly); `NotFound` if it does not exist."""
+        hit = self._events.get(event_id)
+        now = time.monotonic()
+        if hit is not None and now - hit[0] < EVENT_CACHE_SECONDS:
+            return hit[1]
+        async with translate_db_errors():
+            event = await get_event(self._pool, event_id)
+        self._events[event_id] = (now, event)
+        self.stock.seed(event_id, event.available)
+        return event
+
+    def forget_event(self, event_id: EventId) -> None:
+        """Drop cached knowledge of an event after it was edited here."""
+        self._events.pop(event_id, None)
+        self.stock.forget(event_id)
+
+    async def book(self, user_id: UserId, event_id: EventId, quantity: int,
+                   idempotency_key: str | None = None) -> Outcome | Pending:
+        """Book `quantity` seats; returns the outcome, or Pending when it takes longer."""
+        if quantity < 1 or quantity > self.settings.max_quantity:
+            raise InvalidQuantity(
+                f"quantity must be a whole number from 1 to {self.settings.max_quantity}")
+        await self.event(event_id)
+        return await self.booker.book(BookingRequest(user_id, event_id, quantity,
+                                                     idempotency_key))
+
+    async def cancel(self, user_id: UserId, booking_id: BookingId) -> Outcome | Pending:
+        """Cancel a confirmed booking of this user."""
+        await self.booking(user_id, booking_id)  # 404 for anyone but the owner
+        return await self.booker.cancel(user_id, booking_id)
+
+    async def booking(self, user_id: UserId, booking_id: BookingId) -> Outcome | Pending:
+        """A booking as its owner sees it; `NotFound` for everyone else."""
+        async with translate_db_errors():
+            outcome = await bookings.get_outcome(self._pool, booking_id)
+            if outcome is not None:
+                if outcome.user_id != user_id:
+                    raise NotFound("no such booking")
+                return outcome
+            pending = await bookings.pending_owner(self._pool, booking_id)
+        if pending is None or pending[0] != user_id:
+            raise NotFound("no such booking")
+        return Pending(booking_id, pending[1], pending[2])

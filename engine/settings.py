@@ -1,0 +1,161 @@
+"""Settings: read once from the environment at each entry point, frozen, passed down.
+
+Credentials are wrapped in `Secret` so that logging a `Settings` never leaks them.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from engine.types import Strategy
+
+#: HS256 keys shorter than this are refused (RFC 7518 §3.2: key >= hash output size).
+MIN_JWT_SECRET_BYTES = 32
+
+
+class Secret:
+    """A string whose `repr` and `str` never show the value."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The wrapped value; call only where it is handed to a client library."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+class SettingsError(ValueError):
+    """A setting has a value the engine cannot run with."""
+
+
+def _bool(raw: str) -> bool:
+    if raw.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if raw.lower() in {"0", "false", "no", "off", ""}:
+        return False
+    raise SettingsError(f"not a boolean: {raw!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Everything the engine can be told. See the README's settings table."""
+
+    database_url: Secret | None = None
+    amqp_url: Secret | None = None
+    jwt_secret: Secret | None = None
+    jwt_issuer: str = "ticketwar"
+    jwt_audience: str = "ticketwar-api"
+    jwt_ttl_seconds: int = 3600
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: Path = Path(".ticketwar")
+    shards: int = 8
+    booking_strategy: Strategy = Strategy.QUEUED
+    allow_naive: bool = False
+    #: How long POST /book waits for the decision before answering 202 + Location.
+    booking_wait_seconds: float = 5.0
+    max_quantity: int = 10
+    max_batch: int = 1024
+    max_body_bytes: int = 16 * 1024
+    #: Addresses whose X-Forwarded-For is believed; nobody else's is.
+    trusted_proxies: frozenset[str] = frozenset()
+    rate_limit_booking: str = "20/second"
+    rate_limit_auth: str = "10/minute"
+    rate_limit_default: str = "100/second"
+    db_pool_max: int = 20
+    seed_demo: bool = False
+    log_level: str = "INFO"
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.shards < 1:
+            raise SettingsError("SHARDS must be at least 1")
+        if self.booking_strategy is Strategy.NAIVE and not self.allow_naive:
+            raise SettingsError(
+                "BOOKING_STRATEGY=naive oversells on purpose; set ALLOW_NAIVE=1 to opt in"
+            )
+        if self.jwt_secret is not None and len(self.jwt_secret.reveal()) < MIN_JWT_SECRET_BYTES:
+            raise SettingsError(f"JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} bytes")
+        if self.max_quantity < 1:
+            raise SettingsError("MAX_QUANTITY must be at least 1")
+
+    @property
+    def transport(self) -> str:
+        """`rabbitmq` when AMQP_URL is set, else the in-process transport."""
+        return "rabbitmq" if self.amqp_url is not None else "inproc"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from environment variables (names are the upper-cased fields)."""
+        env = os.environ if environ is None else environ
+
+        def get(name: str) -> str | None:
+            value = env.get(name)
+            return value if value not in (None, "") else None
+
+        kw: dict[str, object] = {}
+        for name in ("DATABASE_URL", "AMQP_URL", "JWT_SECRET"):
+            if (value := get(name)) is not None:
+                kw[name.lower()] = Secret(value)
+        casts = {f.name: f.type for f in fields(cls)}
+        for name, cast in casts.items():
+            raw = get(name.upper())
+            if raw is None or name in kw or name in {"extra"}:
+                continue
+            try:
+                if cast in ("int", int):
+                    kw[name] = int(raw)
+                elif cast in ("float", float):
+                    kw[name] = float(raw)
+                elif cast in ("bool", bool):
+                    kw[name] = _bool(raw)
+                elif cast in ("Path", Path):
+                    kw[name] = Path(raw)
+                elif cast in ("Strategy", Strategy):
+                    kw[name] = Strategy(raw.lower())
+                elif cast in ("frozenset[str]",):
+                    kw[name] = frozenset(p.strip() for p in raw.split(",") if p.strip())
+                else:
+                    kw[name] = raw
+            except ValueError as exc:
+                raise SettingsError(f"{name.upper()}={raw!r}: {exc}") from exc
+        return cls(**kw)  # type: ignore[arg-type]
+
+    def with_jwt_secret(self) -> Settings:
+        """These settings with a JWT secret: the configured one, else one kept under data_dir.
+
+        The generated secret is created once, with mode 0600, so tokens survive restarts
+        and no fixed default ever exists.
+        """
+        if self.jwt_secret is not None:
+            return self
+        path = self.data_dir / "jwt_secret"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(48))
+        return _replace(self, jwt_secret=Secret(path.read_text().strip()))
+
+
+def _replace(settings: Settings, **changes: object) -> Settings:
+    from dataclasses import replace
+
+    return replace(settings, **changes)  # type: ignore[arg-type]

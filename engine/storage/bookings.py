@@ -1,0 +1,119 @@
+"""Bookings and tickets as their owners read them, and idempotency keys."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from engine.messages import Outcome, TicketInfo
+from engine.types import BookingId, BookingStatus, EventId, UserId
+
+_OUTCOME_SQL = """
+SELECT b.id, b.event_id, b.user_id, b.quantity, b.status, b.reason,
+       coalesce(array_agg(t.id ORDER BY t.code) FILTER (WHERE t.id IS NOT NULL), '{}')
+           AS ticket_ids,
+       coalesce(array_agg(t.code ORDER BY t.code) FILTER (WHERE t.id IS NOT NULL), '{}')
+           AS codes
+FROM bookings b LEFT JOIN tickets t ON t.booking_id = b.id
+WHERE b.id = ANY($1::uuid[])
+GROUP BY b.id
+"""
+
+
+def _outcome(row: asyncpg.Record) -> Outcome:
+    return Outcome(row["id"], row["event_id"], row["user_id"], BookingStatus(row["status"]),
+                   row["quantity"], row["reason"],
+                   tuple(TicketInfo(i, c) for i, c in zip(row["ticket_ids"], row["codes"],
+                                                          strict=True)))
+
+
+async def outcomes(db: asyncpg.Pool | asyncpg.Connection,
+                   booking_ids: list[BookingId]) -> dict[BookingId, Outcome]:
+    """The recorded outcome of each booking id that has one (with its tickets)."""
+    if not booking_ids:
+        return {}
+    rows = await db.fetch(_OUTCOME_SQL, booking_ids)
+    return {r["id"]: _outcome(r) for r in rows}
+
+
+async def get_outcome(db: asyncpg.Pool | asyncpg.Connection,
+                      booking_id: BookingId) -> Outcome | None:
+    """One booking's recorded outcome, or None while it is pending (or unknown)."""
+    return (await outcomes(db, [booking_id])).get(booking_id)
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyClaim:
+    """The first request made with a user's Idempotency-Key."""
+
+    booking_id: BookingId
+    event_id: EventId
+    quantity: int
+    created: bool
+
+
+async def claim_key(db: asyncpg.Pool | asyncpg.Connection, user_id: UserId, key: str,
+                    event_id: EventId, quantity: int,
+                    booking_id: BookingId | None = None) -> IdempotencyClaim:
+    """Pin `key` to this request, or return the request it was pinned to before.
+
+    The INSERT is the arbiter: of concurrent requests with one key exactly one inserts, and
+    every other one reads the same row (ON CONFLICT waits for the winner to commit).
+    """
+    booking_id = booking_id or uuid.uuid4()
+    row = await db.fetchrow(
+        "INSERT INTO idempotency_keys (user_id, key, booking_id, event_id, quantity)"
+        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, key) DO NOTHING"
+        " RETURNING booking_id", user_id, key, booking_id, event_id, quantity)
+    if row is not None:
+        return IdempotencyClaim(booking_id, event_id, quantity, True)
+    prior = await db.fetchrow(
+        "SELECT booking_id, event_id, quantity FROM idempotency_keys"
+        " WHERE user_id = $1 AND key = $2", user_id, key)
+    return IdempotencyClaim(prior["booking_id"], prior["event_id"], prior["quantity"], False)
+
+
+async def release_key(db: asyncpg.Pool, user_id: UserId, key: str,
+                      booking_id: BookingId) -> None:
+    """Forget a key whose request was never accepted (the broker refused it)."""
+    await db.execute("DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2"
+                     " AND booking_id = $3", user_id, key, booking_id)
+
+
+async def pending_owner(db: asyncpg.Pool, booking_id: BookingId) -> tuple[UserId, EventId,
+                                                                             int] | None:
+    """(user, event, quantity) of a keyed booking that has no outcome yet."""
+    row = await db.fetchrow("SELECT user_id, event_id, quantity FROM idempotency_keys"
+                            " WHERE booking_id = $1", booking_id)
+    return None if row is None else (row["user_id"], row["event_id"], row["quantity"])
+
+
+@dataclass(frozen=True, slots=True)
+class TicketRow:
+    """A ticket in "My Tickets"."""
+
+    id: uuid.UUID
+    code: str
+    event_id: EventId
+    event_name: str
+    booking_id: BookingId
+    created_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        """The API's ticket object."""
+        return {"id": str(self.id), "code": self.code, "eventId": self.event_id,
+                "eventName": self.event_name, "bookingId": str(self.booking_id),
+                "createdAt": self.created_at.isoformat().replace("+00:00", "Z")}
+
+
+async def user_tickets(db: asyncpg.Pool, user_id: UserId, limit: int = 500) -> list[TicketRow]:
+    """A user's tickets, newest first."""
+    rows = await db.fetch(
+        "SELECT t.id, t.code, t.event_id, e.name, t.booking_id, t.created_at"
+        " FROM tickets t JOIN events e ON e.id = t.event_id"
+        " WHERE t.user_id = $1 ORDER BY t.created_at DESC, t.code LIMIT $2", user_id, limit)
+    return [TicketRow(*r.values()) for r in rows]

@@ -1,0 +1,90 @@
+"""Where the database is and how we connect: a configured server, or embedded PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+
+from engine.errors import Unavailable
+from engine.settings import Settings
+from engine.storage.migrate import migrate
+
+log = logging.getLogger(__name__)
+
+#: Errors after which the same statement may succeed: the server restarted, the connection
+#: dropped, or the server is starting. Everything else is a bug or bad data and propagates.
+TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg.exceptions.PostgresConnectionError,       # SQLSTATE class 08
+    asyncpg.exceptions.CannotConnectNowError,         # 57P03: starting up / shutting down
+    asyncpg.exceptions.AdminShutdownError,            # 57P01: restart -m immediate
+    asyncpg.exceptions.CrashShutdownError,            # 57P02
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.InterfaceError,                # "connection is closed" and kin
+    ConnectionError,
+    OSError,
+    asyncio.TimeoutError,
+)
+
+
+def embedded_dsn(settings: Settings) -> str:
+    """Start (or reuse) the embedded PostgreSQL under data_dir and return its DSN.
+
+    Blocking: call it from a thread, or before the event loop runs.
+    """
+    import pgserver  # imported lazily: only embedded mode needs it
+
+    pgdata = (settings.data_dir / "pgdata").resolve()
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    # cleanup_mode=None: the server outlives this process, so the next `make run` or CLI call
+    # reuses it in milliseconds instead of a cold start; `make clean` removes it.
+    server = pgserver.get_server(pgdata, cleanup_mode=None)  # type: ignore[attr-defined]
+    dsn: str = server.get_uri()
+    return dsn
+
+
+async def resolve_dsn(settings: Settings) -> str:
+    """The DSN to connect to: DATABASE_URL, else the embedded server."""
+    if settings.database_url is not None:
+        return settings.database_url.reveal()
+    return await asyncio.to_thread(embedded_dsn, settings)
+
+
+async def create_pool(settings: Settings, *, apply_migrations: bool = True) -> asyncpg.Pool:
+    """Connect a pool (retrying while the server starts) and bring the schema up to date."""
+    dsn = await resolve_dsn(settings)
+    delay = 0.2
+    for attempt in range(8):
+        try:
+            pool: asyncpg.Pool = await asyncpg.create_pool(
+                dsn, min_size=1, max_size=settings.db_pool_max, command_timeout=30
+            )
+            break
+        except TRANSIENT_DB_ERRORS as exc:
+            if attempt == 7:
+                raise Unavailable(f"database unreachable: {exc}") from exc
+            log.warning("database not ready (%s); retrying in %.1fs", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 3.0)
+    if apply_migrations:
+        async with pool.acquire() as conn:
+            await migrate(conn)
+    return pool
+
+
+@asynccontextmanager
+async def translate_db_errors() -> AsyncIterator[None]:
+    """Turn a dropped or restarting database into `Unavailable` (answered 503)."""
+    try:
+        yield
+    except TRANSIENT_DB_ERRORS as exc:
+        raise Unavailable(f"database unavailable: {type(exc).__name__}") from exc
+
+
+def record_to_dict(record: Any) -> dict[str, Any]:
+    """An asyncpg Record as a plain dict."""
+    return dict(record.items())

@@ -1,0 +1,117 @@
+"""Events: create, edit, list, read — with live seats left."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from engine.domain import availability
+from engine.errors import CapacityBelowSold, Forbidden, NotFound
+from engine.storage.users import User
+from engine.types import EventId, Role, UserId
+
+_COLUMNS = ("id, vendor_id, name, venue, starts_at, sale_starts_at, capacity, sold,"
+            " per_user_limit")
+
+#: API field -> column, for the fields a vendor may set.
+EDITABLE = {"name": "name", "venue": "venue", "startsAt": "starts_at",
+            "saleStartsAt": "sale_starts_at", "totalTickets": "capacity",
+            "perUserLimit": "per_user_limit"}
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """An event and its stock at the time it was read."""
+
+    id: EventId
+    vendor_id: UserId
+    name: str
+    venue: str | None
+    starts_at: datetime | None
+    sale_starts_at: datetime | None
+    capacity: int
+    sold: int
+    per_user_limit: int | None
+
+    @property
+    def available(self) -> int:
+        """Seats left."""
+        return self.capacity - self.sold
+
+    def to_json(self, now: datetime, available: int | None = None) -> dict[str, Any]:
+        """The API's event object; `available` overrides the stored count with a fresher one."""
+        left = self.available if available is None else available
+        return {
+            "id": self.id, "name": self.name, "venue": self.venue,
+            "startsAt": _iso(self.starts_at), "totalTickets": self.capacity,
+            "availableTickets": left, "perUserLimit": self.per_user_limit,
+            "saleStartsAt": _iso(self.sale_starts_at), "vendorId": self.vendor_id,
+            "status": availability(self.capacity, self.capacity - left, self.sale_starts_at,
+                                   now).value,
+        }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat().replace("+00:00", "Z")
+
+
+def _event(row: asyncpg.Record) -> Event:
+    return Event(row["id"], row["vendor_id"], row["name"], row["venue"], row["starts_at"],
+                 row["sale_starts_at"], row["capacity"], row["sold"], row["per_user_limit"])
+
+
+async def create_event(db: asyncpg.Pool, vendor: User, fields: dict[str, Any]) -> Event:
+    """Insert an event owned by `vendor`; `fields` are validated column values."""
+    cols = list(fields)
+    placeholders = ", ".join(f"${i}" for i in range(2, len(cols) + 2))
+    row = await db.fetchrow(
+        f"INSERT INTO events (vendor_id, {', '.join(cols)}) VALUES ($1, {placeholders})"
+        f" RETURNING {_COLUMNS}", vendor.id, *fields.values())
+    return _event(row)
+
+
+async def update_event(db: asyncpg.Pool, event_id: EventId, editor: User,
+                       fields: dict[str, Any]) -> Event:
+    """Apply an edit by its vendor or an admin; capacity may never drop below what is sold.
+
+    Every edit bumps the owner epoch: the shard actor holding the event in memory is fenced
+    out at its next write, reloads, and so decides with the new capacity and limits.
+    """
+    async with db.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM events WHERE id = $1 FOR UPDATE",
+                                  event_id)
+        if row is None:
+            raise NotFound(f"no event {event_id}")
+        if editor.role is not Role.ADMIN and row["vendor_id"] != editor.id:
+            raise Forbidden("only the event's vendor or an admin may edit it")
+        capacity = fields.get("capacity")
+        if capacity is not None and capacity < row["sold"]:
+            raise CapacityBelowSold(
+                f"{row['sold']} seats are sold; capacity cannot be {capacity}",
+                sold=row["sold"])
+        if not fields:
+            return _event(row)
+        sets = ", ".join(f"{col} = ${i}" for i, col in enumerate(fields, start=2))
+        updated = await conn.fetchrow(
+            f"UPDATE events SET {sets}, owner_epoch = owner_epoch + 1, updated_at = now()"
+            f" WHERE id = $1 RETURNING {_COLUMNS}", event_id, *fields.values())
+        return _event(updated)
+
+
+async def get_event(db: asyncpg.Pool | asyncpg.Connection, event_id: EventId) -> Event:
+    """One event; `NotFound` if there is none."""
+    row = await db.fetchrow(f"SELECT {_COLUMNS} FROM events WHERE id = $1", event_id)
+    if row is None:
+        raise NotFound(f"no event {event_id}")
+    return _event(row)
+
+
+async def list_events(db: asyncpg.Pool, *, limit: int = 200, offset: int = 0) -> list[Event]:
+    """Events, soonest first (undated last), paged."""
+    rows = await db.fetch(
+        f"SELECT {_COLUMNS} FROM events ORDER BY starts_at NULLS LAST, id"
+        " LIMIT $1 OFFSET $2", limit, offset)
+    return [_event(r) for r in rows]

@@ -1,0 +1,139 @@
+"""`queued` (the default): commands go through the transport to the event's shard actor; the
+gateway waits for the outcome within a budget, else answers 202 with a Location.
+
+It also keeps this gateway's view of seats left, fed by the actors' stock broadcasts, so that
+once an event is sold out the flood of hopeless requests is answered here, with no hop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+
+import asyncpg
+
+from engine.errors import IdempotencyMismatch, NotCancellable, NotFound, SoldOut, Unavailable
+from engine.messages import BookCommand, CancelCommand, Outcome, StockUpdate
+from engine.storage import bookings
+from engine.storage.database import translate_db_errors
+from engine.strategies import BookingRequest, Pending
+from engine.transport.base import Transport
+from engine.types import BookingId, BookingStatus, EventId, UserId
+
+
+class StockView:
+    """Seats left per event as this gateway last heard; a hint, never the authority."""
+
+    def __init__(self) -> None:
+        self._available: dict[EventId, int] = {}
+
+    def update(self, updates: Sequence[StockUpdate]) -> None:
+        """Apply a broadcast from a shard actor."""
+        for u in updates:
+            self._available[u.event_id] = u.available
+
+    def seed(self, event_id: EventId, available: int) -> None:
+        """Learn an event's stock from a database read, unless a broadcast came first."""
+        self._available.setdefault(event_id, available)
+
+    def get(self, event_id: EventId) -> int | None:
+        """Seats left, if known."""
+        return self._available.get(event_id)
+
+    def forget(self, event_id: EventId) -> None:
+        """Drop an event (after an edit changed its capacity)."""
+        self._available.pop(event_id, None)
+
+
+class QueuedBooker:
+    """Send to the shard actor, wait for its outcome."""
+
+    def __init__(self, pool: asyncpg.Pool, transport: Transport, stock: StockView, *,
+                 wait_seconds: float) -> None:
+        self._pool = pool
+        self._transport = transport
+        self._stock = stock
+        self._wait = wait_seconds
+        self._waiters: dict[BookingId, list[asyncio.Future[Outcome]]] = defaultdict(list)
+        self.listeners: list[Callable[[Outcome], None]] = []
+        transport.on_outcome(self._resolve)
+        transport.on_stock(stock.update)
+
+    def _resolve(self, outcome: Outcome) -> None:
+        for future in self._waiters.pop(outcome.booking_id, ()):
+            if not future.done():
+                future.set_result(outcome)
+        for listener in self.listeners:
+            listener(outcome)
+
+    async def _send_and_wait(self, command: BookCommand | CancelCommand) -> Outcome | None:
+        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        # Registered before sending: the outcome can arrive before send() returns.
+        waiters = self._waiters[command.booking_id]
+        waiters.append(future)
+        try:
+            await self._transport.send([command])
+            return await asyncio.wait_for(asyncio.shield(future), self._wait)
+        except TimeoutError:
+            return None
+        finally:
+            if future in waiters:
+                waiters.remove(future)
+            if not waiters and self._waiters.get(command.booking_id) is waiters:
+                del self._waiters[command.booking_id]
+
+    async def book(self, req: BookingRequest) -> Outcome | Pending:
+        """Answer sold-out locally; else send and wait for the decision."""
+        if self._stock.get(req.event_id) == 0:
+            raise SoldOut("sold out", event_id=req.event_id, requested=req.quantity,
+                          available=0)
+        booking_id, recheck = uuid.uuid4(), False
+        if req.idempotency_key is not None:
+            async with translate_db_errors():
+                claim = await bookings.claim_key(self._pool, req.user_id, req.idempotency_key,
+                                                 req.event_id, req.quantity)
+            if (claim.event_id, claim.quantity) != (req.event_id, req.quantity):
+                raise IdempotencyMismatch("this Idempotency-Key was used for another request")
+            booking_id = claim.booking_id
+            if not claim.created:
+                prior = await bookings.get_outcome(self._pool, booking_id)
+                if prior is not None:
+                    return prior
+                # Still undecided (or its first send was lost): sending again is safe, the
+                # actor finds an outcome by booking id before deciding anything.
+                recheck = True
+        command = BookCommand(booking_id, req.event_id, req.user_id, req.quantity,
+                              self._transport.reply_to, check_existing=recheck)
+        try:
+            outcome = await self._send_and_wait(command)
+        except Unavailable:
+            if req.idempotency_key is not None and not recheck:
+                await bookings.release_key(self._pool, req.user_id, req.idempotency_key,
+                                           booking_id)
+            raise
+        if outcome is not None:
+            return outcome
+        if req.idempotency_key is None:
+            # Leave a trace so GET /api/bookings/{id} answers "pending" to its owner.
+            async with translate_db_errors():
+                await bookings.claim_key(self._pool, req.user_id, f"auto:{booking_id}",
+                                         req.event_id, req.quantity, booking_id)
+        return Pending(booking_id, req.event_id, req.quantity)
+
+    async def cancel(self, user_id: UserId, booking_id: BookingId) -> Outcome | Pending:
+        """Send the cancellation to the event's actor (the only writer of its stock)."""
+        async with translate_db_errors():
+            current = await bookings.get_outcome(self._pool, booking_id)
+        if current is None or current.user_id != user_id:
+            raise NotFound("no such booking")
+        if current.status is not BookingStatus.CONFIRMED:
+            raise NotCancellable("only a confirmed booking can be cancelled")
+        outcome = await self._send_and_wait(
+            CancelCommand(booking_id, current.event_id, user_id, self._transport.reply_to))
+        if outcome is None:
+            return Pending(booking_id, current.event_id, current.quantity)
+        if outcome.reason == "not_cancellable":
+            raise NotCancellable("only a confirmed booking can be cancelled")
+        return outcome

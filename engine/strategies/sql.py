@@ -1,0 +1,72 @@
+"""SQL shared by the request-per-transaction strategies (`locked`, `naive`)."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from engine.errors import IdempotencyMismatch, NotCancellable, NotFound
+from engine.messages import Outcome, TicketInfo
+from engine.storage import bookings
+from engine.strategies import BookingRequest
+from engine.types import BookingId, BookingStatus, UserId
+
+
+async def claim_or_replay(conn: asyncpg.Connection, req: BookingRequest,
+                          booking_id: BookingId) -> Outcome | None:
+    """Inside the request's transaction: pin the key, or return the first request's outcome.
+
+    A concurrent request with the same key blocks on the key's unique index until the first
+    transaction commits, then sees its outcome: no polling, exactly one decision.
+    """
+    if req.idempotency_key is None:
+        return None
+    claimed = await conn.fetchval(
+        "INSERT INTO idempotency_keys (user_id, key, booking_id, event_id, quantity)"
+        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, key) DO NOTHING RETURNING 1",
+        req.user_id, req.idempotency_key, booking_id, req.event_id, req.quantity)
+    if claimed:
+        return None
+    prior = await conn.fetchrow(
+        "SELECT booking_id, event_id, quantity FROM idempotency_keys"
+        " WHERE user_id = $1 AND key = $2", req.user_id, req.idempotency_key)
+    if (prior["event_id"], prior["quantity"]) != (req.event_id, req.quantity):
+        raise IdempotencyMismatch("this Idempotency-Key was used for a different request")
+    outcome = await bookings.get_outcome(conn, prior["booking_id"])
+    if outcome is None:
+        raise NotFound("the first request with this key left no booking")
+    return outcome
+
+
+async def record(conn: asyncpg.Connection, req: BookingRequest, booking_id: BookingId,
+                 strategy: str, reason: str | None,
+                 tickets: tuple[TicketInfo, ...] = ()) -> Outcome:
+    """Insert the booking (and its tickets) and return its outcome."""
+    status = BookingStatus.REJECTED if reason else BookingStatus.CONFIRMED
+    await conn.execute(
+        "INSERT INTO bookings (id, event_id, user_id, quantity, status, reason, strategy)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7)", booking_id, req.event_id, req.user_id,
+        req.quantity, status.value, reason, strategy)
+    if tickets:
+        await conn.executemany(
+            "INSERT INTO tickets (id, code, booking_id, event_id, user_id)"
+            " VALUES ($1, $2, $3, $4, $5)",
+            [(t.id, t.code, booking_id, req.event_id, req.user_id) for t in tickets])
+    return Outcome(booking_id, req.event_id, req.user_id, status, req.quantity, reason, tickets)
+
+
+async def cancel_in_transaction(pool: asyncpg.Pool, user_id: UserId,
+                                booking_id: BookingId) -> Outcome:
+    """Cancel a confirmed booking in one transaction; seats go back to sale."""
+    async with pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(
+            "UPDATE bookings SET status = 'cancelled', decided_at = now()"
+            " WHERE id = $1 AND user_id = $2 AND status = 'confirmed'"
+            " RETURNING event_id, quantity", booking_id, user_id)
+        if row is None:
+            raise NotCancellable("only a confirmed booking can be cancelled")
+        await conn.execute("DELETE FROM tickets WHERE booking_id = $1", booking_id)
+        # The epoch bump fences any shard actor holding this event's stock in memory.
+        await conn.execute("UPDATE events SET sold = sold - $2, owner_epoch = owner_epoch + 1"
+                           " WHERE id = $1", row["event_id"], row["quantity"])
+        return Outcome(booking_id, row["event_id"], user_id, BookingStatus.CANCELLED,
+                       row["quantity"])

@@ -1,0 +1,74 @@
+"""The transport contracts: `Transport` on the gateway side, `Outlet` on the shard side."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from engine.messages import Command, Outcome, StockUpdate
+from engine.types import EventId
+
+OutcomeHandler = Callable[[Outcome], None]
+StockHandler = Callable[[Sequence[StockUpdate]], None]
+
+
+def shard_for(event_id: EventId, shards: int) -> int:
+    """The shard an event hashes to in-process (RabbitMQ's exchange hashes on its own)."""
+    return zlib.crc32(str(event_id).encode()) % shards
+
+
+@dataclass(slots=True)
+class Envelope:
+    """Commands as delivered to an actor, with what is needed to acknowledge them."""
+
+    commands: list[Command]
+    #: Transport-specific handle for acking (an AMQP message); None in-process.
+    token: object = None
+    #: True when the broker may have delivered this before: the actor checks the DB first.
+    redelivered: bool = False
+
+
+class Transport(Protocol):
+    """Gateway side: send commands, receive outcomes and stock updates."""
+
+    #: Where this gateway's outcomes are addressed (`reply_to` of its commands).
+    reply_to: str
+
+    async def start(self) -> None:
+        """Connect, declare what is needed, begin receiving outcomes."""
+
+    async def stop(self) -> None:
+        """Stop receiving and close; idempotent."""
+
+    async def send(self, commands: Sequence[Command]) -> None:
+        """Hand commands (all for one event) over durably; raises `Unavailable` if it cannot.
+
+        Returns only once the commands will be decided even if this process dies now.
+        """
+
+    def on_outcome(self, handler: OutcomeHandler) -> None:
+        """Register the callback for outcomes addressed to `reply_to`."""
+
+    def on_stock(self, handler: StockHandler) -> None:
+        """Register the callback for stock updates from every shard."""
+
+    async def healthy(self) -> bool:
+        """Whether commands can be sent right now."""
+
+
+class Outlet(Protocol):
+    """Shard side: what an actor does with a committed batch."""
+
+    async def ack(self, envelopes: Sequence[Envelope]) -> None:
+        """Acknowledge delivered envelopes; called only after their batch committed."""
+
+    async def send_outcomes(self, outcomes: Sequence[Outcome]) -> None:
+        """Deliver outcomes to the gateways named by their `reply_to`."""
+
+    async def send_stock(self, updates: Sequence[StockUpdate]) -> None:
+        """Broadcast seats left to every gateway."""
+
+    async def forward(self, commands: Sequence[Command]) -> None:
+        """Re-route commands of events this actor lost ownership of, to their current owner."""

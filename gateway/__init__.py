@@ -1,0 +1,1 @@
+"""The HTTP gateway: aiohttp app factory `create_app(settings)`."""

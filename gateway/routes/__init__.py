@@ -1,0 +1,1 @@
+"""HTTP handlers, one module per resource. Thin: parse, call the engine, answer."""

@@ -1,0 +1,85 @@
+"""Booking: `POST /api/events/{id}/book`, `GET /api/bookings/{id}`, cancel, my tickets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from engine.errors import REJECTIONS, InvalidInput, InvalidQuantity
+from engine.messages import Outcome
+from engine.storage import bookings
+from engine.storage.database import translate_db_errors
+from engine.strategies import Pending
+from engine.types import BookingStatus
+from gateway.auth import require_user
+from gateway.keys import pool_key, service_key
+from gateway.responses import error_response, json_response
+from gateway.validation import Field, path_int, path_uuid, read_json
+
+BOOK = {"quantity": Field(int, error=InvalidQuantity)}
+MAX_KEY_LENGTH = 200
+
+
+def booking_json(result: Outcome | Pending) -> dict[str, Any]:
+    """The API's booking object."""
+    if isinstance(result, Pending):
+        return {"id": str(result.booking_id), "eventId": result.event_id,
+                "quantity": result.quantity, "status": BookingStatus.PENDING.value,
+                "tickets": []}
+    body: dict[str, Any] = {
+        "id": str(result.booking_id), "eventId": result.event_id, "quantity": result.quantity,
+        "status": result.status.value,
+        "tickets": [{"id": str(t.id), "code": t.code} for t in result.tickets]}
+    if result.reason:
+        body["reason"] = result.reason
+    return body
+
+
+def _answer(result: Outcome | Pending, *, created: int) -> web.Response:
+    if isinstance(result, Pending):
+        return json_response(booking_json(result), 202,
+                             {"Location": f"/api/bookings/{result.booking_id}"})
+    if result.status is BookingStatus.REJECTED and result.reason:
+        rejection = REJECTIONS.get(result.reason)
+        status = rejection.status if rejection else 409
+        return error_response(status, result.reason, result.reason.replace("_", " "),
+                              booking=booking_json(result))
+    return json_response(booking_json(result), created)
+
+
+async def book(request: web.Request) -> web.Response:
+    """Book seats: 201 confirmed, 202 pending, 409 sold out, 422 over the limit."""
+    principal = require_user(request)
+    event_id = path_int(request, "event_id")
+    body = await read_json(request, BOOK, empty_ok=True)
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not 0 < len(key) <= MAX_KEY_LENGTH:
+        raise InvalidInput(f"Idempotency-Key must have 1 to {MAX_KEY_LENGTH} characters")
+    result = await request.app[service_key].book(principal.user_id, event_id,
+                                                 body.get("quantity", 1), key)
+    return _answer(result, created=201)
+
+
+async def get_booking(request: web.Request) -> web.Response:
+    """A booking, to its owner only."""
+    principal = require_user(request)
+    result = await request.app[service_key].booking(principal.user_id,
+                                                    path_uuid(request, "booking_id"))
+    return json_response(booking_json(result))
+
+
+async def cancel_booking(request: web.Request) -> web.Response:
+    """Cancel a confirmed booking; its seats go back on sale."""
+    principal = require_user(request)
+    result = await request.app[service_key].cancel(principal.user_id,
+                                                   path_uuid(request, "booking_id"))
+    return _answer(result, created=200)
+
+
+async def my_tickets(request: web.Request) -> web.Response:
+    """The caller's tickets, newest first."""
+    principal = require_user(request)
+    async with translate_db_errors():
+        rows = await bookings.user_tickets(request.app[pool_key], principal.user_id)
+    return json_response([t.to_json() for t in rows])

@@ -1,0 +1,1 @@
+"""Operator tooling: the `ticketwar` command, surge scenarios, service scripts."""

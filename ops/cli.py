@@ -1,0 +1,181 @@
+"""The `ticketwar` command: run the engine, apply migrations, manage accounts.
+
+    ticketwar run [--seed-demo]          gateway (+ shard actors in embedded mode)
+    ticketwar migrate                    apply database migrations
+    ticketwar users add EMAIL --role R   create or promote an account
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import secrets
+import sys
+from collections.abc import Coroutine, Sequence
+from typing import Any
+
+from engine.settings import Settings, SettingsError
+
+SETTINGS_HELP = """\
+settings come from the environment:
+  DATABASE_URL        PostgreSQL DSN; unset: embedded PostgreSQL under .ticketwar/
+  AMQP_URL            RabbitMQ URL; unset: in-process transport
+  JWT_SECRET          >= 32 bytes; unset: generated once into .ticketwar/jwt_secret
+  SHARDS              shard count (default 8)
+  BOOKING_STRATEGY    queued | locked | naive (naive needs ALLOW_NAIVE=1)
+  HOST, PORT          listen address (default 127.0.0.1:8080)
+  see README.md for the full table
+"""
+
+
+def _run(coro: Coroutine[Any, Any, Any]) -> Any:
+    import uvloop
+
+    return uvloop.run(coro)
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        sys.exit(f"ticketwar: bad setting: {exc}")
+
+
+async def _with_pool(settings: Settings, work: Any) -> Any:
+    from engine.storage import create_pool
+
+    pool = await create_pool(settings)
+    try:
+        return await work(pool)
+    finally:
+        await pool.close()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Start the gateway (and, in embedded mode, the shard actors)."""
+    from gateway.serve import serve
+
+    settings = _settings()
+
+    async def ready(app: Any) -> None:
+        from gateway.keys import pool_key
+
+        print(f"Ticket War Engine on http://{settings.host}:{settings.port}"
+              f"  (database: {'configured' if settings.database_url else 'embedded'},"
+              f" transport: {settings.transport}, strategy: {settings.booking_strategy})",
+              flush=True)
+        if args.seed_demo:
+            await seed_demo(app[pool_key])
+        print("Press Ctrl-C to stop.", flush=True)
+
+    _run(serve(settings, ready))
+    return 0
+
+
+async def seed_demo(pool: Any) -> None:
+    """A demo vendor, buyer and on-sale event; prints fresh passwords for both accounts."""
+    from engine.accounts import add_user
+    from engine.storage import events
+    from engine.types import Role
+
+    logins = []
+    for email, role in (("vendor@demo.test", Role.VENDOR), ("buyer@demo.test", Role.USER)):
+        password = secrets.token_urlsafe(9)
+        user, _ = await add_user(pool, email, password, role, name=role.value.title())
+        logins.append((email, password, role.value))
+        if role is Role.VENDOR and not await pool.fetchval(
+                "SELECT 1 FROM events WHERE vendor_id = $1", user.id):
+            await events.create_event(pool, user, {"name": "Demo Night", "venue": "Main Hall",
+                                                   "capacity": 100, "per_user_limit": 4})
+    print("Demo logins (passwords are new each run):")
+    for email, password, role in logins:
+        print(f"  {role:<7} {email:<20} {password}")
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Apply pending migrations."""
+    from engine.storage.database import resolve_dsn
+    from engine.storage.migrate import migrate
+
+    settings = _settings()
+
+    async def work() -> list[str]:
+        import asyncpg
+
+        conn = await asyncpg.connect(await resolve_dsn(settings))
+        try:
+            return await migrate(conn)
+        finally:
+            await conn.close()
+
+    applied = _run(work())
+    print(f"applied: {', '.join(applied)}" if applied else "database is up to date")
+    return 0
+
+
+def cmd_users_add(args: argparse.Namespace) -> int:
+    """Create an account, or change the role (and password) of an existing one."""
+    from engine.accounts import add_user
+    from engine.errors import EngineError
+    from engine.types import Role
+
+    password = args.password
+    if password is None and args.ask_password:
+        password = getpass.getpass("password: ")
+    settings = _settings()
+    try:
+        user, created = _run(_with_pool(settings, lambda pool: add_user(
+            pool, args.email, password, Role(args.role), args.name)))
+    except (EngineError, ValueError) as exc:
+        print(f"ticketwar: {exc}", file=sys.stderr)
+        return 2
+    print(f"{'created' if created else 'updated'} {user.email} (id {user.id}, role {user.role})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests and docs)."""
+    parser = argparse.ArgumentParser(
+        prog="ticketwar", description="Ticket War Engine: sell a fixed stock of seats to a surge "
+        "of buyers, never twice.", epilog=SETTINGS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="start the engine", epilog=SETTINGS_HELP,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    run.add_argument("--seed-demo", action="store_true",
+                     help="create a demo vendor, buyer and event, and print their logins")
+    run.set_defaults(func=cmd_run)
+
+    mig = sub.add_parser("migrate", help="apply database migrations")
+    mig.set_defaults(func=cmd_migrate)
+
+    users = sub.add_parser("users", help="manage accounts")
+    users_sub = users.add_subparsers(dest="users_command", required=True, metavar="ACTION")
+    add = users_sub.add_parser(
+        "add", help="create an account or change its role",
+        description="Create an account, or promote an existing one. This is how VENDOR and "
+        "ADMIN accounts are made: the API never lets a client choose those roles itself.")
+    add.add_argument("email")
+    add.add_argument("--role", choices=["USER", "VENDOR", "ADMIN"], default="USER")
+    add.add_argument("--password", help="the password (or use --ask-password)")
+    add.add_argument("--ask-password", action="store_true", help="prompt for the password")
+    add.add_argument("--name")
+    add.set_defaults(func=cmd_users_add)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the `ticketwar` console script."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # pgserver narrates every pg_ctl call at INFO; its warnings are what an operator needs.
+    logging.getLogger("pgserver").setLevel(max(logging.WARNING, logging.root.level))
+    sys.exit(args.func(args))
+
+
+if __name__ == "__main__":
+    main()

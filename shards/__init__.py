@@ -1,0 +1,1 @@
+"""Shard worker processes: consume shard queues and run the shard actors."""

@@ -1,0 +1,101 @@
+"""Test helpers: a small API client over the aiohttp test client, and bounded waiting."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from engine.auth import TokenIssuer
+from engine.types import Role
+from gateway.keys import issuer_key, pool_key, runtime_key
+from tests.factories import Account, create_accounts
+
+
+@dataclass
+class Reply:
+    """Status, headers and decoded JSON of one response."""
+
+    status: int
+    body: Any
+    headers: dict[str, str]
+
+
+class Api:
+    """Calls the gateway the way a client does; also reaches the app's pool and runtime."""
+
+    def __init__(self, client: TestClient, app: web.Application) -> None:
+        self.client = client
+        self.app = app
+
+    @property
+    def pool(self) -> Any:
+        """The app's database pool."""
+        return self.app[pool_key]
+
+    @property
+    def issuer(self) -> TokenIssuer:
+        """The app's token issuer."""
+        return self.app[issuer_key]
+
+    async def call(self, method: str, path: str, account: Account | None = None,
+                   json: Any = None, headers: dict[str, str] | None = None,
+                   data: Any = None) -> Reply:
+        """One request; returns status, headers and the decoded JSON body (or text)."""
+        merged = dict(account.headers if account else {})
+        merged.update(headers or {})
+        async with self.client.request(method, path, json=json, data=data,
+                                       headers=merged) as resp:
+            try:
+                body = await resp.json(content_type=None)
+            except ValueError:
+                body = await resp.text()
+            return Reply(resp.status, body, dict(resp.headers))
+
+    async def accounts(self, count: int, role: Role = Role.USER) -> list[Account]:
+        """Fresh accounts with tokens."""
+        return await create_accounts(self.pool, self.issuer, count, role)
+
+    async def account(self, role: Role = Role.USER) -> Account:
+        """One fresh account with a token."""
+        return (await self.accounts(1, role))[0]
+
+    async def event(self, vendor: Account | None = None, **fields: Any) -> dict[str, Any]:
+        """Create an event through the API (defaults: 100 seats, no per-user limit)."""
+        vendor = vendor or await self.account(Role.VENDOR)
+        body = {"name": "Test Event", "totalTickets": 100, **fields}
+        reply = await self.call("POST", "/api/events", vendor, json=body)
+        assert reply.status == 201, reply.body
+        return dict(reply.body)
+
+    async def book(self, account: Account, event_id: int, quantity: int | None = 1,
+                   key: str | None = None) -> Reply:
+        """POST /api/events/{id}/book."""
+        headers = {"Idempotency-Key": key} if key else None
+        body = None if quantity is None else {"quantity": quantity}
+        return await self.call("POST", f"/api/events/{event_id}/book", account, json=body,
+                               headers=headers)
+
+    async def drain(self) -> None:
+        """Barrier: every shard mailbox empty and every batch committed and answered."""
+        runtime = self.app.get(runtime_key)
+        if runtime is not None:
+            await runtime.drain()
+
+
+async def assert_eventually(check: Callable[[], Awaitable[bool]], *, timeout: float = 10.0,
+                            interval: float = 0.05, message: str = "") -> None:
+    """Await `check()` until it is true, failing after `timeout` seconds (bounded polling for
+    cross-process outcomes that have no barrier to await)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if await check():
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(message or f"condition not met within {timeout}s")
+        await asyncio.sleep(interval)
