@@ -18,5 +18,7 @@ def ticket_code() -> str:
 
 
 def new_tickets(quantity: int) -> tuple[TicketInfo, ...]:
-    """Fresh tickets for a confirmed booking of `quantity` seats."""
-    return tuple(TicketInfo(uuid.uuid4(), ticket_code()) for _ in range(quantity))
+    """Fresh tickets for a confirmed booking of `quantity` seats, ordered by code (the order
+    every later read returns them in, so a replayed answer is identical to the first)."""
+    return tuple(sorted((TicketInfo(uuid.uuid4(), ticket_code()) for _ in range(quantity)),
+                        key=lambda t: t.code))

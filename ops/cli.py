@@ -12,7 +12,8 @@ import getpass
 import logging
 import secrets
 import sys
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from engine.settings import Settings, SettingsError
@@ -42,6 +43,17 @@ def _settings() -> Settings:
         sys.exit(f"ticketwar: bad setting: {exc}")
 
 
+@contextmanager
+def _database(settings: Settings) -> Iterator[Settings]:
+    """The settings with a database: configured, or embedded for as long as the command runs."""
+    from engine.storage.database import embedded_database
+
+    if settings.database_url is None:
+        print(f"starting embedded PostgreSQL in {settings.data_dir}/pgdata ...", flush=True)
+    with embedded_database(settings) as resolved:
+        yield resolved
+
+
 async def _with_pool(settings: Settings, work: Any) -> Any:
     from engine.storage import create_pool
 
@@ -56,8 +68,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Start the gateway (and, in embedded mode, the shard actors)."""
     from gateway.serve import serve
 
-    settings = _settings()
-
     async def ready(app: Any) -> None:
         from gateway.keys import pool_key
 
@@ -69,7 +79,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             await seed_demo(app[pool_key])
         print("Press Ctrl-C to stop.", flush=True)
 
-    _run(serve(settings, ready))
+    with _database(_settings()) as settings:
+        _run(serve(settings, ready))
     return 0
 
 
@@ -95,21 +106,20 @@ async def seed_demo(pool: Any) -> None:
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     """Apply pending migrations."""
-    from engine.storage.database import resolve_dsn
     from engine.storage.migrate import migrate
 
-    settings = _settings()
-
-    async def work() -> list[str]:
+    async def work(dsn: str) -> list[str]:
         import asyncpg
 
-        conn = await asyncpg.connect(await resolve_dsn(settings))
+        conn = await asyncpg.connect(dsn)
         try:
             return await migrate(conn)
         finally:
             await conn.close()
 
-    applied = _run(work())
+    with _database(_settings()) as settings:
+        assert settings.database_url is not None
+        applied = _run(work(settings.database_url.reveal()))
     print(f"applied: {', '.join(applied)}" if applied else "database is up to date")
     return 0
 
@@ -123,10 +133,10 @@ def cmd_users_add(args: argparse.Namespace) -> int:
     password = args.password
     if password is None and args.ask_password:
         password = getpass.getpass("password: ")
-    settings = _settings()
     try:
-        user, created = _run(_with_pool(settings, lambda pool: add_user(
-            pool, args.email, password, Role(args.role), args.name)))
+        with _database(_settings()) as settings:
+            user, created = _run(_with_pool(settings, lambda pool: add_user(
+                pool, args.email, password, Role(args.role), args.name)))
     except (EngineError, ValueError) as exc:
         print(f"ticketwar: {exc}", file=sys.stderr)
         return 2

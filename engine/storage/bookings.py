@@ -46,6 +46,18 @@ async def get_outcome(db: asyncpg.Pool | asyncpg.Connection,
     return (await outcomes(db, [booking_id])).get(booking_id)
 
 
+async def record_rejection(db: asyncpg.Pool | asyncpg.Connection, booking_id: BookingId,
+                           event_id: EventId, user_id: UserId, quantity: int,
+                           reason: str) -> Outcome:
+    """Store a rejection decided outside a shard actor (it changes no stock, so any process
+    may write it) and return it."""
+    await db.execute(
+        "INSERT INTO bookings (id, event_id, user_id, quantity, status, reason)"
+        " VALUES ($1, $2, $3, $4, 'rejected', $5) ON CONFLICT (id) DO NOTHING",
+        booking_id, event_id, user_id, quantity, reason)
+    return Outcome(booking_id, event_id, user_id, BookingStatus.REJECTED, quantity, reason)
+
+
 @dataclass(frozen=True, slots=True)
 class IdempotencyClaim:
     """The first request made with a user's Idempotency-Key."""

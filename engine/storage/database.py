@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import replace
 from typing import Any
 
 import asyncpg
 
 from engine.errors import Unavailable
-from engine.settings import Settings
+from engine.settings import Secret, Settings, SettingsError
 from engine.storage.migrate import migrate
 
 log = logging.getLogger(__name__)
@@ -31,32 +32,33 @@ TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-def embedded_dsn(settings: Settings) -> str:
-    """Start (or reuse) the embedded PostgreSQL under data_dir and return its DSN.
+@contextmanager
+def embedded_database(settings: Settings) -> Iterator[Settings]:
+    """Settings pointing at a database: DATABASE_URL if set, else an embedded PostgreSQL
+    (pgserver, data under data_dir/pgdata) that runs for the duration of the block.
 
-    Blocking: call it from a thread, or before the event loop runs.
+    Blocking (initdb and start take seconds the first time): call it at an entry point,
+    before the event loop runs.
     """
+    if settings.database_url is not None:
+        yield settings
+        return
     import pgserver  # imported lazily: only embedded mode needs it
 
     pgdata = (settings.data_dir / "pgdata").resolve()
     pgdata.parent.mkdir(parents=True, exist_ok=True)
-    # cleanup_mode=None: the server outlives this process, so the next `make run` or CLI call
-    # reuses it in milliseconds instead of a cold start; `make clean` removes it.
-    server = pgserver.get_server(pgdata, cleanup_mode=None)  # type: ignore[attr-defined]
-    dsn: str = server.get_uri()
-    return dsn
-
-
-async def resolve_dsn(settings: Settings) -> str:
-    """The DSN to connect to: DATABASE_URL, else the embedded server."""
-    if settings.database_url is not None:
-        return settings.database_url.reveal()
-    return await asyncio.to_thread(embedded_dsn, settings)
+    server = pgserver.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
+    try:
+        yield replace(settings, database_url=Secret(server.get_uri()))
+    finally:
+        server.cleanup()  # stops the server once no other process holds it
 
 
 async def create_pool(settings: Settings, *, apply_migrations: bool = True) -> asyncpg.Pool:
     """Connect a pool (retrying while the server starts) and bring the schema up to date."""
-    dsn = await resolve_dsn(settings)
+    if settings.database_url is None:
+        raise SettingsError("no DATABASE_URL: wrap the entry point in embedded_database()")
+    dsn = settings.database_url.reveal()
     delay = 0.2
     for attempt in range(8):
         try:

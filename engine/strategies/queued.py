@@ -86,11 +86,10 @@ class QueuedBooker:
 
     async def book(self, req: BookingRequest) -> Outcome | Pending:
         """Answer sold-out locally; else send and wait for the decision."""
-        if self._stock.get(req.event_id) == 0:
-            raise SoldOut("sold out", event_id=req.event_id, requested=req.quantity,
-                          available=0)
         booking_id, recheck = uuid.uuid4(), False
         if req.idempotency_key is not None:
+            # The key is looked up before the sold-out shortcut: a retry of a booking that
+            # was confirmed must hear "confirmed" again even after the event sold out (I4).
             async with translate_db_errors():
                 claim = await bookings.claim_key(self._pool, req.user_id, req.idempotency_key,
                                                  req.event_id, req.quantity)
@@ -98,12 +97,20 @@ class QueuedBooker:
                 raise IdempotencyMismatch("this Idempotency-Key was used for another request")
             booking_id = claim.booking_id
             if not claim.created:
-                prior = await bookings.get_outcome(self._pool, booking_id)
+                async with translate_db_errors():
+                    prior = await bookings.get_outcome(self._pool, booking_id)
                 if prior is not None:
                     return prior
                 # Still undecided (or its first send was lost): sending again is safe, the
                 # actor finds an outcome by booking id before deciding anything.
                 recheck = True
+        if self._stock.get(req.event_id) == 0 and not recheck:
+            if req.idempotency_key is None:
+                raise SoldOut("sold out")
+            # A keyed request leaves its outcome behind, so its retries get the same answer.
+            async with translate_db_errors():
+                return await bookings.record_rejection(self._pool, booking_id, req.event_id,
+                                                       req.user_id, req.quantity, "sold_out")
         command = BookCommand(booking_id, req.event_id, req.user_id, req.quantity,
                               self._transport.reply_to, check_existing=recheck)
         try:

@@ -1,0 +1,91 @@
+"""The pure decision logic: unit tests, and a property test that tries to oversell."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine import domain
+from engine.domain import Availability, EventLedger
+
+NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+
+def ledger(capacity: int = 10, sold: int = 0, limit: int | None = None,
+           sale_starts_at: datetime | None = None) -> EventLedger:
+    return EventLedger(1, capacity, sold, limit, sale_starts_at, epoch=1)
+
+
+def test_confirms_while_seats_last() -> None:
+    lg = ledger(capacity=3)
+    assert domain.book(lg, 1, 2, NOW) is None
+    assert domain.book(lg, 2, 2, NOW) == "sold_out"
+    assert domain.book(lg, 2, 1, NOW) is None
+    assert (lg.sold, lg.available, lg.held) == (3, 0, {1: 2, 2: 1})
+
+
+def test_rejection_order_is_stable() -> None:
+    later = NOW + timedelta(hours=1)
+    assert domain.decide_booking(ledger(capacity=0, sale_starts_at=later), 1, 1, NOW) \
+        == "not_on_sale"
+    assert domain.decide_booking(ledger(capacity=1, sold=1, limit=1), 1, 2, NOW) == "sold_out"
+    assert domain.decide_booking(ledger(limit=1), 1, 2, NOW) == "limit_exceeded"
+
+
+def test_sale_opens_at_its_start() -> None:
+    lg = ledger(sale_starts_at=NOW)
+    assert domain.book(lg, 1, 1, NOW - timedelta(microseconds=1)) == "not_on_sale"
+    assert domain.book(lg, 1, 1, NOW) is None
+
+
+def test_release_returns_seats_and_per_user_room() -> None:
+    lg = ledger(capacity=2, limit=2)
+    assert domain.book(lg, 7, 2, NOW) is None
+    domain.release(lg, 7, 2)
+    assert (lg.sold, lg.held) == (0, {})
+    assert domain.book(lg, 7, 2, NOW) is None
+
+
+def test_availability_states() -> None:
+    assert domain.availability(5, 0, NOW + timedelta(1), NOW) is Availability.SCHEDULED
+    assert domain.availability(5, 5, None, NOW) is Availability.SOLD_OUT
+    assert domain.availability(5, 4, NOW, NOW) is Availability.ON_SALE
+
+
+commands = st.lists(
+    st.one_of(
+        st.tuples(st.just("book"), st.integers(1, 6), st.integers(1, 4)),
+        st.tuples(st.just("cancel"), st.integers(0, 200), st.just(0)),
+    ),
+    max_size=200,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(capacity=st.integers(0, 30), limit=st.one_of(st.none(), st.integers(1, 5)),
+       script=commands)
+def test_no_sequence_oversells_or_breaks_the_limit(capacity: int, limit: int | None,
+                                                   script: list[tuple[str, int, int]]) -> None:
+    lg = ledger(capacity=capacity, limit=limit)
+    confirmed: list[tuple[int, int]] = []  # (user, quantity) still held
+    for kind, a, b in script:
+        if kind == "book":
+            before = lg.sold
+            reason = domain.book(lg, a, b, NOW)
+            if reason is None:
+                confirmed.append((a, b))
+                assert lg.sold == before + b
+            else:
+                assert lg.sold == before
+        elif confirmed:
+            user, quantity = confirmed.pop(a % len(confirmed))
+            domain.release(lg, user, quantity)
+        # I1, I5 and I6 on the model, after every step:
+        assert 0 <= lg.sold <= capacity
+        assert lg.sold == sum(q for _, q in confirmed)
+        for user in {u for u, _ in confirmed}:
+            held = sum(q for u, q in confirmed if u == user)
+            assert lg.held[user] == held
+            assert limit is None or held <= limit
