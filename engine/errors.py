@@ -199,6 +199,13 @@ class Unavailable(EngineError):
         self.retry_after = retry_after
 
 
+class DuplicateWrite(EngineError):
+    """A batch wrote a booking id or ticket code that already exists (a duplicate command
+    that was not flagged for checking, or a ticket-code collision); retry after checking."""
+
+    code = "duplicate_write"
+
+
 class StaleOwner(EngineError):
     """A shard wrote with an owner epoch that another shard has since replaced."""
 

@@ -182,3 +182,19 @@ async def test_unknown_event_is_rejected_not_crashed(api: Api) -> None:
     assert [o.reason for o in outlet.outcomes] == ["event_not_found"]
 
 
+
+
+async def test_an_unflagged_duplicate_is_rechecked_not_fatal(api: Api) -> None:
+    event_id, users = await _setup(api, seats=5, buyers=1)
+    outlet = RecordingOutlet()
+    command = BookCommand(uuid.uuid4(), event_id, users[0], 1, "test")
+    async with ShardActor(0, PgShardStore(api.pool), outlet) as first:
+        first.submit(Envelope([command]))
+        await first.drain()
+    # A copy that is neither flagged redelivered nor check_existing reaches a fresh owner.
+    async with ShardActor(1, PgShardStore(api.pool), outlet) as second:
+        second.submit(Envelope([command]))
+        await second.drain()
+        assert second.busy is False
+    assert outlet.outcomes[1].tickets == outlet.outcomes[0].tickets
+    assert await api.pool.fetchval("SELECT sold FROM events WHERE id = $1", event_id) == 1

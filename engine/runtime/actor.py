@@ -18,7 +18,7 @@ from typing import Protocol
 
 from engine import domain
 from engine.domain import EventLedger
-from engine.errors import StaleOwner, Unavailable
+from engine.errors import DuplicateWrite, StaleOwner, Unavailable
 from engine.messages import BookCommand, CancelCommand, Command, Outcome, StockUpdate
 from engine.storage.shard_store import BatchWrite
 from engine.tickets import new_tickets
@@ -168,6 +168,11 @@ class ShardActor:
                 self._forget({c.event_id for c, _ in commands})
                 forwarded += [c for c, _ in commands if c.event_id in exc.event_ids]
                 commands = [(c, r) for c, r in commands if c.event_id not in exc.event_ids]
+            except DuplicateWrite as exc:
+                # Something in the batch was decided before: check everything and redecide.
+                log.warning("shard %s: %s; rechecking the batch", self.shard, exc)
+                self._forget({c.event_id for c, _ in commands})
+                verify_all = True
             except Unavailable as exc:
                 # The commit may or may not have happened: reload state, and check every
                 # command against the database before deciding it again.

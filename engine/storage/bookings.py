@@ -51,10 +51,14 @@ async def record_rejection(db: asyncpg.Pool | asyncpg.Connection, booking_id: Bo
                            reason: str) -> Outcome:
     """Store a rejection decided outside a shard actor (it changes no stock, so any process
     may write it) and return it."""
-    await db.execute(
+    inserted = await db.fetchval(
         "INSERT INTO bookings (id, event_id, user_id, quantity, status, reason)"
-        " VALUES ($1, $2, $3, $4, 'rejected', $5) ON CONFLICT (id) DO NOTHING",
+        " VALUES ($1, $2, $3, $4, 'rejected', $5) ON CONFLICT (id) DO NOTHING RETURNING 1",
         booking_id, event_id, user_id, quantity, reason)
+    if not inserted:  # decided elsewhere first: that outcome stands
+        existing = await get_outcome(db, booking_id)
+        assert existing is not None
+        return existing
     return Outcome(booking_id, event_id, user_id, BookingStatus.REJECTED, quantity, reason)
 
 

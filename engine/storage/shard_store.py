@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import asyncpg
 
 from engine.domain import EventLedger
-from engine.errors import StaleOwner
+from engine.errors import DuplicateWrite, StaleOwner
 from engine.messages import Outcome, TicketInfo
 from engine.storage import bookings
 from engine.storage.database import translate_db_errors
@@ -92,6 +92,13 @@ class PgShardStore:
         ids = list(batch.events)
         epochs = [batch.events[i][0] for i in ids]
         deltas = [batch.events[i][1] for i in ids]
+        try:
+            await self._write(batch, ids, epochs, deltas)
+        except asyncpg.exceptions.UniqueViolationError as exc:
+            raise DuplicateWrite(str(exc)) from exc
+
+    async def _write(self, batch: BatchWrite, ids: list[EventId], epochs: list[int],
+                     deltas: list[int]) -> None:
         async with translate_db_errors(), self._pool.acquire() as conn, conn.transaction():
             fenced = await conn.fetch(
                 "UPDATE events e SET sold = e.sold + d.delta, updated_at = now()"
