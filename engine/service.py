@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import time
+from collections.abc import Callable
 
 import asyncpg
 
@@ -18,7 +19,7 @@ from engine.storage import bookings
 from engine.storage.database import translate_db_errors
 from engine.storage.events import Event, get_event
 from engine.strategies import STRATEGIES, Booker, BookingRequest, Pending
-from engine.strategies.queued import StockView
+from engine.strategies.queued import QueuedBooker, StockView
 from engine.transport.base import Transport
 from engine.types import BookingId, Clock, EventId, Strategy, UserId, utcnow
 
@@ -36,7 +37,24 @@ class BookingService:
         self.stock = StockView()
         self._pool = pool
         self._events: dict[EventId, tuple[float, Event]] = {}
+        self._listeners: list[Callable[[Outcome], None]] = []
         self.booker = self._make_booker(pool, transport, clock)
+
+    def on_outcome(self, listener: Callable[[Outcome], None]) -> None:
+        """Call `listener` with every outcome this gateway learns (for the SSE stream).
+
+        Queued outcomes arrive from the shard actors, even for requests answered 202; the
+        other strategies decide inline, so the service reports those itself.
+        """
+        self._listeners.append(listener)
+        if isinstance(self.booker, QueuedBooker):
+            self.booker.listeners.append(listener)
+
+    def _notify(self, result: Outcome | Pending) -> Outcome | Pending:
+        if isinstance(result, Outcome) and not isinstance(self.booker, QueuedBooker):
+            for listener in self._listeners:
+                listener(result)
+        return result
 
     def _make_booker(self, pool: asyncpg.Pool, transport: Transport | None,
                      clock: Clock) -> Booker:
@@ -75,13 +93,13 @@ class BookingService:
             raise InvalidQuantity(
                 f"quantity must be a whole number from 1 to {self.settings.max_quantity}")
         await self.event(event_id)
-        return await self.booker.book(BookingRequest(user_id, event_id, quantity,
-                                                     idempotency_key))
+        return self._notify(await self.booker.book(
+            BookingRequest(user_id, event_id, quantity, idempotency_key)))
 
     async def cancel(self, user_id: UserId, booking_id: BookingId) -> Outcome | Pending:
         """Cancel a confirmed booking of this user."""
         await self.booking(user_id, booking_id)  # 404 for anyone but the owner
-        return await self.booker.cancel(user_id, booking_id)
+        return self._notify(await self.booker.cancel(user_id, booking_id))
 
     async def booking(self, user_id: UserId, booking_id: BookingId) -> Outcome | Pending:
         """A booking as its owner sees it; `NotFound` for everyone else."""

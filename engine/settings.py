@@ -80,6 +80,13 @@ class Settings:
     rate_limit_auth: str = "10/minute"
     rate_limit_default: str = "100/second"
     db_pool_max: int = 20
+    #: Shard worker processes `ticketwar run` starts when AMQP_URL is set.
+    shard_workers: int = 2
+    #: This worker's number (0-based): it becomes the active consumer of the shard queues
+    #: n with n % shard_workers == index, and standby for the others.
+    shard_worker_index: int = 0
+    #: Port of a shard worker's Prometheus endpoint (0: none).
+    metrics_port: int = 0
     seed_demo: bool = False
     log_level: str = "INFO"
     extra: Mapping[str, str] = field(default_factory=dict)

@@ -20,6 +20,7 @@ from engine.storage import create_pool
 from engine.storage.shard_store import PgShardStore
 from engine.transport import Transport, create_transport
 from engine.types import Strategy
+from gateway import openapi
 from gateway.auth import auth_middleware
 from gateway.errors import error_middleware
 from gateway.keys import (
@@ -29,10 +30,12 @@ from gateway.keys import (
     runtime_key,
     service_key,
     settings_key,
+    stream_hub_key,
     transport_key,
 )
 from gateway.ratelimit import Handler, RateLimits
 from gateway.routes import accounts, bookings, events, health
+from gateway.stream import StreamHub, stream
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +64,9 @@ async def _engine(app: web.Application) -> AsyncIterator[None]:
     needs_transport = settings.booking_strategy is Strategy.QUEUED
     app[service_key] = BookingService(settings, app[pool_key],
                                       transport if needs_transport else None)
+    hub = app[stream_hub_key]
+    transport.on_stock(hub.stock)
+    app[service_key].on_outcome(hub.outcome)
     await transport.start()
     if runtime is not None:
         await runtime.start(transport)  # type: ignore[arg-type]  # inproc is also the outlet
@@ -69,6 +75,10 @@ async def _engine(app: web.Application) -> AsyncIterator[None]:
     if runtime is not None:
         await runtime.drain()
         await runtime.stop()
+
+
+async def _close_streams(app: web.Application) -> None:
+    app[stream_hub_key].close()
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -80,7 +90,10 @@ def create_app(settings: Settings) -> web.Application:
     app[issuer_key] = TokenIssuer(settings)
     limits = RateLimits(settings.trusted_proxies)
     app[limits_key] = limits
+    app[stream_hub_key] = StreamHub()
     app.cleanup_ctx.extend([_database, _engine])
+    # Open event streams would hold shutdown for its whole timeout: end them first.
+    app.on_shutdown.append(_close_streams)
 
     def limited(handler: Handler, limit: str, scope: str) -> Handler:
         return limits.wrap(handler, limit, scope)
@@ -102,4 +115,6 @@ def create_app(settings: Settings) -> web.Application:
                         limited(bookings.cancel_booking, book_limit, "book"))
     app.router.add_get("/api/me/tickets", limited(bookings.my_tickets, default, "read"))
     app.router.add_get("/api/health", health.health)
+    app.router.add_get("/api/stream", limited(stream, default, "stream"))
+    openapi.add_routes(app)
     return app

@@ -15,6 +15,7 @@ from engine.transport.base import Transport
 
 if TYPE_CHECKING:  # ratelimit reads principal_key from here
     from gateway.ratelimit import RateLimits
+    from gateway.stream import StreamHub
 
 settings_key = web.AppKey("settings", Settings)
 pool_key = web.AppKey("pool", asyncpg.Pool)
@@ -26,3 +27,4 @@ limits_key: web.AppKey[RateLimits] = web.AppKey("limits")
 
 #: Set by the auth middleware for a request with a valid bearer token.
 principal_key = web.RequestKey("principal", Principal)
+stream_hub_key: web.AppKey[StreamHub] = web.AppKey("stream_hub")

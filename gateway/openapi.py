@@ -1,0 +1,219 @@
+"""The OpenAPI 3.1 document (`/api/openapi.json`) and Swagger UI (`/api/docs`).
+
+Written out by hand beside the routes it describes; a test checks every route of the app is
+documented and every documented path exists, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from engine.errors import EngineError
+from gateway.responses import json_response
+
+JSON = "application/json"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"required": True, "content": {JSON: {"schema": schema}}}
+
+
+def _answer(description: str, schema: dict[str, Any] | None = None,
+            headers: dict[str, Any] | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"description": description}
+    if schema is not None:
+        out["content"] = {JSON: {"schema": schema}}
+    if headers:
+        out["headers"] = headers
+    return out
+
+
+_ERROR = _answer("error", _ref("Error"))
+_RETRY = {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}}
+_AUTH = [{"bearer": []}]
+_EVENT_ID = {"name": "event_id", "in": "path", "required": True,
+             "schema": {"type": "integer", "minimum": 1}}
+_BOOKING_ID = {"name": "booking_id", "in": "path", "required": True,
+               "schema": {"type": "string", "format": "uuid"}}
+
+_SCHEMAS: dict[str, Any] = {
+    "Error": {"type": "object", "required": ["error", "message"], "properties": {
+        "error": {"type": "string", "description": "stable machine code"},
+        "message": {"type": "string", "description": "human text"}}},
+    "User": {"type": "object", "properties": {
+        "id": {"type": "integer"}, "email": {"type": "string", "format": "email"},
+        "role": {"enum": ["USER", "VENDOR", "ADMIN"]}, "name": {"type": ["string", "null"]}}},
+    "Register": {"type": "object", "required": ["email", "password"],
+                 "additionalProperties": False, "properties": {
+                     "email": {"type": "string", "format": "email", "maxLength": 254},
+                     "password": {"type": "string", "minLength": 8, "maxLength": 256},
+                     "name": {"type": ["string", "null"], "maxLength": 100}}},
+    "Login": {"type": "object", "required": ["email", "password"],
+              "additionalProperties": False, "properties": {
+                  "email": {"type": "string"}, "password": {"type": "string"}}},
+    "Token": {"type": "object", "properties": {
+        "token": {"type": "string"}, "expiresIn": {"type": "integer"}, "user": _ref("User")}},
+    "Event": {"type": "object", "properties": {
+        "id": {"type": "integer"}, "name": {"type": "string"},
+        "venue": {"type": ["string", "null"]},
+        "startsAt": {"type": ["string", "null"], "format": "date-time"},
+        "totalTickets": {"type": "integer"}, "availableTickets": {"type": "integer"},
+        "perUserLimit": {"type": ["integer", "null"]},
+        "saleStartsAt": {"type": ["string", "null"], "format": "date-time"},
+        "vendorId": {"type": "integer"},
+        "status": {"enum": ["scheduled", "on_sale", "sold_out"]}}},
+    "EventInput": {"type": "object", "additionalProperties": False, "properties": {
+        "name": {"type": "string", "minLength": 1, "maxLength": 200},
+        "venue": {"type": ["string", "null"]},
+        "startsAt": {"type": ["string", "null"], "format": "date-time"},
+        "saleStartsAt": {"type": ["string", "null"], "format": "date-time"},
+        "totalTickets": {"type": "integer", "minimum": 0},
+        "perUserLimit": {"type": ["integer", "null"], "minimum": 1}}},
+    "BookInput": {"type": "object", "additionalProperties": False, "properties": {
+        "quantity": {"type": "integer", "minimum": 1, "default": 1}}},
+    "Ticket": {"type": "object", "properties": {
+        "id": {"type": "string", "format": "uuid"}, "code": {"type": "string"}}},
+    "Booking": {"type": "object", "properties": {
+        "id": {"type": "string", "format": "uuid"}, "eventId": {"type": "integer"},
+        "quantity": {"type": "integer"},
+        "status": {"enum": ["pending", "confirmed", "rejected", "cancelled"]},
+        "reason": {"type": "string"}, "tickets": {"type": "array", "items": _ref("Ticket")}}},
+    "MyTicket": {"type": "object", "properties": {
+        "id": {"type": "string", "format": "uuid"}, "code": {"type": "string"},
+        "eventId": {"type": "integer"}, "eventName": {"type": "string"},
+        "bookingId": {"type": "string", "format": "uuid"},
+        "createdAt": {"type": "string", "format": "date-time"}}},
+}
+
+_PATHS: dict[str, Any] = {
+    "/api/auth/register": {"post": {
+        "summary": "Create a USER account", "requestBody": _body(_ref("Register")),
+        "responses": {"201": _answer("created", _ref("User")), "409": _ERROR, "422": _ERROR,
+                      "429": _answer("rate limited", _ref("Error"), _RETRY)}}},
+    "/api/auth/login": {"post": {
+        "summary": "Exchange credentials for a bearer token",
+        "requestBody": _body(_ref("Login")),
+        "responses": {"200": _answer("signed in", _ref("Token")), "401": _ERROR,
+                      "429": _answer("rate limited", _ref("Error"), _RETRY)}}},
+    "/api/events": {
+        "get": {"summary": "Events with live seats left", "parameters": [
+            {"name": "limit", "in": "query", "schema": {"type": "integer", "maximum": 1000}},
+            {"name": "offset", "in": "query", "schema": {"type": "integer"}}],
+            "responses": {"200": _answer("events", {"type": "array", "items": _ref("Event")})}},
+        "post": {"summary": "Create an event (VENDOR, ADMIN)", "security": _AUTH,
+                 "requestBody": _body(_ref("EventInput")),
+                 "responses": {"201": _answer("created", _ref("Event")), "401": _ERROR,
+                               "403": _ERROR, "422": _ERROR}}},
+    "/api/events/{event_id}": {
+        "get": {"summary": "One event", "parameters": [_EVENT_ID],
+                "responses": {"200": _answer("event", _ref("Event")), "404": _ERROR}},
+        "patch": {"summary": "Edit an event (its vendor, ADMIN)", "security": _AUTH,
+                  "parameters": [_EVENT_ID], "requestBody": _body(_ref("EventInput")),
+                  "responses": {"200": _answer("edited", _ref("Event")), "403": _ERROR,
+                                "404": _ERROR, "409": _ERROR, "422": _ERROR}}},
+    "/api/events/{event_id}/book": {"post": {
+        "summary": "Book seats", "security": _AUTH, "parameters": [
+            _EVENT_ID, {"name": "Idempotency-Key", "in": "header",
+                        "schema": {"type": "string", "maxLength": 200},
+                        "description": "retries with the same key get the first outcome"}],
+        "requestBody": {"required": False, "content": {JSON: {"schema": _ref("BookInput")}}},
+        "responses": {
+            "201": _answer("confirmed", _ref("Booking")),
+            "202": _answer("accepted, decision pending", _ref("Booking"), {
+                "Location": {"schema": {"type": "string"}}}),
+            "404": _ERROR, "409": _answer("sold out / not on sale", _ref("Error")),
+            "422": _answer("over the per-user limit / bad input", _ref("Error")),
+            "429": _answer("rate limited", _ref("Error"), _RETRY),
+            "503": _answer("broker or database unavailable", _ref("Error"), _RETRY)}}},
+    "/api/bookings/{booking_id}": {"get": {
+        "summary": "A booking (its owner only)", "security": _AUTH,
+        "parameters": [_BOOKING_ID],
+        "responses": {"200": _answer("booking", _ref("Booking")), "404": _ERROR}}},
+    "/api/bookings/{booking_id}/cancel": {"post": {
+        "summary": "Cancel a confirmed booking; seats go back on sale", "security": _AUTH,
+        "parameters": [_BOOKING_ID],
+        "responses": {"200": _answer("cancelled", _ref("Booking")), "404": _ERROR,
+                      "409": _ERROR}}},
+    "/api/me/tickets": {"get": {
+        "summary": "My tickets", "security": _AUTH,
+        "responses": {"200": _answer("tickets", {"type": "array",
+                                                 "items": _ref("MyTicket")})}}},
+    "/api/stream": {"get": {
+        "summary": "Server-Sent Events: `stock` for everyone, `booking` for the token's user",
+        "parameters": [{"name": "token", "in": "query", "schema": {"type": "string"}}],
+        "responses": {"200": {"description": "text/event-stream"}}}},
+    "/api/health": {"get": {"summary": "Database and broker reachable",
+                            "responses": {"200": {"description": "healthy"},
+                                          "503": {"description": "degraded"}}}},
+    "/api/openapi.json": {"get": {"summary": "This document",
+                                  "responses": {"200": {"description": "OpenAPI 3.1"}}}},
+    "/api/docs": {"get": {"summary": "Swagger UI",
+                          "responses": {"200": {"description": "HTML"}}}},
+}
+
+
+def error_codes() -> list[str]:
+    """Every stable error code the engine can answer with."""
+    seen: set[str] = set()
+    stack: list[type[EngineError]] = [EngineError]
+    while stack:
+        cls = stack.pop()
+        seen.add(cls.code)
+        stack.extend(cls.__subclasses__())
+    return sorted(seen | {"rate_limited", "not_found", "method_not_allowed", "internal_error"})
+
+
+def document() -> dict[str, Any]:
+    """The whole OpenAPI document."""
+    schemas = dict(_SCHEMAS)
+    schemas["Error"] = {**_SCHEMAS["Error"], "properties": {
+        **_SCHEMAS["Error"]["properties"], "error": {"enum": error_codes()}}}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Ticket War Engine", "version": "1",
+                 "description": "Sell a fixed stock of seats to a surge of buyers, never twice."},
+        "paths": _PATHS,
+        "components": {"schemas": schemas, "securitySchemes": {
+            "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
+    }
+
+
+async def openapi_json(request: web.Request) -> web.Response:
+    """Serve the document."""
+    return json_response(document())
+
+
+_DOCS_HTML = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Ticket War Engine API</title>
+<link rel="stylesheet" href="/api/docs/static/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="/api/docs/static/swagger-ui-bundle.js"></script>
+<script src="/api/docs/init.js"></script></body></html>"""
+
+_DOCS_INIT = 'SwaggerUIBundle({url: "/api/openapi.json", dom_id: "#swagger-ui"});'
+
+
+async def docs(request: web.Request) -> web.Response:
+    """Swagger UI, from the swagger-ui-bundle package (no CDN: works offline)."""
+    return web.Response(text=_DOCS_HTML, content_type="text/html")
+
+
+async def docs_init(request: web.Request) -> web.Response:
+    """Swagger UI's start-up script (a file, so a strict CSP can forbid inline scripts)."""
+    return web.Response(text=_DOCS_INIT, content_type="application/javascript")
+
+
+def add_routes(app: web.Application) -> None:
+    """Mount the document, the UI and its static files."""
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.router.add_get("/api/openapi.json", openapi_json)
+    app.router.add_get("/api/docs", docs)
+    app.router.add_get("/api/docs/init.js", docs_init)
+    app.router.add_static("/api/docs/static", str(swagger_ui_path))

@@ -1,0 +1,40 @@
+"""The OpenAPI document matches the routes the app really serves."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from tests.helpers import Api
+
+
+def _served(app: web.Application) -> set[tuple[str, str]]:
+    routes = set()
+    for route in app.router.routes():
+        info = route.resource.get_info() if route.resource else {}
+        path = info.get("path") or info.get("formatter")
+        if path and route.method in {"GET", "POST", "PATCH", "PUT", "DELETE"} \
+                and "/static" not in path and path != "/api/docs/init.js":
+            routes.add((route.method.lower(), path))
+    return routes
+
+
+async def test_document_and_routes_agree(api: Api) -> None:
+    reply = await api.call("GET", "/api/openapi.json")
+    assert reply.status == 200
+    doc = reply.body
+    assert doc["openapi"].startswith("3.1")
+    documented = {(method, path) for path, ops in doc["paths"].items() for method in ops}
+    assert documented == _served(api.app)
+    codes = doc["components"]["schemas"]["Error"]["properties"]["error"]["enum"]
+    for code in ("sold_out", "limit_exceeded", "invalid_quantity", "email_taken",
+                 "rate_limited", "unavailable", "idempotency_key_reused"):
+        assert code in codes
+
+
+async def test_swagger_ui_is_served_without_a_cdn(api: Api) -> None:
+    page = await api.call("GET", "/api/docs")
+    assert page.status == 200 and "swagger-ui-bundle.js" in page.body
+    assert "http" not in page.body  # every asset comes from this server
+    asset = await api.client.get("/api/docs/static/swagger-ui-bundle.js")
+    assert asset.status == 200
+    assert len(await asset.read()) > 100_000
