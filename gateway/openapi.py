@@ -36,7 +36,7 @@ def _answer(description: str, schema: dict[str, Any] | None = None,
 
 _ERROR = _answer("error", _ref("Error"))
 _RETRY = {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}}
-_AUTH = [{"bearer": []}]
+_AUTH: list[dict[str, list[str]]] = [{"bearer": []}]
 _EVENT_ID = {"name": "event_id", "in": "path", "required": True,
              "schema": {"type": "integer", "minimum": 1}}
 _BOOKING_ID = {"name": "booking_id", "in": "path", "required": True,
