@@ -11,8 +11,10 @@ import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from engine.auth import TokenIssuer
+from engine.metrics import Metrics
 from engine.runtime import ShardRuntime
 from engine.service import BookingService
 from engine.settings import Settings
@@ -26,6 +28,7 @@ from gateway.errors import error_middleware
 from gateway.keys import (
     issuer_key,
     limits_key,
+    metrics_key,
     pool_key,
     runtime_key,
     service_key,
@@ -55,7 +58,7 @@ async def _engine(app: web.Application) -> AsyncIterator[None]:
         from engine.transport.inproc import InprocTransport
 
         runtime = ShardRuntime(PgShardStore(app[pool_key]), shards=settings.shards,
-                               max_batch=settings.max_batch)
+                               max_batch=settings.max_batch, metrics=app[metrics_key])
         transport: Transport = InprocTransport(settings, runtime)
         app[runtime_key] = runtime
     else:
@@ -66,6 +69,7 @@ async def _engine(app: web.Application) -> AsyncIterator[None]:
                                       transport if needs_transport else None)
     hub = app[stream_hub_key]
     transport.on_stock(hub.stock)
+    transport.on_stock(app[metrics_key].observe_stock)
     app[service_key].on_outcome(hub.outcome)
     await transport.start()
     if runtime is not None:
@@ -75,6 +79,12 @@ async def _engine(app: web.Application) -> AsyncIterator[None]:
     if runtime is not None:
         await runtime.drain()
         await runtime.stop()
+
+
+async def metrics_endpoint(request: web.Request) -> web.Response:
+    """Prometheus text format for this gateway (and its in-process shard actors)."""
+    return web.Response(body=request.app[metrics_key].exposition(),
+                        headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 async def _close_streams(app: web.Application) -> None:
@@ -88,7 +98,10 @@ def create_app(settings: Settings) -> web.Application:
                           client_max_size=settings.max_body_bytes)
     app[settings_key] = settings
     app[issuer_key] = TokenIssuer(settings)
-    limits = RateLimits(settings.trusted_proxies)
+    metrics = Metrics()
+    metrics.up.labels("gateway").set(1)
+    app[metrics_key] = metrics
+    limits = RateLimits(settings.trusted_proxies, metrics)
     app[limits_key] = limits
     app[stream_hub_key] = StreamHub()
     app.cleanup_ctx.extend([_database, _engine])
@@ -117,4 +130,5 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/api/health", health.health)
     app.router.add_get("/api/stream", limited(stream, default, "stream"))
     openapi.add_routes(app)
+    app.router.add_get("/metrics", metrics_endpoint)
     return app

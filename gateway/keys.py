@@ -8,6 +8,7 @@ import asyncpg
 from aiohttp import web
 
 from engine.auth import Principal, TokenIssuer
+from engine.metrics import Metrics
 from engine.runtime import ShardRuntime
 from engine.service import BookingService
 from engine.settings import Settings
@@ -23,6 +24,7 @@ issuer_key = web.AppKey("issuer", TokenIssuer)
 runtime_key = web.AppKey("runtime", ShardRuntime)
 transport_key = web.AppKey("transport", Transport)
 service_key = web.AppKey("service", BookingService)
+metrics_key = web.AppKey("metrics", Metrics)
 limits_key: web.AppKey[RateLimits] = web.AppKey("limits")
 
 #: Set by the auth middleware for a request with a valid bearer token.

@@ -13,6 +13,7 @@ from aiohttp import web
 from aiohttplimiter import Limiter, RateLimitExceeded
 from limits import parse
 
+from engine.metrics import Metrics
 from gateway.keys import principal_key
 from gateway.responses import error_response
 
@@ -43,10 +44,10 @@ def limit_key(request: web.Request, trusted_proxies: frozenset[str]) -> str:
 class RateLimits:
     """One limiter per app (never a module global), wrapping handlers at route setup."""
 
-    def __init__(self, trusted_proxies: frozenset[str]) -> None:
+    def __init__(self, trusted_proxies: frozenset[str], metrics: Metrics) -> None:
         self._trusted = trusted_proxies
         self.limiter = Limiter(keyfunc=self._key)
-        self.rejected = 0
+        self._metrics = metrics
 
     def _key(self, request: web.Request) -> str:
         return limit_key(request, self._trusted)
@@ -54,9 +55,10 @@ class RateLimits:
     def wrap(self, handler: Handler, limit: str, scope: str) -> Handler:
         """`handler` limited to `limit` (e.g. "20/second") per key within `scope`."""
         retry_after = str(max(1, int(parse(limit).get_expiry())))
+        counter = self._metrics.rate_limited.labels(scope)
 
         def too_many(request: web.Request, exc: RateLimitExceeded) -> web.Response:
-            self.rejected += 1
+            counter.inc()
             return error_response(429, "rate_limited", f"too many requests: {exc.detail}",
                                   {"Retry-After": retry_after})
 

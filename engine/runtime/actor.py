@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, replace
@@ -20,6 +21,7 @@ from engine import domain
 from engine.domain import EventLedger
 from engine.errors import DuplicateWrite, StaleOwner, Unavailable
 from engine.messages import BookCommand, CancelCommand, Command, Outcome, StockUpdate
+from engine.metrics import Metrics
 from engine.storage.shard_store import BatchWrite
 from engine.tickets import new_tickets
 from engine.transport.base import Envelope, Outlet
@@ -55,8 +57,15 @@ class ShardActor:
     """One shard's single writer. Use `submit`, `drain`, and `async with` (or start/stop)."""
 
     def __init__(self, shard: int, store: ShardStore, outlet: Outlet, *,
-                 clock: Clock = utcnow, max_batch: int = 1024) -> None:
+                 clock: Clock = utcnow, max_batch: int = 1024,
+                 metrics: Metrics | None = None) -> None:
         self.shard = shard
+        metrics = metrics or Metrics()
+        label = str(shard)
+        self._m_depth = metrics.mailbox_depth.labels(label)
+        self._m_batch = metrics.batch_size.labels(label)
+        self._m_commit = metrics.commit_seconds.labels(label)
+        self._metrics = metrics
         self._store = store
         self._outlet = outlet
         self._clock = clock
@@ -101,6 +110,9 @@ class ShardActor:
         """Queue an envelope; never blocks (the transport bounds what is in flight)."""
         self._idle.clear()
         self._mailbox.put_nowait(envelope)
+        self._m_depth.set(self._mailbox.qsize())
+        if envelope.redelivered:
+            self._metrics.redeliveries.inc(len(envelope.commands))
 
     @property
     def depth(self) -> int:
@@ -135,6 +147,7 @@ class ShardActor:
                 envelope = self._mailbox.get_nowait()
                 batch.append(envelope)
                 size += len(envelope.commands)
+            self._m_depth.set(self._mailbox.qsize())
             # Shielded: cancelling the loop (shutdown) must not abandon a batch between its
             # commit and its acks; stop() awaits this task instead.
             self._inflight = asyncio.create_task(self._process(batch))
@@ -159,10 +172,13 @@ class ShardActor:
             try:
                 decided = await self._decide(commands, verify_all)
                 if decided.write.events:
+                    started = time.perf_counter()
                     await self._store.commit(decided.write)
+                    self._m_commit.observe(time.perf_counter() - started)
                 break
             except StaleOwner as exc:
                 self.fenced += 1
+                self._metrics.fencing_conflicts.inc()
                 log.info("shard %s: fenced out of %s; forwarding", self.shard, exc.event_ids)
                 # Decisions of the rolled-back batch mutated these ledgers: reload them.
                 self._forget({c.event_id for c, _ in commands})
@@ -178,11 +194,13 @@ class ShardActor:
                 # command against the database before deciding it again.
                 self._forget({c.event_id for c, _ in commands})
                 verify_all = True
+                self._metrics.db_retries.inc()
                 delay = _RETRY_DELAYS[min(attempt, len(_RETRY_DELAYS) - 1)]
                 attempt += 1
                 log.warning("shard %s: %s; retrying batch in %.2fs", self.shard, exc, delay)
                 await asyncio.sleep(delay)
         self.batches += 1
+        self._m_batch.observe(len(commands))
         if forwarded:
             await self._outlet.forward(forwarded)
         await self._outlet.ack(batch)

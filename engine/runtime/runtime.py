@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from engine.metrics import Metrics
 from engine.runtime.actor import ShardActor, ShardStore
 from engine.transport.base import Envelope, Outlet, shard_for
 from engine.types import Clock, EventId, utcnow
@@ -16,8 +17,9 @@ class ShardRuntime:
     """Owns the actors of the shards this process runs; `drain()` is the test barrier."""
 
     def __init__(self, store: ShardStore, *, shards: int, clock: Clock = utcnow,
-                 max_batch: int = 1024) -> None:
+                 max_batch: int = 1024, metrics: Metrics | None = None) -> None:
         self.shards = shards
+        self.metrics = metrics or Metrics()
         self._store, self._clock, self._max_batch = store, clock, max_batch
         self.actors: list[ShardActor] = []
         #: Set when an actor died of an unexpected error: the process should exit.
@@ -40,7 +42,8 @@ class ShardRuntime:
         if self.actors:
             return
         self.actors = [ShardActor(n, self._store, outlet, clock=self._clock,
-                                  max_batch=self._max_batch) for n in range(self.shards)]
+                                  max_batch=self._max_batch, metrics=self.metrics)
+                       for n in range(self.shards)]
         for actor in self.actors:
             await actor.start()
             actor.on_death(self._on_actor_done)

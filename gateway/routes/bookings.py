@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from aiohttp import web
 
-from engine.errors import REJECTIONS, InvalidInput, InvalidQuantity
+from engine.errors import REJECTIONS, EngineError, InvalidInput, InvalidQuantity
 from engine.messages import Outcome
 from engine.storage import bookings
 from engine.storage.database import translate_db_errors
 from engine.strategies import Pending
 from engine.types import BookingStatus
 from gateway.auth import require_user
-from gateway.keys import pool_key, service_key
+from gateway.keys import metrics_key, pool_key, service_key
 from gateway.responses import error_response, json_response
 from gateway.validation import Field, path_int, path_uuid, read_json
 
@@ -50,15 +51,39 @@ def _answer(result: Outcome | Pending, *, created: int) -> web.Response:
 
 async def book(request: web.Request) -> web.Response:
     """Book seats: 201 confirmed, 202 pending, 409 sold out, 422 over the limit."""
+    started = time.perf_counter()
+    label = "error"
+    metrics = request.app[metrics_key]
+    strategy = request.app[service_key].strategy.value
+    try:
+        result = await _book(request)
+        label = _label(result)
+        if isinstance(result, Outcome) and result.status is BookingStatus.CONFIRMED:
+            metrics.seats_confirmed.labels(strategy).inc(result.quantity)
+        return _answer(result, created=201)
+    except EngineError as exc:
+        label = exc.code  # bounded: the codes of the error tree
+        raise
+    finally:
+        metrics.booking_requests.labels(strategy, label).inc()
+        metrics.booking_latency.labels(strategy, label).observe(time.perf_counter() - started)
+
+
+def _label(result: Outcome | Pending) -> str:
+    if isinstance(result, Pending):
+        return "pending"
+    return result.reason or result.status.value
+
+
+async def _book(request: web.Request) -> Outcome | Pending:
     principal = require_user(request)
     event_id = path_int(request, "event_id")
     body = await read_json(request, BOOK, empty_ok=True)
     key = request.headers.get("Idempotency-Key")
     if key is not None and not 0 < len(key) <= MAX_KEY_LENGTH:
         raise InvalidInput(f"Idempotency-Key must have 1 to {MAX_KEY_LENGTH} characters")
-    result = await request.app[service_key].book(principal.user_id, event_id,
-                                                 body.get("quantity", 1), key)
-    return _answer(result, created=201)
+    return await request.app[service_key].book(principal.user_id, event_id,
+                                               body.get("quantity", 1), key)
 
 
 async def get_booking(request: web.Request) -> web.Response:

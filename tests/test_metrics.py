@@ -1,0 +1,44 @@
+"""`/metrics`: the gateway and its in-process shard actors report a surge as it happens."""
+
+from __future__ import annotations
+
+import asyncio
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.helpers import Api
+
+
+def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+async def test_metrics_count_outcomes_batches_and_seats(make_api: object) -> None:
+    api: Api = await make_api(rate_limit_booking="30/minute")  # type: ignore[operator]
+    event = await api.event(totalTickets=5)
+    buyers = await api.accounts(8)
+    replies = await asyncio.gather(*(api.book(b, event["id"]) for b in buyers))
+    await api.drain()
+    bot = buyers[0]
+    while (await api.book(bot, event["id"])).status != 429:
+        pass
+
+    reply = await api.call("GET", "/metrics")
+    assert reply.status == 200
+    m = _samples(reply.body)
+    confirmed = sum(r.status == 201 for r in replies)
+    assert confirmed == 5
+    assert m[("ticketwar_booking_requests_total",
+              (("outcome", "confirmed"), ("strategy", "queued")))] == 5
+    assert m[("ticketwar_seats_confirmed_total", (("strategy", "queued"),))] == 5
+    assert m[("ticketwar_rate_limited_total", (("scope", "book"),))] >= 1
+    assert m[("ticketwar_event_seats_left", (("event_id", str(event["id"])),))] == 0
+    batches = sum(v for (name, _), v in m.items() if name == "ticketwar_shard_batch_size_count")
+    assert batches >= 1
+    latency_count = sum(v for (name, labels), v in m.items()
+                        if name == "ticketwar_booking_duration_seconds_count")
+    assert latency_count >= len(buyers)
