@@ -151,6 +151,8 @@ _PATHS: dict[str, Any] = {
     "/api/health": {"get": {"summary": "Database and broker reachable",
                             "responses": {"200": {"description": "healthy"},
                                           "503": {"description": "degraded"}}}},
+    "/metrics": {"get": {"summary": "Prometheus metrics (text format) for operators",
+                         "responses": {"200": {"description": "text/plain"}}}},
     "/api/openapi.json": {"get": {"summary": "This document",
                                   "responses": {"200": {"description": "OpenAPI 3.1"}}}},
     "/api/docs": {"get": {"summary": "Swagger UI",
