@@ -87,6 +87,14 @@ class Settings:
     shard_worker_index: int = 0
     #: Port of a shard worker's Prometheus endpoint (0: none).
     metrics_port: int = 0
+    #: Prefix of every RabbitMQ exchange and queue name (tests use their own).
+    amqp_prefix: str = "ticketwar"
+    #: Booking commands for one event arriving within this window share one message.
+    coalesce_ms: float = 2.0
+    #: How long the gateway waits for a broker confirm before answering 503.
+    publish_timeout_seconds: float = 5.0
+    #: A broker connection not back within this makes a shard worker exit (and restart).
+    reconnect_deadline_seconds: float = 60.0
     seed_demo: bool = False
     log_level: str = "INFO"
     extra: Mapping[str, str] = field(default_factory=dict)

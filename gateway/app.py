@@ -62,7 +62,7 @@ async def _engine(app: web.Application) -> AsyncIterator[None]:
         transport: Transport = InprocTransport(settings, runtime)
         app[runtime_key] = runtime
     else:
-        transport = create_transport(settings, None)
+        transport = create_transport(settings, None, metrics=app[metrics_key])
     app[transport_key] = transport
     needs_transport = settings.booking_strategy is Strategy.QUEUED
     app[service_key] = BookingService(settings, app[pool_key],

@@ -24,6 +24,7 @@ settings come from the environment:
   AMQP_URL            RabbitMQ URL; unset: in-process transport
   JWT_SECRET          >= 32 bytes; unset: generated once into .ticketwar/jwt_secret
   SHARDS              shard count (default 8)
+  SHARD_WORKERS       shard worker processes started with AMQP_URL (default 2)
   BOOKING_STRATEGY    queued | locked | naive (naive needs ALLOW_NAIVE=1)
   HOST, PORT          listen address (default 127.0.0.1:8080)
   see README.md for the full table
@@ -66,8 +67,6 @@ async def _with_pool(settings: Settings, work: Any) -> Any:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Start the gateway (and, in embedded mode, the shard actors)."""
-    from gateway.serve import serve
-
     async def ready(app: Any) -> None:
         from gateway.keys import pool_key
 
@@ -80,8 +79,30 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("Press Ctrl-C to stop.", flush=True)
 
     with _database(_settings()) as settings:
-        _run(serve(settings, ready))
+        _run(_serve_with_workers(settings, ready))
     return 0
+
+
+async def _serve_with_workers(settings: Settings, ready: Any) -> None:
+    """The gateway; with RabbitMQ also SHARD_WORKERS supervised shard worker processes.
+
+    Workers start first (they declare and own the shard queues) and stop last, after the
+    gateway has stopped taking requests, so no accepted command waits for a consumer.
+    """
+    from gateway.serve import serve
+    from ops.supervisor import WorkerSupervisor, worker_env
+
+    if settings.amqp_url is None:
+        await serve(settings, ready)
+        return
+    assert settings.database_url is not None
+    supervisor = WorkerSupervisor(settings.shard_workers,
+                                  worker_env(settings.database_url.reveal()))
+    await supervisor.start()
+    try:
+        await serve(settings, ready)
+    finally:
+        await supervisor.stop()
 
 
 async def seed_demo(pool: Any) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -12,10 +13,12 @@ from typing import Any
 import asyncpg
 import pytest
 
+from engine.errors import Unavailable
 from engine.settings import Secret, Settings
 from engine.storage.migrate import migrate
 from gateway.app import create_app
 from tests.helpers import Api
+from tests.worker import ShardWorker, delete_namespace
 
 TEST_DATABASE_URL = os.environ.get(
     "TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/ticketwar_test")
@@ -41,29 +44,75 @@ async def db_pool() -> AsyncIterator[asyncpg.Pool]:
     await pool.close()
 
 
-@pytest.fixture
-def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+#: RabbitMQ names used by this test session only (removed at the end).
+AMQP_PREFIX = f"tw-test-{uuid.uuid4().hex[:8]}"
+SHARDS = 4
+
+
+def base_settings(data_dir: Path, **overrides: Any) -> Settings:
     """Settings for the test database; keyword overrides win. Limits are high by default so
     only the rate-limit tests meet them."""
+    base: dict[str, Any] = dict(
+        database_url=Secret(TEST_DATABASE_URL), jwt_secret=Secret(_JWT_SECRET),
+        data_dir=data_dir, shards=SHARDS, booking_wait_seconds=10.0,
+        rate_limit_booking="100000/second", rate_limit_auth="100000/second",
+        rate_limit_default="100000/second", db_pool_max=20, amqp_prefix=AMQP_PREFIX)
+    base.update(overrides)
+    return Settings(**base)
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+    """`base_settings` with a per-test data dir."""
     def make(**overrides: Any) -> Settings:
-        base: dict[str, Any] = dict(
-            database_url=Secret(TEST_DATABASE_URL), jwt_secret=Secret(_JWT_SECRET),
-            data_dir=tmp_path / ".ticketwar", shards=4, booking_wait_seconds=10.0,
-            rate_limit_booking="100000/second", rate_limit_auth="100000/second",
-            rate_limit_default="100000/second", db_pool_max=20)
-        base.update(overrides)
-        return Settings(**base)
+        return base_settings(tmp_path / ".ticketwar", **overrides)
     return make
 
 
+@pytest.fixture(scope="session")
+async def shard_worker(db_pool: asyncpg.Pool,
+                       tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ShardWorker]:
+    """One shard worker for the session, in this process, consuming every shard queue of
+    this session's namespace on the real broker."""
+    settings = base_settings(tmp_path_factory.mktemp("worker"),
+                             amqp_url=Secret(TEST_AMQP_URL))
+    worker = ShardWorker(settings)
+    try:
+        await worker.start()
+    except Unavailable as exc:
+        pytest.fail(f"RabbitMQ unreachable at {TEST_AMQP_URL}: {exc}. Run `make services`.",
+                    pytrace=False)
+    yield worker
+    await worker.stop()
+    await delete_namespace(TEST_AMQP_URL, AMQP_PREFIX, SHARDS)
+
+
+@pytest.fixture(params=["inproc", "rabbitmq"])
+def transport(request: pytest.FixtureRequest) -> str:
+    """Every test that builds a gateway runs over both transports."""
+    return str(request.param)
+
+
 @pytest.fixture
-async def make_api(db_pool: asyncpg.Pool, aiohttp_client: Any,
+def worker(transport: str, request: pytest.FixtureRequest) -> ShardWorker | None:
+    """The session's shard worker when the transport is RabbitMQ (started on first use, so
+    an inproc-only selection never needs the broker)."""
+    if transport == "rabbitmq":
+        return request.getfixturevalue("shard_worker")  # type: ignore[no-any-return]
+    return None
+
+
+@pytest.fixture
+async def make_api(db_pool: asyncpg.Pool, aiohttp_client: Any, worker: ShardWorker | None,
                    make_settings: Callable[..., Settings]) -> Callable[..., Any]:
     """Build a gateway with these setting overrides and return an `Api` on it."""
+
     async def make(**overrides: Any) -> Api:
+        if worker is not None:
+            overrides.setdefault("amqp_url", Secret(TEST_AMQP_URL))
         app = create_app(make_settings(**overrides))
         client = await aiohttp_client(app)
-        return Api(client, app)
+        return Api(client, app, worker)
     return make
 
 

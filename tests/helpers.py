@@ -6,15 +6,18 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from engine.auth import TokenIssuer
 from engine.types import Role
-from gateway.keys import issuer_key, pool_key, runtime_key
+from gateway.keys import issuer_key, pool_key, runtime_key, transport_key
 from tests.factories import Account, create_accounts
+
+if TYPE_CHECKING:
+    from tests.worker import ShardWorker
 
 
 @dataclass
@@ -29,9 +32,19 @@ class Reply:
 class Api:
     """Calls the gateway the way a client does; also reaches the app's pool and runtime."""
 
-    def __init__(self, client: TestClient, app: web.Application) -> None:
+    def __init__(self, client: TestClient, app: web.Application,
+                 worker: ShardWorker | None = None) -> None:
         self.client = client
         self.app = app
+        self.worker = worker
+        self._marks: dict[int, asyncio.Event] = {}
+        if worker is not None:
+            app[transport_key].on_stock(self._on_stock)
+
+    def _on_stock(self, updates: Any) -> None:
+        for u in updates:
+            if u.event_id < 0 and u.event_id in self._marks:
+                self._marks.pop(u.event_id).set()
 
     @property
     def pool(self) -> Any:
@@ -82,10 +95,19 @@ class Api:
                                headers=headers)
 
     async def drain(self) -> None:
-        """Barrier: every shard mailbox empty and every batch committed and answered."""
+        """Barrier: every shard mailbox empty, every batch committed and answered, and
+        (over RabbitMQ) every stock update delivered to this gateway."""
         runtime = self.app.get(runtime_key)
         if runtime is not None:
             await runtime.drain()
+        if self.worker is not None:
+            await self.worker.drain()
+            seen = asyncio.Event()
+            mark = await self.worker.stock_mark_for(lambda m: self._marks.__setitem__(
+                m.event_id, seen))
+            async with asyncio.timeout(10):
+                await seen.wait()
+            del mark
 
 
 async def assert_eventually(check: Callable[[], Awaitable[bool]], *, timeout: float = 10.0,

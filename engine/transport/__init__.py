@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from engine.transport.base import Envelope, Outlet, Transport, shard_for
 
 if TYPE_CHECKING:
+    from engine.metrics import Metrics
     from engine.runtime import ShardRuntime
     from engine.settings import Settings
 
@@ -22,11 +23,12 @@ TRANSPORTS = {
 }
 
 
-def create_transport(settings: Settings, runtime: ShardRuntime | None) -> Transport:
+def create_transport(settings: Settings, runtime: ShardRuntime | None, *,
+                     metrics: Metrics | None = None) -> Transport:
     """Build the transport that `settings.transport` names."""
     module_name, _, attr = TRANSPORTS[settings.transport].partition(":")
     factory = getattr(importlib.import_module(module_name), attr)
-    transport: Transport = factory(settings, runtime)
+    transport: Transport = factory(settings, runtime, metrics=metrics)
     return transport
 
 

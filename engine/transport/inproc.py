@@ -24,7 +24,8 @@ class InprocTransport:
 
     reply_to = "inproc"
 
-    def __init__(self, settings: Settings, runtime: ShardRuntime | None) -> None:
+    def __init__(self, settings: Settings, runtime: ShardRuntime | None, *,
+                 metrics: object = None) -> None:
         if runtime is None:
             raise ValueError("the in-process transport needs the shard runtime")
         self._runtime = runtime

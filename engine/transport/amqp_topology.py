@@ -1,0 +1,117 @@
+"""RabbitMQ topology: declared idempotently at start-up and checked before taking traffic.
+
+    <prefix>.bookings   x-consistent-hash exchange, routing key = event id
+      └─ <prefix>.shard.00 … .NN   durable quorum queues, each bound ONCE with weight "1"
+         (single active consumer, delivery limit, at-least-once dead-lettering)
+    <prefix>.dead       fanout → quorum queue <prefix>.dead (commands that could not be
+                        processed; a worker answers each as `rejected`)
+    <prefix>.stock      fanout; each gateway binds an exclusive queue for stock updates
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractExchange
+from aiormq.exceptions import AMQPChannelError, ChannelNotFoundEntity
+
+from engine.errors import EngineError
+
+#: A command redelivered this many times (its worker died or nacked each time) is
+#: dead-lettered and answered as rejected, instead of poisoning the shard forever.
+DELIVERY_LIMIT = 5
+
+
+class TopologyError(EngineError):
+    """The broker lacks something the engine needs (the plugin, a queue, a leader)."""
+
+    code = "topology_error"
+    status = 503
+
+
+@dataclass(frozen=True, slots=True)
+class Names:
+    """Every exchange and queue name, derived from one prefix."""
+
+    prefix: str
+    shards: int
+
+    @property
+    def bookings(self) -> str:
+        """The consistent-hash exchange."""
+        return f"{self.prefix}.bookings"
+
+    @property
+    def dead(self) -> str:
+        """The dead-letter exchange and its queue."""
+        return f"{self.prefix}.dead"
+
+    @property
+    def stock(self) -> str:
+        """The stock fanout exchange."""
+        return f"{self.prefix}.stock"
+
+    def shard(self, n: int) -> str:
+        """Shard queue n."""
+        return f"{self.prefix}.shard.{n:02d}"
+
+    def all_shards(self) -> list[str]:
+        """Every shard queue, in order."""
+        return [self.shard(n) for n in range(self.shards)]
+
+
+def shard_queue_arguments(names: Names) -> dict[str, Any]:
+    """Arguments of a shard queue. A quorum queue must be re-declared with exactly these."""
+    return {
+        "x-queue-type": "quorum",
+        "x-single-active-consumer": True,  # a standby worker takes over when one dies
+        "x-delivery-limit": DELIVERY_LIMIT,
+        "x-dead-letter-exchange": names.dead,
+        "x-dead-letter-strategy": "at-least-once",
+        "x-overflow": "reject-publish",  # required by at-least-once dead-lettering
+    }
+
+
+async def declare_bookings_exchange(channel: AbstractChannel, names: Names) -> AbstractExchange:
+    """The consistent-hash exchange; a clear error when the plugin is not enabled."""
+    try:
+        return await channel.declare_exchange(names.bookings, "x-consistent-hash", durable=True)
+    except AMQPChannelError as exc:
+        raise TopologyError(
+            f"cannot declare {names.bookings} (type x-consistent-hash): {exc}. Enable the "
+            "plugin: rabbitmq-plugins enable rabbitmq_consistent_hash_exchange") from exc
+
+
+async def declare(channel: AbstractChannel, names: Names) -> AbstractExchange:
+    """Declare everything (idempotent) and return the bookings exchange."""
+    dead = await channel.declare_exchange(names.dead, aio_pika.ExchangeType.FANOUT,
+                                          durable=True)
+    dead_queue = await channel.declare_queue(names.dead, durable=True,
+                                             arguments={"x-queue-type": "quorum"})
+    await dead_queue.bind(dead)
+    # Stock updates are a live view, rebuilt by the next batch: a durable exchange keeps
+    # bindings across restarts, but nothing about them needs to persist.
+    await channel.declare_exchange(names.stock, aio_pika.ExchangeType.FANOUT, durable=True)
+    bookings = await declare_bookings_exchange(channel, names)
+    arguments = shard_queue_arguments(names)
+    for name in names.all_shards():
+        queue = await channel.declare_queue(name, durable=True, arguments=arguments)
+        # Bound once, weight "1", never unbound: re-binding the same key is a no-op.
+        await queue.bind(bookings, routing_key="1")
+    return bookings
+
+
+async def check(connection: aio_pika.abc.AbstractConnection, names: Names) -> None:
+    """Every shard queue exists and answers (a quorum queue without a leader does not)."""
+    for name in names.all_shards():
+        channel = await connection.channel()
+        try:
+            await channel.declare_queue(name, passive=True)
+        except (ChannelNotFoundEntity, AMQPChannelError) as exc:
+            raise TopologyError(f"shard queue {name} is missing or has no leader: {exc}") \
+                from exc
+        finally:
+            if not channel.is_closed:
+                await channel.close()

@@ -1,0 +1,248 @@
+"""The shard side of RabbitMQ: consume shard queues into the actors, and be their `Outlet`.
+
+One channel per shard queue, prefetch sized to the batch: an actor's batch then never waits
+for deliveries the broker holds back, and `ack(multiple=True)` on a channel covers exactly
+that queue's messages. A worker consumes its own shard queues first and the others as a
+standby (single active consumer): when a worker dies, the broker hands its queues over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
+
+import aio_pika
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractExchange,
+    AbstractIncomingMessage,
+    AbstractQueue,
+    AbstractRobustConnection,
+)
+
+from engine.messages import (
+    Command,
+    Outcome,
+    StockUpdate,
+    WireError,
+    decode_commands,
+    encode_commands,
+    encode_outcomes,
+    encode_stock,
+)
+from engine.metrics import Metrics
+from engine.settings import Settings
+from engine.transport import amqp_topology
+from engine.transport.amqp import PUBLISH_ERRORS
+from engine.transport.amqp_topology import Names
+from engine.transport.base import Envelope
+
+log = logging.getLogger(__name__)
+
+#: How long a worker waits before registering as standby on other workers' queues, so that
+#: workers started together each become the active consumer of their own queues first.
+STANDBY_DELAY_SECONDS = 2.0
+
+Submit = Callable[[int, Envelope], None]
+OnDead = Callable[[list[Command]], Awaitable[None]]
+
+
+class AmqpShardConsumer:
+    """Feeds shard actors from RabbitMQ and implements their Outlet."""
+
+    def __init__(self, settings: Settings, submit: Submit, *, on_dead: OnDead | None = None,
+                 metrics: Metrics | None = None) -> None:
+        if settings.amqp_url is None:
+            raise ValueError("AmqpShardConsumer needs AMQP_URL")
+        self._url = settings.amqp_url
+        self._names = Names(settings.amqp_prefix, settings.shards)
+        self._submit = submit
+        self._on_dead = on_dead
+        self._metrics = metrics or Metrics()
+        self._index, self._workers = settings.shard_worker_index, settings.shard_workers
+        self._deadline = settings.reconnect_deadline_seconds
+        self._prefetch = settings.max_batch
+        self._connection: AbstractRobustConnection | None = None
+        self._confirmed: AbstractChannel | None = None
+        self._bookings: AbstractExchange | None = None
+        self._fast: AbstractChannel | None = None
+        self._stock: AbstractExchange | None = None
+        self._consumers: list[tuple[AbstractQueue, str]] = []
+        self._standby: asyncio.Task[None] | None = None
+        self._watchdog: asyncio.Task[None] | None = None
+        self._reconnected = asyncio.Event()
+        #: Set when the consumers cannot be restored: the process should exit non-zero.
+        self.lost = asyncio.Event()
+
+    def own_shards(self) -> list[int]:
+        """Shards this worker is meant to be active for."""
+        return [n for n in range(self._names.shards) if n % self._workers == self._index]
+
+    async def start(self) -> None:
+        """Connect, declare and check the topology, consume own queues, later the others."""
+        self._connection = await aio_pika.connect_robust(
+            self._url.reveal(),
+            client_properties={"connection_name": f"ticketwar-shards-{self._index}"})
+        self._connection.close_callbacks.add(self._on_close)
+        self._connection.reconnect_callbacks.add(self._on_reconnect)
+        self._confirmed = await self._connection.channel(publisher_confirms=True,
+                                                         on_return_raises=True)
+        self._bookings = await amqp_topology.declare(self._confirmed, self._names)
+        await amqp_topology.check(self._connection, self._names)
+        # Outcomes and stock need no confirm: the database already holds the truth.
+        self._fast = await self._connection.channel(publisher_confirms=False)
+        self._stock = await self._fast.get_exchange(self._names.stock)
+        for shard in self.own_shards():
+            await self._consume(shard)
+        await self._consume_dead()
+        others = [n for n in range(self._names.shards) if n not in self.own_shards()]
+        if others:
+            self._standby = asyncio.create_task(self._consume_later(others))
+
+    async def _consume(self, shard: int) -> None:
+        assert self._connection is not None
+        channel = await self._connection.channel()
+        await channel.set_qos(prefetch_count=self._prefetch)
+        queue = await channel.get_queue(self._names.shard(shard), ensure=False)
+
+        async def deliver(message: AbstractIncomingMessage) -> None:
+            try:
+                commands = decode_commands(message.body)
+            except WireError as exc:
+                log.error("shard %d: poison message dead-lettered: %s", shard, exc)
+                await message.reject(requeue=False)
+                return
+            self._submit(shard, Envelope(commands, token=message,
+                                         redelivered=message.redelivered))
+
+        tag = await queue.consume(deliver, no_ack=False)
+        self._consumers.append((queue, tag))
+
+    async def _consume_later(self, shards: list[int]) -> None:
+        await asyncio.sleep(STANDBY_DELAY_SECONDS)
+        for shard in shards:
+            await self._consume(shard)
+
+    async def _consume_dead(self) -> None:
+        assert self._connection is not None
+        channel = await self._connection.channel()
+        await channel.set_qos(prefetch_count=64)
+        queue = await channel.get_queue(self._names.dead, ensure=False)
+
+        async def deliver(message: AbstractIncomingMessage) -> None:
+            try:
+                commands = decode_commands(message.body)
+            except WireError:
+                log.error("dead letter is not a command; nothing to answer")
+                await message.ack()
+                return
+            self._metrics.dead_letters.inc(len(commands))
+            if self._on_dead is not None:
+                await self._on_dead(commands)
+            await message.ack()  # after the rejection is recorded: at-least-once
+
+        tag = await queue.consume(deliver, no_ack=False)
+        self._consumers.append((queue, tag))
+
+    # -- connection health ---------------------------------------------------------------
+
+    def _on_close(self, *_: object) -> None:
+        if self._connection is None:  # our own stop()
+            return
+        self._reconnected.clear()
+        if self._watchdog is None or self._watchdog.done():
+            self._watchdog = asyncio.create_task(self._await_reconnect())
+
+    def _on_reconnect(self, *_: object) -> None:
+        self._metrics.reconnects.labels("shards").inc()
+        self._reconnected.set()
+        log.info("RabbitMQ connection restored; consumers resumed")
+
+    async def _await_reconnect(self) -> None:
+        try:
+            await asyncio.wait_for(self._reconnected.wait(), self._deadline)
+        except TimeoutError:
+            log.error("RabbitMQ not back within %.0fs: giving up", self._deadline)
+            self.lost.set()
+
+    async def stop_consuming(self) -> None:
+        """Stop taking deliveries (first step of shutdown); unacked ones stay ours until
+        the connection closes, then go back to their queue."""
+        if self._standby is not None:
+            self._standby.cancel()
+        for queue, tag in self._consumers:
+            with contextlib.suppress(*PUBLISH_ERRORS):
+                await queue.cancel(tag)
+        self._consumers.clear()
+
+    async def stop(self) -> None:
+        """Close everything; idempotent."""
+        await self.stop_consuming()
+        connection, self._connection = self._connection, None
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        if connection is not None and not connection.is_closed:
+            await connection.close()
+
+    # -- Outlet ----------------------------------------------------------------------------
+
+    async def ack(self, envelopes: Sequence[Envelope]) -> None:
+        """Ack each channel's last delivery with multiple=True.
+
+        Safe because an actor takes its queue in order: every earlier delivery on that channel
+        belongs to this batch or an earlier, committed one. An ack that fails (the channel was
+        lost) is fine too: the broker redelivers, flagged, and the actor finds the outcome in
+        the database.
+        """
+        last: dict[int, AbstractIncomingMessage] = {}
+        for envelope in envelopes:
+            message = envelope.token
+            if isinstance(message, AbstractIncomingMessage):
+                key = id(message.channel)
+                if key not in last or message.delivery_tag > last[key].delivery_tag:  # type: ignore[operator]
+                    last[key] = message
+        for message in last.values():
+            try:
+                await message.ack(multiple=True)
+            except PUBLISH_ERRORS as exc:
+                log.warning("ack lost (%s); the broker will redeliver", type(exc).__name__)
+
+    async def send_outcomes(self, outcomes: Sequence[Outcome]) -> None:
+        """One message per reply queue. A gateway that died has no queue: its clients read
+        the outcome at GET /api/bookings/{id}."""
+        by_queue: dict[str, list[Outcome]] = defaultdict(list)
+        for outcome in outcomes:
+            by_queue[outcome.reply_to].append(outcome)
+        for reply_to, group in by_queue.items():
+            await self._fast_publish(None, encode_outcomes(group), reply_to)
+
+    async def send_stock(self, updates: Sequence[StockUpdate]) -> None:
+        """Broadcast seats left to every gateway."""
+        await self._fast_publish(self._stock, encode_stock(list(updates)), "")
+
+    async def _fast_publish(self, exchange: AbstractExchange | None, body: bytes,
+                            routing_key: str) -> None:
+        if self._fast is None or self._fast.is_closed:
+            return  # nothing to do: clients fall back to the database
+        target = exchange or self._fast.default_exchange
+        try:
+            await target.publish(aio_pika.Message(body, content_type="application/json"),
+                                 routing_key, mandatory=False)
+        except PUBLISH_ERRORS as exc:
+            log.warning("could not publish to %r: %s", routing_key, type(exc).__name__)
+
+    async def forward(self, commands: Sequence[Command]) -> None:
+        """Re-publish commands to the exchange (it routes each event to its current queue),
+        with confirms: the originals are acked right after, so these must not be lost."""
+        assert self._bookings is not None
+        by_event: dict[int, list[Command]] = defaultdict(list)
+        for cmd in commands:
+            by_event[cmd.event_id].append(cmd)
+        for event_id, group in by_event.items():
+            await self._bookings.publish(
+                aio_pika.Message(encode_commands(group), content_type="application/json",
+                                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+                str(event_id), mandatory=True)

@@ -1,0 +1,38 @@
+"""Dead-lettered commands become `rejected` outcomes — recorded and answered, never lost."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import asyncpg
+
+from engine.messages import BookCommand, Command, Outcome
+from engine.storage import bookings
+from engine.storage.database import translate_db_errors
+from engine.transport.base import Outlet
+from engine.types import BookingStatus
+
+log = logging.getLogger(__name__)
+
+REASON = "undeliverable"
+
+
+async def reject_dead(pool: asyncpg.Pool, outlet: Outlet, commands: Sequence[Command]) -> None:
+    """Record each dead-lettered booking as rejected (unless it already has an outcome: a
+    message can be dead-lettered after its batch committed) and answer its gateway."""
+    outcomes: list[Outcome] = []
+    async with translate_db_errors():
+        for cmd in commands:
+            existing = await bookings.get_outcome(pool, cmd.booking_id)
+            if existing is None and isinstance(cmd, BookCommand):
+                existing = await bookings.record_rejection(
+                    pool, cmd.booking_id, cmd.event_id, cmd.user_id, cmd.quantity, REASON)
+                log.warning("booking %s dead-lettered: rejected", cmd.booking_id)
+            if existing is None:  # a cancellation that never ran: the booking stands
+                existing = Outcome(cmd.booking_id, cmd.event_id, cmd.user_id,
+                                   BookingStatus.REJECTED, 0, "not_cancellable")
+            outcomes.append(Outcome(existing.booking_id, existing.event_id, existing.user_id,
+                                    existing.status, existing.quantity, existing.reason,
+                                    existing.tickets, cmd.reply_to))
+    await outlet.send_outcomes(outcomes)

@@ -1,0 +1,64 @@
+"""The shard worker process: consume shard queues, run the shard actors, shut down in order.
+
+Runbook on SIGTERM/SIGINT: stop consuming (no new deliveries) → each actor finishes the batch
+in flight (commit, ack, answer) → close the broker connection (unacked deliveries go back to
+their queue for the standby) → close the database pool. Exit code 0. If an actor dies or a
+consumer cannot be restored, the process exits 1 so its supervisor restarts it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from engine.metrics import Metrics
+from engine.runtime import ShardRuntime
+from engine.settings import Settings
+from engine.storage import create_pool
+from engine.storage.shard_store import PgShardStore
+from shards.consumer import AmqpShardConsumer
+from shards.deadletter import reject_dead
+
+log = logging.getLogger(__name__)
+
+
+async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> int:
+    """Run until `stop` is set (or a signal arrives); returns the process exit code."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    pool = await create_pool(settings)
+    metrics = Metrics()
+    metrics.up.labels("shards").set(1)
+    runtime = ShardRuntime(PgShardStore(pool), shards=settings.shards,
+                           max_batch=settings.max_batch, metrics=metrics)
+    consumer: AmqpShardConsumer
+
+    async def on_dead(commands: list) -> None:  # type: ignore[type-arg]
+        await reject_dead(pool, consumer, commands)
+
+    consumer = AmqpShardConsumer(settings, runtime.submit, on_dead=on_dead, metrics=metrics)
+    code = 0
+    try:
+        await runtime.start(consumer)
+        await consumer.start()
+        log.info("shard worker %d/%d consuming", settings.shard_worker_index + 1,
+                 settings.shard_workers)
+        waits = {asyncio.create_task(stop.wait(), name="stop"),
+                 asyncio.create_task(runtime.failed.wait(), name="actor-died"),
+                 asyncio.create_task(consumer.lost.wait(), name="consumer-lost")}
+        done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        reason = next(iter(done)).get_name()
+        if reason != "stop":
+            log.error("shard worker exiting: %s", reason)
+            code = 1
+    finally:
+        await consumer.stop_consuming()
+        await runtime.stop()
+        await consumer.stop()
+        await pool.close()
+    return code
