@@ -206,6 +206,12 @@ class DuplicateWrite(EngineError):
     code = "duplicate_write"
 
 
+class PoisonBatch(EngineError):
+    """The batch's write broke a constraint no retry can fix (bad data in a command)."""
+
+    code = "poison"
+
+
 class StaleOwner(EngineError):
     """A shard wrote with an owner epoch that another shard has since replaced."""
 

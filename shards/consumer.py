@@ -234,6 +234,16 @@ class AmqpShardConsumer:
         except PUBLISH_ERRORS as exc:
             log.warning("could not publish to %r: %s", routing_key, type(exc).__name__)
 
+    async def dead_letter(self, envelope: Envelope) -> None:
+        """Reject without requeue: the queue dead-letters it, and the dead-letter consumer
+        records and answers it as rejected."""
+        message = envelope.token
+        if isinstance(message, AbstractIncomingMessage):
+            try:
+                await message.reject(requeue=False)
+            except PUBLISH_ERRORS as exc:
+                log.warning("reject lost (%s); it will be redelivered", type(exc).__name__)
+
     async def forward(self, commands: Sequence[Command]) -> None:
         """Re-publish commands to the exchange (it routes each event to its current queue),
         with confirms: the originals are acked right after, so these must not be lost."""

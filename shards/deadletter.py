@@ -26,9 +26,18 @@ async def reject_dead(pool: asyncpg.Pool, outlet: Outlet, commands: Sequence[Com
         for cmd in commands:
             existing = await bookings.get_outcome(pool, cmd.booking_id)
             if existing is None and isinstance(cmd, BookCommand):
-                existing = await bookings.record_rejection(
-                    pool, cmd.booking_id, cmd.event_id, cmd.user_id, cmd.quantity, REASON)
-                log.warning("booking %s dead-lettered: rejected", cmd.booking_id)
+                try:
+                    existing = await bookings.record_rejection(
+                        pool, cmd.booking_id, cmd.event_id, cmd.user_id, cmd.quantity, REASON)
+                    log.warning("booking %s dead-lettered: rejected", cmd.booking_id)
+                except (asyncpg.exceptions.IntegrityConstraintViolationError,
+                        asyncpg.exceptions.DataError) as exc:
+                    # Names a user or event that does not exist: nothing to store. The
+                    # sender still hears "rejected"; no seat was ever at stake.
+                    log.error("dead-lettered booking %s cannot be stored: %s",
+                              cmd.booking_id, exc)
+                    existing = Outcome(cmd.booking_id, cmd.event_id, cmd.user_id,
+                                       BookingStatus.REJECTED, cmd.quantity, REASON)
             if existing is None:  # a cancellation that never ran: the booking stands
                 existing = Outcome(cmd.booking_id, cmd.event_id, cmd.user_id,
                                    BookingStatus.REJECTED, 0, "not_cancellable")

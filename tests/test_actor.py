@@ -198,3 +198,28 @@ async def test_an_unflagged_duplicate_is_rechecked_not_fatal(api: Api) -> None:
         assert second.busy is False
     assert outlet.outcomes[1].tickets == outlet.outcomes[0].tickets
     assert await api.pool.fetchval("SELECT sold FROM events WHERE id = $1", event_id) == 1
+
+
+async def test_a_poison_command_is_isolated_and_dead_lettered(api: Api) -> None:
+    event_id, users = await _setup(api, seats=10, buyers=6)
+
+    class DeadLetters(RecordingOutlet):
+        def __init__(self) -> None:
+            super().__init__()
+            self.dead: list[Envelope] = []
+
+        async def dead_letter(self, envelope: Envelope) -> None:
+            self.dead.append(envelope)
+
+    outlet = DeadLetters()
+    poison = Envelope([BookCommand(uuid.uuid4(), event_id, 999_999_999, 1, "test")])
+    good = [_book(event_id, u) for u in users]
+    async with ShardActor(0, PgShardStore(api.pool), outlet) as actor:
+        for envelope in good[:3] + [poison] + good[3:]:
+            actor.submit(envelope)
+        await actor.drain()
+        assert actor.busy is False
+    assert outlet.dead == [poison]
+    assert sum(o.status is BookingStatus.CONFIRMED for o in outlet.outcomes) == 6
+    assert await api.pool.fetchval("SELECT sold FROM events WHERE id = $1", event_id) == 6
+    assert (await check_invariants(api.pool, [event_id])).ok

@@ -19,7 +19,7 @@ from typing import Protocol
 
 from engine import domain
 from engine.domain import EventLedger
-from engine.errors import DuplicateWrite, StaleOwner, Unavailable
+from engine.errors import DuplicateWrite, PoisonBatch, StaleOwner, Unavailable
 from engine.messages import BookCommand, CancelCommand, Command, Outcome, StockUpdate
 from engine.metrics import Metrics
 from engine.storage.shard_store import BatchWrite
@@ -163,6 +163,21 @@ class ShardActor:
                     self._idle.set()
 
     async def _process(self, batch: list[Envelope]) -> None:
+        try:
+            await self._process_batch(batch)
+        except PoisonBatch as exc:
+            if len(batch) == 1:
+                log.error("shard %s: dead-lettering an envelope no write accepts: %s",
+                          self.shard, exc)
+                self._metrics.dead_letters.inc(len(batch[0].commands))
+                await self._outlet.dead_letter(batch[0])
+                return
+            # One bad command must not block its shard: split until it stands alone.
+            half = len(batch) // 2
+            await self._process(batch[:half])
+            await self._process(batch[half:])
+
+    async def _process_batch(self, batch: list[Envelope]) -> None:
         commands: list[tuple[Command, bool]] = [
             (cmd, envelope.redelivered) for envelope in batch for cmd in envelope.commands]
         forwarded: list[Command] = []
@@ -184,6 +199,9 @@ class ShardActor:
                 self._forget({c.event_id for c, _ in commands})
                 forwarded += [c for c, _ in commands if c.event_id in exc.event_ids]
                 commands = [(c, r) for c, r in commands if c.event_id not in exc.event_ids]
+            except PoisonBatch:
+                self._forget({c.event_id for c, _ in commands})
+                raise
             except DuplicateWrite as exc:
                 # Something in the batch was decided before: check everything and redecide.
                 log.warning("shard %s: %s; rechecking the batch", self.shard, exc)

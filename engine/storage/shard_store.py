@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import asyncpg
 
 from engine.domain import EventLedger
-from engine.errors import DuplicateWrite, StaleOwner
+from engine.errors import DuplicateWrite, PoisonBatch, StaleOwner
 from engine.messages import Outcome, TicketInfo
 from engine.storage import bookings
 from engine.storage.database import translate_db_errors
@@ -96,6 +96,9 @@ class PgShardStore:
             await self._write(batch, ids, epochs, deltas)
         except asyncpg.exceptions.UniqueViolationError as exc:
             raise DuplicateWrite(str(exc)) from exc
+        except (asyncpg.exceptions.IntegrityConstraintViolationError,  # SQLSTATE class 23
+                asyncpg.exceptions.DataError) as exc:                  # class 22
+            raise PoisonBatch(str(exc)) from exc
 
     async def _write(self, batch: BatchWrite, ids: list[EventId], epochs: list[int],
                      deltas: list[int]) -> None:

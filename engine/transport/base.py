@@ -72,3 +72,6 @@ class Outlet(Protocol):
 
     async def forward(self, commands: Sequence[Command]) -> None:
         """Re-route commands of events this actor lost ownership of, to their current owner."""
+
+    async def dead_letter(self, envelope: Envelope) -> None:
+        """Give up on an envelope that cannot be processed: it is answered as rejected."""

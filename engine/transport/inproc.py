@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from engine.messages import Command, Outcome, StockUpdate
 from engine.transport.base import Envelope, OutcomeHandler, StockHandler, shard_for
+from engine.types import BookingStatus
 
 if TYPE_CHECKING:
     from engine.runtime import ShardRuntime
@@ -73,6 +74,13 @@ class InprocTransport:
         """Hand stock updates straight to the gateway's handlers."""
         for handler in self._stock_handlers:
             handler(updates)
+
+    async def dead_letter(self, envelope: Envelope) -> None:
+        """In-process there is no dead-letter queue: answer each command as rejected."""
+        await self.send_outcomes([
+            Outcome(c.booking_id, c.event_id, c.user_id, BookingStatus.REJECTED,
+                    getattr(c, "quantity", 0), "undeliverable", (), c.reply_to)
+            for c in envelope.commands])
 
     async def forward(self, commands: Sequence[Command]) -> None:
         """Re-submit commands to the shard their event hashes to."""
