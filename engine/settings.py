@@ -95,6 +95,8 @@ class Settings:
     publish_timeout_seconds: float = 5.0
     #: A broker connection not back within this makes a shard worker exit (and restart).
     reconnect_deadline_seconds: float = 60.0
+    #: Fault tests only (shards/faults.py), e.g. `crash_after_commit:3`. Empty in production.
+    fault_injection: str = ""
     seed_demo: bool = False
     log_level: str = "INFO"
     extra: Mapping[str, str] = field(default_factory=dict)

@@ -24,9 +24,12 @@ _BACKOFF = (0.2, 0.5, 1.0, 2.0, 5.0)
 class WorkerSupervisor:
     """Runs `python -m shards` N times, each with its own SHARD_WORKER_INDEX."""
 
-    def __init__(self, count: int, env: Mapping[str, str], *, grace_seconds: float = 10.0) -> None:
+    def __init__(self, count: int, env: Mapping[str, str], *, grace_seconds: float = 10.0,
+                 first_start_env: Mapping[int, Mapping[str, str]] | None = None) -> None:
         self.count = count
         self._env = dict(env)
+        # Extra environment for a worker's first start only (fault injection in tests).
+        self._first = {i: dict(e) for i, e in (first_start_env or {}).items()}
         self._grace = grace_seconds
         self._procs: dict[int, asyncio.subprocess.Process] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -45,7 +48,7 @@ class WorkerSupervisor:
 
     async def _spawn(self, index: int) -> asyncio.subprocess.Process:
         env = {**self._env, "SHARD_WORKER_INDEX": str(index),
-               "SHARD_WORKERS": str(self.count)}
+               "SHARD_WORKERS": str(self.count), **self._first.pop(index, {})}
         return await asyncio.create_subprocess_exec(sys.executable, "-m", "shards", env=env)
 
     async def _keep(self, index: int) -> None:

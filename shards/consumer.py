@@ -106,7 +106,11 @@ class AmqpShardConsumer:
         assert self._connection is not None
         channel = await self._connection.channel()
         await channel.set_qos(prefetch_count=self._prefetch)
-        queue = await channel.get_queue(self._names.shard(shard), ensure=False)
+        # Declared (same arguments, a no-op) rather than fetched: only a declared queue is
+        # re-declared and re-consumed by the robust channel after a broker restart.
+        queue = await channel.declare_queue(
+            self._names.shard(shard), durable=True,
+            arguments=amqp_topology.shard_queue_arguments(self._names))
 
         async def deliver(message: AbstractIncomingMessage) -> None:
             try:
@@ -130,7 +134,8 @@ class AmqpShardConsumer:
         assert self._connection is not None
         channel = await self._connection.channel()
         await channel.set_qos(prefetch_count=64)
-        queue = await channel.get_queue(self._names.dead, ensure=False)
+        queue = await channel.declare_queue(self._names.dead, durable=True,
+                                            arguments=amqp_topology.DEAD_QUEUE_ARGUMENTS)
 
         async def deliver(message: AbstractIncomingMessage) -> None:
             try:
@@ -200,10 +205,15 @@ class AmqpShardConsumer:
         last: dict[int, AbstractIncomingMessage] = {}
         for envelope in envelopes:
             message = envelope.token
-            if isinstance(message, AbstractIncomingMessage):
+            if not isinstance(message, AbstractIncomingMessage):
+                continue
+            try:
                 key = id(message.channel)
-                if key not in last or message.delivery_tag > last[key].delivery_tag:  # type: ignore[operator]
-                    last[key] = message
+            except PUBLISH_ERRORS:
+                continue  # its channel is gone: the broker has already requeued it
+            tag = message.delivery_tag or 0
+            if key not in last or tag > (last[key].delivery_tag or 0):
+                last[key] = message
         for message in last.values():
             try:
                 await message.ack(multiple=True)

@@ -16,9 +16,9 @@ from engine.metrics import Metrics
 from engine.runtime import ShardRuntime
 from engine.settings import Settings
 from engine.storage import create_pool
-from engine.storage.shard_store import PgShardStore
 from shards.consumer import AmqpShardConsumer
 from shards.deadletter import reject_dead
+from shards.faults import store_for
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> i
     pool = await create_pool(settings)
     metrics = Metrics()
     metrics.up.labels("shards").set(1)
-    runtime = ShardRuntime(PgShardStore(pool), shards=settings.shards,
+    runtime = ShardRuntime(store_for(settings.fault_injection, pool), shards=settings.shards,
                            max_batch=settings.max_batch, metrics=metrics)
     consumer: AmqpShardConsumer
 

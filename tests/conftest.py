@@ -26,6 +26,11 @@ TEST_AMQP_URL = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:56
 _JWT_SECRET = secrets.token_urlsafe(48)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Fault tests (they kill processes and restart services) run last."""
+    items.sort(key=lambda item: item.get_closest_marker("fault") is not None)
+
+
 @pytest.fixture(scope="session")
 async def db_pool() -> AsyncIterator[asyncpg.Pool]:
     """A pool on the test database, whose schema is rebuilt once per session."""

@@ -94,6 +94,10 @@ class Api:
         return await self.call("POST", f"/api/events/{event_id}/book", account, json=body,
                                headers=headers)
 
+    async def transport_healthy(self) -> bool:
+        """Whether the gateway's transport is connected (for bounded waits after faults)."""
+        return bool(await self.app[transport_key].healthy())
+
     async def drain(self) -> None:
         """Barrier: every shard mailbox empty, every batch committed and answered, and
         (over RabbitMQ) every stock update delivered to this gateway."""

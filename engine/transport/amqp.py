@@ -46,6 +46,8 @@ MAX_IN_FLIGHT = 4096
 #: Exception: anything else is a bug and must surface.
 PUBLISH_ERRORS: tuple[type[BaseException], ...] = (
     aiormq.exceptions.AMQPError,  # DeliveryError (nack), PublishError (return), closed, ...
+    # A RuntimeError subclass, not an AMQPError: raised when a channel's transport is gone.
+    aiormq.exceptions.ChannelInvalidStateError,
     aio_pika.exceptions.AMQPException,
     ConnectionError,
     OSError,

@@ -22,6 +22,7 @@ from engine.errors import EngineError
 #: A command redelivered this many times (its worker died or nacked each time) is
 #: dead-lettered and answered as rejected, instead of poisoning the shard forever.
 DELIVERY_LIMIT = 5
+DEAD_QUEUE_ARGUMENTS: dict[str, Any] = {"x-queue-type": "quorum"}
 
 
 class TopologyError(EngineError):
@@ -89,7 +90,7 @@ async def declare(channel: AbstractChannel, names: Names) -> AbstractExchange:
     dead = await channel.declare_exchange(names.dead, aio_pika.ExchangeType.FANOUT,
                                           durable=True)
     dead_queue = await channel.declare_queue(names.dead, durable=True,
-                                             arguments={"x-queue-type": "quorum"})
+                                             arguments=DEAD_QUEUE_ARGUMENTS)
     await dead_queue.bind(dead)
     # Stock updates are a live view, rebuilt by the next batch: a durable exchange keeps
     # bindings across restarts, but nothing about them needs to persist.

@@ -1,0 +1,121 @@
+"""The broker and the database go away and come back; nothing accepted is lost, nothing is
+accepted that was not recorded, and traffic resumes without restarting anything."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import uuid
+from pathlib import Path
+
+import aio_pika
+import pytest
+
+from engine.messages import BookCommand, decode_outcomes, encode_commands
+from tests.conftest import TEST_AMQP_URL
+from tests.faults.checks import surge, verify
+from tests.faults.conftest import FaultStack, rabbitmqctl
+from tests.helpers import assert_eventually
+
+pytestmark = [pytest.mark.fault, pytest.mark.slow]
+
+#: The local cluster's version (Debian's pg_ctlcluster layout), read once at import.
+PG_VERSION = sorted(p.name for p in Path("/etc/postgresql").iterdir())[0]
+
+
+async def test_broker_down_answers_503_and_recovers(fault_stack: FaultStack) -> None:
+    api = await fault_stack.make_api()
+    event = await api.event(totalTickets=10)
+    buyer = await api.account()
+    await rabbitmqctl("stop_app")
+    try:
+        refused = await api.book(buyer, event["id"], 1, key="while-down")
+        assert refused.status == 503, refused.body
+        assert refused.body["error"] == "unavailable"
+        assert int(refused.headers["Retry-After"]) >= 1
+        # Not accepted means not recorded: no booking, and the key is free for the retry.
+        assert await api.pool.fetchval("SELECT count(*) FROM bookings WHERE user_id = $1",
+                                       buyer.id) == 0
+        assert await api.pool.fetchval(
+            "SELECT count(*) FROM idempotency_keys WHERE user_id = $1", buyer.id) == 0
+        health = await api.call("GET", "/api/health")
+        assert health.status == 503 and health.body["checks"]["rabbitmq"] == "down"
+        assert (await api.call("GET", f"/api/events/{event['id']}")).status == 200
+    finally:
+        await rabbitmqctl("start_app")
+
+    async def booking_flows() -> bool:
+        reply = await api.book(buyer, event["id"], 1, key="while-down")
+        return reply.status == 201
+
+    await assert_eventually(booking_flows, timeout=60, interval=0.5,
+                            message="bookings did not resume after the broker came back")
+
+
+async def test_broker_restart_with_a_backlog(fault_stack: FaultStack) -> None:
+    api = await fault_stack.make_api(booking_wait_seconds=0.5)
+    events = [(await api.event(totalTickets=80))["id"] for _ in range(6)]
+    buyers = await api.accounts(300)
+    pids = list(fault_stack.supervisor.pids.values())
+    for pid in pids:  # workers freeze: commands pile up in the quorum queues
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        backlog = await surge(api, buyers, events, 400)
+        assert sum(r.status == 202 for r in backlog) > 300, {r.status for r in backlog}
+        await rabbitmqctl("stop_app")
+        await rabbitmqctl("start_app")
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
+    await assert_eventually(api.transport_healthy, timeout=60, interval=0.5)
+    after = await surge(api, buyers, events, 200)
+    await verify(api, backlog + after, events)
+
+
+async def test_postgres_restart_under_load(fault_stack: FaultStack) -> None:
+    api = await fault_stack.make_api()
+    events = [(await api.event(totalTickets=150))["id"] for _ in range(6)]
+    buyers = await api.accounts(400)
+    started = asyncio.Event()
+    version = PG_VERSION
+    load = asyncio.create_task(surge(api, buyers, events, 1200, started=started, after=100))
+    await started.wait()
+    proc = await asyncio.create_subprocess_exec(
+        "pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart", "-m",
+        "immediate", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    out, _ = await proc.communicate()
+    assert proc.returncode == 0, out.decode()
+    replies = await load
+    assert sum(r.status == 201 for r in replies) > 100  # the sale went on around the restart
+
+    async def database_back() -> bool:
+        return (await api.call("GET", "/api/health")).status == 200
+
+    await assert_eventually(database_back, timeout=60, interval=0.5)
+    await verify(api, replies, events)
+
+
+async def test_poison_is_dead_lettered_and_answered(fault_stack: FaultStack) -> None:
+    api = await fault_stack.make_api()
+    event = await api.event(totalTickets=20)
+    buyers = await api.accounts(10)
+    connection = await aio_pika.connect(TEST_AMQP_URL)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        replies = await channel.declare_queue(exclusive=True)
+        exchange = await channel.get_exchange(fault_stack.names.bookings)
+        # Undecodable bytes, and a well-formed command naming a user that does not exist.
+        await exchange.publish(aio_pika.Message(b"\x00not json"), str(event["id"]))
+        ghost = BookCommand(uuid.uuid4(), event["id"], 987_654_321, 1, replies.name)
+        await exchange.publish(aio_pika.Message(encode_commands([ghost])), str(event["id"]))
+        good = await surge(api, buyers, [event["id"]], 10)
+        async with replies.iterator() as incoming:
+            async with asyncio.timeout(30):
+                message = await anext(incoming)
+                await message.ack()
+        (outcome,) = decode_outcomes(message.body)
+    assert (outcome.booking_id, outcome.status.value, outcome.reason) == (
+        ghost.booking_id, "rejected", "undeliverable")
+    assert sum(r.status == 201 for r in good) == 10  # the shard kept going
+    await verify(api, good, [event["id"]])
