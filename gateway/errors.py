@@ -38,8 +38,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status < 400:
             raise
         code = _HTTP_CODES.get(exc.status, "http_error")
-        return error_response(exc.status, code, exc.reason, dict(exc.headers) if
-                              exc.status == 405 else None)
+        allow = exc.headers.get("Allow")
+        return error_response(exc.status, code, exc.reason, {"Allow": allow} if allow else None)
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, "internal_error", "something went wrong on our side")

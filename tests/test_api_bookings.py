@@ -1,0 +1,108 @@
+"""Booking routes: input handling, ownership, cancellation, and My Tickets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from engine.types import Strategy
+from tests.helpers import Api
+
+
+async def test_book_defaults_to_one_seat(api: Api) -> None:
+    event = await api.event(totalTickets=3)
+    buyer = await api.account()
+    reply = await api.book(buyer, event["id"], None)
+    assert (reply.status, reply.body["quantity"], len(reply.body["tickets"])) == (201, 1, 1)
+
+
+async def test_bad_booking_input(api: Api) -> None:
+    event = await api.event(totalTickets=3)
+    buyer = await api.account()
+    path = f"/api/events/{event['id']}/book"
+    for quantity in (0, -1, 11, 1.5, "2", True, None, 10**20):
+        reply = await api.call("POST", path, buyer, json={"quantity": quantity})
+        assert (reply.status, reply.body["error"]) == (422, "invalid_quantity"), quantity
+    cases: list[tuple[dict[str, Any], int, str]] = [
+        ({"data": b"{not json", "headers": {"Content-Type": "application/json"}}, 400,
+         "malformed_json"),
+        ({"data": b"quantity=1", "headers": {"Content-Type": "text/plain"}}, 415,
+         "unsupported_media_type"),
+        ({"json": [1]}, 422, "invalid_input"),
+        ({"json": {"quantity": 1, "price": 0}}, 422, "invalid_input"),
+        ({"json": {"quantity": 1, "pad": "x" * 20_000}}, 413, "body_too_large"),
+        ({"json": {}, "headers": {"Idempotency-Key": "k" * 201}}, 422, "invalid_input"),
+    ]
+    for kwargs, status, code in cases:
+        reply = await api.call("POST", path, buyer, **kwargs)
+        assert (reply.status, reply.body["error"]) == (status, code), kwargs
+    assert (await api.call("POST", path, json={"quantity": 1})).status == 401
+    unknown = await api.book(buyer, 99999999)
+    assert (unknown.status, unknown.body["error"]) == (404, "not_found")
+    assert await api.pool.fetchval("SELECT sold FROM events WHERE id = $1", event["id"]) == 0
+
+
+@pytest.mark.parametrize("strategy", [Strategy.QUEUED, Strategy.LOCKED, Strategy.NAIVE])
+async def test_owner_reads_and_cancels(make_api: Any, strategy: Strategy) -> None:
+    api: Api = await make_api(booking_strategy=strategy, allow_naive=True)
+    event = await api.event(totalTickets=5)
+    buyer, stranger = await api.accounts(2)
+    booked = await api.book(buyer, event["id"], 2)
+    assert booked.status == 201
+    path = f"/api/bookings/{booked.body['id']}"
+    mine = await api.call("GET", path, buyer)
+    assert (mine.status, mine.body) == (200, booked.body)
+    for who, url in ((stranger, path), (stranger, path + "/cancel"),
+                     (buyer, "/api/bookings/not-a-uuid"),
+                     (buyer, "/api/bookings/00000000-0000-0000-0000-000000000000")):
+        method = "POST" if url.endswith("/cancel") else "GET"
+        reply = await api.call(method, url, who)
+        assert (reply.status, reply.body["error"]) == (404, "not_found"), url
+
+    cancelled = await api.call("POST", path + "/cancel", buyer)
+    assert (cancelled.status, cancelled.body["status"]) == (200, "cancelled")
+    assert (await api.call("GET", "/api/me/tickets", buyer)).body == []
+    await api.drain()
+    detail = await api.call("GET", f"/api/events/{event['id']}")
+    assert detail.body["availableTickets"] == 5
+    again = await api.call("POST", path + "/cancel", buyer)
+    assert (again.status, again.body["error"]) == (409, "not_cancellable")
+    # The freed seats sell again.
+    assert (await api.book(stranger, event["id"], 5)).status == 201
+
+
+async def test_a_decided_rejection_is_readable(api: Api) -> None:
+    event = await api.event(totalTickets=1)
+    buyer = await api.account()
+    rejected = await api.book(buyer, event["id"], 2)
+    assert (rejected.status, rejected.body["error"]) == (409, "sold_out")
+    booking = rejected.body["booking"]
+    reread = await api.call("GET", f"/api/bookings/{booking['id']}", buyer)
+    assert (reread.body["status"], reread.body["reason"]) == ("rejected", "sold_out")
+    assert (await api.book(buyer, event["id"], 1)).status == 201
+    await api.drain()  # now this gateway knows: answered here, no trip to the actor
+    local = await api.book(buyer, event["id"], 1)
+    assert (local.status, local.body["error"]) == (409, "sold_out")
+    assert "booking" not in local.body
+
+
+async def test_my_tickets_lists_every_seat(api: Api) -> None:
+    first, second = await api.event(totalTickets=5), await api.event(totalTickets=5)
+    buyer = await api.account()
+    await api.book(buyer, first["id"], 2)
+    await api.book(buyer, second["id"], 1)
+    tickets = (await api.call("GET", "/api/me/tickets", buyer)).body
+    assert len(tickets) == 3
+    assert set(tickets[0]) == {"id", "code", "eventId", "eventName", "bookingId", "createdAt"}
+    assert {t["eventId"] for t in tickets} == {first["id"], second["id"]}
+    assert len({t["code"] for t in tickets}) == 3
+
+
+async def test_health_and_unknown_routes(api: Api) -> None:
+    health = await api.call("GET", "/api/health")
+    assert health.status == 200 and health.body["checks"]["database"] == "ok"
+    missing = await api.call("GET", "/api/nothing-here")
+    assert (missing.status, missing.body["error"]) == (404, "not_found")
+    wrong = await api.call("DELETE", "/api/events")
+    assert (wrong.status, wrong.body["error"]) == (405, "method_not_allowed")
