@@ -195,6 +195,10 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--ask-password", action="store_true", help="prompt for the password")
     add.add_argument("--name")
     add.set_defaults(func=cmd_users_add)
+
+    from ops.surge.command import add_parser as add_surge
+
+    add_surge(sub)
     return parser
 
 

@@ -1,0 +1,1 @@
+"""Scripted surges: create buyers and events, fire bookings, check the invariants, report."""

@@ -1,0 +1,69 @@
+"""What happened to each request, and the statistics drawn from it."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One request: what it was, when it was due, how long it took, how it ended."""
+
+    kind: str            # "book", "retry", "cancel", "bot"
+    status: int          # HTTP status; 0 for a connection error
+    start_s: float       # when it was due, seconds since the run started
+    latency_ms: float    # from when it was due (open model: no coordinated omission)
+    booking_id: str | None = None
+    quantity: int = 0
+    error: str | None = None
+    confirmed_codes: tuple[str, ...] = ()
+    key: str | None = None  # the Idempotency-Key sent
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0..100) by the nearest-rank method; 0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+@dataclass
+class Stats:
+    """The numbers a report shows."""
+
+    requests: int
+    statuses: Counter[int]
+    errors: Counter[str]
+    duration_s: float
+    throughput_rps: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    confirmed_p99_ms: float
+    timeline: list[tuple[float, int, float, float]] = field(default_factory=list)
+
+
+def summarize(samples: Sequence[Sample], duration_s: float, bucket_s: float = 0.1) -> Stats:
+    """Counts, throughput and latency percentiles; a timeline of (t, answered, p50, p99)."""
+    answered = [s for s in samples if s.kind != "cancel"]
+    latencies = [s.latency_ms for s in answered]
+    confirmed = [s.latency_ms for s in answered if s.status == 201]
+    buckets: dict[int, list[float]] = {}
+    for s in answered:
+        buckets.setdefault(int((s.start_s + s.latency_ms / 1000) / bucket_s), []).append(
+            s.latency_ms)
+    timeline = [(b * bucket_s, len(v), percentile(v, 50), percentile(v, 99))
+                for b, v in sorted(buckets.items())]
+    return Stats(
+        requests=len(answered), statuses=Counter(s.status for s in answered),
+        errors=Counter(s.error for s in answered if s.error),
+        duration_s=duration_s,
+        throughput_rps=len(answered) / duration_s if duration_s > 0 else 0.0,
+        p50_ms=percentile(latencies, 50), p95_ms=percentile(latencies, 95),
+        p99_ms=percentile(latencies, 99), confirmed_p99_ms=percentile(confirmed, 99),
+        timeline=timeline)

@@ -1,0 +1,107 @@
+"""Reports: a table on the terminal, JSON for machines, an HTML chart for people."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ops.surge.checker import Verdict
+from ops.surge.record import Stats
+
+STATUSES = (201, 202, 409, 422, 429, 503)
+
+
+@dataclass
+class RunResult:
+    """One scenario run against one strategy."""
+
+    scenario: str
+    strategy: str
+    stats: Stats
+    verdict: Verdict
+
+    def to_json(self) -> dict[str, Any]:
+        """The machine-readable report row."""
+        s, v = self.stats, self.verdict
+        return {
+            "scenario": self.scenario, "strategy": self.strategy, "requests": s.requests,
+            "confirmed_seats": v.confirmed_seats, "oversold_seats": v.oversold_seats,
+            "throughput_rps": round(s.throughput_rps, 1), "p50_ms": round(s.p50_ms, 2),
+            "p95_ms": round(s.p95_ms, 2), "p99_ms": round(s.p99_ms, 2),
+            "confirmed_p99_ms": round(s.confirmed_p99_ms, 2),
+            "duration_s": round(s.duration_s, 2),
+            "statuses": {str(k): n for k, n in sorted(s.statuses.items())},
+            "invariants_ok": v.invariants_ok, "violations": v.violations,
+        }
+
+
+def table(results: Sequence[RunResult]) -> str:
+    """Results side by side, one column per strategy."""
+    rows: list[tuple[str, list[str]]] = [
+        ("requests", [f"{r.stats.requests:,}" for r in results]),
+        ("seats confirmed", [f"{r.verdict.confirmed_seats:,}" for r in results]),
+        ("seats oversold", [f"{r.verdict.oversold_seats:,}" for r in results]),
+        *[(str(code), [f"{r.stats.statuses.get(code, 0):,}" for r in results])
+          for code in STATUSES],
+        ("other/errors", [f"{sum(n for c, n in r.stats.statuses.items() if c not in STATUSES):,}"
+                          for r in results]),
+        ("throughput req/s", [f"{r.stats.throughput_rps:,.0f}" for r in results]),
+        ("p50 ms", [f"{r.stats.p50_ms:.1f}" for r in results]),
+        ("p95 ms", [f"{r.stats.p95_ms:.1f}" for r in results]),
+        ("p99 ms", [f"{r.stats.p99_ms:.1f}" for r in results]),
+        ("p99 ms (201 only)", [f"{r.stats.confirmed_p99_ms:.1f}" for r in results]),
+        ("invariants", ["OK" if r.verdict.invariants_ok else "VIOLATED" for r in results]),
+    ]
+    heads = [r.strategy for r in results]
+    width = max(len(h) for h, _ in rows)
+    cols = [max(len(h), *(len(v[i]) for _, v in rows)) for i, h in enumerate(heads)]
+    lines = [f"{results[0].scenario:<{width}}  " + "  ".join(
+        h.rjust(c) for h, c in zip(heads, cols, strict=True))]
+    lines.append("-" * len(lines[0]))
+    for name, values in rows:
+        lines.append(f"{name:<{width}}  " + "  ".join(
+            v.rjust(c) for v, c in zip(values, cols, strict=True)))
+    for r in results:
+        for violation in r.verdict.violations:
+            lines.append(f"! {r.strategy}: {violation}")
+    return "\n".join(lines)
+
+
+def chart(results: Sequence[RunResult], bucket_s: float = 0.1) -> str:
+    """A self-contained HTML page (inline SVG, no scripts): answers/s and p50/p99 over time."""
+    colours = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"]
+    w, h, pad = 900, 260, 40
+
+    def svg(series: list[tuple[str, str, list[tuple[float, float]]]], unit: str) -> str:
+        points = [p for _, _, pts in series for p in pts] or [(0.0, 0.0)]
+        xmax = max(x for x, _ in points) or 1.0
+        ymax = max(y for _, y in points) or 1.0
+        out = [f'<svg width="{w}" height="{h}" xmlns="http://www.w3.org/2000/svg">',
+               f'<text x="4" y="14" font-size="12">{html.escape(unit)} (max {ymax:,.1f})'
+               f'</text>']
+        for name, colour, pts in series:
+            path = " ".join(f"{pad + x / xmax * (w - 2 * pad):.1f},"
+                            f"{h - pad - y / ymax * (h - 2 * pad):.1f}" for x, y in pts)
+            out.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" '
+                       f'points="{path}"><title>{html.escape(name)}</title></polyline>')
+        out.append(f'<text x="{w - pad}" y="{h - 8}" font-size="12" text-anchor="end">'
+                   f'seconds (0–{xmax:.1f})</text></svg>')
+        return "".join(out)
+
+    rate, latency, legend = [], [], []
+    for i, r in enumerate(results):
+        colour = colours[i % len(colours)]
+        legend.append(f'<span style="color:{colour}">■ {html.escape(r.strategy)}</span>')
+        rate.append((r.strategy, colour, [(t, n / bucket_s) for t, n, _, _ in
+                                          r.stats.timeline]))
+        latency.append((f"{r.strategy} p99", colour, [(t, p99) for t, _, _, p99 in
+                                                      r.stats.timeline]))
+        latency.append((f"{r.strategy} p50", colour + "88", [(t, p50) for t, _, p50, _ in
+                                                             r.stats.timeline]))
+    title = html.escape(results[0].scenario if results else "surge")
+    return (f"<!doctype html><meta charset='utf-8'><title>{title}</title>"
+            f"<body style='font-family:sans-serif'><h2>{title}</h2><p>{' '.join(legend)}</p>"
+            f"<h3>answers per second</h3>{svg(rate, 'req/s')}"
+            f"<h3>latency p99 (solid) and p50 (faint)</h3>{svg(latency, 'ms')}</body>")

@@ -1,0 +1,155 @@
+"""Scenario files (TOML). Every key, with its default:
+
+    name = "hot-event"           # shown in reports
+    [events]
+    count = 1                    # events created for the run
+    seats = 1000                 # seats per event
+    per_user_limit = 4           # omit for no limit
+    [buyers]
+    count = 20000                # buyers created in bulk (SQL + minted tokens)
+    [load]
+    requests = 20000             # booking requests in all (bots and retries excluded)
+    mode = "rate"                # "rate": open model at `rate` req/s; "concurrency": closed
+    rate = 2000                  # arrivals per second (mode = "rate")
+    concurrency = 200            # workers (mode = "concurrency")
+    quantity = 1                 # seats per request
+    max_seconds = 120            # hard stop
+    [behaviour]
+    retry_fraction = 0.0         # share of requests sent again with the same Idempotency-Key
+    cancel_fraction = 0.0        # share of confirmed bookings cancelled during the run
+    over_limit_fraction = 0.0    # share of requests asking per_user_limit + 1 seats
+    bots = 0                     # accounts hammering as fast as they can
+    bot_requests = 0             # requests per bot
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+
+class ScenarioError(ValueError):
+    """A scenario file that cannot be run, with the reason."""
+
+
+@dataclass(frozen=True)
+class Events:
+    """What to sell."""
+
+    count: int = 1
+    seats: int = 1000
+    per_user_limit: int | None = None
+
+
+@dataclass(frozen=True)
+class Buyers:
+    """Who buys."""
+
+    count: int = 1000
+
+
+@dataclass(frozen=True)
+class Load:
+    """How hard, and for how long at most."""
+
+    requests: int = 1000
+    mode: str = "rate"
+    rate: float = 1000.0
+    concurrency: int = 200
+    quantity: int = 1
+    max_seconds: float = 120.0
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """What the buyers do besides booking once."""
+
+    retry_fraction: float = 0.0
+    cancel_fraction: float = 0.0
+    over_limit_fraction: float = 0.0
+    bots: int = 0
+    bot_requests: int = 0
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A whole scenario."""
+
+    name: str
+    events: Events
+    buyers: Buyers
+    load: Load
+    behaviour: Behaviour
+
+
+def _section(cls: type, data: Any, where: str) -> Any:
+    if data is None:
+        return cls()
+    if not isinstance(data, dict):
+        raise ScenarioError(f"[{where}] must be a table")
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise ScenarioError(f"[{where}] has unknown key(s): {', '.join(unknown)}")
+    for key, value in data.items():
+        kind = _KINDS[str(known[key].type)]
+        if isinstance(value, bool) or not isinstance(value, kind):
+            raise ScenarioError(f"[{where}] {key} = {value!r} is not a {kind[0].__name__}"
+                                if kind[0] is str else
+                                f"[{where}] {key} = {value!r} is not a number")
+    return cls(**data)
+
+
+_KINDS: dict[str, tuple[type, ...]] = {"int": (int,), "int | None": (int,),
+                                       "float": (int, float), "str": (str,)}
+
+
+def parse(data: dict[str, Any], default_name: str = "scenario") -> Scenario:
+    """Validate a parsed TOML document."""
+    unknown = sorted(set(data) - {"name", "events", "buyers", "load", "behaviour"})
+    if unknown:
+        raise ScenarioError(f"unknown section(s): {', '.join(unknown)}")
+    scenario = Scenario(
+        name=str(data.get("name", default_name)),
+        events=_section(Events, data.get("events"), "events"),
+        buyers=_section(Buyers, data.get("buyers"), "buyers"),
+        load=_section(Load, data.get("load"), "load"),
+        behaviour=_section(Behaviour, data.get("behaviour"), "behaviour"),
+    )
+    _check(scenario)
+    return scenario
+
+
+def _check(s: Scenario) -> None:
+    problems = []
+    if s.events.count < 1 or s.events.seats < 0:
+        problems.append("events.count must be >= 1 and events.seats >= 0")
+    if s.buyers.count < 1:
+        problems.append("buyers.count must be >= 1")
+    if s.load.mode not in ("rate", "concurrency"):
+        problems.append('load.mode must be "rate" or "concurrency"')
+    if s.load.requests < 0 or s.load.rate <= 0 or s.load.concurrency < 1:
+        problems.append("load.requests >= 0, load.rate > 0 and load.concurrency >= 1")
+    for name in ("retry_fraction", "cancel_fraction", "over_limit_fraction"):
+        if not 0 <= getattr(s.behaviour, name) <= 1:
+            problems.append(f"behaviour.{name} must be between 0 and 1")
+    if s.behaviour.over_limit_fraction and s.events.per_user_limit is None:
+        problems.append("behaviour.over_limit_fraction needs events.per_user_limit")
+    if problems:
+        raise ScenarioError("; ".join(problems))
+
+
+def load(path: Path) -> Scenario:
+    """Read and validate a scenario file."""
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise ScenarioError(f"{path}: no such file") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{path}: not valid TOML: {exc}") from exc
+    try:
+        return parse(data, path.stem)
+    except (ScenarioError, TypeError) as exc:
+        raise ScenarioError(f"{path}: {exc}") from exc

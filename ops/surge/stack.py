@@ -1,0 +1,57 @@
+"""Start a local gateway (with its shard workers) as a child process, for `--compare` and
+`make bench`: one fresh process per strategy, stopped with Ctrl-C semantics afterwards."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator, Mapping
+
+import aiohttp
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def local_gateway(strategy: str, extra_env: Mapping[str, str] | None = None,
+                        startup_seconds: float = 90.0) -> AsyncIterator[str]:
+    """`ticketwar run` with BOOKING_STRATEGY=strategy; yields its base URL once healthy."""
+    port = free_port()
+    env = {**os.environ, "BOOKING_STRATEGY": strategy, "ALLOW_NAIVE": "1",
+           "PORT": str(port), "HOST": "127.0.0.1", **(extra_env or {})}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ops.cli", "--log-level", "WARNING", "run", env=env,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession() as http:
+            deadline = asyncio.get_running_loop().time() + startup_seconds
+            while True:
+                if proc.returncode is not None:
+                    err = (await proc.stderr.read()).decode() if proc.stderr else ""
+                    raise RuntimeError(f"the {strategy} gateway exited: {err[-2000:]}")
+                with contextlib.suppress(aiohttp.ClientError):
+                    async with http.get(f"{url}/api/health") as resp:
+                        if resp.status == 200:
+                            break
+                if asyncio.get_running_loop().time() > deadline:
+                    raise RuntimeError(f"the {strategy} gateway did not become healthy")
+                await asyncio.sleep(0.2)  # polling a child process that has no other signal
+        yield url
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                await asyncio.wait_for(proc.wait(), 30)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
