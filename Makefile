@@ -31,6 +31,10 @@ lint: $(STAMP)  ## ruff and mypy
 	$(BIN)/ruff check engine gateway shards ops tests
 	$(BIN)/mypy
 
+bench: $(STAMP)  ## side-by-side benchmark on this machine; writes .bench/latest.json
+	bash ops/services.sh
+	$(BIN)/python -m ops.bench $(BENCH_ARGS)
+
 services:  ## start local PostgreSQL and RabbitMQ if down, enable the plugin, create test DBs
 	bash ops/services.sh
 

@@ -97,6 +97,8 @@ class Settings:
     reconnect_deadline_seconds: float = 60.0
     #: Fault tests only (shards/faults.py), e.g. `crash_after_commit:3`. Empty in production.
     fault_injection: str = ""
+    #: Mount POST /api/bench/book/{id} (no-op booking) for measuring the gateway's ceiling.
+    bench_endpoints: bool = False
     seed_demo: bool = False
     log_level: str = "INFO"
     extra: Mapping[str, str] = field(default_factory=dict)

@@ -37,7 +37,7 @@ from gateway.keys import (
     transport_key,
 )
 from gateway.ratelimit import Handler, RateLimits
-from gateway.routes import accounts, bookings, events, health
+from gateway.routes import accounts, bench, bookings, events, health
 from gateway.stream import StreamHub, stream
 
 log = logging.getLogger(__name__)
@@ -129,6 +129,9 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/api/me/tickets", limited(bookings.my_tickets, default, "read"))
     app.router.add_get("/api/health", health.health)
     app.router.add_get("/api/stream", limited(stream, default, "stream"))
+    if settings.bench_endpoints:
+        app.router.add_post("/api/bench/book/{event_id}",
+                            limited(bench.noop_book, book_limit, "book"))
     openapi.add_routes(app)
     app.router.add_get("/metrics", metrics_endpoint)
     return app

@@ -85,4 +85,9 @@ async def test_a_confirmed_replay_survives_the_sell_out(make_api: Any,
     late = await api.book(other, event["id"], 1, key="late")
     assert (late.status, late.body["error"]) == (409, "sold_out")
     again = await api.book(other, event["id"], 1, key="late")
-    assert (again.status, again.body["booking"]["id"]) == (409, late.body["booking"]["id"])
+    assert (again.status, again.body["error"]) == (409, "sold_out")
+    # queued refuses it at the gateway, before acceptance: nothing is written for it.
+    # locked decides it in its transaction, which records the key and the rejection.
+    keys = await api.pool.fetchval(
+        "SELECT count(*) FROM idempotency_keys WHERE user_id = $1", other.id)
+    assert keys == (0 if strategy is Strategy.QUEUED else 1)

@@ -62,6 +62,15 @@ async def record_rejection(db: asyncpg.Pool | asyncpg.Connection, booking_id: Bo
     return Outcome(booking_id, event_id, user_id, BookingStatus.REJECTED, quantity, reason)
 
 
+async def outcome_for_key(db: asyncpg.Pool | asyncpg.Connection, user_id: UserId,
+                          key: str) -> Outcome | None:
+    """The recorded outcome of the booking a user's key was pinned to, if any (one read)."""
+    booking_id = await db.fetchval(
+        "SELECT booking_id FROM idempotency_keys WHERE user_id = $1 AND key = $2",
+        user_id, key)
+    return None if booking_id is None else await get_outcome(db, booking_id)
+
+
 @dataclass(frozen=True, slots=True)
 class IdempotencyClaim:
     """The first request made with a user's Idempotency-Key."""

@@ -47,6 +47,12 @@ class StockView:
         self._available.pop(event_id, None)
 
 
+def _same_request(prior: Outcome, req: BookingRequest) -> Outcome:
+    if (prior.event_id, prior.quantity) != (req.event_id, req.quantity):
+        raise IdempotencyMismatch("this Idempotency-Key was used for another request")
+    return prior
+
+
 class QueuedBooker:
     """Send to the shard actor, wait for its outcome."""
 
@@ -87,6 +93,17 @@ class QueuedBooker:
     async def book(self, req: BookingRequest) -> Outcome | Pending:
         """Answer sold-out locally; else send and wait for the decision."""
         booking_id, recheck = uuid.uuid4(), False
+        if self._stock.get(req.event_id) == 0:
+            # The surge's hopeless majority: answered here with at most one primary-key read
+            # (to replay a recorded outcome for a retried key, I4) and no write at all. A
+            # request refused here was never accepted, so it leaves no record.
+            if req.idempotency_key is not None:
+                async with translate_db_errors():
+                    prior = await bookings.outcome_for_key(self._pool, req.user_id,
+                                                           req.idempotency_key)
+                if prior is not None:
+                    return _same_request(prior, req)
+            raise SoldOut("sold out")
         if req.idempotency_key is not None:
             # The key is looked up before the sold-out shortcut: a retry of a booking that
             # was confirmed must hear "confirmed" again even after the event sold out (I4).
@@ -104,13 +121,6 @@ class QueuedBooker:
                 # Still undecided (or its first send was lost): sending again is safe, the
                 # actor finds an outcome by booking id before deciding anything.
                 recheck = True
-        if self._stock.get(req.event_id) == 0 and not recheck:
-            if req.idempotency_key is None:
-                raise SoldOut("sold out")
-            # A keyed request leaves its outcome behind, so its retries get the same answer.
-            async with translate_db_errors():
-                return await bookings.record_rejection(self._pool, booking_id, req.event_id,
-                                                       req.user_id, req.quantity, "sold_out")
         command = BookCommand(booking_id, req.event_id, req.user_id, req.quantity,
                               self._transport.reply_to, check_existing=recheck)
         try:

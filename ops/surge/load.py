@@ -53,9 +53,11 @@ def plan(scenario: Scenario, buyers: Sequence[Account], events: Sequence[int],
 class LoadGenerator:
     """Sends the plan against a gateway and records every request."""
 
-    def __init__(self, http: aiohttp.ClientSession, url: str, progress: Progress) -> None:
+    def __init__(self, http: aiohttp.ClientSession, url: str, progress: Progress, *,
+                 book_path: str = "/api/events/{event_id}/book") -> None:
         self._http = http
         self._url = url
+        self._book_path = book_path
         self._progress = progress
         self.samples: list[Sample] = []
         self._t0 = 0.0
@@ -92,7 +94,7 @@ class LoadGenerator:
         return sample
 
     async def _book(self, p: Plan, due: float) -> None:
-        path = f"/api/events/{p.event_id}/book"
+        path = self._book_path.format(event_id=p.event_id)
         first = await self._request("book", "POST", path, p.buyer, due,
                                     {"quantity": p.quantity}, p.key)
         if p.retry:  # a client that did not trust the first answer

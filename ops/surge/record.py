@@ -45,6 +45,7 @@ class Stats:
     p95_ms: float
     p99_ms: float
     confirmed_p99_ms: float
+    local_rejections: int = 0
     timeline: list[tuple[float, int, float, float]] = field(default_factory=list)
 
 
@@ -66,4 +67,6 @@ def summarize(samples: Sequence[Sample], duration_s: float, bucket_s: float = 0.
         throughput_rps=len(answered) / duration_s if duration_s > 0 else 0.0,
         p50_ms=percentile(latencies, 50), p95_ms=percentile(latencies, 95),
         p99_ms=percentile(latencies, 99), confirmed_p99_ms=percentile(confirmed, 99),
+        # A 409 that carries no booking was answered by the gateway's stock view: no hop.
+        local_rejections=sum(s.status == 409 and s.booking_id is None for s in answered),
         timeline=timeline)

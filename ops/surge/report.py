@@ -10,7 +10,7 @@ from typing import Any
 from ops.surge.checker import Verdict
 from ops.surge.record import Stats
 
-STATUSES = (201, 202, 409, 422, 429, 503)
+STATUSES = (200, 201, 202, 409, 422, 429, 503)
 
 
 @dataclass
@@ -31,6 +31,7 @@ class RunResult:
             "throughput_rps": round(s.throughput_rps, 1), "p50_ms": round(s.p50_ms, 2),
             "p95_ms": round(s.p95_ms, 2), "p99_ms": round(s.p99_ms, 2),
             "confirmed_p99_ms": round(s.confirmed_p99_ms, 2),
+            "local_rejections": s.local_rejections,
             "duration_s": round(s.duration_s, 2),
             "statuses": {str(k): n for k, n in sorted(s.statuses.items())},
             "invariants_ok": v.invariants_ok, "violations": v.violations,
@@ -52,6 +53,7 @@ def table(results: Sequence[RunResult]) -> str:
         ("p95 ms", [f"{r.stats.p95_ms:.1f}" for r in results]),
         ("p99 ms", [f"{r.stats.p99_ms:.1f}" for r in results]),
         ("p99 ms (201 only)", [f"{r.stats.confirmed_p99_ms:.1f}" for r in results]),
+        ("409 answered locally", [f"{r.stats.local_rejections:,}" for r in results]),
         ("invariants", ["OK" if r.verdict.invariants_ok else "VIOLATED" for r in results]),
     ]
     heads = [r.strategy for r in results]

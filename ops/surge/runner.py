@@ -19,8 +19,8 @@ from ops.surge.scenario import Scenario
 
 
 async def run_surge(scenario: Scenario, url: str, pool: asyncpg.Pool, issuer: TokenIssuer, *,
-                    strategy: str = "unknown", seed: int = 1,
-                    settle_seconds: float = 60.0) -> RunResult:
+                    strategy: str = "unknown", seed: int = 1, settle_seconds: float = 60.0,
+                    book_path: str = "/api/events/{event_id}/book") -> RunResult:
     """Run `scenario` against the gateway at `url`; the pool reads the same database."""
     tag = uuid.uuid4().hex[:8]
     connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, force_close=False)
@@ -37,7 +37,7 @@ async def run_surge(scenario: Scenario, url: str, pool: asyncpg.Pool, issuer: To
         total = len(plans) + sum(p.retry for p in plans) + \
             scenario.behaviour.bots * scenario.behaviour.bot_requests
         with Progress(total, f"{scenario.name}/{strategy}") as progress:
-            generator = LoadGenerator(http, "", progress)
+            generator = LoadGenerator(http, "", progress, book_path=book_path)
             duration = await generator.run(scenario, plans,
                                            [(b, events[i % len(events)])
                                             for i, b in enumerate(bots)])
