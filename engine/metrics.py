@@ -69,6 +69,8 @@ class Metrics:
             ["event_id"], registry=r)
         self.up = Gauge("ticketwar_up", "1 while this process serves", ["role"], registry=r)
         self._tracked: OrderedDict[int, None] = OrderedDict()
+        for role in ("gateway", "shards"):
+            self.reconnects.labels(role)
 
     def observe_seats_left(self, event_id: int, available: int) -> None:
         """Track seats left for an event, evicting the least recently active beyond the cap."""

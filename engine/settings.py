@@ -85,8 +85,8 @@ class Settings:
     #: This worker's number (0-based): it becomes the active consumer of the shard queues
     #: n with n % shard_workers == index, and standby for the others.
     shard_worker_index: int = 0
-    #: Port of a shard worker's Prometheus endpoint (0: none).
-    metrics_port: int = 0
+    #: Shard worker i serves Prometheus metrics on this port + i (0: none).
+    shard_metrics_port: int = 0
     #: Prefix of every RabbitMQ exchange and queue name (tests use their own).
     amqp_prefix: str = "ticketwar"
     #: Booking commands for one event arriving within this window share one message.

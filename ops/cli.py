@@ -92,7 +92,7 @@ async def _serve_with_workers(settings: Settings, ready: Any) -> None:
     from gateway.serve import serve
     from ops.supervisor import WorkerSupervisor, worker_env
 
-    if settings.amqp_url is None:
+    if settings.amqp_url is None or settings.shard_workers == 0:
         await serve(settings, ready)
         return
     assert settings.database_url is not None

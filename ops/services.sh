@@ -20,6 +20,13 @@ if ! psql -h "$PGHOST_ADDR" -U postgres -tAc "select 1 from pg_database where da
 fi
 echo "services: PostgreSQL ready, database $TEST_DB"
 
+# Prometheus evaluates the Grafana dashboards' queries in the test suite.
+if ! command -v prometheus >/dev/null; then
+  echo "services: installing prometheus (Debian package)"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus) >/dev/null
+fi
+# The package may start its own server on :9090; the tests run their own on free ports.
+
 rmq_up() { rabbitmqctl -q status >/dev/null 2>&1; }
 if ! rmq_up; then
   echo "services: starting RabbitMQ"

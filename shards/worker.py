@@ -12,6 +12,8 @@ import asyncio
 import logging
 import signal
 
+from prometheus_client import start_http_server
+
 from engine.metrics import Metrics
 from engine.runtime import ShardRuntime
 from engine.settings import Settings
@@ -32,6 +34,12 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> i
     pool = await create_pool(settings)
     metrics = Metrics()
     metrics.up.labels("shards").set(1)
+    if settings.shard_metrics_port:
+        port = settings.shard_metrics_port + settings.shard_worker_index
+        # prometheus_client's own server: a thread, so a busy event loop never delays a
+        # scrape (and a scrape never delays a batch).
+        start_http_server(port, addr=settings.host, registry=metrics.registry)
+        log.info("metrics on http://%s:%d/metrics", settings.host, port)
     runtime = ShardRuntime(store_for(settings.fault_injection, pool), shards=settings.shards,
                            max_batch=settings.max_batch, metrics=metrics)
     consumer: AmqpShardConsumer

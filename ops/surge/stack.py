@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 import sys
+import tempfile
 from collections.abc import AsyncIterator, Mapping
 
 import aiohttp
@@ -28,16 +29,20 @@ async def local_gateway(strategy: str, extra_env: Mapping[str, str] | None = Non
     port = free_port()
     env = {**os.environ, "BOOKING_STRATEGY": strategy, "ALLOW_NAIVE": "1",
            "PORT": str(port), "HOST": "127.0.0.1", **(extra_env or {})}
+    # A file, not a pipe: nobody reads the logs while it runs, and a full pipe would
+    # block the gateway (and its workers, who share it) mid-surge.
+    log = tempfile.TemporaryFile()
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "ops.cli", "--log-level", "WARNING", "run", env=env,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        stdout=asyncio.subprocess.DEVNULL, stderr=log)
     url = f"http://127.0.0.1:{port}"
     try:
         async with aiohttp.ClientSession() as http:
             deadline = asyncio.get_running_loop().time() + startup_seconds
             while True:
                 if proc.returncode is not None:
-                    err = (await proc.stderr.read()).decode() if proc.stderr else ""
+                    log.seek(0)
+                    err = log.read().decode(errors="replace")
                     raise RuntimeError(f"the {strategy} gateway exited: {err[-2000:]}")
                 with contextlib.suppress(aiohttp.ClientError):
                     async with http.get(f"{url}/api/health") as resp:
@@ -55,3 +60,4 @@ async def local_gateway(strategy: str, extra_env: Mapping[str, str] | None = Non
             except TimeoutError:
                 proc.kill()
                 await proc.wait()
+        log.close()
