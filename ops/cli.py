@@ -165,6 +165,14 @@ def cmd_users_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_shards(args: argparse.Namespace) -> int:
+    """`ticketwar shards`: one shard worker, exactly as `python -m shards`."""
+    from shards.__main__ import main as worker_main
+
+    worker_main()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and docs)."""
     parser = argparse.ArgumentParser(
@@ -179,6 +187,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed-demo", action="store_true",
                      help="create a demo vendor, buyer and event, and print their logins")
     run.set_defaults(func=cmd_run)
+
+    shards = sub.add_parser(
+        "shards", help="run one shard worker process (same as python -m shards)",
+        description="Consume this worker's shard queues from RabbitMQ and decide their "
+        "bookings. Needs AMQP_URL and DATABASE_URL; SHARD_WORKER_INDEX and SHARD_WORKERS say "
+        "which queues it serves actively (it stands by for the others).",
+        epilog=SETTINGS_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    shards.set_defaults(func=cmd_shards)
 
     mig = sub.add_parser("migrate", help="apply database migrations")
     mig.set_defaults(func=cmd_migrate)

@@ -43,8 +43,14 @@ async def _run(*args: str, env: dict[str, str]) -> tuple[int, str]:
 async def test_help_lists_commands_and_settings() -> None:
     code, out = await _run("--help", env=_env())
     assert code == 0
-    for word in ("run", "migrate", "users", "DATABASE_URL", "AMQP_URL", "BOOKING_STRATEGY"):
+    for word in ("run", "migrate", "users", "shards", "surge", "DATABASE_URL", "AMQP_URL", "BOOKING_STRATEGY"):
         assert word in out
+
+
+async def test_shards_command_refuses_to_start_without_broker_and_database() -> None:
+    code, out = await _run("shards", env=_env())
+    assert code != 0
+    assert "AMQP_URL and DATABASE_URL must be set" in out
 
 
 async def test_users_add_makes_a_vendor_who_can_sell(tmp_path: Path, db_pool: object) -> None:
