@@ -43,7 +43,8 @@ async def _run(*args: str, env: dict[str, str]) -> tuple[int, str]:
 async def test_help_lists_commands_and_settings() -> None:
     code, out = await _run("--help", env=_env())
     assert code == 0
-    for word in ("run", "migrate", "users", "shards", "surge", "DATABASE_URL", "AMQP_URL", "BOOKING_STRATEGY"):
+    for word in ("run", "migrate", "users", "shards", "surge",
+                 "DATABASE_URL", "AMQP_URL", "BOOKING_STRATEGY"):
         assert word in out
 
 
