@@ -71,14 +71,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         from gateway.keys import pool_key
 
         print(f"Ticket War Engine on http://{settings.host}:{settings.port}"
-              f"  (database: {'configured' if settings.database_url else 'embedded'},"
+              f"  (database: {'embedded' if embedded else 'configured'},"
               f" transport: {settings.transport}, strategy: {settings.booking_strategy})",
               flush=True)
         if args.seed_demo:
             await seed_demo(app[pool_key])
         print("Press Ctrl-C to stop.", flush=True)
 
-    with _database(_settings()) as settings:
+    configured = _settings()
+    embedded = configured.database_url is None  # _database fills the URL in when embedded
+    with _database(configured) as settings:
         _run(_serve_with_workers(settings, ready))
     return 0
 

@@ -84,6 +84,7 @@ async def test_run_serves_on_embedded_postgres_and_stops_cleanly(tmp_path: Path)
                 seen.append(line.decode())
         output = "".join(seen)
         assert "vendor@demo.test" in output and "buyer@demo.test" in output
+        assert "database: embedded, transport: inproc" in output
         async with aiohttp.ClientSession() as http:
             async with http.get(f"http://127.0.0.1:{port}/api/health") as resp:
                 assert resp.status == 200
