@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-fast lint bench clean help services
+.PHONY: run test test-fast lint bench clean help services webui
 
 help:  ## show the targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -18,18 +18,34 @@ $(STAMP): setup.cfg pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
 	touch $(STAMP)
 
-run: $(STAMP)  ## start the engine (embedded PostgreSQL + in-process transport unless configured)
+# The web UI: npm installs from the lock file, Vite builds into webui/dist (served at /).
+WEBUI_SRC := $(shell find webui/src -type f) webui/index.html webui/vite.config.ts webui/tsconfig.json
+WEBUI_DEPS := webui/node_modules/.installed
+WEBUI := webui/dist/index.html
+
+$(WEBUI_DEPS): webui/package.json webui/package-lock.json
+	@command -v npm >/dev/null || { echo "need Node.js and npm to build the web UI"; exit 1; }
+	cd webui && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(WEBUI): $(WEBUI_DEPS) $(WEBUI_SRC)
+	cd webui && npm run --silent build -- --logLevel warn
+
+webui: $(WEBUI)  ## build the web UI into webui/dist
+
+run: $(STAMP) $(WEBUI)  ## start the engine (embedded PostgreSQL + in-process transport unless configured)
 	$(BIN)/ticketwar run --seed-demo
 
-test: $(STAMP)  ## run the whole suite against real PostgreSQL and RabbitMQ
+test: $(STAMP) $(WEBUI)  ## run the whole suite against real PostgreSQL and RabbitMQ
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test-fast: $(STAMP)  ## the suite without the fault tests
+test-fast: $(STAMP) $(WEBUI)  ## the suite without the fault tests
 	$(BIN)/python -m pytest -m "not fault" $(PYTEST_ARGS)
 
-lint: $(STAMP)  ## ruff and mypy
+lint: $(STAMP) $(WEBUI_DEPS)  ## ruff, mypy, and the web UI's TypeScript check
 	$(BIN)/ruff check engine gateway shards ops tests
 	$(BIN)/mypy
+	cd webui && npm run --silent typecheck
 
 bench: $(STAMP)  ## side-by-side benchmark on this machine; writes .bench/latest.json
 	bash ops/services.sh
@@ -39,4 +55,4 @@ services:  ## start local PostgreSQL and RabbitMQ if down, enable the plugin, cr
 	bash ops/services.sh
 
 clean:  ## remove the virtualenv and local state
-	rm -rf $(VENV) .ticketwar .bench
+	rm -rf $(VENV) .ticketwar .bench webui/node_modules webui/dist

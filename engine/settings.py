@@ -66,6 +66,8 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     data_dir: Path = Path(".ticketwar")
+    #: The web UI's build, served at `/` (`make webui` writes it).
+    webui_dir: Path = Path("webui/dist")
     shards: int = 8
     booking_strategy: Strategy = Strategy.QUEUED
     allow_naive: bool = False

@@ -22,7 +22,7 @@ from engine.storage import create_pool
 from engine.storage.shard_store import PgShardStore
 from engine.transport import Transport, create_transport
 from engine.types import Strategy
-from gateway import openapi
+from gateway import openapi, webui
 from gateway.auth import auth_middleware
 from gateway.errors import error_middleware
 from gateway.keys import (
@@ -134,4 +134,5 @@ def create_app(settings: Settings) -> web.Application:
                             limited(bench.noop_book, book_limit, "book"))
     openapi.add_routes(app)
     app.router.add_get("/metrics", metrics_endpoint)
+    webui.add_routes(app, settings.webui_dir)
     return app

@@ -27,6 +27,12 @@ if ! command -v prometheus >/dev/null; then
 fi
 # The package may start its own server on :9090; the tests run their own on free ports.
 
+# The web UI tests drive Debian's Chromium (Playwright's own browser download is not used).
+if [ ! -x /usr/bin/chromium ]; then
+  echo "services: installing chromium (Debian package)"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null
+fi
+
 rmq_up() { rabbitmqctl -q status >/dev/null 2>&1; }
 if ! rmq_up; then
   echo "services: starting RabbitMQ"

@@ -6,6 +6,9 @@ from aiohttp import web
 
 from tests.helpers import Api
 
+#: Served, but not part of the API: Swagger UI's glue and the web UI's page and assets.
+_NOT_API = {"/api/docs/init.js", "/", "/assets/{name}"}
+
 
 def _served(app: web.Application) -> set[tuple[str, str]]:
     routes = set()
@@ -13,7 +16,7 @@ def _served(app: web.Application) -> set[tuple[str, str]]:
         info = route.resource.get_info() if route.resource else {}
         path = info.get("path") or info.get("formatter")
         if path and route.method in {"GET", "POST", "PATCH", "PUT", "DELETE"} \
-                and "/static" not in path and path != "/api/docs/init.js":
+                and "/static" not in path and path not in _NOT_API:
             routes.add((route.method.lower(), path))
     return routes
 

@@ -1,0 +1,58 @@
+"""A real headless Chromium (Debian's /usr/bin/chromium) driven by Playwright, and a gateway
+serving the built web UI on a real port."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.async_api import Browser, Page, async_playwright
+
+ROOT = Path(__file__).resolve().parents[2]
+WEBUI_DIST = ROOT / "webui" / "dist"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    """Debian's Chromium, and a built UI for it to load; either missing fails the run."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"no Chromium at {CHROMIUM}: run `make services` (it installs Debian's "
+                    "chromium package)", pytrace=False)
+    if not (WEBUI_DIST / "index.html").exists():
+        pytest.fail("the web UI is not built: run `make webui` (make test does)", pytrace=False)
+    return CHROMIUM
+
+
+@pytest.fixture(scope="session")
+async def browser(chromium_path: str) -> AsyncIterator[Browser]:
+    """One headless Chromium for the session."""
+    async with async_playwright() as pw:
+        chromium = await pw.chromium.launch(executable_path=chromium_path, headless=True,
+                                            args=["--no-sandbox"])
+        yield chromium
+        await chromium.close()
+
+
+@pytest.fixture
+async def new_page(browser: Browser) -> AsyncIterator[Callable[[], Any]]:
+    """Pages in fresh browser contexts (one per simulated person); closed after the test.
+    Any uncaught error in the page's JavaScript fails the test."""
+    contexts = []
+    errors: list[str] = []
+
+    async def make() -> Page:
+        context = await browser.new_context()
+        contexts.append(context)
+        page = await context.new_page()
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.set_default_timeout(15_000)
+        return page
+
+    yield make
+    for context in contexts:
+        await context.close()
+    assert not errors, f"JavaScript errors in the page: {errors}"

@@ -1,0 +1,163 @@
+"""The web UI in a real browser against a real gateway, database and (per transport) broker:
+an organizer creates an event, buyers register, book with live feedback, watch the seats
+count down over the event stream, read and cancel their tickets."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import asyncpg
+from playwright.async_api import Page, expect
+
+from engine.types import Role
+from tests.factories import PASSWORD, create_accounts
+from tests.helpers import Api
+from tests.webui.conftest import WEBUI_DIST
+
+
+async def _gateway(make_api: Any, **overrides: Any) -> tuple[Api, str]:
+    api: Api = await make_api(webui_dir=WEBUI_DIST, **overrides)
+    return api, str(api.client.make_url("/"))
+
+
+async def _log_in(page: Page, email: str, password: str) -> None:
+    await page.get_by_role("banner").get_by_role("button", name="Log in").click()
+    dialog = page.get_by_role("dialog")
+    await dialog.get_by_label("Email").fill(email)
+    await dialog.get_by_label("Password").fill(password)
+    await dialog.get_by_role("button", name="Log in").click()
+    await expect(page.get_by_test_id("signed-in-as")).to_have_text(email)
+
+
+async def _register(page: Page, email: str, password: str) -> None:
+    await page.get_by_role("banner").get_by_role("button", name="Log in").click()
+    dialog = page.get_by_role("dialog")
+    await dialog.get_by_text("Register", exact=True).click()
+    await dialog.get_by_label("Email").fill(email)
+    await dialog.get_by_label("Password").fill(password)
+    await dialog.get_by_role("button", name="Create account").click()
+    await expect(page.get_by_test_id("signed-in-as")).to_have_text(email)
+
+
+async def _book(page: Page, event_id: int, seats: int) -> None:
+    card = page.get_by_test_id(f"event-{event_id}")
+    await card.get_by_role("textbox", name="Seats").fill(str(seats))
+    await card.get_by_role("button", name="Book").click()
+
+
+async def test_organizer_sells_and_buyers_book_live(make_api: Any, new_page: Any,
+                                                    db_pool: asyncpg.Pool) -> None:
+    api, url = await _gateway(make_api)
+    [vendor] = await create_accounts(db_pool, api.issuer, 1, Role.VENDOR)
+    name = f"Browser Gala {vendor.id}"
+
+    organizer: Page = await new_page()
+    await organizer.goto(url)
+    await _log_in(organizer, vendor.email, PASSWORD)
+    await organizer.get_by_role("tab", name="Organize").click()
+    await organizer.get_by_role("button", name="New event").click()
+    form = organizer.get_by_role("dialog")
+    await form.get_by_label("Name").fill(name)
+    await form.get_by_label("Venue").fill("Hall B")
+    await form.get_by_label("Seats").fill("3")
+    await form.get_by_label("Limit per buyer").fill("2")
+    await form.get_by_role("button", name="Create event").click()
+    await expect(organizer.get_by_text(f"Created: {name}")).to_be_visible()
+    event_id = await db_pool.fetchval("SELECT id FROM events WHERE name = $1", name)
+    assert await db_pool.fetchval(
+        "SELECT (capacity, per_user_limit, vendor_id) = (3, 2, $2) FROM events WHERE id = $1",
+        event_id, vendor.id)
+
+    alice: Page = await new_page()
+    await alice.goto(url)
+    alice_card = alice.get_by_test_id(f"event-{event_id}")
+    await expect(alice_card.get_by_test_id("seats-left")).to_contain_text("3 of 3 seats left")
+    await _register(alice, f"alice-{vendor.id}@test.example", "correct horse battery")
+    await _book(alice, event_id, 2)
+    await expect(alice_card.get_by_text("Booked!")).to_be_visible()
+    codes = set(await db_pool.fetchval(
+        "SELECT array_agg(t.code) FROM tickets t JOIN users u ON u.id = t.user_id"
+        " WHERE t.event_id = $1 AND u.email = $2", event_id, f"alice-{vendor.id}@test.example"))
+    assert len(codes) == 2
+    await expect(alice_card).to_contain_text(next(iter(codes)))
+
+    # Over her limit of 2: refused with the reason, nothing recorded.
+    await _book(alice, event_id, 1)
+    await expect(alice_card.get_by_text("past this event's limit")).to_be_visible()
+
+    bob: Page = await new_page()
+    await bob.goto(url)
+    await _register(bob, f"bob-{vendor.id}@test.example", "correct horse battery")
+    bob_card = bob.get_by_test_id(f"event-{event_id}")
+    await _book(bob, event_id, 1)
+    await expect(bob_card.get_by_text("Booked!")).to_be_visible()
+    # Alice's page learns of the sell-out over the event stream, without reloading.
+    await expect(alice_card.get_by_test_id("seats-left")).to_contain_text("0 of 3 seats left")
+    await expect(alice_card.get_by_text("Sold out", exact=True)).to_be_visible()
+    await expect(alice_card.get_by_role("button", name="Book")).to_be_disabled()
+
+    # My Tickets shows Alice's two codes; cancelling puts the seats back on sale for Bob.
+    await alice.get_by_role("tab", name="My Tickets").click()
+    shown = await alice.get_by_test_id("ticket-code").all_inner_texts()
+    assert set(shown) == codes
+    await alice.get_by_role("button", name="Cancel booking").click()
+    await expect(alice.get_by_text("You have no tickets yet.")).to_be_visible()
+    await expect(bob_card.get_by_test_id("seats-left")).to_contain_text("2 of 3 seats left")
+    assert await db_pool.fetchval("SELECT sold FROM events WHERE id = $1", event_id) == 1
+
+    # The organizer sees the sales, and cannot shrink the event below what is sold — even
+    # when a seat sells while the edit form is open.
+    await organizer.reload()
+    row = organizer.get_by_test_id(f"own-event-{event_id}")
+    await expect(row).to_contain_text("1 / 3")
+    await row.get_by_role("button", name="Edit").click()
+    await _book(bob, event_id, 1)
+    await expect(bob_card.get_by_test_id("seats-left")).to_contain_text("1 of 3 seats left")
+    await organizer.get_by_role("dialog").get_by_label("Seats").fill("1")
+    await organizer.get_by_role("dialog").get_by_role("button", name="Save").click()
+    await expect(organizer.get_by_text("Seats cannot go below what is already sold.")) \
+        .to_be_visible()
+    assert await db_pool.fetchval("SELECT (capacity, sold) = (3, 2) FROM events WHERE id = $1",
+                                  event_id)
+
+
+async def test_a_queued_booking_shows_its_place_then_its_outcome(
+        make_api: Any, new_page: Any, db_pool: asyncpg.Pool) -> None:
+    # The gateway answers 202 at once; the event's row is held locked so the shard actor
+    # cannot decide until the test lets go — the queue state is on screen for certain.
+    api, url = await _gateway(make_api, booking_wait_seconds=0.0)
+    [buyer] = await create_accounts(db_pool, api.issuer, 1)
+    vendor = (await create_accounts(db_pool, api.issuer, 1, Role.VENDOR))[0]
+    event_id = await db_pool.fetchval(
+        "INSERT INTO events (vendor_id, name, capacity, per_user_limit)"
+        " VALUES ($1, 'Queue Night', 10, 4) RETURNING id", vendor.id)
+
+    page: Page = await new_page()
+    await page.goto(url)
+    await _log_in(page, buyer.email, PASSWORD)
+    card = page.get_by_test_id(f"event-{event_id}")
+    async with db_pool.acquire() as conn:
+        tx = conn.transaction()
+        await tx.start()
+        try:
+            await conn.execute("SELECT 1 FROM events WHERE id = $1 FOR UPDATE", event_id)
+            await _book(page, event_id, 1)
+            await expect(card.get_by_text("You are in the queue")).to_be_visible()
+            await expect(card.get_by_role("button", name=re.compile("In the queue"))) \
+                .to_be_disabled()
+        finally:
+            await tx.rollback()
+    await expect(card.get_by_text("Booked!")).to_be_visible()
+    assert await db_pool.fetchval(
+        "SELECT count(*) FROM bookings WHERE event_id = $1 AND user_id = $2"
+        " AND status = 'confirmed'", event_id, buyer.id) == 1
+
+
+async def test_the_gateway_explains_when_the_ui_is_not_built(make_api: Any,
+                                                             tmp_path: Any) -> None:
+    api = await make_api(webui_dir=tmp_path / "missing")
+    reply = await api.call("GET", "/")
+    assert reply.status == 200
+    assert "make webui" in str(reply.body)
+    assert (await api.call("GET", "/assets/..%2Fsecret")).status == 404

@@ -1,0 +1,116 @@
+// The shell: header with navigation and session, one page at a time (kept in the URL hash
+// so a reload or a shared link lands on the same page).
+import { useCallback, useEffect, useMemo, useState } from "react";
+import { AppShell, Button, Container, Group, Tabs, Text, Title } from "@mantine/core";
+import { ApiError, api, explain } from "./api";
+import type { TicketEvent } from "./api";
+import { BookingUpdates } from "./booking";
+import { AuthModal } from "./components/AuthModal";
+import { EventsPage } from "./pages/EventsPage";
+import { OrganizerPage } from "./pages/OrganizerPage";
+import { TicketsPage } from "./pages/TicketsPage";
+import { useSession } from "./session";
+import { useEventStream } from "./stream";
+
+type Page = "events" | "tickets" | "organize";
+
+function pageFromHash(): Page {
+  const page = window.location.hash.replace("#/", "");
+  return page === "tickets" || page === "organize" ? page : "events";
+}
+
+export function App() {
+  const { session, logout } = useSession();
+  const [page, setPage] = useState<Page>(pageFromHash);
+  const [events, setEvents] = useState<TicketEvent[] | null>(null);
+  const [eventsError, setEventsError] = useState<string | null>(null);
+  const [askLogin, setAskLogin] = useState(false);
+  const [ticketsVersion, setTicketsVersion] = useState(0);
+  const updates = useMemo(() => new BookingUpdates(), []);
+  const token = session?.token ?? null;
+  const role = session?.user.role;
+
+  const loadEvents = useCallback(async () => {
+    try {
+      setEvents(await api.events());
+      setEventsError(null);
+    } catch (e) {
+      setEventsError(e instanceof ApiError ? explain(e) : String(e));
+    }
+  }, []);
+
+  useEffect(() => {
+    void loadEvents();
+  }, [loadEvents]);
+
+  useEffect(() => {
+    const onHash = () => setPage(pageFromHash());
+    window.addEventListener("hashchange", onHash);
+    return () => window.removeEventListener("hashchange", onHash);
+  }, []);
+
+  useEventStream(token, {
+    // A (re)connected stream may have missed updates: read the list once more.
+    onOpen: () => void loadEvents(),
+    onStock: ({ eventId, availableTickets }) =>
+      setEvents((list) => list && list.map((e) => e.id !== eventId ? e : {
+        ...e,
+        availableTickets,
+        status: availableTickets === 0 ? "sold_out" : e.status === "sold_out" ? "on_sale" : e.status,
+      })),
+    onBooking: (b) => {
+      updates.deliver({ ...b, tickets: [] });
+      setTicketsVersion((v) => v + 1);
+    },
+  });
+
+  const go = (next: string | null) => {
+    const target = (next ?? "events") as Page;
+    window.location.hash = `#/${target}`;
+    setPage(target);
+  };
+
+  const shown: Page = !session && page !== "events" ? "events" : page;
+
+  return (
+    <AppShell header={{ height: 64 }} padding="md">
+      <AppShell.Header>
+        <Container size="lg" h="100%">
+          <Group h="100%" justify="space-between">
+            <Title order={3}>🎟️ Ticket War</Title>
+            <Group>
+              {session ? (
+                <>
+                  <Text size="sm" c="dimmed" data-testid="signed-in-as">{session.user.email}</Text>
+                  <Button variant="subtle" onClick={logout}>Log out</Button>
+                </>
+              ) : (
+                <Button onClick={() => setAskLogin(true)}>Log in</Button>
+              )}
+            </Group>
+          </Group>
+        </Container>
+      </AppShell.Header>
+      <AppShell.Main>
+        <Container size="lg">
+          <Tabs value={shown} onChange={go} mb="md">
+            <Tabs.List>
+              <Tabs.Tab value="events">Events</Tabs.Tab>
+              {session && <Tabs.Tab value="tickets">My Tickets</Tabs.Tab>}
+              {(role === "VENDOR" || role === "ADMIN") && <Tabs.Tab value="organize">Organize</Tabs.Tab>}
+            </Tabs.List>
+          </Tabs>
+          {shown === "events" && (
+            <EventsPage events={events} error={eventsError} token={token} updates={updates}
+              onAskLogin={() => setAskLogin(true)} />
+          )}
+          {shown === "tickets" && session && <TicketsPage token={session.token} version={ticketsVersion} />}
+          {shown === "organize" && session && (
+            <OrganizerPage session={session} events={events ?? []} onChanged={() => void loadEvents()} />
+          )}
+        </Container>
+      </AppShell.Main>
+      <AuthModal opened={askLogin} onClose={() => setAskLogin(false)} />
+    </AppShell>
+  );
+}

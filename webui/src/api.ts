@@ -1,0 +1,171 @@
+// The HTTP contract of ../shared/API.md, typed. Every failure becomes an ApiError carrying
+// the server's stable error code, so the UI decides on codes, never on message text.
+
+export type Role = "USER" | "VENDOR" | "ADMIN";
+
+export interface User {
+  id: number;
+  email: string;
+  role: Role;
+  name?: string | null;
+}
+
+export interface Session {
+  token: string;
+  user: User;
+  /** Epoch milliseconds after which the token is refused. */
+  expiresAt: number;
+}
+
+export interface TicketEvent {
+  id: number;
+  name: string;
+  venue: string | null;
+  startsAt: string | null;
+  totalTickets: number;
+  availableTickets: number;
+  perUserLimit: number;
+  saleStartsAt: string | null;
+  vendorId: number;
+  status: "scheduled" | "on_sale" | "sold_out";
+}
+
+export type BookingStatus = "pending" | "confirmed" | "rejected" | "cancelled";
+
+export interface Booking {
+  id: string;
+  eventId: number;
+  quantity: number;
+  status: BookingStatus;
+  reason?: string | null;
+  tickets: { id: string; code: string }[];
+}
+
+export interface Ticket {
+  id: string;
+  code: string;
+  eventId: number;
+  eventName: string;
+  bookingId: string;
+  createdAt: string;
+}
+
+export interface EventInput {
+  name: string;
+  totalTickets: number;
+  venue?: string | null;
+  startsAt?: string | null;
+  perUserLimit?: number;
+  saleStartsAt?: string | null;
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    /** Seconds the server asked us to wait (429, 503), if it said. */
+    readonly retryAfter: number | null = null,
+    readonly body: Record<string, unknown> = {},
+  ) {
+    super(message);
+  }
+}
+
+interface Answer<T> {
+  status: number;
+  data: T;
+}
+
+async function call<T>(method: string, path: string, options: {
+  token?: string | null;
+  body?: unknown;
+  headers?: Record<string, string>;
+} = {}): Promise<Answer<T>> {
+  const headers: Record<string, string> = { Accept: "application/json", ...options.headers };
+  if (options.token) headers.Authorization = `Bearer ${options.token}`;
+  if (options.body !== undefined) headers["Content-Type"] = "application/json";
+  let response: Response;
+  try {
+    response = await fetch(path, {
+      method,
+      headers,
+      body: options.body === undefined ? undefined : JSON.stringify(options.body),
+    });
+  } catch {
+    throw new ApiError(0, "network_error", "The server cannot be reached. Check your connection.");
+  }
+  const text = await response.text();
+  let data: unknown = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    data = null;
+  }
+  if (!response.ok) {
+    const body = (data ?? {}) as Record<string, unknown>;
+    const retry = Number(response.headers.get("Retry-After"));
+    throw new ApiError(
+      response.status,
+      typeof body.error === "string" ? body.error : `http_${response.status}`,
+      typeof body.message === "string" ? body.message : response.statusText,
+      Number.isFinite(retry) && retry > 0 ? retry : null,
+      body,
+    );
+  }
+  return { status: response.status, data: data as T };
+}
+
+export const api = {
+  register: (email: string, password: string, name?: string) =>
+    call<User>("POST", "/api/auth/register", { body: { email, password, ...(name ? { name } : {}) } })
+      .then((a) => a.data),
+
+  login: async (email: string, password: string): Promise<Session> => {
+    const { data } = await call<{ token: string; expiresIn: number; user: User }>(
+      "POST", "/api/auth/login", { body: { email, password } });
+    return { token: data.token, user: data.user, expiresAt: Date.now() + data.expiresIn * 1000 };
+  },
+
+  events: () => call<TicketEvent[]>("GET", "/api/events").then((a) => a.data),
+
+  createEvent: (token: string, input: EventInput) =>
+    call<TicketEvent>("POST", "/api/events", { token, body: input }).then((a) => a.data),
+
+  updateEvent: (token: string, id: number, input: Partial<EventInput>) =>
+    call<TicketEvent>("PATCH", `/api/events/${id}`, { token, body: input }).then((a) => a.data),
+
+  /** 201 confirmed or 202 pending; rejections arrive as ApiError (409, 422, 429, 503). */
+  book: (token: string, eventId: number, quantity: number, idempotencyKey: string) =>
+    call<Booking>("POST", `/api/events/${eventId}/book`, {
+      token, body: { quantity }, headers: { "Idempotency-Key": idempotencyKey },
+    }),
+
+  booking: (token: string, id: string) =>
+    call<Booking>("GET", `/api/bookings/${id}`, { token }).then((a) => a.data),
+
+  cancel: (token: string, id: string) =>
+    call<Booking>("POST", `/api/bookings/${id}/cancel`, { token }).then((a) => a.data),
+
+  myTickets: (token: string) => call<Ticket[]>("GET", "/api/me/tickets", { token }).then((a) => a.data),
+};
+
+/** What a buyer should read for a refusal, by stable error code. */
+export function explain(error: ApiError): string {
+  switch (error.code) {
+    case "sold_out":
+      return "Sold out — every seat is taken.";
+    case "limit_exceeded":
+      return "That would take you past this event's limit per buyer.";
+    case "not_on_sale":
+      return "Sales have not opened yet.";
+    case "rate_limited":
+      return `Too many requests. Try again in ${error.retryAfter ?? 1} s.`;
+    case "unavailable":
+      return "The box office is overloaded right now. Try again in a moment.";
+    case "unauthenticated":
+      return "Your session has ended. Please log in again.";
+    default:
+      return error.message || "Something went wrong.";
+  }
+}

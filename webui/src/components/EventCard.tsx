@@ -1,0 +1,96 @@
+// One event as a buyer sees it: live seats left, and the Book button with its progress.
+import { useState } from "react";
+import {
+  Alert, Badge, Button, Card, Group, Loader, NumberInput, Progress, Stack, Text, Title,
+} from "@mantine/core";
+import type { TicketEvent } from "../api";
+import { explain } from "../api";
+import { useBookingAttempt } from "../booking";
+import type { BookingUpdates } from "../booking";
+
+const STATUS: Record<TicketEvent["status"], { label: string; color: string }> = {
+  on_sale: { label: "On sale", color: "green" },
+  scheduled: { label: "Coming soon", color: "blue" },
+  sold_out: { label: "Sold out", color: "red" },
+};
+
+function when(iso: string | null): string | null {
+  return iso ? new Date(iso).toLocaleString() : null;
+}
+
+interface Props {
+  event: TicketEvent;
+  token: string | null;
+  updates: BookingUpdates;
+  onAskLogin: () => void;
+}
+
+export function EventCard({ event, token, updates, onAskLogin }: Props) {
+  const [quantity, setQuantity] = useState(1);
+  const { attempt, book, reset } = useBookingAttempt(token, event.id, updates);
+  const status = STATUS[event.status];
+  const left = Math.max(0, event.availableTickets);
+  const busy = attempt.phase === "sending" || attempt.phase === "queued" || attempt.phase === "retrying";
+  const startsAt = when(event.startsAt);
+  const saleStarts = when(event.saleStartsAt);
+
+  let buttonLabel = "Book";
+  if (attempt.phase === "sending") buttonLabel = attempt.retry ? "Trying again…" : "Booking…";
+  if (attempt.phase === "queued") buttonLabel = "In the queue…";
+  if (attempt.phase === "retrying") buttonLabel = `Retrying in ${attempt.seconds} s…`;
+
+  return (
+    <Card withBorder padding="lg" radius="md" data-testid={`event-${event.id}`}>
+      <Stack gap="xs">
+        <Group justify="space-between" align="flex-start">
+          <div>
+            <Title order={3}>{event.name}</Title>
+            <Text c="dimmed" size="sm">
+              {[event.venue, startsAt].filter(Boolean).join(" · ") || "Date to be announced"}
+            </Text>
+          </div>
+          <Badge color={status.color}>{status.label}</Badge>
+        </Group>
+        <Progress value={event.totalTickets ? (100 * left) / event.totalTickets : 0}
+          color={left === 0 ? "red" : "teal"} aria-label="share of seats still on sale" />
+        <Text size="sm" data-testid="seats-left">
+          <b>{left}</b> of {event.totalTickets} seats left · up to {event.perUserLimit} per buyer
+        </Text>
+        {event.status === "scheduled" && saleStarts && (
+          <Text size="sm" c="blue">Sales open {saleStarts}</Text>
+        )}
+        <Group align="flex-end">
+          <NumberInput label="Seats" min={1} max={event.perUserLimit} w={90} value={quantity}
+            onChange={(v) => setQuantity(typeof v === "number" ? v : 1)} disabled={busy} />
+          <Button leftSection={busy ? <Loader size="xs" color="white" /> : null}
+            disabled={busy || event.status !== "on_sale"} aria-busy={busy}
+            onClick={() => (token ? book(quantity) : onAskLogin())}>
+            {buttonLabel}
+          </Button>
+        </Group>
+        {attempt.phase === "queued" && (
+          <Alert color="blue" title="You are in the queue">
+            Your request is held in line; seats are given out in arrival order. Keep this page
+            open — the answer comes in a few seconds.
+          </Alert>
+        )}
+        {attempt.phase === "retrying" && (
+          <Alert color="yellow" title="Box office busy">
+            {attempt.reason}. We will send the same request again — you cannot be charged twice.
+          </Alert>
+        )}
+        {attempt.phase === "confirmed" && (
+          <Alert color="green" title="Booked!" withCloseButton onClose={reset}>
+            {attempt.booking.quantity} seat{attempt.booking.quantity > 1 ? "s" : ""} confirmed.
+            Ticket codes: {attempt.booking.tickets.map((t) => t.code).join(", ") || "see My Tickets"}
+          </Alert>
+        )}
+        {attempt.phase === "refused" && (
+          <Alert color="red" title="Not booked" withCloseButton onClose={reset}>
+            {explain(attempt.error)}
+          </Alert>
+        )}
+      </Stack>
+    </Card>
+  );
+}

@@ -1,0 +1,26 @@
+// The buyer's front page: every event with live seat counts and a Book button.
+import { Alert, SimpleGrid, Text } from "@mantine/core";
+import type { TicketEvent } from "../api";
+import type { BookingUpdates } from "../booking";
+import { EventCard } from "../components/EventCard";
+
+interface Props {
+  events: TicketEvent[] | null;
+  error: string | null;
+  token: string | null;
+  updates: BookingUpdates;
+  onAskLogin: () => void;
+}
+
+export function EventsPage({ events, error, token, updates, onAskLogin }: Props) {
+  if (error) return <Alert color="red" title="Events could not be loaded">{error}</Alert>;
+  if (events === null) return <Text c="dimmed">Loading events…</Text>;
+  if (events.length === 0) return <Text c="dimmed">No events yet. Organizers add them under “Organize”.</Text>;
+  return (
+    <SimpleGrid cols={{ base: 1, sm: 2, lg: 3 }}>
+      {events.map((event) => (
+        <EventCard key={event.id} event={event} token={token} updates={updates} onAskLogin={onAskLogin} />
+      ))}
+    </SimpleGrid>
+  );
+}

@@ -1,0 +1,86 @@
+// Organizers (VENDOR) create events and edit their own; ADMIN sees and edits all.
+import { useState } from "react";
+import { Alert, Badge, Button, Card, Group, Modal, Stack, Table, Text, Title } from "@mantine/core";
+import { ApiError, api, explain } from "../api";
+import type { EventInput, Session, TicketEvent } from "../api";
+import { EventForm } from "../components/EventForm";
+
+interface Props {
+  session: Session;
+  events: TicketEvent[];
+  onChanged: () => void;
+}
+
+export function OrganizerPage({ session, events, onChanged }: Props) {
+  const [editing, setEditing] = useState<TicketEvent | null>(null);
+  const [creating, setCreating] = useState(false);
+  const [message, setMessage] = useState<{ color: string; text: string } | null>(null);
+  const mine = events.filter((e) => session.user.role === "ADMIN" || e.vendorId === session.user.id);
+
+  const run = async (work: () => Promise<TicketEvent>, done: string) => {
+    try {
+      const event = await work();
+      setMessage({ color: "green", text: `${done}: ${event.name}` });
+      setEditing(null);
+      setCreating(false);
+      onChanged();
+    } catch (e) {
+      setMessage({
+        color: "red",
+        text: e instanceof ApiError && e.code === "capacity_below_sold"
+          ? "Seats cannot go below what is already sold."
+          : e instanceof ApiError ? explain(e) : String(e),
+      });
+    }
+  };
+
+  const create = (input: EventInput) => run(() => api.createEvent(session.token, input), "Created");
+  const update = (input: EventInput) =>
+    run(() => api.updateEvent(session.token, editing!.id, input), "Saved");
+
+  return (
+    <Stack>
+      <Group justify="space-between">
+        <Title order={2}>Your events</Title>
+        <Button onClick={() => setCreating(true)}>New event</Button>
+      </Group>
+      {message && (
+        <Alert color={message.color} withCloseButton onClose={() => setMessage(null)}>{message.text}</Alert>
+      )}
+      {mine.length === 0 ? (
+        <Text c="dimmed">You have no events yet.</Text>
+      ) : (
+        <Card withBorder padding={0}>
+          <Table striped highlightOnHover>
+            <Table.Thead>
+              <Table.Tr>
+                <Table.Th>Event</Table.Th>
+                <Table.Th>Sold</Table.Th>
+                <Table.Th>Left</Table.Th>
+                <Table.Th>Status</Table.Th>
+                <Table.Th />
+              </Table.Tr>
+            </Table.Thead>
+            <Table.Tbody>
+              {mine.map((e) => (
+                <Table.Tr key={e.id} data-testid={`own-event-${e.id}`}>
+                  <Table.Td>{e.name}</Table.Td>
+                  <Table.Td>{e.totalTickets - e.availableTickets} / {e.totalTickets}</Table.Td>
+                  <Table.Td>{e.availableTickets}</Table.Td>
+                  <Table.Td><Badge variant="light">{e.status.replace("_", " ")}</Badge></Table.Td>
+                  <Table.Td><Button size="xs" variant="light" onClick={() => setEditing(e)}>Edit</Button></Table.Td>
+                </Table.Tr>
+              ))}
+            </Table.Tbody>
+          </Table>
+        </Card>
+      )}
+      <Modal opened={creating} onClose={() => setCreating(false)} title="New event">
+        <EventForm submitLabel="Create event" onSubmit={create} />
+      </Modal>
+      <Modal opened={editing !== null} onClose={() => setEditing(null)} title="Edit event">
+        {editing && <EventForm initial={editing} submitLabel="Save" onSubmit={update} />}
+      </Modal>
+    </Stack>
+  );
+}
