@@ -102,6 +102,7 @@ async def test_organizer_sells_and_buyers_book_live(make_api: Any, new_page: Any
     shown = await alice.get_by_test_id("ticket-code").all_inner_texts()
     assert set(shown) == codes
     await alice.get_by_role("button", name="Cancel booking").click()
+    await alice.get_by_role("button", name="Yes, cancel").click()
     await expect(alice.get_by_text("You have no tickets yet.")).to_be_visible()
     await expect(bob_card.get_by_test_id("seats-left")).to_contain_text("2 of 3 seats left")
     assert await db_pool.fetchval("SELECT sold FROM events WHERE id = $1", event_id) == 1

@@ -77,7 +77,7 @@ export function App() {
       <AppShell.Header>
         <Container size="lg" h="100%">
           <Group h="100%" justify="space-between">
-            <Title order={3}>🎟️ Ticket War</Title>
+            <Title order={3}>Ticket War</Title>
             <Group>
               {session ? (
                 <>

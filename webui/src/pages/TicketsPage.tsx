@@ -14,6 +14,8 @@ export function TicketsPage({ token, version }: Props) {
   const [tickets, setTickets] = useState<Ticket[] | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [cancelling, setCancelling] = useState<string | null>(null);
+  // Cancelling gives the seats to the next buyer at once: ask before doing it.
+  const [confirming, setConfirming] = useState<string | null>(null);
 
   const load = useCallback(async () => {
     try {
@@ -37,6 +39,7 @@ export function TicketsPage({ token, version }: Props) {
       setError(e instanceof ApiError ? explain(e) : String(e));
     } finally {
       setCancelling(null);
+      setConfirming(null);
     }
   };
 
@@ -59,10 +62,23 @@ export function TicketsPage({ token, version }: Props) {
                 {group.length > 1 ? "s" : ""}
               </Text>
             </div>
-            <Button variant="light" color="red" loading={cancelling === bookingId}
-              onClick={() => void cancel(bookingId)}>
-              Cancel booking
-            </Button>
+            {confirming === bookingId ? (
+              <Group gap="xs">
+                <Text size="sm">Give up {group.length > 1 ? "these seats" : "this seat"}?</Text>
+                <Button color="red" loading={cancelling === bookingId}
+                  onClick={() => void cancel(bookingId)}>
+                  Yes, cancel
+                </Button>
+                <Button variant="default" disabled={cancelling === bookingId}
+                  onClick={() => setConfirming(null)}>
+                  Keep
+                </Button>
+              </Group>
+            ) : (
+              <Button variant="light" color="red" onClick={() => setConfirming(bookingId)}>
+                Cancel booking
+              </Button>
+            )}
           </Group>
           <Group mt="sm" gap="xs">
             {group.map((t) => <Code key={t.id} data-testid="ticket-code">{t.code}</Code>)}
