@@ -51,14 +51,14 @@ export function EventForm({ initial, submitLabel, onSubmit }: Props) {
       <Stack gap="sm">
         <TextInput label="Name" required value={name} onChange={(e) => setName(e.currentTarget.value)} />
         <TextInput label="Venue" value={venue} onChange={(e) => setVenue(e.currentTarget.value)} />
-        <Group grow>
+        <Group grow align="flex-start">
           <NumberInput label="Seats" required min={Math.max(1, sold)} value={totalTickets}
             description={initial ? `${sold} already sold` : undefined}
             onChange={(v) => setTotal(typeof v === "number" ? v : 0)} />
           <NumberInput label="Limit per buyer" required min={1} value={perUserLimit}
             onChange={(v) => setLimit(typeof v === "number" ? v : 1)} />
         </Group>
-        <Group grow>
+        <Group grow align="flex-start">
           <TextInput type="datetime-local" label="Starts at" value={startsAt}
             onChange={(e) => setStartsAt(e.currentTarget.value)} />
           <TextInput type="datetime-local" label="Sales open at" description="empty: now" value={saleStartsAt}
