@@ -8,20 +8,20 @@ from __future__ import annotations
 
 import importlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import asyncpg
 
 from engine.errors import InvalidQuantity, NotFound
-from engine.messages import Outcome
+from engine.messages import Outcome, StockUpdate
 from engine.settings import Settings
 from engine.storage import bookings
 from engine.storage.database import translate_db_errors
-from engine.storage.events import Event, get_event
+from engine.storage.events import Event, get_event, seats_left
 from engine.strategies import STRATEGIES, Booker, BookingRequest, Pending
 from engine.strategies.queued import QueuedBooker, StockView
 from engine.transport.base import Transport
-from engine.types import BookingId, Clock, EventId, Strategy, UserId, utcnow
+from engine.types import BookingId, BookingStatus, Clock, EventId, Strategy, UserId, utcnow
 
 #: How long a gateway trusts its cached copy of an event's static fields.
 EVENT_CACHE_SECONDS = 2.0
@@ -38,6 +38,7 @@ class BookingService:
         self._pool = pool
         self._events: dict[EventId, tuple[float, Event]] = {}
         self._listeners: list[Callable[[Outcome], None]] = []
+        self._stock_listeners: list[Callable[[Sequence[StockUpdate]], None]] = []
         self.booker = self._make_booker(pool, transport, clock)
 
     def on_outcome(self, listener: Callable[[Outcome], None]) -> None:
@@ -50,10 +51,24 @@ class BookingService:
         if isinstance(self.booker, QueuedBooker):
             self.booker.listeners.append(listener)
 
-    def _notify(self, result: Outcome | Pending) -> Outcome | Pending:
+    def on_stock(self, listener: Callable[[Sequence[StockUpdate]], None]) -> None:
+        """Call `listener` with seats left after each booking or cancellation this gateway
+        decides inline (`locked`, `naive`). Queued stock comes from the shard actors through
+        the transport instead, so this stays silent for it."""
+        self._stock_listeners.append(listener)
+
+    async def _notify(self, result: Outcome | Pending) -> Outcome | Pending:
         if isinstance(result, Outcome) and not isinstance(self.booker, QueuedBooker):
             for listener in self._listeners:
                 listener(result)
+            if self._stock_listeners and result.status in (BookingStatus.CONFIRMED,
+                                                           BookingStatus.CANCELLED):
+                # One read after the fact: the strategy's own transaction is committed.
+                async with translate_db_errors():
+                    left = await seats_left(self._pool, result.event_id)
+                if left is not None:
+                    for stock_listener in self._stock_listeners:
+                        stock_listener([StockUpdate(result.event_id, left)])
         return result
 
     def _make_booker(self, pool: asyncpg.Pool, transport: Transport | None,
@@ -93,13 +108,13 @@ class BookingService:
             raise InvalidQuantity(
                 f"quantity must be a whole number from 1 to {self.settings.max_quantity}")
         await self.event(event_id)
-        return self._notify(await self.booker.book(
+        return await self._notify(await self.booker.book(
             BookingRequest(user_id, event_id, quantity, idempotency_key)))
 
     async def cancel(self, user_id: UserId, booking_id: BookingId) -> Outcome | Pending:
         """Cancel a confirmed booking of this user."""
         await self.booking(user_id, booking_id)  # 404 for anyone but the owner
-        return self._notify(await self.booker.cancel(user_id, booking_id))
+        return await self._notify(await self.booker.cancel(user_id, booking_id))
 
     async def booking(self, user_id: UserId, booking_id: BookingId) -> Outcome | Pending:
         """A booking as its owner sees it; `NotFound` for everyone else."""

@@ -71,6 +71,8 @@ async def _engine(app: web.Application) -> AsyncIterator[None]:
     transport.on_stock(hub.stock)
     transport.on_stock(app[metrics_key].observe_stock)
     app[service_key].on_outcome(hub.outcome)
+    app[service_key].on_stock(hub.stock)
+    app[service_key].on_stock(app[metrics_key].observe_stock)
     await transport.start()
     if runtime is not None:
         await runtime.start(transport)  # type: ignore[arg-type]  # inproc is also the outlet

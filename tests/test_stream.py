@@ -6,7 +6,9 @@ import asyncio
 from typing import Any
 
 import orjson
+import pytest
 
+from engine.types import Strategy
 from tests.helpers import Api
 
 
@@ -24,7 +26,9 @@ async def _next_events(resp: Any, count: int) -> list[tuple[str, dict[str, Any]]
     return events
 
 
-async def test_stream_pushes_stock_and_own_bookings(api: Api) -> None:
+@pytest.mark.parametrize("strategy", ["queued", "locked"])
+async def test_stream_pushes_stock_and_own_bookings(make_api: Any, strategy: str) -> None:
+    api: Api = await make_api(booking_strategy=Strategy(strategy))
     event = await api.event(totalTickets=3)
     buyer, stranger = await api.accounts(2)
     async with api.client.get(f"/api/stream?token={buyer.token}") as mine, \

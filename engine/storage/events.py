@@ -109,6 +109,12 @@ async def get_event(db: asyncpg.Pool | asyncpg.Connection, event_id: EventId) ->
     return _event(row)
 
 
+async def seats_left(db: asyncpg.Pool | asyncpg.Connection, event_id: EventId) -> int | None:
+    """Seats still on sale for one event, as committed (None: no such event)."""
+    value = await db.fetchval("SELECT capacity - sold FROM events WHERE id = $1", event_id)
+    return None if value is None else int(value)
+
+
 async def list_events(db: asyncpg.Pool, *, limit: int = 200, offset: int = 0) -> list[Event]:
     """Events, soonest first (undated last), paged."""
     rows = await db.fetch(
