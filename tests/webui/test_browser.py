@@ -162,3 +162,25 @@ async def test_the_gateway_explains_when_the_ui_is_not_built(make_api: Any,
     assert reply.status == 200
     assert "make webui" in str(reply.body)
     assert (await api.call("GET", "/assets/..%2Fsecret")).status == 404
+
+
+async def test_the_book_button_comes_alive_when_the_sale_opens(
+        make_api: Any, new_page: Any, db_pool: asyncpg.Pool) -> None:
+    api, url = await _gateway(make_api)
+    [buyer] = await create_accounts(db_pool, api.issuer, 1)
+    vendor = (await create_accounts(db_pool, api.issuer, 1, Role.VENDOR))[0]
+    event_id = await db_pool.fetchval(
+        "INSERT INTO events (vendor_id, name, capacity, per_user_limit, sale_starts_at)"
+        " VALUES ($1, 'Flash Sale', 5, 1, now() + interval '6 seconds') RETURNING id",
+        vendor.id)
+
+    page: Page = await new_page()
+    await page.goto(url)
+    card = page.get_by_test_id(f"event-{event_id}")
+    await expect(card.get_by_text("Coming soon")).to_be_visible()
+    await expect(card.get_by_role("button", name="Book")).to_be_disabled()
+    await _log_in(page, buyer.email, PASSWORD)
+    # No reload: the page re-reads the list when the sale opens.
+    await expect(card.get_by_text("On sale")).to_be_visible(timeout=15_000)
+    await _book(page, event_id, 1)
+    await expect(card.get_by_text("Booked!")).to_be_visible()

@@ -43,6 +43,24 @@ export function App() {
     void loadEvents();
   }, [loadEvents]);
 
+  // A flash sale opens at a set time: re-read the list the moment the next one opens, so the
+  // Book button comes alive for buyers already waiting on the page.
+  const nextOpening = useMemo(() => {
+    const now = Date.now();
+    const times = (events ?? [])
+      .map((e) => (e.saleStartsAt ? Date.parse(e.saleStartsAt) : NaN))
+      .filter((t) => t > now);
+    return times.length ? Math.min(...times) : null;
+  }, [events]);
+
+  useEffect(() => {
+    if (nextOpening === null) return;
+    // setTimeout holds at most ~24.8 days; a later opening is re-planned after a reload.
+    const delay = Math.min(nextOpening - Date.now() + 100, 2 ** 31 - 1);
+    const timer = window.setTimeout(() => void loadEvents(), Math.max(0, delay));
+    return () => window.clearTimeout(timer);
+  }, [nextOpening, loadEvents]);
+
   useEffect(() => {
     const onHash = () => setPage(pageFromHash());
     window.addEventListener("hashchange", onHash);
