@@ -72,6 +72,7 @@ async def test_organizer_sells_and_buyers_book_live(make_api: Any, new_page: Any
     alice: Page = await new_page()
     await alice.goto(url)
     alice_card = alice.get_by_test_id(f"event-{event_id}")
+    await expect(alice.get_by_test_id("live")).to_have_text("Live")
     await expect(alice_card.get_by_test_id("seats-left")).to_contain_text("3 of 3 seats left")
     await _register(alice, f"alice-{vendor.id}@test.example", "correct horse battery")
     await _book(alice, event_id, 2)

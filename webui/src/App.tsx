@@ -1,7 +1,7 @@
 // The shell: header with navigation and session, one page at a time (kept in the URL hash
 // so a reload or a shared link lands on the same page).
 import { useCallback, useEffect, useMemo, useState } from "react";
-import { AppShell, Button, Container, Group, Tabs, Text, Title } from "@mantine/core";
+import { AppShell, Badge, Button, Container, Group, Tabs, Text, Title } from "@mantine/core";
 import { ApiError, api, explain } from "./api";
 import type { TicketEvent } from "./api";
 import { BookingUpdates } from "./booking";
@@ -26,6 +26,7 @@ export function App() {
   const [eventsError, setEventsError] = useState<string | null>(null);
   const [askLogin, setAskLogin] = useState(false);
   const [ticketsVersion, setTicketsVersion] = useState(0);
+  const [live, setLive] = useState<boolean | null>(null); // null: first connection
   const updates = useMemo(() => new BookingUpdates(), []);
   const token = session?.token ?? null;
   const role = session?.user.role;
@@ -69,7 +70,11 @@ export function App() {
 
   useEventStream(token, {
     // A (re)connected stream may have missed updates: read the list once more.
-    onOpen: () => void loadEvents(),
+    onOpen: () => {
+      setLive(true);
+      void loadEvents();
+    },
+    onError: () => setLive(false),
     onStock: ({ eventId, availableTickets }) =>
       setEvents((list) => list && list.map((e) => e.id !== eventId ? e : {
         ...e,
@@ -95,7 +100,13 @@ export function App() {
       <AppShell.Header>
         <Container size="lg" h="100%">
           <Group h="100%" justify="space-between">
-            <Title order={3}>Ticket War</Title>
+            <Group gap="sm">
+              <Title order={3}>Ticket War</Title>
+              <Badge variant="dot" color={live ? "green" : "yellow"} data-testid="live"
+                title={live ? "Seat counts update as they sell" : "Connecting to live updates"}>
+                {live ? "Live" : live === null ? "Connecting…" : "Reconnecting…"}
+              </Badge>
+            </Group>
             <Group>
               {session ? (
                 <>

@@ -20,6 +20,8 @@ export interface StreamHandlers {
   onStock?: (update: StockUpdate) => void;
   onBooking?: (update: BookingUpdate) => void;
   onOpen?: () => void;
+  /** The connection dropped; EventSource is already trying again. */
+  onError?: () => void;
 }
 
 export function useEventStream(token: string | null, handlers: StreamHandlers): void {
@@ -31,6 +33,7 @@ export function useEventStream(token: string | null, handlers: StreamHandlers): 
     const url = token ? `/api/stream?token=${encodeURIComponent(token)}` : "/api/stream";
     const source = new EventSource(url);
     source.onopen = () => latest.current.onOpen?.();
+    source.onerror = () => latest.current.onError?.();
     source.addEventListener("stock", (e) => {
       latest.current.onStock?.(JSON.parse((e as MessageEvent<string>).data) as StockUpdate);
     });
