@@ -169,10 +169,9 @@ def cmd_users_add(args: argparse.Namespace) -> int:
 
 def cmd_shards(args: argparse.Namespace) -> int:
     """`ticketwar shards`: one shard worker, exactly as `python -m shards`."""
-    from shards.__main__ import main as worker_main
+    from shards.__main__ import run
 
-    worker_main()
-    return 0
+    return run()
 
 
 def build_parser() -> argparse.ArgumentParser:

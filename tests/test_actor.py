@@ -182,8 +182,6 @@ async def test_unknown_event_is_rejected_not_crashed(api: Api) -> None:
     assert [o.reason for o in outlet.outcomes] == ["event_not_found"]
 
 
-
-
 async def test_an_unflagged_duplicate_is_rechecked_not_fatal(api: Api) -> None:
     event_id, users = await _setup(api, seats=5, buyers=1)
     outlet = RecordingOutlet()
