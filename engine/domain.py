@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from engine.errors import LimitExceeded, NotOnSale, SoldOut
 from engine.types import EventId, UserId
 
 
@@ -61,12 +62,12 @@ def decide_booking(ledger: EventLedger, user_id: UserId, quantity: int,
     the per-user limit (a buyer over the limit on a sold-out event hears "sold out").
     """
     if not ledger.on_sale(now):
-        return "not_on_sale"
+        return NotOnSale.code
     if quantity > ledger.available:
-        return "sold_out"
+        return SoldOut.code
     if ledger.per_user_limit is not None:
         if ledger.held.get(user_id, 0) + quantity > ledger.per_user_limit:
-            return "limit_exceeded"
+            return LimitExceeded.code
     return None
 
 

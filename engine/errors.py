@@ -1,4 +1,5 @@
-"""One error tree with stable machine codes; the gateway maps each class to HTTP in one place.
+"""One error tree with stable machine codes; the gateway maps each class to HTTP in one table
+(`gateway/errors.py`).
 
 Library errors (asyncpg, aio-pika) are translated into these at the storage and transport
 boundaries, so nothing above them catches a driver's exception.
@@ -13,7 +14,6 @@ class EngineError(Exception):
     """Root of every error the engine raises on purpose."""
 
     code: ClassVar[str] = "engine_error"
-    status: ClassVar[int] = 500
 
     def __init__(self, message: str | None = None, **details: Any) -> None:
         self.message = message or self.default_message()
@@ -32,28 +32,24 @@ class InvalidInput(EngineError):
     """The request is malformed or a field has a wrong type or value."""
 
     code = "invalid_input"
-    status = 422
 
 
 class MalformedJson(InvalidInput):
     """The body is not JSON."""
 
     code = "malformed_json"
-    status = 400
 
 
 class UnsupportedMediaType(InvalidInput):
     """The body is not `application/json`."""
 
     code = "unsupported_media_type"
-    status = 415
 
 
 class BodyTooLarge(InvalidInput):
     """The body exceeds the small size limit."""
 
     code = "body_too_large"
-    status = 413
 
 
 class InvalidQuantity(InvalidInput):
@@ -72,7 +68,6 @@ class Unauthenticated(EngineError):
     """No valid bearer token."""
 
     code = "unauthenticated"
-    status = 401
 
 
 class InvalidCredentials(Unauthenticated):
@@ -85,21 +80,18 @@ class Forbidden(EngineError):
     """Signed in, but the role or ownership does not allow this."""
 
     code = "forbidden"
-    status = 403
 
 
 class NotFound(EngineError):
     """No such thing, or not yours to see."""
 
     code = "not_found"
-    status = 404
 
 
 class Conflict(EngineError):
     """The request conflicts with the current state."""
 
     code = "conflict"
-    status = 409
 
 
 class EmailTaken(Conflict):
@@ -126,11 +118,16 @@ class IdempotencyMismatch(InvalidInput):
     code = "idempotency_key_reused"
 
 
+class MethodNotAllowed(EngineError):
+    """The path exists, but not with this method."""
+
+    code = "method_not_allowed"
+
+
 class RateLimited(EngineError):
     """Too many requests from this user or address."""
 
     code = "rate_limited"
-    status = 429
 
     def __init__(self, message: str | None = None, *, retry_after: int = 1) -> None:
         super().__init__(message, retry_after=retry_after)
@@ -141,9 +138,16 @@ class RateLimited(EngineError):
 
 
 class BookingRejected(EngineError):
-    """A booking was decided and refused; `code` is the stored reason."""
+    """A booking was refused; `code` is the stored reason. `booking` is the recorded booking
+    (as the API shows it) when the refusal was decided by a shard actor, None when the gateway
+    refused it before it was ever accepted (nothing was recorded)."""
 
-    status = 409
+    def __init__(self, message: str | None = None, *,
+                 booking: dict[str, Any] | None = None) -> None:
+        super().__init__(message, booking=booking)
+
+    code = "rejected"
+
 
 
 class SoldOut(BookingRejected):
@@ -162,27 +166,29 @@ class LimitExceeded(BookingRejected):
     """This booking would take the user past the event's per-user limit."""
 
     code = "limit_exceeded"
-    status = 422
 
 
 class EventUnknown(BookingRejected):
     """The shard could not find the event (deleted, or never existed)."""
 
     code = "event_not_found"
-    status = 404
 
 
 class DeadLettered(BookingRejected):
     """The command could not be processed and was dead-lettered."""
 
     code = "undeliverable"
-    status = 409
 
 
 #: Outcome reason code -> the rejection class that answers it.
 REJECTIONS: dict[str, type[BookingRejected]] = {
     cls.code: cls for cls in (SoldOut, NotOnSale, LimitExceeded, EventUnknown, DeadLettered)
 }
+
+
+def rejection(reason: str, booking: dict[str, Any] | None = None) -> BookingRejected:
+    """The error that answers a booking rejected for `reason` (a code of the tree)."""
+    return REJECTIONS.get(reason, BookingRejected)(reason.replace("_", " "), booking=booking)
 
 
 # -- 5xx: try again later ---------------------------------------------------------------
@@ -192,7 +198,6 @@ class Unavailable(EngineError):
     """A backing service (broker, database) cannot take the request now."""
 
     code = "unavailable"
-    status = 503
 
     def __init__(self, message: str | None = None, *, retry_after: int = 2) -> None:
         super().__init__(message, retry_after=retry_after)

@@ -30,7 +30,9 @@ class BookCommand:
     user_id: UserId
     quantity: int
     reply_to: str
-    #: Set for keyed requests and redeliveries: the actor checks the DB for a prior outcome.
+    #: Set when a retried key re-sends a booking that may already have been decided: the
+    #: actor looks its id up in the DB first. (Redeliveries are flagged by the broker on the
+    #: envelope instead, see `Envelope.redelivered`.)
     check_existing: bool = False
 
 

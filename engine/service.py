@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import importlib
 import time
-from collections.abc import Callable, Sequence
 
 import asyncpg
 
 from engine.errors import InvalidQuantity, NotFound
 from engine.messages import Outcome, StockUpdate
+from engine.notifications import Notifications
 from engine.settings import Settings
 from engine.storage import bookings
 from engine.storage.database import translate_db_errors
@@ -31,44 +31,32 @@ class BookingService:
     """Book, cancel and read bookings with the strategy the settings name."""
 
     def __init__(self, settings: Settings, pool: asyncpg.Pool, transport: Transport | None,
-                 *, clock: Clock = utcnow) -> None:
+                 notifications: Notifications, *, clock: Clock = utcnow) -> None:
         self.settings = settings
         self.strategy = settings.booking_strategy
+        #: Seats left as this gateway last heard; the app factory feeds it stock updates.
         self.stock = StockView()
         self._pool = pool
+        self._notifications = notifications
         self._events: dict[EventId, tuple[float, Event]] = {}
-        self._listeners: list[Callable[[Outcome], None]] = []
-        self._stock_listeners: list[Callable[[Sequence[StockUpdate]], None]] = []
         self.booker = self._make_booker(pool, transport, clock)
 
-    def on_outcome(self, listener: Callable[[Outcome], None]) -> None:
-        """Call `listener` with every outcome this gateway learns (for the SSE stream).
-
-        Queued outcomes arrive from the shard actors, even for requests answered 202; the
-        other strategies decide inline, so the service reports those itself.
-        """
-        self._listeners.append(listener)
+    def resolve(self, outcome: Outcome) -> None:
+        """Hand an outcome from the shard actors to the request waiting for it, if any."""
         if isinstance(self.booker, QueuedBooker):
-            self.booker.listeners.append(listener)
-
-    def on_stock(self, listener: Callable[[Sequence[StockUpdate]], None]) -> None:
-        """Call `listener` with seats left after each booking or cancellation this gateway
-        decides inline (`locked`, `naive`). Queued stock comes from the shard actors through
-        the transport instead, so this stays silent for it."""
-        self._stock_listeners.append(listener)
+            self.booker.resolve(outcome)
 
     async def _notify(self, result: Outcome | Pending) -> Outcome | Pending:
+        # Queued outcomes and stock reach the notifications through the transport; the
+        # other strategies decide inline, so the service announces theirs itself.
         if isinstance(result, Outcome) and not isinstance(self.booker, QueuedBooker):
-            for listener in self._listeners:
-                listener(result)
-            if self._stock_listeners and result.status in (BookingStatus.CONFIRMED,
-                                                           BookingStatus.CANCELLED):
+            self._notifications.outcome(result)
+            if result.status in (BookingStatus.CONFIRMED, BookingStatus.CANCELLED):
                 # One read after the fact: the strategy's own transaction is committed.
                 async with translate_db_errors():
                     left = await seats_left(self._pool, result.event_id)
                 if left is not None:
-                    for stock_listener in self._stock_listeners:
-                        stock_listener([StockUpdate(result.event_id, left)])
+                    self._notifications.stock([StockUpdate(result.event_id, left)])
         return result
 
     def _make_booker(self, pool: asyncpg.Pool, transport: Transport | None,

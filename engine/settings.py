@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from engine.types import Strategy
@@ -101,9 +101,7 @@ class Settings:
     fault_injection: str = ""
     #: Mount POST /api/bench/book/{id} (no-op booking) for measuring the gateway's ceiling.
     bench_endpoints: bool = False
-    seed_demo: bool = False
     log_level: str = "INFO"
-    extra: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.shards < 1:
@@ -138,7 +136,7 @@ class Settings:
         casts = {f.name: f.type for f in fields(cls)}
         for name, cast in casts.items():
             raw = get(name.upper())
-            if raw is None or name in kw or name in {"extra"}:
+            if raw is None or name in kw:
                 continue
             try:
                 if cast in ("int", int):

@@ -11,7 +11,6 @@ from typing import TypeAlias
 EventId: TypeAlias = int
 UserId: TypeAlias = int
 BookingId: TypeAlias = uuid.UUID
-ShardNo: TypeAlias = int
 
 #: The clock is passed in, never read inside decisions, so tests can pin "now".
 Clock: TypeAlias = Callable[[], datetime]

@@ -1,8 +1,10 @@
 """The gateway's app factory: `create_app(settings)`. Nothing is created at import time.
 
 Each resource is one cleanup_ctx generator, set up in order and torn down in reverse:
-pool → shard runtime + transport → booking service. On shutdown aiohttp first stops taking
-requests, then the transport closes, then the runtime finishes its batches in flight.
+pool → transport (in-process: with the shard actors behind it) + booking service. On
+shutdown aiohttp first stops taking requests, then the transport decides what it accepted
+and closes, then the pool closes. Who hears what — waiting requests, the stock view, the SSE
+hub, the metrics — is wired here and nowhere else (`_wire`).
 """
 
 from __future__ import annotations
@@ -15,22 +17,21 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from engine.auth import TokenIssuer
 from engine.metrics import Metrics
-from engine.runtime import ShardRuntime
+from engine.notifications import Notifications
 from engine.service import BookingService
 from engine.settings import Settings
 from engine.storage import create_pool
 from engine.storage.shard_store import PgShardStore
-from engine.transport import Transport, create_transport
+from engine.transport.registry import create_transport
 from engine.types import Strategy
 from gateway import openapi, webui
 from gateway.auth import auth_middleware
 from gateway.errors import error_middleware
 from gateway.keys import (
     issuer_key,
-    limits_key,
     metrics_key,
+    notifications_key,
     pool_key,
-    runtime_key,
     service_key,
     settings_key,
     stream_hub_key,
@@ -38,7 +39,8 @@ from gateway.keys import (
 )
 from gateway.ratelimit import Handler, RateLimits
 from gateway.routes import accounts, bench, bookings, events, health
-from gateway.stream import StreamHub, stream
+from gateway.routes.stream import stream
+from gateway.stream import StreamHub
 
 log = logging.getLogger(__name__)
 
@@ -51,36 +53,33 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _engine(app: web.Application) -> AsyncIterator[None]:
-    settings = app[settings_key]
-    runtime = None
-    if settings.transport == "inproc":
-        # Embedded mode: the shard actors run here; the transport is also their outlet.
-        from engine.transport.inproc import InprocTransport
-
-        runtime = ShardRuntime(PgShardStore(app[pool_key]), shards=settings.shards,
-                               max_batch=settings.max_batch, metrics=app[metrics_key])
-        transport: Transport = InprocTransport(settings, runtime)
-        app[runtime_key] = runtime
-    else:
-        transport = create_transport(settings, None, metrics=app[metrics_key])
+    settings, notifications = app[settings_key], app[notifications_key]
+    transport = create_transport(settings, notifications, metrics=app[metrics_key],
+                                 store=PgShardStore(app[pool_key]))
     app[transport_key] = transport
     needs_transport = settings.booking_strategy is Strategy.QUEUED
-    app[service_key] = BookingService(settings, app[pool_key],
-                                      transport if needs_transport else None)
-    hub = app[stream_hub_key]
-    transport.on_stock(hub.stock)
-    transport.on_stock(app[metrics_key].observe_stock)
-    app[service_key].on_outcome(hub.outcome)
-    app[service_key].on_stock(hub.stock)
-    app[service_key].on_stock(app[metrics_key].observe_stock)
+    service = BookingService(settings, app[pool_key], transport if needs_transport else None,
+                             notifications)
+    app[service_key] = service
+    _wire(app)
     await transport.start()
-    if runtime is not None:
-        await runtime.start(transport)  # type: ignore[arg-type]  # inproc is also the outlet
     yield
     await transport.stop()
-    if runtime is not None:
-        await runtime.drain()
-        await runtime.stop()
+
+
+def _wire(app: web.Application) -> None:
+    """Connect what the gateway learns to everything that listens: the one place it is done.
+
+    Outcomes and stock arrive from the transport (queued) or from the service itself
+    (`locked`, `naive`, which decide inline); both announce them on the notifications.
+    """
+    notifications, service = app[notifications_key], app[service_key]
+    hub, metrics = app[stream_hub_key], app[metrics_key]
+    notifications.on_outcome(service.resolve)  # wakes the request waiting for it
+    notifications.on_outcome(hub.outcome)
+    notifications.on_stock(service.stock.update)  # sold-out answers without a hop
+    notifications.on_stock(hub.stock)
+    notifications.on_stock(metrics.observe_stock)
 
 
 async def metrics_endpoint(request: web.Request) -> web.Response:
@@ -104,7 +103,7 @@ def create_app(settings: Settings) -> web.Application:
     metrics.up.labels("gateway").set(1)
     app[metrics_key] = metrics
     limits = RateLimits(settings.trusted_proxies, metrics)
-    app[limits_key] = limits
+    app[notifications_key] = Notifications()
     app[stream_hub_key] = StreamHub()
     app.cleanup_ctx.extend([_database, _engine])
     # Open event streams would hold shutdown for its whole timeout: end them first.

@@ -2,31 +2,25 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import asyncpg
 from aiohttp import web
 
 from engine.auth import Principal, TokenIssuer
 from engine.metrics import Metrics
-from engine.runtime import ShardRuntime
+from engine.notifications import Notifications
 from engine.service import BookingService
 from engine.settings import Settings
 from engine.transport.base import Transport
-
-if TYPE_CHECKING:  # ratelimit reads principal_key from here
-    from gateway.ratelimit import RateLimits
-    from gateway.stream import StreamHub
+from gateway.stream import StreamHub
 
 settings_key = web.AppKey("settings", Settings)
 pool_key = web.AppKey("pool", asyncpg.Pool)
 issuer_key = web.AppKey("issuer", TokenIssuer)
-runtime_key = web.AppKey("runtime", ShardRuntime)
 transport_key = web.AppKey("transport", Transport)
+notifications_key = web.AppKey("notifications", Notifications)
 service_key = web.AppKey("service", BookingService)
 metrics_key = web.AppKey("metrics", Metrics)
-limits_key: web.AppKey[RateLimits] = web.AppKey("limits")
+stream_hub_key = web.AppKey("stream_hub", StreamHub)
 
 #: Set by the auth middleware for a request with a valid bearer token.
 principal_key = web.RequestKey("principal", Principal)
-stream_hub_key: web.AppKey[StreamHub] = web.AppKey("stream_hub")

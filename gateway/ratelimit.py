@@ -13,9 +13,9 @@ from aiohttp import web
 from aiohttplimiter import Limiter, RateLimitExceeded
 from limits import parse
 
+from engine.errors import RateLimited
 from engine.metrics import Metrics
 from gateway.keys import principal_key
-from gateway.responses import error_response
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -54,13 +54,13 @@ class RateLimits:
 
     def wrap(self, handler: Handler, limit: str, scope: str) -> Handler:
         """`handler` limited to `limit` (e.g. "20/second") per key within `scope`."""
-        retry_after = str(max(1, int(parse(limit).get_expiry())))
+        retry_after = max(1, int(parse(limit).get_expiry()))
         counter = self._metrics.rate_limited.labels(scope)
 
         def too_many(request: web.Request, exc: RateLimitExceeded) -> web.Response:
             counter.inc()
-            return error_response(429, "rate_limited", f"too many requests: {exc.detail}",
-                                  {"Retry-After": retry_after})
+            # Raised, not answered here: the error middleware gives it its status and shape.
+            raise RateLimited(f"too many requests: {exc.detail}", retry_after=retry_after)
 
         wrapped: Handler = self.limiter.limit(limit, error_handler=too_many,
                                               path_id=scope)(handler)

@@ -1,5 +1,5 @@
-"""`GET /api/stream`: Server-Sent Events — seats left for everyone, booking updates for the
-signed-in owner.
+"""The SSE hub behind `GET /api/stream`: seats left for everyone, booking updates for the
+signed-in owner (the route itself is `gateway.routes.stream`).
 
 Stock updates are debounced: during a surge every batch changes stock, and pushing each change
 to every open browser would cost more than the booking itself. The hub keeps the latest count
@@ -14,20 +14,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import orjson
-from aiohttp import web
 
 from engine.messages import Outcome, StockUpdate
 from engine.types import EventId, UserId
-from gateway.keys import issuer_key, principal_key, stream_hub_key
 
 STOCK_FLUSH_SECONDS = 0.1
-HEARTBEAT_SECONDS = 15.0
 #: A browser that falls this far behind is disconnected (it reconnects and catches up).
 SUBSCRIBER_BACKLOG = 256
 
 
 @dataclass(eq=False)
-class _Subscriber:
+class Subscriber:
+    """One open stream: whose it is, and the frames waiting to be written to it."""
+
     user_id: UserId | None
     queue: asyncio.Queue[bytes | None] = field(default_factory=lambda: asyncio.Queue(
         SUBSCRIBER_BACKLOG))
@@ -41,17 +40,17 @@ class StreamHub:
     """Fans engine notifications out to open SSE connections."""
 
     def __init__(self) -> None:
-        self._subscribers: set[_Subscriber] = set()
+        self._subscribers: set[Subscriber] = set()
         self._pending: dict[EventId, int] = {}
         self._flush: asyncio.TimerHandle | None = None
 
-    def subscribe(self, user_id: UserId | None) -> _Subscriber:
+    def subscribe(self, user_id: UserId | None) -> Subscriber:
         """A new connection's mailbox."""
-        sub = _Subscriber(user_id)
+        sub = Subscriber(user_id)
         self._subscribers.add(sub)
         return sub
 
-    def unsubscribe(self, sub: _Subscriber) -> None:
+    def unsubscribe(self, sub: Subscriber) -> None:
         """Forget a closed connection."""
         self._subscribers.discard(sub)
 
@@ -86,7 +85,7 @@ class StreamHub:
             if sub.user_id == outcome.user_id:
                 self._offer(sub, frame)
 
-    def _offer(self, sub: _Subscriber, frame: bytes) -> None:
+    def _offer(self, sub: Subscriber, frame: bytes) -> None:
         try:
             sub.queue.put_nowait(frame)
         except asyncio.QueueFull:
@@ -103,33 +102,3 @@ class StreamHub:
             with contextlib.suppress(asyncio.QueueFull):
                 sub.queue.put_nowait(None)
         self._subscribers.clear()
-
-
-async def stream(request: web.Request) -> web.StreamResponse:
-    """Open an event stream. A token may come as `?token=` because EventSource cannot send
-    headers."""
-    principal = request.get(principal_key)
-    token = request.query.get("token")
-    if principal is None and token:
-        principal = request.app[issuer_key].verify(token)
-    hub = request.app[stream_hub_key]
-    sub = hub.subscribe(principal.user_id if principal else None)
-    response = web.StreamResponse(headers={
-        "Content-Type": "text/event-stream", "Cache-Control": "no-cache",
-        "X-Accel-Buffering": "no"})
-    try:
-        await response.prepare(request)
-        await response.write(b"retry: 2000\n: connected\n\n")
-        while True:
-            try:
-                frame = await asyncio.wait_for(sub.queue.get(), HEARTBEAT_SECONDS)
-            except TimeoutError:
-                frame = b": heartbeat\n\n"  # keeps proxies from closing an idle stream
-            if frame is None:
-                break
-            await response.write(frame)
-    except ConnectionResetError:
-        pass  # the browser went away
-    finally:
-        hub.unsubscribe(sub)
-    return response

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import asyncpg
 
+from engine.errors import DeadLettered, NotCancellable
 from engine.messages import BookCommand, Command, Outcome
 from engine.storage import bookings
 from engine.storage.database import translate_db_errors
@@ -15,7 +16,7 @@ from engine.types import BookingStatus
 
 log = logging.getLogger(__name__)
 
-REASON = "undeliverable"
+REASON = DeadLettered.code
 
 
 async def reject_dead(pool: asyncpg.Pool, outlet: Outlet, commands: Sequence[Command]) -> None:
@@ -40,7 +41,7 @@ async def reject_dead(pool: asyncpg.Pool, outlet: Outlet, commands: Sequence[Com
                                        BookingStatus.REJECTED, cmd.quantity, REASON)
             if existing is None:  # a cancellation that never ran: the booking stands
                 existing = Outcome(cmd.booking_id, cmd.event_id, cmd.user_id,
-                                   BookingStatus.REJECTED, 0, "not_cancellable")
+                                   BookingStatus.REJECTED, 0, NotCancellable.code)
             outcomes.append(Outcome(existing.booking_id, existing.event_id, existing.user_id,
                                     existing.status, existing.quantity, existing.reason,
                                     existing.tickets, cmd.reply_to))

@@ -14,11 +14,12 @@ import signal
 
 from prometheus_client import start_http_server
 
+from engine.messages import Command
 from engine.metrics import Metrics
 from engine.runtime import ShardRuntime
 from engine.settings import Settings
 from engine.storage import create_pool
-from shards.consumer import AmqpShardConsumer
+from engine.transport.amqp import AmqpShardConsumer
 from shards.deadletter import reject_dead
 from shards.faults import store_for
 
@@ -44,7 +45,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> i
                            max_batch=settings.max_batch, metrics=metrics)
     consumer: AmqpShardConsumer
 
-    async def on_dead(commands: list) -> None:  # type: ignore[type-arg]
+    async def on_dead(commands: list[Command]) -> None:
         await reject_dead(pool, consumer, commands)
 
     consumer = AmqpShardConsumer(settings, runtime.submit, on_dead=on_dead, metrics=metrics)

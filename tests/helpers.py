@@ -12,8 +12,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from engine.auth import TokenIssuer
+from engine.transport.inproc import InprocTransport
 from engine.types import Role
-from gateway.keys import issuer_key, pool_key, runtime_key, transport_key
+from gateway.keys import issuer_key, notifications_key, pool_key, transport_key
 from tests.factories import Account, create_accounts
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ class Api:
         self.worker = worker
         self._marks: dict[int, asyncio.Event] = {}
         if worker is not None:
-            app[transport_key].on_stock(self._on_stock)
+            app[notifications_key].on_stock(self._on_stock)
 
     def _on_stock(self, updates: Any) -> None:
         for u in updates:
@@ -101,9 +102,9 @@ class Api:
     async def drain(self) -> None:
         """Barrier: every shard mailbox empty, every batch committed and answered, and
         (over RabbitMQ) every stock update delivered to this gateway."""
-        runtime = self.app.get(runtime_key)
-        if runtime is not None:
-            await runtime.drain()
+        transport = self.app[transport_key]
+        if isinstance(transport, InprocTransport):
+            await transport.drain()
         if self.worker is not None:
             await self.worker.drain()
             seen = asyncio.Event()

@@ -8,13 +8,12 @@ from collections.abc import Callable
 import aio_pika
 import asyncpg
 
-from engine.messages import StockUpdate
+from engine.messages import Command, StockUpdate
 from engine.runtime import ShardRuntime
 from engine.settings import Settings
 from engine.storage import create_pool
 from engine.storage.shard_store import PgShardStore
-from engine.transport.amqp_topology import Names
-from shards.consumer import AmqpShardConsumer
+from engine.transport.amqp import AmqpShardConsumer, Names
 from shards.deadletter import reject_dead
 
 
@@ -35,7 +34,7 @@ class ShardWorker:
         self.runtime = ShardRuntime(PgShardStore(pool), shards=self.settings.shards,
                                     max_batch=self.settings.max_batch)
 
-        async def on_dead(commands: list) -> None:  # type: ignore[type-arg]
+        async def on_dead(commands: list[Command]) -> None:
             assert self.consumer is not None
             await reject_dead(pool, self.consumer, commands)
 

@@ -19,7 +19,14 @@ from typing import Protocol
 
 from engine import domain
 from engine.domain import EventLedger
-from engine.errors import DuplicateWrite, PoisonBatch, StaleOwner, Unavailable
+from engine.errors import (
+    DuplicateWrite,
+    EventUnknown,
+    NotCancellable,
+    PoisonBatch,
+    StaleOwner,
+    Unavailable,
+)
 from engine.messages import BookCommand, CancelCommand, Command, Outcome, StockUpdate
 from engine.metrics import Metrics
 from engine.storage.shard_store import BatchWrite
@@ -76,7 +83,6 @@ class ShardActor:
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
         self._inflight: asyncio.Task[None] | None = None
-        self.batches = 0
         self.fenced = 0
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -113,11 +119,6 @@ class ShardActor:
         self._m_depth.set(self._mailbox.qsize())
         if envelope.redelivered:
             self._metrics.redeliveries.inc(len(envelope.commands))
-
-    @property
-    def depth(self) -> int:
-        """Envelopes waiting in the mailbox."""
-        return self._mailbox.qsize()
 
     @property
     def busy(self) -> bool:
@@ -217,7 +218,6 @@ class ShardActor:
                 attempt += 1
                 log.warning("shard %s: %s; retrying batch in %.2fs", self.shard, exc, delay)
                 await asyncio.sleep(delay)
-        self.batches += 1
         self._m_batch.observe(len(commands))
         if forwarded:
             await self._outlet.forward(forwarded)
@@ -255,7 +255,7 @@ class ShardActor:
                     outcome = earlier
                 elif ledger is None:
                     outcome = Outcome(cmd.booking_id, cmd.event_id, cmd.user_id,
-                                      BookingStatus.REJECTED, cmd.quantity, "event_not_found")
+                                      BookingStatus.REJECTED, cmd.quantity, EventUnknown.code)
                 else:
                     outcome = self._book(cmd, ledger, write, now)
                     touched.add(ledger.event_id)
@@ -287,7 +287,7 @@ class ShardActor:
             status = prior.status if prior is not None else BookingStatus.REJECTED
             quantity = prior.quantity if prior is not None else 0
             return Outcome(cmd.booking_id, cmd.event_id, cmd.user_id, status, quantity,
-                           "not_cancellable")
+                           NotCancellable.code)
         domain.release(ledger, prior.user_id, prior.quantity)
         write.cancel(cmd.booking_id, ledger, prior.quantity)
         return Outcome(cmd.booking_id, cmd.event_id, cmd.user_id, BookingStatus.CANCELLED,

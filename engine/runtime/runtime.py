@@ -7,8 +7,8 @@ import logging
 
 from engine.metrics import Metrics
 from engine.runtime.actor import ShardActor, ShardStore
-from engine.transport.base import Envelope, Outlet, shard_for
-from engine.types import Clock, EventId, utcnow
+from engine.transport.base import Envelope, Outlet
+from engine.types import Clock, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -24,10 +24,6 @@ class ShardRuntime:
         self.actors: list[ShardActor] = []
         #: Set when an actor died of an unexpected error: the process should exit.
         self.failed = asyncio.Event()
-
-    def actor_for(self, event_id: EventId) -> ShardActor:
-        """The actor an event hashes to in-process."""
-        return self.actors[shard_for(event_id, self.shards)]
 
     def submit(self, shard: int, envelope: Envelope) -> None:
         """Hand an envelope to a shard's actor."""
@@ -64,8 +60,3 @@ class ShardRuntime:
     async def stop(self) -> None:
         """Ordered: each actor finishes its batch in flight, then stops."""
         await asyncio.gather(*(a.stop() for a in self.actors))
-
-    @property
-    def depth(self) -> list[int]:
-        """Mailbox depth per shard."""
-        return [a.depth for a in self.actors]

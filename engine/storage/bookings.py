@@ -64,7 +64,8 @@ async def record_rejection(db: asyncpg.Pool | asyncpg.Connection, booking_id: Bo
 
 async def outcome_for_key(db: asyncpg.Pool | asyncpg.Connection, user_id: UserId,
                           key: str) -> Outcome | None:
-    """The recorded outcome of the booking a user's key was pinned to, if any (one read)."""
+    """The recorded outcome of the booking a user's key was pinned to, if any (one read, two
+    when the key exists)."""
     booking_id = await db.fetchval(
         "SELECT booking_id FROM idempotency_keys WHERE user_id = $1 AND key = $2",
         user_id, key)

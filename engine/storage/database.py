@@ -7,7 +7,6 @@ import logging
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import replace
-from typing import Any
 
 import asyncpg
 
@@ -86,7 +85,3 @@ async def translate_db_errors() -> AsyncIterator[None]:
     except TRANSIENT_DB_ERRORS as exc:
         raise Unavailable(f"database unavailable: {type(exc).__name__}") from exc
 
-
-def record_to_dict(record: Any) -> dict[str, Any]:
-    """An asyncpg Record as a plain dict."""
-    return dict(record.items())

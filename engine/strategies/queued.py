@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import asyncpg
 
@@ -63,16 +63,12 @@ class QueuedBooker:
         self._stock = stock
         self._wait = wait_seconds
         self._waiters: dict[BookingId, list[asyncio.Future[Outcome]]] = defaultdict(list)
-        self.listeners: list[Callable[[Outcome], None]] = []
-        transport.on_outcome(self._resolve)
-        transport.on_stock(stock.update)
 
-    def _resolve(self, outcome: Outcome) -> None:
+    def resolve(self, outcome: Outcome) -> None:
+        """Wake the requests on this gateway waiting for this booking's outcome."""
         for future in self._waiters.pop(outcome.booking_id, ()):
             if not future.done():
                 future.set_result(outcome)
-        for listener in self.listeners:
-            listener(outcome)
 
     async def _send_and_wait(self, command: BookCommand | CancelCommand) -> Outcome | None:
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
@@ -94,9 +90,11 @@ class QueuedBooker:
         """Answer sold-out locally; else send and wait for the decision."""
         booking_id, recheck = uuid.uuid4(), False
         if self._stock.get(req.event_id) == 0:
-            # The surge's hopeless majority: answered here with at most one primary-key read
-            # (to replay a recorded outcome for a retried key, I4) and no write at all. A
-            # request refused here was never accepted, so it leaves no record.
+            # The surge's hopeless majority: answered here with no write at all. A keyed
+            # request first looks its key up (one primary-key read, a second to fetch the
+            # outcome when the key exists): a retry of a booking that was confirmed before
+            # the event sold out must hear "confirmed" again (I4). A request refused here
+            # was never accepted, so it leaves no record.
             if req.idempotency_key is not None:
                 async with translate_db_errors():
                     prior = await bookings.outcome_for_key(self._pool, req.user_id,
@@ -105,8 +103,8 @@ class QueuedBooker:
                     return _same_request(prior, req)
             raise SoldOut("sold out")
         if req.idempotency_key is not None:
-            # The key is looked up before the sold-out shortcut: a retry of a booking that
-            # was confirmed must hear "confirmed" again even after the event sold out (I4).
+            # Pin the key to this request (an autocommitted insert), or find the request it
+            # was pinned to: a retry gets the first request's booking id, never a second one.
             async with translate_db_errors():
                 claim = await bookings.claim_key(self._pool, req.user_id, req.idempotency_key,
                                                  req.event_id, req.quantity)
@@ -151,6 +149,6 @@ class QueuedBooker:
             CancelCommand(booking_id, current.event_id, user_id, self._transport.reply_to))
         if outcome is None:
             return Pending(booking_id, current.event_id, current.quantity)
-        if outcome.reason == "not_cancellable":
+        if outcome.reason == NotCancellable.code:
             raise NotCancellable("only a confirmed booking can be cancelled")
         return outcome

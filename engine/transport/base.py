@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from engine.messages import Command, Outcome, StockUpdate
 from engine.types import EventId
-
-OutcomeHandler = Callable[[Outcome], None]
-StockHandler = Callable[[Sequence[StockUpdate]], None]
 
 
 def shard_for(event_id: EventId, shards: int) -> int:
@@ -31,7 +28,8 @@ class Envelope:
 
 
 class Transport(Protocol):
-    """Gateway side: send commands, receive outcomes and stock updates."""
+    """Gateway side: send commands; outcomes and stock updates go to the `Notifications`
+    the transport was built with."""
 
     #: Where this gateway's outcomes are addressed (`reply_to` of its commands).
     reply_to: str
@@ -47,12 +45,6 @@ class Transport(Protocol):
 
         Returns only once the commands will be decided even if this process dies now.
         """
-
-    def on_outcome(self, handler: OutcomeHandler) -> None:
-        """Register the callback for outcomes addressed to `reply_to`."""
-
-    def on_stock(self, handler: StockHandler) -> None:
-        """Register the callback for stock updates from every shard."""
 
     async def healthy(self) -> bool:
         """Whether commands can be sent right now."""

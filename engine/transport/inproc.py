@@ -1,23 +1,33 @@
 """The in-process transport: asyncio mailboxes instead of RabbitMQ, same hashing onto shards.
 
-Both sides live here: the gateway sends through it, and the actors answer through it (it is
-their `Outlet`). A crash of the process loses undecided commands, so it is for embedded
-mode and tests; production uses RabbitMQ, whose queues survive.
+Both halves live here: the gateway sends through it, and the shard actors it runs behind it
+answer through it (it is their `Outlet`). A crash of the process loses undecided commands, so
+it is for embedded mode and tests; production uses RabbitMQ, whose queues survive.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
+from engine.errors import DeadLettered
 from engine.messages import Command, Outcome, StockUpdate
-from engine.transport.base import Envelope, OutcomeHandler, StockHandler, shard_for
+from engine.metrics import Metrics
+from engine.notifications import Notifications
+from engine.runtime import ShardRuntime, ShardStore
+from engine.settings import Settings
+from engine.transport.base import Envelope, shard_for
 from engine.types import BookingStatus
 
-if TYPE_CHECKING:
-    from engine.runtime import ShardRuntime
-    from engine.settings import Settings
+
+def create(settings: Settings, notifications: Notifications, *, metrics: Metrics,
+           store: ShardStore | None) -> InprocTransport:
+    """The registry's factory: shard actors in this process, writing through `store`."""
+    if store is None:
+        raise ValueError("the in-process transport runs the shard actors: it needs a store")
+    runtime = ShardRuntime(store, shards=settings.shards, max_batch=settings.max_batch,
+                           metrics=metrics)
+    return InprocTransport(runtime, notifications)
 
 
 class InprocTransport:
@@ -25,39 +35,33 @@ class InprocTransport:
 
     reply_to = "inproc"
 
-    def __init__(self, settings: Settings, runtime: ShardRuntime | None, *,
-                 metrics: object = None) -> None:
-        if runtime is None:
-            raise ValueError("the in-process transport needs the shard runtime")
-        self._runtime = runtime
-        self._shards = settings.shards
-        self._outcome_handlers: list[OutcomeHandler] = []
-        self._stock_handlers: list[StockHandler] = []
+    def __init__(self, runtime: ShardRuntime, notifications: Notifications) -> None:
+        self.runtime = runtime
+        self._notifications = notifications
 
     # -- Transport (gateway side) --------------------------------------------------------
 
     async def start(self) -> None:
-        """Nothing to connect."""
+        """Start the shard actors, answering through this transport."""
+        await self.runtime.start(self)
 
     async def stop(self) -> None:
-        """Nothing to close."""
+        """Decide everything already accepted, then stop the actors; idempotent."""
+        await self.runtime.drain()
+        await self.runtime.stop()
+
+    async def drain(self) -> None:
+        """Barrier: every mailbox empty, every batch committed and answered."""
+        await self.runtime.drain()
 
     async def send(self, commands: Sequence[Command]) -> None:
         """Put the commands in their shard's mailbox (one envelope: they share an event)."""
-        shard = shard_for(commands[0].event_id, self._shards)
-        self._runtime.submit(shard, Envelope(list(commands)))
-
-    def on_outcome(self, handler: OutcomeHandler) -> None:
-        """Register an outcome callback."""
-        self._outcome_handlers.append(handler)
-
-    def on_stock(self, handler: StockHandler) -> None:
-        """Register a stock callback."""
-        self._stock_handlers.append(handler)
+        shard = shard_for(commands[0].event_id, self.runtime.shards)
+        self.runtime.submit(shard, Envelope(list(commands)))
 
     async def healthy(self) -> bool:
         """Healthy while no actor has died."""
-        return not self._runtime.failed.is_set()
+        return not self.runtime.failed.is_set()
 
     # -- Outlet (actor side) -------------------------------------------------------------
 
@@ -67,19 +71,17 @@ class InprocTransport:
     async def send_outcomes(self, outcomes: Sequence[Outcome]) -> None:
         """Hand outcomes straight to the gateway's handlers."""
         for outcome in outcomes:
-            for handler in self._outcome_handlers:
-                handler(outcome)
+            self._notifications.outcome(outcome)
 
     async def send_stock(self, updates: Sequence[StockUpdate]) -> None:
         """Hand stock updates straight to the gateway's handlers."""
-        for handler in self._stock_handlers:
-            handler(updates)
+        self._notifications.stock(updates)
 
     async def dead_letter(self, envelope: Envelope) -> None:
         """In-process there is no dead-letter queue: answer each command as rejected."""
         await self.send_outcomes([
             Outcome(c.booking_id, c.event_id, c.user_id, BookingStatus.REJECTED,
-                    getattr(c, "quantity", 0), "undeliverable", (), c.reply_to)
+                    getattr(c, "quantity", 0), DeadLettered.code, (), c.reply_to)
             for c in envelope.commands])
 
     async def forward(self, commands: Sequence[Command]) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from engine.errors import REJECTIONS, EngineError, InvalidInput, InvalidQuantity
+from engine.errors import EngineError, InvalidInput, InvalidQuantity, rejection
 from engine.messages import Outcome
 from engine.storage import bookings
 from engine.storage.database import translate_db_errors
@@ -15,7 +15,7 @@ from engine.strategies import Pending
 from engine.types import BookingStatus
 from gateway.auth import require_user
 from gateway.keys import metrics_key, pool_key, service_key
-from gateway.responses import error_response, json_response
+from gateway.responses import json_response
 from gateway.validation import Field, path_int, path_uuid, read_json
 
 BOOK = {"quantity": Field(int, error=InvalidQuantity)}
@@ -42,10 +42,8 @@ def _answer(result: Outcome | Pending, *, created: int) -> web.Response:
         return json_response(booking_json(result), 202,
                              {"Location": f"/api/bookings/{result.booking_id}"})
     if result.status is BookingStatus.REJECTED and result.reason:
-        rejection = REJECTIONS.get(result.reason)
-        status = rejection.status if rejection else 409
-        return error_response(status, result.reason, result.reason.replace("_", " "),
-                              booking=booking_json(result))
+        # Answered by the error middleware, in the same shape as a refusal at the gateway.
+        raise rejection(result.reason, booking_json(result))
     return json_response(booking_json(result), created)
 
 

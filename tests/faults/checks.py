@@ -40,7 +40,8 @@ async def verify(api: Api, replies: Sequence[Reply], event_ids: Sequence[int]) -
     assert statuses <= {201, 202, 409, 422, 503}, statuses
     accepted = {r.body["id"]: r for r in replies if r.status in (201, 202)}
     decided = {r.body["booking"]["id"]: r for r in replies
-               if r.status in (409, 422) and isinstance(r.body, dict) and "booking" in r.body}
+               if r.status in (409, 422) and isinstance(r.body, dict)
+               and isinstance(r.body.get("booking"), dict)}
     ids = list(accepted) + list(decided)
 
     async def all_final() -> bool:

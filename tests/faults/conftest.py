@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from engine.settings import Secret, Settings
-from engine.transport.amqp_topology import Names
+from engine.transport.amqp import Names
 from gateway.app import create_app
 from ops.supervisor import WorkerSupervisor
 from tests.conftest import TEST_AMQP_URL, TEST_DATABASE_URL

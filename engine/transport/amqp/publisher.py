@@ -11,11 +11,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import aio_pika
-import aiormq
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractIncomingMessage
 
 from engine.errors import Unavailable
@@ -27,38 +26,33 @@ from engine.messages import (
     encode_commands,
 )
 from engine.metrics import Metrics
-from engine.transport import amqp_topology
-from engine.transport.amqp_topology import Names
-from engine.transport.base import OutcomeHandler, StockHandler
-
-if TYPE_CHECKING:
-    from engine.runtime import ShardRuntime
-    from engine.settings import Settings
+from engine.notifications import Notifications
+from engine.runtime import ShardStore
+from engine.settings import Settings
+from engine.transport.amqp import topology
+from engine.transport.amqp.errors import BROKER_ERRORS
+from engine.transport.amqp.topology import Names
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: Publishes awaiting a confirm at once. Confirms are pipelined (many publishes share the
 #: channel, each awaits its own ack), but an unbounded window would let a broker that
 #: stalls pile up memory and latency: past this, publishers wait (and time out as 503).
 MAX_IN_FLIGHT = 4096
 
-#: Errors that mean "the broker cannot take this now". Deliberately not RuntimeError or
-#: Exception: anything else is a bug and must surface.
-PUBLISH_ERRORS: tuple[type[BaseException], ...] = (
-    aiormq.exceptions.AMQPError,  # DeliveryError (nack), PublishError (return), closed, ...
-    # A RuntimeError subclass, not an AMQPError: raised when a channel's transport is gone.
-    aiormq.exceptions.ChannelInvalidStateError,
-    aio_pika.exceptions.AMQPException,
-    ConnectionError,
-    OSError,
-    TimeoutError,
-)
+
+def create(settings: Settings, notifications: Notifications, *, metrics: Metrics,
+           store: ShardStore | None) -> AmqpTransport:
+    """The registry's factory. The shard actors run in worker processes, so `store` is not
+    needed here."""
+    return AmqpTransport(settings, notifications, metrics=metrics)
 
 
 class AmqpTransport:
     """Transport over RabbitMQ; see module docstring."""
 
-    def __init__(self, settings: Settings, runtime: ShardRuntime | None = None, *,
+    def __init__(self, settings: Settings, notifications: Notifications, *,
                  metrics: Metrics | None = None) -> None:
         if settings.amqp_url is None:
             raise ValueError("AmqpTransport needs AMQP_URL")
@@ -68,8 +62,7 @@ class AmqpTransport:
         self._window = settings.coalesce_ms / 1000
         self._metrics = metrics or Metrics()
         self.reply_to = f"{settings.amqp_prefix}.reply.{uuid.uuid4().hex}"
-        self._outcome_handlers: list[OutcomeHandler] = []
-        self._stock_handlers: list[StockHandler] = []
+        self._notifications = notifications
         self._connection: aio_pika.abc.AbstractRobustConnection | None = None
         self._publish_channel: AbstractChannel | None = None
         self._exchange: AbstractExchange | None = None
@@ -84,13 +77,13 @@ class AmqpTransport:
         try:
             self._connection = await aio_pika.connect_robust(
                 self._url.reveal(), client_properties={"connection_name": "ticketwar-gateway"})
-        except PUBLISH_ERRORS as exc:
+        except BROKER_ERRORS as exc:
             raise Unavailable(f"RabbitMQ unreachable: {exc}") from exc
         self._connection.reconnect_callbacks.add(self._on_reconnect)
         self._publish_channel = await self._connection.channel(
             publisher_confirms=True, on_return_raises=True)
-        self._exchange = await amqp_topology.declare(self._publish_channel, self._names)
-        await amqp_topology.check(self._connection, self._names)
+        self._exchange = await topology.declare(self._publish_channel, self._names)
+        await topology.check(self._connection, self._names)
         receive = await self._connection.channel()
         await receive.set_qos(prefetch_count=256)
         replies = await receive.declare_queue(self.reply_to, exclusive=True, auto_delete=True)
@@ -160,36 +153,28 @@ class AmqpTransport:
                 async with asyncio.timeout(self._timeout):
                     await self._exchange.publish(message, str(commands[0].event_id),
                                                  mandatory=True)
-            except PUBLISH_ERRORS as exc:
+            except BROKER_ERRORS as exc:
                 raise Unavailable(f"RabbitMQ did not confirm: {type(exc).__name__}") from exc
             finally:
                 self._metrics.confirms_in_flight.dec()
 
     # -- receiving -----------------------------------------------------------------------
 
-    def on_outcome(self, handler: OutcomeHandler) -> None:
-        """Register an outcome callback."""
-        self._outcome_handlers.append(handler)
-
-    def on_stock(self, handler: StockHandler) -> None:
-        """Register a stock callback."""
-        self._stock_handlers.append(handler)
-
     async def _on_outcomes(self, message: AbstractIncomingMessage) -> None:
-        try:
-            outcomes = decode_outcomes(message.body)
-        except (WireError, ValueError, KeyError) as exc:
-            log.error("dropping a malformed outcomes message: %s", exc)
-            return
-        for outcome in outcomes:
-            for handler in self._outcome_handlers:
-                handler(outcome)
+        for outcome in _decoded(decode_outcomes, message.body, "outcomes"):
+            self._notifications.outcome(outcome)
 
     async def _on_stock(self, message: AbstractIncomingMessage) -> None:
-        try:
-            updates = decode_stock(message.body)
-        except (WireError, ValueError, KeyError) as exc:
-            log.error("dropping a malformed stock message: %s", exc)
-            return
-        for handler in self._stock_handlers:
-            handler(updates)
+        updates = _decoded(decode_stock, message.body, "stock")
+        if updates:
+            self._notifications.stock(updates)
+
+
+def _decoded(decode: Callable[[bytes], list[T]], body: bytes, what: str) -> list[T]:
+    """The items of a message, or none (logged) when it is malformed: a bad reply must not
+    stop the consumer that serves every other one."""
+    try:
+        return decode(body)
+    except (WireError, ValueError, KeyError) as exc:
+        log.error("dropping a malformed %s message: %s", what, exc)
+        return []

@@ -17,7 +17,7 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange
 from aiormq.exceptions import AMQPChannelError, ChannelNotFoundEntity
 
-from engine.errors import EngineError
+from engine.errors import Unavailable
 
 #: A command redelivered this many times (its worker died or nacked each time) is
 #: dead-lettered and answered as rejected, instead of poisoning the shard forever.
@@ -25,11 +25,10 @@ DELIVERY_LIMIT = 5
 DEAD_QUEUE_ARGUMENTS: dict[str, Any] = {"x-queue-type": "quorum"}
 
 
-class TopologyError(EngineError):
+class TopologyError(Unavailable):
     """The broker lacks something the engine needs (the plugin, a queue, a leader)."""
 
     code = "topology_error"
-    status = 503
 
 
 @dataclass(frozen=True, slots=True)

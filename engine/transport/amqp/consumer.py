@@ -35,9 +35,9 @@ from engine.messages import (
 )
 from engine.metrics import Metrics
 from engine.settings import Settings
-from engine.transport import amqp_topology
-from engine.transport.amqp import PUBLISH_ERRORS
-from engine.transport.amqp_topology import Names
+from engine.transport.amqp import topology
+from engine.transport.amqp.errors import BROKER_ERRORS
+from engine.transport.amqp.topology import Names
 from engine.transport.base import Envelope
 
 log = logging.getLogger(__name__)
@@ -90,8 +90,8 @@ class AmqpShardConsumer:
         self._connection.reconnect_callbacks.add(self._on_reconnect)
         self._confirmed = await self._connection.channel(publisher_confirms=True,
                                                          on_return_raises=True)
-        self._bookings = await amqp_topology.declare(self._confirmed, self._names)
-        await amqp_topology.check(self._connection, self._names)
+        self._bookings = await topology.declare(self._confirmed, self._names)
+        await topology.check(self._connection, self._names)
         # Outcomes and stock need no confirm: the database already holds the truth.
         self._fast = await self._connection.channel(publisher_confirms=False)
         self._stock = await self._fast.get_exchange(self._names.stock)
@@ -110,7 +110,7 @@ class AmqpShardConsumer:
         # re-declared and re-consumed by the robust channel after a broker restart.
         queue = await channel.declare_queue(
             self._names.shard(shard), durable=True,
-            arguments=amqp_topology.shard_queue_arguments(self._names))
+            arguments=topology.shard_queue_arguments(self._names))
 
         async def deliver(message: AbstractIncomingMessage) -> None:
             try:
@@ -120,7 +120,7 @@ class AmqpShardConsumer:
                 await message.reject(requeue=False)
                 return
             self._submit(shard, Envelope(commands, token=message,
-                                         redelivered=message.redelivered))
+                                         redelivered=bool(message.redelivered)))
 
         tag = await queue.consume(deliver, no_ack=False)
         self._consumers.append((queue, tag))
@@ -135,7 +135,7 @@ class AmqpShardConsumer:
         channel = await self._connection.channel()
         await channel.set_qos(prefetch_count=64)
         queue = await channel.declare_queue(self._names.dead, durable=True,
-                                            arguments=amqp_topology.DEAD_QUEUE_ARGUMENTS)
+                                            arguments=topology.DEAD_QUEUE_ARGUMENTS)
 
         async def deliver(message: AbstractIncomingMessage) -> None:
             try:
@@ -179,7 +179,7 @@ class AmqpShardConsumer:
         if self._standby is not None:
             self._standby.cancel()
         for queue, tag in self._consumers:
-            with contextlib.suppress(*PUBLISH_ERRORS):
+            with contextlib.suppress(*BROKER_ERRORS):
                 await queue.cancel(tag)
         self._consumers.clear()
 
@@ -209,7 +209,7 @@ class AmqpShardConsumer:
                 continue
             try:
                 key = id(message.channel)
-            except PUBLISH_ERRORS:
+            except BROKER_ERRORS:
                 continue  # its channel is gone: the broker has already requeued it
             tag = message.delivery_tag or 0
             if key not in last or tag > (last[key].delivery_tag or 0):
@@ -217,7 +217,7 @@ class AmqpShardConsumer:
         for message in last.values():
             try:
                 await message.ack(multiple=True)
-            except PUBLISH_ERRORS as exc:
+            except BROKER_ERRORS as exc:
                 log.warning("ack lost (%s); the broker will redeliver", type(exc).__name__)
 
     async def send_outcomes(self, outcomes: Sequence[Outcome]) -> None:
@@ -241,7 +241,7 @@ class AmqpShardConsumer:
         try:
             await target.publish(aio_pika.Message(body, content_type="application/json"),
                                  routing_key, mandatory=False)
-        except PUBLISH_ERRORS as exc:
+        except BROKER_ERRORS as exc:
             log.warning("could not publish to %r: %s", routing_key, type(exc).__name__)
 
     async def dead_letter(self, envelope: Envelope) -> None:
@@ -251,7 +251,7 @@ class AmqpShardConsumer:
         if isinstance(message, AbstractIncomingMessage):
             try:
                 await message.reject(requeue=False)
-            except PUBLISH_ERRORS as exc:
+            except BROKER_ERRORS as exc:
                 log.warning("reject lost (%s); it will be redelivered", type(exc).__name__)
 
     async def forward(self, commands: Sequence[Command]) -> None:

@@ -1,0 +1,42 @@
+"""What a gateway learns — booking outcomes and seats left — fanned out to its subscribers.
+
+Sources are the transport (outcomes and stock from the shard actors) and the inline
+strategies (`locked`, `naive`); subscribers are the requests waiting for an outcome, the
+stock view, the SSE hub and the metrics. The app factory is the one place that connects them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TypeAlias
+
+from engine.messages import Outcome, StockUpdate
+
+OutcomeHandler: TypeAlias = Callable[[Outcome], None]
+StockHandler: TypeAlias = Callable[[Sequence[StockUpdate]], None]
+
+
+class Notifications:
+    """A synchronous fan-out: each notification reaches every subscriber, in order."""
+
+    def __init__(self) -> None:
+        self._outcome_handlers: list[OutcomeHandler] = []
+        self._stock_handlers: list[StockHandler] = []
+
+    def on_outcome(self, handler: OutcomeHandler) -> None:
+        """Call `handler` with every outcome."""
+        self._outcome_handlers.append(handler)
+
+    def on_stock(self, handler: StockHandler) -> None:
+        """Call `handler` with every batch of stock updates."""
+        self._stock_handlers.append(handler)
+
+    def outcome(self, outcome: Outcome) -> None:
+        """Announce an outcome."""
+        for handler in self._outcome_handlers:
+            handler(outcome)
+
+    def stock(self, updates: Sequence[StockUpdate]) -> None:
+        """Announce seats left."""
+        for handler in self._stock_handlers:
+            handler(updates)
