@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-fast lint bench clean help services webui
+.PHONY: run test test-fast lint bench clean help services webui docs
 
 help:  ## show the targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -50,6 +50,9 @@ lint: $(STAMP) $(WEBUI_DEPS)  ## ruff, mypy, and the web UI's TypeScript check
 bench: $(STAMP)  ## side-by-side benchmark on this machine; writes .bench/latest.json
 	bash ops/services.sh
 	$(BIN)/python -m ops.bench $(BENCH_ARGS)
+
+docs: $(STAMP)  ## regenerate docs/api.md from the gateway's OpenAPI document
+	$(BIN)/python -m ops.apidoc
 
 services:  ## start local PostgreSQL and RabbitMQ if down, enable the plugin, create test DBs
 	bash ops/services.sh

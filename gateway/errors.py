@@ -49,9 +49,9 @@ HTTP_STATUS: dict[type[EngineError], int] = {
 }
 
 
-def http_status(error: EngineError) -> int:
-    """The status that answers `error`."""
-    for cls in type(error).__mro__:
+def status_for(error_class: type[EngineError]) -> int:
+    """The status that answers errors of this class."""
+    for cls in error_class.__mro__:
         status = HTTP_STATUS.get(cls)
         if status is not None:
             return status
@@ -77,7 +77,7 @@ def _camel(name: str) -> str:
 
 def _answer(request: web.Request, exc: EngineError,
             headers: dict[str, str] | None = None) -> web.Response:
-    status = http_status(exc)
+    status = status_for(type(exc))
     headers = dict(headers or {})
     if isinstance(exc, RateLimited | Unavailable):
         headers["Retry-After"] = str(exc.retry_after)

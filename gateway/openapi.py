@@ -6,11 +6,13 @@ documented and every documented path exists, so the two cannot drift apart.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from aiohttp import web
 
 from engine.errors import EngineError
+from gateway.errors import status_for
 from gateway.responses import json_response
 
 JSON = "application/json"
@@ -167,23 +169,43 @@ _PATHS: dict[str, Any] = {
 }
 
 
-def error_codes() -> list[str]:
-    """Every stable error code the engine can answer with."""
-    seen: set[str] = set()
+#: Codes the error middleware answers without an engine error class behind them.
+_HTTP_ONLY = {"http_error": (400, "A refusal of the HTTP layer that no engine error names "
+                                 "(the status says which)."),
+              "internal_error": (500, "An unexpected failure on the server's side.")}
+
+
+def error_catalog() -> dict[str, dict[str, Any]]:
+    """Every stable error code with its HTTP status and meaning, read off the error tree
+    (each class's status and docstring), so the document cannot drift from the code."""
+    catalog = {code: {"status": status, "description": text}
+               for code, (status, text) in _HTTP_ONLY.items()}
     stack: list[type[EngineError]] = [EngineError]
     while stack:
         cls = stack.pop()
-        seen.add(cls.code)
         stack.extend(cls.__subclasses__())
-    # Beside the tree: a bug (500) and an HTTP error of aiohttp's that the tree has no class for.
-    return sorted(seen | {"internal_error", "http_error"})
+        # Only engine.errors: a subclass elsewhere (the broker's TopologyError) stops a
+        # process at start-up, never answers a request, and is seen only once its module
+        # is imported, which would make this document depend on import order.
+        if "code" in vars(cls) and cls.__module__ == EngineError.__module__:
+            summary = inspect.cleandoc(cls.__doc__ or cls.code).split("\n\n")[0]
+            catalog[cls.code] = {"status": status_for(cls),
+                                 "description": " ".join(summary.split())}
+    return dict(sorted(catalog.items()))
+
+
+def error_codes() -> list[str]:
+    """Every stable error code the engine can answer with."""
+    return list(error_catalog())
 
 
 def document() -> dict[str, Any]:
     """The whole OpenAPI document."""
     schemas = dict(_SCHEMAS)
     schemas["Error"] = {**_SCHEMAS["Error"], "properties": {
-        **_SCHEMAS["Error"]["properties"], "error": {"enum": error_codes()}}}
+        **_SCHEMAS["Error"]["properties"], "error": {
+            "enum": error_codes(), "description": "stable machine code",
+            "x-codes": error_catalog()}}}
     return {
         "openapi": "3.1.0",
         "info": {"title": "Ticket War Engine", "version": "1",

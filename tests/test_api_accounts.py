@@ -1,4 +1,4 @@
-"""`/api/auth/*`: register and login per API.md, and tokens that must not work."""
+"""`/api/auth/*`: register and login per docs/api.md, and tokens that must not work."""
 
 from __future__ import annotations
 

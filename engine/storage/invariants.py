@@ -1,4 +1,4 @@
-"""The invariants of DESIGN.md as SQL: each query returns the rows that break one.
+"""The invariants of docs/design.md as SQL: each query returns the rows that break one.
 
 Used by the tests and by the surge checker; an empty report is the only passing answer.
 """

@@ -35,7 +35,7 @@ async def surge(api: Api, buyers: Sequence[Account], event_ids: Sequence[int], r
 
 
 async def verify(api: Api, replies: Sequence[Reply], event_ids: Sequence[int]) -> None:
-    """The invariants of DESIGN.md, after the dust settles."""
+    """The invariants of docs/design.md, after the dust settles."""
     statuses = {r.status for r in replies}
     assert statuses <= {201, 202, 409, 422, 503}, statuses
     accepted = {r.body["id"]: r for r in replies if r.status in (201, 202)}

@@ -1,4 +1,4 @@
-// The HTTP contract of ../shared/API.md, typed. Every failure becomes an ApiError carrying
+// The HTTP contract of docs/api.md, typed. Every failure becomes an ApiError carrying
 // the server's stable error code, so the UI decides on codes, never on message text.
 
 export type Role = "USER" | "VENDOR" | "ADMIN";

@@ -1,5 +1,5 @@
 -- Users, events, bookings, tickets and idempotency keys.
--- Every invariant of DESIGN.md that a constraint can hold is held here, so that even a bug
+-- Every invariant of docs/design.md that a constraint can hold is held here, so that even a bug
 -- in the engine cannot commit an oversell (I1), a duplicate booking (I3) or a reused key (I4).
 
 CREATE TABLE users (
@@ -23,7 +23,7 @@ CREATE TABLE events (
     sold           integer NOT NULL DEFAULT 0,
     per_user_limit integer CHECK (per_user_limit IS NULL OR per_user_limit >= 1),
     -- Fencing token: bumped by every shard actor that claims the event and by every edit,
-    -- so a stale owner's batch write matches no row and fails (DESIGN.md, ownership).
+    -- so a stale owner's batch write matches no row and fails (docs/design.md, ownership).
     owner_epoch    bigint NOT NULL DEFAULT 0,
     created_at     timestamptz NOT NULL DEFAULT now(),
     updated_at     timestamptz NOT NULL DEFAULT now(),
