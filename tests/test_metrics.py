@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.helpers import Api
@@ -17,6 +18,7 @@ def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     return out
 
 
+@pytest.mark.both_transports
 async def test_metrics_count_outcomes_batches_and_seats(make_api: object) -> None:
     api: Api = await make_api(rate_limit_booking="30/minute")  # type: ignore[operator]
     event = await api.event(totalTickets=5)

@@ -26,6 +26,7 @@ async def _next_events(resp: Any, count: int) -> list[tuple[str, dict[str, Any]]
     return events
 
 
+@pytest.mark.both_transports
 @pytest.mark.parametrize("strategy", ["queued", "locked"])
 async def test_stream_pushes_stock_and_own_bookings(make_api: Any, strategy: str) -> None:
     api: Api = await make_api(booking_strategy=Strategy(strategy))

@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 import asyncpg
+import pytest
 from playwright.async_api import Page, expect
 
 from engine.types import Role
@@ -46,6 +47,7 @@ async def _book(page: Page, event_id: int, seats: int) -> None:
     await card.get_by_role("button", name="Book").click()
 
 
+@pytest.mark.both_transports
 async def test_organizer_sells_and_buyers_book_live(make_api: Any, new_page: Any,
                                                     db_pool: asyncpg.Pool) -> None:
     api, url = await _gateway(make_api)
@@ -124,6 +126,7 @@ async def test_organizer_sells_and_buyers_book_live(make_api: Any, new_page: Any
                                   event_id)
 
 
+@pytest.mark.both_transports
 async def test_a_queued_booking_shows_its_place_then_its_outcome(
         make_api: Any, new_page: Any, db_pool: asyncpg.Pool) -> None:
     # The gateway answers 202 at once; the event's row is held locked so the shard actor
