@@ -111,8 +111,8 @@ class AnswerReport:
 
 
 async def check_answers(db: asyncpg.Pool | asyncpg.Connection, *,
-                        shown: Mapping[str, Iterable[str]], accepted: Iterable[str] = (),
-                        rejected: Iterable[str] = (), cancelled: Collection[str] = (),
+                        shown: Mapping[str, Iterable[str]], accepted: Collection[str] = (),
+                        rejected: Collection[str] = (), cancelled: Collection[str] = (),
                         settle_seconds: float = 0.0) -> AnswerReport:
     """Check what clients were told, by booking id, against the database.
 
