@@ -92,10 +92,25 @@ async def shard_worker(db_pool: asyncpg.Pool,
     await delete_namespace(TEST_AMQP_URL, AMQP_PREFIX, SHARDS)
 
 
-@pytest.fixture(params=["inproc", "rabbitmq"])
+#: What a test marked `both_transports` runs over; every other test runs on the first.
+TRANSPORTS = ("inproc", "rabbitmq")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run a test marked `both_transports` once per transport. Only tests whose outcome goes
+    through the transport opt in; the rest would run twice without touching it."""
+    if metafunc.definition.get_closest_marker("both_transports") is None:
+        return
+    if "transport" not in metafunc.fixturenames:
+        raise pytest.UsageError(f"{metafunc.definition.nodeid} is marked both_transports but "
+                                "builds no gateway (uses neither `api` nor `make_api`)")
+    metafunc.parametrize("transport", TRANSPORTS, indirect=True)
+
+
+@pytest.fixture
 def transport(request: pytest.FixtureRequest) -> str:
-    """Every test that builds a gateway runs over both transports."""
-    return str(request.param)
+    """The gateway's transport: in-process unless the test is marked `both_transports`."""
+    return str(getattr(request, "param", TRANSPORTS[0]))
 
 
 @pytest.fixture

@@ -43,6 +43,7 @@ async def test_bad_booking_input(api: Api) -> None:
     assert await api.pool.fetchval("SELECT sold FROM events WHERE id = $1", event["id"]) == 0
 
 
+@pytest.mark.both_transports
 @pytest.mark.parametrize("strategy", [Strategy.QUEUED, Strategy.LOCKED, Strategy.NAIVE])
 async def test_owner_reads_and_cancels(make_api: Any, strategy: Strategy) -> None:
     api: Api = await make_api(booking_strategy=strategy, allow_naive=True)
@@ -72,6 +73,7 @@ async def test_owner_reads_and_cancels(make_api: Any, strategy: Strategy) -> Non
     assert (await api.book(stranger, event["id"], 5)).status == 201
 
 
+@pytest.mark.both_transports
 async def test_a_decided_rejection_is_readable(api: Api) -> None:
     event = await api.event(totalTickets=1)
     buyer = await api.account()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from engine.types import Role
 from tests.helpers import Api
 
@@ -64,6 +66,7 @@ async def test_edits_by_whom(api: Api) -> None:
     assert missing.status == 404
 
 
+@pytest.mark.both_transports
 async def test_capacity_never_below_sold(api: Api) -> None:
     vendor = await api.account(Role.VENDOR)
     event = await api.event(vendor, totalTickets=10)
@@ -79,6 +82,7 @@ async def test_capacity_never_below_sold(api: Api) -> None:
     assert (late.status, late.body["error"]) == (409, "sold_out")
 
 
+@pytest.mark.both_transports
 async def test_edits_reach_the_deciding_actor(api: Api) -> None:
     vendor = await api.account(Role.VENDOR)
     event = await api.event(vendor, totalTickets=10, perUserLimit=3)

@@ -20,6 +20,7 @@ from tests.helpers import Api
 SEATS, BUYERS, REQUESTS, PER_USER = 100, 500, 2000, 2
 
 
+@pytest.mark.both_transports
 @pytest.mark.parametrize("strategy", [Strategy.QUEUED, Strategy.LOCKED])
 async def test_surge_sells_exactly_the_stock(make_api: Any, strategy: Strategy) -> None:
     api: Api = await make_api(booking_strategy=strategy)

@@ -7,8 +7,6 @@ import re
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from ops import apidoc
 from tests.helpers import Api
 
@@ -21,12 +19,6 @@ OUTSIDE = re.compile(r"\.\./shared|\b(DESIGN|API|STYLE)\.md\b|(?i:\bissue #\d+)"
 
 #: A relative link target in markdown: `](path)` or `](path#anchor)`.
 MD_LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)\s]*)?\)")
-
-
-@pytest.fixture
-def transport() -> str:
-    """The document does not depend on the transport: one in-process gateway is enough."""
-    return "inproc"
 
 
 def tracked_text_files() -> dict[str, str]:

@@ -10,7 +10,8 @@ import pytest
 from engine.types import Strategy
 from tests.helpers import Api
 
-pytestmark = pytest.mark.parametrize("strategy", [Strategy.QUEUED, Strategy.LOCKED])
+pytestmark = [pytest.mark.parametrize("strategy", [Strategy.QUEUED, Strategy.LOCKED]),
+              pytest.mark.both_transports]
 
 
 async def test_concurrent_replays_make_one_booking(make_api: Any, strategy: Strategy) -> None:

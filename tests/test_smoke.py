@@ -1,9 +1,12 @@
 """The shortest path through the engine: a buyer books and sees tickets."""
 
+import pytest
+
 from engine.types import Role
 from tests.helpers import Api
 
 
+@pytest.mark.both_transports
 async def test_book_and_see_tickets(api: Api) -> None:
     event = await api.event(totalTickets=5)
     buyer = await api.account(Role.USER)

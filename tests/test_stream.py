@@ -12,20 +12,28 @@ from engine.types import Strategy
 from tests.helpers import Api
 
 
-async def _next_events(resp: Any, count: int) -> list[tuple[str, dict[str, Any]]]:
-    """Read SSE frames until `count` events have arrived (bounded by the caller)."""
+async def _next_events(resp: Any, count: int,
+                       max_lines: int = 50) -> list[tuple[str, dict[str, Any]]]:
+    """Read SSE frames until `count` events have arrived, within `max_lines` lines (the
+    caller bounds the time)."""
     events: list[tuple[str, dict[str, Any]]] = []
     name = None
-    while len(events) < count:
-        line = (await resp.content.readline()).decode().rstrip("\n")
+    for _ in range(max_lines):
+        raw = await resp.content.readline()
+        # At end of stream readline returns at once: without this the loop would spin.
+        assert raw, f"the stream ended after {events}"
+        line = raw.decode().rstrip("\n")
         if line.startswith("event: "):
             name = line[len("event: "):]
         elif line.startswith("data: ") and name:
             events.append((name, orjson.loads(line[len("data: "):])))
             name = None
-    return events
+            if len(events) == count:
+                return events
+    raise AssertionError(f"{count} events not within {max_lines} lines: got {events}")
 
 
+@pytest.mark.both_transports
 @pytest.mark.parametrize("strategy", ["queued", "locked"])
 async def test_stream_pushes_stock_and_own_bookings(make_api: Any, strategy: str) -> None:
     api: Api = await make_api(booking_strategy=Strategy(strategy))

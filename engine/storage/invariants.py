@@ -1,10 +1,15 @@
 """The invariants of docs/design.md as SQL: each query returns the rows that break one.
 
-Used by the tests and by the surge checker; an empty report is the only passing answer.
+`check_invariants` reads the events alone (I1, I5, I6); `check_answers` holds what clients
+were told against what was stored (I2, I3). Used by the tests and by the surge checker; an
+empty report is the only passing answer.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -72,4 +77,71 @@ async def check_invariants(db: asyncpg.Pool | asyncpg.Connection,
     for name, sql in _CHECKS.items():
         rows = await db.fetch(sql, event_ids)
         report.violations[name] = [dict(r.items()) for r in rows]
+    return report
+
+
+@dataclass
+class AnswerReport:
+    """Answers the database does not bear out, by booking id; `ok` when there are none."""
+
+    unfinished: list[str] = field(default_factory=list)
+    differs: list[str] = field(default_factory=list)
+    not_rejected: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when every answer is borne out."""
+        return not (self.unfinished or self.differs or self.not_rejected)
+
+    def violations(self) -> list[str]:
+        """One line per kind of broken promise (the surge report prints these)."""
+        lines = []
+        if self.unfinished:
+            lines.append(f"I3: {len(self.unfinished)} accepted requests have no outcome")
+        if self.differs:
+            lines.append(f"I2: {len(self.differs)} confirmed bookings differ in the database,"
+                         f" e.g. {self.differs[:3]}")
+        if self.not_rejected:
+            lines.append(f"I3: {len(self.not_rejected)} refused bookings are not stored"
+                         f" rejected, e.g. {self.not_rejected[:3]}")
+        return lines
+
+    def __str__(self) -> str:
+        return "; ".join(self.violations()) or "every answer is in the database"
+
+
+async def check_answers(db: asyncpg.Pool | asyncpg.Connection, *,
+                        shown: Mapping[str, Iterable[str]], accepted: Collection[str] = (),
+                        rejected: Collection[str] = (), cancelled: Collection[str] = (),
+                        settle_seconds: float = 0.0) -> AnswerReport:
+    """Check what clients were told, by booking id, against the database.
+
+    `shown`: each 201 and the ticket codes it showed; `accepted`: each 202; `rejected`: each
+    409/422 that carried a booking (decided, so stored); `cancelled`: 201s the client itself
+    cancelled since. I3: every one of them reaches a final outcome, waiting up to
+    `settle_seconds` for the ones still being decided; then I2: a 201 is confirmed with
+    exactly the codes shown (unless cancelled), and a refusal is stored rejected.
+    """
+    ids = sorted({*shown, *accepted, *rejected, *cancelled})
+    deadline = time.monotonic() + settle_seconds
+    while True:
+        final = await db.fetchval(
+            "SELECT count(*) FROM bookings WHERE id = ANY($1::uuid[])"
+            " AND status IN ('confirmed', 'rejected', 'cancelled')", ids)
+        if final == len(ids) or time.monotonic() >= deadline:
+            break
+        # The deciding actors may run in other processes: nothing to await but the database.
+        await asyncio.sleep(0.2)
+    rows = {str(r["id"]): r for r in await db.fetch(
+        "SELECT b.id, b.status, array_agg(t.code ORDER BY t.code)"
+        " FILTER (WHERE t.id IS NOT NULL) AS codes"
+        " FROM bookings b LEFT JOIN tickets t ON t.booking_id = b.id"
+        " WHERE b.id = ANY($1::uuid[]) GROUP BY b.id", ids)}
+    report = AnswerReport(unfinished=[i for i in ids if i not in rows])
+    for booking_id, codes in shown.items():
+        row = rows.get(booking_id)
+        if row is None or (booking_id not in cancelled and (
+                row["status"] != "confirmed" or list(row["codes"] or ()) != sorted(codes))):
+            report.differs.append(booking_id)
+    report.not_rejected = [i for i in rejected if i in rows and rows[i]["status"] != "rejected"]
     return report

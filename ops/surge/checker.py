@@ -1,23 +1,21 @@
 """After a surge: read PostgreSQL and check what the engine promised.
 
 - I1, I5, I6 for the scenario's events (engine.storage.invariants);
-- every accepted request (201/202, or a decided 409/422) reached exactly one final outcome;
-- every 201 is in the database with exactly the tickets the buyer was shown (I2), unless the
-  run itself cancelled it;
+- every accepted request (201/202, or a decided 409/422) reached exactly one final outcome,
+  every 201 is in the database with exactly the tickets the buyer was shown (I2) unless the
+  run itself cancelled it, and a decided 409/422 is stored rejected (`check_answers`);
 - every retry with the same Idempotency-Key got the first request's booking (I4);
 - seats oversold, counted from tickets as well as bookings (`naive` breaks the counter).
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import asyncpg
 
-from engine.storage.invariants import check_invariants
+from engine.storage.invariants import check_answers, check_invariants
 from ops.surge.record import Sample
 
 
@@ -38,32 +36,14 @@ class Verdict:
 async def check(pool: asyncpg.Pool, events: Sequence[int], samples: Sequence[Sample], *,
                 settle_seconds: float = 60.0) -> Verdict:
     """Check the run; waits (bounded) for 202s to be decided."""
-    accepted = {s.booking_id for s in samples
-                if s.booking_id and s.kind != "cancel" and s.status in (201, 202, 409, 422)}
-    violations: list[str] = []
-    deadline = time.monotonic() + settle_seconds
-    while True:
-        final = await pool.fetchval(
-            "SELECT count(*) FROM bookings WHERE id = ANY($1::uuid[])", list(accepted))
-        if final == len(accepted) or time.monotonic() > deadline:
-            break
-        await asyncio.sleep(0.2)  # cross-process: nothing to await but the database
-    if final != len(accepted):
-        violations.append(f"I3: {len(accepted) - final} accepted requests have no outcome")
-
-    rows = {str(r["id"]): r for r in await pool.fetch(
-        "SELECT b.id, b.status, array_agg(t.code ORDER BY t.code)"
-        " FILTER (WHERE t.id IS NOT NULL) AS codes FROM bookings b"
-        " LEFT JOIN tickets t ON t.booking_id = b.id WHERE b.id = ANY($1::uuid[])"
-        " GROUP BY b.id", list(accepted))}
-    cancelled_by_run = {s.booking_id for s in samples if s.kind == "cancel" and s.status == 200}
-    lost = [s.booking_id for s in samples if s.status == 201 and s.booking_id and (
-        s.booking_id not in rows or (s.booking_id not in cancelled_by_run and (
-            rows[s.booking_id]["status"] != "confirmed"
-            or tuple(rows[s.booking_id]["codes"] or ()) != s.confirmed_codes)))]
-    if lost:
-        violations.append(f"I2: {len(lost)} confirmed bookings differ in the database,"
-                          f" e.g. {lost[:3]}")
+    answered = [s for s in samples if s.booking_id and s.kind != "cancel"]
+    answers = await check_answers(
+        pool, shown={s.booking_id: s.confirmed_codes for s in answered if s.status == 201},
+        accepted=[s.booking_id for s in answered if s.status == 202],
+        rejected=[s.booking_id for s in answered if s.status in (409, 422)],
+        cancelled={s.booking_id for s in samples if s.kind == "cancel" and s.status == 200},
+        settle_seconds=settle_seconds)
+    violations = answers.violations()
     by_first: dict[tuple[int, str], str] = {}
     mismatched = 0
     for s in samples:

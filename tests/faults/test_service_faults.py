@@ -20,8 +20,19 @@ from tests.helpers import assert_eventually
 
 pytestmark = [pytest.mark.fault, pytest.mark.slow]
 
-#: The local cluster's version (Debian's pg_ctlcluster layout), read once at import.
-PG_VERSION = sorted(p.name for p in Path("/etc/postgresql").iterdir())[0]
+#: Debian's pg_ctlcluster layout: one directory per installed PostgreSQL version.
+PG_CLUSTERS = Path("/etc/postgresql")
+
+
+def pg_version() -> str:
+    """The local cluster's version, read when a test restarts it (so collecting this module
+    never depends on the machine's layout); fails saying what it looked for."""
+    versions = sorted(p.name for p in PG_CLUSTERS.iterdir()) if PG_CLUSTERS.is_dir() else []
+    if not versions:
+        pytest.fail(f"no PostgreSQL cluster under {PG_CLUSTERS}: this test restarts the "
+                    "database with pg_ctlcluster, which needs Debian's layout "
+                    f"({PG_CLUSTERS}/<version>/main)", pytrace=False)
+    return versions[0]
 
 
 async def test_broker_down_answers_503_and_recovers(fault_stack: FaultStack) -> None:
@@ -77,8 +88,8 @@ async def test_postgres_restart_under_load(fault_stack: FaultStack) -> None:
     api = await fault_stack.make_api()
     events = [(await api.event(totalTickets=150))["id"] for _ in range(6)]
     buyers = await api.accounts(400)
+    version = pg_version()
     started = asyncio.Event()
-    version = PG_VERSION
     load = asyncio.create_task(surge(api, buyers, events, 1200, started=started, after=100))
     await started.wait()
     proc = await asyncio.create_subprocess_exec(

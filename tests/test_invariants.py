@@ -1,0 +1,39 @@
+"""`check_answers`: what clients were told, held against PostgreSQL — the one copy the fault
+tests and the surge checker share, so each broken promise must be caught here."""
+
+from __future__ import annotations
+
+import uuid
+
+from engine.storage.invariants import check_answers
+from tests.helpers import Api
+
+
+async def test_answers_the_database_bears_out_pass_and_others_are_named(api: Api) -> None:
+    event = await api.event(totalTickets=3)
+    buyer = await api.account()
+    booked = await api.book(buyer, event["id"], 2)
+    refused = await api.book(buyer, event["id"], 2)
+    assert (booked.status, refused.status) == (201, 409), refused.body
+    booking_id, refused_id = booked.body["id"], refused.body["booking"]["id"]
+    codes = [t["code"] for t in booked.body["tickets"]]
+
+    honest = await check_answers(api.pool, shown={booking_id: reversed(codes)},
+                                 rejected=[refused_id])
+    assert honest.ok, honest
+    assert str(honest) == "every answer is in the database"
+
+    never_stored = str(uuid.uuid4())
+    wrong = await check_answers(api.pool, shown={booking_id: codes[:1]},
+                                accepted=[never_stored], rejected=[booking_id])
+    assert (wrong.unfinished, wrong.differs, wrong.not_rejected) == (
+        [never_stored], [booking_id], [booking_id])
+    assert [line[:3] for line in wrong.violations()] == ["I3:", "I2:", "I3:"]
+    assert not wrong.ok
+
+    # A 201 the client cancelled since is no longer confirmed: only its existence counts.
+    cancelled = await api.call("POST", f"/api/bookings/{booking_id}/cancel", buyer)
+    assert cancelled.status == 200
+    shown = {booking_id: codes}
+    assert (await check_answers(api.pool, shown=shown)).differs == [booking_id]
+    assert (await check_answers(api.pool, shown=shown, cancelled={booking_id})).ok
