@@ -121,6 +121,11 @@ class ShardActor:
             self._metrics.redeliveries.inc(len(envelope.commands))
 
     @property
+    def backlog(self) -> int:
+        """Envelopes waiting in the mailbox (not counting the batch in flight)."""
+        return self._mailbox.qsize()
+
+    @property
     def busy(self) -> bool:
         """Whether commands are queued or a batch is in flight."""
         return not self._idle.is_set()

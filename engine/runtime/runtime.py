@@ -29,6 +29,10 @@ class ShardRuntime:
         """Hand an envelope to a shard's actor."""
         self.actors[shard].submit(envelope)
 
+    def backlog(self, shard: int) -> int:
+        """Envelopes waiting in a shard's mailbox."""
+        return self.actors[shard].backlog
+
     async def start(self, outlet: Outlet) -> None:
         """Start one actor per shard answering through `outlet`, watching each for death.
 

@@ -91,16 +91,22 @@ async def claim_key(db: asyncpg.Pool | asyncpg.Connection, user_id: UserId, key:
     every other one reads the same row (ON CONFLICT waits for the winner to commit).
     """
     booking_id = booking_id or uuid.uuid4()
-    row = await db.fetchrow(
-        "INSERT INTO idempotency_keys (user_id, key, booking_id, event_id, quantity)"
-        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, key) DO NOTHING"
-        " RETURNING booking_id", user_id, key, booking_id, event_id, quantity)
-    if row is not None:
-        return IdempotencyClaim(booking_id, event_id, quantity, True)
-    prior = await db.fetchrow(
-        "SELECT booking_id, event_id, quantity FROM idempotency_keys"
-        " WHERE user_id = $1 AND key = $2", user_id, key)
-    return IdempotencyClaim(prior["booking_id"], prior["event_id"], prior["quantity"], False)
+    while True:
+        row = await db.fetchrow(
+            "INSERT INTO idempotency_keys (user_id, key, booking_id, event_id, quantity)"
+            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, key) DO NOTHING"
+            " RETURNING booking_id", user_id, key, booking_id, event_id, quantity)
+        if row is not None:
+            return IdempotencyClaim(booking_id, event_id, quantity, True)
+        prior = await db.fetchrow(
+            "SELECT booking_id, event_id, quantity FROM idempotency_keys"
+            " WHERE user_id = $1 AND key = $2", user_id, key)
+        if prior is not None:
+            return IdempotencyClaim(prior["booking_id"], prior["event_id"], prior["quantity"],
+                                    False)
+        # The conflicting row was released (its broker refused it) between our INSERT and
+        # SELECT: the key is free again, so claim it anew. Each turn needs a concurrent
+        # release, which only follows a refused publish: this ends.
 
 
 async def release_key(db: asyncpg.Pool, user_id: UserId, key: str,

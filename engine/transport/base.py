@@ -41,9 +41,11 @@ class Transport(Protocol):
         """Stop receiving and close; idempotent."""
 
     async def send(self, commands: Sequence[Command]) -> None:
-        """Hand commands (all for one event) over durably; raises `Unavailable` if it cannot.
+        """Hand commands (all for one event) over durably.
 
-        Returns only once the commands will be decided even if this process dies now.
+        Returns only once the commands will be decided even if this process dies now. Raises
+        `Unavailable` when they were certainly not kept (safe to answer "not done"), and
+        `DeliveryUncertain` when they may have been (the caller must not say "failed").
         """
 
     async def healthy(self) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
-from engine.errors import DeadLettered
+from engine.errors import DeadLettered, Unavailable
 from engine.messages import Command, Outcome, StockUpdate
 from engine.metrics import Metrics
 from engine.notifications import Notifications
@@ -27,7 +27,7 @@ def create(settings: Settings, notifications: Notifications, *, metrics: Metrics
         raise ValueError("the in-process transport runs the shard actors: it needs a store")
     runtime = ShardRuntime(store, shards=settings.shards, max_batch=settings.max_batch,
                            metrics=metrics)
-    return InprocTransport(runtime, notifications)
+    return InprocTransport(runtime, notifications, backlog=settings.shard_backlog)
 
 
 class InprocTransport:
@@ -35,9 +35,11 @@ class InprocTransport:
 
     reply_to = "inproc"
 
-    def __init__(self, runtime: ShardRuntime, notifications: Notifications) -> None:
+    def __init__(self, runtime: ShardRuntime, notifications: Notifications, *,
+                 backlog: int = 20000) -> None:
         self.runtime = runtime
         self._notifications = notifications
+        self._backlog = backlog
 
     # -- Transport (gateway side) --------------------------------------------------------
 
@@ -55,8 +57,12 @@ class InprocTransport:
         await self.runtime.drain()
 
     async def send(self, commands: Sequence[Command]) -> None:
-        """Put the commands in their shard's mailbox (one envelope: they share an event)."""
+        """Put the commands in their shard's mailbox (one envelope: they share an event);
+        `Unavailable` when that mailbox is full, so a flood waits at the door, not in memory."""
         shard = shard_for(commands[0].event_id, self.runtime.shards)
+        if self.runtime.backlog(shard) >= self._backlog:
+            raise Unavailable(f"shard {shard} has {self._backlog} commands waiting",
+                              retry_after=1)
         self.runtime.submit(shard, Envelope(list(commands)))
 
     async def healthy(self) -> bool:
@@ -89,5 +95,6 @@ class InprocTransport:
         by_event: dict[int, list[Command]] = defaultdict(list)
         for cmd in commands:
             by_event[cmd.event_id].append(cmd)
-        for group in by_event.values():
-            await self.send(group)
+        for event_id, group in by_event.items():
+            # Already accepted once: never shed, whatever the backlog.
+            self.runtime.submit(shard_for(event_id, self.runtime.shards), Envelope(group))

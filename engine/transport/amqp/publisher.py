@@ -1,9 +1,13 @@
 """The RabbitMQ transport, gateway side: publish commands with confirms, receive outcomes on
 this gateway's reply queue and stock updates from the fanout.
 
-A command is answered 202 only after the broker confirmed it (persistent, mandatory, on a
-quorum queue): from then on it survives this process. Any failure to get that confirm —
-a nack, a return, a closed connection, a timeout — is `Unavailable` (503), never a silent drop.
+`send()` returns once the broker confirmed the message (persistent, mandatory, on a quorum
+queue): from then on it survives this process. What a failure means depends on when it struck:
+
+- before the message left (not connected, channel closed, too many confirms outstanding) or
+  when the broker refused it (a nack, a return): `Unavailable` — it was not kept, answer 503;
+- while waiting for the confirm (a timeout, the link lost): `DeliveryUncertain` — the broker
+  may have kept it and a shard may decide it, so the sender must not say "failed".
 """
 
 from __future__ import annotations
@@ -15,9 +19,10 @@ from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 import aio_pika
+import aiormq
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractIncomingMessage
 
-from engine.errors import Unavailable
+from engine.errors import DeliveryUncertain, Unavailable
 from engine.messages import (
     Command,
     WireError,
@@ -38,8 +43,15 @@ T = TypeVar("T")
 
 #: Publishes awaiting a confirm at once. Confirms are pipelined (many publishes share the
 #: channel, each awaits its own ack), but an unbounded window would let a broker that
-#: stalls pile up memory and latency: past this, publishers wait (and time out as 503).
+#: stalls pile up memory and latency: past this, a publish is refused at once (503).
 MAX_IN_FLIGHT = 4096
+
+#: The broker answered, and the answer was no: the message is certainly not in a queue.
+#: A closed channel is refused by aiormq before anything is written.
+NOT_KEPT: tuple[type[BaseException], ...] = (
+    aiormq.exceptions.DeliveryError,  # a nack, and PublishError: a return (unroutable)
+    aiormq.exceptions.ChannelInvalidStateError,
+)
 
 
 def create(settings: Settings, notifications: Notifications, *, metrics: Metrics,
@@ -145,6 +157,9 @@ class AmqpTransport:
     async def _publish(self, commands: list[Command]) -> None:
         if not await self.healthy() or self._exchange is None:
             raise Unavailable("RabbitMQ is not connected")
+        if self._in_flight.locked():
+            # Shed here rather than queue: a wait would only turn into a timeout later.
+            raise Unavailable("too many publishes await a confirm", retry_after=1)
         message = aio_pika.Message(encode_commands(commands), content_type="application/json",
                                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
         async with self._in_flight:
@@ -153,8 +168,13 @@ class AmqpTransport:
                 async with asyncio.timeout(self._timeout):
                     await self._exchange.publish(message, str(commands[0].event_id),
                                                  mandatory=True)
+            except NOT_KEPT as exc:
+                raise Unavailable(f"RabbitMQ refused the command: {type(exc).__name__}") \
+                    from exc
             except BROKER_ERRORS as exc:
-                raise Unavailable(f"RabbitMQ did not confirm: {type(exc).__name__}") from exc
+                raise DeliveryUncertain(
+                    f"no confirm from RabbitMQ ({type(exc).__name__}): it may have kept it") \
+                    from exc
             finally:
                 self._metrics.confirms_in_flight.dec()
 
