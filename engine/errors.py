@@ -220,6 +220,12 @@ class DeliveryUncertain(EngineError):
     code = "delivery_uncertain"
 
 
+class ShutdownIncomplete(EngineError):
+    """A stopping process abandoned work in flight at its deadline."""
+
+    code = "shutdown_incomplete"
+
+
 class DuplicateWrite(EngineError):
     """A batch wrote a booking id or ticket code that already exists (a duplicate command
     that was not flagged for checking, or a ticket-code collision); retry after checking."""

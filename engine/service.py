@@ -42,6 +42,7 @@ class BookingService:
         self._notifications = notifications
         self._events: dict[EventId, tuple[float, Event]] = {}
         self._in_flight = 0
+        self._transport = transport
         self.booker = self._make_booker(pool, transport, clock)
 
     async def stop(self) -> None:
@@ -110,10 +111,16 @@ class BookingService:
         self.stock.seed(event_id, event.available)
         return event
 
-    def forget_event(self, event_id: EventId) -> None:
-        """Drop cached knowledge of an event after it was edited here."""
-        self._events.pop(event_id, None)
-        self.stock.forget(event_id)
+    async def event_edited(self, event: Event) -> None:
+        """An organizer changed an event through this gateway: drop the cached copy, and tell
+        every gateway its seats left — a gateway that learned "sold out" before a capacity
+        raise would otherwise keep refusing from memory until some batch broadcast again."""
+        self._events.pop(event.id, None)
+        update = [StockUpdate(event.id, event.available)]
+        if self._transport is not None:
+            await self._transport.broadcast_stock(update)
+        else:
+            self._notifications.stock(update)
 
     async def book(self, user_id: UserId, event_id: EventId, quantity: int,
                    idempotency_key: str | None = None) -> Outcome | Pending:

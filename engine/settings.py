@@ -103,6 +103,9 @@ class Settings:
     max_requests_in_flight: int = 2000
     #: Commands a shard actor may have waiting in its mailbox (in-process); more are refused.
     shard_backlog: int = 20000
+    #: How long a stopping process may take to finish the batches in flight; past it they
+    #: are abandoned (the broker redelivers them) and the process exits non-zero.
+    shutdown_deadline_seconds: float = 30.0
     #: A broker connection not back within this makes a shard worker exit (and restart).
     reconnect_deadline_seconds: float = 60.0
     #: Fault tests only (shards/faults.py), e.g. `crash_after_commit:3`. Empty in production.

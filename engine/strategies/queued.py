@@ -54,10 +54,6 @@ class StockView:
         """Seats left, if known."""
         return self._available.get(event_id)
 
-    def forget(self, event_id: EventId) -> None:
-        """Drop an event (after an edit changed its capacity)."""
-        self._available.pop(event_id, None)
-
 
 def _same_request(prior: Outcome, req: BookingRequest) -> Outcome:
     if (prior.event_id, prior.quantity) != (req.event_id, req.quantity):
@@ -198,8 +194,9 @@ class QueuedBooker:
             outcome = await self._send_and_wait(command)
         except Unavailable:
             if req.idempotency_key is not None and not recheck:
-                await bookings.release_key(self._pool, req.user_id, req.idempotency_key,
-                                           booking_id)
+                async with translate_db_errors():
+                    await bookings.release_key(self._pool, req.user_id, req.idempotency_key,
+                                               booking_id)
             raise
         if outcome is not None:
             return outcome

@@ -48,6 +48,10 @@ class Transport(Protocol):
         `DeliveryUncertain` when they may have been (the caller must not say "failed").
         """
 
+    async def broadcast_stock(self, updates: Sequence[StockUpdate]) -> None:
+        """Tell every gateway (this one too) of seats left learned outside a shard's batch —
+        an organizer's edit. A hint like every stock update: lost, nothing breaks."""
+
     async def healthy(self) -> bool:
         """Whether commands can be sent right now."""
 

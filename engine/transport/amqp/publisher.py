@@ -25,10 +25,12 @@ from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractIncomingMess
 from engine.errors import DeliveryUncertain, Unavailable
 from engine.messages import (
     Command,
+    StockUpdate,
     WireError,
     decode_outcomes,
     decode_stock,
     encode_commands,
+    encode_stock,
 )
 from engine.metrics import Metrics
 from engine.notifications import Notifications
@@ -78,6 +80,7 @@ class AmqpTransport:
         self._connection: aio_pika.abc.AbstractRobustConnection | None = None
         self._publish_channel: AbstractChannel | None = None
         self._exchange: AbstractExchange | None = None
+        self._stock_exchange: AbstractExchange | None = None
         self._in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
         self._pending: dict[int, list[Command]] = {}
         self._flushes: dict[int, asyncio.Future[None]] = {}
@@ -101,6 +104,7 @@ class AmqpTransport:
         replies = await receive.declare_queue(self.reply_to, exclusive=True, auto_delete=True)
         await replies.consume(self._on_outcomes, no_ack=True)
         stock_exchange = await receive.get_exchange(self._names.stock)
+        self._stock_exchange = await self._publish_channel.get_exchange(self._names.stock)
         stock = await receive.declare_queue(exclusive=True, auto_delete=True)
         await stock.bind(stock_exchange)
         await stock.consume(self._on_stock, no_ack=True)
@@ -177,6 +181,17 @@ class AmqpTransport:
                     from exc
             finally:
                 self._metrics.confirms_in_flight.dec()
+
+    async def broadcast_stock(self, updates: Sequence[StockUpdate]) -> None:
+        """Publish on the stock fanout every gateway listens to (this one included)."""
+        if self._stock_exchange is None or not await self.healthy():
+            return  # a hint: the next batch of the event's shard broadcasts again
+        try:
+            await self._stock_exchange.publish(
+                aio_pika.Message(encode_stock(list(updates)), content_type="application/json"),
+                "")
+        except BROKER_ERRORS as exc:
+            log.warning("stock broadcast lost: %s", type(exc).__name__)
 
     # -- receiving -----------------------------------------------------------------------
 
