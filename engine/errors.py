@@ -207,8 +207,9 @@ class Unavailable(EngineError):
 
     code = "unavailable"
 
-    def __init__(self, message: str | None = None, *, retry_after: int = 2) -> None:
-        super().__init__(message, retry_after=retry_after)
+    def __init__(self, message: str | None = None, *, retry_after: int = 2,
+                 **details: Any) -> None:
+        super().__init__(message, retry_after=retry_after, **details)
         self.retry_after = retry_after
 
 

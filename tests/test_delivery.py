@@ -18,6 +18,7 @@ from gateway.app import create_app
 from gateway.keys import service_key, transport_key
 from tests.conftest import TEST_AMQP_URL
 from tests.faultproxy import FaultProxy
+from tests.faults.checks import surge, verify
 from tests.helpers import Api, assert_eventually
 from tests.worker import ShardWorker
 
@@ -151,3 +152,20 @@ async def test_a_full_shard_mailbox_refuses_at_once(make_api: Callable[..., Any]
     assert [r.status for r in await asyncio.gather(*queued)] == [201, 201, 201]
     assert await api.pool.fetchval(
         "SELECT count(*) FROM bookings WHERE user_id = $1", buyers[3].id) == 0
+
+
+async def test_cutting_the_broker_link_mid_surge_leaves_every_answer_true(
+        proxy: FaultProxy, via_proxy: Callable[..., Any]) -> None:
+    api = await via_proxy(publish_timeout_seconds=2.0)
+    events = [(await api.event(totalTickets=40))["id"] for _ in range(3)]
+    buyers = await api.accounts(150)
+    started = asyncio.Event()
+    selling = asyncio.create_task(surge(api, buyers, events, 300, concurrency=32,
+                                        started=started, after=60))
+    await started.wait()
+    await proxy.cut()  # every connection to the broker dropped while seats are selling
+    replies = await selling
+    assert {r.status for r in replies} <= {201, 202, 409, 422, 503}  # never a 500
+    assert sum(r.status == 201 for r in replies) > 0
+    # Every 201 durable, every 202 decided once, no booking behind any 503, I1-I6.
+    await verify(api, replies, events)

@@ -3,7 +3,8 @@
 - I1, I5, I6 for the scenario's events (engine.storage.invariants);
 - every accepted request (201/202, or a decided 409/422) reached exactly one final outcome,
   every 201 is in the database with exactly the tickets the buyer was shown (I2) unless the
-  run itself cancelled it, and a decided 409/422 is stored rejected (`check_answers`);
+  run itself cancelled it, a decided 409/422 is stored rejected, and no booking exists for a
+  request answered 503 ("not done") (`check_answers`);
 - every retry with the same Idempotency-Key got the first request's booking (I4);
 - seats oversold, counted from tickets as well as bookings (`naive` breaks the counter).
 """
@@ -42,6 +43,7 @@ async def check(pool: asyncpg.Pool, events: Sequence[int], samples: Sequence[Sam
         accepted=[s.booking_id for s in answered if s.status == 202],
         rejected=[s.booking_id for s in answered if s.status in (409, 422)],
         cancelled={s.booking_id for s in samples if s.kind == "cancel" and s.status == 200},
+        refused=[s.booking_id for s in answered if s.status == 503],
         settle_seconds=settle_seconds)
     violations = answers.violations()
     by_first: dict[tuple[int, str], str] = {}

@@ -45,6 +45,9 @@ async def verify(api: Api, replies: Sequence[Reply], event_ids: Sequence[int]) -
         accepted=[r.body["id"] for r in replies if r.status == 202],
         rejected=[r.body["booking"]["id"] for r in replies if r.status in (409, 422)
                   and isinstance(r.body, dict) and isinstance(r.body.get("booking"), dict)],
+        # A 503 means "not done": the booking id it names must never exist.
+        refused=[r.body["bookingId"] for r in replies if r.status == 503
+                 and isinstance(r.body, dict) and "bookingId" in r.body],
         settle_seconds=90)
     assert answers.ok, answers
     report = await check_invariants(api.pool, list(event_ids))  # I1, I5, I6
