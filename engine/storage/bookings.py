@@ -104,16 +104,8 @@ async def claim_key(db: asyncpg.Pool | asyncpg.Connection, user_id: UserId, key:
         if prior is not None:
             return IdempotencyClaim(prior["booking_id"], prior["event_id"], prior["quantity"],
                                     False)
-        # The conflicting row was released (its broker refused it) between our INSERT and
-        # SELECT: the key is free again, so claim it anew. Each turn needs a concurrent
-        # release, which only follows a refused publish: this ends.
-
-
-async def release_key(db: asyncpg.Pool, user_id: UserId, key: str,
-                      booking_id: BookingId) -> None:
-    """Forget a key whose request was never accepted (the broker refused it)."""
-    await db.execute("DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2"
-                     " AND booking_id = $3", user_id, key, booking_id)
+        # The conflicting row was deleted between our INSERT and SELECT (keys are never
+        # deleted while the engine runs, but an operator may purge old ones): claim anew.
 
 
 async def pending_owner(db: asyncpg.Pool, booking_id: BookingId) -> tuple[UserId, EventId,

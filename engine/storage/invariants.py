@@ -115,10 +115,19 @@ class AnswerReport:
         return "; ".join(self.violations()) or "every answer is in the database"
 
 
+def all_refused(attempts: Iterable[tuple[str | None, int]]) -> list[str]:
+    """Of (Idempotency-Key, status) pairs, the keys every attempt of which was answered 503."""
+    statuses: dict[str, set[int]] = {}
+    for key, status in attempts:
+        if key is not None:
+            statuses.setdefault(key, set()).add(status)
+    return [key for key, seen in statuses.items() if seen == {503}]
+
+
 async def check_answers(db: asyncpg.Pool | asyncpg.Connection, *,
                         shown: Mapping[str, Iterable[str]], accepted: Collection[str] = (),
                         rejected: Collection[str] = (), cancelled: Collection[str] = (),
-                        refused: Collection[str] = (),
+                        refused: Collection[str] = (), refused_keys: Collection[str] = (),
                         settle_seconds: float = 0.0) -> AnswerReport:
     """Check what clients were told, by booking id, against the database.
 
@@ -127,7 +136,9 @@ async def check_answers(db: asyncpg.Pool | asyncpg.Connection, *,
     cancelled since. I3: every one of them reaches a final outcome, waiting up to
     `settle_seconds` for the ones still being decided; then I2: a 201 is confirmed with
     exactly the codes shown (unless cancelled), and a refusal is stored rejected. `refused`:
-    the booking ids of 503s ("not done"): none of them may exist, after the same wait.
+    the booking ids named by 503s ("not done"), `refused_keys`: Idempotency-Keys (unique in
+    the run) every attempt of which was answered 503 — after the same wait, none of them may
+    have a booking.
     """
     ids = sorted({*shown, *accepted, *rejected, *cancelled})
     deadline = time.monotonic() + settle_seconds
@@ -154,4 +165,8 @@ async def check_answers(db: asyncpg.Pool | asyncpg.Connection, *,
     if refused:
         report.done_after_refusal = [str(r["id"]) for r in await db.fetch(
             "SELECT id FROM bookings WHERE id = ANY($1::uuid[])", sorted(set(refused)))]
+    if refused_keys:
+        report.done_after_refusal += [str(r["id"]) for r in await db.fetch(
+            "SELECT b.id FROM idempotency_keys k JOIN bookings b ON b.id = k.booking_id"
+            " WHERE k.key = ANY($1::text[])", sorted(set(refused_keys)))]
     return report

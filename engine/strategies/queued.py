@@ -193,16 +193,13 @@ class QueuedBooker:
         try:
             outcome = await self._send_and_wait(command)
         except Unavailable as exc:
-            if recheck:
-                # This re-send was not kept, but an earlier send of the same booking may have
-                # been (it is still undecided): not "not done", but pending.
-                return Pending(booking_id, req.event_id, req.quantity)
             if req.idempotency_key is not None:
-                async with translate_db_errors():
-                    await bookings.release_key(self._pool, req.user_id, req.idempotency_key,
-                                               booking_id)
+                # Not done by this attempt. The key stays pinned to its booking id: a retry
+                # re-sends that same id, so concurrent copies of one request can never make
+                # two bookings (releasing the key raced with them).
+                raise
             # "Not done", and checkable: the booking id this request would have had is named,
-            # and no booking will ever have it.
+            # and no booking will ever have it (nothing else knows it).
             raise Unavailable(exc.message, retry_after=exc.retry_after,
                               booking_id=str(booking_id)) from exc
         if outcome is not None:

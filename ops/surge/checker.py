@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-from engine.storage.invariants import check_answers, check_invariants
+from engine.storage.invariants import all_refused, check_answers, check_invariants
 from ops.surge.record import Sample
 
 
@@ -44,6 +44,8 @@ async def check(pool: asyncpg.Pool, events: Sequence[int], samples: Sequence[Sam
         rejected=[s.booking_id for s in answered if s.status in (409, 422)],
         cancelled={s.booking_id for s in samples if s.kind == "cancel" and s.status == 200},
         refused=[s.booking_id for s in answered if s.status == 503],
+        refused_keys=all_refused((s.key, s.status) for s in samples
+                                 if s.kind in ("book", "retry")),
         settle_seconds=settle_seconds)
     violations = answers.violations()
     by_first: dict[tuple[int, str], str] = {}
