@@ -82,6 +82,8 @@ class Settings:
     rate_limit_auth: str = "10/minute"
     rate_limit_default: str = "100/second"
     db_pool_max: int = 20
+    #: Users whose token version a gateway keeps in memory (least recently seen dropped).
+    session_cache_users: int = 100_000
     #: Shard worker processes `ticketwar run` starts when AMQP_URL is set.
     shard_workers: int = 2
     #: This worker's number (0-based): it becomes the active consumer of the shard queues
@@ -125,6 +127,8 @@ class Settings:
             raise SettingsError(f"JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} bytes")
         if self.max_quantity < 1:
             raise SettingsError("MAX_QUANTITY must be at least 1")
+        if self.session_cache_users < 1:
+            raise SettingsError("SESSION_CACHE_USERS must be at least 1")
 
     @property
     def transport(self) -> str:

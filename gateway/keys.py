@@ -9,7 +9,9 @@ from engine.auth import Principal, TokenIssuer
 from engine.metrics import Metrics
 from engine.notifications import Notifications
 from engine.service import BookingService
+from engine.sessions import SessionView
 from engine.settings import Settings
+from engine.storage.session_feed import SessionFeed
 from engine.transport.base import Transport
 from gateway.stream import StreamHub
 
@@ -21,6 +23,8 @@ notifications_key = web.AppKey("notifications", Notifications)
 service_key = web.AppKey("service", BookingService)
 metrics_key = web.AppKey("metrics", Metrics)
 stream_hub_key = web.AppKey("stream_hub", StreamHub)
+sessions_key = web.AppKey("sessions", SessionView)
+session_feed_key = web.AppKey("session_feed", SessionFeed)
 
 #: Set by the auth middleware for a request with a valid bearer token.
 principal_key = web.RequestKey("principal", Principal)

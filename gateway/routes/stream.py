@@ -6,7 +6,8 @@ import asyncio
 
 from aiohttp import web
 
-from gateway.keys import issuer_key, principal_key, stream_hub_key
+from gateway.auth import authenticate
+from gateway.keys import principal_key, stream_hub_key
 
 HEARTBEAT_SECONDS = 15.0
 
@@ -17,7 +18,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
     principal = request.get(principal_key)
     token = request.query.get("token")
     if principal is None and token:
-        principal = request.app[issuer_key].verify(token)
+        principal = await authenticate(request.app, token)
     hub = request.app[stream_hub_key]
     sub = hub.subscribe(principal.user_id if principal else None)
     response = web.StreamResponse(headers={
