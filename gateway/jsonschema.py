@@ -35,10 +35,29 @@ def component_schemas(models: list[type[BaseModel]]) -> dict[str, Any]:
     """`components.schemas` entries for these models (and the models they refer to)."""
     _, top = models_json_schema([(m, "validation") for m in models],
                                 ref_template=REF_TEMPLATE, schema_generator=_OpenApiSchema)
-    schemas: dict[str, Any] = top.get("$defs", {})
+    found: dict[str, Any] = top.get("$defs", {})
+    # An enum (a Role, a BookingStatus) reads best where it is used, not as a schema of its
+    # own with no fields.
+    enums = {name for name, schema in found.items() if "enum" in schema}
+    schemas = {name: _inline(schema, found, enums) for name, schema in found.items()
+               if name not in enums}
     for schema in schemas.values():
         schema.pop("title", None)
     return schemas
+
+
+def _inline(node: Any, found: dict[str, Any], enums: set[str]) -> Any:
+    """`node` with every reference to one of `enums` replaced by the enum itself."""
+    if isinstance(node, list):
+        return [_inline(item, found, enums) for item in node]
+    if not isinstance(node, dict):
+        return node
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.rsplit("/", 1)[-1] in enums:
+        enum = {k: v for k, v in found[ref.rsplit("/", 1)[-1]].items()
+                if k in ("enum", "type")}
+        return {**enum, **{k: v for k, v in node.items() if k != "$ref"}}
+    return {key: _inline(value, found, enums) for key, value in node.items()}
 
 
 def _present(spec: dict[str, Any]) -> dict[str, Any]:

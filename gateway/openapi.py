@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from engine.errors import EngineError
+from gateway.answers import ANSWERS
 from gateway.errors import status_for
 from gateway.jsonschema import component_schemas, parameters
 from gateway.responses import json_response
@@ -56,46 +57,9 @@ _AUTH: list[dict[str, list[str]]] = [{"bearer": []}]
 _EVENT_ID = parameters(EventPath, "path")
 _BOOKING_ID = parameters(BookingPath, "path")
 
-#: Request bodies: generated from the models that validate them.
-_INPUTS = component_schemas([Register, Login, EventInput, EventPatch, BookInput])
-
-_SCHEMAS: dict[str, Any] = {**_INPUTS,
-    "Error": {"type": "object", "required": ["error", "message"], "properties": {
-        "error": {"type": "string", "description": "stable machine code"},
-        "message": {"type": "string", "description": "human text"}}},
-    "Rejection": {"type": "object", "required": ["error", "message"], "properties": {
-        "error": {"type": "string", "description": "stable machine code: the reason"},
-        "message": {"type": "string", "description": "human text"},
-        "booking": {"oneOf": [{"$ref": "#/components/schemas/Booking"}, {"type": "null"}],
-                    "description": "the rejected booking as recorded; null when the gateway "
-                                   "refused it before it was accepted (nothing recorded)"}}},
-    "User": {"type": "object", "properties": {
-        "id": {"type": "integer"}, "email": {"type": "string", "format": "email"},
-        "role": {"enum": ["USER", "VENDOR", "ADMIN"]}, "name": {"type": ["string", "null"]}}},
-    "Token": {"type": "object", "properties": {
-        "token": {"type": "string"}, "expiresIn": {"type": "integer"}, "user": _ref("User")}},
-    "Event": {"type": "object", "properties": {
-        "id": {"type": "integer"}, "name": {"type": "string"},
-        "venue": {"type": ["string", "null"]},
-        "startsAt": {"type": ["string", "null"], "format": "date-time"},
-        "totalTickets": {"type": "integer"}, "availableTickets": {"type": "integer"},
-        "perUserLimit": {"type": ["integer", "null"]},
-        "saleStartsAt": {"type": ["string", "null"], "format": "date-time"},
-        "vendorId": {"type": "integer"},
-        "status": {"enum": ["scheduled", "on_sale", "sold_out"]}}},
-    "Ticket": {"type": "object", "properties": {
-        "id": {"type": "string", "format": "uuid"}, "code": {"type": "string"}}},
-    "Booking": {"type": "object", "properties": {
-        "id": {"type": "string", "format": "uuid"}, "eventId": {"type": "integer"},
-        "quantity": {"type": "integer"},
-        "status": {"enum": ["pending", "confirmed", "rejected", "cancelled"]},
-        "reason": {"type": "string"}, "tickets": {"type": "array", "items": _ref("Ticket")}}},
-    "MyTicket": {"type": "object", "properties": {
-        "id": {"type": "string", "format": "uuid"}, "code": {"type": "string"},
-        "eventId": {"type": "integer"}, "eventName": {"type": "string"},
-        "bookingId": {"type": "string", "format": "uuid"},
-        "createdAt": {"type": "string", "format": "date-time"}}},
-}
+#: Request bodies and answers: generated from the models that validate them.
+_SCHEMAS = component_schemas([*ANSWERS.values(), Register, Login, EventInput, EventPatch,
+                              BookInput])
 
 _PATHS: dict[str, Any] = {
     "/api/auth/register": {"post": {

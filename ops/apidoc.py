@@ -84,6 +84,9 @@ def type_of(schema: dict[str, Any]) -> str:
         return _link(name)
     if "x-codes" in schema:  # the error codes: a table of their own, not a cell
         return "string, one of the [error codes](#error-codes)"
+    alternatives = schema.get("anyOf") or schema.get("oneOf")
+    if alternatives:
+        return " | ".join(type_of(alternative) for alternative in alternatives)
     if "enum" in schema:
         return " · ".join(f"`{value}`" for value in schema["enum"])
     kind = schema.get("type", "any")
