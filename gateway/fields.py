@@ -82,8 +82,7 @@ Label = Annotated[str, _bounded(0, 200), BeforeValidator(_nfc)]
 #: A person's name.
 PersonName = Annotated[str, _bounded(0, 100), BeforeValidator(_nfc)]
 #: An email address as typed (its form is the engine's rule, `accounts.normalize_email`).
-Email = Annotated[str, _bounded(1, 254), BeforeValidator(_nfc), Field(json_schema_extra={
-    "format": "email"})]
+Email = Annotated[str, _bounded(1, 254), BeforeValidator(_nfc)]
 #: An `Idempotency-Key` header.
 Key = Annotated[str, _bounded(1, 200)]
 

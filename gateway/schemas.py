@@ -54,7 +54,7 @@ class Params(BaseModel):
 class Register(Body):
     """A new USER account."""
 
-    email: Email
+    email: Annotated[Email, Field(json_schema_extra={"format": "email"})]
     password: Annotated[str, Field(max_length=MAX_PASSWORD_LENGTH, description=(
         f"at least {MIN_PASSWORD_LENGTH} characters (`weak_password` otherwise)"))]
     name: PersonName | None = None
