@@ -40,6 +40,8 @@ class Error(Answer):
     field: str = optional(description="the request field refused, where there is one")
     fields: list[str] = optional(description="the unknown fields sent")
     sold: int = optional(description="`capacity_below_sold`: the seats already sold")
+    booking_id: uuid.UUID = optional(description=(
+        "`unavailable` on a booking: the id it would have had, which no booking will get"))
 
 
 class User(Answer):
