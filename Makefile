@@ -36,10 +36,11 @@ webui: $(WEBUI)  ## build the web UI into webui/dist
 run: $(STAMP) $(WEBUI)  ## start the engine (embedded PostgreSQL + in-process transport unless configured)
 	$(BIN)/ticketwar run --seed-demo
 
-test: $(STAMP) $(WEBUI)  ## run the whole suite against real PostgreSQL and RabbitMQ
+# The tests talk to real PostgreSQL and RabbitMQ: start them first (a no-op when they run).
+test: $(STAMP) $(WEBUI) services  ## run the whole suite against real PostgreSQL and RabbitMQ
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test-fast: $(STAMP) $(WEBUI)  ## the suite without the fault tests
+test-fast: $(STAMP) $(WEBUI) services  ## the suite without the fault tests
 	$(BIN)/python -m pytest -m "not fault" $(PYTEST_ARGS)
 
 lint: $(STAMP) $(WEBUI_DEPS)  ## ruff, mypy, and the web UI's TypeScript check
@@ -47,12 +48,11 @@ lint: $(STAMP) $(WEBUI_DEPS)  ## ruff, mypy, and the web UI's TypeScript check
 	$(BIN)/mypy
 	cd webui && npm run --silent typecheck
 
-bench: $(STAMP)  ## side-by-side benchmark on this machine; writes .bench/latest.json
-	bash ops/services.sh
+bench: $(STAMP) services  ## side-by-side benchmark on this machine; writes .bench/latest.json
 	$(BIN)/python -m ops.bench $(BENCH_ARGS)
 
-services:  ## start local PostgreSQL and RabbitMQ if down, enable the plugin, create test DBs
-	bash ops/services.sh
+services:  ## start local PostgreSQL and RabbitMQ if down, enable the plugin, create the test DB
+	@bash ops/services.sh
 
 clean:  ## remove the virtualenv and local state
 	rm -rf $(VENV) .ticketwar .bench webui/node_modules webui/dist
