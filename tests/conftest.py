@@ -15,9 +15,9 @@ import pytest
 
 from engine.errors import Unavailable
 from engine.settings import Secret, Settings
+from engine.storage.database import ensure_database
 from engine.storage.migrate import migrate
 from gateway.app import create_app
-from tests.database import ensure_database
 from tests.helpers import Api
 from tests.worker import ShardWorker, delete_namespace
 

@@ -12,8 +12,8 @@ import asyncpg
 import pytest
 from yarl import URL
 
+from engine.storage.database import ensure_database
 from tests.conftest import TEST_DATABASE_URL
-from tests.database import ensure_database
 
 ROOT = Path(__file__).resolve().parent.parent
 

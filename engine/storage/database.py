@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import replace
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import asyncpg
 
@@ -76,6 +77,37 @@ async def create_pool(settings: Settings, *, apply_migrations: bool = True) -> a
         async with pool.acquire() as conn:
             await migrate(conn)
     return pool
+
+
+#: What a CREATE DATABASE raced by another session raises: 42P04 when the other one had
+#: committed, or 23505 on pg_database's unique index when both were in flight at once.
+_ALREADY_CREATED = (asyncpg.exceptions.DuplicateDatabaseError,
+                    asyncpg.exceptions.UniqueViolationError)
+
+
+async def ensure_database(dsn: str) -> None:
+    """Create the database `dsn` names if the server lacks it; a concurrent creator is fine.
+
+    Creates it through the `postgres` maintenance database of the same server (tests and
+    the benchmark use their own databases beside the application's).
+    """
+    try:
+        conn = await asyncpg.connect(dsn)
+    except asyncpg.exceptions.InvalidCatalogNameError:  # 3D000: no such database
+        pass
+    else:
+        await conn.close()
+        return
+    url = urlsplit(dsn)
+    name = unquote(url.path.lstrip("/"))
+    admin = await asyncpg.connect(url._replace(path="/postgres").geturl())
+    try:
+        # An identifier cannot be a bind parameter; doubling quotes keeps any name intact.
+        await admin.execute('CREATE DATABASE "{}"'.format(name.replace('"', '""')))
+    except _ALREADY_CREATED:
+        pass
+    finally:
+        await admin.close()
 
 
 @asynccontextmanager
