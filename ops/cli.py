@@ -12,11 +12,11 @@ import getpass
 import logging
 import secrets
 import sys
-from collections.abc import Coroutine, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Coroutine, Sequence
 from typing import Any
 
-from engine.settings import Settings, SettingsError
+from engine.settings import Settings
+from ops.environment import database, load_settings
 
 SETTINGS_HELP = """\
 settings come from the environment:
@@ -35,24 +35,6 @@ def _run(coro: Coroutine[Any, Any, Any]) -> Any:
     import uvloop
 
     return uvloop.run(coro)
-
-
-def _settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except SettingsError as exc:
-        sys.exit(f"ticketwar: bad setting: {exc}")
-
-
-@contextmanager
-def _database(settings: Settings) -> Iterator[Settings]:
-    """The settings with a database: configured, or embedded for as long as the command runs."""
-    from engine.storage.database import embedded_database
-
-    if settings.database_url is None:
-        print(f"starting embedded PostgreSQL in {settings.data_dir}/pgdata ...", flush=True)
-    with embedded_database(settings) as resolved:
-        yield resolved
 
 
 async def _with_pool(settings: Settings, work: Any) -> Any:
@@ -78,9 +60,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             await seed_demo(app[pool_key])
         print("Press Ctrl-C to stop.", flush=True)
 
-    configured = _settings()
-    embedded = configured.database_url is None  # _database fills the URL in when embedded
-    with _database(configured) as settings:
+    configured = load_settings()
+    embedded = configured.database_url is None  # database() fills the URL in when embedded
+    with database(configured) as settings:
         _run(_serve_with_workers(settings, ready))
     return 0
 
@@ -140,7 +122,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         finally:
             await conn.close()
 
-    with _database(_settings()) as settings:
+    with database(load_settings()) as settings:
         assert settings.database_url is not None
         applied = _run(work(settings.database_url.reveal()))
     print(f"applied: {', '.join(applied)}" if applied else "database is up to date")
@@ -157,7 +139,7 @@ def cmd_users_add(args: argparse.Namespace) -> int:
     if password is None and args.ask_password:
         password = getpass.getpass("password: ")
     try:
-        with _database(_settings()) as settings:
+        with database(load_settings()) as settings:
             user, created = _run(_with_pool(settings, lambda pool: add_user(
                 pool, args.email, password, Role(args.role), args.name)))
     except (EngineError, ValueError) as exc:
