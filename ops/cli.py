@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import logging
 import secrets
 import sys
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
+from engine.entrypoint import configure_logging, startup_errors
 from engine.settings import Settings
 from ops.environment import database, load_settings
 
@@ -27,6 +27,7 @@ settings come from the environment:
   SHARD_WORKERS       shard worker processes started with AMQP_URL (default 2)
   BOOKING_STRATEGY    queued | locked | naive (naive needs ALLOW_NAIVE=1)
   HOST, PORT          listen address (default 127.0.0.1:8080)
+  LOG_LEVEL           DEBUG | INFO | WARNING | ERROR (default INFO; --log-level wins)
   see README.md for the full table
 """
 
@@ -37,17 +38,17 @@ def _run(coro: Coroutine[Any, Any, Any]) -> Any:
     return uvloop.run(coro)
 
 
-async def _with_pool(settings: Settings, work: Any) -> Any:
+async def _with_pool(settings: Settings, work: Any, *, apply_migrations: bool = True) -> Any:
     from engine.storage import create_pool
 
-    pool = await create_pool(settings)
+    pool = await create_pool(settings, apply_migrations=apply_migrations)
     try:
         return await work(pool)
     finally:
         await pool.close()
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def cmd_run(args: argparse.Namespace, configured: Settings) -> int:
     """Start the gateway (and, in embedded mode, the shard actors)."""
     async def ready(app: Any) -> None:
         from gateway.keys import pool_key
@@ -60,8 +61,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             await seed_demo(app[pool_key])
         print("Press Ctrl-C to stop.", flush=True)
 
-    configured = load_settings()
+    from gateway.serve import check_port
+
     embedded = configured.database_url is None  # database() fills the URL in when embedded
+    check_port(configured)  # before anything starts, so nothing has to be stopped again
     with database(configured) as settings:
         _run(_serve_with_workers(settings, ready))
     return 0
@@ -79,14 +82,27 @@ async def _serve_with_workers(settings: Settings, ready: Any) -> None:
     if settings.amqp_url is None or settings.shard_workers == 0:
         await serve(settings, ready)
         return
-    assert settings.database_url is not None
-    supervisor = WorkerSupervisor(settings.shard_workers,
-                                  worker_env(settings.database_url.reveal()))
+    await _check_services(settings)
+    supervisor = WorkerSupervisor(settings.shard_workers, worker_env(settings))
     await supervisor.start()
     try:
         await serve(settings, ready)
     finally:
         await supervisor.stop()
+
+
+async def _check_services(settings: Settings) -> None:
+    """Reach the database (migrating it) and the broker (declaring the topology) once before
+    any worker starts: a missing service is then one clear error, not one per worker and
+    restart."""
+    from engine.storage import create_pool
+    from engine.transport.amqp import AmqpTransport
+
+    pool = await create_pool(settings)
+    await pool.close()
+    transport = AmqpTransport(settings)
+    await transport.start()
+    await transport.stop()
 
 
 async def seed_demo(pool: Any) -> None:
@@ -109,39 +125,35 @@ async def seed_demo(pool: Any) -> None:
         print(f"  {role:<7} {email:<20} {password}")
 
 
-def cmd_migrate(args: argparse.Namespace) -> int:
+def cmd_migrate(args: argparse.Namespace, configured: Settings) -> int:
     """Apply pending migrations."""
     from engine.storage.migrate import migrate
 
-    async def work(dsn: str) -> list[str]:
-        import asyncpg
-
-        conn = await asyncpg.connect(dsn)
-        try:
+    async def work(pool: Any) -> list[str]:
+        async with pool.acquire() as conn:
             return await migrate(conn)
-        finally:
-            await conn.close()
 
-    with database(load_settings()) as settings:
-        assert settings.database_url is not None
-        applied = _run(work(settings.database_url.reveal()))
+    with database(configured) as settings:
+        applied = _run(_with_pool(settings, work, apply_migrations=False))
     print(f"applied: {', '.join(applied)}" if applied else "database is up to date")
     return 0
 
 
-def cmd_users_add(args: argparse.Namespace) -> int:
+def cmd_users_add(args: argparse.Namespace, configured: Settings) -> int:
     """Create an account, or change the role (and password) of an existing one."""
     from engine.accounts import add_user
-    from engine.errors import EngineError
+    from engine.errors import EngineError, StartupError
     from engine.types import Role
 
     password = args.password
     if password is None and args.ask_password:
         password = getpass.getpass("password: ")
     try:
-        with database(load_settings()) as settings:
+        with database(configured) as settings:
             user, created = _run(_with_pool(settings, lambda pool: add_user(
                 pool, args.email, password, Role(args.role), args.name)))
+    except StartupError:
+        raise  # reported as every command's are
     except (EngineError, ValueError) as exc:
         print(f"ticketwar: {exc}", file=sys.stderr)
         return 2
@@ -149,11 +161,11 @@ def cmd_users_add(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_shards(args: argparse.Namespace) -> int:
+def cmd_shards(args: argparse.Namespace, settings: Settings) -> int:
     """`ticketwar shards`: one shard worker, exactly as `python -m shards`."""
     from shards.__main__ import run
 
-    return run()
+    return run(settings)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -162,7 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ticketwar", description="Ticket War Engine: sell a fixed stock of seats to a surge "
         "of buyers, never twice.", epilog=SETTINGS_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
+    parser.add_argument("--log-level", help="DEBUG, INFO, WARNING, ERROR (default: LOG_LEVEL, "
+                        "else INFO); DEBUG also shows the traceback of a start-up error")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="start the engine", epilog=SETTINGS_HELP,
@@ -204,11 +217,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the `ticketwar` console script."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # pgserver narrates every pg_ctl call at INFO; its warnings are what an operator needs.
-    logging.getLogger("pgserver").setLevel(max(logging.WARNING, logging.root.level))
-    sys.exit(args.func(args))
+    settings = load_settings(log_level=args.log_level)
+    configure_logging(settings.log_level)
+    with startup_errors("ticketwar"):
+        sys.exit(args.func(args, settings))
 
 
 if __name__ == "__main__":

@@ -5,17 +5,27 @@ Shared by the CLI and its subcommands (surge), so none of them imports another's
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from engine.settings import Settings, SettingsError
+from engine.settings import LOG_LEVELS, Settings, SettingsError
 
 
-def load_settings() -> Settings:
-    """Settings from the environment; a bad value ends the command with a one-line message."""
+def load_settings(*, log_level: str | None = None) -> Settings:
+    """Settings from the environment, `--log-level` (when given) overriding LOG_LEVEL.
+
+    A bad value ends the command with a one-line message.
+    """
+    env = dict(os.environ)
+    if log_level is not None:
+        if log_level.upper() not in LOG_LEVELS:
+            sys.exit(f"ticketwar: bad option: --log-level {log_level!r}: not one of "
+                     f"{', '.join(LOG_LEVELS)}")
+        env["LOG_LEVEL"] = log_level
     try:
-        return Settings.from_env()
+        return Settings.from_env(env)
     except SettingsError as exc:
         sys.exit(f"ticketwar: bad setting: {exc}")
 

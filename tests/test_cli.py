@@ -13,7 +13,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.conftest import TEST_DATABASE_URL
+from engine.settings import Secret, Settings
+from ops.supervisor import worker_env
+from tests.conftest import TEST_AMQP_URL, TEST_DATABASE_URL
+from tests.rabbitmq_node import rabbitmq_without_plugins
 
 TICKETWAR = [sys.executable, "-m", "ops.cli"]
 
@@ -26,7 +29,8 @@ def _free_port() -> int:
 
 def _env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
-           if k not in {"DATABASE_URL", "AMQP_URL", "JWT_SECRET", "PORT", "DATA_DIR"}}
+           if k not in {"DATABASE_URL", "AMQP_URL", "JWT_SECRET", "PORT", "DATA_DIR",
+                        "LOG_LEVEL"}}
     env.update(extra)
     return env
 
@@ -98,3 +102,107 @@ async def test_run_serves_on_embedded_postgres_and_stops_cleanly(tmp_path: Path)
     assert proc.returncode == 0
     # Ctrl-C stops the embedded PostgreSQL too: nothing is left running.
     assert not (tmp_path / "pgdata" / "postmaster.pid").exists()
+
+
+# -- start-up errors: one line saying what is missing and how to fix it -----------------
+
+SHARDS = [sys.executable, "-m", "shards"]
+
+
+async def _start(command: list[str], **env: str) -> tuple[int, str]:
+    """Run a command (ticketwar ... or python -m shards) to its end; exit code and output."""
+    proc = await asyncio.create_subprocess_exec(
+        *command, env=_env(JWT_SECRET="j" * 40, **env), stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT)
+    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode()
+
+
+def _one_line(code: int, out: str, *words: str) -> None:
+    assert code != 0, out
+    assert len(out.splitlines()) == 1, out
+    assert "Traceback" not in out
+    for word in words:
+        assert word in out, out
+
+
+@pytest.mark.slow
+async def test_unreachable_database_is_one_line_for_every_command(tmp_path: Path) -> None:
+    env = {"DATABASE_URL": f"postgresql://postgres@127.0.0.1:{_free_port()}/ticketwar",
+           "AMQP_URL": TEST_AMQP_URL, "DATA_DIR": str(tmp_path), "PORT": str(_free_port())}
+    commands = [[*TICKETWAR, "run"], [*TICKETWAR, "migrate"], [*TICKETWAR, "shards"],
+                [*TICKETWAR, "users", "add", "a@test.example", "--password", "long-enough-pw"],
+                SHARDS]
+    # Each retries for a while (a database may be starting): all at once, to wait once.
+    results = await asyncio.gather(*(_start(command, **env) for command in commands))
+    for code, out in results:
+        _one_line(code, out, "PostgreSQL unreachable", "DATABASE_URL")
+
+
+@pytest.mark.parametrize("command", [[*TICKETWAR, "run"], [*TICKETWAR, "shards"], SHARDS],
+                         ids=["run", "shards", "python-m-shards"])
+async def test_unreachable_broker_is_one_line(command: list[str], db_pool: object) -> None:
+    code, out = await _start(command, DATABASE_URL=TEST_DATABASE_URL,
+                             AMQP_URL=f"amqp://guest:guest@127.0.0.1:{_free_port()}/",
+                             PORT=str(_free_port()))
+    _one_line(code, out, "RabbitMQ unreachable", "AMQP_URL")
+
+
+@pytest.mark.slow
+async def test_broker_without_the_consistent_hash_plugin_says_how_to_enable_it(
+        db_pool: object) -> None:
+    async with rabbitmq_without_plugins() as amqp_url:
+        env = {"DATABASE_URL": TEST_DATABASE_URL, "AMQP_URL": amqp_url,
+               "PORT": str(_free_port())}
+        for command in ([*TICKETWAR, "run"], SHARDS):
+            code, out = await _start(command, **env)
+            _one_line(code, out, "rabbitmq_consistent_hash_exchange",
+                      "rabbitmq-plugins enable rabbitmq_consistent_hash_exchange")
+        # At DEBUG the traceback comes too, and the line still ends the output.
+        code, out = await _start([*TICKETWAR, "--log-level", "DEBUG", "run"], **env)
+        assert code != 0 and "Traceback" in out
+        assert "rabbitmq-plugins enable" in out.splitlines()[-1]
+
+
+async def test_port_in_use_is_one_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, out = await _start([*TICKETWAR, "run"], PORT=str(port), DATA_DIR=str(tmp_path))
+    _one_line(code, out, f"port {port}", "PORT=")
+    # Checked before the embedded database would start: nothing was started.
+    assert not (tmp_path / "pgdata").exists()
+
+
+# -- LOG_LEVEL: the environment's default, --log-level overrides -----------------------
+
+
+async def test_log_level_debug_from_the_environment_shows_the_traceback() -> None:
+    closed = {"DATABASE_URL": TEST_DATABASE_URL, "PORT": str(_free_port()),
+              "AMQP_URL": f"amqp://guest:guest@127.0.0.1:{_free_port()}/"}
+    code, out = await _start([*TICKETWAR, "run"], LOG_LEVEL="DEBUG", **closed)
+    assert code != 0 and "Traceback" in out and " DEBUG " in out
+    code, out = await _start(SHARDS, LOG_LEVEL="debug", **closed)
+    assert code != 0 and "Traceback" in out and " DEBUG " in out
+    # The option wins over the environment.
+    code, out = await _start([*TICKETWAR, "--log-level", "INFO", "run"], LOG_LEVEL="DEBUG",
+                             **closed)
+    _one_line(code, out, "RabbitMQ unreachable")
+
+
+@pytest.mark.parametrize("command, env", [
+    ([*TICKETWAR, "migrate"], {"LOG_LEVEL": "loud"}),
+    ([*TICKETWAR, "--log-level", "loud", "migrate"], {}),
+    (SHARDS, {"LOG_LEVEL": "loud"}),
+], ids=["env", "option", "shards"])
+async def test_a_bad_log_level_is_one_line(command: list[str], env: dict[str, str]) -> None:
+    code, out = await _start(command, DATABASE_URL=TEST_DATABASE_URL, **env)
+    _one_line(code, out, "'loud'", "DEBUG, INFO, WARNING")
+
+
+def test_workers_inherit_the_log_level() -> None:
+    settings = Settings(log_level="DEBUG", database_url=Secret(TEST_DATABASE_URL))
+    env = worker_env(settings)
+    assert (env["LOG_LEVEL"], env["DATABASE_URL"]) == ("DEBUG", TEST_DATABASE_URL)

@@ -12,7 +12,7 @@ from urllib.parse import unquote, urlsplit
 
 import asyncpg
 
-from engine.errors import Unavailable
+from engine.errors import DatabaseUnreachable, Unavailable
 from engine.settings import Secret, Settings, SettingsError
 from engine.storage.migrate import migrate
 
@@ -69,8 +69,14 @@ async def create_pool(settings: Settings, *, apply_migrations: bool = True) -> a
             break
         except TRANSIENT_DB_ERRORS as exc:
             if attempt == 7:
-                raise Unavailable(f"database unreachable: {exc}") from exc
-            log.warning("database not ready (%s); retrying in %.1fs", exc, delay)
+                where = urlsplit(dsn)
+                raise DatabaseUnreachable(
+                    f"PostgreSQL unreachable at {where.hostname}:{where.port or 5432} after "
+                    f"{attempt + 1} attempts ({type(exc).__name__}: {exc})",
+                    hint="Start it, or point DATABASE_URL at a running server (unset "
+                    "DATABASE_URL to use the embedded PostgreSQL)") from exc
+            # The final error says it all; each attempt is for whoever asked for DEBUG.
+            log.debug("database not ready (%s); retrying in %.1fs", exc, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 3.0)
     if apply_migrations:
