@@ -87,3 +87,14 @@ async def test_services_script_says_one_line_when_everything_is_up() -> None:
     code, out = await _output("bash", "ops/services.sh")
     assert code == 0, out
     assert len(out.splitlines()) == 1 and "ready" in out, out
+
+
+@pytest.mark.slow
+async def test_the_package_builds_without_setuptools_warnings(tmp_path: Path) -> None:
+    # What `make run` installs first: a warning there is the first thing a newcomer reads.
+    code, out = await _output(sys.executable, "-m", "pip", "wheel", "--verbose", "--no-deps",
+                              "--wheel-dir", str(tmp_path), str(ROOT))
+    assert code == 0, out
+    warnings = [line for line in out.splitlines()
+                if "setuptools" in line and "Warning" in line]
+    assert warnings == []
