@@ -56,10 +56,10 @@ async def serve(settings: Settings,
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    if on_ready is not None:
-        await on_ready(app)
     log.info("gateway listening on http://%s:%s (transport %s, strategy %s)",
              settings.host, settings.port, settings.transport, settings.booking_strategy)
+    if on_ready is not None:
+        await on_ready(app)
     await stop.wait()
     log.info("shutting down: no new requests, finishing batches in flight")
     # runner.cleanup stops the site, waits for handlers, then runs cleanup_ctx in reverse.

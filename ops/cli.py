@@ -16,6 +16,7 @@ from typing import Any
 
 from engine.entrypoint import configure_logging, startup_errors
 from engine.settings import Settings
+from ops.banner import box, browser_url
 from ops.environment import database, load_settings
 
 SETTINGS_HELP = """\
@@ -53,13 +54,17 @@ def cmd_run(args: argparse.Namespace, configured: Settings) -> int:
     async def ready(app: Any) -> None:
         from gateway.keys import pool_key
 
-        print(f"Ticket War Engine on http://{settings.host}:{settings.port}"
-              f"  (database: {'embedded' if embedded else 'configured'},"
-              f" transport: {settings.transport}, strategy: {settings.booking_strategy})",
-              flush=True)
+        # Printed last, after the log says it listens: what a person needs, where it shows.
+        lines = [f"Ticket War Engine is running: open "
+                 f"{browser_url(settings.host, settings.port)}",
+                 f"database: {'embedded' if embedded else 'configured'}, transport: "
+                 f"{settings.transport}, strategy: {settings.booking_strategy}."
+                 " Ctrl-C stops it."]
         if args.seed_demo:
-            await seed_demo(app[pool_key])
-        print("Press Ctrl-C to stop.", flush=True)
+            lines += ["", "Demo logins (passwords are new each run):"]
+            lines += [f"  {role:<7} {email:<18} {password}"
+                      for email, password, role in await seed_demo(app[pool_key])]
+        print(box(lines), flush=True)
 
     from gateway.serve import check_port
 
@@ -105,8 +110,8 @@ async def _check_services(settings: Settings) -> None:
     await transport.stop()
 
 
-async def seed_demo(pool: Any) -> None:
-    """A demo vendor, buyer and on-sale event; prints fresh passwords for both accounts."""
+async def seed_demo(pool: Any) -> list[tuple[str, str, str]]:
+    """A demo vendor, buyer and on-sale event; (email, fresh password, role) of each account."""
     from engine.accounts import add_user
     from engine.storage import events
     from engine.types import Role
@@ -120,9 +125,7 @@ async def seed_demo(pool: Any) -> None:
                 "SELECT 1 FROM events WHERE vendor_id = $1", user.id):
             await events.create_event(pool, user, {"name": "Demo Night", "venue": "Main Hall",
                                                    "capacity": 100, "per_user_limit": 4})
-    print("Demo logins (passwords are new each run):")
-    for email, password, role in logins:
-        print(f"  {role:<7} {email:<20} {password}")
+    return logins
 
 
 def cmd_migrate(args: argparse.Namespace, configured: Settings) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import socket
 import sys
@@ -82,13 +83,21 @@ async def test_run_serves_on_embedded_postgres_and_stops_cleanly(tmp_path: Path)
     seen: list[str] = []
     try:
         async with asyncio.timeout(90):  # initdb on a cold machine takes a few seconds
-            while not seen or "Press Ctrl-C" not in seen[-1]:
+            # The box's closing border, after the logins.
+            while len(seen) < 2 or not ("buyer@demo.test" in seen[-2] and "+--" in seen[-1]):
                 line = await proc.stdout.readline()
                 assert line, "".join(seen)
                 seen.append(line.decode())
-        output = "".join(seen)
-        assert "vendor@demo.test" in output and "buyer@demo.test" in output
-        assert "database: embedded, transport: inproc" in output
+        # Last comes a box: where to go, then the logins, after the "listening" line.
+        top = max(i for i, line in enumerate(seen) if line.startswith("+--"))
+        top = max(i for i, line in enumerate(seen[:top]) if line.startswith("+--"))
+        box = [line.rstrip("\n") for line in seen[top:]]
+        assert any("gateway listening" in line for line in seen[:top])
+        assert len({len(line) for line in box}) == 1, box  # the borders line up
+        assert f"open http://127.0.0.1:{port}" in box[1]
+        assert "database: embedded, transport: inproc" in "".join(box)
+        assert re.search(r"VENDOR\s+vendor@demo\.test\s+\S{8,}\s+\|$", box[-3]), box
+        assert re.search(r"USER\s+buyer@demo\.test\s+\S{8,}\s+\|$", box[-2]), box
         async with aiohttp.ClientSession() as http:
             async with http.get(f"http://127.0.0.1:{port}/api/health") as resp:
                 assert resp.status == 200
@@ -98,8 +107,10 @@ async def test_run_serves_on_embedded_postgres_and_stops_cleanly(tmp_path: Path)
     finally:
         if proc.returncode is None:
             proc.send_signal(signal.SIGINT)
-        await asyncio.wait_for(proc.communicate(), 30)
+        rest, _ = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 0
+    # Nothing came after the box until Ctrl-C.
+    assert "shutting down" in rest.decode().splitlines()[0]
     # Ctrl-C stops the embedded PostgreSQL too: nothing is left running.
     assert not (tmp_path / "pgdata" / "postmaster.pid").exists()
 

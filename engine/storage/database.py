@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import warnings
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import replace
@@ -44,11 +45,15 @@ def embedded_database(settings: Settings) -> Iterator[Settings]:
     if settings.database_url is not None:
         yield settings
         return
-    import pgserver  # imported lazily: only embedded mode needs it
-
     pgdata = (settings.data_dir / "pgdata").resolve()
     pgdata.parent.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
+    with warnings.catch_warnings():
+        # platformdirs (pgserver's) warns when XDG_RUNTIME_DIR is unset (root shells, CI)
+        # and uses /tmp instead: nothing for whoever reads `make run`'s output to do.
+        warnings.filterwarnings("ignore", category=UserWarning, module="platformdirs")
+        import pgserver  # imported lazily: only embedded mode needs it
+
+        server = pgserver.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
     try:
         yield replace(settings, database_url=Secret(server.get_uri()))
     finally:
