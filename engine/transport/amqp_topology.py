@@ -125,7 +125,10 @@ def _quiet_driver_logs() -> Iterator[None]:
     # traceback, "reconnecting") before we can raise; the error we raise says the same in
     # one line. At DEBUG everything shows. Only start-up runs in here.
     loggers = [logging.getLogger(name) for name in ("aiormq", "aio_pika")]
-    if any(logger.isEnabledFor(logging.DEBUG) for logger in loggers):
+    # Already quiet (another start-up in this process is in its window): leave the levels
+    # to that one to restore, or it would restore ours, CRITICAL, for good.
+    if any(logger.isEnabledFor(logging.DEBUG) or logger.level == logging.CRITICAL
+           for logger in loggers):
         yield
         return
     levels = [logger.level for logger in loggers]
