@@ -11,20 +11,15 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from tests.helpers import free_port
+
 #: Starting a node takes a few seconds; an Erlang VM on a busy machine, a few more.
 START_TIMEOUT_SECONDS = 90
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def _rabbitmqctl(env: dict[str, str], *args: str) -> None:
@@ -46,7 +41,7 @@ def _node_env(base: Path, node: str, port: int) -> dict[str, str]:
             shutil.chown(path, "rabbitmq", "rabbitmq")
     return {**os.environ,
             "RABBITMQ_NODENAME": node, "RABBITMQ_NODE_PORT": str(port),
-            "RABBITMQ_DIST_PORT": str(_free_port()),
+            "RABBITMQ_DIST_PORT": str(free_port()),
             "RABBITMQ_MNESIA_BASE": str(base / "mnesia"), "RABBITMQ_LOG_BASE": str(base / "log"),
             "RABBITMQ_PID_FILE": str(base / "pid"),
             "RABBITMQ_ENABLED_PLUGINS_FILE": str(base / "enabled_plugins"),
@@ -60,7 +55,7 @@ async def rabbitmq_without_plugins() -> AsyncIterator[str]:
 
     The node is stopped, and its files removed, on the way out, also when the test failed.
     """
-    port = _free_port()
+    port = free_port()
     node = f"tw-noplugins-{os.getpid()}@localhost"
     # Not pytest's tmp_path: when started as root, rabbitmq-server drops to the rabbitmq
     # user, who cannot enter pytest's private (0700) directories.

@@ -5,20 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 
 import pytest
 
 from engine.errors import BrokerUnreachable
 from engine.settings import Secret
 from engine.transport.amqp_topology import Names, open_topology
+from tests.helpers import free_port
 
 
 def _closed_port_url() -> Secret:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return Secret(f"amqp://guest:guest@127.0.0.1:{port}/")
+    return Secret(f"amqp://guest:guest@127.0.0.1:{free_port()}/")
 
 
 async def test_concurrent_failed_starts_leave_the_driver_log_levels_alone() -> None:

@@ -17,15 +17,10 @@ import pytest
 from engine.settings import Secret, Settings
 from ops.supervisor import worker_env
 from tests.conftest import TEST_AMQP_URL, TEST_DATABASE_URL
+from tests.helpers import free_port
 from tests.rabbitmq_node import rabbitmq_without_plugins
 
 TICKETWAR = [sys.executable, "-m", "ops.cli"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -75,7 +70,7 @@ async def test_users_add_makes_a_vendor_who_can_sell(tmp_path: Path, db_pool: ob
 
 @pytest.mark.slow
 async def test_run_serves_on_embedded_postgres_and_stops_cleanly(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     proc = await asyncio.create_subprocess_exec(
         *TICKETWAR, "run", "--seed-demo", env=_env(PORT=str(port), DATA_DIR=str(tmp_path)),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
@@ -140,8 +135,8 @@ def _one_line(code: int, out: str, *words: str) -> None:
 
 @pytest.mark.slow
 async def test_unreachable_database_is_one_line_for_every_command(tmp_path: Path) -> None:
-    env = {"DATABASE_URL": f"postgresql://postgres@127.0.0.1:{_free_port()}/ticketwar",
-           "AMQP_URL": TEST_AMQP_URL, "DATA_DIR": str(tmp_path), "PORT": str(_free_port())}
+    env = {"DATABASE_URL": f"postgresql://postgres@127.0.0.1:{free_port()}/ticketwar",
+           "AMQP_URL": TEST_AMQP_URL, "DATA_DIR": str(tmp_path), "PORT": str(free_port())}
     commands = [[*TICKETWAR, "run"], [*TICKETWAR, "migrate"], [*TICKETWAR, "shards"],
                 [*TICKETWAR, "users", "add", "a@test.example", "--password", "long-enough-pw"],
                 SHARDS]
@@ -155,8 +150,8 @@ async def test_unreachable_database_is_one_line_for_every_command(tmp_path: Path
                          ids=["run", "shards", "python-m-shards"])
 async def test_unreachable_broker_is_one_line(command: list[str], db_pool: object) -> None:
     code, out = await _start(command, DATABASE_URL=TEST_DATABASE_URL,
-                             AMQP_URL=f"amqp://guest:guest@127.0.0.1:{_free_port()}/",
-                             PORT=str(_free_port()))
+                             AMQP_URL=f"amqp://guest:guest@127.0.0.1:{free_port()}/",
+                             PORT=str(free_port()))
     _one_line(code, out, "RabbitMQ unreachable", "AMQP_URL")
 
 
@@ -165,7 +160,7 @@ async def test_broker_without_the_consistent_hash_plugin_says_how_to_enable_it(
         db_pool: object) -> None:
     async with rabbitmq_without_plugins() as amqp_url:
         env = {"DATABASE_URL": TEST_DATABASE_URL, "AMQP_URL": amqp_url,
-               "PORT": str(_free_port())}
+               "PORT": str(free_port())}
         for command in ([*TICKETWAR, "run"], SHARDS):
             code, out = await _start(command, **env)
             _one_line(code, out, "rabbitmq_consistent_hash_exchange",
@@ -191,8 +186,8 @@ async def test_port_in_use_is_one_line(tmp_path: Path) -> None:
 
 
 async def test_log_level_debug_from_the_environment_shows_the_traceback() -> None:
-    closed = {"DATABASE_URL": TEST_DATABASE_URL, "PORT": str(_free_port()),
-              "AMQP_URL": f"amqp://guest:guest@127.0.0.1:{_free_port()}/"}
+    closed = {"DATABASE_URL": TEST_DATABASE_URL, "PORT": str(free_port()),
+              "AMQP_URL": f"amqp://guest:guest@127.0.0.1:{free_port()}/"}
     code, out = await _start([*TICKETWAR, "run"], LOG_LEVEL="DEBUG", **closed)
     assert code != 0 and "Traceback" in out and " DEBUG " in out
     code, out = await _start(SHARDS, LOG_LEVEL="debug", **closed)
