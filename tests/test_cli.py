@@ -87,7 +87,7 @@ async def test_run_serves_on_embedded_postgres_and_stops_cleanly(tmp_path: Path)
         top = max(i for i, line in enumerate(seen) if line.startswith("+--"))
         top = max(i for i, line in enumerate(seen[:top]) if line.startswith("+--"))
         box = [line.rstrip("\n") for line in seen[top:]]
-        assert any("gateway listening" in line for line in seen[:top])
+        assert any("gateway listening" in line for line in seen[:top]), seen
         assert len({len(line) for line in box}) == 1, box  # the borders line up
         assert f"open http://127.0.0.1:{port}" in box[1]
         assert "database: embedded, transport: inproc" in "".join(box)
@@ -103,9 +103,10 @@ async def test_run_serves_on_embedded_postgres_and_stops_cleanly(tmp_path: Path)
         if proc.returncode is None:
             proc.send_signal(signal.SIGINT)
         rest, _ = await asyncio.wait_for(proc.communicate(), 30)
-    assert proc.returncode == 0
+    after = rest.decode().splitlines()
+    assert proc.returncode == 0, after
     # Nothing came after the box until Ctrl-C.
-    assert "shutting down" in rest.decode().splitlines()[0]
+    assert after and "shutting down" in after[0], after
     # Ctrl-C stops the embedded PostgreSQL too: nothing is left running.
     assert not (tmp_path / "pgdata" / "postmaster.pid").exists()
 
