@@ -15,6 +15,7 @@ import aiohttp
 import pytest
 
 from engine.settings import Secret, Settings
+from ops.banner import box, browser_url
 from ops.supervisor import worker_env
 from tests.conftest import TEST_AMQP_URL, TEST_DATABASE_URL
 from tests.helpers import free_port
@@ -213,3 +214,12 @@ def test_workers_inherit_the_log_level() -> None:
     settings = Settings(log_level="DEBUG", database_url=Secret(TEST_DATABASE_URL))
     env = worker_env(settings)
     assert (env["LOG_LEVEL"], env["DATABASE_URL"]) == ("DEBUG", TEST_DATABASE_URL)
+
+
+def test_the_box_lines_up_and_shows_an_address_a_browser_can_open() -> None:
+    lines = box(["open http://127.0.0.1:8080", "", "  VENDOR  vendor@demo.test  pw"]).split("\n")
+    assert len({len(line) for line in lines}) == 1 and len(lines) == 5
+    assert browser_url("0.0.0.0", 8080) == "http://127.0.0.1:8080"  # listens everywhere
+    assert browser_url("::", 8080) == "http://[::1]:8080"
+    assert browser_url("fe80::1", 80) == "http://[fe80::1]:80"
+    assert browser_url("example.test", 80) == "http://example.test:80"
