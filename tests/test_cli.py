@@ -6,9 +6,12 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shutil
 import signal
 import socket
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
@@ -69,11 +72,22 @@ async def test_users_add_makes_a_vendor_who_can_sell(tmp_path: Path, db_pool: ob
     assert code == 2 and "email" in out
 
 
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    """A DATA_DIR for an embedded PostgreSQL, outside pytest's tmp tree. As root, pgserver
+    runs PostgreSQL as another user and opens the directory's parents to it; a pytest
+    session starting meanwhile (another checkout's) closes pytest-of-root again (mode
+    0700), and initdb fails halfway with "Permission denied"."""
+    path = Path(tempfile.mkdtemp(prefix="tw-run-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.mark.slow
-async def test_run_serves_on_embedded_postgres_and_stops_cleanly(tmp_path: Path) -> None:
+async def test_run_serves_on_embedded_postgres_and_stops_cleanly(data_dir: Path) -> None:
     port = free_port()
     proc = await asyncio.create_subprocess_exec(
-        *TICKETWAR, "run", "--seed-demo", env=_env(PORT=str(port), DATA_DIR=str(tmp_path)),
+        *TICKETWAR, "run", "--seed-demo", env=_env(PORT=str(port), DATA_DIR=str(data_dir)),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     assert proc.stdout is not None
     seen: list[str] = []
@@ -99,7 +113,7 @@ async def test_run_serves_on_embedded_postgres_and_stops_cleanly(tmp_path: Path)
                 assert resp.status == 200
             async with http.get(f"http://127.0.0.1:{port}/api/events") as resp:
                 assert [e["name"] for e in await resp.json()] == ["Demo Night"]
-        assert (tmp_path / "jwt_secret").stat().st_mode & 0o077 == 0
+        assert (data_dir / "jwt_secret").stat().st_mode & 0o077 == 0
     finally:
         if proc.returncode is None:
             proc.send_signal(signal.SIGINT)
@@ -109,7 +123,7 @@ async def test_run_serves_on_embedded_postgres_and_stops_cleanly(tmp_path: Path)
     # Nothing came after the box until Ctrl-C.
     assert after and "shutting down" in after[0], after
     # Ctrl-C stops the embedded PostgreSQL too: nothing is left running.
-    assert not (tmp_path / "pgdata" / "postmaster.pid").exists()
+    assert not (data_dir / "pgdata" / "postmaster.pid").exists()
 
 
 # -- start-up errors: one line saying what is missing and how to fix it -----------------
