@@ -11,12 +11,16 @@ STAMP  := $(VENV)/.installed
 help:  ## show the targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
 
+# Quiet on purpose: a first `make run` should end with the engine's own lines, not pages
+# of installer output. -qq keeps pip's errors and drops its warnings (a machine's pip
+# configuration can add dozens); rerun without @ and -qq to see everything.
 $(STAMP): setup.cfg pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python 3.11+)"; exit 1; }
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
-	touch $(STAMP)
+	@echo "installing the Python packages into $(VENV) (a minute or two the first time)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -qq --upgrade pip
+	@$(BIN)/python -m pip install -qq -e '.[test,dev]'
+	@touch $(STAMP)
 
 # The web UI: npm installs from the lock file, Vite builds into webui/dist (served at /).
 WEBUI_SRC := $(shell find webui/src -type f) webui/index.html webui/vite.config.ts webui/tsconfig.json
@@ -25,21 +29,24 @@ WEBUI := webui/dist/index.html
 
 $(WEBUI_DEPS): webui/package.json webui/package-lock.json
 	@command -v npm >/dev/null || { echo "need Node.js and npm to build the web UI"; exit 1; }
-	cd webui && npm ci --no-audit --no-fund --loglevel=error
-	touch $@
+	@echo "installing the web UI's packages (npm ci)"
+	@cd webui && npm ci --no-audit --no-fund --loglevel=error >/dev/null  # errors: stderr
+	@touch $@
 
 $(WEBUI): $(WEBUI_DEPS) $(WEBUI_SRC)
-	cd webui && npm run --silent build -- --logLevel warn
+	@echo "building the web UI"
+	@cd webui && npm run --silent build -- --logLevel warn
 
 webui: $(WEBUI)  ## build the web UI into webui/dist
 
 run: $(STAMP) $(WEBUI)  ## start the engine (embedded PostgreSQL + in-process transport unless configured)
-	$(BIN)/ticketwar run --seed-demo
+	@$(BIN)/ticketwar run --seed-demo
 
-test: $(STAMP) $(WEBUI)  ## run the whole suite against real PostgreSQL and RabbitMQ
+# The tests talk to real PostgreSQL and RabbitMQ: start them first (a no-op when they run).
+test: $(STAMP) $(WEBUI) services  ## run the whole suite against real PostgreSQL and RabbitMQ
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test-fast: $(STAMP) $(WEBUI)  ## the suite without the fault tests
+test-fast: $(STAMP) $(WEBUI) services  ## the suite without the fault tests
 	$(BIN)/python -m pytest -m "not fault" $(PYTEST_ARGS)
 
 lint: $(STAMP) $(WEBUI_DEPS)  ## ruff, mypy, and the web UI's TypeScript check
@@ -47,15 +54,14 @@ lint: $(STAMP) $(WEBUI_DEPS)  ## ruff, mypy, and the web UI's TypeScript check
 	$(BIN)/mypy
 	cd webui && npm run --silent typecheck
 
-bench: $(STAMP)  ## side-by-side benchmark on this machine; writes .bench/latest.json
-	bash ops/services.sh
+bench: $(STAMP) services  ## side-by-side benchmark on this machine; writes .bench/latest.json
 	$(BIN)/python -m ops.bench $(BENCH_ARGS)
 
 docs: $(STAMP)  ## regenerate docs/api.md from the gateway's OpenAPI document
 	$(BIN)/python -m ops.apidoc
 
-services:  ## start local PostgreSQL and RabbitMQ if down, enable the plugin, create test DBs
-	bash ops/services.sh
+services:  ## start local PostgreSQL and RabbitMQ if down, enable the plugin, create the test DB
+	@bash ops/services.sh
 
 clean:  ## remove the virtualenv and local state
 	rm -rf $(VENV) .ticketwar .bench webui/node_modules webui/dist

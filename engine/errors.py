@@ -234,6 +234,46 @@ class ShutdownIncomplete(EngineError):
     code = "shutdown_incomplete"
 
 
+class StartupError(Unavailable):
+    """The engine cannot start: a service it needs is missing or its address is taken.
+
+    `hint` says how to fix it; entry points print the message and hint as one line.
+    """
+
+    code = "startup_failed"
+
+    def __init__(self, message: str, *, hint: str) -> None:
+        super().__init__(message)
+        self.details["hint"] = self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message}. {self.hint}"
+
+
+class DatabaseUnreachable(StartupError):
+    """PostgreSQL does not answer at DATABASE_URL."""
+
+    code = "database_unreachable"
+
+
+class BrokerUnreachable(StartupError):
+    """RabbitMQ does not answer at AMQP_URL."""
+
+    code = "broker_unreachable"
+
+
+class BrokerPluginMissing(StartupError):
+    """RabbitMQ runs without a plugin the engine needs (the consistent-hash exchange)."""
+
+    code = "broker_plugin_missing"
+
+
+class PortInUse(StartupError):
+    """Another process listens on HOST:PORT."""
+
+    code = "port_in_use"
+
+
 class DuplicateWrite(EngineError):
     """A batch wrote a booking id or ticket code that already exists (a duplicate command
     that was not flagged for checking, or a ticket-code collision); retry after checking."""

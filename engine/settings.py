@@ -13,6 +13,9 @@ from pathlib import Path
 
 from engine.types import Strategy
 
+#: The levels LOG_LEVEL (and `--log-level`) accept, in any case.
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
 #: HS256 keys shorter than this are refused (RFC 7518 §3.2: key >= hash output size).
 MIN_JWT_SECRET_BYTES = 32
 
@@ -129,6 +132,9 @@ class Settings:
             raise SettingsError("MAX_QUANTITY must be at least 1")
         if self.session_cache_users < 1:
             raise SettingsError("SESSION_CACHE_USERS must be at least 1")
+        if self.log_level.upper() not in LOG_LEVELS:
+            raise SettingsError(f"LOG_LEVEL={self.log_level!r}: not one of "
+                                f"{', '.join(LOG_LEVELS)}")
 
     @property
     def transport(self) -> str:

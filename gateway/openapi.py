@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from engine.errors import EngineError
+from engine.errors import EngineError, StartupError
 from gateway.answers import ANSWERS
 from gateway.errors import status_for
 from gateway.jsonschema import component_schemas, parameters
@@ -156,8 +156,10 @@ def error_catalog() -> dict[str, dict[str, Any]]:
         stack.extend(cls.__subclasses__())
         # Only engine.errors: a subclass elsewhere (the broker's TopologyError) stops a
         # process at start-up, never answers a request, and is seen only once its module
-        # is imported, which would make this document depend on import order.
-        if "code" in vars(cls) and cls.__module__ == EngineError.__module__:
+        # is imported, which would make this document depend on import order. Left out too:
+        # start-up errors, and the internal ones that only ever surface as internal_error.
+        if ("code" in vars(cls) and cls.__module__ == EngineError.__module__
+                and not issubclass(cls, StartupError) and status_for(cls) != 500):
             summary = inspect.cleandoc(cls.__doc__ or cls.code).split("\n\n")[0]
             catalog[cls.code] = {"status": status_for(cls),
                                  "description": " ".join(summary.split())}

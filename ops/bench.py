@@ -17,12 +17,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import orjson
 
 from engine.auth import TokenIssuer
 from engine.settings import Secret, Settings
 from engine.storage import create_pool
+from engine.storage.database import ensure_database
 from ops.surge import scenario as scenarios
 from ops.surge.report import RunResult, chart, table
 from ops.surge.runner import run_surge
@@ -35,26 +35,11 @@ SCENARIO = Path(__file__).parent / "scenarios" / "hot-event.toml"
 UNLIMITED = {"RATE_LIMIT_BOOKING": "1000000/second", "RATE_LIMIT_DEFAULT": "1000000/second"}
 
 
-async def _ensure_database(url: str) -> None:
-    """Create the bench database if the server has no such database yet."""
-    base, _, name = url.rpartition("/")
-    try:
-        conn = await asyncpg.connect(url)
-    except asyncpg.InvalidCatalogNameError:
-        admin = await asyncpg.connect(base + "/postgres")
-        try:
-            await admin.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await admin.close()
-        return
-    await conn.close()
-
-
 async def bench(args: argparse.Namespace) -> dict[str, Any]:
     """Run every measurement; returns the JSON report."""
     db = os.environ.get("DATABASE_URL", DEFAULT_DB)
     amqp = os.environ.get("AMQP_URL", DEFAULT_AMQP)
-    await _ensure_database(db)
+    await ensure_database(db)
     settings = Settings(database_url=Secret(db), data_dir=Path(".bench")).with_jwt_secret()
     assert settings.jwt_secret is not None
     base_env = {"DATABASE_URL": db, "AMQP_URL": amqp, "JWT_SECRET": settings.jwt_secret.reveal(),

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import logging
 import secrets
 import sys
-from collections.abc import Coroutine, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Coroutine, Sequence
 from typing import Any
 
-from engine.settings import Settings, SettingsError
+from engine.entrypoint import configure_logging, startup_errors
+from engine.settings import Settings
+from ops.banner import box, browser_url
+from ops.environment import database, load_settings
 
 SETTINGS_HELP = """\
 settings come from the environment:
@@ -29,6 +30,7 @@ settings come from the environment:
   SHARD_WORKERS       shard worker processes started with AMQP_URL (default 2)
   BOOKING_STRATEGY    queued | locked | naive (naive needs ALLOW_NAIVE=1)
   HOST, PORT          listen address (default 127.0.0.1:8080)
+  LOG_LEVEL           DEBUG | INFO | WARNING | ERROR (default INFO; --log-level wins)
   see README.md for the full table
 """
 
@@ -39,50 +41,38 @@ def _run(coro: Coroutine[Any, Any, Any]) -> Any:
     return uvloop.run(coro)
 
 
-def _settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except SettingsError as exc:
-        sys.exit(f"ticketwar: bad setting: {exc}")
-
-
-@contextmanager
-def _database(settings: Settings) -> Iterator[Settings]:
-    """The settings with a database: configured, or embedded for as long as the command runs."""
-    from engine.storage.database import embedded_database
-
-    if settings.database_url is None:
-        print(f"starting embedded PostgreSQL in {settings.data_dir}/pgdata ...", flush=True)
-    with embedded_database(settings) as resolved:
-        yield resolved
-
-
-async def _with_pool(settings: Settings, work: Any) -> Any:
+async def _with_pool(settings: Settings, work: Any, *, apply_migrations: bool = True) -> Any:
     from engine.storage import create_pool
 
-    pool = await create_pool(settings)
+    pool = await create_pool(settings, apply_migrations=apply_migrations)
     try:
         return await work(pool)
     finally:
         await pool.close()
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def cmd_run(args: argparse.Namespace, configured: Settings) -> int:
     """Start the gateway (and, in embedded mode, the shard actors)."""
     async def ready(app: Any) -> None:
         from gateway.keys import pool_key
 
-        print(f"Ticket War Engine on http://{settings.host}:{settings.port}"
-              f"  (database: {'embedded' if embedded else 'configured'},"
-              f" transport: {settings.transport}, strategy: {settings.booking_strategy})",
-              flush=True)
+        # Printed last, after the log says it listens: what a person needs, where it shows.
+        lines = [f"Ticket War Engine is running: open "
+                 f"{browser_url(settings.host, settings.port)}",
+                 f"database: {'embedded' if embedded else 'configured'}, transport: "
+                 f"{settings.transport}, strategy: {settings.booking_strategy}."
+                 " Ctrl-C stops it."]
         if args.seed_demo:
-            await seed_demo(app[pool_key])
-        print("Press Ctrl-C to stop.", flush=True)
+            lines += ["", "Demo logins (passwords are new each run):"]
+            lines += [f"  {role:<7} {email:<18} {password}"
+                      for email, password, role in await seed_demo(app[pool_key])]
+        print(box(lines), flush=True)
 
-    configured = _settings()
-    embedded = configured.database_url is None  # _database fills the URL in when embedded
-    with _database(configured) as settings:
+    from gateway.serve import check_port
+
+    embedded = configured.database_url is None  # database() fills the URL in when embedded
+    check_port(configured)  # before anything starts, so nothing has to be stopped again
+    with database(configured) as settings:
         code: int = _run(_serve_with_workers(settings, ready))
     return code
 
@@ -98,9 +88,8 @@ async def _serve_with_workers(settings: Settings, ready: Any) -> int:
 
     if settings.amqp_url is None or settings.shard_workers == 0:
         return await serve(settings, ready)
-    assert settings.database_url is not None
-    supervisor = WorkerSupervisor(settings.shard_workers,
-                                  worker_env(settings.database_url.reveal()))
+    await _check_services(settings)
+    supervisor = WorkerSupervisor(settings.shard_workers, worker_env(settings))
     await supervisor.start()
     try:
         return await serve(settings, ready)
@@ -108,8 +97,23 @@ async def _serve_with_workers(settings: Settings, ready: Any) -> int:
         await supervisor.stop()
 
 
-async def seed_demo(pool: Any) -> None:
-    """A demo vendor, buyer and on-sale event; prints fresh passwords for both accounts."""
+async def _check_services(settings: Settings) -> None:
+    """Reach the database (migrating it) and the broker (declaring the topology) once before
+    any worker starts: a missing service is then one clear error, not one per worker and
+    restart."""
+    from engine.notifications import Notifications
+    from engine.storage import create_pool
+    from engine.transport.amqp import AmqpTransport
+
+    pool = await create_pool(settings)
+    await pool.close()
+    transport = AmqpTransport(settings, Notifications())
+    await transport.start()
+    await transport.stop()
+
+
+async def seed_demo(pool: Any) -> list[tuple[str, str, str]]:
+    """A demo vendor, buyer and on-sale event; (email, fresh password, role) of each account."""
     from engine.accounts import add_user
     from engine.storage import events
     from engine.types import Role
@@ -123,42 +127,36 @@ async def seed_demo(pool: Any) -> None:
                 "SELECT 1 FROM events WHERE vendor_id = $1", user.id):
             await events.create_event(pool, user, {"name": "Demo Night", "venue": "Main Hall",
                                                    "capacity": 100, "per_user_limit": 4})
-    print("Demo logins (passwords are new each run):")
-    for email, password, role in logins:
-        print(f"  {role:<7} {email:<20} {password}")
+    return logins
 
 
-def cmd_migrate(args: argparse.Namespace) -> int:
+def cmd_migrate(args: argparse.Namespace, configured: Settings) -> int:
     """Apply pending migrations."""
     from engine.storage.migrate import migrate
 
-    async def work(dsn: str) -> list[str]:
-        import asyncpg
-
-        conn = await asyncpg.connect(dsn)
-        try:
+    async def work(pool: Any) -> list[str]:
+        async with pool.acquire() as conn:
             return await migrate(conn)
-        finally:
-            await conn.close()
 
-    with _database(_settings()) as settings:
-        assert settings.database_url is not None
-        applied = _run(work(settings.database_url.reveal()))
+    with database(configured) as settings:
+        applied = _run(_with_pool(settings, work, apply_migrations=False))
     print(f"applied: {', '.join(applied)}" if applied else "database is up to date")
     return 0
 
 
-def cmd_users_add(args: argparse.Namespace) -> int:
+def cmd_users_add(args: argparse.Namespace, configured: Settings) -> int:
     """Create an account, or change the role (and password) of an existing one."""
     from engine.accounts import add_user
-    from engine.errors import EngineError
+    from engine.errors import EngineError, StartupError
     from engine.types import Role
 
     password = _ask_password(args)
     try:
-        with _database(_settings()) as settings:
+        with database(configured) as settings:
             user, created = _run(_with_pool(settings, lambda pool: add_user(
                 pool, args.email, password, Role(args.role), args.name)))
+    except StartupError:
+        raise  # reported as every command's are
     except (EngineError, ValueError) as exc:
         print(f"ticketwar: {exc}", file=sys.stderr)
         return 2
@@ -172,19 +170,21 @@ def _ask_password(args: argparse.Namespace) -> str | None:
     return args.password  # type: ignore[no-any-return]
 
 
-def cmd_users_set_password(args: argparse.Namespace) -> int:
+def cmd_users_set_password(args: argparse.Namespace, configured: Settings) -> int:
     """Replace an account's password; every token it holds stops working within seconds."""
     from engine.accounts import set_password
-    from engine.errors import EngineError
+    from engine.errors import EngineError, StartupError
 
     password = _ask_password(args)
     if password is None:
         print("ticketwar: give --password or --ask-password", file=sys.stderr)
         return 2
     try:
-        with _database(_settings()) as settings:
+        with database(configured) as settings:
             user = _run(_with_pool(settings, lambda pool: set_password(
                 pool, args.email, password)))
+    except StartupError:
+        raise  # reported as every command's are
     except EngineError as exc:
         print(f"ticketwar: {exc}", file=sys.stderr)
         return 2
@@ -195,11 +195,11 @@ def cmd_users_set_password(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_users_remove(args: argparse.Namespace) -> int:
+def cmd_users_remove(args: argparse.Namespace, configured: Settings) -> int:
     """Sign an account out everywhere and anonymise it; its bookings and tickets stay."""
     from engine.accounts import remove_user
 
-    with _database(_settings()) as settings:
+    with database(configured) as settings:
         user = _run(_with_pool(settings, lambda pool: remove_user(pool, args.email)))
     if user is None:
         print(f"ticketwar: no account {args.email}", file=sys.stderr)
@@ -209,11 +209,11 @@ def cmd_users_remove(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_shards(args: argparse.Namespace) -> int:
+def cmd_shards(args: argparse.Namespace, settings: Settings) -> int:
     """`ticketwar shards`: one shard worker, exactly as `python -m shards`."""
     from shards.__main__ import run
 
-    return run()
+    return run(settings)
 
 
 def _password_options(parser: argparse.ArgumentParser) -> None:
@@ -227,7 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ticketwar", description="Ticket War Engine: sell a fixed stock of seats to a surge "
         "of buyers, never twice.", epilog=SETTINGS_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
+    parser.add_argument("--log-level", help="DEBUG, INFO, WARNING, ERROR (default: LOG_LEVEL, "
+                        "else INFO); DEBUG also shows the traceback of a start-up error")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="start the engine", epilog=SETTINGS_HELP,
@@ -283,11 +284,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the `ticketwar` console script."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # pgserver narrates every pg_ctl call at INFO; its warnings are what an operator needs.
-    logging.getLogger("pgserver").setLevel(max(logging.WARNING, logging.root.level))
-    sys.exit(args.func(args))
+    settings = load_settings(log_level=args.log_level)
+    configure_logging(settings.log_level)
+    with startup_errors("ticketwar"):
+        sys.exit(args.func(args, settings))
 
 
 if __name__ == "__main__":

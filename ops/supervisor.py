@@ -15,6 +15,8 @@ import signal
 import sys
 from collections.abc import Mapping
 
+from engine.settings import Settings
+
 log = logging.getLogger(__name__)
 
 #: Restart delays: quick at first (a kill -9 under load), slower if it keeps dying.
@@ -89,9 +91,11 @@ class WorkerSupervisor:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
-def worker_env(database_url: str | None) -> dict[str, str]:
-    """The environment for workers: ours, with the resolved database (embedded or not)."""
+def worker_env(settings: Settings) -> dict[str, str]:
+    """The environment for workers: ours, with the resolved database (embedded or not) and
+    the log level (`--log-level` may have overridden LOG_LEVEL)."""
     env = dict(os.environ)
-    if database_url is not None:
-        env["DATABASE_URL"] = database_url
+    if settings.database_url is not None:
+        env["DATABASE_URL"] = settings.database_url.reveal()
+    env["LOG_LEVEL"] = settings.log_level
     return env

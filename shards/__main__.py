@@ -2,32 +2,32 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 
 import uvloop
 
+from engine.entrypoint import configure_logging, startup_errors
 from engine.settings import Settings, SettingsError
 from shards.worker import run_worker
 
 
-def run() -> int:
-    """Run one worker from the environment's settings until signalled; its exit code.
-    A setting it cannot run with ends it at once with a message (SystemExit)."""
-    try:
-        settings = Settings.from_env()
-    except SettingsError as exc:
-        sys.exit(f"shards: bad setting: {exc}")
+def run(settings: Settings) -> int:
+    """Run one worker until signalled; its exit code. Without a broker or a database it
+    ends at once with a message (SystemExit)."""
     if settings.amqp_url is None or settings.database_url is None:
         sys.exit("shards: AMQP_URL and DATABASE_URL must be set for a shard worker")
     return uvloop.run(run_worker(settings))
 
 
 def main() -> None:
-    """`python -m shards`: exit non-zero if the worker failed."""
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    sys.exit(run())
+    """`python -m shards`: exit non-zero if the worker failed or could not start."""
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        sys.exit(f"shards: bad setting: {exc}")
+    configure_logging(settings.log_level)
+    with startup_errors("shards"):
+        sys.exit(run(settings))
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import pytest
 
 from engine.errors import Unavailable
 from engine.settings import Secret, Settings
+from engine.storage.database import ensure_database
 from engine.storage.migrate import migrate
 from gateway.app import create_app
 from tests.helpers import Api
@@ -33,8 +34,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 async def db_pool() -> AsyncIterator[asyncpg.Pool]:
-    """A pool on the test database, whose schema is rebuilt once per session."""
+    """A pool on the test database (created if missing), its schema rebuilt once per session."""
     try:
+        await ensure_database(TEST_DATABASE_URL)
         conn = await asyncpg.connect(TEST_DATABASE_URL)
     except (OSError, asyncpg.PostgresError) as exc:
         pytest.fail(f"PostgreSQL test database unreachable at {TEST_DATABASE_URL}: {exc}. "

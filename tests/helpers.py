@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -133,3 +134,11 @@ async def assert_eventually(check: Callable[[], Awaitable[bool]], *, timeout: fl
         if time.monotonic() > deadline:
             raise AssertionError(message or f"condition not met within {timeout}s")
         await asyncio.sleep(interval)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (just now): for a server to start
+    on, or for a client to find closed."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

@@ -1,5 +1,7 @@
-"""The house rules that keep the rooms apart: no import cycles among the project's modules
-(counting imports hidden under `if TYPE_CHECKING:`), and the engine never imports HTTP."""
+"""The house rules that keep the rooms apart: no import cycles among the project's modules —
+counting imports inside functions (a lazy import still ties two modules together) and those
+hidden under `if TYPE_CHECKING:` (hiding a cycle does not remove it) — and the engine never
+imports HTTP."""
 
 from __future__ import annotations
 
@@ -21,16 +23,9 @@ def _modules() -> dict[str, Path]:
     return {_module_name(p): p for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py")}
 
 
-def _top_level_imports(tree: ast.Module) -> list[ast.Import | ast.ImportFrom]:
-    """Imports run when the module loads, and those under `if TYPE_CHECKING:`; imports
-    inside functions are lazy on purpose (a registry, a command) and are left out."""
-    found: list[ast.Import | ast.ImportFrom] = []
-    for node in tree.body:
-        if isinstance(node, ast.Import | ast.ImportFrom):
-            found.append(node)
-        elif isinstance(node, ast.If):
-            found.extend(n for n in ast.walk(node) if isinstance(n, ast.Import | ast.ImportFrom))
-    return found
+def _imports(tree: ast.Module) -> list[ast.Import | ast.ImportFrom]:
+    """Every import statement of a module, wherever it stands."""
+    return [n for n in ast.walk(tree) if isinstance(n, ast.Import | ast.ImportFrom)]
 
 
 def import_graph() -> dict[str, set[str]]:
@@ -38,7 +33,7 @@ def import_graph() -> dict[str, set[str]]:
     modules = _modules()
     graph: dict[str, set[str]] = {name: set() for name in modules}
     for name, path in modules.items():
-        for node in _top_level_imports(ast.parse(path.read_text())):
+        for node in _imports(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
                 targets = [alias.name for alias in node.names]
             else:

@@ -5,31 +5,34 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
+import shutil
 import signal
 import socket
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
 import pytest
 
+from engine.settings import Secret, Settings
 from engine.types import Role
-from tests.conftest import TEST_DATABASE_URL
+from ops.banner import box, browser_url
+from ops.supervisor import worker_env
+from tests.conftest import TEST_AMQP_URL, TEST_DATABASE_URL
 from tests.factories import Account
-from tests.helpers import Api, assert_eventually
+from tests.helpers import Api, assert_eventually, free_port
+from tests.rabbitmq_node import rabbitmq_without_plugins
 
 TICKETWAR = [sys.executable, "-m", "ops.cli"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
-           if k not in {"DATABASE_URL", "AMQP_URL", "JWT_SECRET", "PORT", "DATA_DIR"}}
+           if k not in {"DATABASE_URL", "AMQP_URL", "JWT_SECRET", "PORT", "DATA_DIR",
+                        "LOG_LEVEL"}}
     env.update(extra)
     return env
 
@@ -108,33 +111,168 @@ async def test_users_commands_sign_the_account_out(tmp_path: Path, api: Api) -> 
     assert code == 1 and "no account" in out
 
 
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    """A DATA_DIR for an embedded PostgreSQL, outside pytest's tmp tree. As root, pgserver
+    runs PostgreSQL as another user and opens the directory's parents to it; a pytest
+    session starting meanwhile (another checkout's) closes pytest-of-root again (mode
+    0700), and initdb fails halfway with "Permission denied"."""
+    path = Path(tempfile.mkdtemp(prefix="tw-run-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.mark.slow
-async def test_run_serves_on_embedded_postgres_and_stops_cleanly(tmp_path: Path) -> None:
-    port = _free_port()
+async def test_run_serves_on_embedded_postgres_and_stops_cleanly(data_dir: Path) -> None:
+    port = free_port()
     proc = await asyncio.create_subprocess_exec(
-        *TICKETWAR, "run", "--seed-demo", env=_env(PORT=str(port), DATA_DIR=str(tmp_path)),
+        *TICKETWAR, "run", "--seed-demo", env=_env(PORT=str(port), DATA_DIR=str(data_dir)),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     assert proc.stdout is not None
     seen: list[str] = []
     try:
         async with asyncio.timeout(90):  # initdb on a cold machine takes a few seconds
-            while not seen or "Press Ctrl-C" not in seen[-1]:
+            # The box's closing border, after the logins.
+            while len(seen) < 2 or not ("buyer@demo.test" in seen[-2] and "+--" in seen[-1]):
                 line = await proc.stdout.readline()
                 assert line, "".join(seen)
                 seen.append(line.decode())
-        output = "".join(seen)
-        assert "vendor@demo.test" in output and "buyer@demo.test" in output
-        assert "database: embedded, transport: inproc" in output
+        # Last comes a box: where to go, then the logins, after the "listening" line.
+        top = max(i for i, line in enumerate(seen) if line.startswith("+--"))
+        top = max(i for i, line in enumerate(seen[:top]) if line.startswith("+--"))
+        box = [line.rstrip("\n") for line in seen[top:]]
+        assert any("gateway listening" in line for line in seen[:top]), seen
+        assert len({len(line) for line in box}) == 1, box  # the borders line up
+        assert f"open http://127.0.0.1:{port}" in box[1]
+        assert "database: embedded, transport: inproc" in "".join(box)
+        assert re.search(r"VENDOR\s+vendor@demo\.test\s+\S{8,}\s+\|$", box[-3]), box
+        assert re.search(r"USER\s+buyer@demo\.test\s+\S{8,}\s+\|$", box[-2]), box
         async with aiohttp.ClientSession() as http:
             async with http.get(f"http://127.0.0.1:{port}/api/health") as resp:
                 assert resp.status == 200
             async with http.get(f"http://127.0.0.1:{port}/api/events") as resp:
                 assert [e["name"] for e in await resp.json()] == ["Demo Night"]
-        assert (tmp_path / "jwt_secret").stat().st_mode & 0o077 == 0
+        assert (data_dir / "jwt_secret").stat().st_mode & 0o077 == 0
     finally:
         if proc.returncode is None:
             proc.send_signal(signal.SIGINT)
-        await asyncio.wait_for(proc.communicate(), 30)
-    assert proc.returncode == 0
+        rest, _ = await asyncio.wait_for(proc.communicate(), 30)
+    after = rest.decode().splitlines()
+    assert proc.returncode == 0, after
+    # Nothing came after the box until Ctrl-C.
+    assert after and "shutting down" in after[0], after
     # Ctrl-C stops the embedded PostgreSQL too: nothing is left running.
-    assert not (tmp_path / "pgdata" / "postmaster.pid").exists()
+    assert not (data_dir / "pgdata" / "postmaster.pid").exists()
+
+
+# -- start-up errors: one line saying what is missing and how to fix it -----------------
+
+SHARDS = [sys.executable, "-m", "shards"]
+
+
+async def _start(command: list[str], **env: str) -> tuple[int, str]:
+    """Run a command (ticketwar ... or python -m shards) to its end; exit code and output."""
+    proc = await asyncio.create_subprocess_exec(
+        *command, env=_env(JWT_SECRET="j" * 40, **env), stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT)
+    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode()
+
+
+def _one_line(code: int, out: str, *words: str) -> None:
+    assert code != 0, out
+    assert len(out.splitlines()) == 1, out
+    assert "Traceback" not in out
+    for word in words:
+        assert word in out, out
+
+
+@pytest.mark.slow
+async def test_unreachable_database_is_one_line_for_every_command(tmp_path: Path) -> None:
+    env = {"DATABASE_URL": f"postgresql://postgres@127.0.0.1:{free_port()}/ticketwar",
+           "AMQP_URL": TEST_AMQP_URL, "DATA_DIR": str(tmp_path), "PORT": str(free_port())}
+    commands = [[*TICKETWAR, "run"], [*TICKETWAR, "migrate"], [*TICKETWAR, "shards"],
+                [*TICKETWAR, "users", "add", "a@test.example", "--password", "long-enough-pw"],
+                SHARDS]
+    # Each retries for a while (a database may be starting): all at once, to wait once.
+    results = await asyncio.gather(*(_start(command, **env) for command in commands))
+    for code, out in results:
+        _one_line(code, out, "PostgreSQL unreachable", "DATABASE_URL")
+
+
+@pytest.mark.parametrize("command", [[*TICKETWAR, "run"], [*TICKETWAR, "shards"], SHARDS],
+                         ids=["run", "shards", "python-m-shards"])
+async def test_unreachable_broker_is_one_line(command: list[str], db_pool: object) -> None:
+    code, out = await _start(command, DATABASE_URL=TEST_DATABASE_URL,
+                             AMQP_URL=f"amqp://guest:guest@127.0.0.1:{free_port()}/",
+                             PORT=str(free_port()))
+    _one_line(code, out, "RabbitMQ unreachable", "AMQP_URL")
+
+
+@pytest.mark.slow
+async def test_broker_without_the_consistent_hash_plugin_says_how_to_enable_it(
+        db_pool: object) -> None:
+    async with rabbitmq_without_plugins() as amqp_url:
+        env = {"DATABASE_URL": TEST_DATABASE_URL, "AMQP_URL": amqp_url,
+               "PORT": str(free_port())}
+        for command in ([*TICKETWAR, "run"], SHARDS):
+            code, out = await _start(command, **env)
+            _one_line(code, out, "rabbitmq_consistent_hash_exchange",
+                      "rabbitmq-plugins enable rabbitmq_consistent_hash_exchange")
+        # At DEBUG the traceback comes too, and the line still ends the output.
+        code, out = await _start([*TICKETWAR, "--log-level", "DEBUG", "run"], **env)
+        assert code != 0 and "Traceback" in out
+        assert "rabbitmq-plugins enable" in out.splitlines()[-1]
+
+
+async def test_port_in_use_is_one_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, out = await _start([*TICKETWAR, "run"], PORT=str(port), DATA_DIR=str(tmp_path))
+    _one_line(code, out, f"port {port}", "PORT=")
+    # Checked before the embedded database would start: nothing was started.
+    assert not (tmp_path / "pgdata").exists()
+
+
+# -- LOG_LEVEL: the environment's default, --log-level overrides -----------------------
+
+
+async def test_log_level_debug_from_the_environment_shows_the_traceback() -> None:
+    closed = {"DATABASE_URL": TEST_DATABASE_URL, "PORT": str(free_port()),
+              "AMQP_URL": f"amqp://guest:guest@127.0.0.1:{free_port()}/"}
+    code, out = await _start([*TICKETWAR, "run"], LOG_LEVEL="DEBUG", **closed)
+    assert code != 0 and "Traceback" in out and " DEBUG " in out
+    code, out = await _start(SHARDS, LOG_LEVEL="debug", **closed)
+    assert code != 0 and "Traceback" in out and " DEBUG " in out
+    # The option wins over the environment.
+    code, out = await _start([*TICKETWAR, "--log-level", "INFO", "run"], LOG_LEVEL="DEBUG",
+                             **closed)
+    _one_line(code, out, "RabbitMQ unreachable")
+
+
+@pytest.mark.parametrize("command, env", [
+    ([*TICKETWAR, "migrate"], {"LOG_LEVEL": "loud"}),
+    ([*TICKETWAR, "--log-level", "loud", "migrate"], {}),
+    (SHARDS, {"LOG_LEVEL": "loud"}),
+], ids=["env", "option", "shards"])
+async def test_a_bad_log_level_is_one_line(command: list[str], env: dict[str, str]) -> None:
+    code, out = await _start(command, DATABASE_URL=TEST_DATABASE_URL, **env)
+    _one_line(code, out, "'loud'", "DEBUG, INFO, WARNING")
+
+
+def test_workers_inherit_the_log_level() -> None:
+    settings = Settings(log_level="DEBUG", database_url=Secret(TEST_DATABASE_URL))
+    env = worker_env(settings)
+    assert (env["LOG_LEVEL"], env["DATABASE_URL"]) == ("DEBUG", TEST_DATABASE_URL)
+
+
+def test_the_box_lines_up_and_shows_an_address_a_browser_can_open() -> None:
+    lines = box(["open http://127.0.0.1:8080", "", "  VENDOR  vendor@demo.test  pw"]).split("\n")
+    assert len({len(line) for line in lines}) == 1 and len(lines) == 5
+    assert browser_url("0.0.0.0", 8080) == "http://127.0.0.1:8080"  # listens everywhere
+    assert browser_url("::", 8080) == "http://[::1]:8080"
+    assert browser_url("fe80::1", 80) == "http://[fe80::1]:80"
+    assert browser_url("example.test", 80) == "http://example.test:80"

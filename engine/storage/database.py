@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import warnings
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import replace
+from urllib.parse import unquote, urlsplit
 
 import asyncpg
 
-from engine.errors import Unavailable
+from engine.errors import DatabaseUnreachable, Unavailable
 from engine.settings import Secret, Settings, SettingsError
 from engine.storage.migrate import migrate
 
@@ -42,11 +44,15 @@ def embedded_database(settings: Settings) -> Iterator[Settings]:
     if settings.database_url is not None:
         yield settings
         return
-    import pgserver  # imported lazily: only embedded mode needs it
-
     pgdata = (settings.data_dir / "pgdata").resolve()
     pgdata.parent.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
+    with warnings.catch_warnings():
+        # platformdirs (pgserver's) warns when XDG_RUNTIME_DIR is unset (root shells, CI)
+        # and uses /tmp instead: nothing for whoever reads `make run`'s output to do.
+        warnings.filterwarnings("ignore", category=UserWarning, module="platformdirs")
+        import pgserver  # imported lazily: only embedded mode needs it
+
+        server = pgserver.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
     try:
         yield replace(settings, database_url=Secret(server.get_uri()))
     finally:
@@ -67,14 +73,51 @@ async def create_pool(settings: Settings, *, apply_migrations: bool = True) -> a
             break
         except TRANSIENT_DB_ERRORS as exc:
             if attempt == 7:
-                raise Unavailable(f"database unreachable: {exc}") from exc
-            log.warning("database not ready (%s); retrying in %.1fs", exc, delay)
+                where = urlsplit(dsn)
+                raise DatabaseUnreachable(
+                    f"PostgreSQL unreachable at {where.hostname}:{where.port or 5432} after "
+                    f"{attempt + 1} attempts ({type(exc).__name__}: {exc})",
+                    hint="Start it, or point DATABASE_URL at a running server (unset "
+                    "DATABASE_URL to use the embedded PostgreSQL)") from exc
+            # The final error says it all; each attempt is for whoever asked for DEBUG.
+            log.debug("database not ready (%s); retrying in %.1fs", exc, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 3.0)
     if apply_migrations:
         async with pool.acquire() as conn:
             await migrate(conn)
     return pool
+
+
+#: What a CREATE DATABASE raced by another session raises: 42P04 when the other one had
+#: committed, or 23505 on pg_database's unique index when both were in flight at once.
+_ALREADY_CREATED = (asyncpg.exceptions.DuplicateDatabaseError,
+                    asyncpg.exceptions.UniqueViolationError)
+
+
+async def ensure_database(dsn: str) -> None:
+    """Create the database `dsn` names if the server lacks it; a concurrent creator is fine.
+
+    Creates it through the `postgres` maintenance database of the same server (tests and
+    the benchmark use their own databases beside the application's).
+    """
+    try:
+        conn = await asyncpg.connect(dsn)
+    except asyncpg.exceptions.InvalidCatalogNameError:  # 3D000: no such database
+        pass
+    else:
+        await conn.close()
+        return
+    url = urlsplit(dsn)
+    name = unquote(url.path.lstrip("/"))
+    admin = await asyncpg.connect(url._replace(path="/postgres").geturl())
+    try:
+        # An identifier cannot be a bind parameter; doubling quotes keeps any name intact.
+        await admin.execute('CREATE DATABASE "{}"'.format(name.replace('"', '""')))
+    except _ALREADY_CREATED:
+        pass
+    finally:
+        await admin.close()
 
 
 @asynccontextmanager

@@ -13,6 +13,7 @@ import orjson
 from engine.auth import TokenIssuer
 from engine.settings import Settings
 from engine.storage import create_pool
+from ops.environment import database
 from ops.surge import scenario as scenarios
 from ops.surge.report import RunResult, chart, table
 from ops.surge.runner import run_surge
@@ -47,7 +48,7 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(func=cmd_surge)
 
 
-def cmd_surge(args: argparse.Namespace) -> int:
+def cmd_surge(args: argparse.Namespace, configured: Settings) -> int:
     """Entry point of `ticketwar surge`."""
     import uvloop
 
@@ -56,9 +57,7 @@ def cmd_surge(args: argparse.Namespace) -> int:
     except scenarios.ScenarioError as exc:
         print(f"ticketwar surge: {exc}", file=sys.stderr)
         return 2
-    from ops.cli import _database, _settings
-
-    with _database(_settings()) as settings:
+    with database(configured) as settings:
         results = uvloop.run(_run_all(scenario, settings, args))
     print(table(results))
     payload = {"scenario": scenario.name, "runs": [r.to_json() for r in results]}

@@ -83,15 +83,10 @@ class AmqpShardConsumer:
 
     async def start(self) -> None:
         """Connect, declare and check the topology, consume own queues, later the others."""
-        self._connection = await aio_pika.connect_robust(
-            self._url.reveal(),
-            client_properties={"connection_name": f"ticketwar-shards-{self._index}"})
+        self._connection, self._confirmed, self._bookings = await topology.open_topology(
+            self._url, f"ticketwar-shards-{self._index}", self._names)
         self._connection.close_callbacks.add(self._on_close)
         self._connection.reconnect_callbacks.add(self._on_reconnect)
-        self._confirmed = await self._connection.channel(publisher_confirms=True,
-                                                         on_return_raises=True)
-        self._bookings = await topology.declare(self._confirmed, self._names)
-        await topology.check(self._connection, self._names)
         # Outcomes and stock need no confirm: the database already holds the truth.
         self._fast = await self._connection.channel(publisher_confirms=False)
         self._stock = await self._fast.get_exchange(self._names.stock)

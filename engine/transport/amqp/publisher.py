@@ -89,16 +89,9 @@ class AmqpTransport:
 
     async def start(self) -> None:
         """Connect, declare and check the topology, and start receiving."""
-        try:
-            self._connection = await aio_pika.connect_robust(
-                self._url.reveal(), client_properties={"connection_name": "ticketwar-gateway"})
-        except BROKER_ERRORS as exc:
-            raise Unavailable(f"RabbitMQ unreachable: {exc}") from exc
+        self._connection, self._publish_channel, self._exchange = \
+            await topology.open_topology(self._url, "ticketwar-gateway", self._names)
         self._connection.reconnect_callbacks.add(self._on_reconnect)
-        self._publish_channel = await self._connection.channel(
-            publisher_confirms=True, on_return_raises=True)
-        self._exchange = await topology.declare(self._publish_channel, self._names)
-        await topology.check(self._connection, self._names)
         receive = await self._connection.channel()
         await receive.set_qos(prefetch_count=256)
         replies = await receive.declare_queue(self.reply_to, exclusive=True, auto_delete=True)

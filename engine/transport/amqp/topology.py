@@ -10,19 +10,33 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import aio_pika
-from aio_pika.abc import AbstractChannel, AbstractExchange
-from aiormq.exceptions import AMQPChannelError, ChannelNotFoundEntity
+from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
+from aiormq.exceptions import (
+    AMQPChannelError,
+    AMQPConnectionError,
+    ChannelNotFoundEntity,
+    ConnectionCommandInvalid,
+)
 
-from engine.errors import Unavailable
+from engine.errors import BrokerPluginMissing, BrokerUnreachable, Unavailable
+from engine.settings import Secret
 
 #: A command redelivered this many times (its worker died or nacked each time) is
 #: dead-lettered and answered as rejected, instead of poisoning the shard forever.
 DELIVERY_LIMIT = 5
 DEAD_QUEUE_ARGUMENTS: dict[str, Any] = {"x-queue-type": "quorum"}
+
+#: What connecting raises when nothing usable answers: refused or unresolvable (OSError),
+#: the broker refusing the login or vhost (AMQPConnectionError), no answer in time.
+CONNECT_ERRORS: tuple[type[BaseException], ...] = (AMQPConnectionError, OSError, TimeoutError)
 
 
 class TopologyError(Unavailable):
@@ -74,14 +88,73 @@ def shard_queue_arguments(names: Names) -> dict[str, Any]:
     }
 
 
+async def open_topology(url: Secret, name: str,
+                        names: Names) -> tuple[AbstractRobustConnection, AbstractChannel,
+                                           AbstractExchange]:
+    """Connect (a robust connection named `name`), declare and check the topology: the
+    connection, its publisher-confirms channel and the bookings exchange.
+
+    The start-up of both sides. A broker that cannot serve raises `BrokerUnreachable` or
+    `BrokerPluginMissing`, the connection closed.
+    """
+    with _quiet_driver_logs():
+        try:
+            connection = await aio_pika.connect_robust(
+                url.reveal(), client_properties={"connection_name": name})
+        except CONNECT_ERRORS as exc:
+            where = urlsplit(url.reveal())
+            raise BrokerUnreachable(
+                f"RabbitMQ unreachable at {where.hostname}:{where.port or 5672} "
+                f"({type(exc).__name__}: {exc})",
+                hint="Start it (make services), or point AMQP_URL at a running broker "
+                "(unset AMQP_URL to use the in-process transport)") from exc
+        try:
+            channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+            bookings = await declare(channel, names)
+            await check(connection, names)
+        except BaseException:
+            await connection.close()
+            raise
+    return connection, channel, bookings
+
+
+@contextmanager
+def _quiet_driver_logs() -> Iterator[None]:
+    # aiormq and aio-pika log a refused connection or the broker closing it (errors, a
+    # traceback, "reconnecting") before we can raise; the error we raise says the same in
+    # one line. At DEBUG everything shows. Only start-up runs in here.
+    loggers = [logging.getLogger(name) for name in ("aiormq", "aio_pika")]
+    # Already quiet (another start-up in this process is in its window): leave the levels
+    # to that one to restore, or it would restore ours, CRITICAL, for good.
+    if any(logger.isEnabledFor(logging.DEBUG) or logger.level == logging.CRITICAL
+           for logger in loggers):
+        yield
+        return
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
 async def declare_bookings_exchange(channel: AbstractChannel, names: Names) -> AbstractExchange:
-    """The consistent-hash exchange; a clear error when the plugin is not enabled."""
+    """The consistent-hash exchange; `BrokerPluginMissing` when the plugin is not enabled."""
     try:
         return await channel.declare_exchange(names.bookings, "x-consistent-hash", durable=True)
-    except AMQPChannelError as exc:
-        raise TopologyError(
-            f"cannot declare {names.bookings} (type x-consistent-hash): {exc}. Enable the "
-            "plugin: rabbitmq-plugins enable rabbitmq_consistent_hash_exchange") from exc
+    except ConnectionCommandInvalid as exc:
+        # RabbitMQ answers an unknown exchange type by closing the whole connection with
+        # 503 COMMAND_INVALID (aiormq's class for that code); only the reply text names
+        # the type, so it is the one place we read it.
+        if "x-consistent-hash" not in str(exc):
+            raise
+        raise BrokerPluginMissing(
+            "RabbitMQ lacks the consistent-hash exchange (plugin "
+            "rabbitmq_consistent_hash_exchange is not enabled)",
+            hint="Enable it: rabbitmq-plugins enable rabbitmq_consistent_hash_exchange") \
+            from exc
 
 
 async def declare(channel: AbstractChannel, names: Names) -> AbstractExchange:
