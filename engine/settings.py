@@ -79,7 +79,10 @@ class Settings:
     #: Addresses whose X-Forwarded-For is believed; nobody else's is.
     trusted_proxies: frozenset[str] = frozenset()
     rate_limit_booking: str = "20/second"
+    #: Per address on login and on register, whatever token is sent; login also per email.
     rate_limit_auth: str = "10/minute"
+    #: Per address on register: how many accounts one address may try to create.
+    rate_limit_register: str = "10/hour"
     rate_limit_default: str = "100/second"
     db_pool_max: int = 20
     #: Shard worker processes `ticketwar run` starts when AMQP_URL is set.

@@ -29,6 +29,7 @@ from gateway.auth import auth_middleware
 from gateway.errors import error_middleware
 from gateway.keys import (
     issuer_key,
+    login_email_limit_key,
     metrics_key,
     notifications_key,
     pool_key,
@@ -37,7 +38,7 @@ from gateway.keys import (
     stream_hub_key,
     transport_key,
 )
-from gateway.ratelimit import Handler, RateLimits
+from gateway.ratelimit import Handler, KeyBy, RateLimits
 from gateway.routes import accounts, bench, bookings, events, health
 from gateway.routes.stream import stream
 from gateway.stream import StreamHub
@@ -103,19 +104,25 @@ def create_app(settings: Settings) -> web.Application:
     metrics.up.labels("gateway").set(1)
     app[metrics_key] = metrics
     limits = RateLimits(settings.trusted_proxies, metrics)
+    app[login_email_limit_key] = limits.counter(settings.rate_limit_auth, "login-email")
     app[notifications_key] = Notifications()
     app[stream_hub_key] = StreamHub()
     app.cleanup_ctx.extend([_database, _engine])
     # Open event streams would hold shutdown for its whole timeout: end them first.
     app.on_shutdown.append(_close_streams)
 
-    def limited(handler: Handler, limit: str, scope: str) -> Handler:
-        return limits.wrap(handler, limit, scope)
+    def limited(handler: Handler, limit: str, scope: str, by: KeyBy = KeyBy.CALLER) -> Handler:
+        return limits.wrap(handler, limit, scope, by)
 
     auth_limit, book_limit = settings.rate_limit_auth, settings.rate_limit_booking
     default = settings.rate_limit_default
-    app.router.add_post("/api/auth/register", limited(accounts.register, auth_limit, "register"))
-    app.router.add_post("/api/auth/login", limited(accounts.login, auth_limit, "login"))
+    # Password guesses and new accounts count per address whatever token is sent.
+    register = limited(accounts.register, settings.rate_limit_register, "register-hourly",
+                       KeyBy.ADDRESS)
+    app.router.add_post("/api/auth/register",
+                        limited(register, auth_limit, "register", KeyBy.ADDRESS))
+    app.router.add_post("/api/auth/login",
+                        limited(accounts.login, auth_limit, "login", KeyBy.ADDRESS))
     app.router.add_get("/api/events", limited(events.list_events, default, "read"))
     app.router.add_post("/api/events", limited(events.create_event, default, "write"))
     app.router.add_get("/api/events/{event_id}", limited(events.get_event, default, "read"))

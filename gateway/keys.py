@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import asyncpg
 from aiohttp import web
 
@@ -21,6 +23,9 @@ notifications_key = web.AppKey("notifications", Notifications)
 service_key = web.AppKey("service", BookingService)
 metrics_key = web.AppKey("metrics", Metrics)
 stream_hub_key = web.AppKey("stream_hub", StreamHub)
+#: Counts one login attempt against an email; raises `RateLimited` over the limit.
+LoginEmailLimit = Callable[[str], Awaitable[None]]
+login_email_limit_key: web.AppKey[LoginEmailLimit] = web.AppKey("login_email_limit")
 
 #: Set by the auth middleware for a request with a valid bearer token.
 principal_key = web.RequestKey("principal", Principal)

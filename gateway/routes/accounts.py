@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from engine import accounts
-from gateway.keys import issuer_key, pool_key
+from gateway.keys import issuer_key, login_email_limit_key, pool_key
 from gateway.responses import json_response
 from gateway.validation import Field, read_json
 
@@ -27,6 +27,8 @@ async def register(request: web.Request) -> web.Response:
 async def login(request: web.Request) -> web.Response:
     """Exchange credentials for a bearer token."""
     body = await read_json(request, LOGIN)
+    # Per target email too: many addresses must not share out the guesses at one account.
+    await request.app[login_email_limit_key](body["email"].strip().lower())
     issuer = request.app[issuer_key]
     token, user = await accounts.login(request.app[pool_key], issuer, body["email"],
                                        body["password"])
