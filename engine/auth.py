@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 import jwt
 from argon2 import PasswordHasher
@@ -23,6 +28,46 @@ _hasher = PasswordHasher()
 # way and does not tell an attacker which emails have accounts.
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
 
+_T = TypeVar("_T")
+
+
+class HashingThreads:
+    """At most `size` argon2 computations at once; the rest wait their turn.
+
+    Each one takes 64 MiB and a core for tens of milliseconds, so running one per request
+    (asyncio.to_thread's pool has up to 32 threads) turns 50 parallel logins into gigabytes
+    without finishing any sooner. A pool of one thread per core is a queue instead.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._executor: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+        self.running = 0
+        #: Most computations seen running at once (observed by the tests).
+        self.peak = 0
+
+    def _counted(self, fn: Callable[[], _T]) -> _T:
+        with self._lock:
+            self.running += 1
+            self.peak = max(self.peak, self.running)
+        try:
+            return fn()
+        finally:
+            with self._lock:
+                self.running -= 1
+
+    async def run(self, fn: Callable[[], _T]) -> _T:
+        """`fn()` on one of the threads, once one is free."""
+        if self._executor is None:  # created on first use: no threads at import
+            self._executor = ThreadPoolExecutor(self.size, thread_name_prefix="argon2")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._counted, fn)
+
+
+#: One per process: the bound is on this machine's cores, whatever calls it.
+hashing = HashingThreads(os.cpu_count() or 1)
+
 
 def check_password_strength(password: str) -> None:
     """Raise `WeakPassword` unless the password is long enough (NIST 800-63B: length wins)."""
@@ -33,8 +78,8 @@ def check_password_strength(password: str) -> None:
 
 
 async def hash_password(password: str) -> str:
-    """argon2id hash; runs in a thread because it takes tens of milliseconds on purpose."""
-    return await asyncio.to_thread(_hasher.hash, password)
+    """argon2id hash; runs on `hashing`'s threads: it takes tens of milliseconds on purpose."""
+    return await hashing.run(lambda: _hasher.hash(password))
 
 
 async def verify_password(stored_hash: str | None, password: str) -> bool:
@@ -44,7 +89,7 @@ async def verify_password(stored_hash: str | None, password: str) -> bool:
             return _hasher.verify(stored_hash or _DUMMY_HASH, password) and bool(stored_hash)
         except (VerificationError, InvalidHashError):
             return False
-    return await asyncio.to_thread(check)
+    return await hashing.run(check)
 
 
 @dataclass(frozen=True, slots=True)

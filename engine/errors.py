@@ -134,6 +134,12 @@ class RateLimited(EngineError):
         self.retry_after = retry_after
 
 
+class RequestTimeout(EngineError):
+    """The request's body did not arrive in time (a client that sends it byte by byte)."""
+
+    code = "request_timeout"
+
+
 # -- booking rejections (also carried as outcome reasons) ---------------------------------
 
 
@@ -202,6 +208,16 @@ class Unavailable(EngineError):
     def __init__(self, message: str | None = None, *, retry_after: int = 2) -> None:
         super().__init__(message, retry_after=retry_after)
         self.retry_after = retry_after
+
+
+class Overloaded(Unavailable):
+    """The gateway is at one of its caps (open connections, event streams in all or from
+    this user or address); retry after `Retry-After` seconds."""
+
+    code = "overloaded"
+
+    def __init__(self, message: str | None = None, *, retry_after: int = 1) -> None:
+        super().__init__(message, retry_after=retry_after)
 
 
 class DuplicateWrite(EngineError):

@@ -85,6 +85,17 @@ class Settings:
     rate_limit_register: str = "10/hour"
     rate_limit_default: str = "100/second"
     db_pool_max: int = 20
+    #: Open connections per gateway process; more are answered `503 overloaded` and closed.
+    max_connections: int = 10_000
+    #: Open event streams (`GET /api/stream`) per gateway process, per user, per address.
+    max_streams: int = 5_000
+    max_streams_per_user: int = 5
+    max_streams_per_address: int = 50
+    #: A connection idle this long is closed: before its first request head is complete
+    #: (idle or slowloris), or between keep-alive requests.
+    idle_timeout_seconds: float = 10.0
+    #: A request body that has not fully arrived this long after its head answers 408.
+    body_timeout_seconds: float = 10.0
     #: Shard worker processes `ticketwar run` starts when AMQP_URL is set.
     shard_workers: int = 2
     #: This worker's number (0-based): it becomes the active consumer of the shard queues
@@ -117,6 +128,14 @@ class Settings:
             raise SettingsError(f"JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} bytes")
         if self.max_quantity < 1:
             raise SettingsError("MAX_QUANTITY must be at least 1")
+        caps = ("max_connections", "max_streams", "max_streams_per_user",
+                "max_streams_per_address")
+        for cap in caps:
+            if getattr(self, cap) < 1:
+                raise SettingsError(f"{cap.upper()} must be at least 1")
+        for timeout in ("idle_timeout_seconds", "body_timeout_seconds"):
+            if getattr(self, timeout) <= 0:
+                raise SettingsError(f"{timeout.upper()} must be more than 0")
 
     @property
     def transport(self) -> str:

@@ -26,6 +26,7 @@ from engine.transport.registry import create_transport
 from engine.types import Strategy
 from gateway import openapi, webui
 from gateway.auth import auth_middleware
+from gateway.deadlines import body_deadline
 from gateway.errors import error_middleware
 from gateway.keys import (
     issuer_key,
@@ -41,7 +42,7 @@ from gateway.keys import (
 from gateway.ratelimit import Handler, KeyBy, RateLimits
 from gateway.routes import accounts, bench, bookings, events, health
 from gateway.routes.stream import stream
-from gateway.stream import StreamHub
+from gateway.stream import StreamCaps, StreamHub
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,9 @@ async def _close_streams(app: web.Application) -> None:
 def create_app(settings: Settings) -> web.Application:
     """Build the gateway for these settings."""
     settings = settings.with_jwt_secret()
-    app = web.Application(middlewares=[error_middleware, auth_middleware],
+    app = web.Application(middlewares=[error_middleware,
+                                       body_deadline(settings.body_timeout_seconds),
+                                       auth_middleware],
                           client_max_size=settings.max_body_bytes)
     app[settings_key] = settings
     app[issuer_key] = TokenIssuer(settings)
@@ -106,7 +109,9 @@ def create_app(settings: Settings) -> web.Application:
     limits = RateLimits(settings.trusted_proxies, metrics)
     app[login_email_limit_key] = limits.counter(settings.rate_limit_auth, "login-email")
     app[notifications_key] = Notifications()
-    app[stream_hub_key] = StreamHub()
+    app[stream_hub_key] = StreamHub(StreamCaps(settings.max_streams,
+                                               settings.max_streams_per_user,
+                                               settings.max_streams_per_address))
     app.cleanup_ctx.extend([_database, _engine])
     # Open event streams would hold shutdown for its whole timeout: end them first.
     app.on_shutdown.append(_close_streams)

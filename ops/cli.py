@@ -27,6 +27,13 @@ settings come from the environment:
   SHARD_WORKERS       shard worker processes started with AMQP_URL (default 2)
   BOOKING_STRATEGY    queued | locked | naive (naive needs ALLOW_NAIVE=1)
   HOST, PORT          listen address (default 127.0.0.1:8080)
+  MAX_CONNECTIONS     open connections per gateway process (default 10000)
+  MAX_STREAMS, MAX_STREAMS_PER_USER, MAX_STREAMS_PER_ADDRESS
+                      open event streams per process / user / address (5000 / 5 / 50)
+  IDLE_TIMEOUT_SECONDS, BODY_TIMEOUT_SECONDS
+                      close idle or slow connections; 408 for a slow body (10 / 10)
+  RATE_LIMIT_AUTH, RATE_LIMIT_REGISTER
+                      per address on login and register; account creation (10/minute, 10/hour)
   see README.md for the full table
 """
 
