@@ -22,12 +22,14 @@ from engine.service import BookingService
 from engine.settings import Settings
 from engine.storage import create_pool
 from engine.storage.shard_store import PgShardStore
+from engine.stream_tickets import StreamTickets
 from engine.transport.registry import create_transport
 from engine.types import Strategy
 from gateway import openapi, webui
 from gateway.auth import auth_middleware
 from gateway.deadlines import body_deadline
 from gateway.errors import error_middleware
+from gateway.headers import add_security_headers
 from gateway.keys import (
     issuer_key,
     login_email_limit_key,
@@ -37,11 +39,11 @@ from gateway.keys import (
     service_key,
     settings_key,
     stream_hub_key,
+    stream_tickets_key,
     transport_key,
 )
 from gateway.ratelimit import Handler, KeyBy, RateLimits
-from gateway.routes import accounts, bench, bookings, events, health
-from gateway.routes.stream import stream
+from gateway.routes import accounts, bench, bookings, events, health, stream
 from gateway.stream import StreamCaps, StreamHub
 
 log = logging.getLogger(__name__)
@@ -103,6 +105,7 @@ def create_app(settings: Settings) -> web.Application:
                           client_max_size=settings.max_body_bytes)
     app[settings_key] = settings
     app[issuer_key] = TokenIssuer(settings)
+    app[stream_tickets_key] = StreamTickets(settings)
     metrics = Metrics()
     metrics.up.labels("gateway").set(1)
     app[metrics_key] = metrics
@@ -113,6 +116,7 @@ def create_app(settings: Settings) -> web.Application:
                                                settings.max_streams_per_user,
                                                settings.max_streams_per_address))
     app.cleanup_ctx.extend([_database, _engine])
+    app.on_response_prepare.append(add_security_headers)
     # Open event streams would hold shutdown for its whole timeout: end them first.
     app.on_shutdown.append(_close_streams)
 
@@ -141,7 +145,8 @@ def create_app(settings: Settings) -> web.Application:
                         limited(bookings.cancel_booking, book_limit, "book"))
     app.router.add_get("/api/me/tickets", limited(bookings.my_tickets, default, "read"))
     app.router.add_get("/api/health", health.health)
-    app.router.add_get("/api/stream", limited(stream, default, "stream"))
+    app.router.add_get("/api/stream", limited(stream.stream, default, "stream"))
+    app.router.add_post("/api/stream/ticket", limited(stream.stream_ticket, default, "read"))
     if settings.bench_endpoints:
         app.router.add_post("/api/bench/book/{event_id}",
                             limited(bench.noop_book, book_limit, "book"))

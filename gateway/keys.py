@@ -12,12 +12,14 @@ from engine.metrics import Metrics
 from engine.notifications import Notifications
 from engine.service import BookingService
 from engine.settings import Settings
+from engine.stream_tickets import StreamTickets
 from engine.transport.base import Transport
 from gateway.stream import StreamHub
 
 settings_key = web.AppKey("settings", Settings)
 pool_key = web.AppKey("pool", asyncpg.Pool)
 issuer_key = web.AppKey("issuer", TokenIssuer)
+stream_tickets_key = web.AppKey("stream_tickets", StreamTickets)
 transport_key = web.AppKey("transport", Transport)
 notifications_key = web.AppKey("notifications", Notifications)
 service_key = web.AppKey("service", BookingService)

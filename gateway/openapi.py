@@ -67,6 +67,9 @@ _SCHEMAS: dict[str, Any] = {
                   "email": {"type": "string"}, "password": {"type": "string"}}},
     "Token": {"type": "object", "properties": {
         "token": {"type": "string"}, "expiresIn": {"type": "integer"}, "user": _ref("User")}},
+    "StreamTicket": {"type": "object", "required": ["ticket", "expiresIn"], "properties": {
+        "ticket": {"type": "string"},
+        "expiresIn": {"type": "integer", "description": "seconds"}}},
     "Event": {"type": "object", "properties": {
         "id": {"type": "integer"}, "name": {"type": "string"},
         "venue": {"type": ["string", "null"]},
@@ -154,9 +157,19 @@ _PATHS: dict[str, Any] = {
         "responses": {"200": _answer("tickets", {"type": "array",
                                                  "items": _ref("MyTicket")})}}},
     "/api/stream": {"get": {
-        "summary": "Server-Sent Events: `stock` for everyone, `booking` for the token's user",
-        "parameters": [{"name": "token", "in": "query", "schema": {"type": "string"}}],
-        "responses": {"200": {"description": "text/event-stream"}}}},
+        "summary": "Server-Sent Events: `stock` for everyone, `booking` for the ticket's (or "
+                   "bearer token's) user",
+        "parameters": [{"name": "ticket", "in": "query", "schema": {"type": "string"},
+                        "description": "from `POST /api/stream/ticket`; never put the access "
+                                       "token in this URL"}],
+        "responses": {"200": {"description": "text/event-stream"}, "401": _ERROR,
+                      "503": _answer("too many open streams (overloaded)", _ref("Error"),
+                                     _RETRY)}}},
+    "/api/stream/ticket": {"post": {
+        "summary": "A short-lived ticket (30 s, this user's stream only) to open "
+                   "`GET /api/stream?ticket=` with, since EventSource cannot send headers",
+        "security": _AUTH,
+        "responses": {"200": _answer("ticket", _ref("StreamTicket")), "401": _ERROR}}},
     "/api/health": {"get": {"summary": "Database and broker reachable",
                             "responses": {"200": {"description": "healthy"},
                                           "503": {"description": "degraded"}}}},

@@ -1,4 +1,5 @@
-"""`GET /api/stream`: Server-Sent Events from the gateway's `StreamHub`."""
+"""`GET /api/stream`: Server-Sent Events from the gateway's `StreamHub`, and
+`POST /api/stream/ticket`, the short-lived ticket a browser opens it with."""
 
 from __future__ import annotations
 
@@ -6,8 +7,12 @@ import asyncio
 
 from aiohttp import web
 
-from gateway.keys import issuer_key, principal_key, settings_key, stream_hub_key
+from engine.auth import Principal
+from engine.types import UserId
+from gateway.auth import require_user
+from gateway.keys import principal_key, settings_key, stream_hub_key, stream_tickets_key
 from gateway.ratelimit import client_address
+from gateway.responses import json_response
 
 HEARTBEAT_SECONDS = 15.0
 #: How soon a stream whose client went away gives back its place under the caps. aiohttp
@@ -16,17 +21,31 @@ HEARTBEAT_SECONDS = 15.0
 LIVENESS_SECONDS = 1.0
 
 
+async def stream_ticket(request: web.Request) -> web.Response:
+    """A ticket that opens the caller's stream for the next few seconds."""
+    principal = require_user(request)
+    tickets = request.app[stream_tickets_key]
+    return json_response({"ticket": tickets.issue(principal.user_id),
+                          "expiresIn": tickets.ttl})
+
+
+def _stream_user(request: web.Request) -> UserId | None:
+    """Whose stream: a bearer token's user (non-browser clients), a `?ticket=`'s (browsers:
+    EventSource cannot send headers, and an access token in a URL leaks), or nobody's."""
+    principal: Principal | None = request.get(principal_key)
+    if principal is not None:
+        return principal.user_id
+    ticket = request.query.get("ticket")
+    return request.app[stream_tickets_key].verify(ticket) if ticket else None
+
+
 async def stream(request: web.Request) -> web.StreamResponse:
-    """Open an event stream. A token may come as `?token=` because EventSource cannot send
-    headers."""
-    principal = request.get(principal_key)
-    token = request.query.get("token")
-    if principal is None and token:
-        principal = request.app[issuer_key].verify(token)
+    """Open an event stream: seats left for everyone, bookings for their owner."""
+    user_id = _stream_user(request)
     hub = request.app[stream_hub_key]
     address = client_address(request, request.app[settings_key].trusted_proxies)
     # Before the response starts, so a refusal is an ordinary 503 answer.
-    sub = hub.subscribe(principal.user_id if principal else None, address)
+    sub = hub.subscribe(user_id, address)
     response = web.StreamResponse(headers={
         "Content-Type": "text/event-stream", "Cache-Control": "no-cache",
         "X-Accel-Buffering": "no"})

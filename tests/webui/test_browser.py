@@ -200,3 +200,14 @@ async def test_the_book_button_comes_alive_when_the_sale_opens(
     await expect(card.get_by_text("On sale")).to_be_visible()
     await _book(page, event["id"], 1)
     await expect(card.get_by_text("Booked!")).to_be_visible()
+
+
+async def test_swagger_ui_runs_under_the_content_security_policy(make_api: Any,
+                                                                 new_page: Any) -> None:
+    # The strict CSP forbids inline script: Swagger UI must start from its own file. A
+    # blocked script or style would leave the page blank and fail `new_page`'s check.
+    _, url = await _gateway(make_api)
+    page: Page = await new_page()
+    await page.goto(url + "api/docs")
+    # Swagger UI's bundle and start-up script ran: it mounted itself in the page.
+    await expect(page.locator("#swagger-ui .swagger-ui")).to_be_attached()
