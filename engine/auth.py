@@ -6,7 +6,7 @@ import asyncio
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
@@ -14,6 +14,7 @@ from typing import TypeVar
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from zxcvbn import zxcvbn
 
 from engine.errors import Unauthenticated, WeakPassword
 from engine.settings import MIN_JWT_SECRET_BYTES, Settings
@@ -21,6 +22,10 @@ from engine.types import Role, UserId
 
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 256
+#: zxcvbn's score (0 to 4) a password needs: 3 is "safely unguessable" against an online
+#: attack and a slowed-down offline one (argon2 is the slowing).
+MIN_PASSWORD_SCORE = 3
+ZXCVBN_MAX_LENGTH = 72
 
 # argon2-cffi's defaults are the RFC 9106 "low memory" profile (argon2id, t=3, m=64 MiB).
 _hasher = PasswordHasher()
@@ -69,12 +74,24 @@ class HashingThreads:
 hashing = HashingThreads(os.cpu_count() or 1)
 
 
-def check_password_strength(password: str) -> None:
-    """Raise `WeakPassword` unless the password is long enough (NIST 800-63B: length wins)."""
+def check_password_strength(password: str, user_inputs: Sequence[str] = ()) -> None:
+    """Raise `WeakPassword` unless the password is long enough and hard to guess.
+
+    Length first (NIST 800-63B), then zxcvbn's estimate of how many guesses it takes, which
+    knows common passwords, keyboard walks, repeats, dates and l33t, and `user_inputs` (the
+    email, the name) so a password made of them counts as guessable.
+    """
     if len(password) < MIN_PASSWORD_LENGTH:
         raise WeakPassword(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
     if len(password) > MAX_PASSWORD_LENGTH:
         raise WeakPassword(f"password must have at most {MAX_PASSWORD_LENGTH} characters")
+    # zxcvbn's time grows with length; the first 72 characters tell enough.
+    verdict = zxcvbn(password[:ZXCVBN_MAX_LENGTH], user_inputs=[
+        part for value in user_inputs for part in (value, value.split("@")[0]) if part])
+    if verdict["score"] < MIN_PASSWORD_SCORE:
+        feedback = verdict["feedback"]
+        raise WeakPassword(f"This password is too easy to guess. {feedback['warning']}".strip(),
+                           suggestions=list(feedback["suggestions"]))
 
 
 async def hash_password(password: str) -> str:

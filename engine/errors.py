@@ -59,7 +59,8 @@ class InvalidQuantity(InvalidInput):
 
 
 class WeakPassword(InvalidInput):
-    """The password does not meet the minimum length."""
+    """The password is too short, too long, or too easy to guess; `suggestions` say what
+    would do better."""
 
     code = "weak_password"
 

@@ -9,6 +9,7 @@ import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from ipaddress import ip_network
 from pathlib import Path
 
 from engine.types import Strategy
@@ -85,6 +86,13 @@ class Settings:
     rate_limit_register: str = "10/hour"
     rate_limit_default: str = "100/second"
     db_pool_max: int = 20
+    #: Who may read GET /metrics: addresses or CIDR networks (default: loopback and the
+    #: private networks, where Prometheus runs beside the gateway).
+    metrics_allowed: frozenset[str] = frozenset({
+        "127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
+        "fc00::/7"})
+    #: GET /api/health answers from a probe at most this old.
+    health_cache_seconds: float = 1.0
     #: Open connections per gateway process; more are answered `503 overloaded` and closed.
     max_connections: int = 10_000
     #: Open event streams (`GET /api/stream`) per gateway process, per user, per address.
@@ -133,6 +141,11 @@ class Settings:
         for cap in caps:
             if getattr(self, cap) < 1:
                 raise SettingsError(f"{cap.upper()} must be at least 1")
+        for entry in self.metrics_allowed:
+            try:
+                ip_network(entry, strict=False)
+            except ValueError as exc:
+                raise SettingsError(f"METRICS_ALLOWED: {exc}") from exc
         for timeout in ("idle_timeout_seconds", "body_timeout_seconds"):
             if getattr(self, timeout) <= 0:
                 raise SettingsError(f"{timeout.upper()} must be more than 0")

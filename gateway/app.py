@@ -13,7 +13,6 @@ import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST
 
 from engine.auth import TokenIssuer
 from engine.metrics import Metrics
@@ -30,7 +29,9 @@ from gateway.auth import auth_middleware
 from gateway.deadlines import body_deadline
 from gateway.errors import error_middleware
 from gateway.headers import add_security_headers
+from gateway.health import HealthProbe
 from gateway.keys import (
+    health_probe_key,
     issuer_key,
     login_email_limit_key,
     metrics_key,
@@ -44,6 +45,7 @@ from gateway.keys import (
 )
 from gateway.ratelimit import Handler, KeyBy, RateLimits
 from gateway.routes import accounts, bench, bookings, events, health, stream
+from gateway.routes.metrics import metrics_endpoint
 from gateway.stream import StreamCaps, StreamHub
 
 log = logging.getLogger(__name__)
@@ -84,12 +86,6 @@ def _wire(app: web.Application) -> None:
     notifications.on_stock(service.stock.update)  # sold-out answers without a hop
     notifications.on_stock(hub.stock)
     notifications.on_stock(metrics.observe_stock)
-
-
-async def metrics_endpoint(request: web.Request) -> web.Response:
-    """Prometheus text format for this gateway (and its in-process shard actors)."""
-    return web.Response(body=request.app[metrics_key].exposition(),
-                        headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 async def _close_streams(app: web.Application) -> None:
@@ -144,13 +140,14 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_post("/api/bookings/{booking_id}/cancel",
                         limited(bookings.cancel_booking, book_limit, "book"))
     app.router.add_get("/api/me/tickets", limited(bookings.my_tickets, default, "read"))
-    app.router.add_get("/api/health", health.health)
+    app[health_probe_key] = HealthProbe(settings.health_cache_seconds)
+    app.router.add_get("/api/health", limited(health.health, default, "health", KeyBy.ADDRESS))
     app.router.add_get("/api/stream", limited(stream.stream, default, "stream"))
     app.router.add_post("/api/stream/ticket", limited(stream.stream_ticket, default, "read"))
     if settings.bench_endpoints:
         app.router.add_post("/api/bench/book/{event_id}",
                             limited(bench.noop_book, book_limit, "book"))
     openapi.add_routes(app)
-    app.router.add_get("/metrics", metrics_endpoint)
+    app.router.add_get("/metrics", metrics_endpoint(settings.metrics_allowed))
     webui.add_routes(app, settings.webui_dir)
     return app

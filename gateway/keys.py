@@ -14,6 +14,7 @@ from engine.service import BookingService
 from engine.settings import Settings
 from engine.stream_tickets import StreamTickets
 from engine.transport.base import Transport
+from gateway.health import HealthProbe
 from gateway.stream import StreamHub
 
 settings_key = web.AppKey("settings", Settings)
@@ -25,6 +26,7 @@ notifications_key = web.AppKey("notifications", Notifications)
 service_key = web.AppKey("service", BookingService)
 metrics_key = web.AppKey("metrics", Metrics)
 stream_hub_key = web.AppKey("stream_hub", StreamHub)
+health_probe_key = web.AppKey("health_probe", HealthProbe)
 #: Counts one login attempt against an email; raises `RateLimited` over the limit.
 LoginEmailLimit = Callable[[str], Awaitable[None]]
 login_email_limit_key: web.AppKey[LoginEmailLimit] = web.AppKey("login_email_limit")

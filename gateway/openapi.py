@@ -170,11 +170,14 @@ _PATHS: dict[str, Any] = {
                    "`GET /api/stream?ticket=` with, since EventSource cannot send headers",
         "security": _AUTH,
         "responses": {"200": _answer("ticket", _ref("StreamTicket")), "401": _ERROR}}},
-    "/api/health": {"get": {"summary": "Database and broker reachable",
+    "/api/health": {"get": {"summary": "Database and broker reachable (probed at most once "
+                                       "per HEALTH_CACHE_SECONDS)",
                             "responses": {"200": {"description": "healthy"},
+                                          "429": _answer("rate limited", _ref("Error"), _RETRY),
                                           "503": {"description": "degraded"}}}},
-    "/metrics": {"get": {"summary": "Prometheus metrics (text format) for operators",
-                         "responses": {"200": {"description": "text/plain"}}}},
+    "/metrics": {"get": {"summary": "Prometheus metrics (text format) for operators, served "
+                                    "only to the addresses METRICS_ALLOWED lists",
+                         "responses": {"200": {"description": "text/plain"}, "403": _ERROR}}},
     "/api/openapi.json": {"get": {"summary": "This document",
                                   "responses": {"200": {"description": "OpenAPI 3.1"}}}},
     "/api/docs": {"get": {"summary": "Swagger UI",

@@ -34,6 +34,7 @@ settings come from the environment:
                       close idle or slow connections; 408 for a slow body (10 / 10)
   RATE_LIMIT_AUTH, RATE_LIMIT_REGISTER
                       per address on login and register; account creation (10/minute, 10/hour)
+  METRICS_ALLOWED     who may read /metrics (default: loopback and private networks)
   see README.md for the full table
 """
 

@@ -169,6 +169,10 @@ export function explain(error: ApiError): string {
     case "unavailable":
     case "overloaded":
       return "The box office is overloaded right now. Try again in a moment.";
+    case "weak_password": {
+      const suggestions = error.body.suggestions;
+      return [error.message, ...(Array.isArray(suggestions) ? suggestions : [])].join(" ");
+    }
     case "unauthenticated":
       return "Your session has ended. Please log in again.";
     default:
