@@ -181,6 +181,13 @@ class EventUnknown(BookingRejected):
     code = "event_not_found"
 
 
+class Lost(BookingRejected):
+    """The broker never confirmed the command, and re-sending it kept failing until the
+    deadline: recorded as rejected, so a late delivery of it can no longer sell a seat."""
+
+    code = "lost"
+
+
 class DeadLettered(BookingRejected):
     """The command could not be processed and was dead-lettered."""
 
@@ -189,7 +196,8 @@ class DeadLettered(BookingRejected):
 
 #: Outcome reason code -> the rejection class that answers it.
 REJECTIONS: dict[str, type[BookingRejected]] = {
-    cls.code: cls for cls in (SoldOut, NotOnSale, LimitExceeded, EventUnknown, DeadLettered)
+    cls.code: cls for cls in (SoldOut, NotOnSale, LimitExceeded, EventUnknown, DeadLettered,
+                              Lost)
 }
 
 
@@ -206,8 +214,9 @@ class Unavailable(EngineError):
 
     code = "unavailable"
 
-    def __init__(self, message: str | None = None, *, retry_after: int = 2) -> None:
-        super().__init__(message, retry_after=retry_after)
+    def __init__(self, message: str | None = None, *, retry_after: int = 2,
+                 **details: Any) -> None:
+        super().__init__(message, retry_after=retry_after, **details)
         self.retry_after = retry_after
 
 
@@ -219,6 +228,20 @@ class Overloaded(Unavailable):
 
     def __init__(self, message: str | None = None, *, retry_after: int = 1) -> None:
         super().__init__(message, retry_after=retry_after)
+
+
+class DeliveryUncertain(EngineError):
+    """Commands were handed to the broker, but whether it kept them is unknown (no confirm
+    in time, or the link broke while waiting). Not a failure: they may still be decided, so
+    the sender answers 202 and re-sends the same booking ids until one is confirmed."""
+
+    code = "delivery_uncertain"
+
+
+class ShutdownIncomplete(EngineError):
+    """A stopping process abandoned work in flight at its deadline."""
+
+    code = "shutdown_incomplete"
 
 
 class DuplicateWrite(EngineError):

@@ -60,6 +60,9 @@ class Metrics:
         self.fencing_conflicts = Counter(
             "ticketwar_fencing_conflicts",
             "Batches refused because another shard claimed the event", registry=r)
+        self.actor_restarts = Counter(
+            "ticketwar_actor_restarts", "Shard actors that died and were started again",
+            registry=r)
         self.db_retries = Counter(
             "ticketwar_db_retries", "Shard batches retried after a database error", registry=r)
         self.reconnects = Counter(

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import importlib
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import asyncpg
 
-from engine.errors import InvalidQuantity, NotFound
+from engine.errors import InvalidQuantity, NotFound, Unavailable
 from engine.messages import Outcome, StockUpdate
 from engine.notifications import Notifications
 from engine.settings import Settings
@@ -39,7 +41,30 @@ class BookingService:
         self._pool = pool
         self._notifications = notifications
         self._events: dict[EventId, tuple[float, Event]] = {}
+        self._in_flight = 0
+        self._transport = transport
         self.booker = self._make_booker(pool, transport, clock)
+
+    async def stop(self) -> None:
+        """Stop the strategy's background work (shutdown)."""
+        await self.booker.stop()
+
+    @property
+    def in_flight(self) -> int:
+        """Booking and cancel requests being worked on now."""
+        return self._in_flight
+
+    @contextmanager
+    def _admitted(self) -> Iterator[None]:
+        """Count a booking or cancel request in; refuse it at once, before any side effect,
+        when the gateway already works on as many as it can finish in time."""
+        if self._in_flight >= self.settings.max_requests_in_flight:
+            raise Unavailable("the gateway is at capacity, try again shortly", retry_after=1)
+        self._in_flight += 1
+        try:
+            yield
+        finally:
+            self._in_flight -= 1
 
     def resolve(self, outcome: Outcome) -> None:
         """Hand an outcome from the shard actors to the request waiting for it, if any."""
@@ -67,7 +92,9 @@ class BookingService:
             if transport is None:
                 raise ValueError("the queued strategy needs a transport")
             booker: Booker = cls(pool, transport, self.stock,
-                                 wait_seconds=self.settings.booking_wait_seconds)
+                                 wait_seconds=self.settings.booking_wait_seconds,
+                                 lost_after=self.settings.lost_after_seconds,
+                                 announce=self._notifications.outcome)
         else:
             booker = cls(pool, clock)
         return booker
@@ -84,10 +111,16 @@ class BookingService:
         self.stock.seed(event_id, event.available)
         return event
 
-    def forget_event(self, event_id: EventId) -> None:
-        """Drop cached knowledge of an event after it was edited here."""
-        self._events.pop(event_id, None)
-        self.stock.forget(event_id)
+    async def event_edited(self, event: Event) -> None:
+        """An organizer changed an event through this gateway: drop the cached copy, and tell
+        every gateway its seats left — a gateway that learned "sold out" before a capacity
+        raise would otherwise keep refusing from memory until some batch broadcast again."""
+        self._events.pop(event.id, None)
+        update = [StockUpdate(event.id, event.available)]
+        if self._transport is not None:
+            await self._transport.broadcast_stock(update)
+        else:
+            self._notifications.stock(update)
 
     async def book(self, user_id: UserId, event_id: EventId, quantity: int,
                    idempotency_key: str | None = None) -> Outcome | Pending:
@@ -95,14 +128,16 @@ class BookingService:
         if quantity < 1 or quantity > self.settings.max_quantity:
             raise InvalidQuantity(
                 f"quantity must be a whole number from 1 to {self.settings.max_quantity}")
-        await self.event(event_id)
-        return await self._notify(await self.booker.book(
-            BookingRequest(user_id, event_id, quantity, idempotency_key)))
+        with self._admitted():
+            await self.event(event_id)
+            return await self._notify(await self.booker.book(
+                BookingRequest(user_id, event_id, quantity, idempotency_key)))
 
     async def cancel(self, user_id: UserId, booking_id: BookingId) -> Outcome | Pending:
         """Cancel a confirmed booking of this user."""
-        await self.booking(user_id, booking_id)  # 404 for anyone but the owner
-        return await self._notify(await self.booker.cancel(user_id, booking_id))
+        with self._admitted():
+            await self.booking(user_id, booking_id)  # 404 for anyone but the owner
+            return await self._notify(await self.booker.cancel(user_id, booking_id))
 
     async def booking(self, user_id: UserId, booking_id: BookingId) -> Outcome | Pending:
         """A booking as its owner sees it; `NotFound` for everyone else."""

@@ -115,8 +115,19 @@ class Settings:
     amqp_prefix: str = "ticketwar"
     #: Booking commands for one event arriving within this window share one message.
     coalesce_ms: float = 2.0
-    #: How long the gateway waits for a broker confirm before answering 503.
+    #: How long the gateway waits for a broker confirm; past it the outcome is unknown (202).
     publish_timeout_seconds: float = 5.0
+    #: A command whose delivery is unknown is re-sent until the broker confirms it; past this
+    #: it is recorded as rejected with reason `lost`.
+    lost_after_seconds: float = 60.0
+    #: Booking and cancel requests this gateway process works on at once; more are refused
+    #: at once with 503 + Retry-After, before any side effect.
+    max_requests_in_flight: int = 2000
+    #: Commands a shard actor may have waiting in its mailbox (in-process); more are refused.
+    shard_backlog: int = 20000
+    #: How long a stopping process may take to finish the batches in flight; past it they
+    #: are abandoned (the broker redelivers them) and the process exits non-zero.
+    shutdown_deadline_seconds: float = 30.0
     #: A broker connection not back within this makes a shard worker exit (and restart).
     reconnect_deadline_seconds: float = 60.0
     #: Fault tests only (shards/faults.py), e.g. `crash_after_commit:3`. Empty in production.

@@ -70,6 +70,7 @@ async def _engine(app: web.Application) -> AsyncIterator[None]:
     _wire(app)
     await transport.start()
     yield
+    await service.stop()
     await transport.stop()
 
 

@@ -10,7 +10,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from aiohttp import web
+from aiohttp.web_app import CleanupError
 
+from engine.errors import ShutdownIncomplete
 from engine.settings import Settings
 from gateway.app import create_app
 from gateway.connections import ConnectionGate, GatedSite, usable_connection_cap
@@ -55,16 +57,25 @@ async def listening(settings: Settings) -> AsyncIterator[Listening]:
 
 
 async def serve(settings: Settings,
-                on_ready: Callable[[web.Application], Awaitable[None]] | None = None) -> None:
-    """Run the gateway on settings.host:port; returns after a clean shutdown."""
-    async with listening(settings) as gateway:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        if on_ready is not None:
-            await on_ready(gateway.app)
-        log.info("gateway listening on http://%s:%s (transport %s, strategy %s)",
-                 settings.host, gateway.port, settings.transport, settings.booking_strategy)
-        await stop.wait()
-        log.info("shutting down: no new requests, finishing batches in flight")
+                on_ready: Callable[[web.Application], Awaitable[None]] | None = None) -> int:
+    """Run the gateway on settings.host:port until signalled; the exit code: 0 after a clean
+    shutdown, 1 when work in flight had to be abandoned at the shutdown deadline."""
+    try:
+        async with listening(settings) as gateway:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            if on_ready is not None:
+                await on_ready(gateway.app)
+            log.info("gateway listening on http://%s:%s (transport %s, strategy %s)",
+                     settings.host, gateway.port, settings.transport,
+                     settings.booking_strategy)
+            await stop.wait()
+            log.info("shutting down: no new requests, finishing batches in flight")
+    # Raised by listening()'s exit, from runner.cleanup (every cleanup_ctx runs, collecting
+    # their errors).
+    except (ShutdownIncomplete, CleanupError) as exc:
+        log.error("shutdown incomplete: %s", exc)
+        return 1
+    return 0

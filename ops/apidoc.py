@@ -54,8 +54,13 @@ _INTRO = """\
   `202` with the booking in status `pending` and `Location: /api/bookings/{id}`. The decision
   always follows: read it there, or receive it as a `booking` event on `GET /api/stream`.
 - **`429` and `503`** carry `Retry-After` (seconds). `429` is a rate limit (per user, or per
-  address before sign-in); `503 unavailable` means the broker or the database could not take
-  the request.
+  address before sign-in); `503 unavailable` means **not done**: the gateway is at capacity,
+  or the broker or the database could not take the request, and nothing was recorded — retry
+  with the same `Idempotency-Key`. A booking refused so names the id it would have had
+  (`bookingId`); no booking ever gets it. When the broker may have kept a booking but did not
+  confirm it in time, the answer is `202`, never `503`: the gateway re-sends it until it is
+  confirmed and decided; one never confirmed within `LOST_AFTER_SECONDS` ends `rejected` with
+  reason `lost`.
 """
 
 

@@ -89,11 +89,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     configured = _settings()
     embedded = configured.database_url is None  # _database fills the URL in when embedded
     with _database(configured) as settings:
-        _run(_serve_with_workers(settings, ready))
-    return 0
+        code: int = _run(_serve_with_workers(settings, ready))
+    return code
 
 
-async def _serve_with_workers(settings: Settings, ready: Any) -> None:
+async def _serve_with_workers(settings: Settings, ready: Any) -> int:
     """The gateway; with RabbitMQ also SHARD_WORKERS supervised shard worker processes.
 
     Workers start first (they declare and own the shard queues) and stop last, after the
@@ -103,14 +103,13 @@ async def _serve_with_workers(settings: Settings, ready: Any) -> None:
     from ops.supervisor import WorkerSupervisor, worker_env
 
     if settings.amqp_url is None or settings.shard_workers == 0:
-        await serve(settings, ready)
-        return
+        return await serve(settings, ready)
     assert settings.database_url is not None
     supervisor = WorkerSupervisor(settings.shard_workers,
                                   worker_env(settings.database_url.reveal()))
     await supervisor.start()
     try:
-        await serve(settings, ready)
+        return await serve(settings, ready)
     finally:
         await supervisor.stop()
 

@@ -14,13 +14,11 @@ import signal
 
 from prometheus_client import start_http_server
 
-from engine.messages import Command
 from engine.metrics import Metrics
 from engine.runtime import ShardRuntime
 from engine.settings import Settings
 from engine.storage import create_pool
 from engine.transport.amqp import AmqpShardConsumer
-from shards.deadletter import reject_dead
 from shards.faults import store_for
 
 log = logging.getLogger(__name__)
@@ -43,12 +41,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> i
         log.info("metrics on http://%s:%d/metrics", settings.host, port)
     runtime = ShardRuntime(store_for(settings.fault_injection, pool), shards=settings.shards,
                            max_batch=settings.max_batch, metrics=metrics)
-    consumer: AmqpShardConsumer
-
-    async def on_dead(commands: list[Command]) -> None:
-        await reject_dead(pool, consumer, commands)
-
-    consumer = AmqpShardConsumer(settings, runtime.submit, on_dead=on_dead, metrics=metrics)
+    consumer = AmqpShardConsumer(settings, runtime.submit, runtime.store, metrics=metrics)
     code = 0
     try:
         await runtime.start(consumer)
@@ -67,7 +60,8 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> i
             code = 1
     finally:
         await consumer.stop_consuming()
-        await runtime.stop()
+        if not await runtime.stop(settings.shutdown_deadline_seconds):
+            code = 1  # batches abandoned: their messages go back to the queue on close
         await consumer.stop()
         await pool.close()
     return code

@@ -28,6 +28,8 @@ class Reply:
     status: int
     body: Any
     headers: dict[str, str]
+    #: The Idempotency-Key the request carried, if any (the checkers group attempts by it).
+    key: str | None = None
 
 
 class Api:
@@ -92,8 +94,10 @@ class Api:
         """POST /api/events/{id}/book."""
         headers = {"Idempotency-Key": key} if key else None
         body = None if quantity is None else {"quantity": quantity}
-        return await self.call("POST", f"/api/events/{event_id}/book", account, json=body,
-                               headers=headers)
+        reply = await self.call("POST", f"/api/events/{event_id}/book", account, json=body,
+                                headers=headers)
+        reply.key = key
+        return reply
 
     async def transport_healthy(self) -> bool:
         """Whether the gateway's transport is connected (for bounded waits after faults)."""

@@ -8,13 +8,12 @@ from collections.abc import Callable
 import aio_pika
 import asyncpg
 
-from engine.messages import Command, StockUpdate
+from engine.messages import StockUpdate
 from engine.runtime import ShardRuntime
 from engine.settings import Settings
 from engine.storage import create_pool
 from engine.storage.shard_store import PgShardStore
 from engine.transport.amqp import AmqpShardConsumer, Names
-from shards.deadletter import reject_dead
 
 
 class ShardWorker:
@@ -33,12 +32,7 @@ class ShardWorker:
         pool = self.pool
         self.runtime = ShardRuntime(PgShardStore(pool), shards=self.settings.shards,
                                     max_batch=self.settings.max_batch)
-
-        async def on_dead(commands: list[Command]) -> None:
-            assert self.consumer is not None
-            await reject_dead(pool, self.consumer, commands)
-
-        self.consumer = AmqpShardConsumer(self.settings, self.runtime.submit, on_dead=on_dead)
+        self.consumer = AmqpShardConsumer(self.settings, self.runtime.submit, self.runtime.store)
         await self.runtime.start(self.consumer)
         await self.consumer.start()
 

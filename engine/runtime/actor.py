@@ -12,7 +12,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
-from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
@@ -52,6 +51,9 @@ class ShardStore(Protocol):
     async def commit(self, batch: BatchWrite) -> None:
         """Write a batch atomically, fenced by owner epochs."""
 
+    async def dead_lettered(self, commands: Sequence[Command]) -> list[Outcome]:
+        """Record commands given up on as rejected; the outcomes to answer."""
+
 
 @dataclass(slots=True)
 class _Decided:
@@ -83,12 +85,17 @@ class ShardActor:
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
         self._inflight: asyncio.Task[None] | None = None
+        self._batch: list[Envelope] = []
         self.fenced = 0
 
     # -- lifecycle -----------------------------------------------------------------------
 
     async def start(self) -> None:
         """Begin taking from the mailbox."""
+        self.begin()
+
+    def begin(self) -> None:
+        """`start`, callable where nothing may be awaited (a done-callback restarting it)."""
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name=f"shard-{self.shard}")
 
@@ -98,8 +105,9 @@ class ShardActor:
         if task is None:
             return
         task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task
+        # asyncio.wait, not `await task` under suppress(CancelledError): that would also
+        # swallow a cancellation of stop() itself (a shutdown deadline) and keep waiting.
+        await asyncio.wait([task])
         if self._inflight is not None and not self._inflight.done():
             await self._inflight
 
@@ -121,6 +129,11 @@ class ShardActor:
             self._metrics.redeliveries.inc(len(envelope.commands))
 
     @property
+    def backlog(self) -> int:
+        """Envelopes waiting in the mailbox (not counting the batch in flight)."""
+        return self._mailbox.qsize()
+
+    @property
     def busy(self) -> bool:
         """Whether commands are queued or a batch is in flight."""
         return not self._idle.is_set()
@@ -133,6 +146,16 @@ class ShardActor:
     async def drain(self) -> None:
         """Return once the mailbox is empty and the last batch is committed and answered."""
         await self._idle.wait()
+
+    def unfinished(self) -> list[Envelope]:
+        """What a dead actor held, for its successor: the batch it was deciding (flagged as
+        redelivered, since it may have committed) and its mailbox. Wakes drain() waiters."""
+        left = [replace(envelope, redelivered=True) for envelope in self._batch]
+        self._batch = []
+        while not self._mailbox.empty():
+            left.append(self._mailbox.get_nowait())
+        self._idle.set()
+        return left
 
     def owns(self, event_id: EventId) -> bool:
         """Whether this actor currently holds the event in memory."""
@@ -149,6 +172,7 @@ class ShardActor:
                 batch.append(envelope)
                 size += len(envelope.commands)
             self._m_depth.set(self._mailbox.qsize())
+            self._batch = batch
             # Shielded: cancelling the loop (shutdown) must not abandon a batch between its
             # commit and its acks; stop() awaits this task instead.
             self._inflight = asyncio.create_task(self._process(batch))
@@ -203,6 +227,7 @@ class ShardActor:
             except PoisonBatch:
                 self._forget({c.event_id for c, _ in commands})
                 raise
+
             except DuplicateWrite as exc:
                 # Something in the batch was decided before: check everything and redecide.
                 log.warning("shard %s: %s; rechecking the batch", self.shard, exc)
@@ -218,6 +243,15 @@ class ShardActor:
                 attempt += 1
                 log.warning("shard %s: %s; retrying batch in %.2fs", self.shard, exc, delay)
                 await asyncio.sleep(delay)
+            except Exception as exc:
+                # A value nothing expected (a bug, or data the reader cannot take) while
+                # deciding or writing: nothing was committed. Treated as poison, it is split
+                # down to the one envelope that causes it, which is dead-lettered; the shard
+                # and its other events go on.
+                log.exception("shard %s: unexpected %s while deciding", self.shard,
+                              type(exc).__name__)
+                self._forget({c.event_id for c, _ in commands})
+                raise PoisonBatch(f"unexpected {type(exc).__name__}: {exc}") from exc
         self._m_batch.observe(len(commands))
         if forwarded:
             await self._outlet.forward(forwarded)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from functools import partial
 
 from engine.metrics import Metrics
 from engine.runtime.actor import ShardActor, ShardStore
@@ -11,6 +13,11 @@ from engine.transport.base import Envelope, Outlet
 from engine.types import Clock, utcnow
 
 log = logging.getLogger(__name__)
+
+#: An actor that dies is started again, up to this many deaths within RESTART_WINDOW
+#: seconds; past that something is broken for good, and the process should exit (`failed`).
+MAX_RESTARTS = 5
+RESTART_WINDOW = 60.0
 
 
 class ShardRuntime:
@@ -20,14 +27,22 @@ class ShardRuntime:
                  max_batch: int = 1024, metrics: Metrics | None = None) -> None:
         self.shards = shards
         self.metrics = metrics or Metrics()
-        self._store, self._clock, self._max_batch = store, clock, max_batch
+        self.store = store
+        self._clock, self._max_batch = clock, max_batch
         self.actors: list[ShardActor] = []
-        #: Set when an actor died of an unexpected error: the process should exit.
+        self._outlet: Outlet | None = None
+        self._deaths: list[float] = []
+        self._stopping = False
+        #: Set when actors keep dying (MAX_RESTARTS): the process should exit.
         self.failed = asyncio.Event()
 
     def submit(self, shard: int, envelope: Envelope) -> None:
         """Hand an envelope to a shard's actor."""
         self.actors[shard].submit(envelope)
+
+    def backlog(self, shard: int) -> int:
+        """Envelopes waiting in a shard's mailbox."""
+        return self.actors[shard].backlog
 
     async def start(self, outlet: Outlet) -> None:
         """Start one actor per shard answering through `outlet`, watching each for death.
@@ -37,17 +52,34 @@ class ShardRuntime:
         """
         if self.actors:
             return
-        self.actors = [ShardActor(n, self._store, outlet, clock=self._clock,
-                                  max_batch=self._max_batch, metrics=self.metrics)
-                       for n in range(self.shards)]
-        for actor in self.actors:
-            await actor.start()
-            actor.on_death(self._on_actor_done)
+        self._outlet = outlet
+        self.actors = [self._spawn(n) for n in range(self.shards)]
 
-    def _on_actor_done(self, task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            log.error("shard actor %s died: %r", task.get_name(), task.exception())
+    def _spawn(self, shard: int) -> ShardActor:
+        assert self._outlet is not None
+        actor = ShardActor(shard, self.store, self._outlet, clock=self._clock,
+                           max_batch=self._max_batch, metrics=self.metrics)
+        actor.begin()
+        actor.on_death(partial(self._on_actor_done, actor))
+        return actor
+
+    def _on_actor_done(self, actor: ShardActor, task: asyncio.Task[None]) -> None:
+        if task.cancelled() or task.exception() is None or self._stopping:
+            return
+        log.error("shard actor %s died: %r", task.get_name(), task.exception())
+        now = time.monotonic()
+        self._deaths = [t for t in self._deaths if now - t < RESTART_WINDOW] + [now]
+        if len(self._deaths) > MAX_RESTARTS:
+            log.error("%d shard actor deaths within %.0fs: not restarting", len(self._deaths),
+                      RESTART_WINDOW)
             self.failed.set()
+            return
+        # Its successor decides what it held: the batch in flight again (checked against the
+        # database first), then its mailbox, in order. Never a command left waiting forever.
+        self.metrics.actor_restarts.inc()
+        successor = self.actors[actor.shard] = self._spawn(actor.shard)
+        for envelope in actor.unfinished():
+            successor.submit(envelope)
 
     async def drain(self) -> None:
         """Return when every mailbox is empty and every batch is committed and answered.
@@ -57,6 +89,18 @@ class ShardRuntime:
         while any(a.busy for a in self.actors):
             await asyncio.gather(*(a.drain() for a in self.actors))
 
-    async def stop(self) -> None:
-        """Ordered: each actor finishes its batch in flight, then stops."""
-        await asyncio.gather(*(a.stop() for a in self.actors))
+    async def stop(self, deadline: float | None = None) -> bool:
+        """Ordered: each actor finishes its batch in flight, then stops. With a deadline, a
+        batch still unfinished by then (the database away) is abandoned — over RabbitMQ the
+        broker redelivers it — and the answer is False."""
+        self._stopping = True
+        stops = [asyncio.ensure_future(a.stop()) for a in self.actors]
+        if not stops:
+            return True
+        _, late = await asyncio.wait(stops, timeout=deadline)
+        for task in late:
+            task.cancel()  # cancels the batch it awaits, too
+        await asyncio.gather(*late, return_exceptions=True)
+        if late:
+            log.error("%d shard actors did not finish within %.1fs", len(late), deadline or 0)
+        return not late

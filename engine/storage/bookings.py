@@ -91,23 +91,21 @@ async def claim_key(db: asyncpg.Pool | asyncpg.Connection, user_id: UserId, key:
     every other one reads the same row (ON CONFLICT waits for the winner to commit).
     """
     booking_id = booking_id or uuid.uuid4()
-    row = await db.fetchrow(
-        "INSERT INTO idempotency_keys (user_id, key, booking_id, event_id, quantity)"
-        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, key) DO NOTHING"
-        " RETURNING booking_id", user_id, key, booking_id, event_id, quantity)
-    if row is not None:
-        return IdempotencyClaim(booking_id, event_id, quantity, True)
-    prior = await db.fetchrow(
-        "SELECT booking_id, event_id, quantity FROM idempotency_keys"
-        " WHERE user_id = $1 AND key = $2", user_id, key)
-    return IdempotencyClaim(prior["booking_id"], prior["event_id"], prior["quantity"], False)
-
-
-async def release_key(db: asyncpg.Pool, user_id: UserId, key: str,
-                      booking_id: BookingId) -> None:
-    """Forget a key whose request was never accepted (the broker refused it)."""
-    await db.execute("DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2"
-                     " AND booking_id = $3", user_id, key, booking_id)
+    while True:
+        row = await db.fetchrow(
+            "INSERT INTO idempotency_keys (user_id, key, booking_id, event_id, quantity)"
+            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, key) DO NOTHING"
+            " RETURNING booking_id", user_id, key, booking_id, event_id, quantity)
+        if row is not None:
+            return IdempotencyClaim(booking_id, event_id, quantity, True)
+        prior = await db.fetchrow(
+            "SELECT booking_id, event_id, quantity FROM idempotency_keys"
+            " WHERE user_id = $1 AND key = $2", user_id, key)
+        if prior is not None:
+            return IdempotencyClaim(prior["booking_id"], prior["event_id"], prior["quantity"],
+                                    False)
+        # The conflicting row was deleted between our INSERT and SELECT (keys are never
+        # deleted while the engine runs, but an operator may purge old ones): claim anew.
 
 
 async def pending_owner(db: asyncpg.Pool, booking_id: BookingId) -> tuple[UserId, EventId,

@@ -87,11 +87,13 @@ class AnswerReport:
     unfinished: list[str] = field(default_factory=list)
     differs: list[str] = field(default_factory=list)
     not_rejected: list[str] = field(default_factory=list)
+    done_after_refusal: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         """True when every answer is borne out."""
-        return not (self.unfinished or self.differs or self.not_rejected)
+        return not (self.unfinished or self.differs or self.not_rejected
+                    or self.done_after_refusal)
 
     def violations(self) -> list[str]:
         """One line per kind of broken promise (the surge report prints these)."""
@@ -104,15 +106,28 @@ class AnswerReport:
         if self.not_rejected:
             lines.append(f"I3: {len(self.not_rejected)} refused bookings are not stored"
                          f" rejected, e.g. {self.not_rejected[:3]}")
+        if self.done_after_refusal:
+            lines.append(f"503: {len(self.done_after_refusal)} bookings exist although their"
+                         f" request was told 'not done', e.g. {self.done_after_refusal[:3]}")
         return lines
 
     def __str__(self) -> str:
         return "; ".join(self.violations()) or "every answer is in the database"
 
 
+def all_refused(attempts: Iterable[tuple[str | None, int]]) -> list[str]:
+    """Of (Idempotency-Key, status) pairs, the keys every attempt of which was answered 503."""
+    statuses: dict[str, set[int]] = {}
+    for key, status in attempts:
+        if key is not None:
+            statuses.setdefault(key, set()).add(status)
+    return [key for key, seen in statuses.items() if seen == {503}]
+
+
 async def check_answers(db: asyncpg.Pool | asyncpg.Connection, *,
                         shown: Mapping[str, Iterable[str]], accepted: Collection[str] = (),
                         rejected: Collection[str] = (), cancelled: Collection[str] = (),
+                        refused: Collection[str] = (), refused_keys: Collection[str] = (),
                         settle_seconds: float = 0.0) -> AnswerReport:
     """Check what clients were told, by booking id, against the database.
 
@@ -120,7 +135,10 @@ async def check_answers(db: asyncpg.Pool | asyncpg.Connection, *,
     409/422 that carried a booking (decided, so stored); `cancelled`: 201s the client itself
     cancelled since. I3: every one of them reaches a final outcome, waiting up to
     `settle_seconds` for the ones still being decided; then I2: a 201 is confirmed with
-    exactly the codes shown (unless cancelled), and a refusal is stored rejected.
+    exactly the codes shown (unless cancelled), and a refusal is stored rejected. `refused`:
+    the booking ids named by 503s ("not done"), `refused_keys`: Idempotency-Keys (unique in
+    the run) every attempt of which was answered 503 — after the same wait, none of them may
+    have a booking.
     """
     ids = sorted({*shown, *accepted, *rejected, *cancelled})
     deadline = time.monotonic() + settle_seconds
@@ -144,4 +162,11 @@ async def check_answers(db: asyncpg.Pool | asyncpg.Connection, *,
                 row["status"] != "confirmed" or list(row["codes"] or ()) != sorted(codes))):
             report.differs.append(booking_id)
     report.not_rejected = [i for i in rejected if i in rows and rows[i]["status"] != "rejected"]
+    if refused:
+        report.done_after_refusal = [str(r["id"]) for r in await db.fetch(
+            "SELECT id FROM bookings WHERE id = ANY($1::uuid[])", sorted(set(refused)))]
+    if refused_keys:
+        report.done_after_refusal += [str(r["id"]) for r in await db.fetch(
+            "SELECT b.id FROM idempotency_keys k JOIN bookings b ON b.id = k.booking_id"
+            " WHERE k.key = ANY($1::text[])", sorted(set(refused_keys)))]
     return report

@@ -3,15 +3,17 @@ whole batch in one transaction fenced by the owner epoch."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import asyncpg
 
 from engine.domain import EventLedger
 from engine.errors import DuplicateWrite, PoisonBatch, StaleOwner
-from engine.messages import Outcome, TicketInfo
+from engine.messages import Command, Outcome, TicketInfo
 from engine.storage import bookings
 from engine.storage.database import translate_db_errors
+from engine.storage.deadletters import record_dead
 from engine.types import BookingId, EventId, UserId
 
 
@@ -58,6 +60,10 @@ class PgShardStore:
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
+
+    async def dead_lettered(self, commands: Sequence[Command]) -> list[Outcome]:
+        """Record commands given up on as rejected; the outcomes to answer."""
+        return await record_dead(self._pool, commands)
 
     async def claim(self, event_ids: set[EventId]) -> dict[EventId, EventLedger]:
         """Take ownership of events (epoch + 1) and load their stock and per-user counts.

@@ -40,6 +40,9 @@ class Booker(Protocol):
     async def cancel(self, user_id: UserId, booking_id: BookingId) -> Outcome | Pending:
         """Cancel a confirmed booking of `user_id`; its seats go back on sale."""
 
+    async def stop(self) -> None:
+        """Finish or abandon background work (shutdown); idempotent."""
+
 
 STRATEGIES = {
     "queued": "engine.strategies.queued:QueuedBooker",

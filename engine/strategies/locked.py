@@ -64,3 +64,6 @@ class LockedBooker:
         """Cancel in one transaction."""
         async with translate_db_errors():
             return await cancel_in_transaction(self._pool, user_id, booking_id)
+
+    async def stop(self) -> None:
+        """Nothing runs in the background."""

@@ -59,3 +59,6 @@ class NaiveBooker:
         """Cancel in one transaction (the naive part is booking, not cancelling)."""
         async with translate_db_errors():
             return await cancel_in_transaction(self._pool, user_id, booking_id)
+
+    async def stop(self) -> None:
+        """Nothing runs in the background."""

@@ -41,10 +41,16 @@ class Transport(Protocol):
         """Stop receiving and close; idempotent."""
 
     async def send(self, commands: Sequence[Command]) -> None:
-        """Hand commands (all for one event) over durably; raises `Unavailable` if it cannot.
+        """Hand commands (all for one event) over durably.
 
-        Returns only once the commands will be decided even if this process dies now.
+        Returns only once the commands will be decided even if this process dies now. Raises
+        `Unavailable` when they were certainly not kept (safe to answer "not done"), and
+        `DeliveryUncertain` when they may have been (the caller must not say "failed").
         """
+
+    async def broadcast_stock(self, updates: Sequence[StockUpdate]) -> None:
+        """Tell every gateway (this one too) of seats left learned outside a shard's batch —
+        an organizer's edit. A hint like every stock update: lost, nothing breaks."""
 
     async def healthy(self) -> bool:
         """Whether commands can be sent right now."""

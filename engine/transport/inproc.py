@@ -7,17 +7,17 @@ it is for embedded mode and tests; production uses RabbitMQ, whose queues surviv
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Sequence
 
-from engine.errors import DeadLettered
+from engine.errors import ShutdownIncomplete, Unavailable
 from engine.messages import Command, Outcome, StockUpdate
 from engine.metrics import Metrics
 from engine.notifications import Notifications
 from engine.runtime import ShardRuntime, ShardStore
 from engine.settings import Settings
 from engine.transport.base import Envelope, shard_for
-from engine.types import BookingStatus
 
 
 def create(settings: Settings, notifications: Notifications, *, metrics: Metrics,
@@ -27,7 +27,8 @@ def create(settings: Settings, notifications: Notifications, *, metrics: Metrics
         raise ValueError("the in-process transport runs the shard actors: it needs a store")
     runtime = ShardRuntime(store, shards=settings.shards, max_batch=settings.max_batch,
                            metrics=metrics)
-    return InprocTransport(runtime, notifications)
+    return InprocTransport(runtime, notifications, backlog=settings.shard_backlog,
+                           shutdown_deadline=settings.shutdown_deadline_seconds)
 
 
 class InprocTransport:
@@ -35,9 +36,13 @@ class InprocTransport:
 
     reply_to = "inproc"
 
-    def __init__(self, runtime: ShardRuntime, notifications: Notifications) -> None:
+    def __init__(self, runtime: ShardRuntime, notifications: Notifications, *,
+                 backlog: int = 20000, shutdown_deadline: float = 30.0) -> None:
         self.runtime = runtime
         self._notifications = notifications
+        self._backlog = backlog
+        self._deadline = shutdown_deadline
+        self._stopped = False
 
     # -- Transport (gateway side) --------------------------------------------------------
 
@@ -46,18 +51,42 @@ class InprocTransport:
         await self.runtime.start(self)
 
     async def stop(self) -> None:
-        """Decide everything already accepted, then stop the actors; idempotent."""
-        await self.runtime.drain()
-        await self.runtime.stop()
+        """Decide everything already accepted, then stop the actors; idempotent. Bounded:
+        past the shutdown deadline what is left is abandoned and `ShutdownIncomplete` says so
+        (in-process, such commands are lost with the process, as they would be on a crash)."""
+        if self._stopped:
+            return
+        self._stopped = True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._deadline
+        try:
+            await asyncio.wait_for(self.runtime.drain(), self._deadline)
+            drained = True
+        except TimeoutError:
+            drained = False
+        stopped = await self.runtime.stop(max(0.0, deadline - loop.time()))
+        if not (drained and stopped):
+            raise ShutdownIncomplete(
+                f"shard actors did not finish within {self._deadline:.0f}s; work abandoned")
 
     async def drain(self) -> None:
         """Barrier: every mailbox empty, every batch committed and answered."""
         await self.runtime.drain()
 
     async def send(self, commands: Sequence[Command]) -> None:
-        """Put the commands in their shard's mailbox (one envelope: they share an event)."""
+        """Put the commands in their shard's mailbox (one envelope: they share an event);
+        `Unavailable` when that mailbox is full, so a flood waits at the door, not in memory."""
+        if self.runtime.failed.is_set():
+            raise Unavailable("the shard actors keep failing", retry_after=5)
         shard = shard_for(commands[0].event_id, self.runtime.shards)
+        if self.runtime.backlog(shard) >= self._backlog:
+            raise Unavailable(f"shard {shard} has {self._backlog} commands waiting",
+                              retry_after=1)
         self.runtime.submit(shard, Envelope(list(commands)))
+
+    async def broadcast_stock(self, updates: Sequence[StockUpdate]) -> None:
+        """One process, one gateway: tell it directly."""
+        self._notifications.stock(updates)
 
     async def healthy(self) -> bool:
         """Healthy while no actor has died."""
@@ -78,16 +107,15 @@ class InprocTransport:
         self._notifications.stock(updates)
 
     async def dead_letter(self, envelope: Envelope) -> None:
-        """In-process there is no dead-letter queue: answer each command as rejected."""
-        await self.send_outcomes([
-            Outcome(c.booking_id, c.event_id, c.user_id, BookingStatus.REJECTED,
-                    getattr(c, "quantity", 0), DeadLettered.code, (), c.reply_to)
-            for c in envelope.commands])
+        """In-process there is no dead-letter queue: record each command as rejected at
+        once (so it is readable later, never pending forever) and answer it."""
+        await self.send_outcomes(await self.runtime.store.dead_lettered(envelope.commands))
 
     async def forward(self, commands: Sequence[Command]) -> None:
         """Re-submit commands to the shard their event hashes to."""
         by_event: dict[int, list[Command]] = defaultdict(list)
         for cmd in commands:
             by_event[cmd.event_id].append(cmd)
-        for group in by_event.values():
-            await self.send(group)
+        for event_id, group in by_event.items():
+            # Already accepted once: never shed, whatever the backlog.
+            self.runtime.submit(shard_for(event_id, self.runtime.shards), Envelope(group))

@@ -74,7 +74,7 @@ async def update_event(request: web.Request) -> web.Response:
     async with translate_db_errors():
         event = await events.update_event(request.app[pool_key], event_id, editor,
                                           _columns(body))
-    request.app[service_key].forget_event(event_id)
+    await request.app[service_key].event_edited(event)
     return json_response(event.to_json(utcnow()))
 
 

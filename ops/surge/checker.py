@@ -3,7 +3,8 @@
 - I1, I5, I6 for the scenario's events (engine.storage.invariants);
 - every accepted request (201/202, or a decided 409/422) reached exactly one final outcome,
   every 201 is in the database with exactly the tickets the buyer was shown (I2) unless the
-  run itself cancelled it, and a decided 409/422 is stored rejected (`check_answers`);
+  run itself cancelled it, a decided 409/422 is stored rejected, and no booking exists for a
+  request answered 503 ("not done") (`check_answers`);
 - every retry with the same Idempotency-Key got the first request's booking (I4);
 - seats oversold, counted from tickets as well as bookings (`naive` breaks the counter).
 """
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-from engine.storage.invariants import check_answers, check_invariants
+from engine.storage.invariants import all_refused, check_answers, check_invariants
 from ops.surge.record import Sample
 
 
@@ -42,6 +43,9 @@ async def check(pool: asyncpg.Pool, events: Sequence[int], samples: Sequence[Sam
         accepted=[s.booking_id for s in answered if s.status == 202],
         rejected=[s.booking_id for s in answered if s.status in (409, 422)],
         cancelled={s.booking_id for s in samples if s.kind == "cancel" and s.status == 200},
+        refused=[s.booking_id for s in answered if s.status == 503],
+        refused_keys=all_refused((s.key, s.status) for s in samples
+                                 if s.kind in ("book", "retry")),
         settle_seconds=settle_seconds)
     violations = answers.violations()
     by_first: dict[tuple[int, str], str] = {}

@@ -84,6 +84,8 @@ class LoadGenerator:
                 booking_id = str(booking["id"])
                 quantity = int(booking.get("quantity", 0))
                 codes = tuple(t["code"] for t in booking.get("tickets", []))
+            elif status == 503 and "bookingId" in data:
+                booking_id = str(data["bookingId"])  # named so it can be checked: never made
             if status >= 400 and not error:
                 error = str(data.get("error", status))
         sample = Sample(kind, status, due, (now - due) * 1000, booking_id, quantity, error,

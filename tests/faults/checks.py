@@ -7,7 +7,7 @@ import asyncio
 import random
 from collections.abc import Sequence
 
-from engine.storage.invariants import check_answers, check_invariants
+from engine.storage.invariants import all_refused, check_answers, check_invariants
 from tests.factories import Account
 from tests.helpers import Api, Reply
 
@@ -45,6 +45,11 @@ async def verify(api: Api, replies: Sequence[Reply], event_ids: Sequence[int]) -
         accepted=[r.body["id"] for r in replies if r.status == 202],
         rejected=[r.body["booking"]["id"] for r in replies if r.status in (409, 422)
                   and isinstance(r.body, dict) and isinstance(r.body.get("booking"), dict)],
+        # A 503 means "not done": the booking id it names must never exist, and a key every
+        # attempt of which was refused has no booking.
+        refused=[r.body["bookingId"] for r in replies if r.status == 503
+                 and isinstance(r.body, dict) and "bookingId" in r.body],
+        refused_keys=all_refused((r.key, r.status) for r in replies),
         settle_seconds=90)
     assert answers.ok, answers
     report = await check_invariants(api.pool, list(event_ids))  # I1, I5, I6

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import signal
 import uuid
 from pathlib import Path
@@ -16,7 +17,7 @@ from engine.messages import BookCommand, decode_outcomes, encode_commands
 from tests.conftest import TEST_AMQP_URL
 from tests.faults.checks import surge, verify
 from tests.faults.conftest import FaultStack, rabbitmqctl
-from tests.helpers import assert_eventually
+from tests.helpers import Reply, assert_eventually
 
 pytestmark = [pytest.mark.fault, pytest.mark.slow]
 
@@ -45,11 +46,12 @@ async def test_broker_down_answers_503_and_recovers(fault_stack: FaultStack) -> 
         assert refused.status == 503, refused.body
         assert refused.body["error"] == "unavailable"
         assert int(refused.headers["Retry-After"]) >= 1
-        # Not accepted means not recorded: no booking, and the key is free for the retry.
+        unkeyed = await api.book(buyer, event["id"], 1)
+        assert unkeyed.status == 503, unkeyed.body
+        # Not accepted means not done: no booking. The key stays pinned to one booking id,
+        # so the retry below re-sends that same booking.
         assert await api.pool.fetchval("SELECT count(*) FROM bookings WHERE user_id = $1",
                                        buyer.id) == 0
-        assert await api.pool.fetchval(
-            "SELECT count(*) FROM idempotency_keys WHERE user_id = $1", buyer.id) == 0
         health = await api.call("GET", "/api/health")
         assert health.status == 503 and health.body["checks"]["rabbitmq"] == "down"
         assert (await api.call("GET", f"/api/events/{event['id']}")).status == 200
@@ -62,6 +64,11 @@ async def test_broker_down_answers_503_and_recovers(fault_stack: FaultStack) -> 
 
     await assert_eventually(booking_flows, timeout=60, interval=0.5,
                             message="bookings did not resume after the broker came back")
+    # One booking for the key; none for the id the unkeyed 503 named.
+    assert await api.pool.fetchval("SELECT count(*) FROM bookings WHERE user_id = $1",
+                                   buyer.id) == 1
+    assert await api.pool.fetchval("SELECT count(*) FROM bookings WHERE id = $1",
+                                   unkeyed.body["bookingId"]) == 0
 
 
 async def test_broker_restart_with_a_backlog(fault_stack: FaultStack) -> None:
@@ -130,3 +137,47 @@ async def test_poison_is_dead_lettered_and_answered(fault_stack: FaultStack) -> 
         ghost.booking_id, "rejected", "undeliverable")
     assert sum(r.status == 201 for r in good) == 10  # the shard kept going
     await verify(api, good, [event["id"]])
+
+
+async def test_broker_restart_while_selling_with_concurrent_retries(
+        fault_stack: FaultStack) -> None:
+    api = await fault_stack.make_api(publish_timeout_seconds=2.0, booking_wait_seconds=2.0)
+    events = [(await api.event(totalTickets=300))["id"] for _ in range(3)]
+    buyers = await api.accounts(240)
+    rng = random.Random(5)
+    started = asyncio.Event()
+    answers: list[tuple[str, Reply]] = []
+    gate = asyncio.Semaphore(48)
+
+    async def buyer_retrying(n: int) -> None:
+        # Three copies of one request at once, as an impatient client's retries arrive.
+        key, event = f"retry-{n}", rng.choice(events)
+
+        async def once() -> None:
+            async with gate:
+                answers.append((key, await api.book(buyers[n], event, 1, key=key)))
+            if len(answers) == 120:
+                started.set()
+        await asyncio.gather(once(), once(), once())
+
+    selling = asyncio.create_task(asyncio.gather(*(buyer_retrying(n) for n in range(240))))
+    await started.wait()
+    await rabbitmqctl("stop_app")
+    await rabbitmqctl("start_app")
+    await selling
+    replies = [reply for _, reply in answers]
+    assert {r.status for r in replies} <= {201, 202, 409, 422, 503}, "a 5xx other than 503"
+    # I4 under retries: every answer naming a booking names the key's one booking.
+    named: dict[str, set[str]] = {}
+    for key, reply in answers:
+        if reply.status in (201, 202):
+            named.setdefault(key, set()).add(reply.body["id"])
+    assert all(len(ids) == 1 for ids in named.values()), named
+    await assert_eventually(api.transport_healthy, timeout=60, interval=0.5)
+    # Every booking traceable to a 201/202 (or a decided refusal), none behind a 503.
+    await verify(api, replies, events)
+    traced = {i for ids in named.values() for i in ids}
+    made = {str(r["id"]) for r in await api.pool.fetch(
+        "SELECT id FROM bookings WHERE event_id = ANY($1::bigint[]) AND status = 'confirmed'",
+        events)}
+    assert made <= traced, made - traced

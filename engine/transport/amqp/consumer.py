@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import aio_pika
 from aio_pika.abc import (
@@ -34,6 +34,7 @@ from engine.messages import (
     encode_stock,
 )
 from engine.metrics import Metrics
+from engine.runtime import ShardStore
 from engine.settings import Settings
 from engine.transport.amqp import topology
 from engine.transport.amqp.errors import BROKER_ERRORS
@@ -47,20 +48,19 @@ log = logging.getLogger(__name__)
 STANDBY_DELAY_SECONDS = 2.0
 
 Submit = Callable[[int, Envelope], None]
-OnDead = Callable[[list[Command]], Awaitable[None]]
 
 
 class AmqpShardConsumer:
     """Feeds shard actors from RabbitMQ and implements their Outlet."""
 
-    def __init__(self, settings: Settings, submit: Submit, *, on_dead: OnDead | None = None,
+    def __init__(self, settings: Settings, submit: Submit, store: ShardStore, *,
                  metrics: Metrics | None = None) -> None:
         if settings.amqp_url is None:
             raise ValueError("AmqpShardConsumer needs AMQP_URL")
         self._url = settings.amqp_url
         self._names = Names(settings.amqp_prefix, settings.shards)
         self._submit = submit
-        self._on_dead = on_dead
+        self._store = store
         self._metrics = metrics or Metrics()
         self._index, self._workers = settings.shard_worker_index, settings.shard_workers
         self._deadline = settings.reconnect_deadline_seconds
@@ -145,8 +145,8 @@ class AmqpShardConsumer:
                 await message.ack()
                 return
             self._metrics.dead_letters.inc(len(commands))
-            if self._on_dead is not None:
-                await self._on_dead(commands)
+            # Recorded rejected (so readable later) and answered, never dropped.
+            await self.send_outcomes(await self._store.dead_lettered(commands))
             await message.ack()  # after the rejection is recorded: at-least-once
 
         tag = await queue.consume(deliver, no_ack=False)

@@ -1,9 +1,13 @@
 """The RabbitMQ transport, gateway side: publish commands with confirms, receive outcomes on
 this gateway's reply queue and stock updates from the fanout.
 
-A command is answered 202 only after the broker confirmed it (persistent, mandatory, on a
-quorum queue): from then on it survives this process. Any failure to get that confirm —
-a nack, a return, a closed connection, a timeout — is `Unavailable` (503), never a silent drop.
+`send()` returns once the broker confirmed the message (persistent, mandatory, on a quorum
+queue): from then on it survives this process. What a failure means depends on when it struck:
+
+- before the message left (not connected, channel closed, too many confirms outstanding) or
+  when the broker refused it (a nack, a return): `Unavailable` — it was not kept, answer 503;
+- while waiting for the confirm (a timeout, the link lost): `DeliveryUncertain` — the broker
+  may have kept it and a shard may decide it, so the sender must not say "failed".
 """
 
 from __future__ import annotations
@@ -15,15 +19,18 @@ from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 import aio_pika
+import aiormq
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractIncomingMessage
 
-from engine.errors import Unavailable
+from engine.errors import DeliveryUncertain, Unavailable
 from engine.messages import (
     Command,
+    StockUpdate,
     WireError,
     decode_outcomes,
     decode_stock,
     encode_commands,
+    encode_stock,
 )
 from engine.metrics import Metrics
 from engine.notifications import Notifications
@@ -38,8 +45,15 @@ T = TypeVar("T")
 
 #: Publishes awaiting a confirm at once. Confirms are pipelined (many publishes share the
 #: channel, each awaits its own ack), but an unbounded window would let a broker that
-#: stalls pile up memory and latency: past this, publishers wait (and time out as 503).
+#: stalls pile up memory and latency: past this, a publish is refused at once (503).
 MAX_IN_FLIGHT = 4096
+
+#: The broker answered, and the answer was no: the message is certainly not in a queue.
+#: A closed channel is refused by aiormq before anything is written.
+NOT_KEPT: tuple[type[BaseException], ...] = (
+    aiormq.exceptions.DeliveryError,  # a nack, and PublishError: a return (unroutable)
+    aiormq.exceptions.ChannelInvalidStateError,
+)
 
 
 def create(settings: Settings, notifications: Notifications, *, metrics: Metrics,
@@ -66,6 +80,7 @@ class AmqpTransport:
         self._connection: aio_pika.abc.AbstractRobustConnection | None = None
         self._publish_channel: AbstractChannel | None = None
         self._exchange: AbstractExchange | None = None
+        self._stock_exchange: AbstractExchange | None = None
         self._in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
         self._pending: dict[int, list[Command]] = {}
         self._flushes: dict[int, asyncio.Future[None]] = {}
@@ -89,6 +104,7 @@ class AmqpTransport:
         replies = await receive.declare_queue(self.reply_to, exclusive=True, auto_delete=True)
         await replies.consume(self._on_outcomes, no_ack=True)
         stock_exchange = await receive.get_exchange(self._names.stock)
+        self._stock_exchange = await self._publish_channel.get_exchange(self._names.stock)
         stock = await receive.declare_queue(exclusive=True, auto_delete=True)
         await stock.bind(stock_exchange)
         await stock.consume(self._on_stock, no_ack=True)
@@ -145,6 +161,9 @@ class AmqpTransport:
     async def _publish(self, commands: list[Command]) -> None:
         if not await self.healthy() or self._exchange is None:
             raise Unavailable("RabbitMQ is not connected")
+        if self._in_flight.locked():
+            # Shed here rather than queue: a wait would only turn into a timeout later.
+            raise Unavailable("too many publishes await a confirm", retry_after=1)
         message = aio_pika.Message(encode_commands(commands), content_type="application/json",
                                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
         async with self._in_flight:
@@ -153,10 +172,26 @@ class AmqpTransport:
                 async with asyncio.timeout(self._timeout):
                     await self._exchange.publish(message, str(commands[0].event_id),
                                                  mandatory=True)
+            except NOT_KEPT as exc:
+                raise Unavailable(f"RabbitMQ refused the command: {type(exc).__name__}") \
+                    from exc
             except BROKER_ERRORS as exc:
-                raise Unavailable(f"RabbitMQ did not confirm: {type(exc).__name__}") from exc
+                raise DeliveryUncertain(
+                    f"no confirm from RabbitMQ ({type(exc).__name__}): it may have kept it") \
+                    from exc
             finally:
                 self._metrics.confirms_in_flight.dec()
+
+    async def broadcast_stock(self, updates: Sequence[StockUpdate]) -> None:
+        """Publish on the stock fanout every gateway listens to (this one included)."""
+        if self._stock_exchange is None or not await self.healthy():
+            return  # a hint: the next batch of the event's shard broadcasts again
+        try:
+            await self._stock_exchange.publish(
+                aio_pika.Message(encode_stock(list(updates)), content_type="application/json"),
+                "")
+        except BROKER_ERRORS as exc:
+            log.warning("stock broadcast lost: %s", type(exc).__name__)
 
     # -- receiving -----------------------------------------------------------------------
 

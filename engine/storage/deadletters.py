@@ -1,4 +1,5 @@
-"""Dead-lettered commands become `rejected` outcomes — recorded and answered, never lost."""
+"""Dead-lettered commands become `rejected` outcomes — recorded, so they stay readable, and
+returned for the sender to answer: never lost."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from engine.errors import DeadLettered, NotCancellable
 from engine.messages import BookCommand, Command, Outcome
 from engine.storage import bookings
 from engine.storage.database import translate_db_errors
-from engine.transport.base import Outlet
 from engine.types import BookingStatus
 
 log = logging.getLogger(__name__)
@@ -19,9 +19,10 @@ log = logging.getLogger(__name__)
 REASON = DeadLettered.code
 
 
-async def reject_dead(pool: asyncpg.Pool, outlet: Outlet, commands: Sequence[Command]) -> None:
+async def record_dead(pool: asyncpg.Pool, commands: Sequence[Command]) -> list[Outcome]:
     """Record each dead-lettered booking as rejected (unless it already has an outcome: a
-    message can be dead-lettered after its batch committed) and answer its gateway."""
+    message can be dead-lettered after its batch committed); the outcomes to answer, each
+    addressed to its command's gateway."""
     outcomes: list[Outcome] = []
     async with translate_db_errors():
         for cmd in commands:
@@ -45,4 +46,4 @@ async def reject_dead(pool: asyncpg.Pool, outlet: Outlet, commands: Sequence[Com
             outcomes.append(Outcome(existing.booking_id, existing.event_id, existing.user_id,
                                     existing.status, existing.quantity, existing.reason,
                                     existing.tickets, cmd.reply_to))
-    await outlet.send_outcomes(outcomes)
+    return outcomes

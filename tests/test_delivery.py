@@ -1,0 +1,171 @@
+"""What a buyer is told when the link to the broker fails mid-publish — never "failed" for a
+booking that may go through — and when the gateway or a shard is full: refused at once, with
+nothing done. A TCP fault proxy sits between the gateway and the real RabbitMQ; the session's
+shard worker consumes directly, so decisions go on."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from engine.settings import Secret, Settings
+from engine.transport.base import shard_for
+from engine.transport.inproc import InprocTransport
+from gateway.app import create_app
+from gateway.keys import service_key, transport_key
+from tests.conftest import TEST_AMQP_URL
+from tests.faultproxy import FaultProxy
+from tests.faults.checks import surge, verify
+from tests.helpers import Api, assert_eventually
+from tests.worker import ShardWorker
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+async def proxy() -> AsyncIterator[FaultProxy]:
+    """A fault proxy in front of the test broker."""
+    async with FaultProxy("127.0.0.1", 5672) as p:
+        yield p
+
+
+@pytest.fixture
+async def via_proxy(proxy: FaultProxy, shard_worker: ShardWorker, aiohttp_client: Any,
+                    make_settings: Callable[..., Settings]) -> Callable[..., Any]:
+    """Build a gateway whose broker connection goes through the proxy."""
+
+    async def make(**overrides: Any) -> Api:
+        url = TEST_AMQP_URL.replace(":5672/", f":{proxy.port}/")
+        assert url != TEST_AMQP_URL
+        settings = make_settings(amqp_url=Secret(url), coalesce_ms=0, **overrides)
+        app = create_app(settings)
+        return Api(await aiohttp_client(app), app, shard_worker)
+    return make
+
+
+async def _status(api: Api, booking_id: str) -> tuple[str | None, str | None]:
+    row = await api.pool.fetchrow("SELECT status, reason FROM bookings WHERE id = $1",
+                                  booking_id)
+    return (None, None) if row is None else (row["status"], row["reason"])
+
+
+async def test_a_lost_confirm_answers_202_and_the_booking_is_decided(
+        proxy: FaultProxy, via_proxy: Callable[..., Any]) -> None:
+    api = await via_proxy(publish_timeout_seconds=1.0)
+    event = await api.event(totalTickets=5)
+    buyer = await api.account()
+    proxy.stall("down")  # the publish reaches the broker; its confirm never comes back
+    reply = await api.book(buyer, event["id"], 1)
+    # The broker kept it and a shard decides it: "503, try again" would be a lie.
+    assert reply.status == 202, reply.body
+    booking_id = reply.body["id"]
+    assert reply.headers["Location"] == f"/api/bookings/{booking_id}"
+
+    async def confirmed() -> bool:
+        return await _status(api, booking_id) == ("confirmed", None)
+
+    await assert_eventually(confirmed, message="the unconfirmed booking was not decided")
+    proxy.heal()
+    seen = await api.call("GET", f"/api/bookings/{booking_id}", buyer)
+    assert (seen.status, seen.body["status"]) == (200, "confirmed")
+    # The gateway re-sent it once the link healed; the actor decided the id once.
+    await api.drain()
+    assert await api.pool.fetchval(
+        "SELECT count(*) FROM bookings WHERE user_id = $1", buyer.id) == 1
+    assert await api.pool.fetchval("SELECT sold FROM events WHERE id = $1", event["id"]) == 1
+
+
+async def test_a_booking_never_delivered_is_recorded_lost_and_stays_lost(
+        proxy: FaultProxy, via_proxy: Callable[..., Any]) -> None:
+    api = await via_proxy(publish_timeout_seconds=0.5, lost_after_seconds=2.0)
+    event = await api.event(totalTickets=5)
+    buyer = await api.account()
+    proxy.stall("up")  # nothing the gateway publishes reaches the broker
+    reply = await api.book(buyer, event["id"], 1, key="never-arrives")
+    assert reply.status == 202, reply.body
+    booking_id = reply.body["id"]
+
+    async def lost() -> bool:
+        return await _status(api, booking_id) == ("rejected", "lost")
+
+    await assert_eventually(lost, message="the undelivered booking was never recorded lost")
+    retry = await api.book(buyer, event["id"], 1, key="never-arrives")
+    assert (retry.status, retry.body["error"]) == (409, "lost")
+    assert retry.body["booking"]["id"] == booking_id
+    # The link heals: every stalled copy of the command now reaches the shard, late. A
+    # booking published after them on the same channel, for the same event (so the same
+    # queue), is decided after them: its 201 is the barrier.
+    proxy.heal()
+    later = await api.book(buyer, event["id"], 1)
+    assert later.status == 201, later.body
+    await api.drain()
+    assert await _status(api, booking_id) == ("rejected", "lost")
+    assert await api.pool.fetchval("SELECT sold FROM events WHERE id = $1", event["id"]) == 1
+
+
+async def test_past_its_bound_the_gateway_refuses_before_any_side_effect(
+        proxy: FaultProxy, via_proxy: Callable[..., Any]) -> None:
+    api = await via_proxy(publish_timeout_seconds=30.0, max_requests_in_flight=2)
+    event = await api.event(totalTickets=5)
+    buyers = await api.accounts(3)
+    service = api.app[service_key]
+    proxy.stall("down")  # publishes wait for confirms: two requests stay in flight
+    held = [asyncio.create_task(api.book(b, event["id"], 1)) for b in buyers[:2]]
+
+    async def two_in_flight() -> bool:
+        return service.in_flight == 2
+
+    await assert_eventually(two_in_flight, message="the two requests never got in flight")
+    refused = await api.book(buyers[2], event["id"], 1, key="refused-at-the-door")
+    assert (refused.status, refused.body["error"]) == (503, "unavailable")
+    assert int(refused.headers["Retry-After"]) >= 1
+    # 503 means not done: nothing was recorded for it, and its key is free.
+    assert await api.pool.fetchval(
+        "SELECT count(*) FROM idempotency_keys WHERE user_id = $1", buyers[2].id) == 0
+    proxy.heal()
+    assert [r.status for r in await asyncio.gather(*held)] == [201, 201]
+    assert (await api.book(buyers[2], event["id"], 1, key="refused-at-the-door")).status == 201
+
+
+async def test_a_full_shard_mailbox_refuses_at_once(make_api: Callable[..., Any]) -> None:
+    api = await make_api(shard_backlog=2)
+    event = await api.event(totalTickets=50)
+    buyers = await api.accounts(4)
+    transport = api.app[transport_key]
+    assert isinstance(transport, InprocTransport)
+    shard = shard_for(event["id"], transport.runtime.shards)
+    async with api.pool.acquire() as conn, conn.transaction():
+        # Hold the event's row: the actor's first batch waits on it, the next ones queue.
+        await conn.execute("SELECT 1 FROM events WHERE id = $1 FOR UPDATE", event["id"])
+        queued = [asyncio.create_task(api.book(b, event["id"], 1)) for b in buyers[:3]]
+
+        async def mailbox_full() -> bool:
+            return transport.runtime.backlog(shard) == 2
+
+        await assert_eventually(mailbox_full, message="the shard's mailbox never filled")
+        refused = await api.book(buyers[3], event["id"], 1)
+        assert (refused.status, refused.body["error"]) == (503, "unavailable")
+        assert int(refused.headers["Retry-After"]) >= 1
+    assert [r.status for r in await asyncio.gather(*queued)] == [201, 201, 201]
+    assert await api.pool.fetchval(
+        "SELECT count(*) FROM bookings WHERE user_id = $1", buyers[3].id) == 0
+
+
+async def test_cutting_the_broker_link_mid_surge_leaves_every_answer_true(
+        proxy: FaultProxy, via_proxy: Callable[..., Any]) -> None:
+    api = await via_proxy(publish_timeout_seconds=2.0)
+    events = [(await api.event(totalTickets=40))["id"] for _ in range(3)]
+    buyers = await api.accounts(150)
+    started = asyncio.Event()
+    selling = asyncio.create_task(surge(api, buyers, events, 300, concurrency=32,
+                                        started=started, after=60))
+    await started.wait()
+    await proxy.cut()  # every connection to the broker dropped while seats are selling
+    replies = await selling
+    assert {r.status for r in replies} <= {201, 202, 409, 422, 503}  # never a 500
+    assert sum(r.status == 201 for r in replies) > 0
+    # Every 201 durable, every 202 decided once, no booking behind any 503, I1-I6.
+    await verify(api, replies, events)
