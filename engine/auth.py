@@ -6,10 +6,11 @@ import asyncio
 import os
 import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import jwt
 from argon2 import PasswordHasher
@@ -111,11 +112,17 @@ async def verify_password(stored_hash: str | None, password: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who a valid token says the caller is."""
+    """Who a valid token says the caller is, and which session the token belongs to."""
 
     user_id: UserId
     role: Role
     email: str
+    #: The user's token version when the token was issued; a newer one revokes it.
+    version: int
+    #: The token's own id (`jti`), denylisted by a logout of this session.
+    token_id: str
+    #: When the token expires (epoch seconds): a denylist entry is needed until then only.
+    expires_at: int
 
 
 class TokenIssuer:
@@ -131,11 +138,12 @@ class TokenIssuer:
         self._audience = settings.jwt_audience
         self.ttl = settings.jwt_ttl_seconds
 
-    def issue(self, user_id: UserId, role: Role, email: str) -> str:
-        """A signed token for this user."""
+    def issue(self, user_id: UserId, role: Role, email: str, version: int = 0) -> str:
+        """A signed token for this user at this token version, with a fresh token id."""
         now = int(time.time())
         claims = {"sub": str(user_id), "role": role.value, "email": email, "iat": now,
-                  "exp": now + self.ttl, "iss": self._issuer, "aud": self._audience}
+                  "exp": now + self.ttl, "iss": self._issuer, "aud": self._audience,
+                  "ver": version, "jti": uuid.uuid4().hex}
         return jwt.encode(claims, self._key, algorithm="HS256")
 
     def verify(self, token: str) -> Principal:
@@ -143,7 +151,17 @@ class TokenIssuer:
         try:
             claims = jwt.decode(
                 token, self._key, algorithms=["HS256"], audience=self._audience,
-                issuer=self._issuer, options={"require": ["exp", "iat", "sub", "iss", "aud"]})
-            return Principal(int(claims["sub"]), Role(claims["role"]), str(claims["email"]))
+                issuer=self._issuer,
+                options={"require": ["exp", "iat", "sub", "iss", "aud", "ver", "jti"]})
+            return _principal(claims)
         except (jwt.InvalidTokenError, KeyError, ValueError) as exc:
             raise Unauthenticated("invalid or expired token") from exc
+
+
+def _principal(claims: dict[str, Any]) -> Principal:
+    """The principal of verified claims; `ValueError` for a claim of the wrong shape."""
+    version, token_id = claims["ver"], claims["jti"]
+    if type(version) is not int or version < 0 or not isinstance(token_id, str):
+        raise ValueError("ver must be a whole number and jti a string")
+    return Principal(int(claims["sub"]), Role(claims["role"]), str(claims["email"]), version,
+                     uuid.UUID(hex=token_id).hex, int(claims["exp"]))

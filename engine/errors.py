@@ -71,6 +71,13 @@ class Unauthenticated(EngineError):
     code = "unauthenticated"
 
 
+class SessionRevoked(Unauthenticated):
+    """The token was valid, but its session has ended: signed out, or the account's role or
+    password changed, or the account was removed."""
+
+    code = "session_revoked"
+
+
 class InvalidCredentials(Unauthenticated):
     """Wrong email or password."""
 

@@ -67,6 +67,15 @@ class Metrics:
             "ticketwar_db_retries", "Shard batches retried after a database error", registry=r)
         self.reconnects = Counter(
             "ticketwar_reconnects", "Broker connections re-established", ["role"], registry=r)
+        self.session_loads = Counter(
+            "ticketwar_session_loads", "Users whose token version was read on first sight",
+            registry=r)
+        self.sessions_refused = Counter(
+            "ticketwar_sessions_refused", "Requests refused because their session was revoked",
+            registry=r)
+        self.session_feed_reconnects = Counter(
+            "ticketwar_session_feed_reconnects",
+            "Times the revocation feed (LISTEN connection) was re-established", registry=r)
         self.seats_left = Gauge(
             "ticketwar_event_seats_left", "Seats left, for recently active events",
             ["event_id"], registry=r)

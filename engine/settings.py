@@ -86,6 +86,8 @@ class Settings:
     rate_limit_register: str = "10/hour"
     rate_limit_default: str = "100/second"
     db_pool_max: int = 20
+    #: Users whose token version a gateway keeps in memory (least recently seen dropped).
+    session_cache_users: int = 100_000
     #: Who may read GET /metrics: addresses or CIDR networks (default: loopback and the
     #: private networks, where Prometheus runs beside the gateway).
     metrics_allowed: frozenset[str] = frozenset({
@@ -147,6 +149,8 @@ class Settings:
             raise SettingsError(f"JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} bytes")
         if self.max_quantity < 1:
             raise SettingsError("MAX_QUANTITY must be at least 1")
+        if self.session_cache_users < 1:
+            raise SettingsError("SESSION_CACHE_USERS must be at least 1")
         caps = ("max_connections", "max_streams", "max_streams_per_user",
                 "max_streams_per_address")
         for cap in caps:

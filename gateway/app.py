@@ -1,29 +1,34 @@
 """The gateway's app factory: `create_app(settings)`. Nothing is created at import time.
 
 Each resource is one cleanup_ctx generator, set up in order and torn down in reverse:
-pool → transport (in-process: with the shard actors behind it) + booking service. On
-shutdown aiohttp first stops taking requests, then the transport decides what it accepted
-and closes, then the pool closes. Who hears what — waiting requests, the stock view, the SSE
-hub, the metrics — is wired here and nowhere else (`_wire`).
-"""
+pool → session view (with its revocation feed) → transport (in-process: with the shard
+actors behind it) + booking service. On shutdown aiohttp first stops taking requests, then
+the transport decides what it accepted and closes, then the feed and the pool close. Who
+hears what — waiting requests, the stock view, the SSE hub, the metrics — is wired here and
+nowhere else (`_wire`)."""
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
+import asyncpg
 from aiohttp import web
 
 from engine.auth import TokenIssuer
 from engine.metrics import Metrics
 from engine.notifications import Notifications
 from engine.service import BookingService
+from engine.sessions import SessionView
 from engine.settings import Settings
-from engine.storage import create_pool
+from engine.storage import create_pool, sessions
+from engine.storage.database import translate_db_errors
+from engine.storage.session_feed import SessionFeed
 from engine.storage.shard_store import PgShardStore
 from engine.stream_tickets import StreamTickets
 from engine.transport.registry import create_transport
-from engine.types import Strategy
+from engine.types import Strategy, UserId
 from gateway import openapi, webui
 from gateway.auth import auth_middleware
 from gateway.deadlines import body_deadline
@@ -38,6 +43,8 @@ from gateway.keys import (
     notifications_key,
     pool_key,
     service_key,
+    session_feed_key,
+    sessions_key,
     settings_key,
     stream_hub_key,
     stream_tickets_key,
@@ -56,6 +63,24 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     app[pool_key] = pool
     yield
     await pool.close()
+
+
+async def _token_versions(pool: asyncpg.Pool, user_ids: Sequence[UserId]) -> dict[UserId, int]:
+    async with translate_db_errors():
+        return await sessions.token_versions(pool, user_ids)
+
+
+async def _sessions(app: web.Application) -> AsyncIterator[None]:
+    settings, metrics = app[settings_key], app[metrics_key]
+    view = SessionView(functools.partial(_token_versions, app[pool_key]),
+                       capacity=settings.session_cache_users, metrics=metrics)
+    assert settings.database_url is not None  # create_pool refused to start without one
+    feed = SessionFeed(settings.database_url.reveal(), view, metrics)
+    app[sessions_key], app[session_feed_key] = view, feed
+    await feed.start()
+    yield
+    await feed.stop()
+    await view.stop()
 
 
 async def _engine(app: web.Application) -> AsyncIterator[None]:
@@ -112,7 +137,7 @@ def create_app(settings: Settings) -> web.Application:
     app[stream_hub_key] = StreamHub(StreamCaps(settings.max_streams,
                                                settings.max_streams_per_user,
                                                settings.max_streams_per_address))
-    app.cleanup_ctx.extend([_database, _engine])
+    app.cleanup_ctx.extend([_database, _sessions, _engine])
     app.on_response_prepare.append(add_security_headers)
     # Open event streams would hold shutdown for its whole timeout: end them first.
     app.on_shutdown.append(_close_streams)
@@ -129,6 +154,9 @@ def create_app(settings: Settings) -> web.Application:
                         limited(register, auth_limit, "register", KeyBy.ADDRESS))
     app.router.add_post("/api/auth/login",
                         limited(accounts.login, auth_limit, "login", KeyBy.ADDRESS))
+    app.router.add_post("/api/auth/logout", limited(accounts.logout, default, "write"))
+    app.router.add_post("/api/auth/logout-all",
+                        limited(accounts.logout_all, default, "write"))
     app.router.add_get("/api/events", limited(events.list_events, default, "read"))
     app.router.add_post("/api/events", limited(events.create_event, default, "write"))
     app.router.add_get("/api/events/{event_id}", limited(events.get_event, default, "read"))

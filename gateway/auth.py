@@ -1,4 +1,5 @@
-"""Who is calling: a middleware reads the bearer token; handlers demand what they need."""
+"""Who is calling: a middleware reads the bearer token and checks its session is live;
+handlers demand what they need."""
 
 from __future__ import annotations
 
@@ -8,18 +9,27 @@ from aiohttp.typedefs import Handler
 from engine.auth import Principal
 from engine.errors import Forbidden, Unauthenticated
 from engine.types import Role
-from gateway.keys import issuer_key, principal_key
+from gateway.keys import issuer_key, principal_key, sessions_key
+
+
+async def authenticate(app: web.Application, token: str) -> Principal:
+    """The principal of a valid token whose session is live; 401 otherwise. The session
+    check reads memory only, except once per user first seen by this process."""
+    principal = app[issuer_key].verify(token)
+    await app[sessions_key].admit(principal)
+    return principal
 
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Attach `request["principal"]` for a valid token; a bad token is a 401 at once."""
+    """Attach `request["principal"]` for a valid token; a bad or revoked token is a 401 at
+    once, before the handler runs."""
     header = request.headers.get("Authorization", "")
     if header:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise Unauthenticated("use Authorization: Bearer <token>")
-        request[principal_key] = request.app[issuer_key].verify(token.strip())
+        request[principal_key] = await authenticate(request.app, token.strip())
     return await handler(request)
 
 

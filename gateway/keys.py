@@ -11,7 +11,9 @@ from engine.auth import Principal, TokenIssuer
 from engine.metrics import Metrics
 from engine.notifications import Notifications
 from engine.service import BookingService
+from engine.sessions import SessionView
 from engine.settings import Settings
+from engine.storage.session_feed import SessionFeed
 from engine.stream_tickets import StreamTickets
 from engine.transport.base import Transport
 from gateway.health import HealthProbe
@@ -30,6 +32,8 @@ health_probe_key = web.AppKey("health_probe", HealthProbe)
 #: Counts one login attempt against an email; raises `RateLimited` over the limit.
 LoginEmailLimit = Callable[[str], Awaitable[None]]
 login_email_limit_key: web.AppKey[LoginEmailLimit] = web.AppKey("login_email_limit")
+sessions_key = web.AppKey("sessions", SessionView)
+session_feed_key = web.AppKey("session_feed", SessionFeed)
 
 #: Set by the auth middleware for a request with a valid bearer token.
 principal_key = web.RequestKey("principal", Principal)

@@ -112,6 +112,17 @@ _PATHS: dict[str, Any] = {
         "requestBody": _body(_ref("Login")),
         "responses": {"200": _answer("signed in", _ref("Token")), "401": _ERROR,
                       "429": _answer("rate limited", _ref("Error"), _RETRY)}}},
+    "/api/auth/logout": {"post": {
+        "summary": "Sign out this token (this session only); other gateways refuse it within "
+                   "seconds",
+        "security": _AUTH,
+        "responses": {"204": {"description": "signed out"}, "401": _ERROR,
+                      "429": _answer("rate limited", _ref("Error"), _RETRY)}}},
+    "/api/auth/logout-all": {"post": {
+        "summary": "Sign out every token of the caller, on every device",
+        "security": _AUTH,
+        "responses": {"204": {"description": "signed out everywhere"}, "401": _ERROR,
+                      "429": _answer("rate limited", _ref("Error"), _RETRY)}}},
     "/api/events": {
         "get": {"summary": "Events with live seats left", "parameters": [
             {"name": "limit", "in": "query", "schema": {"type": "integer", "maximum": 1000}},

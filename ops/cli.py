@@ -3,6 +3,8 @@
     ticketwar run [--seed-demo]          gateway (+ shard actors in embedded mode)
     ticketwar migrate                    apply database migrations
     ticketwar users add EMAIL --role R   create or promote an account
+    ticketwar users set-password EMAIL   replace a password (signs the account out)
+    ticketwar users remove EMAIL         sign out and anonymise an account
 """
 
 from __future__ import annotations
@@ -160,9 +162,7 @@ def cmd_users_add(args: argparse.Namespace) -> int:
     from engine.errors import EngineError
     from engine.types import Role
 
-    password = args.password
-    if password is None and args.ask_password:
-        password = getpass.getpass("password: ")
+    password = _ask_password(args)
     try:
         with _database(_settings()) as settings:
             user, created = _run(_with_pool(settings, lambda pool: add_user(
@@ -174,11 +174,59 @@ def cmd_users_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ask_password(args: argparse.Namespace) -> str | None:
+    if args.password is None and args.ask_password:
+        return getpass.getpass("password: ")
+    return args.password  # type: ignore[no-any-return]
+
+
+def cmd_users_set_password(args: argparse.Namespace) -> int:
+    """Replace an account's password; every token it holds stops working within seconds."""
+    from engine.accounts import set_password
+    from engine.errors import EngineError
+
+    password = _ask_password(args)
+    if password is None:
+        print("ticketwar: give --password or --ask-password", file=sys.stderr)
+        return 2
+    try:
+        with _database(_settings()) as settings:
+            user = _run(_with_pool(settings, lambda pool: set_password(
+                pool, args.email, password)))
+    except EngineError as exc:
+        print(f"ticketwar: {exc}", file=sys.stderr)
+        return 2
+    if user is None:
+        print(f"ticketwar: no account {args.email}", file=sys.stderr)
+        return 1
+    print(f"password changed for {user.email} (id {user.id}); its sessions are signed out")
+    return 0
+
+
+def cmd_users_remove(args: argparse.Namespace) -> int:
+    """Sign an account out everywhere and anonymise it; its bookings and tickets stay."""
+    from engine.accounts import remove_user
+
+    with _database(_settings()) as settings:
+        user = _run(_with_pool(settings, lambda pool: remove_user(pool, args.email)))
+    if user is None:
+        print(f"ticketwar: no account {args.email}", file=sys.stderr)
+        return 1
+    print(f"removed {args.email} (id {user.id}, now {user.email}); its sessions are signed "
+          "out, its bookings and tickets kept")
+    return 0
+
+
 def cmd_shards(args: argparse.Namespace) -> int:
     """`ticketwar shards`: one shard worker, exactly as `python -m shards`."""
     from shards.__main__ import run
 
     return run()
+
+
+def _password_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--password", help="the password (or use --ask-password)")
+    parser.add_argument("--ask-password", action="store_true", help="prompt for the password")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -212,13 +260,27 @@ def build_parser() -> argparse.ArgumentParser:
     add = users_sub.add_parser(
         "add", help="create an account or change its role",
         description="Create an account, or promote an existing one. This is how VENDOR and "
-        "ADMIN accounts are made: the API never lets a client choose those roles itself.")
+        "ADMIN accounts are made: the API never lets a client choose those roles itself. "
+        "A change of role or password signs the account out of every session.")
     add.add_argument("email")
     add.add_argument("--role", choices=["USER", "VENDOR", "ADMIN"], default="USER")
-    add.add_argument("--password", help="the password (or use --ask-password)")
-    add.add_argument("--ask-password", action="store_true", help="prompt for the password")
+    _password_options(add)
     add.add_argument("--name")
     add.set_defaults(func=cmd_users_add)
+    setpw = users_sub.add_parser(
+        "set-password", help="replace an account's password (signs it out everywhere)",
+        description="Replace the password of an account. Every token it holds is refused "
+        "by every gateway within seconds.")
+    setpw.add_argument("email")
+    _password_options(setpw)
+    setpw.set_defaults(func=cmd_users_set_password)
+    remove = users_sub.add_parser(
+        "remove", help="sign an account out everywhere and anonymise it",
+        description="Remove an account: every token it holds is refused within seconds, it "
+        "can no longer sign in, and its email and name are erased. Its bookings, tickets and "
+        "events are kept (they are the sales ledger); the email may register again.")
+    remove.add_argument("email")
+    remove.set_defaults(func=cmd_users_remove)
 
     from ops.surge.command import add_parser as add_surge
 

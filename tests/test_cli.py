@@ -13,7 +13,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from engine.types import Role
 from tests.conftest import TEST_DATABASE_URL
+from tests.factories import Account
+from tests.helpers import Api, assert_eventually
 
 TICKETWAR = [sys.executable, "-m", "ops.cli"]
 
@@ -66,6 +69,43 @@ async def test_users_add_makes_a_vendor_who_can_sell(tmp_path: Path, db_pool: ob
     code, out = await _run("users", "add", "not-an-email", "--role", "VENDOR",
                            "--password", "long-enough-pw", env=env)
     assert code == 2 and "email" in out
+
+
+async def test_users_commands_sign_the_account_out(tmp_path: Path, api: Api) -> None:
+    env = _env(DATABASE_URL=TEST_DATABASE_URL, DATA_DIR=str(tmp_path))
+    vendor = await api.account(Role.VENDOR)
+
+    async def signed_out(account: Account) -> bool:
+        reply = await api.call("GET", "/api/me/tickets", account)
+        return reply.status == 401 and reply.body["error"] == "session_revoked"
+
+    async def login(password: str) -> Account | None:
+        reply = await api.call("POST", "/api/auth/login",
+                               json={"email": vendor.email, "password": password})
+        if reply.status != 200:
+            return None
+        return Account(vendor.id, vendor.email, Role(reply.body["user"]["role"]),
+                       reply.body["token"])
+
+    code, out = await _run("users", "add", vendor.email, "--role", "USER", env=env)
+    assert code == 0, out
+    await assert_eventually(lambda: signed_out(vendor), timeout=5)
+
+    code, out = await _run("users", "set-password", vendor.email, "--password",
+                           "brand-new-password", env=env)
+    assert code == 0 and "signed out" in out, out
+    buyer = await login("brand-new-password")
+    assert buyer is not None and buyer.role is Role.USER
+
+    code, out = await _run("users", "remove", vendor.email, env=env)
+    assert code == 0 and "removed" in out, out
+    await assert_eventually(lambda: signed_out(buyer), timeout=5)
+    assert await login("brand-new-password") is None
+    code, out = await _run("users", "remove", vendor.email, env=env)
+    assert code == 1 and "no account" in out
+    code, out = await _run("users", "set-password", "nobody@test.example", "--password",
+                           "long-enough-pw", env=env)
+    assert code == 1 and "no account" in out
 
 
 @pytest.mark.slow

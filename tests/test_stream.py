@@ -87,3 +87,11 @@ async def test_a_stream_ticket_is_good_for_nothing_else(api: Api) -> None:
     refused = await api.call("GET", "/api/me/tickets", headers=as_token)
     assert (refused.status, refused.body["error"]) == (401, "unauthenticated")
     assert (await api.call("POST", "/api/stream/ticket")).status == 401
+
+
+async def test_a_ticket_dies_with_its_session(api: Api) -> None:
+    buyer = await api.account()
+    ticket = (await api.call("POST", "/api/stream/ticket", buyer)).body["ticket"]
+    assert (await api.call("POST", "/api/auth/logout", buyer)).status == 204
+    reply = await api.call("GET", f"/api/stream?ticket={ticket}")
+    assert reply.status == 401, reply.body

@@ -1,11 +1,12 @@
-"""`/api/auth/register` and `/api/auth/login`."""
+"""`/api/auth/register`, `/login`, `/logout` and `/logout-all`."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 from engine import accounts
-from gateway.keys import issuer_key, login_email_limit_key, pool_key
+from gateway.auth import require_user
+from gateway.keys import issuer_key, login_email_limit_key, pool_key, sessions_key
 from gateway.responses import json_response
 from gateway.validation import Field, read_json
 
@@ -33,3 +34,17 @@ async def login(request: web.Request) -> web.Response:
     token, user = await accounts.login(request.app[pool_key], issuer, body["email"],
                                        body["password"])
     return json_response({"token": token, "expiresIn": issuer.ttl, "user": user.to_json()})
+
+
+async def logout(request: web.Request) -> web.Response:
+    """Sign out this token (this session only)."""
+    await accounts.logout(request.app[pool_key], request.app[sessions_key],
+                          require_user(request))
+    return web.Response(status=204)
+
+
+async def logout_all(request: web.Request) -> web.Response:
+    """Sign out every token of the caller (every session, every device)."""
+    await accounts.logout_all(request.app[pool_key], request.app[sessions_key],
+                              require_user(request))
+    return web.Response(status=204)

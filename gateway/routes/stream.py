@@ -10,7 +10,13 @@ from aiohttp import web
 from engine.auth import Principal
 from engine.types import UserId
 from gateway.auth import require_user
-from gateway.keys import principal_key, settings_key, stream_hub_key, stream_tickets_key
+from gateway.keys import (
+    principal_key,
+    sessions_key,
+    settings_key,
+    stream_hub_key,
+    stream_tickets_key,
+)
 from gateway.ratelimit import client_address
 from gateway.responses import json_response
 
@@ -25,23 +31,25 @@ async def stream_ticket(request: web.Request) -> web.Response:
     """A ticket that opens the caller's stream for the next few seconds."""
     principal = require_user(request)
     tickets = request.app[stream_tickets_key]
-    return json_response({"ticket": tickets.issue(principal.user_id),
+    return json_response({"ticket": tickets.issue(principal),
                           "expiresIn": tickets.ttl})
 
 
-def _stream_user(request: web.Request) -> UserId | None:
+async def _stream_user(request: web.Request) -> UserId | None:
     """Whose stream: a bearer token's user (non-browser clients), a `?ticket=`'s (browsers:
-    EventSource cannot send headers, and an access token in a URL leaks), or nobody's."""
+    EventSource cannot send headers, and an access token in a URL leaks), or nobody's. A
+    ticket's session must still be live, as a token's is."""
     principal: Principal | None = request.get(principal_key)
-    if principal is not None:
-        return principal.user_id
     ticket = request.query.get("ticket")
-    return request.app[stream_tickets_key].verify(ticket) if ticket else None
+    if principal is None and ticket:
+        principal = request.app[stream_tickets_key].verify(ticket)
+        await request.app[sessions_key].admit(principal)
+    return principal.user_id if principal else None
 
 
 async def stream(request: web.Request) -> web.StreamResponse:
     """Open an event stream: seats left for everyone, bookings for their owner."""
-    user_id = _stream_user(request)
+    user_id = await _stream_user(request)
     hub = request.app[stream_hub_key]
     address = client_address(request, request.app[settings_key].trusted_proxies)
     # Before the response starts, so a refusal is an ordinary 503 answer.

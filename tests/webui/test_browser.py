@@ -13,8 +13,8 @@ import pytest
 from playwright.async_api import Page, expect
 
 from engine.types import Role
-from tests.factories import PASSWORD, create_accounts
-from tests.helpers import Api
+from tests.factories import PASSWORD, Account, create_accounts
+from tests.helpers import Api, assert_eventually
 from tests.webui.conftest import WEBUI_DIST
 
 
@@ -103,7 +103,7 @@ async def test_organizer_sells_and_buyers_book_live(make_api: Any, new_page: Any
 
     # My Tickets shows Alice's two codes; cancelling puts the seats back on sale for Bob.
     await alice.get_by_role("tab", name="My Tickets").click()
-    # The list loads after the click: wait for it (all_inner_texts does not).
+    # all_inner_texts does not wait: wait for the list to have loaded first.
     await expect(alice.get_by_test_id("ticket-code")).to_have_count(len(codes))
     shown = await alice.get_by_test_id("ticket-code").all_inner_texts()
     assert set(shown) == codes
@@ -202,6 +202,65 @@ async def test_the_book_button_comes_alive_when_the_sale_opens(
     await expect(card.get_by_text("On sale")).to_be_visible()
     await _book(page, event["id"], 1)
     await expect(card.get_by_text("Booked!")).to_be_visible()
+
+
+async def _signed_in_buyer(make_api: Any, new_page: Any, db_pool: asyncpg.Pool
+                           ) -> tuple[Api, str, Account, Page]:
+    """A gateway, a fresh buyer, and a page of the web UI signed in as them."""
+    api, url = await _gateway(make_api)
+    [buyer] = await create_accounts(db_pool, api.issuer, 1)
+    page: Page = await new_page()
+    await page.goto(url)
+    await _log_in(page, buyer.email, PASSWORD)
+    return api, url, buyer, page
+
+
+async def _stored_token(page: Page) -> str:
+    """The token the web UI keeps in the browser's localStorage."""
+    return str(await page.evaluate(
+        "JSON.parse(localStorage.getItem('ticketwar.session')).token"))
+
+
+async def _token_refused(api: Api, token: str) -> bool:
+    reply = await api.call("GET", "/api/me/tickets",
+                           headers={"Authorization": f"Bearer {token}"})
+    return reply.status == 401
+
+
+async def test_signing_out_in_one_tab_signs_out_every_tab_and_the_server(
+        make_api: Any, new_page: Any, db_pool: asyncpg.Pool) -> None:
+    api, url, buyer, first = await _signed_in_buyer(make_api, new_page, db_pool)
+    # A second tab of the same browser shares the session (localStorage).
+    second = await first.context.new_page()
+    await second.goto(url)
+    await expect(second.get_by_test_id("signed-in-as")).to_have_text(buyer.email)
+    token = await _stored_token(second)
+
+    await first.get_by_role("banner").get_by_role("button", name="Log out").click()
+
+    # The other tab signs out without a reload, and the server refuses the token.
+    for page in (first, second):
+        await expect(page.get_by_role("banner").get_by_role("button", name="Log in")) \
+            .to_be_visible()
+    await assert_eventually(lambda: _token_refused(api, token), timeout=5,
+                            message="the server kept the session")
+
+
+async def test_a_session_revoked_elsewhere_signs_the_page_out_on_its_next_call(
+        make_api: Any, new_page: Any, db_pool: asyncpg.Pool) -> None:
+    api, _, buyer, page = await _signed_in_buyer(make_api, new_page, db_pool)
+
+    token = await _stored_token(page)
+    # Signed out everywhere from another device: this page is not told...
+    await db_pool.execute(
+        "UPDATE users SET token_version = token_version + 1 WHERE id = $1", buyer.id)
+    await assert_eventually(lambda: _token_refused(api, token), timeout=5,
+                            message="the gateway never heard")
+    # ...until its next call is refused (401), and then it forgets the session.
+    await page.get_by_role("tab", name="My Tickets").click()
+    await expect(page.get_by_role("banner").get_by_role("button", name="Log in")) \
+        .to_be_visible()
+    assert await page.evaluate("localStorage.getItem('ticketwar.session')") is None
 
 
 async def test_swagger_ui_runs_under_the_content_security_policy(make_api: Any,

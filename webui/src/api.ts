@@ -72,6 +72,14 @@ export class ApiError extends Error {
   }
 }
 
+// Told when the server refuses a token (401): the session it belongs to has ended, whatever
+// the reason (signed out elsewhere, role or password changed, account removed, expired).
+let onUnauthorized: ((token: string) => void) | null = null;
+
+export function setUnauthorizedHandler(handler: ((token: string) => void) | null): void {
+  onUnauthorized = handler;
+}
+
 interface Answer<T> {
   status: number;
   data: T;
@@ -103,6 +111,7 @@ async function call<T>(method: string, path: string, options: {
     data = null;
   }
   if (!response.ok) {
+    if (response.status === 401 && options.token) onUnauthorized?.(options.token);
     const body = (data ?? {}) as Record<string, unknown>;
     const retry = Number(response.headers.get("Retry-After"));
     throw new ApiError(
@@ -126,6 +135,9 @@ export const api = {
       "POST", "/api/auth/login", { body: { email, password } });
     return { token: data.token, user: data.user, expiresAt: Date.now() + data.expiresIn * 1000 };
   },
+
+  /** Ends this session on the server: the token is refused from then on, everywhere. */
+  logout: (token: string) => call<null>("POST", "/api/auth/logout", { token }).then(() => undefined),
 
   events: () => call<TicketEvent[]>("GET", "/api/events").then((a) => a.data),
 
@@ -174,6 +186,7 @@ export function explain(error: ApiError): string {
       return [error.message, ...(Array.isArray(suggestions) ? suggestions : [])].join(" ");
     }
     case "unauthenticated":
+    case "session_revoked":
       return "Your session has ended. Please log in again.";
     default:
       return error.message || "Something went wrong.";

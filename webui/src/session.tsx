@@ -1,8 +1,11 @@
-// The signed-in buyer or organizer, kept in localStorage so a reload keeps the session, and
-// dropped as soon as the token expires (the server would refuse it anyway).
+// The signed-in buyer or organizer, kept in localStorage so a reload keeps the session and
+// every tab of the browser shares it. It is dropped when the token expires, when the server
+// refuses it (401: signed out elsewhere, role or password changed), and on "Log out", which
+// also ends it on the server. Dropping it in one tab drops it in all of them: the others
+// hear the change through the `storage` event.
 import { createContext, useCallback, useContext, useEffect, useMemo, useState } from "react";
 import type { ReactNode } from "react";
-import { api } from "./api";
+import { api, setUnauthorizedHandler } from "./api";
 import type { Session } from "./api";
 
 const STORAGE_KEY = "ticketwar.session";
@@ -28,10 +31,18 @@ function stored(): Session | null {
 export function SessionProvider({ children }: { children: ReactNode }) {
   const [session, setSession] = useState<Session | null>(stored);
 
-  const logout = useCallback(() => {
+  /** Forget the session here (and so in every tab), without asking the server. */
+  const forget = useCallback(() => {
     localStorage.removeItem(STORAGE_KEY);
     setSession(null);
   }, []);
+
+  const logout = useCallback(() => {
+    const current = stored();
+    forget();
+    // Best effort: if the server cannot be reached the token still expires on its own.
+    if (current) void api.logout(current.token).catch(() => undefined);
+  }, [forget]);
 
   const login = useCallback(async (email: string, password: string) => {
     const next = await api.login(email, password);
@@ -41,9 +52,27 @@ export function SessionProvider({ children }: { children: ReactNode }) {
 
   useEffect(() => {
     if (!session) return;
-    const timer = window.setTimeout(logout, Math.max(0, session.expiresAt - Date.now()));
+    const timer = window.setTimeout(forget, Math.max(0, session.expiresAt - Date.now()));
     return () => window.clearTimeout(timer);
-  }, [session, logout]);
+  }, [session, forget]);
+
+  useEffect(() => {
+    // Only the token that was refused: another tab may have signed in again meanwhile.
+    setUnauthorizedHandler((token) => {
+      if (stored()?.token === token) forget();
+      else setSession(stored());
+    });
+    return () => setUnauthorizedHandler(null);
+  }, [forget]);
+
+  useEffect(() => {
+    // Fired in every other tab of this origin when one changes the stored session.
+    const onStorage = (e: StorageEvent) => {
+      if (e.key === STORAGE_KEY || e.key === null) setSession(stored());
+    };
+    window.addEventListener("storage", onStorage);
+    return () => window.removeEventListener("storage", onStorage);
+  }, []);
 
   const value = useMemo(() => ({ session, login, logout }), [session, login, logout]);
   return <SessionContext.Provider value={value}>{children}</SessionContext.Provider>;

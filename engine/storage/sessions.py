@@ -1,0 +1,50 @@
+"""Token versions and signed-out tokens in the database (the triggers of migration
+0002_sessions announce every change of either on `CHANNEL`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import asyncpg
+
+from engine.types import UserId
+
+#: The NOTIFY channel revocations are announced on.
+CHANNEL = "ticketwar_sessions"
+
+
+async def token_versions(db: asyncpg.Pool | asyncpg.Connection,
+                         user_ids: Sequence[UserId]) -> dict[UserId, int]:
+    """Current token version of each of these users that exists and was not removed."""
+    rows = await db.fetch(
+        "SELECT id, token_version FROM users WHERE id = ANY($1::bigint[])"
+        " AND deleted_at IS NULL", list(user_ids))
+    return {r["id"]: r["token_version"] for r in rows}
+
+
+async def revoked_tokens(db: asyncpg.Pool | asyncpg.Connection) -> list[tuple[str, int]]:
+    """(token id, expiry in epoch seconds) of every signed-out token not yet expired."""
+    rows = await db.fetch(
+        "SELECT jti, extract(epoch FROM expires_at)::bigint AS expires FROM revoked_tokens"
+        " WHERE expires_at > now()")
+    return [(r["jti"].hex, r["expires"]) for r in rows]
+
+
+async def revoke_token(db: asyncpg.Pool, token_id: str, user_id: UserId,
+                       expires_at: int) -> None:
+    """Sign out one token until it expires; forgets tokens that have expired meanwhile."""
+    async with db.acquire() as conn, conn.transaction():
+        await conn.execute("DELETE FROM revoked_tokens WHERE expires_at < now()")
+        await conn.execute(
+            "INSERT INTO revoked_tokens (jti, user_id, expires_at)"
+            " VALUES ($1::text::uuid, $2, to_timestamp($3)) ON CONFLICT (jti) DO NOTHING",
+            token_id, user_id, expires_at)
+
+
+async def revoke_all(db: asyncpg.Pool, user_id: UserId) -> int | None:
+    """Sign out every token of the user (bump the version); the new version, or None if the
+    user is gone."""
+    version: int | None = await db.fetchval(
+        "UPDATE users SET token_version = token_version + 1"
+        " WHERE id = $1 AND deleted_at IS NULL RETURNING token_version", user_id)
+    return version
