@@ -1,7 +1,9 @@
 """The OpenAPI 3.1 document (`/api/openapi.json`) and Swagger UI (`/api/docs`).
 
-Written out by hand beside the routes it describes; a test checks every route of the app is
-documented and every documented path exists, so the two cannot drift apart.
+The operations are written out by hand beside the routes they describe (a test checks every
+route of the app is documented and every documented path exists); the request bodies and
+parameters are generated from the models that validate them (`gateway/schemas.py`), so the
+document cannot drift from what the gateway accepts.
 """
 
 from __future__ import annotations
@@ -12,8 +14,21 @@ from typing import Any
 from aiohttp import web
 
 from engine.errors import EngineError
+from gateway.answers import ANSWERS
 from gateway.errors import status_for
+from gateway.jsonschema import component_schemas, parameters
 from gateway.responses import json_response
+from gateway.schemas import (
+    BookHeaders,
+    BookingPath,
+    BookInput,
+    EventInput,
+    EventPage,
+    EventPatch,
+    EventPath,
+    Login,
+    Register,
+)
 
 JSON = "application/json"
 
@@ -39,68 +54,12 @@ def _answer(description: str, schema: dict[str, Any] | None = None,
 _ERROR = _answer("error", _ref("Error"))
 _RETRY = {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}}
 _AUTH: list[dict[str, list[str]]] = [{"bearer": []}]
-_EVENT_ID = {"name": "event_id", "in": "path", "required": True,
-             "schema": {"type": "integer", "minimum": 1}}
-_BOOKING_ID = {"name": "booking_id", "in": "path", "required": True,
-               "schema": {"type": "string", "format": "uuid"}}
+_EVENT_ID = parameters(EventPath, "path")
+_BOOKING_ID = parameters(BookingPath, "path")
 
-_SCHEMAS: dict[str, Any] = {
-    "Error": {"type": "object", "required": ["error", "message"], "properties": {
-        "error": {"type": "string", "description": "stable machine code"},
-        "message": {"type": "string", "description": "human text"}}},
-    "Rejection": {"type": "object", "required": ["error", "message"], "properties": {
-        "error": {"type": "string", "description": "stable machine code: the reason"},
-        "message": {"type": "string", "description": "human text"},
-        "booking": {"oneOf": [{"$ref": "#/components/schemas/Booking"}, {"type": "null"}],
-                    "description": "the rejected booking as recorded; null when the gateway "
-                                   "refused it before it was accepted (nothing recorded)"}}},
-    "User": {"type": "object", "properties": {
-        "id": {"type": "integer"}, "email": {"type": "string", "format": "email"},
-        "role": {"enum": ["USER", "VENDOR", "ADMIN"]}, "name": {"type": ["string", "null"]}}},
-    "Register": {"type": "object", "required": ["email", "password"],
-                 "additionalProperties": False, "properties": {
-                     "email": {"type": "string", "format": "email", "maxLength": 254},
-                     "password": {"type": "string", "minLength": 8, "maxLength": 256},
-                     "name": {"type": ["string", "null"], "maxLength": 100}}},
-    "Login": {"type": "object", "required": ["email", "password"],
-              "additionalProperties": False, "properties": {
-                  "email": {"type": "string"}, "password": {"type": "string"}}},
-    "Token": {"type": "object", "properties": {
-        "token": {"type": "string"}, "expiresIn": {"type": "integer"}, "user": _ref("User")}},
-    "StreamTicket": {"type": "object", "required": ["ticket", "expiresIn"], "properties": {
-        "ticket": {"type": "string"},
-        "expiresIn": {"type": "integer", "description": "seconds"}}},
-    "Event": {"type": "object", "properties": {
-        "id": {"type": "integer"}, "name": {"type": "string"},
-        "venue": {"type": ["string", "null"]},
-        "startsAt": {"type": ["string", "null"], "format": "date-time"},
-        "totalTickets": {"type": "integer"}, "availableTickets": {"type": "integer"},
-        "perUserLimit": {"type": ["integer", "null"]},
-        "saleStartsAt": {"type": ["string", "null"], "format": "date-time"},
-        "vendorId": {"type": "integer"},
-        "status": {"enum": ["scheduled", "on_sale", "sold_out"]}}},
-    "EventInput": {"type": "object", "additionalProperties": False, "properties": {
-        "name": {"type": "string", "minLength": 1, "maxLength": 200},
-        "venue": {"type": ["string", "null"]},
-        "startsAt": {"type": ["string", "null"], "format": "date-time"},
-        "saleStartsAt": {"type": ["string", "null"], "format": "date-time"},
-        "totalTickets": {"type": "integer", "minimum": 0},
-        "perUserLimit": {"type": ["integer", "null"], "minimum": 1}}},
-    "BookInput": {"type": "object", "additionalProperties": False, "properties": {
-        "quantity": {"type": "integer", "minimum": 1, "default": 1}}},
-    "Ticket": {"type": "object", "properties": {
-        "id": {"type": "string", "format": "uuid"}, "code": {"type": "string"}}},
-    "Booking": {"type": "object", "properties": {
-        "id": {"type": "string", "format": "uuid"}, "eventId": {"type": "integer"},
-        "quantity": {"type": "integer"},
-        "status": {"enum": ["pending", "confirmed", "rejected", "cancelled"]},
-        "reason": {"type": "string"}, "tickets": {"type": "array", "items": _ref("Ticket")}}},
-    "MyTicket": {"type": "object", "properties": {
-        "id": {"type": "string", "format": "uuid"}, "code": {"type": "string"},
-        "eventId": {"type": "integer"}, "eventName": {"type": "string"},
-        "bookingId": {"type": "string", "format": "uuid"},
-        "createdAt": {"type": "string", "format": "date-time"}}},
-}
+#: Request bodies and answers: generated from the models that validate them.
+_SCHEMAS = component_schemas([*ANSWERS.values(), Register, Login, EventInput, EventPatch,
+                              BookInput])
 
 _PATHS: dict[str, Any] = {
     "/api/auth/register": {"post": {
@@ -124,26 +83,23 @@ _PATHS: dict[str, Any] = {
         "responses": {"204": {"description": "signed out everywhere"}, "401": _ERROR,
                       "429": _answer("rate limited", _ref("Error"), _RETRY)}}},
     "/api/events": {
-        "get": {"summary": "Events with live seats left", "parameters": [
-            {"name": "limit", "in": "query", "schema": {"type": "integer", "maximum": 1000}},
-            {"name": "offset", "in": "query", "schema": {"type": "integer"}}],
+        "get": {"summary": "Events with live seats left",
+                "parameters": parameters(EventPage, "query"),
             "responses": {"200": _answer("events", {"type": "array", "items": _ref("Event")})}},
         "post": {"summary": "Create an event (VENDOR, ADMIN)", "security": _AUTH,
                  "requestBody": _body(_ref("EventInput")),
                  "responses": {"201": _answer("created", _ref("Event")), "401": _ERROR,
                                "403": _ERROR, "422": _ERROR}}},
     "/api/events/{event_id}": {
-        "get": {"summary": "One event", "parameters": [_EVENT_ID],
+        "get": {"summary": "One event", "parameters": _EVENT_ID,
                 "responses": {"200": _answer("event", _ref("Event")), "404": _ERROR}},
         "patch": {"summary": "Edit an event (its vendor, ADMIN)", "security": _AUTH,
-                  "parameters": [_EVENT_ID], "requestBody": _body(_ref("EventInput")),
+                  "parameters": _EVENT_ID, "requestBody": _body(_ref("EventPatch")),
                   "responses": {"200": _answer("edited", _ref("Event")), "403": _ERROR,
                                 "404": _ERROR, "409": _ERROR, "422": _ERROR}}},
     "/api/events/{event_id}/book": {"post": {
-        "summary": "Book seats", "security": _AUTH, "parameters": [
-            _EVENT_ID, {"name": "Idempotency-Key", "in": "header",
-                        "schema": {"type": "string", "maxLength": 200},
-                        "description": "retries with the same key get the first outcome"}],
+        "summary": "Book seats", "security": _AUTH, "parameters":
+            _EVENT_ID + parameters(BookHeaders, "header"),
         "requestBody": {"required": False, "content": {JSON: {"schema": _ref("BookInput")}}},
         "responses": {
             "201": _answer("confirmed", _ref("Booking")),
@@ -156,11 +112,11 @@ _PATHS: dict[str, Any] = {
             "503": _answer("broker or database unavailable", _ref("Error"), _RETRY)}}},
     "/api/bookings/{booking_id}": {"get": {
         "summary": "A booking (its owner only)", "security": _AUTH,
-        "parameters": [_BOOKING_ID],
+        "parameters": _BOOKING_ID,
         "responses": {"200": _answer("booking", _ref("Booking")), "404": _ERROR}}},
     "/api/bookings/{booking_id}/cancel": {"post": {
         "summary": "Cancel a confirmed booking; seats go back on sale", "security": _AUTH,
-        "parameters": [_BOOKING_ID],
+        "parameters": _BOOKING_ID,
         "responses": {"200": _answer("cancelled", _ref("Booking")), "404": _ERROR,
                       "409": _ERROR}}},
     "/api/me/tickets": {"get": {

@@ -15,6 +15,7 @@ from engine.auth import TokenIssuer
 from engine.transport.inproc import InprocTransport
 from engine.types import Role
 from gateway.keys import issuer_key, notifications_key, pool_key, transport_key
+from tests.contract import check_reply
 from tests.factories import Account, create_accounts
 
 if TYPE_CHECKING:
@@ -71,6 +72,8 @@ class Api:
                 body = await resp.json(content_type=None)
             except ValueError:
                 body = await resp.text()
+            else:
+                check_reply(method, path, resp.status, body)
             return Reply(resp.status, body, dict(resp.headers))
 
     async def accounts(self, count: int, role: Role = Role.USER) -> list[Account]:

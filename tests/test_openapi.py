@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 from aiohttp import web
 
+from tests.contract import check_reply
 from tests.helpers import Api
 
 #: Served, but not part of the API: Swagger UI's glue and the web UI's page and assets.
@@ -41,3 +43,18 @@ async def test_swagger_ui_is_served_without_a_cdn(api: Api) -> None:
     asset = await api.client.get("/api/docs/static/swagger-ui-bundle.js")
     assert asset.status == 200
     assert len(await asset.read()) > 100_000
+
+
+async def test_every_reply_is_checked_against_the_document(api: Api) -> None:
+    event = await api.event()  # the test client checked this reply; now break a copy of it
+    path = f"/api/events/{event['id']}"
+    check_reply("GET", path, 200, event)
+    for broken in ({**event, "secret": 1}, {**event, "id": str(event["id"])},
+                   {k: v for k, v in event.items() if k != "status"},
+                   {**event, "startsAt": "tomorrow"}):
+        with pytest.raises(AssertionError, match="breaks the document"):
+            check_reply("GET", path, 200, broken)
+    with pytest.raises(AssertionError, match="breaks the document"):
+        check_reply("GET", path, 418, {"error": "teapot"})  # an error without a message
+    with pytest.raises(AssertionError, match="not documented"):
+        check_reply("GET", path, 204, None)

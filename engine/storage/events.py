@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -58,9 +58,20 @@ def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat().replace("+00:00", "Z")
 
 
+def _moment(value: datetime | None) -> datetime | None:
+    """A stored timestamp, always aware. asyncpg reads `-infinity` / `infinity` as the naive
+    `datetime.min` / `datetime.max`, which no aware clock can be compared with: migration
+    0002 refuses them, but a reader must survive a database it did not write. -infinity
+    reads as no date (a sale open since forever is open), infinity as the far future."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return None if value == datetime.min else value.replace(tzinfo=UTC)
+
+
 def _event(row: asyncpg.Record) -> Event:
-    return Event(row["id"], row["vendor_id"], row["name"], row["venue"], row["starts_at"],
-                 row["sale_starts_at"], row["capacity"], row["sold"], row["per_user_limit"])
+    return Event(row["id"], row["vendor_id"], row["name"], row["venue"],
+                 _moment(row["starts_at"]), _moment(row["sale_starts_at"]), row["capacity"],
+                 row["sold"], row["per_user_limit"])
 
 
 async def create_event(db: asyncpg.Pool, vendor: User, fields: dict[str, Any]) -> Event:
@@ -115,7 +126,8 @@ async def seats_left(db: asyncpg.Pool | asyncpg.Connection, event_id: EventId) -
     return None if value is None else int(value)
 
 
-async def list_events(db: asyncpg.Pool, *, limit: int = 200, offset: int = 0) -> list[Event]:
+async def list_events(db: asyncpg.Pool | asyncpg.Connection, *, limit: int = 200,
+                      offset: int = 0) -> list[Event]:
     """Events, soonest first (undated last), paged."""
     rows = await db.fetch(
         f"SELECT {_COLUMNS} FROM events ORDER BY starts_at NULLS LAST, id"

@@ -1,5 +1,5 @@
 """Token versions and signed-out tokens in the database (the triggers of migration
-0002_sessions announce every change of either on `CHANNEL`)."""
+0003_sessions announce every change of either on `CHANNEL`)."""
 
 from __future__ import annotations
 

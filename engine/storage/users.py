@@ -1,7 +1,7 @@
 """Accounts: create, find, promote, change a password, remove (anonymise).
 
 Changing a role or a password, or removing an account, bumps the user's token version (a
-trigger of migration 0002_sessions does it), which revokes every token issued before.
+trigger of migration 0003_sessions does it), which revokes every token issued before.
 """
 
 from __future__ import annotations

@@ -8,31 +8,26 @@ from engine import accounts
 from gateway.auth import require_user
 from gateway.keys import issuer_key, login_email_limit_key, pool_key, sessions_key
 from gateway.responses import json_response
-from gateway.validation import Field, read_json
-
-REGISTER = {"email": Field(str, required=True, max=254),
-            "password": Field(str, required=True, max=256),
-            "name": Field(str, nullable=True, max=100)}
-LOGIN = {"email": Field(str, required=True, max=254),
-         "password": Field(str, required=True, max=256)}
+from gateway.schemas import Login, Register
+from gateway.validation import read_json
 
 
 async def register(request: web.Request) -> web.Response:
     """Create a USER account."""
-    body = await read_json(request, REGISTER)
-    user = await accounts.register(request.app[pool_key], body["email"], body["password"],
-                                   body.get("name"))
+    body = await read_json(request, Register)
+    user = await accounts.register(request.app[pool_key], body.email, body.password,
+                                   body.name)
     return json_response(user.to_json(), 201)
 
 
 async def login(request: web.Request) -> web.Response:
     """Exchange credentials for a bearer token."""
-    body = await read_json(request, LOGIN)
+    body = await read_json(request, Login)
     # Per target email too: many addresses must not share out the guesses at one account.
-    await request.app[login_email_limit_key](body["email"].strip().lower())
+    await request.app[login_email_limit_key](body.email.strip().lower())
     issuer = request.app[issuer_key]
-    token, user = await accounts.login(request.app[pool_key], issuer, body["email"],
-                                       body["password"])
+    token, user = await accounts.login(request.app[pool_key], issuer, body.email,
+                                       body.password)
     return json_response({"token": token, "expiresIn": issuer.ttl, "user": user.to_json()})
 
 

@@ -9,14 +9,14 @@ from aiohttp import web
 
 from gateway.auth import require_user
 from gateway.responses import json_response
-from gateway.routes.bookings import BOOK
-from gateway.validation import path_int, read_json
+from gateway.schemas import BookInput, EventPath
+from gateway.validation import path_params, read_json
 
 
 async def noop_book(request: web.Request) -> web.Response:
     """Parse and authenticate a booking request, then answer without booking."""
     principal = require_user(request)
-    event_id = path_int(request, "event_id")
-    body = await read_json(request, BOOK, empty_ok=True)
+    event_id = path_params(request, EventPath).event_id
+    body = await read_json(request, BookInput, empty_ok=True)
     return json_response({"eventId": event_id, "userId": principal.user_id,
-                          "quantity": body.get("quantity", 1)})
+                          "quantity": body.quantity})

@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from engine.errors import EngineError, InvalidInput, InvalidQuantity, rejection
+from engine.errors import EngineError, rejection
 from engine.messages import Outcome
 from engine.storage import bookings
 from engine.storage.database import translate_db_errors
@@ -16,10 +16,8 @@ from engine.types import BookingStatus
 from gateway.auth import require_user
 from gateway.keys import metrics_key, pool_key, service_key
 from gateway.responses import json_response
-from gateway.validation import Field, path_int, path_uuid, read_json
-
-BOOK = {"quantity": Field(int, error=InvalidQuantity)}
-MAX_KEY_LENGTH = 200
+from gateway.schemas import BookHeaders, BookingPath, BookInput, EventPath
+from gateway.validation import header_params, path_params, read_json
 
 
 def booking_json(result: Outcome | Pending) -> dict[str, Any]:
@@ -75,28 +73,26 @@ def _label(result: Outcome | Pending) -> str:
 
 async def _book(request: web.Request) -> Outcome | Pending:
     principal = require_user(request)
-    event_id = path_int(request, "event_id")
-    body = await read_json(request, BOOK, empty_ok=True)
-    key = request.headers.get("Idempotency-Key")
-    if key is not None and not 0 < len(key) <= MAX_KEY_LENGTH:
-        raise InvalidInput(f"Idempotency-Key must have 1 to {MAX_KEY_LENGTH} characters")
-    return await request.app[service_key].book(principal.user_id, event_id,
-                                               body.get("quantity", 1), key)
+    event_id = path_params(request, EventPath).event_id
+    body = await read_json(request, BookInput, empty_ok=True)
+    key = header_params(request, BookHeaders).idempotency_key
+    return await request.app[service_key].book(principal.user_id, event_id, body.quantity,
+                                               key)
 
 
 async def get_booking(request: web.Request) -> web.Response:
     """A booking, to its owner only."""
     principal = require_user(request)
-    result = await request.app[service_key].booking(principal.user_id,
-                                                    path_uuid(request, "booking_id"))
+    booking_id = path_params(request, BookingPath).booking_id
+    result = await request.app[service_key].booking(principal.user_id, booking_id)
     return json_response(booking_json(result))
 
 
 async def cancel_booking(request: web.Request) -> web.Response:
     """Cancel a confirmed booking; its seats go back on sale."""
     principal = require_user(request)
-    result = await request.app[service_key].cancel(principal.user_id,
-                                                   path_uuid(request, "booking_id"))
+    booking_id = path_params(request, BookingPath).booking_id
+    result = await request.app[service_key].cancel(principal.user_id, booking_id)
     return _answer(result, created=200)
 
 

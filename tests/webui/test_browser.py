@@ -103,7 +103,7 @@ async def test_organizer_sells_and_buyers_book_live(make_api: Any, new_page: Any
 
     # My Tickets shows Alice's two codes; cancelling puts the seats back on sale for Bob.
     await alice.get_by_role("tab", name="My Tickets").click()
-    # all_inner_texts does not wait: wait for the list to have loaded first.
+    # all_inner_texts() does not wait: the tab loads its tickets after the click.
     await expect(alice.get_by_test_id("ticket-code")).to_have_count(len(codes))
     shown = await alice.get_by_test_id("ticket-code").all_inner_texts()
     assert set(shown) == codes

@@ -1,0 +1,127 @@
+"""What the API answers, as pydantic models: they generate the answer schemas of the OpenAPI
+document, and the test client checks every reply of the suite against them (unknown fields
+refused), so a field added to an answer without its model fails a test instead of drifting.
+
+The handlers still build their JSON with `to_json()` and orjson: validating an answer on the
+hot path would cost every request what one test run proves once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from engine.types import BookingStatus, Role
+from gateway.schemas import optional
+
+
+def _open(schema: dict[str, Any]) -> None:
+    # Tests refuse undocumented fields (extra="forbid"), but the document does not promise
+    # clients that an answer never gains one: adding a field is a compatible change.
+    schema.pop("additionalProperties", None)
+
+
+class Answer(BaseModel):
+    """An answer's object: camelCase on the wire, nothing beyond what is documented."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=to_camel,
+                              populate_by_name=True, json_schema_extra=_open)
+
+
+class Error(Answer):
+    """Every error answer."""
+
+    error: str = Field(description="stable machine code")
+    message: str = Field(description="human text")
+    field: str = optional(description="the request field refused, where there is one")
+    fields: list[str] = optional(description="the unknown fields sent")
+    sold: int = optional(description="`capacity_below_sold`: the seats already sold")
+    booking_id: uuid.UUID = optional(description=(
+        "`unavailable` on a booking: the id it would have had, which no booking will get"))
+    suggestions: list[str] = optional(description=(
+        "`weak_password`: what would make the password harder to guess"))
+
+
+class User(Answer):
+    """An account."""
+
+    id: int
+    email: str = Field(json_schema_extra={"format": "email"})
+    role: Role
+    name: str | None
+
+
+class Token(Answer):
+    """A signed-in session."""
+
+    token: str
+    expires_in: int = Field(description="seconds")
+    user: User
+
+
+class StreamTicket(Answer):
+    """A ticket that opens the caller's event stream (`GET /api/stream?ticket=`)."""
+
+    ticket: str
+    expires_in: int = Field(description="seconds")
+
+
+class Event(Answer):
+    """An event with its live seats left."""
+
+    id: int
+    name: str
+    venue: str | None
+    starts_at: datetime | None
+    total_tickets: int
+    available_tickets: int
+    per_user_limit: int | None
+    sale_starts_at: datetime | None
+    vendor_id: int
+    status: Literal["scheduled", "on_sale", "sold_out"]
+
+
+class Ticket(Answer):
+    """A ticket of a booking."""
+
+    id: uuid.UUID
+    code: str
+
+
+class Booking(Answer):
+    """A booking and, once confirmed, its tickets."""
+
+    id: uuid.UUID
+    event_id: int
+    quantity: int
+    status: BookingStatus
+    reason: str = optional(description="why, when rejected")
+    tickets: list[Ticket]
+
+
+class Rejection(Error):
+    """A booking refused: an error that may carry the booking."""
+
+    booking: Booking | None = Field(None, description=(
+        "the rejected booking as recorded; null when the gateway refused it before it was "
+        "accepted (nothing recorded)"))
+
+
+class MyTicket(Answer):
+    """One of the caller's tickets."""
+
+    id: uuid.UUID
+    code: str
+    event_id: int
+    event_name: str
+    booking_id: uuid.UUID
+    created_at: datetime
+
+
+#: Every answer model, by the name the document gives its schema.
+ANSWERS: dict[str, type[Answer]] = {m.__name__: m for m in (
+    Error, Rejection, User, Token, StreamTicket, Event, Ticket, Booking, MyTicket)}

@@ -1,0 +1,130 @@
+"""What the API accepts: request bodies, path, query and header parameters, as pydantic models.
+
+The same models validate every request (`gateway/validation.py`) and generate the schemas and
+parameters of the OpenAPI document (`gateway/openapi.py`), so the docs cannot drift from the
+checks. Field names are snake_case here and camelCase on the wire.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from engine.auth import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+from engine.errors import InvalidQuantity
+from gateway.fields import Email, EventName, Id, Key, Label, PersonName, Refusal, When, whole
+
+#: The largest event a single row holds; a bigger sale is several events.
+MAX_CAPACITY = 10_000_000
+#: The largest per-user limit a vendor may set.
+MAX_PER_USER_LIMIT = 1000
+#: A ceiling for any quantity; the configured `MAX_QUANTITY` is checked by the engine.
+MAX_QUANTITY_CEILING = 2**31 - 1
+
+
+def _no_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
+def optional(**constraints: Any) -> Any:
+    """A field that may be left out but, when sent, may not be null (a PATCH field)."""
+    return Field(default=None, json_schema_extra=_no_default, **constraints)
+
+
+class Body(BaseModel):
+    """A JSON request body: strict JSON types (no "10" for 10, no `true` for 1), unknown
+    fields refused so no client can assign what it should not (a `role`, a `sold` counter)."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True,
+                              alias_generator=to_camel, populate_by_name=True)
+
+
+class Params(BaseModel):
+    """Path, query or header parameters: text converted by the field types; others ignored."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+# -- bodies ---------------------------------------------------------------------------------
+
+
+class Register(Body):
+    """A new USER account."""
+
+    email: Annotated[Email, Field(json_schema_extra={"format": "email"})]
+    password: Annotated[str, Field(max_length=MAX_PASSWORD_LENGTH, description=(
+        f"at least {MIN_PASSWORD_LENGTH} characters (`weak_password` otherwise)"))]
+    name: PersonName | None = None
+
+
+class Login(Body):
+    """Credentials."""
+
+    email: Email
+    password: Annotated[str, Field(max_length=MAX_PASSWORD_LENGTH)]
+
+
+Capacity = Annotated[int, Field(ge=0, le=MAX_CAPACITY)]
+PerUserLimit = Annotated[int, Field(ge=1, le=MAX_PER_USER_LIMIT)]
+
+
+class EventInput(Body):
+    """A new event."""
+
+    name: EventName
+    venue: Label | None = None
+    starts_at: When | None = None
+    sale_starts_at: When | None = None
+    total_tickets: Capacity
+    per_user_limit: PerUserLimit | None = None
+
+
+class EventPatch(Body):
+    """An edit: only the fields sent change."""
+
+    name: EventName = optional()
+    venue: Label | None = None
+    starts_at: When | None = None
+    sale_starts_at: When | None = None
+    total_tickets: Capacity = optional(description="never below the seats sold")
+    per_user_limit: PerUserLimit | None = None
+
+
+class BookInput(Body):
+    """A booking request; the body may be left out (one seat)."""
+
+    quantity: Annotated[int, Field(ge=1, le=MAX_QUANTITY_CEILING, description=(
+        "at most `MAX_QUANTITY` (a setting, 10 by default)")),
+        Refusal(InvalidQuantity)] = 1
+
+
+# -- parameters -----------------------------------------------------------------------------
+
+
+class EventPath(Params):
+    """`{event_id}`."""
+
+    event_id: Id
+
+
+class BookingPath(Params):
+    """`{booking_id}`."""
+
+    booking_id: uuid.UUID
+
+
+class EventPage(Params):
+    """`GET /api/events?limit=&offset=`."""
+
+    limit: Annotated[int, Field(ge=1, le=1000), BeforeValidator(whole)] = 200
+    offset: Annotated[int, Field(ge=0, le=10**9), BeforeValidator(whole)] = 0
+
+
+class BookHeaders(Params):
+    """Headers of a booking request."""
+
+    idempotency_key: Key | None = Field(None, alias="Idempotency-Key", description=(
+        "retries with the same key get the first outcome"))
