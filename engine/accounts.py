@@ -40,7 +40,7 @@ async def register(pool: asyncpg.Pool, email: str, password: str, name: str | No
     if role is Role.ADMIN:
         raise InvalidInput("role ADMIN cannot be chosen", field="role")
     email = normalize_email(email)
-    check_password_strength(password)
+    check_password_strength(password, [email, name or ""])
     password_hash = await hash_password(password)
     async with translate_db_errors():
         return await users.create_user(pool, email, password_hash, name, role)
@@ -82,7 +82,7 @@ async def add_user(pool: asyncpg.Pool, email: str, password: str | None,
     email = normalize_email(email)
     password_hash = None
     if password is not None:
-        check_password_strength(password)
+        check_password_strength(password, [email, name or ""])
         password_hash = await hash_password(password)
     return await users.upsert_user(pool, email, password_hash, role, name)
 

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
 import time
 import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from zxcvbn import zxcvbn
 
 from engine.errors import Unauthenticated, WeakPassword
 from engine.settings import MIN_JWT_SECRET_BYTES, Settings
@@ -18,6 +23,10 @@ from engine.types import Role, UserId
 
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 256
+#: zxcvbn's score (0 to 4) a password needs: 3 is "safely unguessable" against an online
+#: attack and a slowed-down offline one (argon2 is the slowing).
+MIN_PASSWORD_SCORE = 3
+ZXCVBN_MAX_LENGTH = 72
 
 # argon2-cffi's defaults are the RFC 9106 "low memory" profile (argon2id, t=3, m=64 MiB).
 _hasher = PasswordHasher()
@@ -25,18 +34,70 @@ _hasher = PasswordHasher()
 # way and does not tell an attacker which emails have accounts.
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
 
+_T = TypeVar("_T")
 
-def check_password_strength(password: str) -> None:
-    """Raise `WeakPassword` unless the password is long enough (NIST 800-63B: length wins)."""
+
+class HashingThreads:
+    """At most `size` argon2 computations at once; the rest wait their turn.
+
+    Each one takes 64 MiB and a core for tens of milliseconds, so running one per request
+    (asyncio.to_thread's pool has up to 32 threads) turns 50 parallel logins into gigabytes
+    without finishing any sooner. A pool of one thread per core is a queue instead.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._executor: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+        self.running = 0
+        #: Most computations seen running at once (observed by the tests).
+        self.peak = 0
+
+    def _counted(self, fn: Callable[[], _T]) -> _T:
+        with self._lock:
+            self.running += 1
+            self.peak = max(self.peak, self.running)
+        try:
+            return fn()
+        finally:
+            with self._lock:
+                self.running -= 1
+
+    async def run(self, fn: Callable[[], _T]) -> _T:
+        """`fn()` on one of the threads, once one is free."""
+        if self._executor is None:  # created on first use: no threads at import
+            self._executor = ThreadPoolExecutor(self.size, thread_name_prefix="argon2")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._counted, fn)
+
+
+#: One per process: the bound is on this machine's cores, whatever calls it.
+hashing = HashingThreads(os.cpu_count() or 1)
+
+
+def check_password_strength(password: str, user_inputs: Sequence[str] = ()) -> None:
+    """Raise `WeakPassword` unless the password is long enough and hard to guess.
+
+    Length first (NIST 800-63B), then zxcvbn's estimate of how many guesses it takes, which
+    knows common passwords, keyboard walks, repeats, dates and l33t, and `user_inputs` (the
+    email, the name) so a password made of them counts as guessable.
+    """
     if len(password) < MIN_PASSWORD_LENGTH:
         raise WeakPassword(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
     if len(password) > MAX_PASSWORD_LENGTH:
         raise WeakPassword(f"password must have at most {MAX_PASSWORD_LENGTH} characters")
+    # zxcvbn's time grows with length; the first 72 characters tell enough.
+    verdict = zxcvbn(password[:ZXCVBN_MAX_LENGTH], user_inputs=[
+        part for value in user_inputs for part in (value, value.split("@")[0]) if part])
+    if verdict["score"] < MIN_PASSWORD_SCORE:
+        feedback = verdict["feedback"]
+        raise WeakPassword(f"This password is too easy to guess. {feedback['warning']}".strip(),
+                           suggestions=list(feedback["suggestions"]))
 
 
 async def hash_password(password: str) -> str:
-    """argon2id hash; runs in a thread because it takes tens of milliseconds on purpose."""
-    return await asyncio.to_thread(_hasher.hash, password)
+    """argon2id hash; runs on `hashing`'s threads: it takes tens of milliseconds on purpose."""
+    return await hashing.run(lambda: _hasher.hash(password))
 
 
 async def verify_password(stored_hash: str | None, password: str) -> bool:
@@ -46,7 +107,7 @@ async def verify_password(stored_hash: str | None, password: str) -> bool:
             return _hasher.verify(stored_hash or _DUMMY_HASH, password) and bool(stored_hash)
         except (VerificationError, InvalidHashError):
             return False
-    return await asyncio.to_thread(check)
+    return await hashing.run(check)
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,7 +59,8 @@ class InvalidQuantity(InvalidInput):
 
 
 class WeakPassword(InvalidInput):
-    """The password does not meet the minimum length."""
+    """The password is too short, too long, or too easy to guess; `suggestions` say what
+    would do better."""
 
     code = "weak_password"
 
@@ -141,6 +142,12 @@ class RateLimited(EngineError):
         self.retry_after = retry_after
 
 
+class RequestTimeout(EngineError):
+    """The request's body did not arrive in time (a client that sends it byte by byte)."""
+
+    code = "request_timeout"
+
+
 # -- booking rejections (also carried as outcome reasons) ---------------------------------
 
 
@@ -218,6 +225,16 @@ class Unavailable(EngineError):
                  **details: Any) -> None:
         super().__init__(message, retry_after=retry_after, **details)
         self.retry_after = retry_after
+
+
+class Overloaded(Unavailable):
+    """The gateway is at one of its caps (open connections, event streams in all or from
+    this user or address); retry after `Retry-After` seconds."""
+
+    code = "overloaded"
+
+    def __init__(self, message: str | None = None, *, retry_after: int = 1) -> None:
+        super().__init__(message, retry_after=retry_after)
 
 
 class DeliveryUncertain(EngineError):

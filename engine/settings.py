@@ -9,6 +9,7 @@ import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from ipaddress import ip_network
 from pathlib import Path
 
 from engine.types import Strategy
@@ -82,11 +83,32 @@ class Settings:
     #: Addresses whose X-Forwarded-For is believed; nobody else's is.
     trusted_proxies: frozenset[str] = frozenset()
     rate_limit_booking: str = "20/second"
+    #: Per address on login and on register, whatever token is sent; login also per email.
     rate_limit_auth: str = "10/minute"
+    #: Per address on register: how many accounts one address may try to create.
+    rate_limit_register: str = "10/hour"
     rate_limit_default: str = "100/second"
     db_pool_max: int = 20
     #: Users whose token version a gateway keeps in memory (least recently seen dropped).
     session_cache_users: int = 100_000
+    #: Who may read GET /metrics: addresses or CIDR networks (default: loopback and the
+    #: private networks, where Prometheus runs beside the gateway).
+    metrics_allowed: frozenset[str] = frozenset({
+        "127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
+        "fc00::/7"})
+    #: GET /api/health answers from a probe at most this old.
+    health_cache_seconds: float = 1.0
+    #: Open connections per gateway process; more are answered `503 overloaded` and closed.
+    max_connections: int = 10_000
+    #: Open event streams (`GET /api/stream`) per gateway process, per user, per address.
+    max_streams: int = 5_000
+    max_streams_per_user: int = 5
+    max_streams_per_address: int = 50
+    #: A connection idle this long is closed: before its first request head is complete
+    #: (idle or slowloris), or between keep-alive requests.
+    idle_timeout_seconds: float = 10.0
+    #: A request body that has not fully arrived this long after its head answers 408.
+    body_timeout_seconds: float = 10.0
     #: Shard worker processes `ticketwar run` starts when AMQP_URL is set.
     shard_workers: int = 2
     #: This worker's number (0-based): it becomes the active consumer of the shard queues
@@ -135,6 +157,19 @@ class Settings:
         if self.log_level.upper() not in LOG_LEVELS:
             raise SettingsError(f"LOG_LEVEL={self.log_level!r}: not one of "
                                 f"{', '.join(LOG_LEVELS)}")
+        caps = ("max_connections", "max_streams", "max_streams_per_user",
+                "max_streams_per_address")
+        for cap in caps:
+            if getattr(self, cap) < 1:
+                raise SettingsError(f"{cap.upper()} must be at least 1")
+        for entry in self.metrics_allowed:
+            try:
+                ip_network(entry, strict=False)
+            except ValueError as exc:
+                raise SettingsError(f"METRICS_ALLOWED: {exc}") from exc
+        for timeout in ("idle_timeout_seconds", "body_timeout_seconds"):
+            if getattr(self, timeout) <= 0:
+                raise SettingsError(f"{timeout.upper()} must be more than 0")
 
     @property
     def transport(self) -> str:

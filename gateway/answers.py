@@ -42,6 +42,8 @@ class Error(Answer):
     sold: int = optional(description="`capacity_below_sold`: the seats already sold")
     booking_id: uuid.UUID = optional(description=(
         "`unavailable` on a booking: the id it would have had, which no booking will get"))
+    suggestions: list[str] = optional(description=(
+        "`weak_password`: what would make the password harder to guess"))
 
 
 class User(Answer):
@@ -59,6 +61,13 @@ class Token(Answer):
     token: str
     expires_in: int = Field(description="seconds")
     user: User
+
+
+class StreamTicket(Answer):
+    """A ticket that opens the caller's event stream (`GET /api/stream?ticket=`)."""
+
+    ticket: str
+    expires_in: int = Field(description="seconds")
 
 
 class Event(Answer):
@@ -115,4 +124,4 @@ class MyTicket(Answer):
 
 #: Every answer model, by the name the document gives its schema.
 ANSWERS: dict[str, type[Answer]] = {m.__name__: m for m in (
-    Error, Rejection, User, Token, Event, Ticket, Booking, MyTicket)}
+    Error, Rejection, User, Token, StreamTicket, Event, Ticket, Booking, MyTicket)}

@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator, Sequence
 
 import asyncpg
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST
 
 from engine.auth import TokenIssuer
 from engine.metrics import Metrics
@@ -27,13 +26,19 @@ from engine.storage import create_pool, sessions
 from engine.storage.database import translate_db_errors
 from engine.storage.session_feed import SessionFeed
 from engine.storage.shard_store import PgShardStore
+from engine.stream_tickets import StreamTickets
 from engine.transport.registry import create_transport
 from engine.types import Strategy, UserId
 from gateway import openapi, webui
 from gateway.auth import auth_middleware
+from gateway.deadlines import body_deadline
 from gateway.errors import error_middleware
+from gateway.headers import add_security_headers
+from gateway.health import HealthProbe
 from gateway.keys import (
+    health_probe_key,
     issuer_key,
+    login_email_limit_key,
     metrics_key,
     notifications_key,
     pool_key,
@@ -42,12 +47,13 @@ from gateway.keys import (
     sessions_key,
     settings_key,
     stream_hub_key,
+    stream_tickets_key,
     transport_key,
 )
-from gateway.ratelimit import Handler, RateLimits
-from gateway.routes import accounts, bench, bookings, events, health
-from gateway.routes.stream import stream
-from gateway.stream import StreamHub
+from gateway.ratelimit import Handler, KeyBy, RateLimits
+from gateway.routes import accounts, bench, bookings, events, health, stream
+from gateway.routes.metrics import metrics_endpoint
+from gateway.stream import StreamCaps, StreamHub
 
 log = logging.getLogger(__name__)
 
@@ -108,12 +114,6 @@ def _wire(app: web.Application) -> None:
     notifications.on_stock(metrics.observe_stock)
 
 
-async def metrics_endpoint(request: web.Request) -> web.Response:
-    """Prometheus text format for this gateway (and its in-process shard actors)."""
-    return web.Response(body=request.app[metrics_key].exposition(),
-                        headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-
 async def _close_streams(app: web.Application) -> None:
     app[stream_hub_key].close()
 
@@ -121,27 +121,39 @@ async def _close_streams(app: web.Application) -> None:
 def create_app(settings: Settings) -> web.Application:
     """Build the gateway for these settings."""
     settings = settings.with_jwt_secret()
-    app = web.Application(middlewares=[error_middleware, auth_middleware],
+    app = web.Application(middlewares=[error_middleware,
+                                       body_deadline(settings.body_timeout_seconds),
+                                       auth_middleware],
                           client_max_size=settings.max_body_bytes)
     app[settings_key] = settings
     app[issuer_key] = TokenIssuer(settings)
+    app[stream_tickets_key] = StreamTickets(settings)
     metrics = Metrics()
     metrics.up.labels("gateway").set(1)
     app[metrics_key] = metrics
     limits = RateLimits(settings.trusted_proxies, metrics)
+    app[login_email_limit_key] = limits.counter(settings.rate_limit_auth, "login-email")
     app[notifications_key] = Notifications()
-    app[stream_hub_key] = StreamHub()
+    app[stream_hub_key] = StreamHub(StreamCaps(settings.max_streams,
+                                               settings.max_streams_per_user,
+                                               settings.max_streams_per_address))
     app.cleanup_ctx.extend([_database, _sessions, _engine])
+    app.on_response_prepare.append(add_security_headers)
     # Open event streams would hold shutdown for its whole timeout: end them first.
     app.on_shutdown.append(_close_streams)
 
-    def limited(handler: Handler, limit: str, scope: str) -> Handler:
-        return limits.wrap(handler, limit, scope)
+    def limited(handler: Handler, limit: str, scope: str, by: KeyBy = KeyBy.CALLER) -> Handler:
+        return limits.wrap(handler, limit, scope, by)
 
     auth_limit, book_limit = settings.rate_limit_auth, settings.rate_limit_booking
     default = settings.rate_limit_default
-    app.router.add_post("/api/auth/register", limited(accounts.register, auth_limit, "register"))
-    app.router.add_post("/api/auth/login", limited(accounts.login, auth_limit, "login"))
+    # Password guesses and new accounts count per address whatever token is sent.
+    register = limited(accounts.register, settings.rate_limit_register, "register-hourly",
+                       KeyBy.ADDRESS)
+    app.router.add_post("/api/auth/register",
+                        limited(register, auth_limit, "register", KeyBy.ADDRESS))
+    app.router.add_post("/api/auth/login",
+                        limited(accounts.login, auth_limit, "login", KeyBy.ADDRESS))
     app.router.add_post("/api/auth/logout", limited(accounts.logout, default, "write"))
     app.router.add_post("/api/auth/logout-all",
                         limited(accounts.logout_all, default, "write"))
@@ -157,12 +169,14 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_post("/api/bookings/{booking_id}/cancel",
                         limited(bookings.cancel_booking, book_limit, "book"))
     app.router.add_get("/api/me/tickets", limited(bookings.my_tickets, default, "read"))
-    app.router.add_get("/api/health", health.health)
-    app.router.add_get("/api/stream", limited(stream, default, "stream"))
+    app[health_probe_key] = HealthProbe(settings.health_cache_seconds)
+    app.router.add_get("/api/health", limited(health.health, default, "health", KeyBy.ADDRESS))
+    app.router.add_get("/api/stream", limited(stream.stream, default, "stream"))
+    app.router.add_post("/api/stream/ticket", limited(stream.stream_ticket, default, "read"))
     if settings.bench_endpoints:
         app.router.add_post("/api/bench/book/{event_id}",
                             limited(bench.noop_book, book_limit, "book"))
     openapi.add_routes(app)
-    app.router.add_get("/metrics", metrics_endpoint)
+    app.router.add_get("/metrics", metrics_endpoint(settings.metrics_allowed))
     webui.add_routes(app, settings.webui_dir)
     return app

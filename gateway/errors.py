@@ -20,7 +20,9 @@ from engine.errors import (
     MalformedJson,
     MethodNotAllowed,
     NotFound,
+    Overloaded,
     RateLimited,
+    RequestTimeout,
     Unauthenticated,
     Unavailable,
     UnsupportedMediaType,
@@ -42,6 +44,7 @@ HTTP_STATUS: dict[type[EngineError], int] = {
     MethodNotAllowed: 405,
     Conflict: 409,
     RateLimited: 429,
+    RequestTimeout: 408,
     BookingRejected: 409,  # sold_out, not_on_sale, undeliverable
     LimitExceeded: 422,
     EventUnknown: 404,
@@ -81,7 +84,7 @@ def _answer(request: web.Request, exc: EngineError,
     headers = dict(headers or {})
     if isinstance(exc, RateLimited | Unavailable):
         headers["Retry-After"] = str(exc.retry_after)
-    if status >= 500:
+    if status >= 500 and not isinstance(exc, Overloaded):  # shedding load is not news
         log.warning("%s %s: %s", request.method, request.path, exc.message)
     details = {_camel(k): v for k, v in exc.details.items() if k != "retry_after"}
     return error_response(status, exc.code, exc.message, headers, **details)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import asyncpg
 from aiohttp import web
 
@@ -12,17 +14,24 @@ from engine.service import BookingService
 from engine.sessions import SessionView
 from engine.settings import Settings
 from engine.storage.session_feed import SessionFeed
+from engine.stream_tickets import StreamTickets
 from engine.transport.base import Transport
+from gateway.health import HealthProbe
 from gateway.stream import StreamHub
 
 settings_key = web.AppKey("settings", Settings)
 pool_key = web.AppKey("pool", asyncpg.Pool)
 issuer_key = web.AppKey("issuer", TokenIssuer)
+stream_tickets_key = web.AppKey("stream_tickets", StreamTickets)
 transport_key = web.AppKey("transport", Transport)
 notifications_key = web.AppKey("notifications", Notifications)
 service_key = web.AppKey("service", BookingService)
 metrics_key = web.AppKey("metrics", Metrics)
 stream_hub_key = web.AppKey("stream_hub", StreamHub)
+health_probe_key = web.AppKey("health_probe", HealthProbe)
+#: Counts one login attempt against an email; raises `RateLimited` over the limit.
+LoginEmailLimit = Callable[[str], Awaitable[None]]
+login_email_limit_key: web.AppKey[LoginEmailLimit] = web.AppKey("login_email_limit")
 sessions_key = web.AppKey("sessions", SessionView)
 session_feed_key = web.AppKey("session_feed", SessionFeed)
 

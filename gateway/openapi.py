@@ -124,14 +124,27 @@ _PATHS: dict[str, Any] = {
         "responses": {"200": _answer("tickets", {"type": "array",
                                                  "items": _ref("MyTicket")})}}},
     "/api/stream": {"get": {
-        "summary": "Server-Sent Events: `stock` for everyone, `booking` for the token's user",
-        "parameters": [{"name": "token", "in": "query", "schema": {"type": "string"}}],
-        "responses": {"200": {"description": "text/event-stream"}}}},
-    "/api/health": {"get": {"summary": "Database and broker reachable",
+        "summary": "Server-Sent Events: `stock` for everyone, `booking` for the ticket's (or "
+                   "bearer token's) user",
+        "parameters": [{"name": "ticket", "in": "query", "schema": {"type": "string"},
+                        "description": "from `POST /api/stream/ticket`; never put the access "
+                                       "token in this URL"}],
+        "responses": {"200": {"description": "text/event-stream"}, "401": _ERROR,
+                      "503": _answer("too many open streams (overloaded)", _ref("Error"),
+                                     _RETRY)}}},
+    "/api/stream/ticket": {"post": {
+        "summary": "A short-lived ticket (30 s, this user's stream only) to open "
+                   "`GET /api/stream?ticket=` with, since EventSource cannot send headers",
+        "security": _AUTH,
+        "responses": {"200": _answer("ticket", _ref("StreamTicket")), "401": _ERROR}}},
+    "/api/health": {"get": {"summary": "Database and broker reachable (probed at most once "
+                                       "per HEALTH_CACHE_SECONDS)",
                             "responses": {"200": {"description": "healthy"},
+                                          "429": _answer("rate limited", _ref("Error"), _RETRY),
                                           "503": {"description": "degraded"}}}},
-    "/metrics": {"get": {"summary": "Prometheus metrics (text format) for operators",
-                         "responses": {"200": {"description": "text/plain"}}}},
+    "/metrics": {"get": {"summary": "Prometheus metrics (text format) for operators, served "
+                                    "only to the addresses METRICS_ALLOWED lists",
+                         "responses": {"200": {"description": "text/plain"}, "403": _ERROR}}},
     "/api/openapi.json": {"get": {"summary": "This document",
                                   "responses": {"200": {"description": "OpenAPI 3.1"}}}},
     "/api/docs": {"get": {"summary": "Swagger UI",

@@ -1,23 +1,41 @@
-"""Rate limiting (aiohttp-ratelimiter), keyed by the signed-in user, else by the real address.
+"""Rate limiting (the `limits` library's moving window, in this process's memory).
 
-The library's default key trusts `X-Forwarded-For` from anyone, which lets a bot pick a fresh
-identity per request. Ours believes that header only from proxies listed in TRUSTED_PROXIES,
-and then takes the right-most address that is not one of them (the one our proxy saw).
+Most routes count per signed-in user, else per real address. Login and register count per
+address whatever token is sent — a token must not buy a fresh allowance of password guesses
+— and login also per target email, so many addresses cannot share out the guesses against
+one account. `X-Forwarded-For` is believed only from proxies listed in TRUSTED_PROXIES, and
+then the right-most address that is not one of them (the one our proxy saw) is taken.
+
+Counters live in each gateway process: see "Limits with several gateways" in
+docs/design.md.
 """
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Awaitable, Callable
+from enum import Enum
 
 from aiohttp import web
-from aiohttplimiter import Limiter, RateLimitExceeded
-from limits import parse
+from limits import RateLimitItem, parse
+from limits.aio.storage import MemoryStorage
+from limits.aio.strategies import MovingWindowRateLimiter
 
 from engine.errors import RateLimited
 from engine.metrics import Metrics
 from gateway.keys import principal_key
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class KeyBy(Enum):
+    """Whom a limit holds responsible."""
+
+    #: The signed-in user, else the address.
+    CALLER = "caller"
+    #: The address, whatever token comes with the request.
+    ADDRESS = "address"
 
 
 def client_address(request: web.Request, trusted_proxies: frozenset[str]) -> str:
@@ -33,35 +51,53 @@ def client_address(request: web.Request, trusted_proxies: frozenset[str]) -> str
     return peer
 
 
-def limit_key(request: web.Request, trusted_proxies: frozenset[str]) -> str:
-    """`user:<id>` for a valid token, else `addr:<address>`."""
+def limit_key(request: web.Request, trusted_proxies: frozenset[str],
+              by: KeyBy = KeyBy.CALLER) -> str:
+    """`user:<id>` for a valid token when counting by caller, else `addr:<address>`."""
     principal = request.get(principal_key)
-    if principal is not None:
+    if by is KeyBy.CALLER and principal is not None:
         return f"user:{principal.user_id}"
     return f"addr:{client_address(request, trusted_proxies)}"
 
 
 class RateLimits:
-    """One limiter per app (never a module global), wrapping handlers at route setup."""
+    """One set of counters per app (never a module global), wrapping handlers at route setup
+    and checked directly where the key is only known inside a handler (login's email)."""
 
     def __init__(self, trusted_proxies: frozenset[str], metrics: Metrics) -> None:
         self._trusted = trusted_proxies
-        self.limiter = Limiter(keyfunc=self._key)
+        self._window = MovingWindowRateLimiter(MemoryStorage())
         self._metrics = metrics
 
-    def _key(self, request: web.Request) -> str:
-        return limit_key(request, self._trusted)
+    def address(self, request: web.Request) -> str:
+        """The request's real address (see `client_address`)."""
+        return client_address(request, self._trusted)
 
-    def wrap(self, handler: Handler, limit: str, scope: str) -> Handler:
+    async def hit(self, limit: RateLimitItem, scope: str, key: str) -> None:
+        """Count one request of `key` in `scope`; `RateLimited` once over `limit`."""
+        if await self._window.hit(limit, scope, key):
+            return
+        self._metrics.rate_limited.labels(scope).inc()
+        reset_at, _ = await self._window.get_window_stats(limit, scope, key)
+        retry_after = max(1, math.ceil(reset_at - time.time()))
+        raise RateLimited(f"too many requests: at most {limit}", retry_after=retry_after)
+
+    def counter(self, limit: str, scope: str) -> Callable[[str], Awaitable[None]]:
+        """A check of `limit` within `scope` for a key the caller picks (e.g. an email)."""
+        item = parse(limit)
+
+        async def count(key: str) -> None:
+            await self.hit(item, scope, key)
+
+        return count
+
+    def wrap(self, handler: Handler, limit: str, scope: str,
+             by: KeyBy = KeyBy.CALLER) -> Handler:
         """`handler` limited to `limit` (e.g. "20/second") per key within `scope`."""
-        retry_after = max(1, int(parse(limit).get_expiry()))
-        counter = self._metrics.rate_limited.labels(scope)
+        item = parse(limit)
 
-        def too_many(request: web.Request, exc: RateLimitExceeded) -> web.Response:
-            counter.inc()
-            # Raised, not answered here: the error middleware gives it its status and shape.
-            raise RateLimited(f"too many requests: {exc.detail}", retry_after=retry_after)
+        async def limited(request: web.Request) -> web.StreamResponse:
+            await self.hit(item, scope, limit_key(request, self._trusted, by))
+            return await handler(request)
 
-        wrapped: Handler = self.limiter.limit(limit, error_handler=too_many,
-                                              path_id=scope)(handler)
-        return wrapped
+        return limited

@@ -7,7 +7,9 @@ import errno
 import logging
 import signal
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 from aiohttp import web
 from aiohttp.web_app import CleanupError
@@ -15,8 +17,50 @@ from aiohttp.web_app import CleanupError
 from engine.errors import PortInUse, ShutdownIncomplete
 from engine.settings import Settings
 from gateway.app import create_app
+from gateway.connections import ConnectionGate, GatedSite, usable_connection_cap
 
 log = logging.getLogger(__name__)
+
+#: After a refused request (a body too large, too slow) the rest of the body is read and
+#: thrown away for at most this long before the connection is closed; aiohttp's 10 s
+#: default would let a slow sender hold the connection that much longer.
+LINGERING_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Listening:
+    """A gateway taking connections: its app, the bound port, its connection gate."""
+
+    app: web.Application
+    port: int
+    gate: ConnectionGate
+
+
+@asynccontextmanager
+async def listening(settings: Settings) -> AsyncIterator[Listening]:
+    """Run the gateway on settings.host:port (0: any free port) for the `async with` body;
+    on exit stop taking connections, finish requests in flight, close resources."""
+    app = create_app(settings)
+    # keepalive_timeout starts at connection_made and is only pushed back once a response
+    # is sent, so it also closes a connection whose first request head never completes
+    # (idle or slowloris), not only idle keep-alives.
+    runner = web.AppRunner(app, access_log=None, handle_signals=False,
+                           keepalive_timeout=settings.idle_timeout_seconds,
+                           lingering_time=LINGERING_SECONDS)
+    await runner.setup()
+    try:
+        gate = ConnectionGate(usable_connection_cap(settings.max_connections))
+        site = GatedSite(runner, settings.host, settings.port, gate, backlog=4096)
+        try:
+            await site.start()
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            raise _port_in_use(settings) from exc
+        yield Listening(app, site.port, gate)
+    finally:
+        # runner.cleanup stops the site, waits for handlers, then runs cleanup_ctx in reverse.
+        await runner.cleanup()
 
 
 def check_port(settings: Settings) -> None:
@@ -43,31 +87,21 @@ async def serve(settings: Settings,
                 on_ready: Callable[[web.Application], Awaitable[None]] | None = None) -> int:
     """Run the gateway on settings.host:port until signalled; the exit code: 0 after a clean
     shutdown, 1 when work in flight had to be abandoned at the shutdown deadline."""
-    app = create_app(settings)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port, backlog=4096)
     try:
-        await site.start()
-    except OSError as exc:
-        if exc.errno != errno.EADDRINUSE:
-            raise
-        await runner.cleanup()
-        raise _port_in_use(settings) from exc
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    log.info("gateway listening on http://%s:%s (transport %s, strategy %s)",
-             settings.host, settings.port, settings.transport, settings.booking_strategy)
-    if on_ready is not None:
-        await on_ready(app)
-    await stop.wait()
-    log.info("shutting down: no new requests, finishing batches in flight")
-    # runner.cleanup stops the site, waits for handlers, then runs cleanup_ctx in reverse
-    # (every one of them, collecting their errors).
-    try:
-        await runner.cleanup()
+        async with listening(settings) as gateway:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            log.info("gateway listening on http://%s:%s (transport %s, strategy %s)",
+                     settings.host, gateway.port, settings.transport,
+                     settings.booking_strategy)
+            if on_ready is not None:  # after the log line: what it prints comes last
+                await on_ready(gateway.app)
+            await stop.wait()
+            log.info("shutting down: no new requests, finishing batches in flight")
+    # Raised by listening()'s exit, from runner.cleanup (every cleanup_ctx runs, collecting
+    # their errors).
     except (ShutdownIncomplete, CleanupError) as exc:
         log.error("shutdown incomplete: %s", exc)
         return 1

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import orjson
 
+from engine.errors import Overloaded
 from engine.messages import Outcome, StockUpdate
 from engine.types import EventId, UserId
 
@@ -23,11 +25,22 @@ STOCK_FLUSH_SECONDS = 0.1
 SUBSCRIBER_BACKLOG = 256
 
 
+@dataclass(frozen=True)
+class StreamCaps:
+    """Most streams open at once: in this process, per signed-in user, per address."""
+
+    total: int
+    per_user: int
+    per_address: int
+
+
 @dataclass(eq=False)
 class Subscriber:
-    """One open stream: whose it is, and the frames waiting to be written to it."""
+    """One open stream: whose it is, what it counts against, and the frames waiting to be
+    written to it."""
 
     user_id: UserId | None
+    counted_as: tuple[str, ...] = ()
     queue: asyncio.Queue[bytes | None] = field(default_factory=lambda: asyncio.Queue(
         SUBSCRIBER_BACKLOG))
 
@@ -39,25 +52,41 @@ def _frame(event: str, data: object) -> bytes:
 class StreamHub:
     """Fans engine notifications out to open SSE connections."""
 
-    def __init__(self) -> None:
+    def __init__(self, caps: StreamCaps) -> None:
+        self._caps = caps
         self._subscribers: set[Subscriber] = set()
+        #: Open streams per "user:<id>" / "addr:<address>", and in all under "".
+        self._open: Counter[str] = Counter()
         self._pending: dict[EventId, int] = {}
         self._flush: asyncio.TimerHandle | None = None
 
-    def subscribe(self, user_id: UserId | None) -> Subscriber:
-        """A new connection's mailbox."""
-        sub = Subscriber(user_id)
+    def subscribe(self, user_id: UserId | None, address: str) -> Subscriber:
+        """A new connection's mailbox; `Overloaded` when a cap is reached."""
+        keys = {"": self._caps.total, f"addr:{address}": self._caps.per_address}
+        if user_id is not None:
+            keys[f"user:{user_id}"] = self._caps.per_user
+        for key, cap in keys.items():
+            if self._open[key] >= cap:
+                whose = "on this server" if key == "" else f"for this {key.split(':')[0]}"
+                raise Overloaded(f"too many open event streams {whose}; retry later")
+        sub = Subscriber(user_id, tuple(keys))
+        self._open.update(sub.counted_as)
         self._subscribers.add(sub)
         return sub
 
     def unsubscribe(self, sub: Subscriber) -> None:
-        """Forget a closed connection."""
+        """Forget a closed connection (idempotent)."""
         self._subscribers.discard(sub)
+        self._open.subtract(sub.counted_as)
+        for key in sub.counted_as:
+            if self._open[key] <= 0:
+                del self._open[key]
+        sub.counted_as = ()
 
     @property
     def connections(self) -> int:
         """Open SSE connections."""
-        return len(self._subscribers)
+        return self._open[""]
 
     def stock(self, updates: Sequence[StockUpdate]) -> None:
         """Note new stock counts; they go out on the next flush."""

@@ -47,8 +47,9 @@ _INTRO = """\
   to 2100 (answered in UTC); ids are ASCII digits. A malformed id in a path is `404`.
 - **Authentication**: `POST /api/auth/login` returns a JWT; send it as
   `Authorization: Bearer <token>`. A malformed or expired token is `401` on every route, even
-  one that needs no sign-in. The event stream also takes it as `?token=`, because a browser's
-  `EventSource` cannot send headers. Anyone can register as `USER`; `VENDOR` and `ADMIN`
+  one that needs no sign-in. A browser's `EventSource` cannot send headers, so it opens the
+  event stream with `?ticket=` from `POST /api/stream/ticket` (valid 30 s, for the stream
+  only); the access token never goes in a URL. Anyone can register as `USER`; `VENDOR` and `ADMIN`
   accounts are made by an operator (`ticketwar users add`), never through the API.
 - **Idempotency**: `POST /api/events/{event_id}/book` takes an optional `Idempotency-Key`
   header (1 to 200 characters, scoped to the signed-in user). A retry with the same key gets

@@ -31,6 +31,14 @@ settings come from the environment:
   BOOKING_STRATEGY    queued | locked | naive (naive needs ALLOW_NAIVE=1)
   HOST, PORT          listen address (default 127.0.0.1:8080)
   LOG_LEVEL           DEBUG | INFO | WARNING | ERROR (default INFO; --log-level wins)
+  MAX_CONNECTIONS     open connections per gateway process (default 10000)
+  MAX_STREAMS, MAX_STREAMS_PER_USER, MAX_STREAMS_PER_ADDRESS
+                      open event streams per process / user / address (5000 / 5 / 50)
+  IDLE_TIMEOUT_SECONDS, BODY_TIMEOUT_SECONDS
+                      close idle or slow connections; 408 for a slow body (10 / 10)
+  RATE_LIMIT_AUTH, RATE_LIMIT_REGISTER
+                      per address on login and register; account creation (10/minute, 10/hour)
+  METRICS_ALLOWED     who may read /metrics (default: loopback and private networks)
   see README.md for the full table
 """
 

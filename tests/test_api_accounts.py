@@ -10,6 +10,9 @@ import jwt
 from gateway.keys import settings_key
 from tests.helpers import Api
 
+#: A password the policy accepts.
+STRONG = "long enough passphrase"
+
 
 def _email() -> str:
     return f"new-{uuid.uuid4().hex[:10]}@test.example"
@@ -18,11 +21,11 @@ def _email() -> str:
 async def test_register_then_login(api: Api) -> None:
     email = _email()
     reply = await api.call("POST", "/api/auth/register",
-                           json={"email": email, "password": "long enough", "name": "Ann"})
+                           json={"email": email, "password": STRONG, "name": "Ann"})
     assert reply.status == 201
     assert reply.body["email"] == email and reply.body["role"] == "USER"
     login = await api.call("POST", "/api/auth/login",
-                           json={"email": email.upper(), "password": "long enough"})
+                           json={"email": email.upper(), "password": STRONG})
     assert login.status == 200
     assert login.body["user"] == reply.body and login.body["expiresIn"] > 0
     mine = await api.call("GET", "/api/me/tickets",
@@ -32,12 +35,12 @@ async def test_register_then_login(api: Api) -> None:
 
 async def test_register_refusals(api: Api) -> None:
     email = _email()
-    ok = {"email": email, "password": "long enough"}
+    ok = {"email": email, "password": STRONG}
     assert (await api.call("POST", "/api/auth/register", json=ok)).status == 201
     cases = [
-        ({"email": email.upper(), "password": "long enough"}, 409, "email_taken"),
+        ({"email": email.upper(), "password": STRONG}, 409, "email_taken"),
         ({"email": _email(), "password": "short"}, 422, "weak_password"),
-        ({"email": "not-an-email", "password": "long enough"}, 422, "invalid_input"),
+        ({"email": "not-an-email", "password": STRONG}, 422, "invalid_input"),
         ({"email": _email()}, 422, "invalid_input"),
         ({"email": _email(), "password": 12345678}, 422, "invalid_input"),
     ]
@@ -46,10 +49,26 @@ async def test_register_refusals(api: Api) -> None:
         assert (reply.status, reply.body["error"]) == (status, code), body
 
 
+async def test_guessable_passwords_are_refused_with_advice(api: Api) -> None:
+    # Issue 10, finding 9: the policy was length only, so `password`, `12345678` and the
+    # email itself were accepted.
+    email = _email()
+    for password in ("password", "12345678", email, "qwertyuiop", "aaaaaaaaaaaa"):
+        reply = await api.call("POST", "/api/auth/register",
+                               json={"email": email, "password": password})
+        assert (reply.status, reply.body["error"]) == (422, "weak_password"), password
+        assert "guess" in reply.body["message"], reply.body
+        assert reply.body["suggestions"], reply.body  # what to do instead
+    assert await api.pool.fetchval("SELECT count(*) FROM users WHERE email = $1", email) == 0
+    reply = await api.call("POST", "/api/auth/register",
+                           json={"email": email, "password": "tram lantern ochre 1987"})
+    assert reply.status == 201
+
+
 async def test_nobody_chooses_their_role(api: Api) -> None:
     email = _email()
     reply = await api.call("POST", "/api/auth/register",
-                           json={"email": email, "password": "long enough", "role": "ADMIN"})
+                           json={"email": email, "password": STRONG, "role": "ADMIN"})
     assert (reply.status, reply.body["error"]) == (422, "invalid_input")
     assert "role" in reply.body["message"]
     assert await api.pool.fetchval("SELECT count(*) FROM users WHERE email = $1", email) == 0

@@ -39,7 +39,8 @@ async def test_stream_pushes_stock_and_own_bookings(make_api: Any, strategy: str
     api: Api = await make_api(booking_strategy=Strategy(strategy))
     event = await api.event(totalTickets=3)
     buyer, stranger = await api.accounts(2)
-    async with api.client.get(f"/api/stream?token={buyer.token}") as mine, \
+    ticket = (await api.call("POST", "/api/stream/ticket", buyer)).body["ticket"]
+    async with api.client.get(f"/api/stream?ticket={ticket}") as mine, \
             api.client.get("/api/stream", headers=stranger.headers) as theirs:
         assert mine.status == 200
         assert mine.headers["Content-Type"].startswith("text/event-stream")
@@ -57,6 +58,40 @@ async def test_stream_pushes_stock_and_own_bookings(make_api: Any, strategy: str
     assert seen_by_stranger == [("stock", {"eventId": event["id"], "availableTickets": 1})]
 
 
-async def test_stream_refuses_a_bad_token(api: Api) -> None:
-    reply = await api.call("GET", "/api/stream?token=not-a-token")
+async def test_stream_refuses_a_bad_ticket(api: Api) -> None:
+    reply = await api.call("GET", "/api/stream?ticket=not-a-ticket")
     assert (reply.status, reply.body["error"]) == (401, "unauthenticated")
+
+
+async def test_the_access_token_never_opens_a_stream_from_the_url(api: Api) -> None:
+    # Issue 10, finding 6: the token travelled in the stream's URL, where logs and history
+    # keep it. Now neither `?token=` nor the token passed off as a ticket is a credential.
+    event = await api.event(totalTickets=5)
+    buyer = await api.account()
+    reply = await api.call("GET", f"/api/stream?ticket={buyer.token}")
+    assert (reply.status, reply.body["error"]) == (401, "unauthenticated")
+    async with api.client.get(f"/api/stream?token={buyer.token}") as anonymous:
+        assert anonymous.status == 200
+        assert (await anonymous.content.readline()).startswith(b"retry:")
+        assert (await api.book(buyer, event["id"])).status == 201
+        async with asyncio.timeout(5):
+            seen = await _next_events(anonymous, 1)
+    assert seen == [("stock", {"eventId": event["id"], "availableTickets": 4})]
+
+
+async def test_a_stream_ticket_is_good_for_nothing_else(api: Api) -> None:
+    buyer = await api.account()
+    reply = await api.call("POST", "/api/stream/ticket", buyer)
+    assert reply.status == 200 and 0 < reply.body["expiresIn"] <= 60
+    as_token = {"Authorization": f"Bearer {reply.body['ticket']}"}
+    refused = await api.call("GET", "/api/me/tickets", headers=as_token)
+    assert (refused.status, refused.body["error"]) == (401, "unauthenticated")
+    assert (await api.call("POST", "/api/stream/ticket")).status == 401
+
+
+async def test_a_ticket_dies_with_its_session(api: Api) -> None:
+    buyer = await api.account()
+    ticket = (await api.call("POST", "/api/stream/ticket", buyer)).body["ticket"]
+    assert (await api.call("POST", "/api/auth/logout", buyer)).status == 204
+    reply = await api.call("GET", f"/api/stream?ticket={ticket}")
+    assert reply.status == 401, reply.body

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from engine import accounts
 from gateway.auth import require_user
-from gateway.keys import issuer_key, pool_key, sessions_key
+from gateway.keys import issuer_key, login_email_limit_key, pool_key, sessions_key
 from gateway.responses import json_response
 from gateway.schemas import Login, Register
 from gateway.validation import read_json
@@ -23,6 +23,8 @@ async def register(request: web.Request) -> web.Response:
 async def login(request: web.Request) -> web.Response:
     """Exchange credentials for a bearer token."""
     body = await read_json(request, Login)
+    # Per target email too: many addresses must not share out the guesses at one account.
+    await request.app[login_email_limit_key](body.email.strip().lower())
     issuer = request.app[issuer_key]
     token, user = await accounts.login(request.app[pool_key], issuer, body.email,
                                        body.password)

@@ -40,7 +40,8 @@ async def browser(chromium_path: str) -> AsyncIterator[Browser]:
 @pytest.fixture
 async def new_page(browser: Browser) -> AsyncIterator[Callable[[], Any]]:
     """Pages in fresh browser contexts (one per simulated person); closed after the test.
-    Any uncaught error in the page's JavaScript fails the test."""
+    Any uncaught error in the page's JavaScript, or anything the Content-Security-Policy
+    blocked, fails the test."""
     contexts = []
     errors: list[str] = []
 
@@ -49,10 +50,13 @@ async def new_page(browser: Browser) -> AsyncIterator[Callable[[], Any]]:
         contexts.append(context)
         page = await context.new_page()
         page.on("pageerror", lambda exc: errors.append(str(exc)))
+        # Chromium reports what the CSP refused on the console, not as a page error.
+        page.on("console", lambda msg: errors.append(msg.text)
+                if "Content Security Policy" in msg.text else None)
         page.set_default_timeout(15_000)
         return page
 
     yield make
     for context in contexts:
         await context.close()
-    assert not errors, f"JavaScript errors in the page: {errors}"
+    assert not errors, f"JavaScript errors or CSP violations in the page: {errors}"

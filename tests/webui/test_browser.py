@@ -261,3 +261,14 @@ async def test_a_session_revoked_elsewhere_signs_the_page_out_on_its_next_call(
     await expect(page.get_by_role("banner").get_by_role("button", name="Log in")) \
         .to_be_visible()
     assert await page.evaluate("localStorage.getItem('ticketwar.session')") is None
+
+
+async def test_swagger_ui_runs_under_the_content_security_policy(make_api: Any,
+                                                                 new_page: Any) -> None:
+    # The strict CSP forbids inline script: Swagger UI must start from its own file. A
+    # blocked script or style would leave the page blank and fail `new_page`'s check.
+    _, url = await _gateway(make_api)
+    page: Page = await new_page()
+    await page.goto(url + "api/docs")
+    # Swagger UI's bundle and start-up script ran: it mounted itself in the page.
+    await expect(page.locator("#swagger-ui .swagger-ui")).to_be_attached()

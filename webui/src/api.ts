@@ -159,6 +159,11 @@ export const api = {
   cancel: (token: string, id: string) =>
     call<Booking>("POST", `/api/bookings/${id}/cancel`, { token }).then((a) => a.data),
 
+  /** A ticket that opens this user's event stream for the next few seconds. */
+  streamTicket: (token: string) =>
+    call<{ ticket: string; expiresIn: number }>("POST", "/api/stream/ticket", { token })
+      .then((a) => a.data),
+
   myTickets: (token: string) => call<Ticket[]>("GET", "/api/me/tickets", { token }).then((a) => a.data),
 };
 
@@ -174,7 +179,12 @@ export function explain(error: ApiError): string {
     case "rate_limited":
       return `Too many requests. Try again in ${error.retryAfter ?? 1} s.`;
     case "unavailable":
+    case "overloaded":
       return "The box office is overloaded right now. Try again in a moment.";
+    case "weak_password": {
+      const suggestions = error.body.suggestions;
+      return [error.message, ...(Array.isArray(suggestions) ? suggestions : [])].join(" ");
+    }
     case "unauthenticated":
     case "session_revoked":
       return "Your session has ended. Please log in again.";

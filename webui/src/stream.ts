@@ -1,7 +1,15 @@
 // One Server-Sent Events connection per page: live seat counts for everyone, and the
-// signed-in user's booking outcomes. EventSource reconnects by itself (the server sets
-// `retry: 2000`); a fresh connection re-reads the list so no update is missed meanwhile.
+// signed-in user's booking outcomes. A signed-in page opens it with a stream ticket fetched
+// just before (EventSource cannot send headers, and the access token must not travel in a
+// URL); a ticket lives 30 s, so after a drop the page reconnects itself with a fresh one
+// instead of letting EventSource retry the old URL. A fresh connection re-reads the list so
+// no update is missed meanwhile.
 import { useEffect, useRef } from "react";
+
+import { api } from "./api";
+
+/** Wait before reconnecting, as the server's `retry: 2000` asks. */
+const RECONNECT_MS = 2000;
 
 export interface StockUpdate {
   eventId: number;
@@ -30,16 +38,44 @@ export function useEventStream(token: string | null, handlers: StreamHandlers): 
   latest.current = handlers;
 
   useEffect(() => {
-    const url = token ? `/api/stream?token=${encodeURIComponent(token)}` : "/api/stream";
-    const source = new EventSource(url);
-    source.onopen = () => latest.current.onOpen?.();
-    source.onerror = () => latest.current.onError?.();
-    source.addEventListener("stock", (e) => {
-      latest.current.onStock?.(JSON.parse((e as MessageEvent<string>).data) as StockUpdate);
-    });
-    source.addEventListener("booking", (e) => {
-      latest.current.onBooking?.(JSON.parse((e as MessageEvent<string>).data) as BookingUpdate);
-    });
-    return () => source.close();
+    let source: EventSource | null = null;
+    let timer: number | undefined;
+    let stopped = false;
+
+    const reconnect = () => {
+      latest.current.onError?.();
+      source?.close();
+      if (!stopped) timer = window.setTimeout(() => void open(), RECONNECT_MS);
+    };
+
+    const open = async () => {
+      let url = "/api/stream";
+      if (token) {
+        try {
+          const { ticket } = await api.streamTicket(token);
+          url = `/api/stream?ticket=${encodeURIComponent(ticket)}`;
+        } catch {
+          reconnect();
+          return;
+        }
+      }
+      if (stopped) return;
+      source = new EventSource(url);
+      source.onopen = () => latest.current.onOpen?.();
+      source.onerror = reconnect;
+      source.addEventListener("stock", (e) => {
+        latest.current.onStock?.(JSON.parse((e as MessageEvent<string>).data) as StockUpdate);
+      });
+      source.addEventListener("booking", (e) => {
+        latest.current.onBooking?.(JSON.parse((e as MessageEvent<string>).data) as BookingUpdate);
+      });
+    };
+
+    void open();
+    return () => {
+      stopped = true;
+      window.clearTimeout(timer);
+      source?.close();
+    };
   }, [token]);
 }
