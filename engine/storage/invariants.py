@@ -137,7 +137,8 @@ async def check_answers(db: asyncpg.Pool | asyncpg.Connection, *,
     `settle_seconds` for the ones still being decided; then I2: a 201 is confirmed with
     exactly the codes shown (unless cancelled), and a refusal is stored rejected. `refused`:
     the booking ids named by 503s ("not done"), `refused_keys`: Idempotency-Keys (unique in
-    the run) every attempt of which was answered 503 — after the same wait, none of them may
+    the whole database, whoever's they are: the check does not know the users) every attempt
+    of which was answered 503 — after the same wait, none of them may
     have a booking.
     """
     ids = sorted({*shown, *accepted, *rejected, *cancelled})

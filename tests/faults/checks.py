@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import uuid
 from collections.abc import Sequence
 
 from engine.storage.invariants import all_refused, check_answers, check_invariants
@@ -16,8 +17,10 @@ async def surge(api: Api, buyers: Sequence[Account], event_ids: Sequence[int], r
                 *, concurrency: int = 64, started: asyncio.Event | None = None,
                 after: int = 0, keyed: bool = True) -> list[Reply]:
     """Fire `requests` bookings at a bounded concurrency; set `started` after `after` replies
-    (the moment a test injects its fault). Bookings carry idempotency keys like real clients."""
+    (the moment a test injects its fault). Bookings carry idempotency keys like real clients,
+    unique to this call (the checkers trace a refused key across the whole database)."""
     rng = random.Random(11)
+    run = uuid.uuid4().hex[:8]
     gate = asyncio.Semaphore(concurrency)
     replies: list[Reply] = []
 
@@ -25,7 +28,7 @@ async def surge(api: Api, buyers: Sequence[Account], event_ids: Sequence[int], r
         buyer = buyers[i % len(buyers)]
         async with gate:
             reply = await api.book(buyer, rng.choice(event_ids), 1,
-                                   key=f"surge-{i}" if keyed else None)
+                                   key=f"surge-{run}-{i}" if keyed else None)
         replies.append(reply)
         if started is not None and len(replies) == after:
             started.set()

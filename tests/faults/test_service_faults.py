@@ -144,14 +144,14 @@ async def test_broker_restart_while_selling_with_concurrent_retries(
     api = await fault_stack.make_api(publish_timeout_seconds=2.0, booking_wait_seconds=2.0)
     events = [(await api.event(totalTickets=300))["id"] for _ in range(3)]
     buyers = await api.accounts(240)
-    rng = random.Random(5)
+    rng, run = random.Random(5), uuid.uuid4().hex[:8]
     started = asyncio.Event()
     answers: list[tuple[str, Reply]] = []
     gate = asyncio.Semaphore(48)
 
     async def buyer_retrying(n: int) -> None:
         # Three copies of one request at once, as an impatient client's retries arrive.
-        key, event = f"retry-{n}", rng.choice(events)
+        key, event = f"retry-{run}-{n}", rng.choice(events)
 
         async def once() -> None:
             async with gate:
@@ -160,7 +160,7 @@ async def test_broker_restart_while_selling_with_concurrent_retries(
                 started.set()
         await asyncio.gather(once(), once(), once())
 
-    selling = asyncio.create_task(asyncio.gather(*(buyer_retrying(n) for n in range(240))))
+    selling = asyncio.ensure_future(asyncio.gather(*(buyer_retrying(n) for n in range(240))))
     await started.wait()
     await rabbitmqctl("stop_app")
     await rabbitmqctl("start_app")

@@ -130,6 +130,9 @@ class AmqpTransport:
             pending = self._pending[event_id] = []
             loop = asyncio.get_running_loop()
             flush = self._flushes[event_id] = loop.create_future()
+            # Its waiters may all be gone (cancelled requests) when it fails: mark the error
+            # seen, so asyncio does not log it as never retrieved; each waiter still gets it.
+            flush.add_done_callback(lambda f: f.cancelled() or f.exception())
             loop.call_later(self._window, self._flush, event_id)
         else:
             flush = self._flushes[event_id]
