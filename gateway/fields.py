@@ -51,6 +51,14 @@ def whole(value: Any) -> Any:
     return value
 
 
+def integral(value: Any) -> Any:
+    """A validator: a JSON number with no fraction (`5.0`) is the integer it equals, as JSON
+    Schema's `integer` says; `true` is not 1, and `5.5` or `"5"` stay refused."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 def _nfc(value: Any) -> Any:
     # Before the length and pattern checks, so they measure the text that is stored.
     return unicodedata.normalize("NFC", value) if isinstance(value, str) else value

@@ -195,10 +195,22 @@ def document() -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {"title": "Ticket War Engine", "version": "1",
                  "description": "Sell a fixed stock of seats to a surge of buyers, never twice."},
-        "paths": _PATHS,
+        "paths": _with_default_answer(_PATHS),
         "components": {"schemas": schemas, "securitySchemes": {
             "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
     }
+
+
+def _with_default_answer(paths: dict[str, Any]) -> dict[str, Any]:
+    """Every operation also answers `default`: any status not listed — a malformed body (400),
+    a bad token (401, on every route), a body too large or slow (413, 408), the wrong method
+    (405), capacity (503) — comes in the one error shape, with its code in the catalog."""
+    out: dict[str, Any] = {}
+    for path, operations in paths.items():
+        out[path] = {method: {**op, "responses": {**op["responses"], "default": _answer(
+            "any other refusal, in the error shape (see the codes)", _ref("Error"))}}
+            for method, op in operations.items()}
+    return out
 
 
 async def openapi_json(request: web.Request) -> web.Response:

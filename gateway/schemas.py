@@ -15,7 +15,18 @@ from pydantic.alias_generators import to_camel
 
 from engine.auth import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from engine.errors import InvalidQuantity
-from gateway.fields import Email, EventName, Id, Key, Label, PersonName, Refusal, When, whole
+from gateway.fields import (
+    Email,
+    EventName,
+    Id,
+    Key,
+    Label,
+    PersonName,
+    Refusal,
+    When,
+    integral,
+    whole,
+)
 
 #: The largest event a single row holds; a bigger sale is several events.
 MAX_CAPACITY = 10_000_000
@@ -67,8 +78,8 @@ class Login(Body):
     password: Annotated[str, Field(max_length=MAX_PASSWORD_LENGTH)]
 
 
-Capacity = Annotated[int, Field(ge=0, le=MAX_CAPACITY)]
-PerUserLimit = Annotated[int, Field(ge=1, le=MAX_PER_USER_LIMIT)]
+Capacity = Annotated[int, Field(ge=0, le=MAX_CAPACITY), BeforeValidator(integral)]
+PerUserLimit = Annotated[int, Field(ge=1, le=MAX_PER_USER_LIMIT), BeforeValidator(integral)]
 
 
 class EventInput(Body):
@@ -98,7 +109,7 @@ class BookInput(Body):
 
     quantity: Annotated[int, Field(ge=1, le=MAX_QUANTITY_CEILING, description=(
         "at most `MAX_QUANTITY` (a setting, 10 by default)")),
-        Refusal(InvalidQuantity)] = 1
+        BeforeValidator(integral), Refusal(InvalidQuantity)] = 1
 
 
 # -- parameters -----------------------------------------------------------------------------
