@@ -37,3 +37,19 @@ async def test_answers_the_database_bears_out_pass_and_others_are_named(api: Api
     shown = {booking_id: codes}
     assert (await check_answers(api.pool, shown=shown)).differs == [booking_id]
     assert (await check_answers(api.pool, shown=shown, cancelled={booking_id})).ok
+
+
+async def test_a_cancel_is_held_to_its_answer(api: Api) -> None:
+    event = await api.event(totalTickets=5)
+    buyer = await api.account()
+    kept, gone = await api.book(buyer, event["id"], 1), await api.book(buyer, event["id"], 1)
+    assert (await api.call("POST", f"/api/bookings/{gone.body['id']}/cancel", buyer)).status \
+        == 200
+    shown = {r.body["id"]: [t["code"] for t in r.body["tickets"]] for r in (kept, gone)}
+    # Told 200: it must be cancelled. Told nothing certain (202, no answer): either will do.
+    # Told 503 ("not done"), or never asked: it must still stand.
+    assert (await check_answers(api.pool, shown=shown, cancelled={gone.body["id"]})).ok
+    assert (await check_answers(api.pool, shown=shown,
+                                cancel_unknown={kept.body["id"], gone.body["id"]})).ok
+    wrong = await check_answers(api.pool, shown=shown, cancelled={kept.body["id"]})
+    assert sorted(wrong.differs) == sorted([kept.body["id"], gone.body["id"]])

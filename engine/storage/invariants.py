@@ -127,15 +127,19 @@ def all_refused(attempts: Iterable[tuple[str | None, int]]) -> list[str]:
 async def check_answers(db: asyncpg.Pool | asyncpg.Connection, *,
                         shown: Mapping[str, Iterable[str]], accepted: Collection[str] = (),
                         rejected: Collection[str] = (), cancelled: Collection[str] = (),
+                        cancel_unknown: Collection[str] = (),
                         refused: Collection[str] = (), refused_keys: Collection[str] = (),
                         settle_seconds: float = 0.0) -> AnswerReport:
     """Check what clients were told, by booking id, against the database.
 
     `shown`: each 201 and the ticket codes it showed; `accepted`: each 202; `rejected`: each
     409/422 that carried a booking (decided, so stored); `cancelled`: 201s the client itself
-    cancelled since. I3: every one of them reaches a final outcome, waiting up to
-    `settle_seconds` for the ones still being decided; then I2: a 201 is confirmed with
-    exactly the codes shown (unless cancelled), and a refusal is stored rejected. `refused`:
+    cancelled since (answered 200); `cancel_unknown`: 201s whose cancellation the client
+    asked for without learning its fate (202, no answer). I3: every one of them reaches a
+    final outcome, waiting up to `settle_seconds` for the ones still being decided; then I2:
+    a 201 is confirmed with exactly the codes shown — cancelled instead when its cancel was
+    answered 200, either when that is unknown (a cancel answered 503 was not done: the
+    booking stands) — and a refusal is stored rejected. `refused`:
     the booking ids named by 503s ("not done"), `refused_keys`: Idempotency-Keys (unique in
     the whole database, whoever's they are: the check does not know the users) every attempt
     of which was answered 503 — after the same wait, none of them may
@@ -159,8 +163,14 @@ async def check_answers(db: asyncpg.Pool | asyncpg.Connection, *,
     report = AnswerReport(unfinished=[i for i in ids if i not in rows])
     for booking_id, codes in shown.items():
         row = rows.get(booking_id)
-        if row is None or (booking_id not in cancelled and (
-                row["status"] != "confirmed" or list(row["codes"] or ()) != sorted(codes))):
+        stands = row is not None and row["status"] == "confirmed" and list(
+            row["codes"] or ()) == sorted(codes)
+        gone = row is not None and row["status"] == "cancelled"
+        if booking_id in cancelled:
+            stands = False
+        elif booking_id not in cancel_unknown:
+            gone = False
+        if not (stands or gone):
             report.differs.append(booking_id)
     report.not_rejected = [i for i in rejected if i in rows and rows[i]["status"] != "rejected"]
     if refused:

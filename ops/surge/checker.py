@@ -43,6 +43,9 @@ async def check(pool: asyncpg.Pool, events: Sequence[int], samples: Sequence[Sam
         accepted=[s.booking_id for s in answered if s.status == 202],
         rejected=[s.booking_id for s in answered if s.status in (409, 422)],
         cancelled={s.booking_id for s in samples if s.kind == "cancel" and s.status == 200},
+        # A cancel answered 202, or not at all, may have happened; one answered 503 did not.
+        cancel_unknown={s.booking_id for s in samples
+                        if s.kind == "cancel" and s.status in (0, 202)},
         refused=[s.booking_id for s in answered if s.status == 503],
         refused_keys=all_refused((s.key, s.status) for s in samples
                                  if s.kind in ("book", "retry")),

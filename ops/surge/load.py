@@ -64,7 +64,7 @@ class LoadGenerator:
 
     async def _request(self, kind: str, method: str, path: str, account: Account,
                        due: float, body: dict[str, object] | None = None,
-                       key: str | None = None) -> Sample:
+                       key: str | None = None, booking_id: str | None = None) -> Sample:
         headers = dict(account.headers)
         if key:
             headers["Idempotency-Key"] = key
@@ -77,7 +77,8 @@ class LoadGenerator:
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             error = type(exc).__name__
         now = time.monotonic() - self._t0
-        booking_id, codes, quantity = None, (), 0
+        # A cancel names its booking up front: even unanswered, it is about that booking.
+        codes, quantity = (), 0
         if isinstance(data, dict):
             booking = data.get("booking", data)
             if isinstance(booking, dict) and "id" in booking:
@@ -104,7 +105,8 @@ class LoadGenerator:
                                 {"quantity": p.quantity}, p.key)
         if p.cancel and first.status == 201 and first.booking_id:
             await self._request("cancel", "POST", f"/api/bookings/{first.booking_id}/cancel",
-                                p.buyer, time.monotonic() - self._t0)
+                                p.buyer, time.monotonic() - self._t0,
+                                booking_id=first.booking_id)
 
     async def run(self, scenario: Scenario, plans: Sequence[Plan],
                   bots: Sequence[tuple[Account, int]]) -> float:
