@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-fast lint bench clean help services webui docs
+.PHONY: run test test-fast lint bench soak clean help services webui docs
 
 help:  ## show the targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -59,6 +59,9 @@ bench: $(STAMP) services  ## side-by-side benchmark on this machine; writes .ben
 
 docs: $(STAMP)  ## regenerate docs/api.md from the gateway's OpenAPI document
 	$(BIN)/python -m ops.apidoc
+
+soak: services $(STAMP)  ## overload at twice the measured capacity; writes .bench/soak.json
+	$(BIN)/python -m ops.soak $(SOAK_ARGS)
 
 services:  ## start local PostgreSQL and RabbitMQ if down, enable the plugin, create the test DB
 	@bash ops/services.sh

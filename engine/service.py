@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import importlib
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import asyncpg
 
-from engine.errors import InvalidQuantity, NotFound, Unavailable
+from engine.admission import Admission
+from engine.errors import InvalidQuantity, NotFound
 from engine.messages import Outcome, StockUpdate
 from engine.notifications import Notifications
 from engine.settings import Settings
@@ -41,7 +40,7 @@ class BookingService:
         self._pool = pool
         self._notifications = notifications
         self._events: dict[EventId, tuple[float, Event]] = {}
-        self._in_flight = 0
+        self._admission = Admission(settings.max_requests_in_flight)
         self._transport = transport
         self.booker = self._make_booker(pool, transport, clock)
 
@@ -52,19 +51,7 @@ class BookingService:
     @property
     def in_flight(self) -> int:
         """Booking and cancel requests being worked on now."""
-        return self._in_flight
-
-    @contextmanager
-    def _admitted(self) -> Iterator[None]:
-        """Count a booking or cancel request in; refuse it at once, before any side effect,
-        when the gateway already works on as many as it can finish in time."""
-        if self._in_flight >= self.settings.max_requests_in_flight:
-            raise Unavailable("the gateway is at capacity, try again shortly", retry_after=1)
-        self._in_flight += 1
-        try:
-            yield
-        finally:
-            self._in_flight -= 1
+        return self._admission.in_flight
 
     def resolve(self, outcome: Outcome) -> None:
         """Hand an outcome from the shard actors to the request waiting for it, if any."""
@@ -128,14 +115,14 @@ class BookingService:
         if quantity < 1 or quantity > self.settings.max_quantity:
             raise InvalidQuantity(
                 f"quantity must be a whole number from 1 to {self.settings.max_quantity}")
-        with self._admitted():
+        with self._admission.admitted():
             await self.event(event_id)
             return await self._notify(await self.booker.book(
                 BookingRequest(user_id, event_id, quantity, idempotency_key)))
 
     async def cancel(self, user_id: UserId, booking_id: BookingId) -> Outcome | Pending:
         """Cancel a confirmed booking of this user."""
-        with self._admitted():
+        with self._admission.admitted():
             await self.booking(user_id, booking_id)  # 404 for anyone but the owner
             return await self._notify(await self.booker.cancel(user_id, booking_id))
 

@@ -35,15 +35,23 @@ SCENARIO = Path(__file__).parent / "scenarios" / "hot-event.toml"
 UNLIMITED = {"RATE_LIMIT_BOOKING": "1000000/second", "RATE_LIMIT_DEFAULT": "1000000/second"}
 
 
-async def bench(args: argparse.Namespace) -> dict[str, Any]:
-    """Run every measurement; returns the JSON report."""
+async def bench_stack(prefix: str) -> tuple[Settings, dict[str, str]]:
+    """The settings a measurement reads the database with, and the environment of the local
+    gateways it starts: DATABASE_URL and AMQP_URL as set (else the local defaults, the
+    database created if missing), one JWT secret for both, rate limits out of the way."""
     db = os.environ.get("DATABASE_URL", DEFAULT_DB)
     amqp = os.environ.get("AMQP_URL", DEFAULT_AMQP)
     await ensure_database(db)
     settings = Settings(database_url=Secret(db), data_dir=Path(".bench")).with_jwt_secret()
     assert settings.jwt_secret is not None
-    base_env = {"DATABASE_URL": db, "AMQP_URL": amqp, "JWT_SECRET": settings.jwt_secret.reveal(),
-                "BENCH_ENDPOINTS": "1", "AMQP_PREFIX": "ticketwar-bench", **UNLIMITED}
+    return settings, {"DATABASE_URL": db, "AMQP_URL": amqp, "AMQP_PREFIX": prefix,
+                      "JWT_SECRET": settings.jwt_secret.reveal(), **UNLIMITED}
+
+
+async def bench(args: argparse.Namespace) -> dict[str, Any]:
+    """Run every measurement; returns the JSON report."""
+    settings, env = await bench_stack("ticketwar-bench")
+    base_env = {**env, "BENCH_ENDPOINTS": "1"}
     scenario = scenarios.load(args.scenario)
     if args.requests:
         scenario = replace(scenario, load=replace(scenario.load, requests=args.requests),

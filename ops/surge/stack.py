@@ -24,8 +24,10 @@ def free_port() -> int:
 
 @contextlib.asynccontextmanager
 async def local_gateway(strategy: str, extra_env: Mapping[str, str] | None = None,
-                        startup_seconds: float = 90.0) -> AsyncIterator[str]:
-    """`ticketwar run` with BOOKING_STRATEGY=strategy; yields its base URL once healthy."""
+                        startup_seconds: float = 90.0,
+                        pids: list[int] | None = None) -> AsyncIterator[str]:
+    """`ticketwar run` with BOOKING_STRATEGY=strategy; yields its base URL once healthy.
+    The gateway's process id is appended to `pids`, if given (to read its memory)."""
     port = free_port()
     env = {**os.environ, "BOOKING_STRATEGY": strategy, "ALLOW_NAIVE": "1",
            "PORT": str(port), "HOST": "127.0.0.1", **(extra_env or {})}
@@ -35,6 +37,8 @@ async def local_gateway(strategy: str, extra_env: Mapping[str, str] | None = Non
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "ops.cli", "--log-level", "WARNING", "run", env=env,
         stdout=asyncio.subprocess.DEVNULL, stderr=log)
+    if pids is not None:
+        pids.append(proc.pid)
     url = f"http://127.0.0.1:{port}"
     try:
         async with aiohttp.ClientSession() as http:

@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestServer
 from engine.types import Strategy
 from gateway.app import create_app
 from gateway.keys import issuer_key, pool_key
+from ops.soak import at_rate
 from ops.surge import scenario as scenarios
 from ops.surge.record import percentile
 from ops.surge.report import chart, table
@@ -23,9 +24,17 @@ SCENARIOS = Path(__file__).parents[2] / "ops" / "scenarios"
 def test_every_shipped_scenario_loads() -> None:
     names = {scenarios.load(p).name for p in SCENARIOS.glob("*.toml")}
     assert {"hot-event", "many-events", "flash-cancel", "bots", "retry-storm",
-            "ci-small"} <= names
+            "ci-small", "soak"} <= names
     hot = scenarios.load(SCENARIOS / "hot-event.toml")
     assert (hot.events.seats, hot.buyers.count) == (1000, 20000)
+
+
+def test_the_soak_offers_a_rate_for_a_time() -> None:
+    soak = scenarios.load(SCENARIOS / "soak.toml")
+    run = at_rate(soak, 250, 12)
+    assert (run.load.mode, run.load.rate, run.load.requests) == ("rate", 250, 3000)
+    assert run.load.max_seconds >= 12 and run.buyers.count == 750
+    assert run.behaviour == soak.behaviour  # retries and cancels as in the file
 
 
 @pytest.mark.parametrize(("text", "problem"), [
