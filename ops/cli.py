@@ -155,21 +155,34 @@ def cmd_migrate(args: argparse.Namespace, configured: Settings) -> int:
 def cmd_users_add(args: argparse.Namespace, configured: Settings) -> int:
     """Create an account, or change the role (and password) of an existing one."""
     from engine.accounts import add_user
-    from engine.errors import EngineError, StartupError
     from engine.types import Role
 
     password = _ask_password(args)
-    try:
-        with database(configured) as settings:
-            user, created = _run(_with_pool(settings, lambda pool: add_user(
-                pool, args.email, password, Role(args.role), args.name)))
-    except StartupError:
-        raise  # reported as every command's are
-    except (EngineError, ValueError) as exc:
-        print(f"ticketwar: {exc}", file=sys.stderr)
-        return 2
+    user, created = _change_accounts(configured, lambda pool: add_user(
+        pool, args.email, password, Role(args.role), args.name))
     print(f"{'created' if created else 'updated'} {user.email} (id {user.id}, role {user.role})")
     return 0
+
+
+def _change_accounts(configured: Settings, work: Any) -> Any:
+    """`work(pool)` on the configured database. A change the engine refuses (a weak password,
+    an unknown role) ends the command with its message and exit code 2; a start-up error
+    goes on to be reported as every command's are."""
+    from engine.errors import EngineError, StartupError
+
+    try:
+        with database(configured) as settings:
+            return _run(_with_pool(settings, work))
+    except StartupError:
+        raise
+    except (EngineError, ValueError) as exc:
+        print(f"ticketwar: {exc}", file=sys.stderr)
+        raise SystemExit(2) from exc
+
+
+def _no_account(email: str) -> int:
+    print(f"ticketwar: no account {email}", file=sys.stderr)
+    return 1
 
 
 def _ask_password(args: argparse.Namespace) -> str | None:
@@ -181,24 +194,14 @@ def _ask_password(args: argparse.Namespace) -> str | None:
 def cmd_users_set_password(args: argparse.Namespace, configured: Settings) -> int:
     """Replace an account's password; every token it holds stops working within seconds."""
     from engine.accounts import set_password
-    from engine.errors import EngineError, StartupError
 
     password = _ask_password(args)
     if password is None:
         print("ticketwar: give --password or --ask-password", file=sys.stderr)
         return 2
-    try:
-        with database(configured) as settings:
-            user = _run(_with_pool(settings, lambda pool: set_password(
-                pool, args.email, password)))
-    except StartupError:
-        raise  # reported as every command's are
-    except EngineError as exc:
-        print(f"ticketwar: {exc}", file=sys.stderr)
-        return 2
+    user = _change_accounts(configured, lambda pool: set_password(pool, args.email, password))
     if user is None:
-        print(f"ticketwar: no account {args.email}", file=sys.stderr)
-        return 1
+        return _no_account(args.email)
     print(f"password changed for {user.email} (id {user.id}); its sessions are signed out")
     return 0
 
@@ -207,11 +210,9 @@ def cmd_users_remove(args: argparse.Namespace, configured: Settings) -> int:
     """Sign an account out everywhere and anonymise it; its bookings and tickets stay."""
     from engine.accounts import remove_user
 
-    with database(configured) as settings:
-        user = _run(_with_pool(settings, lambda pool: remove_user(pool, args.email)))
+    user = _change_accounts(configured, lambda pool: remove_user(pool, args.email))
     if user is None:
-        print(f"ticketwar: no account {args.email}", file=sys.stderr)
-        return 1
+        return _no_account(args.email)
     print(f"removed {args.email} (id {user.id}, now {user.email}); its sessions are signed "
           "out, its bookings and tickets kept")
     return 0
