@@ -43,6 +43,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--json", type=Path, metavar="PATH", help="write the results as JSON")
     p.add_argument("--chart", type=Path, metavar="PATH", help="write an HTML chart")
     p.add_argument("--seed", type=int, default=1, help="randomness of the plan (default 1)")
+    p.add_argument("--requests", type=int, metavar="N",
+                   help="scale the scenario to N booking requests (buyers and seats alike)")
     p.add_argument("--expect-oversell", action="store_true",
                    help="naive demo: report oversell without failing the exit code")
     p.set_defaults(func=cmd_surge)
@@ -54,6 +56,8 @@ def cmd_surge(args: argparse.Namespace, configured: Settings) -> int:
 
     try:
         scenario = scenarios.load(args.scenario)
+        if args.requests is not None:
+            scenario = scenarios.scaled(scenario, args.requests)
     except scenarios.ScenarioError as exc:
         print(f"ticketwar surge: {exc}", file=sys.stderr)
         return 2

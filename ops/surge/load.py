@@ -20,6 +20,7 @@ from ops.surge.population import Account
 from ops.surge.progress import Progress
 from ops.surge.record import Sample
 from ops.surge.scenario import Scenario
+from ops.surge.sources import SourceClients
 
 
 @dataclass(frozen=True)
@@ -53,10 +54,10 @@ def plan(scenario: Scenario, buyers: Sequence[Account], events: Sequence[int],
 class LoadGenerator:
     """Sends the plan against a gateway and records every request."""
 
-    def __init__(self, http: aiohttp.ClientSession, url: str, progress: Progress, *,
+    def __init__(self, clients: SourceClients, progress: Progress, *,
                  book_path: str = "/api/events/{event_id}/book") -> None:
-        self._http = http
-        self._url = url
+        self._clients = clients
+        self._url = clients.url
         self._book_path = book_path
         self._progress = progress
         self.samples: list[Sample] = []
@@ -70,8 +71,9 @@ class LoadGenerator:
             headers["Idempotency-Key"] = key
         status, data, error = 0, None, None
         try:
-            async with self._http.request(method, self._url + path, json=body,
-                                          headers=headers) as resp:
+            # Each account always sends from its own source address (see sources.py).
+            async with self._clients.session(account.id).request(
+                    method, self._url + path, json=body, headers=headers) as resp:
                 status = resp.status
                 data = await resp.json(content_type=None)
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:

@@ -5,7 +5,9 @@ Events are created through the API, as an organizer would."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -19,6 +21,8 @@ from engine.types import Role
 #: The password of every bulk account (they exist to be load, not to log in by hand).
 BULK_PASSWORD = "surge-buyer-password"
 _CHUNK = 10_000
+#: Answers that mean "not now": the set-up waits as long as Retry-After says and tries again.
+_TRY_LATER = (429, 503)
 
 
 @functools.cache
@@ -60,15 +64,37 @@ async def bulk_accounts(pool: asyncpg.Pool, issuer: TokenIssuer, count: int,
 
 
 async def create_events(http: aiohttp.ClientSession, url: str, vendor: Account, count: int,
-                        seats: int, per_user_limit: int | None, name: str) -> list[int]:
-    """Create `count` events through the API; returns their ids."""
+                        seats: int, per_user_limit: int | None, name: str, *,
+                        give_up_after: float = 120.0) -> list[int]:
+    """Create `count` events through the API; returns their ids.
+
+    An organizer under the gateway's rate limit is told when to come back (429 or 503 with
+    Retry-After): the set-up does so, for `give_up_after` seconds at most, instead of
+    failing the run (creating many-events' 200 events meets the default 100/second).
+    """
+    deadline = time.monotonic() + give_up_after
     ids = []
     for i in range(count):
         body: dict[str, object] = {"name": f"{name} #{i + 1}", "totalTickets": seats}
         if per_user_limit is not None:
             body["perUserLimit"] = per_user_limit
-        async with http.post(f"{url}/api/events", json=body, headers=vendor.headers) as resp:
-            if resp.status != 201:
-                raise RuntimeError(f"creating an event failed: {resp.status} {await resp.text()}")
-            ids.append(int((await resp.json())["id"]))
+        while True:
+            async with http.post(f"{url}/api/events", json=body,
+                                 headers=vendor.headers) as resp:
+                if resp.status == 201:
+                    ids.append(int((await resp.json())["id"]))
+                    break
+                wait = retry_after(resp.headers.get("Retry-After"))
+                if resp.status not in _TRY_LATER or time.monotonic() + wait > deadline:
+                    raise RuntimeError(
+                        f"creating an event failed: {resp.status} {await resp.text()}")
+            await asyncio.sleep(wait)  # what the server asked for, not a guess at timing
     return ids
+
+
+def retry_after(value: str | None) -> float:
+    """Seconds to wait from a Retry-After header (delta-seconds); 1 when absent or a date."""
+    try:
+        return max(0.0, float(value)) if value is not None else 1.0
+    except ValueError:
+        return 1.0

@@ -16,6 +16,7 @@ from ops.surge.progress import Progress
 from ops.surge.record import summarize
 from ops.surge.report import RunResult
 from ops.surge.scenario import Scenario
+from ops.surge.sources import SourceClients
 
 
 async def run_surge(scenario: Scenario, url: str, pool: asyncpg.Pool, issuer: TokenIssuer, *,
@@ -23,11 +24,11 @@ async def run_surge(scenario: Scenario, url: str, pool: asyncpg.Pool, issuer: To
                     book_path: str = "/api/events/{event_id}/book") -> RunResult:
     """Run `scenario` against the gateway at `url`; the pool reads the same database."""
     tag = uuid.uuid4().hex[:8]
-    connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, force_close=False)
     timeout = aiohttp.ClientTimeout(total=scenario.load.max_seconds + 30)
-    async with aiohttp.ClientSession(url, connector=connector, timeout=timeout) as http:
+    async with SourceClients(url, timeout=timeout) as clients:
         (vendor,) = await bulk_accounts(pool, issuer, 1, Role.VENDOR, tag=f"{tag}v")
-        events = await create_events(http, "", vendor, scenario.events.count,
+        events = await create_events(clients.session(vendor.id), url, vendor,
+                                     scenario.events.count,
                                      scenario.events.seats, scenario.events.per_user_limit,
                                      f"{scenario.name} {tag}")
         buyers = await bulk_accounts(pool, issuer, scenario.buyers.count, tag=tag)
@@ -37,7 +38,7 @@ async def run_surge(scenario: Scenario, url: str, pool: asyncpg.Pool, issuer: To
         total = len(plans) + sum(p.retry for p in plans) + \
             scenario.behaviour.bots * scenario.behaviour.bot_requests
         with Progress(total, f"{scenario.name}/{strategy}") as progress:
-            generator = LoadGenerator(http, "", progress, book_path=book_path)
+            generator = LoadGenerator(clients, progress, book_path=book_path)
             duration = await generator.run(scenario, plans,
                                            [(b, events[i % len(events)])
                                             for i, b in enumerate(bots)])

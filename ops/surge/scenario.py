@@ -24,8 +24,9 @@
 
 from __future__ import annotations
 
+import math
 import tomllib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +140,21 @@ def _check(s: Scenario) -> None:
         problems.append("behaviour.over_limit_fraction needs events.per_user_limit")
     if problems:
         raise ScenarioError("; ".join(problems))
+
+
+def scaled(s: Scenario, requests: int) -> Scenario:
+    """The scenario with `requests` booking requests, keeping its shape: buyers, seats and
+    bot requests shrink (or grow) in proportion, so a hot event still sells out; the number
+    of events, per-user limit and behaviour stay as written (setting up 200 events is part
+    of what many-events exercises)."""
+    if requests < 1:
+        raise ScenarioError("requests must be >= 1")
+    f = requests / max(s.load.requests, 1)
+    return replace(
+        s, load=replace(s.load, requests=requests),
+        buyers=replace(s.buyers, count=max(1, math.ceil(s.buyers.count * f))),
+        events=replace(s.events, seats=max(1, round(s.events.seats * f))),
+        behaviour=replace(s.behaviour, bot_requests=math.ceil(s.behaviour.bot_requests * f)))
 
 
 def load(path: Path) -> Scenario:

@@ -86,3 +86,14 @@ async def test_ci_surge_per_strategy(make_settings: Any, db_pool: Any,
         assert row["invariants_ok"], row["violations"]
         assert row["oversold_seats"] == 0
         assert row["confirmed_seats"] == scenario.events.count * scenario.events.seats
+
+
+def test_a_scaled_scenario_keeps_its_shape() -> None:
+    hot = scenarios.scaled(scenarios.load(SCENARIOS / "hot-event.toml"), 300)
+    assert (hot.load.requests, hot.buyers.count, hot.events.seats) == (300, 300, 15)
+    many = scenarios.scaled(scenarios.load(SCENARIOS / "many-events.toml"), 300)
+    assert (many.events.count, many.events.seats) == (200, 1)  # set-up stays whole
+    bots = scenarios.scaled(scenarios.load(SCENARIOS / "bots.toml"), 200)
+    assert (bots.behaviour.bots, bots.behaviour.bot_requests) == (5, 40)
+    with pytest.raises(scenarios.ScenarioError):
+        scenarios.scaled(hot, 0)
