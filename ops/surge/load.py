@@ -13,11 +13,11 @@ import random
 import time
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import aiohttp
 
 from ops.surge.population import Account
-from ops.surge.progress import Progress
 from ops.surge.record import Sample
 from ops.surge.scenario import Scenario
 from ops.surge.sources import SourceClients
@@ -51,10 +51,17 @@ def plan(scenario: Scenario, buyers: Sequence[Account], events: Sequence[int],
     return plans
 
 
+class Tally(Protocol):
+    """Where the generator counts answers as they come (a progress line, shared memory)."""
+
+    def add(self, status: int) -> None:
+        """Count one answered request."""
+
+
 class LoadGenerator:
     """Sends the plan against a gateway and records every request."""
 
-    def __init__(self, clients: SourceClients, progress: Progress, *,
+    def __init__(self, clients: SourceClients, progress: Tally, *,
                  book_path: str = "/api/events/{event_id}/book") -> None:
         self._clients = clients
         self._url = clients.url
@@ -111,9 +118,14 @@ class LoadGenerator:
                                 booking_id=first.booking_id)
 
     async def run(self, scenario: Scenario, plans: Sequence[Plan],
-                  bots: Sequence[tuple[Account, int]]) -> float:
-        """Send everything; returns the run's duration in seconds."""
-        self._t0 = time.monotonic()
+                  bots: Sequence[tuple[Account, int]], *,
+                  start_at: float | None = None) -> float:
+        """Send everything; returns the run's duration in seconds. `start_at` (a
+        `time.monotonic()` instant, the same clock in every process on Linux) lets several
+        generator processes share one schedule."""
+        if start_at is not None and start_at > time.monotonic():
+            await asyncio.sleep(start_at - time.monotonic())  # the agreed start, not a wait
+        self._t0 = time.monotonic() if start_at is None else start_at
         deadline = self._t0 + scenario.load.max_seconds
         bot_tasks = [asyncio.create_task(self._bot(account, event_id, scenario, deadline))
                      for account, event_id in bots]

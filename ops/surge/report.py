@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ops.surge.checker import Verdict
+from ops.surge.cpu import CpuShare
 from ops.surge.record import Stats
 
 STATUSES = (200, 201, 202, 409, 422, 429, 503)
@@ -21,6 +22,7 @@ class RunResult:
     strategy: str
     stats: Stats
     verdict: Verdict
+    cpu: CpuShare | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The machine-readable report row."""
@@ -35,6 +37,7 @@ class RunResult:
             "duration_s": round(s.duration_s, 2),
             "statuses": {str(k): n for k, n in sorted(s.statuses.items())},
             "invariants_ok": v.invariants_ok, "violations": v.violations,
+            "cpu": self.cpu.to_json() if self.cpu is not None else None,
         }
 
 
@@ -55,6 +58,7 @@ def table(results: Sequence[RunResult]) -> str:
         ("p99 ms (201 only)", [f"{r.stats.confirmed_p99_ms:.1f}" for r in results]),
         ("409 answered locally", [f"{r.stats.local_rejections:,}" for r in results]),
         ("invariants", ["OK" if r.verdict.invariants_ok else "VIOLATED" for r in results]),
+        *_cpu_rows(results),
     ]
     heads = [r.strategy for r in results]
     width = max(len(h) for h, _ in rows)
@@ -69,6 +73,22 @@ def table(results: Sequence[RunResult]) -> str:
         for violation in r.verdict.violations:
             lines.append(f"! {r.strategy}: {violation}")
     return "\n".join(lines)
+
+
+def _cpu_rows(results: Sequence[RunResult]) -> list[tuple[str, list[str]]]:
+    if all(r.cpu is None for r in results):
+        return []
+
+    def each(show: Callable[[CpuShare], str]) -> list[str]:
+        return [show(r.cpu) if r.cpu is not None else "–" for r in results]
+
+    return [
+        ("generator processes", each(lambda c: str(c.generator_processes))),
+        ("generator CPU ms/req", each(lambda c: f"{c.per_request_ms(c.generator_s):.3f}")),
+        ("server CPU ms/req", each(lambda c: f"{c.per_request_ms(c.server_s):.3f}")),
+        ("services CPU ms/req", each(lambda c: f"{c.per_request_ms(c.services_s):.3f}")),
+        ("generator CPU share", each(lambda c: f"{c.generator_share:.0%}")),
+    ]
 
 
 def chart(results: Sequence[RunResult], bucket_s: float = 0.1) -> str:

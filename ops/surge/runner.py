@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 import uuid
+from collections.abc import Sequence
 
 import aiohttp
 import asyncpg
@@ -10,6 +12,8 @@ import asyncpg
 from engine.auth import TokenIssuer
 from engine.types import Role
 from ops.surge import checker
+from ops.surge.cpu import CpuShare, ServerMeter
+from ops.surge.fleet import run_fleet
 from ops.surge.load import LoadGenerator, plan
 from ops.surge.population import bulk_accounts, create_events
 from ops.surge.progress import Progress
@@ -21,8 +25,14 @@ from ops.surge.sources import SourceClients
 
 async def run_surge(scenario: Scenario, url: str, pool: asyncpg.Pool, issuer: TokenIssuer, *,
                     strategy: str = "unknown", seed: int = 1, settle_seconds: float = 60.0,
-                    book_path: str = "/api/events/{event_id}/book") -> RunResult:
-    """Run `scenario` against the gateway at `url`; the pool reads the same database."""
+                    book_path: str = "/api/events/{event_id}/book", processes: int = 1,
+                    server_pids: Sequence[int] = ()) -> RunResult:
+    """Run `scenario` against the gateway at `url`; the pool reads the same database.
+
+    `processes` > 1 sends the load from that many generator processes (`fleet.py`); the
+    CPU of the generator, of the processes under `server_pids` (the gateway and its
+    workers) and of the local services is measured over the load phase either way.
+    """
     tag = uuid.uuid4().hex[:8]
     timeout = aiohttp.ClientTimeout(total=scenario.load.max_seconds + 30)
     async with SourceClients(url, timeout=timeout) as clients:
@@ -35,13 +45,26 @@ async def run_surge(scenario: Scenario, url: str, pool: asyncpg.Pool, issuer: To
         bots = await bulk_accounts(pool, issuer, scenario.behaviour.bots, tag=f"{tag}b") \
             if scenario.behaviour.bots else []
         plans = plan(scenario, buyers, events, tag, seed)
-        total = len(plans) + sum(p.retry for p in plans) + \
-            scenario.behaviour.bots * scenario.behaviour.bot_requests
-        with Progress(total, f"{scenario.name}/{strategy}") as progress:
-            generator = LoadGenerator(clients, progress, book_path=book_path)
-            duration = await generator.run(scenario, plans,
-                                           [(b, events[i % len(events)])
-                                            for i, b in enumerate(bots)])
-    verdict = await checker.check(pool, events, generator.samples,
-                                  settle_seconds=settle_seconds)
-    return RunResult(scenario.name, strategy, summarize(generator.samples, duration), verdict)
+        targets = [(b, events[i % len(events)]) for i, b in enumerate(bots)]
+        label = f"{scenario.name}/{strategy}"
+        meter = ServerMeter(server_pids)
+        if processes > 1:
+            meter.start()
+            fleet = await run_fleet(scenario, url, plans, targets, processes=processes,
+                                    book_path=book_path, label=label)
+            samples, duration, generator_cpu = fleet.samples, fleet.duration_s, fleet.cpu_s
+        else:
+            total = len(plans) + sum(p.retry for p in plans) + \
+                scenario.behaviour.bots * scenario.behaviour.bot_requests
+            with Progress(total, label) as progress:
+                generator = LoadGenerator(clients, progress, book_path=book_path)
+                meter.start()
+                started = time.process_time()
+                duration = await generator.run(scenario, plans, targets)
+                generator_cpu = time.process_time() - started
+            samples = generator.samples
+        server_cpu, services_cpu = meter.stop()
+    verdict = await checker.check(pool, events, samples, settle_seconds=settle_seconds)
+    stats = summarize(samples, duration)
+    cpu = CpuShare(generator_cpu, server_cpu, services_cpu, stats.requests, processes)
+    return RunResult(scenario.name, strategy, stats, verdict, cpu)

@@ -20,9 +20,9 @@ _FIRST = ipaddress.IPv4Address("127.77.0.1")
 DEFAULT_ADDRESSES = 256
 
 
-def source_addresses(count: int) -> list[str]:
-    """`count` distinct loopback addresses to send from."""
-    return [str(_FIRST + i) for i in range(count)]
+def source_addresses(count: int, first: int = 0) -> list[str]:
+    """`count` distinct loopback addresses to send from, starting at the `first`-th."""
+    return [str(_FIRST + first + i) for i in range(count)]
 
 
 def _on_loopback(url: str) -> bool:
@@ -38,12 +38,12 @@ def _on_loopback(url: str) -> bool:
 class SourceClients:
     """One aiohttp session per source address; `session(n)` is buyer n's."""
 
-    def __init__(self, url: str, *, addresses: int = DEFAULT_ADDRESSES,
+    def __init__(self, url: str, *, addresses: int = DEFAULT_ADDRESSES, first: int = 0,
                  timeout: aiohttp.ClientTimeout | None = None) -> None:
         self.url = url.rstrip("/")
         self.addresses: list[str | None] = (
-            list(source_addresses(addresses)) if _on_loopback(self.url) and addresses > 1
-            else [None])
+            list(source_addresses(addresses, first))
+            if _on_loopback(self.url) and addresses > 1 else [None])
         self._timeout = timeout or aiohttp.ClientTimeout(total=300)
         self._sessions: list[aiohttp.ClientSession] = []
 

@@ -1,0 +1,144 @@
+"""Where the CPU went during a surge: the load generator against the server it loads.
+
+A benchmark on one machine measures the client too; so it says how much. Read from Linux
+/proc (utime + stime of each process), over the load phase only (not the set-up):
+
+- `generator`: the surge's own processes, each measuring itself (`time.process_time`);
+- `server`: the gateway process `ticketwar run` and its descendants (shard workers, other
+  gateway processes);
+- `services`: PostgreSQL and RabbitMQ processes on this machine (on a shared machine they
+  include other users' work, so they are reported apart).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+#: Command names (/proc/<pid>/comm) of the backing services.
+SERVICE_NAMES = frozenset({"postgres", "beam.smp", "erl_child_setup", "epmd"})
+
+
+def _stat(pid: int) -> list[str] | None:
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # gone meanwhile
+        return None
+    # The command name is in parentheses and may contain spaces: split after it.
+    return raw[raw.rindex(")") + 2:].split()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of one process so far; 0 if it is gone."""
+    fields = _stat(pid)
+    if fields is None:
+        return 0.0
+    # After the name: state(3) ppid(4) ... utime(14) stime(15), 1-based in proc(5).
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def _all() -> list[tuple[int, int, str]]:
+    """(pid, parent pid, command name) of every process."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        fields = _stat(int(entry.name))
+        try:
+            comm = (entry / "comm").read_text().strip()
+        except OSError:
+            continue
+        if fields is not None:
+            out.append((int(entry.name), int(fields[1]), comm))
+    return out
+
+
+def tree(roots: Iterable[int]) -> set[int]:
+    """The processes and all their descendants, alive now."""
+    table = _all()
+    found = set(roots)
+    grew = True
+    while grew:
+        children = {pid for pid, ppid, _ in table if ppid in found} - found
+        found |= children
+        grew = bool(children)
+    return found
+
+
+def services() -> set[int]:
+    """Processes of PostgreSQL and RabbitMQ on this machine."""
+    return {pid for pid, _, comm in _all() if comm in SERVICE_NAMES}
+
+
+@dataclass(frozen=True)
+class CpuShare:
+    """CPU seconds spent during the load phase, by who spent them."""
+
+    generator_s: float
+    server_s: float
+    services_s: float
+    requests: int
+    generator_processes: int = 1
+
+    def per_request_ms(self, seconds: float) -> float:
+        """Milliseconds of CPU per request."""
+        return seconds / self.requests * 1000 if self.requests else 0.0
+
+    @property
+    def generator_share(self) -> float:
+        """The generator's part of all CPU spent (0..1)."""
+        total = self.generator_s + self.server_s + self.services_s
+        return self.generator_s / total if total else 0.0
+
+    @property
+    def generator_cheaper(self) -> bool:
+        """Whether the generator spent less CPU per request than the server side
+        (gateway, workers and the services they use) — else the bench measures the client."""
+        return self.generator_s < self.server_s + self.services_s
+
+    def to_json(self) -> dict[str, object]:
+        """The report's `cpu` block."""
+        return {
+            "generator_s": round(self.generator_s, 2), "server_s": round(self.server_s, 2),
+            "services_s": round(self.services_s, 2),
+            "generator_processes": self.generator_processes,
+            "generator_ms_per_request": round(self.per_request_ms(self.generator_s), 3),
+            "server_ms_per_request": round(
+                self.per_request_ms(self.server_s + self.services_s), 3),
+            "generator_share": round(self.generator_share, 3),
+            "generator_cheaper": self.generator_cheaper,
+        }
+
+
+class ServerMeter:
+    """CPU of the server's processes (and of the services) between `start` and `stop`.
+
+    Processes found at either end are counted; one that starts during the window counts
+    whole (it did all its work inside it), one that ends during it is missed — the bench's
+    gateways and workers live for the whole run.
+    """
+
+    def __init__(self, roots: Sequence[int]) -> None:
+        self._roots = list(roots)
+        self._before: dict[str, dict[int, float]] = {}
+
+    def _read(self) -> dict[str, dict[int, float]]:
+        server = tree(self._roots) if self._roots else set()
+        return {"server": {p: cpu_seconds(p) for p in server},
+                "services": {p: cpu_seconds(p) for p in services() - server}}
+
+    def start(self) -> None:
+        """Take the first reading."""
+        self._before = self._read()
+
+    def stop(self) -> tuple[float, float]:
+        """CPU seconds of (server, services) since `start`."""
+        after = self._read()
+        spent = []
+        for group in ("server", "services"):
+            before = self._before.get(group, {})
+            spent.append(sum(max(0.0, t - before.get(p, 0.0)) for p, t in after[group].items()))
+        return spent[0], spent[1]

@@ -1,0 +1,54 @@
+"""The load generator in several processes, and the CPU it spends beside the server's."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.auth import TokenIssuer
+from engine.settings import Secret, Settings
+from ops.surge import scenario as scenarios
+from ops.surge.cpu import ServerMeter, cpu_seconds, tree
+from ops.surge.runner import run_surge
+from ops.surge.stack import local_gateway
+from tests.conftest import TEST_DATABASE_URL
+
+SCENARIOS = Path(__file__).parents[2] / "ops" / "scenarios"
+
+
+def test_cpu_is_read_per_process_tree() -> None:
+    assert cpu_seconds(os.getpid()) > 0
+    assert cpu_seconds(2**22 + 7) == 0.0  # no such process
+    assert os.getpid() in tree([os.getppid()])
+    meter = ServerMeter([os.getpid()])
+    meter.start()
+    sum(i * i for i in range(2_000_000))  # burn a little CPU in the measured tree
+    server, _ = meter.stop()
+    assert server > 0
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+async def test_a_surge_from_two_generator_processes_reports_their_cpu(
+        db_pool: Any, tmp_path: Path) -> None:
+    secret = secrets.token_urlsafe(48)
+    settings = Settings(database_url=Secret(TEST_DATABASE_URL), jwt_secret=Secret(secret),
+                        data_dir=tmp_path)
+    scenario = scenarios.scaled(scenarios.load(SCENARIOS / "hot-event.toml"), 600)
+    pids: list[int] = []
+    env = {"DATABASE_URL": TEST_DATABASE_URL, "JWT_SECRET": secret,
+           "DATA_DIR": str(tmp_path / ".ticketwar")}
+    async with local_gateway("queued", env, pids=pids) as url:
+        result = await run_surge(scenario, url, db_pool, TokenIssuer(settings),
+                                 strategy="queued", processes=2, server_pids=pids)
+    row = result.to_json()
+    assert row["invariants_ok"], row["violations"]
+    assert row["requests"] == 600 and row["confirmed_seats"] == scenario.events.seats
+    cpu = row["cpu"]
+    assert cpu["generator_processes"] == 2
+    assert cpu["generator_s"] > 0 and cpu["server_s"] > 0
+    assert 0 < cpu["generator_share"] < 1
