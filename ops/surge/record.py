@@ -47,6 +47,45 @@ class Stats:
     confirmed_p99_ms: float
     local_rejections: int = 0
     timeline: list[tuple[float, int, float, float]] = field(default_factory=list)
+    selling: SellingPhase | None = None
+
+
+@dataclass(frozen=True)
+class SellingPhase:
+    """From the first confirmed booking to the last: the part of a surge that sells.
+
+    Times are when the answers arrived, in seconds since the run started. On a hot event the
+    last 201 is the sell-out; after it every answer is a rejection, which the overall
+    throughput mixes in — this is the rate at which seats were actually sold.
+    """
+
+    start_s: float
+    end_s: float
+    seats: int
+    bookings: int
+
+    @property
+    def seats_per_s(self) -> float:
+        """Seats confirmed per second over the phase."""
+        span = self.end_s - self.start_s
+        return self.seats / span if span > 0 else 0.0
+
+    @property
+    def bookings_per_s(self) -> float:
+        """Bookings confirmed per second over the phase."""
+        span = self.end_s - self.start_s
+        return self.bookings / span if span > 0 else 0.0
+
+
+def selling_phase(samples: Sequence[Sample]) -> SellingPhase | None:
+    """The selling phase of a run, None when nothing was confirmed."""
+    confirmed = [s for s in samples if s.status == 201 and s.kind != "cancel"]
+    if not confirmed:
+        return None
+    answered = [s.start_s + s.latency_ms / 1000 for s in confirmed]
+    # A replayed key answers 201 again for the same booking: count each booking once.
+    quantity = {s.booking_id: s.quantity for s in confirmed}
+    return SellingPhase(min(answered), max(answered), sum(quantity.values()), len(quantity))
 
 
 def summarize(samples: Sequence[Sample], duration_s: float, bucket_s: float = 0.1) -> Stats:
@@ -69,4 +108,4 @@ def summarize(samples: Sequence[Sample], duration_s: float, bucket_s: float = 0.
         p99_ms=percentile(latencies, 99), confirmed_p99_ms=percentile(confirmed, 99),
         # A 409 that carries no booking was answered by the gateway's stock view: no hop.
         local_rejections=sum(s.status == 409 and s.booking_id is None for s in answered),
-        timeline=timeline)
+        timeline=timeline, selling=selling_phase(samples))

@@ -9,7 +9,7 @@ from typing import Any
 
 from ops.surge.checker import Verdict
 from ops.surge.cpu import CpuShare
-from ops.surge.record import Stats
+from ops.surge.record import SellingPhase, Stats
 
 STATUSES = (200, 201, 202, 409, 422, 429, 503)
 
@@ -38,7 +38,26 @@ class RunResult:
             "statuses": {str(k): n for k, n in sorted(s.statuses.items())},
             "invariants_ok": v.invariants_ok, "violations": v.violations,
             "cpu": self.cpu.to_json() if self.cpu is not None else None,
+            "selling": _selling_json(s),
         }
+
+
+def _selling_json(s: Stats) -> dict[str, Any] | None:
+    if s.selling is None:
+        return None
+    p = s.selling
+    return {"first_201_s": round(p.start_s, 3), "last_201_s": round(p.end_s, 3),
+            "seats": p.seats, "bookings": p.bookings,
+            "seats_per_s": round(p.seats_per_s, 1), "bookings_per_s": round(p.bookings_per_s, 1)}
+
+
+def _selling_rows(results: Sequence[RunResult]) -> list[tuple[str, list[str]]]:
+    def each(show: Callable[[SellingPhase], str]) -> list[str]:
+        return [show(r.stats.selling) if r.stats.selling is not None else "–" for r in results]
+
+    return [("selling: seats/s", each(lambda p: f"{p.seats_per_s:,.0f}")),
+            ("selling: bookings/s", each(lambda p: f"{p.bookings_per_s:,.0f}")),
+            ("last 201 at s", each(lambda p: f"{p.end_s:.2f}"))]
 
 
 def table(results: Sequence[RunResult]) -> str:
@@ -57,6 +76,7 @@ def table(results: Sequence[RunResult]) -> str:
         ("p99 ms", [f"{r.stats.p99_ms:.1f}" for r in results]),
         ("p99 ms (201 only)", [f"{r.stats.confirmed_p99_ms:.1f}" for r in results]),
         ("409 answered locally", [f"{r.stats.local_rejections:,}" for r in results]),
+        *_selling_rows(results),
         ("invariants", ["OK" if r.verdict.invariants_ok else "VIOLATED" for r in results]),
         *_cpu_rows(results),
     ]

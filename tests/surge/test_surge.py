@@ -97,3 +97,16 @@ def test_a_scaled_scenario_keeps_its_shape() -> None:
     assert (bots.behaviour.bots, bots.behaviour.bot_requests) == (5, 40)
     with pytest.raises(scenarios.ScenarioError):
         scenarios.scaled(hot, 0)
+
+
+def test_the_selling_phase_runs_from_the_first_201_to_the_last() -> None:
+    from ops.surge.record import Sample, selling_phase
+
+    samples = [Sample("book", 409, 0.0, 100.0), Sample("book", 201, 0.5, 500.0, "a", 2),
+               Sample("retry", 201, 1.2, 300.0, "a", 2), Sample("book", 201, 2.0, 1000.0, "b", 1),
+               Sample("book", 409, 4.0, 10.0)]
+    phase = selling_phase(samples)
+    assert phase is not None
+    assert (phase.start_s, phase.end_s, phase.seats, phase.bookings) == (1.0, 3.0, 3, 2)
+    assert phase.seats_per_s == 1.5 and phase.bookings_per_s == 1.0
+    assert selling_phase(samples[:1]) is None
