@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-fast lint bench soak clean help services webui docs
+.PHONY: run test test-fast lint bench actorbench soak clean help services webui docs
 
 help:  ## show the targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -56,6 +56,9 @@ lint: $(STAMP) $(WEBUI_DEPS)  ## ruff, mypy, and the web UI's TypeScript check
 
 bench: $(STAMP) services  ## side-by-side benchmark on this machine; writes .bench/latest.json
 	$(BIN)/python -m ops.bench $(BENCH_ARGS)
+
+actorbench: $(STAMP) services  ## one shard actor on PostgreSQL vs raw batched inserts; writes .bench/actorbench.json
+	$(BIN)/python -m ops.actorbench $(ACTORBENCH_ARGS)
 
 docs: $(STAMP)  ## regenerate docs/api.md from the gateway's OpenAPI document
 	$(BIN)/python -m ops.apidoc
