@@ -19,7 +19,7 @@ $(STAMP): setup.cfg pyproject.toml
 	@echo "installing the Python packages into $(VENV) (a minute or two the first time)"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install -qq --upgrade pip
-	@$(BIN)/python -m pip install -qq -e '.[test,dev]'
+	@$(BIN)/python -m pip install -qq -e '.[test,dev,bench]'
 	@touch $(STAMP)
 
 # The web UI: npm installs from the lock file, Vite builds into webui/dist (served at /).

@@ -32,7 +32,8 @@ from engine.storage.database import ensure_database
 from ops.bench_summary import medians, ratios, summary_table
 from ops.surge import scenario as scenarios
 from ops.surge.broker_counts import per_request, scrape
-from ops.surge.report import RunResult, chart, table
+from ops.surge.chart import chart
+from ops.surge.report import RunResult, table
 from ops.surge.runner import run_surge
 from ops.surge.stack import free_port, local_gateway
 
@@ -182,7 +183,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         "goals": summary["ratios"],
     }
     print(summary_table(repetitions))
-    _write(Path(".bench"), report, chart(last))
+    _write(Path(".bench"), report, chart(last, summary_table(repetitions)))
     print("wrote .bench/latest.json and .bench/latest.html")
     return report
 

@@ -4,6 +4,7 @@ local gateway per strategy) and print, write and chart the results."""
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,8 @@ from engine.settings import Settings
 from engine.storage import create_pool
 from ops.environment import database
 from ops.surge import scenario as scenarios
-from ops.surge.report import RunResult, chart, table
+from ops.surge.chart import chart
+from ops.surge.report import RunResult, table
 from ops.surge.runner import run_surge
 from ops.surge.stack import local_gateway
 
@@ -54,6 +56,11 @@ def cmd_surge(args: argparse.Namespace, configured: Settings) -> int:
     """Entry point of `ticketwar surge`."""
     import uvloop
 
+    if args.chart and importlib.util.find_spec("matplotlib") is None:
+        # Said before the surge, not after minutes of load.
+        print("ticketwar surge: --chart needs matplotlib: pip install 'ticketwar[bench]'",
+              file=sys.stderr)
+        return 2
     try:
         scenario = scenarios.load(args.scenario)
         if args.requests is not None:

@@ -1,8 +1,7 @@
-"""Reports: a table on the terminal, JSON for machines, an HTML chart for people."""
+"""Reports: a table on the terminal and JSON for machines (the HTML page: chart.py)."""
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -60,9 +59,10 @@ def _selling_rows(results: Sequence[RunResult]) -> list[tuple[str, list[str]]]:
             ("last 201 at s", each(lambda p: f"{p.end_s:.2f}"))]
 
 
-def table(results: Sequence[RunResult]) -> str:
-    """Results side by side, one column per strategy."""
-    rows: list[tuple[str, list[str]]] = [
+def table_rows(results: Sequence[RunResult]) -> list[tuple[str, list[str]]]:
+    """The report's rows: a name and one formatted value per run (the terminal table and
+    the HTML page show the same)."""
+    return [
         ("requests", [f"{r.stats.requests:,}" for r in results]),
         ("seats confirmed", [f"{r.verdict.confirmed_seats:,}" for r in results]),
         ("seats oversold", [f"{r.verdict.oversold_seats:,}" for r in results]),
@@ -80,6 +80,11 @@ def table(results: Sequence[RunResult]) -> str:
         ("invariants", ["OK" if r.verdict.invariants_ok else "VIOLATED" for r in results]),
         *_cpu_rows(results),
     ]
+
+
+def table(results: Sequence[RunResult]) -> str:
+    """Results side by side, one column per strategy."""
+    rows = table_rows(results)
     heads = [r.strategy for r in results]
     width = max(len(h) for h, _ in rows)
     cols = [max(len(h), *(len(v[i]) for _, v in rows)) for i, h in enumerate(heads)]
@@ -109,41 +114,3 @@ def _cpu_rows(results: Sequence[RunResult]) -> list[tuple[str, list[str]]]:
         ("services CPU ms/req", each(lambda c: f"{c.per_request_ms(c.services_s):.3f}")),
         ("generator CPU share", each(lambda c: f"{c.generator_share:.0%}")),
     ]
-
-
-def chart(results: Sequence[RunResult], bucket_s: float = 0.1) -> str:
-    """A self-contained HTML page (inline SVG, no scripts): answers/s and p50/p99 over time."""
-    colours = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"]
-    w, h, pad = 900, 260, 40
-
-    def svg(series: list[tuple[str, str, list[tuple[float, float]]]], unit: str) -> str:
-        points = [p for _, _, pts in series for p in pts] or [(0.0, 0.0)]
-        xmax = max(x for x, _ in points) or 1.0
-        ymax = max(y for _, y in points) or 1.0
-        out = [f'<svg width="{w}" height="{h}" xmlns="http://www.w3.org/2000/svg">',
-               f'<text x="4" y="14" font-size="12">{html.escape(unit)} (max {ymax:,.1f})'
-               f'</text>']
-        for name, colour, pts in series:
-            path = " ".join(f"{pad + x / xmax * (w - 2 * pad):.1f},"
-                            f"{h - pad - y / ymax * (h - 2 * pad):.1f}" for x, y in pts)
-            out.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" '
-                       f'points="{path}"><title>{html.escape(name)}</title></polyline>')
-        out.append(f'<text x="{w - pad}" y="{h - 8}" font-size="12" text-anchor="end">'
-                   f'seconds (0–{xmax:.1f})</text></svg>')
-        return "".join(out)
-
-    rate, latency, legend = [], [], []
-    for i, r in enumerate(results):
-        colour = colours[i % len(colours)]
-        legend.append(f'<span style="color:{colour}">■ {html.escape(r.strategy)}</span>')
-        rate.append((r.strategy, colour, [(t, n / bucket_s) for t, n, _, _ in
-                                          r.stats.timeline]))
-        latency.append((f"{r.strategy} p99", colour, [(t, p99) for t, _, _, p99 in
-                                                      r.stats.timeline]))
-        latency.append((f"{r.strategy} p50", colour + "88", [(t, p50) for t, _, p50, _ in
-                                                             r.stats.timeline]))
-    title = html.escape(results[0].scenario if results else "surge")
-    return (f"<!doctype html><meta charset='utf-8'><title>{title}</title>"
-            f"<body style='font-family:sans-serif'><h2>{title}</h2><p>{' '.join(legend)}</p>"
-            f"<h3>answers per second</h3>{svg(rate, 'req/s')}"
-            f"<h3>latency p99 (solid) and p50 (faint)</h3>{svg(latency, 'ms')}</body>")

@@ -14,8 +14,9 @@ from gateway.app import create_app
 from gateway.keys import issuer_key, pool_key
 from ops.soak import at_rate
 from ops.surge import scenario as scenarios
+from ops.surge.chart import chart
 from ops.surge.record import percentile
-from ops.surge.report import chart, table
+from ops.surge.report import table
 from ops.surge.runner import run_surge
 
 SCENARIOS = Path(__file__).parents[2] / "ops" / "scenarios"
