@@ -151,6 +151,9 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     """Run every measurement `args.repeat` times; returns the JSON report."""
     settings, env = await bench_stack("ticketwar-bench")
     base_env = {**env, "BENCH_ENDPOINTS": "1"}
+    if args.gateway_processes:
+        # Every row alike, the ceiling included: the ratios compare equal gateways.
+        base_env["GATEWAY_PROCESSES"] = str(args.gateway_processes)
     plan = rows(args)
     pool = await create_pool(settings)
     issuer = TokenIssuer(settings)
@@ -175,6 +178,8 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     report = {
         "machine": _machine(), "repeat": args.repeat,
         "generator_processes": args.generator_processes,
+        "gateway_processes": base_env.get("GATEWAY_PROCESSES", os.environ.get(
+            "GATEWAY_PROCESSES", "default")),
         "scenarios": sorted({r.scenario.name for r in plan}),
         "gateway_ceiling_rps": summary["rows"].get("gateway-ceiling", {}).get("throughput_rps"),
         "runs": [row for rep in repetitions for row in rep],
@@ -237,6 +242,8 @@ def main() -> None:
                         help="run every row N times; medians and per-run ratios (default 1)")
     parser.add_argument("--generator-processes", type=int, default=2,
                         help="load generator processes (default 2)")
+    parser.add_argument("--gateway-processes", type=int,
+                        help="GATEWAY_PROCESSES of every row (default: the engine's default)")
     parser.add_argument("--only", nargs="+", metavar="ROW",
                         help="run only these rows (e.g. queued many-events/queued)")
     parser.add_argument("--seed", type=int, default=1)
