@@ -43,6 +43,7 @@ async def test_bench_rows_repeat_and_report_ratios(db_pool: Any, tmp_path: Path)
                      "many_events_queued_over_locked", "selling_queued_over_locked"):
             assert ratios[name] is not None and ratios[name] > 0, (name, ratios)
     assert report["goals"]["queued_over_ceiling"] is not None
+    assert isinstance(report["goals"]["generator_cheaper_in_every_row"], bool)
     by = {(r["label"], r["run"]): r for r in report["runs"]}
     for (label, _), row in by.items():
         assert row["invariants_ok"], (label, row["violations"])
