@@ -56,8 +56,11 @@ class SourceClients:
             connector = aiohttp.TCPConnector(
                 limit=0, limit_per_host=0,
                 local_addr=(address, 0) if address is not None else None)
-            self._sessions.append(aiohttp.ClientSession(connector=connector,
-                                                        timeout=self._timeout))
+            # No cookie jar: buyers authenticate with bearer tokens, and matching cookies
+            # costs CPU on every request of the generator.
+            self._sessions.append(aiohttp.ClientSession(
+                connector=connector, timeout=self._timeout,
+                cookie_jar=aiohttp.DummyCookieJar()))
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
