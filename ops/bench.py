@@ -141,9 +141,12 @@ async def measure(row: Row, base_env: dict[str, str], pool: asyncpg.Pool, issuer
                 f"http://127.0.0.1:{metrics_port + i}/metrics" for i in range(WORKERS)])
             broker = per_request(counts, result.stats.requests)
     seats = row.scenario.events.count * row.scenario.events.seats
+    # The selling phase ends at the sell-out only if everything sold.
+    sold_out = result.verdict.confirmed_seats >= seats and result.stats.selling is not None
     return result, {**result.to_json(), "label": row.label, "engine_strategy": row.strategy,
-                    # The selling phase ends at the sell-out only if everything sold.
-                    "sold_out": result.verdict.confirmed_seats >= seats,
+                    "sold_out": sold_out,
+                    "time_to_sell_out_s": round(result.stats.selling.end_s, 3)
+                    if sold_out and result.stats.selling is not None else None,
                     "broker_per_request": broker}
 
 

@@ -10,7 +10,8 @@ from typing import Any
 
 #: Figures of a row whose median is reported (dotted paths into the row's JSON).
 FIGURES = ("throughput_rps", "p50_ms", "p99_ms", "confirmed_p99_ms", "selling.seats_per_s",
-           "selling.bookings_per_s", "selling.last_201_s", "cpu.generator_share",
+           "selling.bookings_per_s", "selling.last_201_s", "time_to_sell_out_s",
+           "cpu.generator_share",
            "cpu.generator_ms_per_request", "cpu.server_ms_per_request")
 
 
@@ -76,6 +77,7 @@ def summary_table(repetitions: Sequence[Sequence[dict[str, Any]]]) -> str:
         "selling.seats_per_s": "selling {:,.0f} seats/s".format,
         "selling.bookings_per_s": "{:,.0f} bookings/s".format,
         "selling.last_201_s": "last 201 at {:.2f} s".format,
+        "time_to_sell_out_s": "sold out at {:.2f} s".format,
         "confirmed_p99_ms": "p99 201 {:,.0f} ms".format,
         "cpu.generator_share": "generator {:.0%} of CPU".format}
     for label, figures in result["rows"].items():

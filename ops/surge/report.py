@@ -46,6 +46,7 @@ def _selling_json(s: Stats) -> dict[str, Any] | None:
         return None
     p = s.selling
     return {"first_201_s": round(p.start_s, 3), "last_201_s": round(p.end_s, 3),
+            "duration_s": round(p.end_s - p.start_s, 3),
             "seats": p.seats, "bookings": p.bookings,
             "seats_per_s": round(p.seats_per_s, 1), "bookings_per_s": round(p.bookings_per_s, 1)}
 

@@ -51,6 +51,7 @@ async def test_bench_rows_repeat_and_report_ratios(db_pool: Any, tmp_path: Path)
     hot = by[("queued", 1)]
     assert hot["selling"]["seats"] == hot["confirmed_seats"] > 0
     assert hot["sold_out"] is (hot["confirmed_seats"] == 1000)
+    assert (hot["time_to_sell_out_s"] is not None) is hot["sold_out"]
     assert by[("many-events/queued", 2)]["selling"]["bookings_per_s"] > 0
     # Present once the transport counts its messages; until then reported as n/a.
     assert "broker_per_request" in hot
