@@ -65,6 +65,9 @@ class Metrics:
             registry=r)
         self.db_retries = Counter(
             "ticketwar_db_retries", "Shard batches retried after a database error", registry=r)
+        self.db_statements = Counter(
+            "ticketwar_db_statements", "Statements this process sent to PostgreSQL through its"
+            " pool (the hot path's target at the gateway: none per booking)", registry=r)
         self.reconnects = Counter(
             "ticketwar_reconnects", "Broker connections re-established", ["role"], registry=r)
         self.session_loads = Counter(

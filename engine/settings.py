@@ -118,6 +118,9 @@ class Settings:
     shard_metrics_port: int = 0
     #: Prefix of every RabbitMQ exchange and queue name (tests use their own).
     amqp_prefix: str = "ticketwar"
+    #: How long a gateway trusts its cached copy of an event's static fields (name, sale
+    #: start, limit); an edit through this gateway drops it at once.
+    event_cache_seconds: float = 2.0
     #: Booking commands for one event arriving within this window share one message.
     coalesce_ms: float = 2.0
     #: How long the gateway waits for a broker confirm; past it the outcome is unknown (202).

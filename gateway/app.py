@@ -59,7 +59,8 @@ log = logging.getLogger(__name__)
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
-    pool = await create_pool(app[settings_key])
+    pool = await create_pool(app[settings_key],
+                             on_statement=app[metrics_key].db_statements.inc)
     app[pool_key] = pool
     yield
     await pool.close()
@@ -111,6 +112,7 @@ def _wire(app: web.Application) -> None:
     notifications.on_outcome(service.resolve)  # wakes the request waiting for it
     notifications.on_outcome(hub.outcome)
     notifications.on_stock(service.stock.update)  # sold-out answers without a hop
+    notifications.on_stale(service.stock.forget_all)  # ...never from a view that missed some
     notifications.on_stock(hub.stock)
     notifications.on_stock(metrics.observe_stock)
 

@@ -92,6 +92,7 @@ class AmqpTransport:
         self._connection, self._publish_channel, self._exchange = \
             await topology.open_topology(self._url, "ticketwar-gateway", self._names)
         self._connection.reconnect_callbacks.add(self._on_reconnect)
+        self._connection.close_callbacks.add(self._on_close)
         receive = await self._connection.channel()
         await receive.set_qos(prefetch_count=256)
         replies = await receive.declare_queue(self.reply_to, exclusive=True, auto_delete=True)
@@ -102,8 +103,14 @@ class AmqpTransport:
         await stock.bind(stock_exchange)
         await stock.consume(self._on_stock, no_ack=True)
 
+    def _on_close(self, *_: object) -> None:
+        # The stock fanout queue goes with the connection: broadcasts are missed from now on.
+        self._notifications.stale()
+
     def _on_reconnect(self, *_: object) -> None:
         self._metrics.reconnects.labels("gateway").inc()
+        # ...until now: whatever was learned before the outage may be stale.
+        self._notifications.stale()
         log.info("RabbitMQ connection restored")
 
     async def stop(self) -> None:
