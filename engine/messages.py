@@ -1,7 +1,7 @@
 """Wire messages between gateways and shard actors: versioned JSON (orjson), never pickle.
 
-Every message is `{"v": 1, "type": ..., ...}`; a gateway may coalesce several commands
-for one event into one `batch` message.
+Every message is `{"v": 1, "type": ..., ...}`; a gateway coalesces the commands for one
+routing key (a virtual bucket of events, so possibly several events) into one `batch` message.
 """
 
 from __future__ import annotations
@@ -115,7 +115,7 @@ def _command_from(d: dict[str, Any]) -> Command:
 
 
 def encode_commands(commands: list[Command]) -> bytes:
-    """One message body carrying one or more commands (for the same event)."""
+    """One message body carrying one or more commands, of one event or several (in order)."""
     return orjson.dumps({"v": WIRE_VERSION, "type": "batch",
                          "items": [_command_dict(c) for c in commands]})
 

@@ -121,8 +121,13 @@ class Settings:
     #: How long a gateway trusts its cached copy of an event's static fields (name, sale
     #: start, limit); an edit through this gateway drops it at once.
     event_cache_seconds: float = 2.0
-    #: Booking commands for one event arriving within this window share one message.
+    #: Commands for one virtual bucket of events (see `amqp_buckets`) arriving within this
+    #: window share one message.
     coalesce_ms: float = 2.0
+    #: Virtual buckets events are hashed into before RabbitMQ's consistent-hash exchange:
+    #: the routing key, and the unit of coalescing. Enough for the exchange to spread them
+    #: evenly over the shard queues; each distinct one costs its own message per window.
+    amqp_buckets: int = 256
     #: How long the gateway waits for a broker confirm; past it the outcome is unknown (202).
     publish_timeout_seconds: float = 5.0
     #: A command whose delivery is unknown is re-sent until the broker confirms it; past this
@@ -149,6 +154,8 @@ class Settings:
     def __post_init__(self) -> None:
         if self.shards < 1:
             raise SettingsError("SHARDS must be at least 1")
+        if self.amqp_buckets < 1:
+            raise SettingsError("AMQP_BUCKETS must be at least 1")
         if self.booking_strategy is Strategy.NAIVE and not self.allow_naive:
             raise SettingsError(
                 "BOOKING_STRATEGY=naive oversells on purpose; set ALLOW_NAIVE=1 to opt in"

@@ -16,6 +16,13 @@ def shard_for(event_id: EventId, shards: int) -> int:
     return zlib.crc32(str(event_id).encode()) % shards
 
 
+def bucket_for(event_id: EventId, buckets: int) -> int:
+    """The virtual bucket an event belongs to on RabbitMQ: its routing key, and the unit the
+    gateway coalesces by. Stable across processes and restarts (crc32, not `hash()`), so all
+    commands of one event take one key, hence one shard queue, in the order published."""
+    return zlib.crc32(str(event_id).encode()) % buckets
+
+
 @dataclass(slots=True)
 class Envelope:
     """Commands as delivered to an actor, with what is needed to acknowledge them."""
@@ -41,7 +48,8 @@ class Transport(Protocol):
         """Stop receiving and close; idempotent."""
 
     async def send(self, commands: Sequence[Command]) -> None:
-        """Hand commands (all for one event) over durably.
+        """Hand commands (all for one event) over durably; a transport may carry them in one
+        message with other events' commands, but never out of order within their event.
 
         Returns only once the commands will be decided even if this process dies now. Raises
         `Unavailable` when they were certainly not kept (safe to answer "not done"), and

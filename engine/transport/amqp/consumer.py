@@ -70,6 +70,7 @@ class AmqpShardConsumer:
         self._bookings: AbstractExchange | None = None
         self._fast: AbstractChannel | None = None
         self._stock: AbstractExchange | None = None
+        self._buckets = settings.amqp_buckets
         self._consumers: list[tuple[AbstractQueue, str]] = []
         self._standby: asyncio.Task[None] | None = None
         self._watchdog: asyncio.Task[None] | None = None
@@ -108,12 +109,14 @@ class AmqpShardConsumer:
             arguments=topology.shard_queue_arguments(self._names))
 
         async def deliver(message: AbstractIncomingMessage) -> None:
+            self._metrics.amqp_messages.labels("delivered", "commands").inc()
             try:
                 commands = decode_commands(message.body)
             except WireError as exc:
                 log.error("shard %d: poison message dead-lettered: %s", shard, exc)
                 await message.reject(requeue=False)
                 return
+            self._metrics.amqp_commands.labels("delivered").inc(len(commands))
             self._submit(shard, Envelope(commands, token=message,
                                          redelivered=bool(message.redelivered)))
 
@@ -222,14 +225,14 @@ class AmqpShardConsumer:
         for outcome in outcomes:
             by_queue[outcome.reply_to].append(outcome)
         for reply_to, group in by_queue.items():
-            await self._fast_publish(None, encode_outcomes(group), reply_to)
+            await self._fast_publish(None, encode_outcomes(group), reply_to, "outcomes")
 
     async def send_stock(self, updates: Sequence[StockUpdate]) -> None:
-        """Broadcast seats left to every gateway."""
-        await self._fast_publish(self._stock, encode_stock(list(updates)), "")
+        """Broadcast seats left to every gateway, in one message."""
+        await self._fast_publish(self._stock, encode_stock(list(updates)), "", "stock")
 
     async def _fast_publish(self, exchange: AbstractExchange | None, body: bytes,
-                            routing_key: str) -> None:
+                            routing_key: str, kind: str) -> None:
         if self._fast is None or self._fast.is_closed:
             return  # nothing to do: clients fall back to the database
         target = exchange or self._fast.default_exchange
@@ -238,6 +241,8 @@ class AmqpShardConsumer:
                                  routing_key, mandatory=False)
         except BROKER_ERRORS as exc:
             log.warning("could not publish to %r: %s", routing_key, type(exc).__name__)
+        else:
+            self._metrics.amqp_messages.labels("published", kind).inc()
 
     async def dead_letter(self, envelope: Envelope) -> None:
         """Reject without requeue: the queue dead-letters it, and the dead-letter consumer
@@ -250,14 +255,14 @@ class AmqpShardConsumer:
                 log.warning("reject lost (%s); it will be redelivered", type(exc).__name__)
 
     async def forward(self, commands: Sequence[Command]) -> None:
-        """Re-publish commands to the exchange (it routes each event to its current queue),
-        with confirms: the originals are acked right after, so these must not be lost."""
+        """Re-publish commands to the exchange (it routes each bucket to its current queue),
+        one message per bucket, with confirms: the originals are acked right after, so these
+        must not be lost."""
         assert self._bookings is not None
-        by_event: dict[int, list[Command]] = defaultdict(list)
-        for cmd in commands:
-            by_event[cmd.event_id].append(cmd)
-        for event_id, group in by_event.items():
+        for key, group in topology.by_routing_key(commands, self._buckets).items():
             await self._bookings.publish(
                 aio_pika.Message(encode_commands(group), content_type="application/json",
                                  delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
-                str(event_id), mandatory=True)
+                key, mandatory=True)
+            self._metrics.amqp_messages.labels("published", "commands").inc()
+            self._metrics.amqp_commands.labels("published").inc(len(group))

@@ -1,6 +1,12 @@
 """The RabbitMQ transport, gateway side: publish commands with confirms, receive outcomes on
 this gateway's reply queue and stock updates from the fanout.
 
+Commands are routed by their event's virtual bucket (`topology.routing_key`), and every
+command for one bucket arriving within `COALESCE_MS` travels in one message with one confirm,
+whatever its event: with events spread over many shards, coalescing per event packed nothing.
+So the messages a gateway publishes per second are bounded by buckets / window, however many
+requests arrive.
+
 `send()` returns once the broker confirmed the message (persistent, mandatory, on a quorum
 queue): from then on it survives this process. What a failure means depends on when it struck:
 
@@ -72,6 +78,7 @@ class AmqpTransport:
             raise ValueError("AmqpTransport needs AMQP_URL")
         self._url = settings.amqp_url
         self._names = Names(settings.amqp_prefix, settings.shards)
+        self._buckets = settings.amqp_buckets
         self._timeout = settings.publish_timeout_seconds
         self._window = settings.coalesce_ms / 1000
         self._metrics = metrics or Metrics()
@@ -82,8 +89,9 @@ class AmqpTransport:
         self._exchange: AbstractExchange | None = None
         self._stock_exchange: AbstractExchange | None = None
         self._in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
-        self._pending: dict[int, list[Command]] = {}
-        self._flushes: dict[int, asyncio.Future[None]] = {}
+        #: Commands waiting for their window to close, and its one confirm, by routing key.
+        self._pending: dict[str, list[Command]] = {}
+        self._flushes: dict[str, asyncio.Future[None]] = {}
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -127,30 +135,33 @@ class AmqpTransport:
     # -- sending -------------------------------------------------------------------------
 
     async def send(self, commands: Sequence[Command]) -> None:
-        """Publish durably; coalesce with other commands for the same event in the window."""
+        """Publish durably; coalesced with every other command for the same virtual bucket
+        (any event in it) that arrives within the window."""
+        key = topology.routing_key(commands[0].event_id, self._buckets)
         if self._window <= 0:
-            await self._publish(list(commands))
+            await self._publish(key, list(commands))
             return
-        event_id = commands[0].event_id
-        pending = self._pending.get(event_id)
+        pending = self._pending.get(key)
         if pending is None:
-            pending = self._pending[event_id] = []
+            pending = self._pending[key] = []
             loop = asyncio.get_running_loop()
-            flush = self._flushes[event_id] = loop.create_future()
+            flush = self._flushes[key] = loop.create_future()
             # Its waiters may all be gone (cancelled requests) when it fails: mark the error
             # seen, so asyncio does not log it as never retrieved; each waiter still gets it.
             flush.add_done_callback(lambda f: f.cancelled() or f.exception())
-            loop.call_later(self._window, self._flush, event_id)
+            loop.call_later(self._window, self._flush, key)
         else:
-            flush = self._flushes[event_id]
+            flush = self._flushes[key]
+        # In arrival order: an event's commands keep their order inside the message, and its
+        # messages leave in order on the one channel, to the one queue of the bucket.
         pending.extend(commands)
         # Every request of the group waits for the one confirm of the shared message.
         await asyncio.shield(flush)
 
-    def _flush(self, event_id: int) -> None:
-        commands = self._pending.pop(event_id)
-        future = self._flushes.pop(event_id)
-        task = asyncio.ensure_future(self._publish(commands))
+    def _flush(self, key: str) -> None:
+        commands = self._pending.pop(key)
+        future = self._flushes.pop(key)
+        task = asyncio.ensure_future(self._publish(key, commands))
 
         def settle(t: asyncio.Task[None]) -> None:
             if future.done():
@@ -161,7 +172,7 @@ class AmqpTransport:
                 future.set_result(None)
         task.add_done_callback(settle)
 
-    async def _publish(self, commands: list[Command]) -> None:
+    async def _publish(self, key: str, commands: list[Command]) -> None:
         if not await self.healthy() or self._exchange is None:
             raise Unavailable("RabbitMQ is not connected")
         if self._in_flight.locked():
@@ -173,8 +184,7 @@ class AmqpTransport:
             self._metrics.confirms_in_flight.inc()
             try:
                 async with asyncio.timeout(self._timeout):
-                    await self._exchange.publish(message, str(commands[0].event_id),
-                                                 mandatory=True)
+                    await self._exchange.publish(message, key, mandatory=True)
             except NOT_KEPT as exc:
                 raise Unavailable(f"RabbitMQ refused the command: {type(exc).__name__}") \
                     from exc
@@ -184,6 +194,8 @@ class AmqpTransport:
                     from exc
             finally:
                 self._metrics.confirms_in_flight.dec()
+        self._metrics.amqp_messages.labels("published", "commands").inc()
+        self._metrics.amqp_commands.labels("published").inc(len(commands))
 
     async def broadcast_stock(self, updates: Sequence[StockUpdate]) -> None:
         """Publish on the stock fanout every gateway listens to (this one included)."""
@@ -195,14 +207,18 @@ class AmqpTransport:
                 "")
         except BROKER_ERRORS as exc:
             log.warning("stock broadcast lost: %s", type(exc).__name__)
+        else:
+            self._metrics.amqp_messages.labels("published", "stock").inc()
 
     # -- receiving -----------------------------------------------------------------------
 
     async def _on_outcomes(self, message: AbstractIncomingMessage) -> None:
+        self._metrics.amqp_messages.labels("delivered", "outcomes").inc()
         for outcome in _decoded(decode_outcomes, message.body, "outcomes"):
             self._notifications.outcome(outcome)
 
     async def _on_stock(self, message: AbstractIncomingMessage) -> None:
+        self._metrics.amqp_messages.labels("delivered", "stock").inc()
         updates = _decoded(decode_stock, message.body, "stock")
         if updates:
             self._notifications.stock(updates)

@@ -1,0 +1,179 @@
+"""The broker hop does not grow with the request rate: a gateway packs every command for one
+virtual bucket of events within the coalescing window into one message, the shards answer
+each gateway with one message per batch, and the counters on /metrics show it. Mixed-event
+messages keep per-event order, forward after a fencing loss, and dead-letter."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import aio_pika
+import asyncpg
+import pytest
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from engine.messages import BookCommand, Command, Outcome, decode_outcomes, encode_commands
+from engine.settings import Secret, Settings
+from engine.storage.shard_store import PgShardStore
+from engine.transport.amqp import AmqpShardConsumer, Names
+from engine.transport.amqp.topology import routing_key
+from engine.transport.base import Envelope, bucket_for
+from engine.types import BookingStatus
+from gateway.keys import notifications_key, transport_key
+from tests.conftest import AMQP_PREFIX, TEST_AMQP_URL, base_settings
+from tests.helpers import Api, assert_eventually
+from tests.worker import ShardWorker, delete_namespace
+
+#: (name, direction, kind) -> value of the broker-hop counters in one exposition.
+Counts = dict[tuple[str, str, str], float]
+
+
+def _counts(text: str) -> Counts:
+    out: Counts = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name in ("ticketwar_amqp_messages_total", "ticketwar_amqp_commands_total"):
+                out[s.name, s.labels["direction"], s.labels.get("kind", "commands")] = s.value
+    return out
+
+
+async def _gateway_counts(api: Api) -> Counts:
+    reply = await api.call("GET", "/metrics")
+    assert reply.status == 200
+    return _counts(reply.body)
+
+
+def _worker_counts(worker: ShardWorker) -> Counts:
+    return _counts(generate_latest(worker.metrics.registry).decode())
+
+
+def _delta(after: Counts, before: Counts, name: str, direction: str, kind: str) -> float:
+    key = (f"ticketwar_amqp_{name}_total", direction, kind)
+    return after[key] - before.get(key, 0.0)
+
+
+async def test_commands_for_many_events_travel_one_message_per_bucket(
+        shard_worker: ShardWorker, make_api: Callable[..., Any]) -> None:
+    buckets = 2
+    api: Api = await make_api(amqp_url=Secret(TEST_AMQP_URL), amqp_buckets=buckets,
+                              coalesce_ms=50)
+    events = [(await api.event(totalTickets=3))["id"] for _ in range(6)]
+    buyers = await api.accounts(5)
+    # Round-robin over the events: each event's five commands interleaved with the others'.
+    commands = [BookCommand(uuid.uuid4(), event, buyer.id, 1, api.app[transport_key].reply_to)
+                for buyer in buyers for event in events]
+    outcomes: dict[uuid.UUID, Outcome] = {}
+    api.app[notifications_key].on_outcome(lambda o: outcomes.__setitem__(o.booking_id, o))
+    gateway_before, worker_before = await _gateway_counts(api), _worker_counts(shard_worker)
+
+    transport = api.app[transport_key]
+    # Sent in one go: every command is in its bucket's window before the window closes.
+    await asyncio.gather(*(transport.send([cmd]) for cmd in commands))
+
+    async def all_answered() -> bool:
+        return len(outcomes) == len(commands)
+
+    await assert_eventually(all_answered, message="not every command was answered")
+    await shard_worker.drain()
+    gateway, worker = await _gateway_counts(api), _worker_counts(shard_worker)
+    used = len({bucket_for(event, buckets) for event in events})
+    # Thirty commands for six events: one message per bucket, each way of the command hop.
+    assert _delta(gateway, gateway_before, "messages", "published", "commands") == used
+    assert _delta(gateway, gateway_before, "commands", "published", "commands") == 30
+    assert _delta(worker, worker_before, "messages", "delivered", "commands") == used
+    assert _delta(worker, worker_before, "commands", "delivered", "commands") == 30
+    # Answers: one message per batch and reply queue, at most one batch per message here.
+    published_outcomes = _delta(worker, worker_before, "messages", "published", "outcomes")
+    assert 1 <= published_outcomes <= used
+    assert _delta(gateway, gateway_before, "messages", "delivered", "outcomes") \
+        == published_outcomes
+    assert 1 <= _delta(worker, worker_before, "messages", "published", "stock") <= used
+    # Decided in the order sent, per event: the first three buyers get the three seats.
+    for event in events:
+        statuses = [outcomes[c.booking_id].status for c in commands if c.event_id == event]
+        assert statuses == [BookingStatus.CONFIRMED] * 3 + [BookingStatus.REJECTED] * 2
+        assert await api.pool.fetchval("SELECT sold FROM events WHERE id = $1", event) == 3
+
+
+async def test_poison_in_a_mixed_message_is_dead_lettered_and_answered(
+        shard_worker: ShardWorker, make_api: Callable[..., Any]) -> None:
+    api: Api = await make_api(amqp_url=Secret(TEST_AMQP_URL))
+    first, second = (await api.event(totalTickets=5))["id"], (await api.event())["id"]
+    buyer = await api.account()
+    buckets = shard_worker.settings.amqp_buckets
+    connection = await aio_pika.connect(TEST_AMQP_URL)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        replies = await channel.declare_queue(exclusive=True)
+        exchange = await channel.get_exchange(Names(AMQP_PREFIX, 0).bookings)
+        # Undecodable bytes, then one message for two events: a command naming a user that
+        # does not exist, beside a good one.
+        await exchange.publish(aio_pika.Message(b"\x00not json"),
+                               routing_key(first, buckets))
+        ghost = BookCommand(uuid.uuid4(), first, 987_654_321, 1, replies.name)
+        good = BookCommand(uuid.uuid4(), second, buyer.id, 1, replies.name)
+        await exchange.publish(aio_pika.Message(encode_commands([ghost, good])),
+                               routing_key(first, buckets))
+        answered: dict[uuid.UUID, Outcome] = {}
+        async with replies.iterator() as incoming, asyncio.timeout(30):
+            async for message in incoming:
+                await message.ack()
+                answered.update((o.booking_id, o) for o in decode_outcomes(message.body))
+                if len(answered) == 2:
+                    break
+    assert (answered[ghost.booking_id].status, answered[ghost.booking_id].reason) == (
+        BookingStatus.REJECTED, "undeliverable")
+    # The good command is answered once and for good: decided, or dead-lettered with its
+    # message by an actor that isolates poison one message at a time.
+    assert (answered[good.booking_id].status, answered[good.booking_id].reason) in {
+        (BookingStatus.CONFIRMED, None), (BookingStatus.REJECTED, "undeliverable")}
+    # The shard queue kept going: a booking of the first event after them is decided.
+    assert (await api.book(buyer, first, 1)).status == 201
+
+
+@pytest.fixture
+async def lone_consumer(db_pool: asyncpg.Pool,
+                        tmp_path: Path) -> AsyncIterator[tuple[AmqpShardConsumer,
+                                                               asyncio.Queue[Envelope],
+                                                               Settings]]:
+    """A shard consumer on a namespace of its own (one shard, one bucket), handing each
+    delivery to the test instead of an actor: the test plays the actor."""
+    settings = base_settings(tmp_path, amqp_url=Secret(TEST_AMQP_URL),
+                             amqp_prefix=f"{AMQP_PREFIX}-lone", shards=1, amqp_buckets=1,
+                             shard_workers=1)
+    delivered: asyncio.Queue[Envelope] = asyncio.Queue()
+    consumer = AmqpShardConsumer(settings, lambda _shard, env: delivered.put_nowait(env),
+                                 PgShardStore(db_pool))
+    await consumer.start()
+    try:
+        yield consumer, delivered, settings
+    finally:
+        await consumer.stop()
+        await delete_namespace(TEST_AMQP_URL, settings.amqp_prefix, 1)
+
+
+async def _three_commands(api: Api) -> list[Command]:
+    events = [(await api.event())["id"] for _ in range(3)]
+    buyers = await api.accounts(3)
+    return [BookCommand(uuid.uuid4(), e, b.id, 1, "nobody")
+            for e, b in zip(events, buyers, strict=True)]
+
+
+async def test_forwarded_commands_of_one_bucket_share_a_message(
+        lone_consumer: tuple[AmqpShardConsumer, asyncio.Queue[Envelope], Settings],
+        api: Api) -> None:
+    consumer, delivered, _ = lone_consumer
+    commands = await _three_commands(api)
+    # Fenced out of three events of one bucket: they go back to the exchange as ONE message,
+    # in their order.
+    await consumer.forward(commands)
+    async with asyncio.timeout(10):
+        envelope = await delivered.get()
+    assert envelope.commands == commands
+    assert delivered.empty()
+    await consumer.ack([envelope])
