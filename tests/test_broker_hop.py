@@ -1,7 +1,8 @@
 """The broker hop does not grow with the request rate: a gateway packs every command for one
 virtual bucket of events within the coalescing window into one message, the shards answer
 each gateway with one message per batch, and the counters on /metrics show it. Mixed-event
-messages keep per-event order, forward after a fencing loss, and dead-letter."""
+messages keep per-event order, forward after a fencing loss, and dead-letter: whole, or one
+command at a time once an actor has split them."""
 
 from __future__ import annotations
 
@@ -157,23 +158,75 @@ async def lone_consumer(db_pool: asyncpg.Pool,
         await delete_namespace(TEST_AMQP_URL, settings.amqp_prefix, 1)
 
 
-async def _three_commands(api: Api) -> list[Command]:
+async def _ready_messages(settings: Settings) -> int:
+    connection = await aio_pika.connect(TEST_AMQP_URL)
+    async with connection:
+        channel = await connection.channel()
+        queue = await channel.declare_queue(Names(settings.amqp_prefix, 1).shard(0),
+                                            passive=True)
+        return int(queue.declaration_result.message_count or 0)
+
+
+async def _forward_three(api: Api, consumer: AmqpShardConsumer,
+                         delivered: asyncio.Queue[Envelope]) -> tuple[list[Command], Envelope]:
+    """Forward commands for three events of the one bucket; what was sent, what came back."""
     events = [(await api.event())["id"] for _ in range(3)]
     buyers = await api.accounts(3)
-    return [BookCommand(uuid.uuid4(), e, b.id, 1, "nobody")
-            for e, b in zip(events, buyers, strict=True)]
+    commands: list[Command] = [BookCommand(uuid.uuid4(), e, b.id, 1, "nobody")
+                               for e, b in zip(events, buyers, strict=True)]
+    await consumer.forward(commands)
+    async with asyncio.timeout(10):
+        return commands, await delivered.get()
 
 
 async def test_forwarded_commands_of_one_bucket_share_a_message(
         lone_consumer: tuple[AmqpShardConsumer, asyncio.Queue[Envelope], Settings],
         api: Api) -> None:
     consumer, delivered, _ = lone_consumer
-    commands = await _three_commands(api)
     # Fenced out of three events of one bucket: they go back to the exchange as ONE message,
     # in their order.
-    await consumer.forward(commands)
-    async with asyncio.timeout(10):
-        envelope = await delivered.get()
+    commands, envelope = await _forward_three(api, consumer, delivered)
     assert envelope.commands == commands
     assert delivered.empty()
     await consumer.ack([envelope])
+
+
+async def test_a_message_its_actor_split_is_settled_once(
+        lone_consumer: tuple[AmqpShardConsumer, asyncio.Queue[Envelope], Settings],
+        api: Api) -> None:
+    consumer, delivered, settings = lone_consumer
+    _, envelope = await _forward_three(api, consumer, delivered)
+    # An actor that split the message: the first command committed, the second poison, the
+    # third committed. Only the second is dead-lettered; the message is settled once, after
+    # the last of its commands.
+    first, poison, last = ([cmd] for cmd in envelope.commands)
+    await consumer.ack([Envelope(first, envelope.token)])
+    await consumer.dead_letter(Envelope(poison, envelope.token))
+    await consumer.ack([Envelope(last, envelope.token)])
+
+    async def poison_recorded() -> bool:
+        status = await api.pool.fetchval("SELECT reason FROM bookings WHERE id = $1",
+                                         poison[0].booking_id)
+        return status == "undeliverable"
+
+    await assert_eventually(poison_recorded, message="the poison command was not recorded")
+    assert await api.pool.fetchval(
+        "SELECT count(*) FROM bookings WHERE id = ANY($1::uuid[])",
+        [first[0].booking_id, last[0].booking_id]) == 0
+    # Acked: closing the consumer gives nothing back to the queue.
+    await consumer.stop()
+    assert await _ready_messages(settings) == 0
+
+
+async def test_a_later_message_is_not_acked_over_a_partly_settled_one(
+        lone_consumer: tuple[AmqpShardConsumer, asyncio.Queue[Envelope], Settings],
+        api: Api) -> None:
+    consumer, delivered, settings = lone_consumer
+    _, earlier = await _forward_three(api, consumer, delivered)
+    _, later = await _forward_three(api, consumer, delivered)
+    # One command of the earlier message committed, the later message whole: acking the
+    # later one with multiple=True would ack the earlier one's two open commands with it.
+    await consumer.ack([Envelope(earlier.commands[:1], earlier.token)])
+    await consumer.ack([later])
+    await consumer.stop()
+    assert await _ready_messages(settings) == 1  # the earlier one, back in the queue

@@ -28,7 +28,8 @@ class Envelope:
     """Commands as delivered to an actor, with what is needed to acknowledge them."""
 
     commands: list[Command]
-    #: Transport-specific handle for acking (an AMQP message); None in-process.
+    #: Transport-specific handle for acking (over RabbitMQ a `Delivery`: one message, whose
+    #: commands an actor may split over several envelopes sharing the token); None in-process.
     token: object = None
     #: True when the broker may have delivered this before: the actor checks the DB first.
     redelivered: bool = False
@@ -68,7 +69,11 @@ class Outlet(Protocol):
     """Shard side: what an actor does with a committed batch."""
 
     async def ack(self, envelopes: Sequence[Envelope]) -> None:
-        """Acknowledge delivered envelopes; called only after their batch committed."""
+        """Acknowledge delivered envelopes; called only after their batch committed.
+
+        An envelope may hold part of a delivered one (same token, some of its commands): the
+        delivery is settled once every one of its commands was acked or dead-lettered, so
+        each command must be acked or dead-lettered exactly once, in the order delivered."""
 
     async def send_outcomes(self, outcomes: Sequence[Outcome]) -> None:
         """Deliver outcomes to the gateways named by their `reply_to`."""
@@ -80,4 +85,5 @@ class Outlet(Protocol):
         """Re-route commands of events this actor lost ownership of, to their current owner."""
 
     async def dead_letter(self, envelope: Envelope) -> None:
-        """Give up on an envelope that cannot be processed: it is answered as rejected."""
+        """Give up on an envelope's commands (all of a delivery, or part of one, see `ack`):
+        each is recorded and answered as rejected; the rest of its delivery is unaffected."""
