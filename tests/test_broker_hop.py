@@ -19,7 +19,7 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from engine.messages import BookCommand, Command, Outcome, decode_outcomes, encode_commands
-from engine.settings import Secret, Settings
+from engine.settings import Secret, Settings, SettingsError
 from engine.storage.shard_store import PgShardStore
 from engine.transport.amqp import AmqpShardConsumer, Names
 from engine.transport.amqp.topology import routing_key
@@ -56,6 +56,14 @@ def _worker_counts(worker: ShardWorker) -> Counts:
 def _delta(after: Counts, before: Counts, name: str, direction: str, kind: str) -> float:
     key = (f"ticketwar_amqp_{name}_total", direction, kind)
     return after[key] - before.get(key, 0.0)
+
+
+def test_buckets_are_a_setting_of_at_least_one() -> None:
+    assert Settings.from_env({"AMQP_BUCKETS": "64"}).amqp_buckets == 64
+    # Zero buckets would route nothing (a modulo by zero at the first booking): refused at
+    # start-up instead.
+    with pytest.raises(SettingsError, match="AMQP_BUCKETS"):
+        Settings.from_env({"AMQP_BUCKETS": "0"})
 
 
 async def test_commands_for_many_events_travel_one_message_per_bucket(
