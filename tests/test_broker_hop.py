@@ -238,3 +238,16 @@ async def test_a_later_message_is_not_acked_over_a_partly_settled_one(
     await consumer.ack([later])
     await consumer.stop()
     assert await _ready_messages(settings) == 1  # the earlier one, back in the queue
+
+
+async def test_settling_a_command_twice_does_not_settle_its_neighbours(
+        lone_consumer: tuple[AmqpShardConsumer, asyncio.Queue[Envelope], Settings],
+        api: Api) -> None:
+    consumer, delivered, settings = lone_consumer
+    _, envelope = await _forward_three(api, consumer, delivered)
+    # An actor that acks its first command again (a restart over a batch it had acked) must
+    # not ack the message while the other two are still undecided.
+    for _ in range(3):
+        await consumer.ack([Envelope(envelope.commands[:1], envelope.token)])
+    await consumer.stop()
+    assert await _ready_messages(settings) == 1

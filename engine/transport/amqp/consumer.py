@@ -7,7 +7,7 @@ standby (single active consumer): when a worker dies, the broker hands its queue
 
 A message may carry commands of several events (a gateway packs a whole virtual bucket into
 one), and an actor may settle them in parts — ack some, dead-letter one — when it isolates a
-poison command. Each delivery is therefore handed over as a `Delivery` token that counts its
+poison command. Each delivery is therefore handed over as a `Delivery` token that tracks its
 commands not yet settled: the message is acked (or rejected) once, after the last of them.
 """
 
@@ -18,7 +18,7 @@ import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import aio_pika
 from aio_pika.abc import (
@@ -62,16 +62,25 @@ class Delivery:
 
     An actor may split a message's commands over several envelopes sharing this token; the
     message is settled (acked or rejected) once, when every command it carried was acked or
-    dead-lettered.
+    dead-lettered. Commands are told apart by identity (the objects the actor was handed),
+    so settling one twice never counts for another.
     """
 
     message: AbstractIncomingMessage
-    #: Commands the message carried.
-    size: int
-    #: Commands neither acked nor dead-lettered yet.
-    unsettled: int
+    #: The commands the message carried (held, so that their identities stay unique).
+    commands: list[Command]
+    #: Identities of the commands neither acked nor dead-lettered yet.
+    open: set[int] = field(init=False)
     #: The broker was told: acked, rejected or requeued.
     settled: bool = False
+
+    def __post_init__(self) -> None:
+        self.open = {id(cmd) for cmd in self.commands}
+
+    def covers_all(self, commands: Sequence[Command]) -> bool:
+        """Whether these are every command of the message, none of them settled yet."""
+        return len(self.open) == len(self.commands) and \
+            self.open <= {id(cmd) for cmd in commands}
 
     def channel_key(self) -> int | None:
         """Its channel's identity (deliveries are acked per channel), None once it is gone:
@@ -155,7 +164,7 @@ class AmqpShardConsumer:
                 await message.reject(requeue=False)
                 return
             self._metrics.amqp_commands.labels("delivered").inc(len(commands))
-            token = Delivery(message, len(commands), len(commands))
+            token = Delivery(message, commands)
             self._submit(shard, Envelope(commands, token=token,
                                          redelivered=bool(message.redelivered)))
 
@@ -247,7 +256,7 @@ class AmqpShardConsumer:
             delivery = envelope.token
             # Settled already: acked before a restarted actor went through it again.
             if isinstance(delivery, Delivery) and not delivery.settled \
-                    and self._settle(delivery, len(envelope.commands)):
+                    and self._settle(delivery, envelope.commands):
                 complete.append(delivery)
         by_channel: dict[int, list[Delivery]] = defaultdict(list)
         for delivery in complete:
@@ -264,10 +273,10 @@ class AmqpShardConsumer:
             else:
                 await self._ack_one(last.message, multiple=True)
 
-    def _settle(self, delivery: Delivery, commands: int) -> bool:
-        """Count `commands` of the delivery settled; True when that completes it."""
-        delivery.unsettled -= commands
-        if delivery.unsettled > 0:
+    def _settle(self, delivery: Delivery, commands: Sequence[Command]) -> bool:
+        """Mark these commands of the delivery settled; True when that completes it."""
+        delivery.open.difference_update(id(cmd) for cmd in commands)
+        if delivery.open:
             self._partial.add(delivery)
             return False
         delivery.settled = True
@@ -321,7 +330,7 @@ class AmqpShardConsumer:
         if not isinstance(delivery, Delivery) or delivery.settled:
             return
         message = delivery.message
-        if delivery.unsettled == delivery.size and len(envelope.commands) >= delivery.size:
+        if delivery.covers_all(envelope.commands):
             delivery.settled = True
             self._partial.discard(delivery)
             try:
@@ -339,7 +348,7 @@ class AmqpShardConsumer:
             with contextlib.suppress(*BROKER_ERRORS):
                 await message.nack(requeue=True)
             return
-        if self._settle(delivery, len(envelope.commands)) \
+        if self._settle(delivery, envelope.commands) \
                 and delivery.channel_key() is not None:
             await self._ack_one(message, multiple=False)
 
