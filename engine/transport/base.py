@@ -71,9 +71,10 @@ class Outlet(Protocol):
     async def ack(self, envelopes: Sequence[Envelope]) -> None:
         """Acknowledge delivered envelopes; called only after their batch committed.
 
-        An envelope may hold part of a delivered one (same token, some of its commands): the
-        delivery is settled once every one of its commands was acked or dead-lettered, so
-        each command must be acked or dead-lettered exactly once, in the order delivered."""
+        An envelope may hold part of a delivered one (same token, some of the very command
+        objects delivered): the delivery is settled once every one of its commands was acked
+        or dead-lettered. Acking a command again is harmless; deliveries of one queue must be
+        settled in the order delivered."""
 
     async def send_outcomes(self, outcomes: Sequence[Outcome]) -> None:
         """Deliver outcomes to the gateways named by their `reply_to`."""
