@@ -25,8 +25,10 @@ from engine.transport.amqp import AmqpShardConsumer, Names
 from engine.transport.amqp.topology import routing_key
 from engine.transport.base import Envelope, bucket_for
 from engine.types import BookingStatus
-from gateway.keys import notifications_key, transport_key
+from gateway.app import create_app
+from gateway.keys import metrics_key, notifications_key, transport_key
 from tests.conftest import AMQP_PREFIX, TEST_AMQP_URL, base_settings
+from tests.faultproxy import FaultProxy
 from tests.helpers import Api, assert_eventually
 from tests.worker import ShardWorker, delete_namespace
 
@@ -249,3 +251,37 @@ async def test_settling_a_command_twice_does_not_settle_its_neighbours(
         await consumer.ack([Envelope(envelope.commands[:1], envelope.token)])
     await consumer.stop()
     assert await _ready_messages(settings) == 1
+
+
+async def test_commands_gathered_while_a_confirm_is_awaited_leave_as_one_message(
+        shard_worker: ShardWorker, aiohttp_client: Any,
+        make_settings: Callable[..., Settings]) -> None:
+    """However fast requests come, a bucket has one message in flight: what arrives while it
+    awaits its confirm leaves together once it is confirmed (no window needed)."""
+    async with FaultProxy("127.0.0.1", 5672) as proxy:
+        url = TEST_AMQP_URL.replace(":5672/", f":{proxy.port}/")
+        app = create_app(make_settings(amqp_url=Secret(url), coalesce_ms=0))
+        api = Api(await aiohttp_client(app), app, shard_worker)
+        event = (await api.event(totalTickets=100))["id"]
+        buyers = await api.accounts(21)
+        transport = api.app[transport_key]
+        commands = [BookCommand(uuid.uuid4(), event, b.id, 1, transport.reply_to)
+                    for b in buyers]
+        before = await _gateway_counts(api)
+
+        proxy.stall("down")  # the first message reaches the broker; its confirm is held
+        first = asyncio.create_task(transport.send([commands[0]]))
+
+        async def awaiting_confirm() -> bool:
+            return bool(api.app[metrics_key].registry.get_sample_value(
+                "ticketwar_publisher_confirms_in_flight") == 1)
+        await assert_eventually(awaiting_confirm)
+        rest = asyncio.gather(*(transport.send([c]) for c in commands[1:]))
+        proxy.heal()
+        await asyncio.wait_for(asyncio.gather(first, rest), 10)
+
+        after = await _gateway_counts(api)
+        assert _delta(after, before, "messages", "published", "commands") == 2
+        assert _delta(after, before, "commands", "published", "commands") == 21
+        await api.drain()
+        assert await api.pool.fetchval("SELECT sold FROM events WHERE id = $1", event) == 21

@@ -92,6 +92,8 @@ class AmqpTransport:
         #: Commands waiting for their window to close, and its one confirm, by routing key.
         self._pending: dict[str, list[Command]] = {}
         self._flushes: dict[str, asyncio.Future[None]] = {}
+        #: Buckets whose message awaits its confirm: the next one waits for it.
+        self._sending: set[str] = set()
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -135,12 +137,12 @@ class AmqpTransport:
     # -- sending -------------------------------------------------------------------------
 
     async def send(self, commands: Sequence[Command]) -> None:
-        """Publish durably; coalesced with every other command for the same virtual bucket
-        (any event in it) that arrives within the window."""
+        """Publish durably, coalesced with every other command for the same virtual bucket
+        (any event in it): those that arrive within the window, and those that arrive while
+        the bucket's previous message awaits its confirm — at most one message per bucket is
+        in flight, so messages per second stay bounded (buckets / confirm time) however fast
+        requests come, and batches grow with the load instead, as in group commit."""
         key = topology.routing_key(commands[0].event_id, self._buckets)
-        if self._window <= 0:
-            await self._publish(key, list(commands))
-            return
         pending = self._pending.get(key)
         if pending is None:
             pending = self._pending[key] = []
@@ -149,24 +151,36 @@ class AmqpTransport:
             # Its waiters may all be gone (cancelled requests) when it fails: mark the error
             # seen, so asyncio does not log it as never retrieved; each waiter still gets it.
             flush.add_done_callback(lambda f: f.cancelled() or f.exception())
-            loop.call_later(self._window, self._flush, key)
+            if key not in self._sending:
+                # Without a window, still after this turn of the loop: what the same turn
+                # sends shares the message.
+                loop.call_later(self._window, self._flush, key)
+            # else: the message in flight sends this one when its confirm arrives.
         else:
             flush = self._flushes[key]
         # In arrival order: an event's commands keep their order inside the message, and its
-        # messages leave in order on the one channel, to the one queue of the bucket.
+        # messages leave in order, one at a time, to the one queue of the bucket.
         pending.extend(commands)
         # Every request of the group waits for the one confirm of the shared message.
         await asyncio.shield(flush)
 
     def _flush(self, key: str) -> None:
-        commands = self._pending.pop(key)
+        commands = self._pending.pop(key, None)
+        if not commands:
+            return
         future = self._flushes.pop(key)
+        self._sending.add(key)
         task = asyncio.ensure_future(self._publish(key, commands))
 
         def settle(t: asyncio.Task[None]) -> None:
+            self._sending.discard(key)
+            if key in self._pending:
+                self._flush(key)  # gathered while this one awaited its confirm: send now
             if future.done():
                 return
-            if t.exception() is not None:
+            if t.cancelled():
+                future.cancel()
+            elif t.exception() is not None:
                 future.set_exception(t.exception())  # type: ignore[arg-type]
             else:
                 future.set_result(None)
