@@ -73,7 +73,8 @@ async def create_pool(settings: Settings, *, apply_migrations: bool = True,
         try:
             pool: asyncpg.Pool = await asyncpg.create_pool(
                 dsn, min_size=1, max_size=settings.db_pool_max, command_timeout=30,
-                init=None if on_statement is None else _counting(on_statement))
+                init=None if on_statement is None else _counting(on_statement),
+                reset=keep_session)
             break
         except TRANSIENT_DB_ERRORS as exc:
             if attempt == 7:
@@ -99,6 +100,21 @@ def _counting(on_statement: Callable[[], None]
     async def init(conn: asyncpg.Connection) -> None:
         conn.add_query_logger(lambda _query: on_statement())
     return init
+
+
+async def keep_session(conn: asyncpg.Connection) -> None:
+    """The pool's reset on release: nothing beyond what asyncpg always does.
+
+    asyncpg's default runs `pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`
+    on every release, one round trip per checkout, to undo session state a borrower may
+    have left. Ours leave none: LISTEN happens on the revocation feed's own connection
+    (`session_feed.py`), nothing runs a session-level `SET`, cursors live inside
+    transactions, and the migration's advisory lock is released by the migration itself.
+    Before calling this, asyncpg still rolls back a transaction left open and drops the
+    connection's listeners (`Connection._reset`), so a failed borrower cannot leak one.
+    A new kind of session state on pool connections must undo itself, or bring the
+    default back (`Connection.reset`).
+    """
 
 
 #: What a CREATE DATABASE raced by another session raises: 42P04 when the other one had

@@ -1,0 +1,46 @@
+"""The database pool: what one checkout costs in round trips, counted on real PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from engine.storage import create_pool
+from tests.conftest import base_settings
+
+
+async def test_a_release_sends_no_reset_query(tmp_path: Path, db_pool: Any) -> None:
+    pool = await create_pool(base_settings(tmp_path, db_pool_max=1))
+    sent: list[str] = []
+    try:
+        async with pool.acquire() as conn:
+            # The logger stays on the connection across releases (asyncpg's own reset
+            # drops listeners, not query loggers), so it also sees what release sends.
+            conn.add_query_logger(lambda record: sent.append(record.query))
+            await conn.fetchval("SELECT $1::int", 1)
+        async with pool.acquire() as conn:
+            await conn.fetchval("SELECT $1::int", 2)
+    finally:
+        await pool.close()
+    assert sent == ["SELECT $1::int", "SELECT $1::int"]
+
+
+async def test_a_transaction_left_open_is_still_rolled_back(tmp_path: Path,
+                                                            db_pool: Any) -> None:
+    """Without the reset query asyncpg still ends an open transaction on release."""
+    pool = await create_pool(base_settings(tmp_path, db_pool_max=1))
+    try:
+        conn = await pool.acquire()
+        tx = conn.transaction()
+        await tx.start()
+        await conn.execute("CREATE TEMP TABLE left_open (x int) ON COMMIT DROP")
+        await pool.release(conn)
+        async with pool.acquire() as again:
+            assert not again.is_in_transaction()
+            missing = await again.fetchval("SELECT to_regclass('pg_temp.left_open')")
+            assert missing is None
+    finally:
+        await pool.close()
+    assert isinstance(pool, asyncpg.Pool)
