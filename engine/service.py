@@ -15,6 +15,7 @@ from engine.admission import Admission
 from engine.errors import InvalidQuantity, NotFound, NotOnSale
 from engine.messages import Outcome, StockUpdate
 from engine.notifications import Notifications
+from engine.process_share import share, sharing_processes
 from engine.settings import Settings
 from engine.storage import bookings
 from engine.storage.database import translate_db_errors
@@ -37,7 +38,9 @@ class BookingService:
         self._pool = pool
         self._notifications = notifications
         self._events: dict[EventId, tuple[float, Event]] = {}
-        self._admission = Admission(settings.max_requests_in_flight)
+        # Each gateway process admits its share of the host's budget.
+        self._admission = Admission(share(settings.max_requests_in_flight,
+                                          sharing_processes(settings)))
         self._transport = transport
         self._clock = clock
         self.booker = self._make_booker(pool, transport, clock)
@@ -45,6 +48,11 @@ class BookingService:
     async def stop(self) -> None:
         """Stop the strategy's background work (shutdown)."""
         await self.booker.stop()
+
+    @property
+    def capacity(self) -> int:
+        """Booking and cancel requests this process works on at once, at most."""
+        return self._admission.limit
 
     @property
     def in_flight(self) -> int:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from ipaddress import ip_network
 from pathlib import Path
 
@@ -150,6 +150,13 @@ class Settings:
     #: Mount POST /api/bench/book/{id} (no-op booking) for measuring the gateway's ceiling.
     bench_endpoints: bool = False
     log_level: str = "INFO"
+    #: Gateway processes `ticketwar run` starts and supervises when AMQP_URL is set, all on
+    #: one port (SO_REUSEPORT); the in-process transport always runs one.
+    gateway_processes: int = field(default_factory=lambda: os.cpu_count() or 1)
+    #: This gateway process's number (0-based), set by `ticketwar run` for each it starts.
+    gateway_process_index: int = 0
+    #: Gateway process i also serves GET /metrics, alone, on this port + i (0: none).
+    gateway_metrics_port: int = 0
 
     def __post_init__(self) -> None:
         if self.shards < 1:
@@ -182,6 +189,8 @@ class Settings:
         for timeout in ("idle_timeout_seconds", "body_timeout_seconds"):
             if getattr(self, timeout) <= 0:
                 raise SettingsError(f"{timeout.upper()} must be more than 0")
+        if self.gateway_processes < 1:
+            raise SettingsError("GATEWAY_PROCESSES must be at least 1")
 
     @property
     def transport(self) -> str:

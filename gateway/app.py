@@ -19,6 +19,7 @@ from aiohttp import web
 from engine.auth import TokenIssuer
 from engine.metrics import Metrics
 from engine.notifications import Notifications
+from engine.process_share import sharing_processes
 from engine.service import BookingService
 from engine.sessions import SessionView
 from engine.settings import Settings
@@ -134,7 +135,8 @@ def create_app(settings: Settings) -> web.Application:
     metrics = Metrics()
     metrics.up.labels("gateway").set(1)
     app[metrics_key] = metrics
-    limits = RateLimits(settings.trusted_proxies, metrics)
+    limits = RateLimits(settings.trusted_proxies, metrics,
+                        processes=sharing_processes(settings))
     app[login_email_limit_key] = limits.counter(settings.rate_limit_auth, "login-email")
     app[notifications_key] = Notifications()
     app[stream_hub_key] = StreamHub(StreamCaps(settings.max_streams,
