@@ -10,7 +10,6 @@ must hold on *every* process is then checked on each process's own metrics port.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import re
 import signal
@@ -31,7 +30,7 @@ from engine.settings import Secret, Settings
 from engine.types import Role
 from tests.conftest import TEST_AMQP_URL, TEST_DATABASE_URL
 from tests.factories import create_accounts
-from tests.helpers import assert_eventually
+from tests.helpers import assert_eventually, free_port_pair
 from tests.worker import delete_namespace
 
 pytestmark = pytest.mark.slow
@@ -40,17 +39,6 @@ PROCESSES = 2
 SHARDS = 4
 #: Enough rounds that both processes take part: each new connection lands on either.
 ROUNDS = 16
-
-
-def _port_pair() -> int:
-    """A port p with p and p + 1 both free (one metrics port per gateway process)."""
-    while True:
-        with socket.socket() as a:
-            a.bind(("127.0.0.1", 0))
-            port = int(a.getsockname()[1])
-            with socket.socket() as b, contextlib.suppress(OSError):
-                b.bind(("127.0.0.1", port + 1))
-                return port
 
 
 @dataclass
@@ -92,7 +80,7 @@ async def stack(db_pool: Any, tmp_path_factory: pytest.TempPathFactory
                 ) -> AsyncIterator[Stack]:
     data_dir = tmp_path_factory.mktemp("procs")
     prefix = f"tw-procs-{uuid.uuid4().hex[:8]}"
-    metrics_port = _port_pair()
+    metrics_port = free_port_pair()
     env = {k: v for k, v in os.environ.items()
            if k not in {"JWT_SECRET", "PORT", "LOG_LEVEL", "GATEWAY_PROCESSES"}}
     # No JWT_SECRET: the parent generates one into DATA_DIR, and every process must use it.
