@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
 
 import asyncpg
 from aiohttp import web
@@ -19,7 +20,7 @@ from aiohttp import web
 from engine.auth import TokenIssuer
 from engine.metrics import Metrics
 from engine.notifications import Notifications
-from engine.process_share import sharing_processes
+from engine.process_share import share, sharing_processes
 from engine.service import BookingService
 from engine.sessions import SessionView
 from engine.settings import Settings
@@ -60,8 +61,12 @@ log = logging.getLogger(__name__)
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
-    pool = await create_pool(app[settings_key],
-                             on_statement=app[metrics_key].db_statements.inc)
+    settings = app[settings_key]
+    # DB_POOL_MAX is the host's: each of N gateway processes opens its share, so N of
+    # them do not open N times the connections (past max_connections on many cores).
+    pool = await create_pool(replace(settings, db_pool_max=share(
+        settings.db_pool_max, sharing_processes(settings))),
+        on_statement=app[metrics_key].db_statements.inc)
     app[pool_key] = pool
     yield
     await pool.close()

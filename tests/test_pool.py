@@ -7,8 +7,11 @@ from typing import Any
 
 import asyncpg
 
+from engine.settings import Secret
 from engine.storage import create_pool
-from tests.conftest import base_settings
+from gateway.keys import pool_key
+from tests.conftest import TEST_AMQP_URL, base_settings
+from tests.helpers import Api
 
 
 async def test_a_release_sends_no_reset_query(tmp_path: Path, db_pool: Any) -> None:
@@ -44,3 +47,13 @@ async def test_a_transaction_left_open_is_still_rolled_back(tmp_path: Path,
     finally:
         await pool.close()
     assert isinstance(pool, asyncpg.Pool)
+
+
+async def test_gateway_processes_share_the_connections_of_the_host(make_api: Any) -> None:
+    """N gateway processes with DB_POOL_MAX each would open N times the connections one
+    did, past PostgreSQL's max_connections on a many-core host: each takes its share."""
+    api: Api = await make_api(amqp_url=Secret(TEST_AMQP_URL), gateway_processes=4,
+                              db_pool_max=20)
+    assert api.app[pool_key].get_max_size() == 5
+    alone: Api = await make_api(gateway_processes=4, db_pool_max=20)  # in-process: one
+    assert alone.app[pool_key].get_max_size() == 20
