@@ -144,7 +144,8 @@ async def test_run_serves_on_embedded_postgres_and_stops_cleanly(data_dir: Path)
         assert any("gateway listening" in line for line in seen[:top]), seen
         assert len({len(line) for line in box}) == 1, box  # the borders line up
         assert f"open http://127.0.0.1:{port}" in box[1]
-        assert "database: embedded, transport: inproc" in "".join(box)
+        # The in-process transport keeps one gateway process, whatever GATEWAY_PROCESSES says.
+        assert "database: embedded, transport: inproc (one gateway process)" in "".join(box)
         assert re.search(r"VENDOR\s+vendor@demo\.test\s+\S{8,}\s+\|$", box[-3]), box
         assert re.search(r"USER\s+buyer@demo\.test\s+\S{8,}\s+\|$", box[-2]), box
         async with aiohttp.ClientSession() as http:
