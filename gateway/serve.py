@@ -84,7 +84,14 @@ async def metrics_port(app: web.Application) -> AsyncIterator[None]:
     await runner.setup()
     try:
         port = settings.gateway_metrics_port + settings.gateway_process_index
-        await web.TCPSite(runner, settings.host, port).start()
+        try:
+            await web.TCPSite(runner, settings.host, port).start()
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            raise PortInUse(f"metrics port {port} on {settings.host} is in use",
+                            hint="Choose another GATEWAY_METRICS_PORT (process i uses it "
+                            "+ i)") from exc
         log.info("metrics on http://%s:%d/metrics", settings.host, port)
         yield
     finally:

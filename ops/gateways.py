@@ -67,7 +67,8 @@ async def serve_processes(settings: Settings,
         await gateways.start()
         ready = asyncio.ensure_future(gateways.wait_ready())
         stopped = asyncio.ensure_future(stop.wait())
-        await asyncio.wait({ready, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        gave_up = asyncio.ensure_future(gateways.gave_up.wait())
+        await asyncio.wait({ready, stopped, gave_up}, return_when=asyncio.FIRST_COMPLETED)
         if ready.done():
             log.info("%d gateway processes listening on http://%s:%d (transport %s, "
                      "strategy %s)", gateways.count, settings.host, port,
@@ -75,11 +76,17 @@ async def serve_processes(settings: Settings,
             if on_ready is not None:
                 await on_ready(port)
         ready.cancel()
-        await stopped
-        log.info("shutting down: no new requests, finishing batches in flight")
+        # A process that cannot start is one that cannot be restarted into serving either.
+        await asyncio.wait({stopped, gave_up}, return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        gave_up.cancel()
+        if gateways.gave_up.is_set():
+            log.error("stopping: a gateway process could not start (its reason is above)")
+        else:
+            log.info("shutting down: no new requests, finishing batches in flight")
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
         code = await gateways.stop()
         reserved.close()
-    return code
+    return 1 if gateways.gave_up.is_set() else code

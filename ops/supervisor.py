@@ -27,6 +27,10 @@ log = logging.getLogger(__name__)
 #: Restart delays: quick at first (a kill -9 under load), slower if it keeps dying.
 _BACKOFF = (0.2, 0.5, 1.0, 2.0, 5.0)
 
+#: A child that says when it serves and exits this many times in a row without having
+#: served once is given up on (a start-up error no restart will cure: a port in use).
+START_ATTEMPTS = 3
+
 
 class ProcessSupervisor:
     """Runs `python <args>` `count` times; child i gets `index_env(i)` on top of `env`."""
@@ -51,6 +55,8 @@ class ProcessSupervisor:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self.restarts = 0
+        #: Set when a child could not start START_ATTEMPTS times in a row.
+        self.gave_up = asyncio.Event()
 
     def index_env(self, index: int) -> dict[str, str]:
         """The environment that tells child `index` who it is."""
@@ -96,6 +102,12 @@ class ProcessSupervisor:
     async def _keep(self, index: int) -> None:
         failures = 0
         while not self._stopping:
+            if (self.announces_ready and failures >= START_ATTEMPTS
+                    and not self._ready[index].is_set()):
+                log.error("%s %d exited %d times before serving; gave up", self.role, index,
+                          failures)
+                self.gave_up.set()
+                return
             try:
                 proc = await self._spawn(index)
             except OSError:  # no process to watch, but the next attempt may get one

@@ -25,6 +25,7 @@ from tests.conftest import TEST_AMQP_URL, TEST_DATABASE_URL
 from tests.factories import Account
 from tests.helpers import Api, assert_eventually, free_port
 from tests.rabbitmq_node import rabbitmq_without_plugins
+from tests.worker import delete_namespace
 
 TICKETWAR = [sys.executable, "-m", "ops.cli"]
 
@@ -236,6 +237,31 @@ async def test_port_in_use_is_one_line(tmp_path: Path) -> None:
     _one_line(code, out, f"port {port}", "PORT=")
     # Checked before the embedded database would start: nothing was started.
     assert not (tmp_path / "pgdata").exists()
+
+
+@pytest.mark.slow
+async def test_a_gateway_process_that_cannot_start_ends_run_with_its_reason(
+        tmp_path: Path, db_pool: object) -> None:
+    """Its metrics port taken: restarting it forever would never print a URL, so after a
+    few failed starts `ticketwar run` stops everything and exits non-zero, the reason
+    (one line per attempt, no traceback) above."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        metrics_port = taken.getsockname()[1]
+        prefix = f"tw-cli-{os.getpid()}"
+        try:
+            code, out = await _start(
+                [*TICKETWAR, "run"], PORT="0", DATA_DIR=str(tmp_path),
+                DATABASE_URL=TEST_DATABASE_URL, AMQP_URL=TEST_AMQP_URL, SHARD_WORKERS="0",
+                AMQP_PREFIX=prefix, SHARDS="2", GATEWAY_PROCESSES="1",
+                GATEWAY_METRICS_PORT=str(metrics_port))
+        finally:
+            await delete_namespace(TEST_AMQP_URL, prefix, 2)
+    assert code != 0, out
+    assert f"gateway: metrics port {metrics_port} on 127.0.0.1 is in use" in out, out
+    assert "Traceback" not in out and "open http" not in out, out
+    assert "gave up" in out, out
 
 
 # -- LOG_LEVEL: the environment's default, --log-level overrides -----------------------
