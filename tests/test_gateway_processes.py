@@ -28,6 +28,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from engine.auth import TokenIssuer
 from engine.settings import Secret, Settings
 from engine.types import Role
+from ops.soak import gateway_rss_mib, rss_mib
 from tests.conftest import TEST_AMQP_URL, TEST_DATABASE_URL
 from tests.factories import create_accounts
 from tests.helpers import assert_eventually, free_port_pair
@@ -222,6 +223,12 @@ async def test_a_killed_gateway_process_is_restarted(stack: Stack) -> None:
         for _ in range(ROUNDS):
             async with http.get(f"{stack.url}/api/health") as resp:
                 assert resp.status == 200
+
+
+def test_the_soak_weighs_the_gateway_processes_not_their_supervisor(stack: Stack) -> None:
+    gateways = sum(rss_mib(pid) for pid in stack.pids("gateway").values())
+    assert gateway_rss_mib(stack.proc.pid) == pytest.approx(gateways, rel=0.05)
+    assert rss_mib(stack.proc.pid) < gateways * 0.75  # what `make soak` read before
 
 
 async def test_sigterm_stops_gateways_then_workers_within_the_deadline(stack: Stack) -> None:
