@@ -3,8 +3,10 @@ start-up failure as one line (with the traceback too when the level is DEBUG).""
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Callable, Iterator
@@ -49,10 +51,28 @@ def announce_ready() -> None:
         os.close(int(fd))
 
 
+#: Set by the supervisor of `ticketwar run` in the environment of every child it starts.
+SUPERVISED_ENV = "TICKETWAR_SUPERVISED"
+#: prctl(2) option: the signal this process gets when its parent dies.
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(prog: str) -> None:
+    """When started by `ticketwar run`, be sent SIGTERM (an ordered stop) if it dies, even
+    by kill -9: its children run in a session of their own, so nothing else would stop
+    them, and a gateway left behind would go on taking connections on its port."""
+    if not os.environ.get(SUPERVISED_ENV) or not sys.platform.startswith("linux"):
+        return  # started by hand, or no prctl
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() == 1:  # the parent died before prctl: nobody would signal us
+        sys.exit(f"{prog}: ticketwar run is gone")
+
+
 def process_main(prog: str, run: Callable[[Settings], int]) -> NoReturn:
     """The `python -m <prog>` entry of a child process: settings from the environment (a
     bad one is a one-line exit), logging, then `run`'s exit code (a start-up error is one
-    line too)."""
+    line too). Supervised, it stops with its parent."""
+    die_with_parent(prog)
     try:
         settings = Settings.from_env()
     except SettingsError as exc:

@@ -6,7 +6,8 @@ backoff; on shutdown every child gets SIGTERM (it finishes its work in flight) a
 has not exited within the grace period, SIGKILL — a worker's unacked messages go back to the
 queue. Children run in a session of their own, so a Ctrl-C at the terminal reaches only
 `ticketwar run`, which then stops them in its order (gateways first, workers last) instead
-of every process at once.
+of every process at once; and each is sent SIGTERM by the kernel if `ticketwar run` dies
+(`engine.entrypoint.die_with_parent`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import signal
 import sys
 from collections.abc import Mapping, Sequence
 
-from engine.entrypoint import READY_FD_ENV
+from engine.entrypoint import READY_FD_ENV, SUPERVISED_ENV
 from engine.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,8 @@ class ProcessSupervisor:
         return {i: p.pid for i, p in self._procs.items() if p.returncode is None}
 
     async def _spawn(self, index: int) -> asyncio.subprocess.Process:
-        env = {**self._env, **self.index_env(index), **self._first.pop(index, {})}
+        env = {**self._env, **self.index_env(index), SUPERVISED_ENV: "1",
+               **self._first.pop(index, {})}
         if not self.announces_ready:
             return await asyncio.create_subprocess_exec(sys.executable, *self._args, env=env,
                                                         start_new_session=True)

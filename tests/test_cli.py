@@ -264,6 +264,50 @@ async def test_a_gateway_process_that_cannot_start_ends_run_with_its_reason(
     assert "gave up" in out, out
 
 
+def _running(pid: int) -> bool:
+    """Whether process `pid` exists and is not a zombie waiting to be reaped."""
+    try:
+        return "(zombie)" not in Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.slow
+async def test_children_stop_when_run_is_killed(tmp_path: Path, db_pool: object) -> None:
+    """Children run in a session of their own (a terminal's Ctrl-C reaches only `ticketwar
+    run`, which stops them in order), so nothing else would stop them after a kill -9 of
+    run: each is told by the kernel instead, and stops."""
+    prefix = f"tw-cli-kill-{os.getpid()}"
+    log = tmp_path / "run.log"
+    with log.open("wb") as out:
+        proc = await asyncio.create_subprocess_exec(
+            *TICKETWAR, "run", stdout=out, stderr=out, env=_env(
+                JWT_SECRET="j" * 40, PORT="0", DATA_DIR=str(tmp_path),
+                DATABASE_URL=TEST_DATABASE_URL, AMQP_URL=TEST_AMQP_URL, AMQP_PREFIX=prefix,
+                SHARDS="2", SHARD_WORKERS="1", GATEWAY_PROCESSES="1", LOG_LEVEL="INFO"))
+    try:
+        async def announced() -> bool:
+            assert proc.returncode is None, log.read_text()
+            return "open http" in log.read_text()
+
+        await assert_eventually(announced, timeout=60, interval=0.1)
+        children = [int(pid) for pid in re.findall(r"started \(pid (\d+)\)", log.read_text())]
+        assert len(children) == 2, log.read_text()
+        proc.kill()
+        await proc.wait()
+
+        async def all_gone() -> bool:
+            return not any(_running(pid) for pid in children)
+
+        await assert_eventually(all_gone, timeout=30, interval=0.1,
+                                message=f"children left running: {log.read_text()[-2000:]}")
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        await delete_namespace(TEST_AMQP_URL, prefix, 2)
+
+
 # -- LOG_LEVEL: the environment's default, --log-level overrides -----------------------
 
 
