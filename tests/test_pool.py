@@ -57,3 +57,21 @@ async def test_gateway_processes_share_the_connections_of_the_host(make_api: Any
     assert api.app[pool_key].get_max_size() == 5
     alone: Api = await make_api(gateway_processes=4, db_pool_max=20)  # in-process: one
     assert alone.app[pool_key].get_max_size() == 20
+
+
+async def test_a_query_is_prepared_once_per_connection_and_kept(tmp_path: Path,
+                                                                db_pool: Any) -> None:
+    """asyncpg's statement cache (on by default) prepares each parameterised query once per
+    connection; a pool made without it (statement_cache_size=0) would parse it every time."""
+    pool = await create_pool(base_settings(tmp_path, db_pool_max=1))
+    query = "SELECT $1::int + 0 AS prepared_once"
+    try:
+        for n in range(3):
+            async with pool.acquire() as conn:
+                await conn.fetchval(query, n)
+        async with pool.acquire() as conn:
+            kept = await conn.fetchval(
+                "SELECT count(*) FROM pg_prepared_statements WHERE statement = $1", query)
+    finally:
+        await pool.close()
+    assert kept == 1
