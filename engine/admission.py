@@ -21,13 +21,13 @@ class Admission:
     """Counts requests in and out; `admitted()` refuses with `Unavailable` (503)."""
 
     def __init__(self, limit: int) -> None:
-        self._limit = limit
+        self.limit = limit
         self.in_flight = 0
 
     @contextmanager
     def admitted(self) -> Iterator[None]:
         """Count a request in for the `with` block, or refuse it at once."""
-        if self.in_flight >= self._limit:
+        if self.in_flight >= self.limit:
             raise Unavailable("the gateway is at capacity, try again shortly", retry_after=1)
         self.in_flight += 1
         try:

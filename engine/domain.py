@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from engine.errors import LimitExceeded, NotOnSale, SoldOut
-from engine.types import EventId, UserId
+from engine.types import BookingId, EventId, UserId
 
 
 class Availability(StrEnum):
@@ -32,6 +32,15 @@ def availability(capacity: int, sold: int, sale_starts_at: datetime | None,
     return Availability.ON_SALE
 
 
+@dataclass(frozen=True, slots=True)
+class KeyPin:
+    """The request a user's Idempotency-Key was first used for: a replay must match it."""
+
+    booking_id: BookingId
+    event_id: EventId
+    quantity: int
+
+
 @dataclass(slots=True)
 class EventLedger:
     """An owned event's stock and per-user confirmed counts, as the owning actor sees them."""
@@ -43,6 +52,8 @@ class EventLedger:
     sale_starts_at: datetime | None
     epoch: int
     held: dict[UserId, int] = field(default_factory=dict)
+    #: (user, Idempotency-Key) -> the booking it is pinned to, for this event's bookings.
+    keys: dict[tuple[UserId, str], KeyPin] = field(default_factory=dict)
 
     @property
     def available(self) -> int:

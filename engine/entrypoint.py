@@ -3,13 +3,18 @@ start-up failure as one line (with the traceback too when the level is DEBUG).""
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import os
+import signal
 import sys
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import NoReturn
 
 from engine.errors import StartupError
+from engine.settings import Settings, SettingsError
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -30,3 +35,48 @@ def startup_errors(prog: str) -> Iterator[None]:
         if logging.getLogger().isEnabledFor(logging.DEBUG):
             traceback.print_exception(exc)
         sys.exit(f"{prog}: {exc}")
+
+
+#: The environment variable naming the pipe a supervised child writes one byte to once it
+#: serves (`ops/supervisor.py` creates the pipe; the child inherits its write end).
+READY_FD_ENV = "TICKETWAR_READY_FD"
+
+
+def announce_ready() -> None:
+    """Tell the supervising `ticketwar run` that this process serves (nothing if
+    unsupervised). Once only: the pipe is closed afterwards."""
+    fd = os.environ.pop(READY_FD_ENV, None)
+    if fd is not None:
+        os.write(int(fd), b"1")
+        os.close(int(fd))
+
+
+#: Set by the supervisor of `ticketwar run` in the environment of every child it starts.
+SUPERVISED_ENV = "TICKETWAR_SUPERVISED"
+#: prctl(2) option: the signal this process gets when its parent dies.
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(prog: str) -> None:
+    """When started by `ticketwar run`, be sent SIGTERM (an ordered stop) if it dies, even
+    by kill -9: its children run in a session of their own, so nothing else would stop
+    them, and a gateway left behind would go on taking connections on its port."""
+    if not os.environ.get(SUPERVISED_ENV) or not sys.platform.startswith("linux"):
+        return  # started by hand, or no prctl
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() == 1:  # the parent died before prctl: nobody would signal us
+        sys.exit(f"{prog}: ticketwar run is gone")
+
+
+def process_main(prog: str, run: Callable[[Settings], int]) -> NoReturn:
+    """The `python -m <prog>` entry of a child process: settings from the environment (a
+    bad one is a one-line exit), logging, then `run`'s exit code (a start-up error is one
+    line too). Supervised, it stops with its parent."""
+    die_with_parent(prog)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        sys.exit(f"{prog}: bad setting: {exc}")
+    configure_logging(settings.log_level)
+    with startup_errors(prog):
+        sys.exit(run(settings))

@@ -7,6 +7,7 @@ boundaries, so nothing above them catches a driver's exception.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any, ClassVar
 
 
@@ -296,6 +297,19 @@ class DuplicateWrite(EngineError):
     that was not flagged for checking, or a ticket-code collision); retry after checking."""
 
     code = "duplicate_write"
+
+
+class KeyConflict(EngineError):
+    """A batch pinned Idempotency-Keys that were already pinned to other bookings (by a
+    gateway answering 202, or for an event of another shard); nothing was written. `pins`
+    maps (user, key) to the (booking id, event id, quantity) each is pinned to, so the batch
+    can be decided again knowing them."""
+
+    code = "idempotency_key_conflict"
+
+    def __init__(self, pins: dict[tuple[int, str], tuple[uuid.UUID, int, int]]) -> None:
+        super().__init__(f"{len(pins)} idempotency key(s) already pinned elsewhere")
+        self.pins = pins
 
 
 class PoisonBatch(EngineError):

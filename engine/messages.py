@@ -1,7 +1,7 @@
 """Wire messages between gateways and shard actors: versioned JSON (orjson), never pickle.
 
-Every message is `{"v": 1, "type": ..., ...}`; a gateway may coalesce several commands
-for one event into one `batch` message.
+Every message is `{"v": 1, "type": ..., ...}`; a gateway coalesces the commands for one
+routing key (a virtual bucket of events, so possibly several events) into one `batch` message.
 """
 
 from __future__ import annotations
@@ -34,6 +34,9 @@ class BookCommand:
     #: actor looks its id up in the DB first. (Redeliveries are flagged by the broker on the
     #: envelope instead, see `Envelope.redelivered`.)
     check_existing: bool = False
+    #: The client's Idempotency-Key, if it sent one: the actor pins it to this booking in the
+    #: batch that decides it, and answers a later command with the same key from memory.
+    idempotency_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +72,9 @@ class Outcome:
     reason: str | None = None
     tickets: tuple[TicketInfo, ...] = ()
     reply_to: str = ""
+    #: The booking id of the command this outcome answers, when that command was a replay
+    #: (same Idempotency-Key) of another booking: its waiter is registered under this id.
+    answers: BookingId | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +89,7 @@ def _command_dict(cmd: Command) -> dict[str, Any]:
     if isinstance(cmd, BookCommand):
         return {"type": "book", "bookingId": str(cmd.booking_id), "eventId": cmd.event_id,
                 "userId": cmd.user_id, "quantity": cmd.quantity, "replyTo": cmd.reply_to,
-                "checkExisting": cmd.check_existing}
+                "checkExisting": cmd.check_existing, "key": cmd.idempotency_key}
     return {"type": "cancel", "bookingId": str(cmd.booking_id), "eventId": cmd.event_id,
             "userId": cmd.user_id, "replyTo": cmd.reply_to}
 
@@ -95,8 +101,11 @@ def _command_from(d: dict[str, Any]) -> Command:
             quantity = d["quantity"]
             if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
                 raise WireError(f"bad quantity {quantity!r}")
+            key = d.get("key")
+            if key is not None and not isinstance(key, str):
+                raise WireError(f"bad key {key!r}")
             return BookCommand(uuid.UUID(d["bookingId"]), int(d["eventId"]), int(d["userId"]),
-                               quantity, str(d["replyTo"]), bool(d.get("checkExisting")))
+                               quantity, str(d["replyTo"]), bool(d.get("checkExisting")), key)
         if kind == "cancel":
             return CancelCommand(uuid.UUID(d["bookingId"]), int(d["eventId"]),
                                  int(d["userId"]), str(d["replyTo"]))
@@ -106,7 +115,7 @@ def _command_from(d: dict[str, Any]) -> Command:
 
 
 def encode_commands(commands: list[Command]) -> bytes:
-    """One message body carrying one or more commands (for the same event)."""
+    """One message body carrying one or more commands, of one event or several (in order)."""
     return orjson.dumps({"v": WIRE_VERSION, "type": "batch",
                          "items": [_command_dict(c) for c in commands]})
 
@@ -132,7 +141,8 @@ def outcome_to_dict(o: Outcome) -> dict[str, Any]:
     return {"bookingId": str(o.booking_id), "eventId": o.event_id, "userId": o.user_id,
             "status": o.status.value, "quantity": o.quantity, "reason": o.reason,
             "tickets": [{"id": str(t.id), "code": t.code} for t in o.tickets],
-            "replyTo": o.reply_to}
+            "replyTo": o.reply_to,
+            "answers": None if o.answers is None else str(o.answers)}
 
 
 def outcome_from_dict(d: dict[str, Any]) -> Outcome:
@@ -140,7 +150,8 @@ def outcome_from_dict(d: dict[str, Any]) -> Outcome:
     return Outcome(uuid.UUID(d["bookingId"]), int(d["eventId"]), int(d["userId"]),
                    BookingStatus(d["status"]), int(d["quantity"]), d.get("reason"),
                    tuple(TicketInfo(uuid.UUID(t["id"]), t["code"]) for t in d["tickets"]),
-                   d.get("replyTo", ""))
+                   d.get("replyTo", ""),
+                   None if d.get("answers") is None else uuid.UUID(d["answers"]))
 
 
 def encode_outcomes(outcomes: list[Outcome]) -> bytes:

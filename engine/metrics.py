@@ -65,6 +65,9 @@ class Metrics:
             registry=r)
         self.db_retries = Counter(
             "ticketwar_db_retries", "Shard batches retried after a database error", registry=r)
+        self.db_statements = Counter(
+            "ticketwar_db_statements", "Statements this process sent to PostgreSQL through its"
+            " pool (the hot path's target at the gateway: none per booking)", registry=r)
         self.reconnects = Counter(
             "ticketwar_reconnects", "Broker connections re-established", ["role"], registry=r)
         self.session_loads = Counter(
@@ -80,9 +83,22 @@ class Metrics:
             "ticketwar_event_seats_left", "Seats left, for recently active events",
             ["event_id"], registry=r)
         self.up = Gauge("ticketwar_up", "1 while this process serves", ["role"], registry=r)
+        # The broker hop, counted where each message is published or delivered, so that
+        # messages per command can be read on both sides (commands_total / messages_total).
+        self.amqp_messages = Counter(
+            "ticketwar_amqp_messages", "RabbitMQ messages on the booking path, by direction "
+            "(published, delivered) and kind (commands, outcomes, stock)",
+            ["direction", "kind"], registry=r)
+        self.amqp_commands = Counter(
+            "ticketwar_amqp_commands", "Commands carried by RabbitMQ messages, by direction",
+            ["direction"], registry=r)
         self._tracked: OrderedDict[int, None] = OrderedDict()
         for role in ("gateway", "shards"):
             self.reconnects.labels(role)
+        for direction in ("published", "delivered"):
+            self.amqp_commands.labels(direction)
+            for kind in ("commands", "outcomes", "stock"):
+                self.amqp_messages.labels(direction, kind)
 
     def observe_seats_left(self, event_id: int, available: int) -> None:
         """Track seats left for an event, evicting the least recently active beyond the cap."""

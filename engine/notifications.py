@@ -14,6 +14,7 @@ from engine.messages import Outcome, StockUpdate
 
 OutcomeHandler: TypeAlias = Callable[[Outcome], None]
 StockHandler: TypeAlias = Callable[[Sequence[StockUpdate]], None]
+StaleHandler: TypeAlias = Callable[[], None]
 
 
 class Notifications:
@@ -22,6 +23,7 @@ class Notifications:
     def __init__(self) -> None:
         self._outcome_handlers: list[OutcomeHandler] = []
         self._stock_handlers: list[StockHandler] = []
+        self._stale_handlers: list[StaleHandler] = []
 
     def on_outcome(self, handler: OutcomeHandler) -> None:
         """Call `handler` with every outcome."""
@@ -30,6 +32,15 @@ class Notifications:
     def on_stock(self, handler: StockHandler) -> None:
         """Call `handler` with every batch of stock updates."""
         self._stock_handlers.append(handler)
+
+    def on_stale(self, handler: StaleHandler) -> None:
+        """Call `handler` when notifications may have been missed (the link dropped)."""
+        self._stale_handlers.append(handler)
+
+    def stale(self) -> None:
+        """Announce that stock updates may have been missed."""
+        for handler in self._stale_handlers:
+            handler()
 
     def outcome(self, outcome: Outcome) -> None:
         """Announce an outcome."""

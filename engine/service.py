@@ -12,9 +12,10 @@ import time
 import asyncpg
 
 from engine.admission import Admission
-from engine.errors import InvalidQuantity, NotFound
+from engine.errors import InvalidQuantity, NotFound, NotOnSale
 from engine.messages import Outcome, StockUpdate
 from engine.notifications import Notifications
+from engine.process_share import share, sharing_processes
 from engine.settings import Settings
 from engine.storage import bookings
 from engine.storage.database import translate_db_errors
@@ -23,9 +24,6 @@ from engine.strategies import STRATEGIES, Booker, BookingRequest, Pending
 from engine.strategies.queued import QueuedBooker, StockView
 from engine.transport.base import Transport
 from engine.types import BookingId, BookingStatus, Clock, EventId, Strategy, UserId, utcnow
-
-#: How long a gateway trusts its cached copy of an event's static fields.
-EVENT_CACHE_SECONDS = 2.0
 
 
 class BookingService:
@@ -40,13 +38,21 @@ class BookingService:
         self._pool = pool
         self._notifications = notifications
         self._events: dict[EventId, tuple[float, Event]] = {}
-        self._admission = Admission(settings.max_requests_in_flight)
+        # Each gateway process admits its share of the host's budget.
+        self._admission = Admission(share(settings.max_requests_in_flight,
+                                          sharing_processes(settings)))
         self._transport = transport
+        self._clock = clock
         self.booker = self._make_booker(pool, transport, clock)
 
     async def stop(self) -> None:
         """Stop the strategy's background work (shutdown)."""
         await self.booker.stop()
+
+    @property
+    def capacity(self) -> int:
+        """Booking and cancel requests this process works on at once, at most."""
+        return self._admission.limit
 
     @property
     def in_flight(self) -> int:
@@ -87,7 +93,7 @@ class BookingService:
         """The event (cached briefly); `NotFound` if it does not exist."""
         hit = self._events.get(event_id)
         now = time.monotonic()
-        if hit is not None and now - hit[0] < EVENT_CACHE_SECONDS:
+        if hit is not None and now - hit[0] < self.settings.event_cache_seconds:
             return hit[1]
         async with translate_db_errors():
             event = await get_event(self._pool, event_id)
@@ -109,7 +115,10 @@ class BookingService:
             raise InvalidQuantity(
                 f"quantity must be a whole number from 1 to {self.settings.max_quantity}")
         with self._admission.admitted():
-            await self.event(event_id)
+            event = await self.event(event_id)
+            if event.sale_starts_at is not None and self._clock() < event.sale_starts_at:
+                # Answered from the cached event, no hop: nothing can be booked before it.
+                raise NotOnSale("the sale has not started")
             return await self._notify(await self.booker.book(
                 BookingRequest(user_id, event_id, quantity, idempotency_key)))
 

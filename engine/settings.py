@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from ipaddress import ip_network
 from pathlib import Path
 
@@ -118,8 +118,16 @@ class Settings:
     shard_metrics_port: int = 0
     #: Prefix of every RabbitMQ exchange and queue name (tests use their own).
     amqp_prefix: str = "ticketwar"
-    #: Booking commands for one event arriving within this window share one message.
+    #: How long a gateway trusts its cached copy of an event's static fields (name, sale
+    #: start, limit); an edit through this gateway drops it at once.
+    event_cache_seconds: float = 2.0
+    #: Commands for one virtual bucket of events (see `amqp_buckets`) arriving within this
+    #: window share one message.
     coalesce_ms: float = 2.0
+    #: Virtual buckets events are hashed into before RabbitMQ's consistent-hash exchange:
+    #: the routing key, and the unit of coalescing. Enough for the exchange to spread them
+    #: evenly over the shard queues; each distinct one costs its own message per window.
+    amqp_buckets: int = 256
     #: How long the gateway waits for a broker confirm; past it the outcome is unknown (202).
     publish_timeout_seconds: float = 5.0
     #: A command whose delivery is unknown is re-sent until the broker confirms it; past this
@@ -142,10 +150,19 @@ class Settings:
     #: Mount POST /api/bench/book/{id} (no-op booking) for measuring the gateway's ceiling.
     bench_endpoints: bool = False
     log_level: str = "INFO"
+    #: Gateway processes `ticketwar run` starts and supervises when AMQP_URL is set, all on
+    #: one port (SO_REUSEPORT); the in-process transport always runs one.
+    gateway_processes: int = field(default_factory=lambda: os.cpu_count() or 1)
+    #: This gateway process's number (0-based), set by `ticketwar run` for each it starts.
+    gateway_process_index: int = 0
+    #: Gateway process i also serves GET /metrics, alone, on this port + i (0: none).
+    gateway_metrics_port: int = 0
 
     def __post_init__(self) -> None:
         if self.shards < 1:
             raise SettingsError("SHARDS must be at least 1")
+        if self.amqp_buckets < 1:
+            raise SettingsError("AMQP_BUCKETS must be at least 1")
         if self.booking_strategy is Strategy.NAIVE and not self.allow_naive:
             raise SettingsError(
                 "BOOKING_STRATEGY=naive oversells on purpose; set ALLOW_NAIVE=1 to opt in"
@@ -172,6 +189,8 @@ class Settings:
         for timeout in ("idle_timeout_seconds", "body_timeout_seconds"):
             if getattr(self, timeout) <= 0:
                 raise SettingsError(f"{timeout.upper()} must be more than 0")
+        if self.gateway_processes < 1:
+            raise SettingsError("GATEWAY_PROCESSES must be at least 1")
 
     @property
     def transport(self) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
 
 import asyncpg
 from aiohttp import web
@@ -19,6 +20,7 @@ from aiohttp import web
 from engine.auth import TokenIssuer
 from engine.metrics import Metrics
 from engine.notifications import Notifications
+from engine.process_share import share, sharing_processes
 from engine.service import BookingService
 from engine.sessions import SessionView
 from engine.settings import Settings
@@ -59,7 +61,12 @@ log = logging.getLogger(__name__)
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
-    pool = await create_pool(app[settings_key])
+    settings = app[settings_key]
+    # DB_POOL_MAX is the host's: each of N gateway processes opens its share, so N of
+    # them do not open N times the connections (past max_connections on many cores).
+    pool = await create_pool(replace(settings, db_pool_max=share(
+        settings.db_pool_max, sharing_processes(settings))),
+        on_statement=app[metrics_key].db_statements.inc)
     app[pool_key] = pool
     yield
     await pool.close()
@@ -111,6 +118,7 @@ def _wire(app: web.Application) -> None:
     notifications.on_outcome(service.resolve)  # wakes the request waiting for it
     notifications.on_outcome(hub.outcome)
     notifications.on_stock(service.stock.update)  # sold-out answers without a hop
+    notifications.on_stale(service.stock.forget_all)  # ...never from a view that missed some
     notifications.on_stock(hub.stock)
     notifications.on_stock(metrics.observe_stock)
 
@@ -132,7 +140,8 @@ def create_app(settings: Settings) -> web.Application:
     metrics = Metrics()
     metrics.up.labels("gateway").set(1)
     app[metrics_key] = metrics
-    limits = RateLimits(settings.trusted_proxies, metrics)
+    limits = RateLimits(settings.trusted_proxies, metrics,
+                        processes=sharing_processes(settings))
     app[login_email_limit_key] = limits.counter(settings.rate_limit_auth, "login-email")
     app[notifications_key] = Notifications()
     app[stream_hub_key] = StreamHub(StreamCaps(settings.max_streams,

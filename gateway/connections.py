@@ -150,10 +150,11 @@ class GatedSite(web.BaseSite):
     """aiohttp's TCP site with a `ConnectionGate` in front of every accepted connection."""
 
     def __init__(self, runner: web.BaseRunner, host: str, port: int, gate: ConnectionGate,
-                 *, backlog: int = 128) -> None:
+                 *, backlog: int = 128, reuse_port: bool = False) -> None:
         super().__init__(runner, backlog=backlog)
         self._host = host
         self._port = port
+        self._reuse_port = reuse_port
         self.gate = gate
 
     @property
@@ -175,4 +176,4 @@ class GatedSite(web.BaseSite):
         assert server is not None
         self._server = await asyncio.get_running_loop().create_server(
             lambda: self.gate.protocol(server), self._host, self._port,
-            backlog=self._backlog, reuse_address=True)
+            backlog=self._backlog, reuse_address=True, reuse_port=self._reuse_port or None)

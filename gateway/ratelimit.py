@@ -6,8 +6,9 @@ address whatever token is sent — a token must not buy a fresh allowance of pas
 one account. `X-Forwarded-For` is believed only from proxies listed in TRUSTED_PROXIES, and
 then the right-most address that is not one of them (the one our proxy saw) is taken.
 
-Counters live in each gateway process: see "Limits with several gateways" in
-docs/design.md.
+Counters live in each gateway process, and each of the processes `ticketwar run` starts
+with RabbitMQ counts against its share of every limit: see "Limits with several gateways"
+in docs/design.md.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from limits.aio.strategies import MovingWindowRateLimiter
 
 from engine.errors import RateLimited
 from engine.metrics import Metrics
+from engine.process_share import share
 from gateway.keys import principal_key
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -64,10 +66,20 @@ class RateLimits:
     """One set of counters per app (never a module global), wrapping handlers at route setup
     and checked directly where the key is only known inside a handler (login's email)."""
 
-    def __init__(self, trusted_proxies: frozenset[str], metrics: Metrics) -> None:
+    def __init__(self, trusted_proxies: frozenset[str], metrics: Metrics, *,
+                 processes: int = 1) -> None:
         self._trusted = trusted_proxies
         self._window = MovingWindowRateLimiter(MemoryStorage())
         self._metrics = metrics
+        self._processes = processes
+
+    def _item(self, limit: str) -> RateLimitItem:
+        """`limit` ("20/second") as this process enforces it: its share of the allowance."""
+        item = parse(limit)
+        if self._processes == 1:
+            return item
+        return type(item)(share(item.amount, self._processes), item.multiples,
+                          item.namespace)
 
     def address(self, request: web.Request) -> str:
         """The request's real address (see `client_address`)."""
@@ -84,7 +96,7 @@ class RateLimits:
 
     def counter(self, limit: str, scope: str) -> Callable[[str], Awaitable[None]]:
         """A check of `limit` within `scope` for a key the caller picks (e.g. an email)."""
-        item = parse(limit)
+        item = self._item(limit)
 
         async def count(key: str) -> None:
             await self.hit(item, scope, key)
@@ -94,7 +106,7 @@ class RateLimits:
     def wrap(self, handler: Handler, limit: str, scope: str,
              by: KeyBy = KeyBy.CALLER) -> Handler:
         """`handler` limited to `limit` (e.g. "20/second") per key within `scope`."""
-        item = parse(limit)
+        item = self._item(limit)
 
         async def limited(request: web.Request) -> web.StreamResponse:
             await self.hit(item, scope, limit_key(request, self._trusted, by))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import logging
 import secrets
 import sys
 from collections.abc import Coroutine, Sequence
@@ -21,6 +22,8 @@ from engine.settings import Settings
 from ops.banner import box, browser_url
 from ops.environment import database, load_settings
 
+log = logging.getLogger(__name__)
+
 SETTINGS_HELP = """\
 settings come from the environment:
   DATABASE_URL        PostgreSQL DSN; unset: embedded PostgreSQL under .ticketwar/
@@ -28,6 +31,10 @@ settings come from the environment:
   JWT_SECRET          >= 32 bytes; unset: generated once into .ticketwar/jwt_secret
   SHARDS              shard count (default 8)
   SHARD_WORKERS       shard worker processes started with AMQP_URL (default 2)
+  GATEWAY_PROCESSES   gateway processes on one port with AMQP_URL (default: one per core;
+                      the in-process transport runs one)
+  GATEWAY_METRICS_PORT
+                      gateway process i also serves /metrics on this port + i (default 0: none)
   BOOKING_STRATEGY    queued | locked | naive (naive needs ALLOW_NAIVE=1)
   HOST, PORT          listen address (default 127.0.0.1:8080)
   LOG_LEVEL           DEBUG | INFO | WARNING | ERROR (default INFO; --log-level wins)
@@ -61,19 +68,16 @@ async def _with_pool(settings: Settings, work: Any, *, apply_migrations: bool = 
 
 def cmd_run(args: argparse.Namespace, configured: Settings) -> int:
     """Start the gateway (and, in embedded mode, the shard actors)."""
-    async def ready(app: Any) -> None:
-        from gateway.keys import pool_key
-
+    async def ready(port: int) -> None:
         # Printed last, after the log says it listens: what a person needs, where it shows.
-        lines = [f"Ticket War Engine is running: open "
-                 f"{browser_url(settings.host, settings.port)}",
+        lines = [f"Ticket War Engine is running: open {browser_url(settings.host, port)}",
                  f"database: {'embedded' if embedded else 'configured'}, transport: "
-                 f"{settings.transport}, strategy: {settings.booking_strategy}."
-                 " Ctrl-C stops it."]
+                 f"{settings.transport} ({_gateway_processes(settings)}), strategy: "
+                 f"{settings.booking_strategy}. Ctrl-C stops it."]
         if args.seed_demo:
             lines += ["", "Demo logins (passwords are new each run):"]
-            lines += [f"  {role:<7} {email:<18} {password}"
-                      for email, password, role in await seed_demo(app[pool_key])]
+            lines += [f"  {role:<7} {email:<18} {password}" for email, password, role
+                      in await _with_pool(settings, seed_demo, apply_migrations=False)]
         print(box(lines), flush=True)
 
     from gateway.serve import check_port
@@ -85,24 +89,39 @@ def cmd_run(args: argparse.Namespace, configured: Settings) -> int:
     return code
 
 
-async def _serve_with_workers(settings: Settings, ready: Any) -> int:
-    """The gateway; with RabbitMQ also SHARD_WORKERS supervised shard worker processes.
+def _gateway_processes(settings: Settings) -> str:
+    if settings.amqp_url is None:
+        return "one gateway process"
+    count = settings.gateway_processes
+    return f"{count} gateway process{'es' if count > 1 else ''}"
 
-    Workers start first (they declare and own the shard queues) and stop last, after the
+
+async def _serve_with_workers(settings: Settings, ready: Any) -> int:
+    """The gateway; with RabbitMQ, GATEWAY_PROCESSES supervised gateway processes on one
+    port and SHARD_WORKERS supervised shard worker processes.
+
+    Workers start first (they declare and own the shard queues) and stop last, after every
     gateway has stopped taking requests, so no accepted command waits for a consumer.
     """
     from gateway.serve import serve
+    from ops.gateways import EXIT_MARGIN_SECONDS, serve_processes
     from ops.supervisor import WorkerSupervisor, worker_env
 
-    if settings.amqp_url is None or settings.shard_workers == 0:
+    if settings.amqp_url is None:
+        # The in-process transport's actors live in the gateway's process: there is one.
+        log.info("in-process transport: one gateway process (GATEWAY_PROCESSES=%d applies "
+                 "with AMQP_URL)", settings.gateway_processes)
         return await serve(settings, ready)
     await _check_services(settings)
-    supervisor = WorkerSupervisor(settings.shard_workers, worker_env(settings))
-    await supervisor.start()
+    workers = WorkerSupervisor(
+        settings.shard_workers, worker_env(settings),
+        grace_seconds=settings.shutdown_deadline_seconds + EXIT_MARGIN_SECONDS)
+    await workers.start()
     try:
-        return await serve(settings, ready)
+        code = await serve_processes(settings, ready)
     finally:
-        await supervisor.stop()
+        workers_code = await workers.stop()
+    return max(code, workers_code)
 
 
 async def _check_services(settings: Settings) -> None:

@@ -48,6 +48,17 @@ def rss_mib(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for process {pid}")
 
 
+def gateway_rss_mib(pid: int) -> float:
+    """Resident memory of the gateway `ticketwar run` (process `pid`) serves through: over
+    RabbitMQ its gateway processes' summed (not the supervisor's, nor the workers'),
+    in-process its own."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    gateways = [int(c) for c in children
+                if Path(f"/proc/{c}/cmdline").read_bytes().split(b"\0")[1:3]
+                == [b"-m", b"gateway"]]
+    return sum(rss_mib(g) for g in gateways) if gateways else rss_mib(pid)
+
+
 def at_rate(scenario: scenarios.Scenario, rate: float, seconds: float) -> scenarios.Scenario:
     """The scenario offered at `rate` requests per second for about `seconds`."""
     requests = int(rate * seconds)
@@ -73,11 +84,11 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
                                              pool, issuer, strategy=f"sweep@{rate:g}"))
             capacity = max(goodput(r) for r in sweep)
             offered = 2 * capacity
-            memory.append(rss_mib(pids[0]))
+            memory.append(gateway_rss_mib(pids[0]))
             for n in (1, 2):
                 soaks.append(await run_surge(at_rate(scenario, offered, args.soak_seconds),
                                              url, pool, issuer, strategy=f"soak{n}@{offered:.0f}"))
-                memory.append(rss_mib(pids[0]))
+                memory.append(gateway_rss_mib(pids[0]))
     finally:
         await pool.close()
     print(table(sweep + soaks))

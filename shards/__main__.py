@@ -6,8 +6,8 @@ import sys
 
 import uvloop
 
-from engine.entrypoint import configure_logging, startup_errors
-from engine.settings import Settings, SettingsError
+from engine.entrypoint import process_main
+from engine.settings import Settings
 from shards.worker import run_worker
 
 
@@ -21,13 +21,7 @@ def run(settings: Settings) -> int:
 
 def main() -> None:
     """`python -m shards`: exit non-zero if the worker failed or could not start."""
-    try:
-        settings = Settings.from_env()
-    except SettingsError as exc:
-        sys.exit(f"shards: bad setting: {exc}")
-    configure_logging(settings.log_level)
-    with startup_errors("shards"):
-        sys.exit(run(settings))
+    process_main("shards", run)
 
 
 if __name__ == "__main__":

@@ -63,7 +63,8 @@ def base_settings(data_dir: Path, **overrides: Any) -> Settings:
         database_url=Secret(TEST_DATABASE_URL), jwt_secret=Secret(_JWT_SECRET),
         data_dir=data_dir, shards=SHARDS, booking_wait_seconds=10.0,
         rate_limit_booking="100000/second", rate_limit_auth="100000/second",
-        rate_limit_default="100000/second", db_pool_max=20, amqp_prefix=AMQP_PREFIX)
+        rate_limit_default="100000/second", db_pool_max=20, amqp_prefix=AMQP_PREFIX,
+        gateway_processes=1)  # a test's gateway is one process, whatever the machine
     base.update(overrides)
     return Settings(**base)
 

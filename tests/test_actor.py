@@ -45,6 +45,17 @@ class RecordingOutlet:
         self.forwarded += commands
 
 
+class DeadLetters(RecordingOutlet):
+    """Also remembers the envelopes the actor dead-lettered."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dead: list[Envelope] = []
+
+    async def dead_letter(self, envelope: Envelope) -> None:
+        self.dead.append(envelope)
+
+
 class GatedStore(PgShardStore):
     """Counts commits; can hold one at the gate so a test knows a batch is in flight."""
 
@@ -201,14 +212,6 @@ async def test_an_unflagged_duplicate_is_rechecked_not_fatal(api: Api) -> None:
 async def test_a_poison_command_is_isolated_and_dead_lettered(api: Api) -> None:
     event_id, users = await _setup(api, seats=10, buyers=6)
 
-    class DeadLetters(RecordingOutlet):
-        def __init__(self) -> None:
-            super().__init__()
-            self.dead: list[Envelope] = []
-
-        async def dead_letter(self, envelope: Envelope) -> None:
-            self.dead.append(envelope)
-
     outlet = DeadLetters()
     poison = Envelope([BookCommand(uuid.uuid4(), event_id, 999_999_999, 1, "test")])
     good = [_book(event_id, u) for u in users]
@@ -221,3 +224,100 @@ async def test_a_poison_command_is_isolated_and_dead_lettered(api: Api) -> None:
     assert sum(o.status is BookingStatus.CONFIRMED for o in outlet.outcomes) == 6
     assert await api.pool.fetchval("SELECT sold FROM events WHERE id = $1", event_id) == 6
     assert (await check_invariants(api.pool, [event_id])).ok
+
+
+# -- idempotency keys, decided by the actor (issue: the hot path without per-request I/O) --
+
+def _keyed(event_id: int, user_id: int, key: str, quantity: int = 1) -> BookCommand:
+    return BookCommand(uuid.uuid4(), event_id, user_id, quantity, "test",
+                       idempotency_key=key)
+
+
+async def test_a_replay_under_a_new_booking_id_is_answered_from_memory(api: Api) -> None:
+    event_id, users = await _setup(api, seats=10, buyers=1)
+    store, outlet = GatedStore(api.pool), RecordingOutlet()
+    first, copy, later = (_keyed(event_id, users[0], "k", 2) for _ in range(3))
+    async with ShardActor(0, store, outlet) as actor:
+        actor.submit(Envelope([first, copy]))  # concurrent copies: one batch
+        await actor.drain()
+        actor.submit(Envelope([later]))        # a retry after the answer
+        await actor.drain()
+    confirmed = [o for o in outlet.outcomes if o.status is BookingStatus.CONFIRMED]
+    assert [o.booking_id for o in confirmed] == [first.booking_id] * 3
+    assert [o.answers for o in outlet.outcomes] == [None, copy.booking_id, later.booking_id]
+    assert len({o.tickets for o in outlet.outcomes}) == 1
+    assert await api.pool.fetchval("SELECT sold FROM events WHERE id = $1", event_id) == 2
+    pinned = await api.pool.fetchval(
+        "SELECT booking_id FROM idempotency_keys WHERE user_id = $1 AND key = 'k'", users[0])
+    assert pinned == first.booking_id
+    # A new owner loads the keys with the event: the replay is still the first booking.
+    outlet2 = RecordingOutlet()
+    async with ShardActor(1, PgShardStore(api.pool), outlet2) as successor:
+        successor.submit(Envelope([_keyed(event_id, users[0], "k", 2)]))
+        await successor.drain()
+    assert outlet2.outcomes[0].booking_id == first.booking_id
+    assert outlet2.outcomes[0].tickets == confirmed[0].tickets
+    assert (await check_invariants(api.pool, [event_id])).ok
+
+
+async def test_a_key_reused_for_an_event_of_another_shard_is_refused_not_poison(
+        api: Api) -> None:
+    (event_a, users), (event_b, _) = await _setup(api, 10, 3), await _setup(api, 10, 0)
+    outlet_a, outlet_b = RecordingOutlet(), RecordingOutlet()
+    async with ShardActor(0, PgShardStore(api.pool), outlet_a) as a:
+        a.submit(Envelope([_keyed(event_a, users[0], "same")]))
+        await a.drain()
+    others = [_keyed(event_b, u, f"other-{u}") for u in users[1:]]
+    reused = _keyed(event_b, users[0], "same")
+    async with ShardActor(1, PgShardStore(api.pool), outlet_b) as b:
+        b.submit(Envelope([others[0], reused, others[1]]))  # caught only at commit
+        await b.drain()
+        assert b.busy is False
+    by_id = {o.booking_id: o for o in outlet_b.outcomes}
+    assert by_id[reused.booking_id].reason == "idempotency_key_reused"
+    assert {by_id[c.booking_id].status for c in others} == {BookingStatus.CONFIRMED}
+    assert await api.pool.fetchval("SELECT sold FROM events WHERE id = $1", event_b) == 2
+    assert await api.pool.fetchval(
+        "SELECT count(*) FROM bookings WHERE id = $1", reused.booking_id) == 0
+
+
+async def test_a_key_pinned_by_a_gateway_to_an_undecided_booking_decides_that_one(
+        api: Api) -> None:
+    event_id, users = await _setup(api, seats=10, buyers=1)
+    pinned = uuid.uuid4()  # the gateway answered 202 with this id; its command is late
+    await api.pool.execute(
+        "INSERT INTO idempotency_keys (user_id, key, booking_id, event_id, quantity)"
+        " VALUES ($1, 'slow', $2, $3, 1)", users[0], pinned, event_id)
+    outlet = RecordingOutlet()
+    retry = _keyed(event_id, users[0], "slow")
+    late = BookCommand(pinned, event_id, users[0], 1, "test", idempotency_key="slow")
+    async with ShardActor(0, PgShardStore(api.pool), outlet) as actor:
+        actor.submit(Envelope([retry]))
+        await actor.drain()
+        actor.submit(Envelope([late]))
+        await actor.drain()
+    assert [(o.booking_id, o.answers) for o in outlet.outcomes] == [
+        (pinned, retry.booking_id), (pinned, None)]
+    assert outlet.outcomes[0].status is BookingStatus.CONFIRMED
+    assert await api.pool.fetchval("SELECT sold FROM events WHERE id = $1", event_id) == 1
+
+
+async def test_a_poison_command_in_a_message_of_many_events_is_alone_dead_lettered(
+        api: Api) -> None:
+    (event_a, users), (event_b, _) = await _setup(api, 10, 4), await _setup(api, 10, 0)
+
+    outlet = DeadLetters()
+    poison = BookCommand(uuid.uuid4(), event_b, 999_999_999, 1, "test")  # no such user
+    good = [BookCommand(uuid.uuid4(), e, u, 1, "test")
+            for e in (event_a, event_b) for u in users]
+    message = Envelope(good[:3] + [poison] + good[3:], token="one-delivery")
+    async with ShardActor(0, PgShardStore(api.pool), outlet) as actor:
+        actor.submit(message)
+        await actor.drain()
+        assert actor.busy is False
+    assert outlet.dead == []  # the message as a whole is not rejected...
+    assert [e for e in outlet.acked if e.token == "one-delivery"] == [message]  # ...but acked
+    by_id = {o.booking_id: o for o in outlet.outcomes}
+    assert by_id[poison.booking_id].status is BookingStatus.REJECTED
+    assert {by_id[c.booking_id].status for c in good} == {BookingStatus.CONFIRMED}
+    assert (await check_invariants(api.pool, [event_a, event_b])).ok

@@ -25,6 +25,7 @@ from tests.conftest import TEST_AMQP_URL, TEST_DATABASE_URL
 from tests.factories import Account
 from tests.helpers import Api, assert_eventually, free_port
 from tests.rabbitmq_node import rabbitmq_without_plugins
+from tests.worker import delete_namespace
 
 TICKETWAR = [sys.executable, "-m", "ops.cli"]
 
@@ -144,7 +145,8 @@ async def test_run_serves_on_embedded_postgres_and_stops_cleanly(data_dir: Path)
         assert any("gateway listening" in line for line in seen[:top]), seen
         assert len({len(line) for line in box}) == 1, box  # the borders line up
         assert f"open http://127.0.0.1:{port}" in box[1]
-        assert "database: embedded, transport: inproc" in "".join(box)
+        # The in-process transport keeps one gateway process, whatever GATEWAY_PROCESSES says.
+        assert "database: embedded, transport: inproc (one gateway process)" in "".join(box)
         assert re.search(r"VENDOR\s+vendor@demo\.test\s+\S{8,}\s+\|$", box[-3]), box
         assert re.search(r"USER\s+buyer@demo\.test\s+\S{8,}\s+\|$", box[-2]), box
         async with aiohttp.ClientSession() as http:
@@ -235,6 +237,75 @@ async def test_port_in_use_is_one_line(tmp_path: Path) -> None:
     _one_line(code, out, f"port {port}", "PORT=")
     # Checked before the embedded database would start: nothing was started.
     assert not (tmp_path / "pgdata").exists()
+
+
+@pytest.mark.slow
+async def test_a_gateway_process_that_cannot_start_ends_run_with_its_reason(
+        tmp_path: Path, db_pool: object) -> None:
+    """Its metrics port taken: restarting it forever would never print a URL, so after a
+    few failed starts `ticketwar run` stops everything and exits non-zero, the reason
+    (one line per attempt, no traceback) above."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        metrics_port = taken.getsockname()[1]
+        prefix = f"tw-cli-{os.getpid()}"
+        try:
+            code, out = await _start(
+                [*TICKETWAR, "run"], PORT="0", DATA_DIR=str(tmp_path),
+                DATABASE_URL=TEST_DATABASE_URL, AMQP_URL=TEST_AMQP_URL, SHARD_WORKERS="0",
+                AMQP_PREFIX=prefix, SHARDS="2", GATEWAY_PROCESSES="1",
+                GATEWAY_METRICS_PORT=str(metrics_port))
+        finally:
+            await delete_namespace(TEST_AMQP_URL, prefix, 2)
+    assert code != 0, out
+    assert f"gateway: metrics port {metrics_port} on 127.0.0.1 is in use" in out, out
+    assert "Traceback" not in out and "open http" not in out, out
+    assert "gave up" in out, out
+
+
+def _running(pid: int) -> bool:
+    """Whether process `pid` exists and is not a zombie waiting to be reaped."""
+    try:
+        return "(zombie)" not in Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.slow
+async def test_children_stop_when_run_is_killed(tmp_path: Path, db_pool: object) -> None:
+    """Children run in a session of their own (a terminal's Ctrl-C reaches only `ticketwar
+    run`, which stops them in order), so nothing else would stop them after a kill -9 of
+    run: each is told by the kernel instead, and stops."""
+    prefix = f"tw-cli-kill-{os.getpid()}"
+    log = tmp_path / "run.log"
+    with log.open("wb") as out:
+        proc = await asyncio.create_subprocess_exec(
+            *TICKETWAR, "run", stdout=out, stderr=out, env=_env(
+                JWT_SECRET="j" * 40, PORT="0", DATA_DIR=str(tmp_path),
+                DATABASE_URL=TEST_DATABASE_URL, AMQP_URL=TEST_AMQP_URL, AMQP_PREFIX=prefix,
+                SHARDS="2", SHARD_WORKERS="1", GATEWAY_PROCESSES="1", LOG_LEVEL="INFO"))
+    try:
+        async def announced() -> bool:
+            assert proc.returncode is None, log.read_text()
+            return "open http" in log.read_text()
+
+        await assert_eventually(announced, timeout=60, interval=0.1)
+        children = [int(pid) for pid in re.findall(r"started \(pid (\d+)\)", log.read_text())]
+        assert len(children) == 2, log.read_text()
+        proc.kill()
+        await proc.wait()
+
+        async def all_gone() -> bool:
+            return not any(_running(pid) for pid in children)
+
+        await assert_eventually(all_gone, timeout=30, interval=0.1,
+                                message=f"children left running: {log.read_text()[-2000:]}")
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        await delete_namespace(TEST_AMQP_URL, prefix, 2)
 
 
 # -- LOG_LEVEL: the environment's default, --log-level overrides -----------------------

@@ -14,6 +14,7 @@ import pytest
 from engine.settings import Secret, Settings
 from engine.transport.base import shard_for
 from engine.transport.inproc import InprocTransport
+from engine.types import Role
 from gateway.app import create_app
 from gateway.keys import service_key, transport_key
 from tests.conftest import TEST_AMQP_URL
@@ -169,3 +170,28 @@ async def test_cutting_the_broker_link_mid_surge_leaves_every_answer_true(
     assert sum(r.status == 201 for r in replies) > 0
     # Every 201 durable, every 202 decided once, no booking behind any 503, I1-I6.
     await verify(api, replies, events)
+
+
+async def test_a_gateway_that_missed_broadcasts_never_answers_sold_out_from_memory(
+        proxy: FaultProxy, via_proxy: Callable[..., Any], aiohttp_client: Any,
+        make_settings: Callable[..., Settings]) -> None:
+    api = await via_proxy()
+    other_app = create_app(make_settings(amqp_url=Secret(TEST_AMQP_URL)))
+    other = Api(await aiohttp_client(other_app), other_app)  # a second gateway, not cut
+    vendor = await api.account(Role.VENDOR)
+    event = (await api.event(vendor, totalTickets=1))["id"]
+    first, second = await api.accounts(2)
+    assert (await api.book(first, event, 1)).status == 201
+    await api.drain()
+    assert api.app[service_key].stock.get(event) == 0  # sold out, as this gateway heard
+
+    proxy.stall()
+    await proxy.cut()  # the link drops, and its reconnection hangs meanwhile...
+    edit = await other.call("PATCH", f"/api/events/{event}", vendor,
+                            json={"totalTickets": 2})
+    assert edit.status == 200  # ...so this edit's broadcast (1 seat left) never reaches it
+    proxy.heal()
+    await assert_eventually(api.transport_healthy, timeout=30)
+
+    again = await api.book(second, event, 1, key="after-the-outage")
+    assert again.status == 201, again.body  # not a "sold out" from a stale view

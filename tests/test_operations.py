@@ -14,6 +14,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+import yaml
 
 from engine.auth import TokenIssuer
 from engine.settings import Secret
@@ -21,7 +22,7 @@ from ops.surge import scenario as scenarios
 from ops.surge.runner import run_surge
 from ops.surge.stack import free_port, local_gateway
 from tests.conftest import TEST_AMQP_URL, TEST_DATABASE_URL
-from tests.helpers import assert_eventually
+from tests.helpers import assert_eventually, free_port_pair
 from tests.worker import delete_namespace
 
 ROOT = Path(__file__).parents[1]
@@ -65,6 +66,18 @@ async def test_compose_file_is_valid() -> None:
     assert "required variable JWT_SECRET is missing" in out
 
 
+def test_prometheus_scrapes_every_gateway_process_of_the_compose_stack() -> None:
+    """Behind one port each scrape would meet one process: Prometheus must list each
+    gateway process's own metrics port, as many as docker-compose starts."""
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    gateway = compose["services"]["gateway"]["environment"]
+    processes, base = int(gateway["GATEWAY_PROCESSES"]), int(gateway["GATEWAY_METRICS_PORT"])
+    config = yaml.safe_load((ROOT / "ops" / "prometheus.yml").read_text())
+    (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "gateway"]
+    targets = [t for group in job["static_configs"] for t in group["targets"]]
+    assert targets == [f"gateway:{base + i}" for i in range(processes)]
+
+
 def test_dashboards_cover_the_operator_questions() -> None:
     titles = {d["title"] for d in (json.loads(p.read_text()) for p in DASHBOARDS)}
     assert titles == {"Ticket War — Surge", "Ticket War — Health"}
@@ -82,12 +95,14 @@ def test_dashboards_cover_the_operator_questions() -> None:
 async def test_every_dashboard_query_returns_data(tmp_path: Path, db_pool: Any) -> None:
     prometheus = shutil.which("prometheus")
     assert prometheus, "prometheus is not installed: run `make services`"
-    shard_port, prom_port = free_port(), free_port()
+    shard_port, gateway_port, prom_port = free_port(), free_port_pair(), free_port()
     prefix = f"tw-ops-{os.getpid()}"
     secret = "s" * 48
     env = {"DATABASE_URL": TEST_DATABASE_URL, "AMQP_URL": TEST_AMQP_URL, "JWT_SECRET": secret,
            "AMQP_PREFIX": prefix, "SHARDS": "4", "SHARD_WORKERS": "2",
-           "SHARD_METRICS_PORT": str(shard_port), "RATE_LIMIT_BOOKING": "20/second"}
+           "SHARD_METRICS_PORT": str(shard_port), "RATE_LIMIT_BOOKING": "20/second",
+           # Two gateway processes behind one port, each scraped on its own metrics port.
+           "GATEWAY_PROCESSES": "2", "GATEWAY_METRICS_PORT": str(gateway_port)}
     api = f"http://127.0.0.1:{prom_port}/api/v1"
     prom = None
     try:
@@ -95,7 +110,8 @@ async def test_every_dashboard_query_returns_data(tmp_path: Path, db_pool: Any) 
             config = tmp_path / "prometheus.yml"
             config.write_text(
                 "global: {scrape_interval: 1s}\nscrape_configs:\n"
-                f"  - job_name: gateway\n    static_configs: [{{targets: ['{url[7:]}']}}]\n"
+                "  - job_name: gateway\n    static_configs: [{targets: "
+                f"['127.0.0.1:{gateway_port}', '127.0.0.1:{gateway_port + 1}']}}]\n"
                 "  - job_name: shards\n    static_configs: [{targets: "
                 f"['127.0.0.1:{shard_port}', '127.0.0.1:{shard_port + 1}']}}]\n")
             prom = await asyncio.create_subprocess_exec(
@@ -133,7 +149,7 @@ async def test_every_dashboard_query_returns_data(tmp_path: Path, db_pool: Any) 
                         series = await query("count_over_time(up[1m])")
                     except aiohttp.ClientError:
                         return False
-                    return len(series) == 3 and all(float(s["value"][1]) >= 5 for s in series)
+                    return len(series) == 4 and all(float(s["value"][1]) >= 5 for s in series)
 
                 await assert_eventually(scraped, timeout=60, interval=0.5)
                 empty = [(d, p, e) for d, p, e in dashboard_queries() if not await query(e)]

@@ -6,6 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.process_share import share
+from engine.settings import Secret
+from gateway.keys import service_key
+from tests.conftest import TEST_AMQP_URL
 from tests.helpers import Api
 
 LOGIN = {"email": "nobody@test.example", "password": "wrong-password"}
@@ -96,3 +100,29 @@ async def test_account_creation_is_limited_per_address_per_hour(make_api: Any) -
     assert replies[2].body["error"] == "rate_limited"
     # The window is an hour: the client is told to come back in minutes, not a second.
     assert int(replies[2].headers["Retry-After"]) > 60
+
+
+async def test_each_of_several_gateway_processes_enforces_its_share(make_api: Any) -> None:
+    """With RabbitMQ, `ticketwar run` serves through GATEWAY_PROCESSES processes whose
+    counters are their own: each allows its share, so the host allows the limit in all."""
+    api: Api = await make_api(amqp_url=Secret(TEST_AMQP_URL), gateway_processes=2,
+                              rate_limit_auth="4/minute", max_requests_in_flight=128)
+    statuses = [(await api.call("POST", "/api/auth/login", json=LOGIN)).status
+                for _ in range(3)]
+    assert statuses == [401, 401, 429]
+    assert api.app[service_key].capacity == 64
+
+
+async def test_the_in_process_transport_is_one_process_with_the_whole_limit(
+        make_api: Any) -> None:
+    api: Api = await make_api(gateway_processes=2, rate_limit_auth="2/minute",
+                              max_requests_in_flight=128)
+    statuses = [(await api.call("POST", "/api/auth/login", json=LOGIN)).status
+                for _ in range(3)]
+    assert statuses == [401, 401, 429]
+    assert api.app[service_key].capacity == 128
+
+
+def test_a_share_rounds_up_and_never_reaches_zero() -> None:
+    assert [share(total, 4) for total in (1, 4, 10, 128)] == [1, 1, 3, 32]
+    assert share(7, 1) == 7

@@ -95,3 +95,18 @@ async def test_a_ticket_dies_with_its_session(api: Api) -> None:
     assert (await api.call("POST", "/api/auth/logout", buyer)).status == 204
     reply = await api.call("GET", f"/api/stream?ticket={ticket}")
     assert reply.status == 401, reply.body
+
+
+async def test_a_ticket_opens_one_stream_on_a_process(api: Api) -> None:
+    """Replayed from a log or a proxy within its 30 s, a used ticket opens nothing more on
+    the process that took it (another gateway process would still take it once)."""
+    buyer = await api.account()
+    ticket = (await api.call("POST", "/api/stream/ticket", buyer)).body["ticket"]
+    async with api.client.get(f"/api/stream?ticket={ticket}") as first:
+        assert first.status == 200
+        async with api.client.get(f"/api/stream?ticket={ticket}") as replay:
+            assert replay.status == 401  # (a stream's body would never end: status only)
+            assert (await replay.json())["error"] == "unauthenticated"
+    fresh = (await api.call("POST", "/api/stream/ticket", buyer)).body["ticket"]
+    async with api.client.get(f"/api/stream?ticket={fresh}") as again:
+        assert again.status == 200

@@ -9,6 +9,7 @@ import aio_pika
 import asyncpg
 
 from engine.messages import StockUpdate
+from engine.metrics import Metrics
 from engine.runtime import ShardRuntime
 from engine.settings import Settings
 from engine.storage import create_pool
@@ -24,6 +25,8 @@ class ShardWorker:
         self.pool: asyncpg.Pool | None = None
         self.runtime: ShardRuntime | None = None
         self.consumer: AmqpShardConsumer | None = None
+        #: The worker's own metrics, as `python -m shards` serves them on its port.
+        self.metrics = Metrics()
         self._marks = 0
 
     async def start(self) -> None:
@@ -31,8 +34,9 @@ class ShardWorker:
         self.pool = await create_pool(self.settings)
         pool = self.pool
         self.runtime = ShardRuntime(PgShardStore(pool), shards=self.settings.shards,
-                                    max_batch=self.settings.max_batch)
-        self.consumer = AmqpShardConsumer(self.settings, self.runtime.submit, self.runtime.store)
+                                    max_batch=self.settings.max_batch, metrics=self.metrics)
+        self.consumer = AmqpShardConsumer(self.settings, self.runtime.submit, self.runtime.store,
+                                          metrics=self.metrics)
         await self.runtime.start(self.consumer)
         await self.consumer.start()
 

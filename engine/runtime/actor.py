@@ -17,10 +17,12 @@ from datetime import datetime
 from typing import Protocol
 
 from engine import domain
-from engine.domain import EventLedger
+from engine.domain import EventLedger, KeyPin
 from engine.errors import (
     DuplicateWrite,
     EventUnknown,
+    IdempotencyMismatch,
+    KeyConflict,
     NotCancellable,
     PoisonBatch,
     StaleOwner,
@@ -31,7 +33,7 @@ from engine.metrics import Metrics
 from engine.storage.shard_store import BatchWrite
 from engine.tickets import new_tickets
 from engine.transport.base import Envelope, Outlet
-from engine.types import BookingId, BookingStatus, Clock, EventId, utcnow
+from engine.types import BookingId, BookingStatus, Clock, EventId, UserId, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -187,30 +189,52 @@ class ShardActor:
                 if self._mailbox.empty() and (self._inflight is None or self._inflight.done()):
                     self._idle.set()
 
-    async def _process(self, batch: list[Envelope]) -> None:
+    async def _process(self, batch: list[Envelope], *, part: bool = False) -> None:
+        """Decide, commit, ack and answer a batch, isolating poison. `part`: the batch is a
+        piece of one split message, which is acked as a whole by the caller."""
         try:
             await self._process_batch(batch)
         except PoisonBatch as exc:
-            if len(batch) == 1:
-                log.error("shard %s: dead-lettering an envelope no write accepts: %s",
-                          self.shard, exc)
-                self._metrics.dead_letters.inc(len(batch[0].commands))
-                await self._outlet.dead_letter(batch[0])
+            if len(batch) > 1:
+                # One bad command must not block its shard: split until it stands alone.
+                half = len(batch) // 2
+                await self._process(batch[:half], part=part)
+                await self._process(batch[half:], part=part)
                 return
-            # One bad command must not block its shard: split until it stands alone.
-            half = len(batch) // 2
-            await self._process(batch[:half])
-            await self._process(batch[half:])
+            envelope = batch[0]
+            if len(envelope.commands) == 1:
+                await self._dead_letter(envelope, exc, part=part)
+                return
+            # One message may carry commands of many events (a gateway coalesces per
+            # bucket): split its commands too, so only the bad command is dead-lettered;
+            # the message is acked once all its parts are done.
+            half = len(envelope.commands) // 2
+            for commands in (envelope.commands[:half], envelope.commands[half:]):
+                await self._process([Envelope(commands, None, envelope.redelivered)],
+                                    part=True)
+            if not part:
+                await self._outlet.ack([envelope])
+
+    async def _dead_letter(self, envelope: Envelope, exc: PoisonBatch, *, part: bool) -> None:
+        log.error("shard %s: dead-lettering a command no write accepts: %s", self.shard, exc)
+        self._metrics.dead_letters.inc(len(envelope.commands))
+        if not part:
+            await self._outlet.dead_letter(envelope)
+            return
+        # A piece of a split message has no delivery of its own to reject: it is recorded
+        # as rejected here, and answered.
+        await self._outlet.send_outcomes(await self._store.dead_lettered(envelope.commands))
 
     async def _process_batch(self, batch: list[Envelope]) -> None:
         commands: list[tuple[Command, bool]] = [
             (cmd, envelope.redelivered) for envelope in batch for cmd in envelope.commands]
         forwarded: list[Command] = []
         verify_all = False
+        pins: dict[tuple[UserId, str], KeyPin] = {}
         attempt = 0
         while True:
             try:
-                decided = await self._decide(commands, verify_all)
+                decided = await self._decide(commands, verify_all, pins)
                 if decided.write.events:
                     started = time.perf_counter()
                     await self._store.commit(decided.write)
@@ -227,6 +251,11 @@ class ShardActor:
             except PoisonBatch:
                 self._forget({c.event_id for c, _ in commands})
                 raise
+            except KeyConflict as exc:
+                # Keys this actor did not know were pinned (another shard's event, or a
+                # gateway's 202): decide the batch again knowing them. Nothing was written.
+                self._forget({c.event_id for c, _ in commands})
+                pins.update({k: KeyPin(*v) for k, v in exc.pins.items()})
 
             except DuplicateWrite as exc:
                 # Something in the batch was decided before: check everything and redecide.
@@ -267,15 +296,20 @@ class ShardActor:
         for event_id in event_ids:
             self._ledgers.pop(event_id, None)
 
-    async def _decide(self, commands: Sequence[tuple[Command, bool]],
-                      verify_all: bool) -> _Decided:
-        to_check = [c.booking_id for c, redelivered in commands
-                    if verify_all or redelivered or isinstance(c, CancelCommand)
-                    or c.check_existing]
-        prior = await self._store.existing(to_check) if to_check else {}
+    async def _decide(self, commands: Sequence[tuple[Command, bool]], verify_all: bool,
+                      pins: dict[tuple[UserId, str], KeyPin]) -> _Decided:
         missing = {c.event_id for c, _ in commands} - self._ledgers.keys()
         if missing:
             self._ledgers.update(await self._store.claim(missing))
+        # A replay (a known key under a new booking id) is decided as the booking its key
+        # is pinned to: that one's outcome is looked up with the redeliveries.
+        targets = {c.booking_id: self._replayed(c, pins) for c, _ in commands
+                   if isinstance(c, BookCommand) and c.idempotency_key is not None}
+        to_check = [c.booking_id for c, redelivered in commands
+                    if verify_all or redelivered or isinstance(c, CancelCommand)
+                    or c.check_existing]
+        to_check += [pin.booking_id for pin in targets.values() if pin is not None]
+        prior = await self._store.existing(to_check) if to_check else {}
         now = self._clock()
         write = BatchWrite()
         outcomes: list[Outcome] = []
@@ -284,16 +318,10 @@ class ShardActor:
         for cmd, _ in commands:
             ledger = self._ledgers.get(cmd.event_id)
             if isinstance(cmd, BookCommand):
-                earlier = decided.get(cmd.booking_id) or prior.get(cmd.booking_id)
-                if earlier is not None:
-                    outcome = earlier
-                elif ledger is None:
-                    outcome = Outcome(cmd.booking_id, cmd.event_id, cmd.user_id,
-                                      BookingStatus.REJECTED, cmd.quantity, EventUnknown.code)
-                else:
-                    outcome = self._book(cmd, ledger, write, now)
+                outcome = self._book_once(cmd, ledger, targets.get(cmd.booking_id), pins,
+                                          decided, prior, write, now)
+                if ledger is not None and outcome.booking_id not in prior:
                     touched.add(ledger.event_id)
-                decided[cmd.booking_id] = outcome
             else:
                 outcome = self._cancel(cmd, ledger, prior.get(cmd.booking_id), write)
                 if outcome.status is BookingStatus.CANCELLED and ledger is not None:
@@ -301,6 +329,45 @@ class ShardActor:
                     touched.add(ledger.event_id)
             outcomes.append(replace(outcome, reply_to=cmd.reply_to))
         return _Decided(write, outcomes, touched)
+
+    def _replayed(self, cmd: BookCommand, pins: dict[tuple[UserId, str], KeyPin]
+                  ) -> KeyPin | None:
+        """The pin of this command's key if it points at another booking (a replay)."""
+        assert cmd.idempotency_key is not None
+        ledger = self._ledgers.get(cmd.event_id)
+        slot = (cmd.user_id, cmd.idempotency_key)
+        pin = pins.get(slot) or (ledger.keys.get(slot) if ledger is not None else None)
+        return pin if pin is not None and pin.booking_id != cmd.booking_id else None
+
+    def _book_once(self, cmd: BookCommand, ledger: EventLedger | None, pin: KeyPin | None,
+                   pins: dict[tuple[UserId, str], KeyPin], decided: dict[BookingId, Outcome],
+                   prior: dict[BookingId, Outcome], write: BatchWrite,
+                   now: datetime) -> Outcome:
+        """Decide a booking command at most once per booking id and per key (I4)."""
+        booking_id = cmd.booking_id
+        if pin is None and cmd.idempotency_key is not None:
+            # Pinned earlier in this very batch (concurrent copies of one request)?
+            pin = self._replayed(cmd, pins)
+        if pin is not None:
+            if (pin.event_id, pin.quantity) != (cmd.event_id, cmd.quantity):
+                return Outcome(cmd.booking_id, cmd.event_id, cmd.user_id,
+                               BookingStatus.REJECTED, cmd.quantity, IdempotencyMismatch.code)
+            booking_id = pin.booking_id
+        earlier = decided.get(booking_id) or prior.get(booking_id)
+        if earlier is None:
+            if ledger is None:
+                earlier = Outcome(booking_id, cmd.event_id, cmd.user_id,
+                                  BookingStatus.REJECTED, cmd.quantity, EventUnknown.code)
+            else:
+                earlier = self._book(replace(cmd, booking_id=booking_id), ledger, write, now)
+                if cmd.idempotency_key is not None and pin is None:
+                    new_pin = KeyPin(booking_id, cmd.event_id, cmd.quantity)
+                    ledger.keys[(cmd.user_id, cmd.idempotency_key)] = new_pin
+                    write.pin(cmd.user_id, cmd.idempotency_key, new_pin)
+            decided[booking_id] = earlier
+        if booking_id != cmd.booking_id:
+            return replace(earlier, answers=cmd.booking_id)
+        return earlier
 
     def _book(self, cmd: BookCommand, ledger: EventLedger, write: BatchWrite,
               now: datetime) -> Outcome:

@@ -72,6 +72,15 @@ async def outcome_for_key(db: asyncpg.Pool | asyncpg.Connection, user_id: UserId
     return None if booking_id is None else await get_outcome(db, booking_id)
 
 
+async def holders(db: asyncpg.Pool | asyncpg.Connection,
+                  event_id: EventId) -> frozenset[UserId]:
+    """Users with a confirmed or cancelled booking on an event: the only ones whose retry of
+    a keyed request may have an outcome to replay once it is sold out."""
+    rows = await db.fetch("SELECT DISTINCT user_id FROM bookings WHERE event_id = $1"
+                          " AND status IN ('confirmed', 'cancelled')", event_id)
+    return frozenset(r["user_id"] for r in rows)
+
+
 @dataclass(frozen=True, slots=True)
 class IdempotencyClaim:
     """The first request made with a user's Idempotency-Key."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import warnings
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import replace
 from urllib.parse import unquote, urlsplit
@@ -59,8 +59,12 @@ def embedded_database(settings: Settings) -> Iterator[Settings]:
         server.cleanup()  # stops the server once no other process holds it
 
 
-async def create_pool(settings: Settings, *, apply_migrations: bool = True) -> asyncpg.Pool:
-    """Connect a pool (retrying while the server starts) and bring the schema up to date."""
+async def create_pool(settings: Settings, *, apply_migrations: bool = True,
+                      on_statement: Callable[[], None] | None = None) -> asyncpg.Pool:
+    """Connect a pool (retrying while the server starts) and bring the schema up to date.
+
+    `on_statement` is called after every statement any of its connections sends (metrics:
+    the count of database round trips is what the hot path is judged by)."""
     if settings.database_url is None:
         raise SettingsError("no DATABASE_URL: wrap the entry point in embedded_database()")
     dsn = settings.database_url.reveal()
@@ -68,8 +72,9 @@ async def create_pool(settings: Settings, *, apply_migrations: bool = True) -> a
     for attempt in range(8):
         try:
             pool: asyncpg.Pool = await asyncpg.create_pool(
-                dsn, min_size=1, max_size=settings.db_pool_max, command_timeout=30
-            )
+                dsn, min_size=1, max_size=settings.db_pool_max, command_timeout=30,
+                init=None if on_statement is None else _counting(on_statement),
+                reset=keep_session)
             break
         except TRANSIENT_DB_ERRORS as exc:
             if attempt == 7:
@@ -87,6 +92,29 @@ async def create_pool(settings: Settings, *, apply_migrations: bool = True) -> a
         async with pool.acquire() as conn:
             await migrate(conn)
     return pool
+
+
+def _counting(on_statement: Callable[[], None]
+              ) -> Callable[[asyncpg.Connection], Awaitable[None]]:
+    """A pool `init` hook: each new connection reports its statements to `on_statement`."""
+    async def init(conn: asyncpg.Connection) -> None:
+        conn.add_query_logger(lambda _query: on_statement())
+    return init
+
+
+async def keep_session(conn: asyncpg.Connection) -> None:
+    """The pool's reset on release: nothing beyond what asyncpg always does.
+
+    asyncpg's default runs `pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`
+    on every release, one round trip per checkout, to undo session state a borrower may
+    have left. Ours leave none: LISTEN happens on the revocation feed's own connection
+    (`session_feed.py`), nothing runs a session-level `SET`, cursors live inside
+    transactions, and the migration's advisory lock is released by the migration itself.
+    Before calling this, asyncpg still rolls back a transaction left open and drops the
+    connection's listeners (`Connection._reset`), so a failed borrower cannot leak one.
+    A new kind of session state on pool connections must undo itself, or bring the
+    default back (`Connection.reset`).
+    """
 
 
 #: What a CREATE DATABASE raced by another session raises: 42P04 when the other one had

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-from engine.domain import EventLedger
-from engine.errors import DuplicateWrite, PoisonBatch, StaleOwner
+from engine.domain import EventLedger, KeyPin
+from engine.errors import DuplicateWrite, KeyConflict, PoisonBatch, StaleOwner
 from engine.messages import Command, Outcome, TicketInfo
 from engine.storage import bookings
 from engine.storage.database import translate_db_errors
@@ -27,6 +27,12 @@ class BatchWrite:
         default_factory=list)
     tickets: list[tuple[object, str, BookingId, EventId, UserId]] = field(default_factory=list)
     cancelled: list[BookingId] = field(default_factory=list)
+    #: Idempotency keys pinned by this batch: (user, key, booking id, event id, quantity).
+    keys: list[tuple[UserId, str, BookingId, EventId, int]] = field(default_factory=list)
+
+    def pin(self, user_id: UserId, key: str, pin: KeyPin) -> None:
+        """Record a key pinned to its booking, in the transaction that decides the booking."""
+        self.keys.append((user_id, key, pin.booking_id, pin.event_id, pin.quantity))
 
     def touch(self, ledger: EventLedger, delta: int = 0) -> None:
         """Fence this event's write with the epoch held, adding `delta` to its sold counter."""
@@ -86,6 +92,13 @@ class PgShardStore:
                     " GROUP BY event_id, user_id", list(ledgers))
                 for h in held:
                     ledgers[h["event_id"]].held[h["user_id"]] = h["n"]
+                # The keys pinned to this event's bookings: a replay is answered from memory.
+                keys = await conn.fetch(
+                    "SELECT user_id, key, booking_id, event_id, quantity FROM idempotency_keys"
+                    " WHERE event_id = ANY($1::bigint[])", list(ledgers))
+                for k in keys:
+                    ledgers[k["event_id"]].keys[(k["user_id"], k["key"])] = KeyPin(
+                        k["booking_id"], k["event_id"], k["quantity"])
         return ledgers
 
     async def existing(self, booking_ids: list[BookingId]) -> dict[BookingId, Outcome]:
@@ -117,6 +130,8 @@ class PgShardStore:
             if len(fenced) != len(ids):
                 # Raising rolls the whole batch back: nothing of a stale owner lands.
                 raise StaleOwner(set(ids) - {r["id"] for r in fenced})
+            if batch.keys:
+                await _pin_keys(conn, batch.keys)
             if batch.bookings:
                 await conn.execute(
                     "INSERT INTO bookings (id, event_id, user_id, quantity, status, reason)"
@@ -133,3 +148,31 @@ class PgShardStore:
                 await conn.execute(
                     "UPDATE bookings SET status = 'cancelled', decided_at = now()"
                     " WHERE id = ANY($1::uuid[]) AND status = 'confirmed'", batch.cancelled)
+
+
+async def _pin_keys(conn: asyncpg.Connection,
+                    keys: list[tuple[UserId, str, BookingId, EventId, int]]) -> None:
+    """Insert the batch's key pins; `KeyConflict` if any key is pinned to another booking.
+
+    The unique index is the last line of defence: the actor only knows the keys of its own
+    events, so a key first used for an event of another shard, or pinned by a gateway that
+    answered 202, is found here. A row that already pins a key to the same booking (the
+    gateway's 202 pin of this very command) is no conflict.
+    """
+    inserted = await conn.fetch(
+        "INSERT INTO idempotency_keys (user_id, key, booking_id, event_id, quantity)"
+        " SELECT * FROM unnest($1::bigint[], $2::text[], $3::uuid[], $4::bigint[], $5::int[])"
+        " ON CONFLICT DO NOTHING RETURNING user_id, key", *zip(*keys, strict=True))
+    if len(inserted) == len(keys):
+        return
+    done = {(r["user_id"], r["key"]) for r in inserted}
+    wanted = {(k[0], k[1]): k[2] for k in keys if (k[0], k[1]) not in done}
+    users, texts = zip(*wanted, strict=True)
+    rows = await conn.fetch(
+        "SELECT user_id, key, booking_id, event_id, quantity FROM idempotency_keys"
+        " WHERE (user_id, key) IN (SELECT * FROM unnest($1::bigint[], $2::text[]))",
+        list(users), list(texts))
+    conflicts = {(r["user_id"], r["key"]): (r["booking_id"], r["event_id"], r["quantity"])
+                 for r in rows if r["booking_id"] != wanted[(r["user_id"], r["key"])]}
+    if conflicts:
+        raise KeyConflict(conflicts)

@@ -18,6 +18,7 @@ import asyncpg
 
 from engine.errors import (
     DeliveryUncertain,
+    EngineError,
     IdempotencyMismatch,
     Lost,
     NotCancellable,
@@ -36,14 +37,27 @@ log = logging.getLogger(__name__)
 
 
 class StockView:
-    """Seats left per event as this gateway last heard; a hint, never the authority."""
+    """Seats left per event as this gateway last heard; a hint, never the authority.
+
+    For a sold-out event it also holds who has a booking there (bounded by capacity, loaded
+    once at sell-out): everybody else can be answered "sold out" with no I/O at all, even
+    with an Idempotency-Key, since no retry of theirs can have an outcome worth replaying.
+    """
 
     def __init__(self) -> None:
         self._available: dict[EventId, int] = {}
+        self._holders: dict[EventId, frozenset[UserId]] = {}
+        #: Bumped whenever what this view knows of an event may have been invalidated, so a
+        #: holder load that started before cannot install a stale answer.
+        self._generation: dict[EventId, int] = defaultdict(int)
+        self._generation_all = 0
 
     def update(self, updates: Sequence[StockUpdate]) -> None:
         """Apply a broadcast from a shard actor."""
         for u in updates:
+            if u.available != 0 and self._available.get(u.event_id) == 0:
+                self._holders.pop(u.event_id, None)  # reopened: they may change again
+                self._generation[u.event_id] += 1
             self._available[u.event_id] = u.available
 
     def seed(self, event_id: EventId, available: int) -> None:
@@ -53,6 +67,27 @@ class StockView:
     def get(self, event_id: EventId) -> int | None:
         """Seats left, if known."""
         return self._available.get(event_id)
+
+    def forget_all(self) -> None:
+        """Broadcasts may have been missed (the link to the broker dropped): trust nothing
+        until the database or a new broadcast says otherwise — never a false "sold out"."""
+        self._available.clear()
+        self._holders.clear()
+        self._generation_all += 1
+
+    def generation(self, event_id: EventId) -> tuple[int, int]:
+        """A token that changes whenever the event's sold-out view may have gone stale."""
+        return self._generation_all, self._generation[event_id]
+
+    def holders(self, event_id: EventId) -> frozenset[UserId] | None:
+        """Who holds a booking on this sold-out event, if loaded."""
+        return self._holders.get(event_id)
+
+    def set_holders(self, event_id: EventId, users: frozenset[UserId],
+                    loaded_at: tuple[int, int]) -> None:
+        """Install a holder load started at generation `loaded_at`, if still current."""
+        if loaded_at == self.generation(event_id) and self._available.get(event_id) == 0:
+            self._holders[event_id] = users
 
 
 def _same_request(prior: Outcome, req: BookingRequest) -> Outcome:
@@ -81,11 +116,12 @@ class QueuedBooker:
         self._announce = announce
         self._waiters: dict[BookingId, list[asyncio.Future[Outcome]]] = defaultdict(list)
         self._redeliveries: set[asyncio.Task[None]] = set()
+        self._holder_loads: dict[EventId, asyncio.Task[None]] = {}
 
     async def stop(self) -> None:
         """Stop re-sending (shutdown). What was not confirmed by now stays pending: it may
         still be in the broker, so it cannot be called lost."""
-        tasks = list(self._redeliveries)
+        tasks = list(self._redeliveries) + list(self._holder_loads.values())
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -93,10 +129,14 @@ class QueuedBooker:
             log.warning("stopped with %d commands of unknown delivery still pending", len(tasks))
 
     def resolve(self, outcome: Outcome) -> None:
-        """Wake the requests on this gateway waiting for this booking's outcome."""
-        for future in self._waiters.pop(outcome.booking_id, ()):
-            if not future.done():
-                future.set_result(outcome)
+        """Wake the requests on this gateway waiting for this booking's outcome (and the one
+        whose command was a replay of it)."""
+        for booking_id in (outcome.booking_id, outcome.answers):
+            if booking_id is None:
+                continue
+            for future in self._waiters.pop(booking_id, ()):
+                if not future.done():
+                    future.set_result(outcome)
 
     async def _send_and_wait(self, command: BookCommand | CancelCommand) -> Outcome | None:
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
@@ -155,61 +195,85 @@ class QueuedBooker:
                 await asyncio.sleep(REDELIVER_MAX_PAUSE)
         self._announce(replace(outcome, reply_to=command.reply_to))
 
-    async def book(self, req: BookingRequest) -> Outcome | Pending:
-        """Answer sold-out locally; else send and wait for the decision."""
-        booking_id, recheck = uuid.uuid4(), False
-        if self._stock.get(req.event_id) == 0:
-            # The surge's hopeless majority: answered here with no write at all. A keyed
-            # request first looks its key up (one primary-key read, a second to fetch the
-            # outcome when the key exists): a retry of a booking that was confirmed before
-            # the event sold out must hear "confirmed" again (I4). A request refused here
-            # was never accepted, so it leaves no record.
-            if req.idempotency_key is not None:
+    def _load_holders(self, event_id: EventId) -> None:
+        """Start loading who holds a booking on a sold-out event (once; in the background)."""
+        if event_id in self._holder_loads:
+            return
+
+        async def load() -> None:
+            started = self._stock.generation(event_id)
+            try:
                 async with translate_db_errors():
-                    prior = await bookings.outcome_for_key(self._pool, req.user_id,
-                                                           req.idempotency_key)
-                if prior is not None:
-                    return _same_request(prior, req)
+                    users = await bookings.holders(self._pool, event_id)
+            except EngineError as exc:  # the database is away: keep asking it per request
+                log.warning("holders of event %s not loaded: %s", event_id, exc.message)
+                return
+            finally:
+                del self._holder_loads[event_id]
+            self._stock.set_holders(event_id, users, started)
+
+        self._holder_loads[event_id] = asyncio.create_task(load())
+
+    async def _sold_out(self, req: BookingRequest) -> Outcome:
+        """Answer a request for a sold-out event, here, with no hop: the surge's hopeless
+        majority. A refusal here was never accepted, so it leaves no record."""
+        if req.idempotency_key is None:
             raise SoldOut("sold out")
-        if req.idempotency_key is not None:
-            # Pin the key to this request (an autocommitted insert), or find the request it
-            # was pinned to: a retry gets the first request's booking id, never a second one.
-            async with translate_db_errors():
-                claim = await bookings.claim_key(self._pool, req.user_id, req.idempotency_key,
-                                                 req.event_id, req.quantity)
-            if (claim.event_id, claim.quantity) != (req.event_id, req.quantity):
-                raise IdempotencyMismatch("this Idempotency-Key was used for another request")
-            booking_id = claim.booking_id
-            if not claim.created:
-                async with translate_db_errors():
-                    prior = await bookings.get_outcome(self._pool, booking_id)
-                if prior is not None:
-                    return prior
-                # Still undecided (or its first send was lost): sending again is safe, the
-                # actor finds an outcome by booking id before deciding anything.
-                recheck = True
+        holders = self._stock.holders(req.event_id)
+        if holders is None:
+            self._load_holders(req.event_id)
+        elif req.user_id not in holders:
+            # Holds nothing here: no retry of theirs can have an outcome to replay.
+            raise SoldOut("sold out")
+        # A retry of a booking confirmed before the sell-out must hear "confirmed" again
+        # (I4): one primary-key read, a second to fetch the outcome when the key exists.
+        async with translate_db_errors():
+            prior = await bookings.outcome_for_key(self._pool, req.user_id,
+                                                   req.idempotency_key)
+        if prior is not None:
+            return _same_request(prior, req)
+        raise SoldOut("sold out")
+
+    async def book(self, req: BookingRequest) -> Outcome | Pending:
+        """Answer sold-out locally; else send and wait for the decision.
+
+        No database round trip on the way: a keyed request carries its key to the actor,
+        which answers a replay from memory and pins a new key in the batch that decides it.
+        """
+        if self._stock.get(req.event_id) == 0:
+            return await self._sold_out(req)
+        booking_id = uuid.uuid4()
         command = BookCommand(booking_id, req.event_id, req.user_id, req.quantity,
-                              self._transport.reply_to, check_existing=recheck)
+                              self._transport.reply_to, idempotency_key=req.idempotency_key)
         try:
             outcome = await self._send_and_wait(command)
         except Unavailable as exc:
-            if req.idempotency_key is not None:
-                # Not done by this attempt. The key stays pinned to its booking id: a retry
-                # re-sends that same id, so concurrent copies of one request can never make
-                # two bookings (releasing the key raced with them).
-                raise
             # "Not done", and checkable: the booking id this request would have had is named,
             # and no booking will ever have it (nothing else knows it).
             raise Unavailable(exc.message, retry_after=exc.retry_after,
                               booking_id=str(booking_id)) from exc
         if outcome is not None:
+            if outcome.reason == IdempotencyMismatch.code:
+                raise IdempotencyMismatch("this Idempotency-Key was used for another request")
             return outcome
-        if req.idempotency_key is None:
-            # Leave a trace so GET /api/bookings/{id} answers "pending" to its owner.
+        return await self._pending(req, booking_id)
+
+    async def _pending(self, req: BookingRequest, booking_id: BookingId) -> Outcome | Pending:
+        """Undecided within the wait: leave a trace so GET /api/bookings/{id} answers
+        "pending" to its owner (the slow path; one write). A keyed request pins its key to
+        this booking id here, or learns the booking it was pinned to first."""
+        key = req.idempotency_key or f"auto:{booking_id}"
+        async with translate_db_errors():
+            claim = await bookings.claim_key(self._pool, req.user_id, key, req.event_id,
+                                             req.quantity, booking_id)
+        if (claim.event_id, claim.quantity) != (req.event_id, req.quantity):
+            raise IdempotencyMismatch("this Idempotency-Key was used for another request")
+        if not claim.created:
             async with translate_db_errors():
-                await bookings.claim_key(self._pool, req.user_id, f"auto:{booking_id}",
-                                         req.event_id, req.quantity, booking_id)
-        return Pending(booking_id, req.event_id, req.quantity)
+                prior = await bookings.get_outcome(self._pool, claim.booking_id)
+            if prior is not None:
+                return prior
+        return Pending(claim.booking_id, req.event_id, req.quantity)
 
     async def cancel(self, user_id: UserId, booking_id: BookingId) -> Outcome | Pending:
         """Send the cancellation to the event's actor (the only writer of its stock)."""

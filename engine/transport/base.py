@@ -16,12 +16,20 @@ def shard_for(event_id: EventId, shards: int) -> int:
     return zlib.crc32(str(event_id).encode()) % shards
 
 
+def bucket_for(event_id: EventId, buckets: int) -> int:
+    """The virtual bucket an event belongs to on RabbitMQ: its routing key, and the unit the
+    gateway coalesces by. Stable across processes and restarts (crc32, not `hash()`), so all
+    commands of one event take one key, hence one shard queue, in the order published."""
+    return zlib.crc32(str(event_id).encode()) % buckets
+
+
 @dataclass(slots=True)
 class Envelope:
     """Commands as delivered to an actor, with what is needed to acknowledge them."""
 
     commands: list[Command]
-    #: Transport-specific handle for acking (an AMQP message); None in-process.
+    #: Transport-specific handle for acking (over RabbitMQ a `Delivery`: one message, whose
+    #: commands an actor may split over several envelopes sharing the token); None in-process.
     token: object = None
     #: True when the broker may have delivered this before: the actor checks the DB first.
     redelivered: bool = False
@@ -41,7 +49,8 @@ class Transport(Protocol):
         """Stop receiving and close; idempotent."""
 
     async def send(self, commands: Sequence[Command]) -> None:
-        """Hand commands (all for one event) over durably.
+        """Hand commands (all for one event) over durably; a transport may carry them in one
+        message with other events' commands, but never out of order within their event.
 
         Returns only once the commands will be decided even if this process dies now. Raises
         `Unavailable` when they were certainly not kept (safe to answer "not done"), and
@@ -60,7 +69,12 @@ class Outlet(Protocol):
     """Shard side: what an actor does with a committed batch."""
 
     async def ack(self, envelopes: Sequence[Envelope]) -> None:
-        """Acknowledge delivered envelopes; called only after their batch committed."""
+        """Acknowledge delivered envelopes; called only after their batch committed.
+
+        An envelope may hold part of a delivered one (same token, some of the very command
+        objects delivered): the delivery is settled once every one of its commands was acked
+        or dead-lettered. Acking a command again is harmless; deliveries of one queue must be
+        settled in the order delivered."""
 
     async def send_outcomes(self, outcomes: Sequence[Outcome]) -> None:
         """Deliver outcomes to the gateways named by their `reply_to`."""
@@ -72,4 +86,5 @@ class Outlet(Protocol):
         """Re-route commands of events this actor lost ownership of, to their current owner."""
 
     async def dead_letter(self, envelope: Envelope) -> None:
-        """Give up on an envelope that cannot be processed: it is answered as rejected."""
+        """Give up on an envelope's commands (all of a delivery, or part of one, see `ack`):
+        each is recorded and answered as rejected; the rest of its delivery is unaffected."""

@@ -13,6 +13,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from engine.errors import Forbidden
+from gateway.errors import error_middleware
 from gateway.keys import metrics_key, settings_key
 from gateway.ratelimit import Handler, client_address
 
@@ -34,3 +35,13 @@ def metrics_endpoint(allowed: frozenset[str]) -> Handler:
                             headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     return metrics
+
+
+def metrics_app(app: web.Application) -> web.Application:
+    """An app serving only `GET /metrics` for `app`'s metrics, under the same allow-list:
+    what a gateway process serves on its own metrics port."""
+    alone = web.Application(middlewares=[error_middleware])  # a refusal answers 403
+    alone[settings_key] = settings = app[settings_key]
+    alone[metrics_key] = app[metrics_key]
+    alone.router.add_get("/metrics", metrics_endpoint(settings.metrics_allowed))
+    return alone

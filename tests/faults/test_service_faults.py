@@ -14,6 +14,8 @@ import aio_pika
 import pytest
 
 from engine.messages import BookCommand, decode_outcomes, encode_commands
+from engine.settings import Settings
+from engine.transport.amqp.topology import routing_key
 from tests.conftest import TEST_AMQP_URL
 from tests.faults.checks import surge, verify
 from tests.faults.conftest import FaultStack, rabbitmqctl
@@ -123,10 +125,12 @@ async def test_poison_is_dead_lettered_and_answered(fault_stack: FaultStack) -> 
         channel = await connection.channel(publisher_confirms=True)
         replies = await channel.declare_queue(exclusive=True)
         exchange = await channel.get_exchange(fault_stack.names.bookings)
-        # Undecodable bytes, and a well-formed command naming a user that does not exist.
-        await exchange.publish(aio_pika.Message(b"\x00not json"), str(event["id"]))
+        # Undecodable bytes, and a well-formed command naming a user that does not exist,
+        # on the event's queue (its bucket, as the gateways route it).
+        key = routing_key(event["id"], Settings().amqp_buckets)
+        await exchange.publish(aio_pika.Message(b"\x00not json"), key)
         ghost = BookCommand(uuid.uuid4(), event["id"], 987_654_321, 1, replies.name)
-        await exchange.publish(aio_pika.Message(encode_commands([ghost])), str(event["id"]))
+        await exchange.publish(aio_pika.Message(encode_commands([ghost])), key)
         good = await surge(api, buyers, [event["id"]], 10)
         async with replies.iterator() as incoming:
             async with asyncio.timeout(30):

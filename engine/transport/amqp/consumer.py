@@ -4,6 +4,11 @@ One channel per shard queue, prefetch sized to the batch: an actor's batch then 
 for deliveries the broker holds back, and `ack(multiple=True)` on a channel covers exactly
 that queue's messages. A worker consumes its own shard queues first and the others as a
 standby (single active consumer): when a worker dies, the broker hands its queues over.
+
+A message may carry commands of several events (a gateway packs a whole virtual bucket into
+one), and an actor may settle them in parts — ack some, dead-letter one — when it isolates a
+poison command. Each delivery is therefore handed over as a `Delivery` token that tracks its
+commands not yet settled: the message is acked (or rejected) once, after the last of them.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import aio_pika
 from aio_pika.abc import (
@@ -50,6 +56,41 @@ STANDBY_DELAY_SECONDS = 2.0
 Submit = Callable[[int, Envelope], None]
 
 
+@dataclass(slots=True, eq=False)
+class Delivery:
+    """One message from a shard queue, as the token of the envelope(s) carrying its commands.
+
+    An actor may split a message's commands over several envelopes sharing this token; the
+    message is settled (acked or rejected) once, when every command it carried was acked or
+    dead-lettered. Commands are told apart by identity (the objects the actor was handed),
+    so settling one twice never counts for another.
+    """
+
+    message: AbstractIncomingMessage
+    #: The commands the message carried (held, so that their identities stay unique).
+    commands: list[Command]
+    #: Identities of the commands neither acked nor dead-lettered yet.
+    open: set[int] = field(init=False)
+    #: The broker was told: acked, rejected or requeued.
+    settled: bool = False
+
+    def __post_init__(self) -> None:
+        self.open = {id(cmd) for cmd in self.commands}
+
+    def covers_all(self, commands: Sequence[Command]) -> bool:
+        """Whether these are every command of the message, none of them settled yet."""
+        return len(self.open) == len(self.commands) and \
+            self.open <= {id(cmd) for cmd in commands}
+
+    def channel_key(self) -> int | None:
+        """Its channel's identity (deliveries are acked per channel), None once it is gone:
+        the broker has then requeued the message itself."""
+        try:
+            return id(self.message.channel)
+        except BROKER_ERRORS:
+            return None
+
+
 class AmqpShardConsumer:
     """Feeds shard actors from RabbitMQ and implements their Outlet."""
 
@@ -68,9 +109,14 @@ class AmqpShardConsumer:
         self._connection: AbstractRobustConnection | None = None
         self._confirmed: AbstractChannel | None = None
         self._bookings: AbstractExchange | None = None
+        self._dead: AbstractExchange | None = None
         self._fast: AbstractChannel | None = None
         self._stock: AbstractExchange | None = None
+        self._buckets = settings.amqp_buckets
         self._consumers: list[tuple[AbstractQueue, str]] = []
+        #: Deliveries some of whose commands are settled and some not: a later message on
+        #: the same channel must not be acked with multiple=True while one of these is open.
+        self._partial: set[Delivery] = set()
         self._standby: asyncio.Task[None] | None = None
         self._watchdog: asyncio.Task[None] | None = None
         self._reconnected = asyncio.Event()
@@ -85,6 +131,8 @@ class AmqpShardConsumer:
         """Connect, declare and check the topology, consume own queues, later the others."""
         self._connection, self._confirmed, self._bookings = await topology.open_topology(
             self._url, f"ticketwar-shards-{self._index}", self._names)
+        # Declared by open_topology: only the handle is needed, on the confirmed channel.
+        self._dead = await self._confirmed.get_exchange(self._names.dead, ensure=False)
         self._connection.close_callbacks.add(self._on_close)
         self._connection.reconnect_callbacks.add(self._on_reconnect)
         # Outcomes and stock need no confirm: the database already holds the truth.
@@ -108,13 +156,16 @@ class AmqpShardConsumer:
             arguments=topology.shard_queue_arguments(self._names))
 
         async def deliver(message: AbstractIncomingMessage) -> None:
+            self._metrics.amqp_messages.labels("delivered", "commands").inc()
             try:
                 commands = decode_commands(message.body)
             except WireError as exc:
                 log.error("shard %d: poison message dead-lettered: %s", shard, exc)
                 await message.reject(requeue=False)
                 return
-            self._submit(shard, Envelope(commands, token=message,
+            self._metrics.amqp_commands.labels("delivered").inc(len(commands))
+            token = Delivery(message, commands)
+            self._submit(shard, Envelope(commands, token=token,
                                          redelivered=bool(message.redelivered)))
 
         tag = await queue.consume(deliver, no_ack=False)
@@ -190,30 +241,54 @@ class AmqpShardConsumer:
     # -- Outlet ----------------------------------------------------------------------------
 
     async def ack(self, envelopes: Sequence[Envelope]) -> None:
-        """Ack each channel's last delivery with multiple=True.
+        """Count the envelopes' commands settled, and ack each message whose commands all are:
+        per channel, the last such delivery with multiple=True.
 
-        Safe because an actor takes its queue in order: every earlier delivery on that channel
-        belongs to this batch or an earlier, committed one. An ack that fails (the channel was
-        lost) is fine too: the broker redelivers, flagged, and the actor finds the outcome in
-        the database.
+        An envelope may carry only part of its message (an actor that split it); the message
+        waits for the rest. multiple=True is safe because an actor takes its queue in order:
+        every earlier delivery on that channel belongs to this batch or an earlier, committed
+        one — unless it is still partly open, and then each message is acked on its own. An
+        ack that fails (the channel was lost) is fine too: the broker redelivers, flagged,
+        and the actor finds the outcome in the database.
         """
-        last: dict[int, AbstractIncomingMessage] = {}
+        complete: list[Delivery] = []
         for envelope in envelopes:
-            message = envelope.token
-            if not isinstance(message, AbstractIncomingMessage):
-                continue
-            try:
-                key = id(message.channel)
-            except BROKER_ERRORS:
-                continue  # its channel is gone: the broker has already requeued it
-            tag = message.delivery_tag or 0
-            if key not in last or tag > (last[key].delivery_tag or 0):
-                last[key] = message
-        for message in last.values():
-            try:
-                await message.ack(multiple=True)
-            except BROKER_ERRORS as exc:
-                log.warning("ack lost (%s); the broker will redeliver", type(exc).__name__)
+            delivery = envelope.token
+            # Settled already: acked before a restarted actor went through it again.
+            if isinstance(delivery, Delivery) and not delivery.settled \
+                    and self._settle(delivery, envelope.commands):
+                complete.append(delivery)
+        by_channel: dict[int, list[Delivery]] = defaultdict(list)
+        for delivery in complete:
+            key = delivery.channel_key()
+            if key is not None:  # its channel is gone: the broker has already requeued it
+                by_channel[key].append(delivery)
+        for key, deliveries in by_channel.items():
+            last = max(deliveries, key=lambda d: d.message.delivery_tag or 0)
+            tag = last.message.delivery_tag or 0
+            if any(p.channel_key() == key and (p.message.delivery_tag or 0) < tag
+                   for p in self._partial):
+                for delivery in deliveries:
+                    await self._ack_one(delivery.message, multiple=False)
+            else:
+                await self._ack_one(last.message, multiple=True)
+
+    def _settle(self, delivery: Delivery, commands: Sequence[Command]) -> bool:
+        """Mark these commands of the delivery settled; True when that completes it."""
+        delivery.open.difference_update(id(cmd) for cmd in commands)
+        if delivery.open:
+            self._partial.add(delivery)
+            return False
+        delivery.settled = True
+        self._partial.discard(delivery)
+        return True
+
+    @staticmethod
+    async def _ack_one(message: AbstractIncomingMessage, *, multiple: bool) -> None:
+        try:
+            await message.ack(multiple=multiple)
+        except BROKER_ERRORS as exc:
+            log.warning("ack lost (%s); the broker will redeliver", type(exc).__name__)
 
     async def send_outcomes(self, outcomes: Sequence[Outcome]) -> None:
         """One message per reply queue. A gateway that died has no queue: its clients read
@@ -222,14 +297,14 @@ class AmqpShardConsumer:
         for outcome in outcomes:
             by_queue[outcome.reply_to].append(outcome)
         for reply_to, group in by_queue.items():
-            await self._fast_publish(None, encode_outcomes(group), reply_to)
+            await self._fast_publish(None, encode_outcomes(group), reply_to, "outcomes")
 
     async def send_stock(self, updates: Sequence[StockUpdate]) -> None:
-        """Broadcast seats left to every gateway."""
-        await self._fast_publish(self._stock, encode_stock(list(updates)), "")
+        """Broadcast seats left to every gateway, in one message."""
+        await self._fast_publish(self._stock, encode_stock(list(updates)), "", "stock")
 
     async def _fast_publish(self, exchange: AbstractExchange | None, body: bytes,
-                            routing_key: str) -> None:
+                            routing_key: str, kind: str) -> None:
         if self._fast is None or self._fast.is_closed:
             return  # nothing to do: clients fall back to the database
         target = exchange or self._fast.default_exchange
@@ -238,26 +313,58 @@ class AmqpShardConsumer:
                                  routing_key, mandatory=False)
         except BROKER_ERRORS as exc:
             log.warning("could not publish to %r: %s", routing_key, type(exc).__name__)
+        else:
+            self._metrics.amqp_messages.labels("published", kind).inc()
 
     async def dead_letter(self, envelope: Envelope) -> None:
-        """Reject without requeue: the queue dead-letters it, and the dead-letter consumer
-        records and answers it as rejected."""
-        message = envelope.token
-        if isinstance(message, AbstractIncomingMessage):
+        """Give up on the envelope's commands: the dead-letter consumer records and answers
+        each as rejected.
+
+        A whole message is rejected without requeue, and the queue dead-letters it. Part of
+        one (an actor isolated a poison command of a mixed message) is published to the
+        dead-letter exchange, confirmed, and counts as settled: the message is acked once
+        its other commands are. If that publish fails, the whole message is requeued: it
+        comes back flagged, and its decided commands are answered from the database.
+        """
+        delivery = envelope.token
+        if not isinstance(delivery, Delivery) or delivery.settled:
+            return
+        message = delivery.message
+        if delivery.covers_all(envelope.commands):
+            delivery.settled = True
+            self._partial.discard(delivery)
             try:
                 await message.reject(requeue=False)
             except BROKER_ERRORS as exc:
                 log.warning("reject lost (%s); it will be redelivered", type(exc).__name__)
+            return
+        try:
+            await self._publish_commands(self._dead, "", list(envelope.commands))
+        except BROKER_ERRORS as exc:
+            log.warning("dead letter not kept (%s); requeueing its message",
+                        type(exc).__name__)
+            delivery.settled = True
+            self._partial.discard(delivery)
+            with contextlib.suppress(*BROKER_ERRORS):
+                await message.nack(requeue=True)
+            return
+        if self._settle(delivery, envelope.commands) \
+                and delivery.channel_key() is not None:
+            await self._ack_one(message, multiple=False)
 
     async def forward(self, commands: Sequence[Command]) -> None:
-        """Re-publish commands to the exchange (it routes each event to its current queue),
-        with confirms: the originals are acked right after, so these must not be lost."""
-        assert self._bookings is not None
-        by_event: dict[int, list[Command]] = defaultdict(list)
-        for cmd in commands:
-            by_event[cmd.event_id].append(cmd)
-        for event_id, group in by_event.items():
-            await self._bookings.publish(
-                aio_pika.Message(encode_commands(group), content_type="application/json",
-                                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
-                str(event_id), mandatory=True)
+        """Re-publish commands to the exchange (it routes each bucket to its current queue),
+        one message per bucket, with confirms: the originals are acked right after, so these
+        must not be lost."""
+        for key, group in topology.by_routing_key(commands, self._buckets).items():
+            await self._publish_commands(self._bookings, key, group)
+
+    async def _publish_commands(self, exchange: AbstractExchange | None, routing_key: str,
+                                commands: list[Command]) -> None:
+        assert exchange is not None, "publishing before start()"
+        await exchange.publish(
+            aio_pika.Message(encode_commands(commands), content_type="application/json",
+                             delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+            routing_key, mandatory=True)
+        self._metrics.amqp_messages.labels("published", "commands").inc()
+        self._metrics.amqp_commands.labels("published").inc(len(commands))

@@ -1,6 +1,12 @@
 """The RabbitMQ transport, gateway side: publish commands with confirms, receive outcomes on
 this gateway's reply queue and stock updates from the fanout.
 
+Commands are routed by their event's virtual bucket (`topology.routing_key`), and every
+command for one bucket arriving within `COALESCE_MS` travels in one message with one confirm,
+whatever its event: with events spread over many shards, coalescing per event packed nothing.
+So the messages a gateway publishes per second are bounded by buckets / window, however many
+requests arrive.
+
 `send()` returns once the broker confirmed the message (persistent, mandatory, on a quorum
 queue): from then on it survives this process. What a failure means depends on when it struck:
 
@@ -72,6 +78,7 @@ class AmqpTransport:
             raise ValueError("AmqpTransport needs AMQP_URL")
         self._url = settings.amqp_url
         self._names = Names(settings.amqp_prefix, settings.shards)
+        self._buckets = settings.amqp_buckets
         self._timeout = settings.publish_timeout_seconds
         self._window = settings.coalesce_ms / 1000
         self._metrics = metrics or Metrics()
@@ -82,8 +89,11 @@ class AmqpTransport:
         self._exchange: AbstractExchange | None = None
         self._stock_exchange: AbstractExchange | None = None
         self._in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
-        self._pending: dict[int, list[Command]] = {}
-        self._flushes: dict[int, asyncio.Future[None]] = {}
+        #: Commands waiting for their window to close, and its one confirm, by routing key.
+        self._pending: dict[str, list[Command]] = {}
+        self._flushes: dict[str, asyncio.Future[None]] = {}
+        #: Buckets whose message awaits its confirm: the next one waits for it.
+        self._sending: set[str] = set()
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -92,6 +102,7 @@ class AmqpTransport:
         self._connection, self._publish_channel, self._exchange = \
             await topology.open_topology(self._url, "ticketwar-gateway", self._names)
         self._connection.reconnect_callbacks.add(self._on_reconnect)
+        self._connection.close_callbacks.add(self._on_close)
         receive = await self._connection.channel()
         await receive.set_qos(prefetch_count=256)
         replies = await receive.declare_queue(self.reply_to, exclusive=True, auto_delete=True)
@@ -102,8 +113,14 @@ class AmqpTransport:
         await stock.bind(stock_exchange)
         await stock.consume(self._on_stock, no_ack=True)
 
+    def _on_close(self, *_: object) -> None:
+        # The stock fanout queue goes with the connection: broadcasts are missed from now on.
+        self._notifications.stale()
+
     def _on_reconnect(self, *_: object) -> None:
         self._metrics.reconnects.labels("gateway").inc()
+        # ...until now: whatever was learned before the outage may be stale.
+        self._notifications.stale()
         log.info("RabbitMQ connection restored")
 
     async def stop(self) -> None:
@@ -120,41 +137,56 @@ class AmqpTransport:
     # -- sending -------------------------------------------------------------------------
 
     async def send(self, commands: Sequence[Command]) -> None:
-        """Publish durably; coalesce with other commands for the same event in the window."""
-        if self._window <= 0:
-            await self._publish(list(commands))
-            return
-        event_id = commands[0].event_id
-        pending = self._pending.get(event_id)
+        """Publish durably, coalesced with every other command for the same virtual bucket
+        (any event in it): those that arrive within the window, and those that arrive while
+        the bucket's previous message awaits its confirm — at most one message per bucket is
+        in flight, so messages per second stay bounded (buckets / confirm time) however fast
+        requests come, and batches grow with the load instead, as in group commit."""
+        key = topology.routing_key(commands[0].event_id, self._buckets)
+        pending = self._pending.get(key)
         if pending is None:
-            pending = self._pending[event_id] = []
+            pending = self._pending[key] = []
             loop = asyncio.get_running_loop()
-            flush = self._flushes[event_id] = loop.create_future()
+            flush = self._flushes[key] = loop.create_future()
             # Its waiters may all be gone (cancelled requests) when it fails: mark the error
             # seen, so asyncio does not log it as never retrieved; each waiter still gets it.
             flush.add_done_callback(lambda f: f.cancelled() or f.exception())
-            loop.call_later(self._window, self._flush, event_id)
+            if key not in self._sending:
+                # Without a window, still after this turn of the loop: what the same turn
+                # sends shares the message.
+                loop.call_later(self._window, self._flush, key)
+            # else: the message in flight sends this one when its confirm arrives.
         else:
-            flush = self._flushes[event_id]
+            flush = self._flushes[key]
+        # In arrival order: an event's commands keep their order inside the message, and its
+        # messages leave in order, one at a time, to the one queue of the bucket.
         pending.extend(commands)
         # Every request of the group waits for the one confirm of the shared message.
         await asyncio.shield(flush)
 
-    def _flush(self, event_id: int) -> None:
-        commands = self._pending.pop(event_id)
-        future = self._flushes.pop(event_id)
-        task = asyncio.ensure_future(self._publish(commands))
+    def _flush(self, key: str) -> None:
+        commands = self._pending.pop(key, None)
+        if not commands:
+            return
+        future = self._flushes.pop(key)
+        self._sending.add(key)
+        task = asyncio.ensure_future(self._publish(key, commands))
 
         def settle(t: asyncio.Task[None]) -> None:
+            self._sending.discard(key)
+            if key in self._pending:
+                self._flush(key)  # gathered while this one awaited its confirm: send now
             if future.done():
                 return
-            if t.exception() is not None:
+            if t.cancelled():
+                future.cancel()
+            elif t.exception() is not None:
                 future.set_exception(t.exception())  # type: ignore[arg-type]
             else:
                 future.set_result(None)
         task.add_done_callback(settle)
 
-    async def _publish(self, commands: list[Command]) -> None:
+    async def _publish(self, key: str, commands: list[Command]) -> None:
         if not await self.healthy() or self._exchange is None:
             raise Unavailable("RabbitMQ is not connected")
         if self._in_flight.locked():
@@ -166,8 +198,7 @@ class AmqpTransport:
             self._metrics.confirms_in_flight.inc()
             try:
                 async with asyncio.timeout(self._timeout):
-                    await self._exchange.publish(message, str(commands[0].event_id),
-                                                 mandatory=True)
+                    await self._exchange.publish(message, key, mandatory=True)
             except NOT_KEPT as exc:
                 raise Unavailable(f"RabbitMQ refused the command: {type(exc).__name__}") \
                     from exc
@@ -177,6 +208,8 @@ class AmqpTransport:
                     from exc
             finally:
                 self._metrics.confirms_in_flight.dec()
+        self._metrics.amqp_messages.labels("published", "commands").inc()
+        self._metrics.amqp_commands.labels("published").inc(len(commands))
 
     async def broadcast_stock(self, updates: Sequence[StockUpdate]) -> None:
         """Publish on the stock fanout every gateway listens to (this one included)."""
@@ -188,14 +221,18 @@ class AmqpTransport:
                 "")
         except BROKER_ERRORS as exc:
             log.warning("stock broadcast lost: %s", type(exc).__name__)
+        else:
+            self._metrics.amqp_messages.labels("published", "stock").inc()
 
     # -- receiving -----------------------------------------------------------------------
 
     async def _on_outcomes(self, message: AbstractIncomingMessage) -> None:
+        self._metrics.amqp_messages.labels("delivered", "outcomes").inc()
         for outcome in _decoded(decode_outcomes, message.body, "outcomes"):
             self._notifications.outcome(outcome)
 
     async def _on_stock(self, message: AbstractIncomingMessage) -> None:
+        self._metrics.amqp_messages.labels("delivered", "stock").inc()
         updates = _decoded(decode_stock, message.body, "stock")
         if updates:
             self._notifications.stock(updates)

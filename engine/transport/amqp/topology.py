@@ -1,6 +1,7 @@
 """RabbitMQ topology: declared idempotently at start-up and checked before taking traffic.
 
-    <prefix>.bookings   x-consistent-hash exchange, routing key = event id
+    <prefix>.bookings   x-consistent-hash exchange, routing key = the event's virtual bucket
+                        (`routing_key`); one message may carry commands of several events
       └─ <prefix>.shard.00 … .NN   durable quorum queues, each bound ONCE with weight "1"
          (single active consumer, delivery limit, at-least-once dead-lettering)
     <prefix>.dead       fanout → quorum queue <prefix>.dead (commands that could not be
@@ -11,7 +12,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +28,10 @@ from aiormq.exceptions import (
 )
 
 from engine.errors import BrokerPluginMissing, BrokerUnreachable, Unavailable
+from engine.messages import Command
 from engine.settings import Secret
+from engine.transport.base import bucket_for
+from engine.types import EventId
 
 #: A command redelivered this many times (its worker died or nacked each time) is
 #: dead-lettered and answered as rejected, instead of poisoning the shard forever.
@@ -37,6 +41,23 @@ DEAD_QUEUE_ARGUMENTS: dict[str, Any] = {"x-queue-type": "quorum"}
 #: What connecting raises when nothing usable answers: refused or unresolvable (OSError),
 #: the broker refusing the login or vhost (AMQPConnectionError), no answer in time.
 CONNECT_ERRORS: tuple[type[BaseException], ...] = (AMQPConnectionError, OSError, TimeoutError)
+
+
+def routing_key(event_id: EventId, buckets: int) -> str:
+    """The routing key of an event's commands on the bookings exchange: its virtual bucket.
+
+    The consistent-hash exchange hashes the key onto the shard queues, so every event of a
+    bucket shares a queue and one message can carry commands for all of them."""
+    return str(bucket_for(event_id, buckets))
+
+
+def by_routing_key(commands: Sequence[Command], buckets: int) -> dict[str, list[Command]]:
+    """Commands grouped into one message per routing key, each group in the given order
+    (commands of one event stay in order: they share a key)."""
+    groups: dict[str, list[Command]] = {}
+    for cmd in commands:
+        groups.setdefault(routing_key(cmd.event_id, buckets), []).append(cmd)
+    return groups
 
 
 class TopologyError(Unavailable):
