@@ -105,12 +105,19 @@ def rows(args: argparse.Namespace) -> list[Row]:
     return all_rows
 
 
-def _metrics_ports() -> int:
-    """A port p with p .. p + WORKERS - 1 free, for the shard workers' metrics."""
+def _metrics_ports(count: int) -> int:
+    """A port p with p .. p + count - 1 free, for processes that serve metrics at base + i."""
     while True:
         port = free_port()
-        if port + WORKERS < 65536 and all(_free(port + i) for i in range(1, WORKERS)):
+        if port + count < 65536 and all(_free(port + i) for i in range(1, count)):
             return port
+
+
+def gateway_processes(args: argparse.Namespace) -> int:
+    """How many gateway processes each row's `ticketwar run` starts (the engine's default
+    is one per core)."""
+    return int(args.gateway_processes or os.environ.get("GATEWAY_PROCESSES")
+               or os.cpu_count() or 1)
 
 
 def _free(port: int) -> bool:
@@ -127,8 +134,13 @@ def _free(port: int) -> bool:
 async def measure(row: Row, base_env: dict[str, str], pool: asyncpg.Pool, issuer: TokenIssuer,
                   args: argparse.Namespace) -> tuple[RunResult, dict[str, Any]]:
     """One row on a fresh gateway: the surge, then (queued) the broker counters."""
-    metrics_port = _metrics_ports()
-    env = {**base_env, "SHARD_METRICS_PORT": str(metrics_port), **row.env}
+    # Every process serves its own metrics (port 8080's /metrics answers for whichever
+    # gateway process the kernel picks): gateways at g + i, shard workers at s + i.
+    gateways = gateway_processes(args)
+    g = _metrics_ports(gateways + WORKERS)  # one block: nothing binds them before the run
+    s = g + gateways
+    env = {**base_env, "GATEWAY_METRICS_PORT": str(g), "SHARD_METRICS_PORT": str(s),
+           **row.env}
     pids: list[int] = []
     async with local_gateway(row.strategy, env, pids=pids) as url:
         result = await run_surge(row.scenario, url, pool, issuer, strategy=row.label,
@@ -137,8 +149,9 @@ async def measure(row: Row, base_env: dict[str, str], pool: asyncpg.Pool, issuer
                                  book_path=row.book_path or "/api/events/{event_id}/book")
         broker = None
         if row.strategy == "queued" and not row.book_path:
-            counts = await scrape([f"{url}/metrics"] + [
-                f"http://127.0.0.1:{metrics_port + i}/metrics" for i in range(WORKERS)])
+            counts = await scrape(
+                [f"http://127.0.0.1:{g + i}/metrics" for i in range(gateways)]
+                + [f"http://127.0.0.1:{s + i}/metrics" for i in range(WORKERS)])
             broker = per_request(counts, result.stats.requests)
     seats = row.scenario.events.count * row.scenario.events.seats
     # The selling phase ends at the sell-out only if everything sold.
@@ -185,8 +198,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     report = {
         "machine": _machine(), "repeat": args.repeat,
         "generator_processes": args.generator_processes,
-        "gateway_processes": base_env.get("GATEWAY_PROCESSES", os.environ.get(
-            "GATEWAY_PROCESSES", "default")),
+        "gateway_processes": gateway_processes(args),
         "scenarios": sorted({r.scenario.name for r in plan}),
         "gateway_ceiling_rps": summary["rows"].get("gateway-ceiling", {}).get("throughput_rps"),
         "runs": [row for rep in repetitions for row in rep],

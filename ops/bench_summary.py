@@ -81,7 +81,9 @@ def summary_table(repetitions: Sequence[Sequence[dict[str, Any]]]) -> str:
         "confirmed_p99_ms": "p99 201 {:,.0f} ms".format,
         "cpu.generator_share": "generator {:.0%} of CPU".format}
     for label, figures in result["rows"].items():
-        parts = [fmt(figures[path]) for path, fmt in show.items() if figures[path] is not None]
+        parts = [fmt(figures[path]) for path, fmt in show.items() if figures[path] is not None
+                 # When it sold out, the last 201 is the sell-out: said once.
+                 and not (path == "selling.last_201_s" and figures["time_to_sell_out_s"])]
         sold = [r.get("sold_out") for rep in repetitions for r in rep if r["label"] == label]
         if any(sold):
             parts.append(f"sold out in {sum(map(bool, sold))} of {len(sold)}")
