@@ -188,7 +188,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                 print(table([r for r in results if r.scenario == scenario]))
             _print_broker(json_rows)
             for r in results:
-                if r.cpu is not None and not r.cpu.generator_cheaper:
+                if r.cpu is not None and r.cpu.generator_cheaper is False:
                     print(f"! {r.strategy}: the load generator spent more CPU per request than"
                           " the server side: this row measures the client")
             last = results

@@ -45,6 +45,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--json", type=Path, metavar="PATH", help="write the results as JSON")
     p.add_argument("--chart", type=Path, metavar="PATH", help="write an HTML chart")
     p.add_argument("--seed", type=int, default=1, help="randomness of the plan (default 1)")
+    p.add_argument("--processes", type=int, default=1, metavar="N",
+                   help="load generator processes (default 1; make bench uses 2)")
     p.add_argument("--requests", type=int, metavar="N",
                    help="scale the scenario to N booking requests (buyers and seats alike)")
     p.add_argument("--expect-oversell", action="store_true",
@@ -99,15 +101,18 @@ async def _run_all(scenario: scenarios.Scenario, settings: Settings,
     try:
         if not args.compare:
             return [await run_surge(scenario, args.url.rstrip("/"), pool, issuer,
-                                    strategy=args.strategy, seed=args.seed)]
+                                    strategy=args.strategy, seed=args.seed,
+                                    processes=args.processes)]
         results = []
         assert settings.database_url is not None and settings.jwt_secret is not None
         env = {"DATABASE_URL": settings.database_url.reveal(),
                "JWT_SECRET": settings.jwt_secret.reveal()}
         for strategy in [s.strip() for s in args.compare.split(",") if s.strip()]:
-            async with local_gateway(strategy, env) as url:
+            pids: list[int] = []
+            async with local_gateway(strategy, env, pids=pids) as url:
                 results.append(await run_surge(scenario, url, pool, issuer,
-                                               strategy=strategy, seed=args.seed))
+                                               strategy=strategy, seed=args.seed,
+                                               processes=args.processes, server_pids=pids))
         return results
     finally:
         await pool.close()

@@ -75,42 +75,56 @@ def services() -> set[int]:
 
 @dataclass(frozen=True)
 class CpuShare:
-    """CPU seconds spent during the load phase, by who spent them."""
+    """CPU seconds spent during the load phase, by who spent them. `server_s` is None when
+    the server's processes are not known (a gateway given by URL, not started here)."""
 
     generator_s: float
-    server_s: float
+    server_s: float | None
     services_s: float
     requests: int
     generator_processes: int = 1
 
-    def per_request_ms(self, seconds: float) -> float:
-        """Milliseconds of CPU per request."""
+    def per_request_ms(self, seconds: float | None) -> float | None:
+        """Milliseconds of CPU per request (None for an unknown figure)."""
+        if seconds is None:
+            return None
         return seconds / self.requests * 1000 if self.requests else 0.0
 
     @property
-    def generator_share(self) -> float:
+    def generator_share(self) -> float | None:
         """The generator's part of all CPU spent (0..1)."""
+        if self.server_s is None:
+            return None
         total = self.generator_s + self.server_s + self.services_s
         return self.generator_s / total if total else 0.0
 
     @property
-    def generator_cheaper(self) -> bool:
+    def generator_cheaper(self) -> bool | None:
         """Whether the generator spent less CPU per request than the server side
         (gateway, workers and the services they use) — else the bench measures the client."""
+        if self.server_s is None:
+            return None
         return self.generator_s < self.server_s + self.services_s
 
     def to_json(self) -> dict[str, object]:
         """The report's `cpu` block."""
+        server = self.per_request_ms(None if self.server_s is None
+                                     else self.server_s + self.services_s)
+        share = self.generator_share
         return {
-            "generator_s": round(self.generator_s, 2), "server_s": round(self.server_s, 2),
+            "generator_s": round(self.generator_s, 2),
+            "server_s": None if self.server_s is None else round(self.server_s, 2),
             "services_s": round(self.services_s, 2),
             "generator_processes": self.generator_processes,
-            "generator_ms_per_request": round(self.per_request_ms(self.generator_s), 3),
-            "server_ms_per_request": round(
-                self.per_request_ms(self.server_s + self.services_s), 3),
-            "generator_share": round(self.generator_share, 3),
+            "generator_ms_per_request": _round(self.per_request_ms(self.generator_s)),
+            "server_ms_per_request": _round(server),
+            "generator_share": None if share is None else round(share, 3),
             "generator_cheaper": self.generator_cheaper,
         }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
 
 
 class ServerMeter:

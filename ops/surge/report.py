@@ -110,8 +110,13 @@ def _cpu_rows(results: Sequence[RunResult]) -> list[tuple[str, list[str]]]:
 
     return [
         ("generator processes", each(lambda c: str(c.generator_processes))),
-        ("generator CPU ms/req", each(lambda c: f"{c.per_request_ms(c.generator_s):.3f}")),
-        ("server CPU ms/req", each(lambda c: f"{c.per_request_ms(c.server_s):.3f}")),
-        ("services CPU ms/req", each(lambda c: f"{c.per_request_ms(c.services_s):.3f}")),
-        ("generator CPU share", each(lambda c: f"{c.generator_share:.0%}")),
+        ("generator CPU ms/req", each(lambda c: _ms(c.per_request_ms(c.generator_s)))),
+        ("server CPU ms/req", each(lambda c: _ms(c.per_request_ms(c.server_s)))),
+        ("services CPU ms/req", each(lambda c: _ms(c.per_request_ms(c.services_s)))),
+        ("generator CPU share", each(lambda c: "–" if c.generator_share is None
+                                     else f"{c.generator_share:.0%}")),
     ]
+
+
+def _ms(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"

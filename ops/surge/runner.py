@@ -66,5 +66,6 @@ async def run_surge(scenario: Scenario, url: str, pool: asyncpg.Pool, issuer: To
         server_cpu, services_cpu = meter.stop()
     verdict = await checker.check(pool, events, samples, settle_seconds=settle_seconds)
     stats = summarize(samples, duration)
-    cpu = CpuShare(generator_cpu, server_cpu, services_cpu, stats.requests, processes)
+    cpu = CpuShare(generator_cpu, server_cpu if server_pids else None, services_cpu,
+                   stats.requests, processes)
     return RunResult(scenario.name, strategy, stats, verdict, cpu)

@@ -52,3 +52,15 @@ async def test_a_surge_from_two_generator_processes_reports_their_cpu(
     assert cpu["generator_processes"] == 2
     assert cpu["generator_s"] > 0 and cpu["server_s"] > 0
     assert 0 < cpu["generator_share"] < 1
+
+
+def test_a_server_not_started_here_has_no_cpu_figure() -> None:
+    from ops.surge.cpu import CpuShare
+
+    unknown = CpuShare(1.0, None, 0.5, 1000).to_json()
+    assert unknown["server_s"] is None and unknown["generator_cheaper"] is None
+    assert unknown["generator_ms_per_request"] == 1.0 and unknown["generator_share"] is None
+    known = CpuShare(1.0, 2.0, 1.0, 1000).to_json()
+    assert known["generator_cheaper"] is True and known["generator_share"] == 0.25
+    assert known["server_ms_per_request"] == 3.0
+    assert CpuShare(4.0, 2.0, 1.0, 1000).generator_cheaper is False

@@ -42,3 +42,5 @@ def test_shipped_scenario_compares_under_default_settings(
         assert run["requests"] >= 300
         # Booking answers, not set-up failures: something was sold or refused as sold out.
         assert run["statuses"].get("201", 0) > 0, run["statuses"]
+        # The gateway was started here, so its CPU is known beside the generator's.
+        assert run["cpu"]["server_s"] is not None and run["cpu"]["generator_s"] > 0
