@@ -32,28 +32,30 @@ def _svg(results: Sequence[RunResult], which: str) -> str:
     from matplotlib.figure import Figure
 
     rcParams["svg.fonttype"] = "none"  # text as <text>: smaller, searchable, selectable
-    fig = Figure(figsize=(9, 3.4), layout="constrained")
+    fig = Figure(figsize=(9, 3.2), layout="constrained")
     ax = fig.add_subplot()
     for i, r in enumerate(results):
         colour = _colour(i)
         times = [t for t, _, _, _ in r.stats.timeline]
+        # One legend entry per strategy: line styles and shading are said in the title.
         if which == "rate":
             ax.plot(times, [n / BUCKET_S for _, n, _, _ in r.stats.timeline], color=colour,
                     label=r.strategy, linewidth=1.4)
         else:
             ax.plot(times, [p99 for _, _, _, p99 in r.stats.timeline], color=colour,
-                    label=f"{r.strategy} p99", linewidth=1.4)
+                    label=r.strategy, linewidth=1.4)
             ax.plot(times, [p50 for _, _, p50, _ in r.stats.timeline], color=colour,
-                    label=f"{r.strategy} p50", linewidth=1.0, linestyle="--")
+                    linewidth=1.0, linestyle="--")
         if r.stats.selling is not None:
             ax.axvspan(r.stats.selling.start_s, r.stats.selling.end_s, color=colour,
-                       alpha=0.12, label=f"{r.strategy} selling phase")
+                       alpha=0.10, linewidth=0)
+    shading = "selling phase shaded in each strategy's colour"
     if which == "rate":
-        ax.set_title("answers per second")
+        ax.set_title(f"answers per second ({shading})", fontsize="medium")
         ax.set_ylabel("answers / s")
         ax.set_ylim(bottom=0)
     else:
-        ax.set_title("latency over time (p99 solid, p50 dashed)")
+        ax.set_title(f"latency: p99 solid, p50 dashed ({shading})", fontsize="medium")
         ax.set_ylabel("ms (log scale)")
         if any(r.stats.timeline for r in results):
             ax.set_yscale("log")
@@ -61,7 +63,7 @@ def _svg(results: Sequence[RunResult], which: str) -> str:
     ax.set_xlim(left=0)
     ax.grid(True, alpha=0.3)
     if results:
-        ax.legend(fontsize="small", loc="upper right")
+        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     out = io.StringIO()
     fig.savefig(out, format="svg")
     svg = out.getvalue()
@@ -81,6 +83,7 @@ _STYLE = """
 body { font-family: sans-serif; margin: 1.5em; }
 .scenario { display: flex; gap: 1.5em; align-items: flex-start; }
 .scenario > div { flex: none; }
+.scenario svg { display: block; }
 table { border-collapse: collapse; font-size: 0.85em; }
 th, td { padding: 0.15em 0.6em; border-bottom: 1px solid #ddd; }
 td { text-align: right; font-variant-numeric: tabular-nums; }

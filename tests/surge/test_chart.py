@@ -36,7 +36,7 @@ async def test_the_report_draws_each_strategy_with_its_selling_phase_and_table(
     page = chart(results, summary="queued_over_locked 1.5")
     assert page.startswith("<!doctype html>") and "<script" not in page
     assert page.count("<svg") == 2  # answers per second; latency
-    for text in ("answers per second", "latency", "p99", "p50", "selling phase",
+    for text in ("answers per second", "latency", "p99 solid", "p50 dashed", "selling phase",
                  "time since the start (s)", "queued_over_locked 1.5"):
         assert text in page, text
     assert page.count("locked") >= 3 and page.count("queued") >= 3  # legends and table
