@@ -52,6 +52,10 @@ class Metrics:
         self.confirms_in_flight = Gauge(
             "ticketwar_publisher_confirms_in_flight",
             "Published commands awaiting the broker's confirm", registry=r)
+        self.confirm_seconds = Histogram(
+            "ticketwar_publisher_confirm_seconds",
+            "From a command message's publish to the broker's confirm", buckets=_LATENCY_BUCKETS,
+            registry=r)
         self.redeliveries = Counter(
             "ticketwar_redeliveries", "Commands delivered again by the broker", registry=r)
         self.dead_letters = Counter(

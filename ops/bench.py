@@ -151,7 +151,8 @@ async def measure(row: Row, base_env: dict[str, str], pool: asyncpg.Pool, issuer
         if row.strategy == "queued" and not row.book_path:
             counts = await scrape(
                 [f"http://127.0.0.1:{g + i}/metrics" for i in range(gateways)]
-                + [f"http://127.0.0.1:{s + i}/metrics" for i in range(WORKERS)])
+                + [f"http://127.0.0.1:{s + i}/metrics" for i in range(WORKERS)],
+                keep=Path(".bench") / "metrics" / row.label.replace("/", "-"))
             broker = per_request(counts, result.stats.requests)
     seats = row.scenario.events.count * row.scenario.events.seats
     # The selling phase ends at the sell-out only if everything sold.

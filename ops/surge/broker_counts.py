@@ -11,6 +11,7 @@ reports print as n/a.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -36,9 +37,13 @@ def parse(text: str) -> dict[tuple[str, str, str], float]:
     return out
 
 
-async def scrape(urls: Iterable[str]) -> dict[tuple[str, str, str], float]:
-    """The broker counters summed over every /metrics URL that answers."""
+async def scrape(urls: Iterable[str], keep: Path | None = None
+                 ) -> dict[tuple[str, str, str], float]:
+    """The broker counters summed over every /metrics URL that answers; with `keep`, every
+    exposition is also written there whole (`<n>.prom`, in the order of `urls`), for a look
+    at the histograms after a run (commit time, batch size, confirm time)."""
     total: dict[tuple[str, str, str], float] = {}
+    texts: list[str] = []
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
         for url in urls:
             try:
@@ -48,9 +53,18 @@ async def scrape(urls: Iterable[str]) -> dict[tuple[str, str, str], float]:
                     text = await resp.text()
             except (aiohttp.ClientError, TimeoutError):
                 continue  # a process without a metrics port: its counters are not known
+            texts.append(f"# {url}\n{text}")
             for key, value in parse(text).items():
                 total[key] = total.get(key, 0.0) + value
+    if keep is not None:
+        _keep(keep, texts)
     return total
+
+
+def _keep(folder: Path, texts: list[str]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for n, text in enumerate(texts):
+        (folder / f"{n}.prom").write_text(text)
 
 
 def per_request(counts: dict[tuple[str, str, str], float],

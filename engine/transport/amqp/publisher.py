@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from typing import TypeVar
@@ -196,9 +197,11 @@ class AmqpTransport:
                                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
         async with self._in_flight:
             self._metrics.confirms_in_flight.inc()
+            started = time.perf_counter()
             try:
                 async with asyncio.timeout(self._timeout):
                     await self._exchange.publish(message, key, mandatory=True)
+                self._metrics.confirm_seconds.observe(time.perf_counter() - started)
             except NOT_KEPT as exc:
                 raise Unavailable(f"RabbitMQ refused the command: {type(exc).__name__}") \
                     from exc
