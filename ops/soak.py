@@ -26,6 +26,7 @@ from engine.auth import TokenIssuer
 from engine.storage import create_pool
 from ops.bench import bench_stack
 from ops.surge import scenario as scenarios
+from ops.surge.population import bulk_accounts
 from ops.surge.report import RunResult, table
 from ops.surge.runner import run_surge
 from ops.surge.stack import local_gateway
@@ -85,9 +86,14 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
             capacity = max(goodput(r) for r in sweep)
             offered = 2 * capacity
             memory.append(gateway_rss_mib(pids[0]))
+            # One crowd for both soaks: the gateway's bounded caches (verified tokens, session
+            # versions) hold the same buyers after the first soak as after the second, so
+            # what the second adds is not a cache filling up with new people but a leak.
+            load = at_rate(scenario, offered, args.soak_seconds)
+            crowd = await bulk_accounts(pool, issuer, load.buyers.count)
             for n in (1, 2):
-                soaks.append(await run_surge(at_rate(scenario, offered, args.soak_seconds),
-                                             url, pool, issuer, strategy=f"soak{n}@{offered:.0f}"))
+                soaks.append(await run_surge(load, url, pool, issuer, buyers=crowd,
+                                             strategy=f"soak{n}@{offered:.0f}", seed=n))
                 memory.append(gateway_rss_mib(pids[0]))
     finally:
         await pool.close()

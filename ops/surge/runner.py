@@ -15,7 +15,7 @@ from ops.surge import checker
 from ops.surge.cpu import CpuShare, ServerMeter
 from ops.surge.fleet import run_fleet
 from ops.surge.load import LoadGenerator, plan
-from ops.surge.population import bulk_accounts, create_events
+from ops.surge.population import Account, bulk_accounts, create_events
 from ops.surge.progress import Progress
 from ops.surge.record import summarize
 from ops.surge.report import RunResult
@@ -26,12 +26,14 @@ from ops.surge.sources import SourceClients
 async def run_surge(scenario: Scenario, url: str, pool: asyncpg.Pool, issuer: TokenIssuer, *,
                     strategy: str = "unknown", seed: int = 1, settle_seconds: float = 60.0,
                     book_path: str = "/api/events/{event_id}/book", processes: int = 1,
-                    server_pids: Sequence[int] = ()) -> RunResult:
+                    server_pids: Sequence[int] = (),
+                    buyers: Sequence[Account] | None = None) -> RunResult:
     """Run `scenario` against the gateway at `url`; the pool reads the same database.
 
     `processes` > 1 sends the load from that many generator processes (`fleet.py`); the
     CPU of the generator, of the processes under `server_pids` (the gateway and its
     workers) and of the local services is measured over the load phase either way.
+    `buyers`: accounts to buy with instead of new ones (back-to-back runs by one crowd).
     """
     tag = uuid.uuid4().hex[:8]
     timeout = aiohttp.ClientTimeout(total=scenario.load.max_seconds + 30)
@@ -41,7 +43,8 @@ async def run_surge(scenario: Scenario, url: str, pool: asyncpg.Pool, issuer: To
                                      scenario.events.count,
                                      scenario.events.seats, scenario.events.per_user_limit,
                                      f"{scenario.name} {tag}")
-        buyers = await bulk_accounts(pool, issuer, scenario.buyers.count, tag=tag)
+        if buyers is None:
+            buyers = await bulk_accounts(pool, issuer, scenario.buyers.count, tag=tag)
         bots = await bulk_accounts(pool, issuer, scenario.behaviour.bots, tag=f"{tag}b") \
             if scenario.behaviour.bots else []
         plans = plan(scenario, buyers, events, tag, seed)
