@@ -7,6 +7,8 @@ import type { TicketEvent } from "../api";
 import { explain } from "../api";
 import { useBookingAttempt } from "../booking";
 import type { BookingUpdates } from "../booking";
+import { wholeNumber } from "../numbers";
+import type { Typed } from "../numbers";
 
 const STATUS: Record<TicketEvent["status"], { label: string; color: string }> = {
   on_sale: { label: "On sale", color: "green" },
@@ -26,7 +28,9 @@ interface Props {
 }
 
 export function EventCard({ event, token, updates, onAskLogin }: Props) {
-  const [quantity, setQuantity] = useState(1);
+  // Exactly what the buyer typed (possibly empty while they type): sent as typed, or refused.
+  const [quantity, setQuantity] = useState<Typed>(1);
+  const [problem, setProblem] = useState<string | null>(null);
   const { attempt, book, reset } = useBookingAttempt(token, event.id, updates);
   const status = STATUS[event.status];
   const left = Math.max(0, event.availableTickets);
@@ -61,13 +65,28 @@ export function EventCard({ event, token, updates, onAskLogin }: Props) {
         )}
         <Group align="flex-end">
           <NumberInput label="Seats" min={1} max={event.perUserLimit} w={90} value={quantity}
-            onChange={(v) => setQuantity(typeof v === "number" ? v : 1)} disabled={busy} />
+            clampBehavior="none" allowDecimal={false} error={problem !== null}
+            onChange={(v) => {
+              setQuantity(v);
+              setProblem(null);
+            }} disabled={busy} />
           <Button leftSection={busy ? <Loader size="xs" color="white" /> : null}
             disabled={busy || event.status !== "on_sale"} aria-busy={busy}
-            onClick={() => (token ? book(quantity) : onAskLogin())}>
+            onClick={() => {
+              if (!token) return onAskLogin();
+              const seats = wholeNumber(quantity);
+              if (seats === null || seats < 1) setProblem("Enter how many seats you want (a whole number, 1 or more).");
+              else if (seats > event.perUserLimit) {
+                setProblem(`You can book at most ${event.perUserLimit} seats per buyer.`);
+              } else {
+                setProblem(null);
+                void book(seats);
+              }
+            }}>
             {buttonLabel}
           </Button>
         </Group>
+        {problem && <Text size="sm" c="red" role="alert">{problem}</Text>}
         {attempt.phase === "queued" && (
           <Alert color="blue" title="You are in the queue">
             Your request is held in line; seats are given out in arrival order. Keep this page
@@ -80,13 +99,13 @@ export function EventCard({ event, token, updates, onAskLogin }: Props) {
           </Alert>
         )}
         {attempt.phase === "confirmed" && (
-          <Alert color="green" title="Booked!" withCloseButton onClose={reset}>
+          <Alert color="green" title="Booked!" withCloseButton closeButtonLabel="Close" onClose={reset}>
             {attempt.booking.quantity} seat{attempt.booking.quantity > 1 ? "s" : ""} confirmed.
             Ticket codes: {attempt.booking.tickets.map((t) => t.code).join(", ") || "see My Tickets"}
           </Alert>
         )}
         {attempt.phase === "refused" && (
-          <Alert color="red" title="Not booked" withCloseButton onClose={reset}>
+          <Alert color="red" title="Not booked" withCloseButton closeButtonLabel="Close" onClose={reset}>
             {explain(attempt.error)}
           </Alert>
         )}

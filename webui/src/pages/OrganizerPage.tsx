@@ -1,7 +1,7 @@
 // Organizers (VENDOR) create events and edit their own; ADMIN sees and edits all.
 import { useState } from "react";
 import { Alert, Badge, Button, Card, Group, Modal, Stack, Table, Text, Title } from "@mantine/core";
-import { ApiError, api, explain } from "../api";
+import { api } from "../api";
 import type { EventInput, Session, TicketEvent } from "../api";
 import { EventForm } from "../components/EventForm";
 
@@ -17,21 +17,13 @@ export function OrganizerPage({ session, events, onChanged }: Props) {
   const [message, setMessage] = useState<{ color: string; text: string } | null>(null);
   const mine = events.filter((e) => session.user.role === "ADMIN" || e.vendorId === session.user.id);
 
+  // A refusal is thrown back to the form, which shows it inside the dialog by its field.
   const run = async (work: () => Promise<TicketEvent>, done: string) => {
-    try {
-      const event = await work();
-      setMessage({ color: "green", text: `${done}: ${event.name}` });
-      setEditing(null);
-      setCreating(false);
-      onChanged();
-    } catch (e) {
-      setMessage({
-        color: "red",
-        text: e instanceof ApiError && e.code === "capacity_below_sold"
-          ? "Seats cannot go below what is already sold."
-          : e instanceof ApiError ? explain(e) : String(e),
-      });
-    }
+    const event = await work();
+    setMessage({ color: "green", text: `${done}: ${event.name}` });
+    setEditing(null);
+    setCreating(false);
+    onChanged();
   };
 
   const create = (input: EventInput) => run(() => api.createEvent(session.token, input), "Created");

