@@ -204,12 +204,16 @@ async def test_the_book_button_comes_alive_when_the_sale_opens(
     await expect(card.get_by_text("Booked!")).to_be_visible()
 
 
-async def _signed_in_buyer(make_api: Any, new_page: Any, db_pool: asyncpg.Pool
+async def _signed_in_buyer(make_api: Any, new_page: Any, db_pool: asyncpg.Pool, *,
+                           clock: bool = False, **settings: Any
                            ) -> tuple[Api, str, Account, Page]:
-    """A gateway, a fresh buyer, and a page of the web UI signed in as them."""
-    api, url = await _gateway(make_api)
+    """A gateway (with these setting overrides), a fresh buyer, and a page of the web UI
+    signed in as them (its timers on a clock the test moves, if asked)."""
+    api, url = await _gateway(make_api, **settings)
     [buyer] = await create_accounts(db_pool, api.issuer, 1)
     page: Page = await new_page()
+    if clock:
+        await page.clock.install()
     await page.goto(url)
     await _log_in(page, buyer.email, PASSWORD)
     return api, url, buyer, page
@@ -242,27 +246,48 @@ async def test_signing_out_in_one_tab_signs_out_every_tab_and_the_server(
     for page in (first, second):
         await expect(page.get_by_role("banner").get_by_role("button", name="Log in")) \
             .to_be_visible()
+        # Nothing of the session is left to use, and nobody is told it "ended": they left.
+        await expect(page.get_by_role("tab", name="My Tickets")).to_have_count(0)
+        await expect(page.get_by_role("dialog")).to_have_count(0)
     await assert_eventually(lambda: _token_refused(api, token), timeout=5,
                             message="the server kept the session")
 
 
-async def test_a_session_revoked_elsewhere_signs_the_page_out_on_its_next_call(
+async def test_a_refused_session_signs_out_every_tab_opens_the_login_box_and_says_why(
         make_api: Any, new_page: Any, db_pool: asyncpg.Pool) -> None:
-    api, _, buyer, page = await _signed_in_buyer(make_api, new_page, db_pool)
-
+    api, url, buyer, page = await _signed_in_buyer(make_api, new_page, db_pool)
+    other = await page.context.new_page()
+    await other.goto(url)
+    await expect(other.get_by_test_id("signed-in-as")).to_have_text(buyer.email)
     token = await _stored_token(page)
-    # Signed out everywhere from another device: this page is not told...
+    # Signed out everywhere from another device; the gateway hears of it within seconds.
     await db_pool.execute(
         "UPDATE users SET token_version = token_version + 1 WHERE id = $1", buyer.id)
     await assert_eventually(lambda: _token_refused(api, token), timeout=5,
                             message="the gateway never heard")
-    # ...until its next call is refused (401), and then it forgets the session. That call may
-    # be its own (the event stream reconnecting) before ours: going to My Tickets through the
-    # address bar works either way, where a click could find the tab already gone.
+
+    # This page is not told until its next call is refused (401). That call may be its own
+    # (the event stream reconnecting) before ours: going to My Tickets through the address bar
+    # works either way, where a click could find the tab already gone. Then both tabs forget
+    # the session, the login box opens and says why, the page stays where the address says.
     await page.evaluate("location.hash = '#/tickets'")
-    await expect(page.get_by_role("banner").get_by_role("button", name="Log in")) \
-        .to_be_visible()
+    for tab in (page, other):
+        await expect(tab.get_by_role("banner").get_by_role("button", name="Log in")) \
+            .to_be_visible()
+        await expect(tab.get_by_role("dialog")).to_contain_text("Your session has ended")
+    await expect(page.get_by_text("Log in to see your tickets")).to_be_visible()
+    assert await page.evaluate("location.hash") == "#/tickets"
     assert await page.evaluate("localStorage.getItem('ticketwar.session')") is None
+    # Live counts go on, signed out.
+    await expect(page.get_by_test_id("live")).to_have_text("Live")
+
+    # Logging in again right there brings the tickets back, and the notice goes.
+    dialog = page.get_by_role("dialog")
+    await dialog.get_by_label("Email").fill(buyer.email)
+    await dialog.get_by_label("Password").fill(PASSWORD)
+    await dialog.get_by_role("button", name="Log in").click()
+    await expect(page.get_by_text("You have no tickets yet.")).to_be_visible()
+    await expect(other.get_by_test_id("signed-in-as")).to_have_text(buyer.email)
 
 
 async def test_swagger_ui_renders_the_openapi_31_document_and_tries_it_out(

@@ -11,7 +11,7 @@ from playwright.async_api import Page, expect
 
 from engine.types import Role
 from tests.factories import PASSWORD, create_accounts
-from tests.webui.test_browser import _gateway, _log_in
+from tests.webui.test_browser import _gateway, _log_in, _signed_in_buyer
 
 
 async def test_the_quantity_typed_is_the_quantity_sent(make_api: Any, new_page: Any,
@@ -78,3 +78,27 @@ async def test_the_seats_an_organizer_types_are_the_seats_saved(
     await form.get_by_role("button", name="Save").click()
     await expect(page.get_by_text("Saved: Small Room")).to_be_visible()
     assert await db_pool.fetchval("SELECT capacity FROM events WHERE id = $1", event["id"]) == 5
+
+
+async def test_an_expired_session_says_so_and_keeps_the_page(
+        make_api: Any, new_page: Any, db_pool: asyncpg.Pool) -> None:
+    _, _, buyer, page = await _signed_in_buyer(make_api, new_page, db_pool, clock=True,
+                                          jwt_ttl_seconds=600)
+    await page.get_by_role("tab", name="My Tickets").click()
+    await expect(page.get_by_text("You have no tickets yet.")).to_be_visible()
+    await page.clock.fast_forward(601_000)
+    await expect(page.get_by_role("dialog")).to_contain_text("Your session expired")
+    await expect(page.get_by_text("Log in to see your tickets")).to_be_visible()
+    assert await page.evaluate("location.hash") == "#/tickets"
+    # Closing the box leaves the page asking for a login, with its own button.
+    await page.get_by_role("dialog").get_by_role("button", name="Close").click()
+    await page.get_by_role("main").get_by_role("button", name="Log in").click()
+    await expect(page.get_by_role("dialog")).not_to_contain_text("Your session expired")
+
+
+async def test_a_buyer_on_the_organizer_page_is_told_it_is_for_organizers(
+        make_api: Any, new_page: Any, db_pool: asyncpg.Pool) -> None:
+    _, url, _, page = await _signed_in_buyer(make_api, new_page, db_pool)
+    await page.goto(url + "#/organize")
+    await expect(page.get_by_text("Organizer accounts only")).to_be_visible()
+    await expect(page.get_by_role("button", name="New event")).to_have_count(0)

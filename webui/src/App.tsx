@@ -1,7 +1,7 @@
 // The shell: header with navigation and session, one page at a time (kept in the URL hash
 // so a reload or a shared link lands on the same page).
 import { useCallback, useEffect, useMemo, useState } from "react";
-import { AppShell, Badge, Button, Container, Group, Tabs, Text, Title } from "@mantine/core";
+import { Alert, AppShell, Badge, Button, Container, Group, Tabs, Text, Title } from "@mantine/core";
 import { ApiError, api, explain } from "./api";
 import type { TicketEvent } from "./api";
 import { BookingUpdates } from "./booking";
@@ -20,7 +20,7 @@ function pageFromHash(): Page {
 }
 
 export function App() {
-  const { session, logout } = useSession();
+  const { session, ended, dismissEnded, logout } = useSession();
   const [page, setPage] = useState<Page>(pageFromHash);
   const [events, setEvents] = useState<TicketEvent[] | null>(null);
   const [eventsError, setEventsError] = useState<string | null>(null);
@@ -93,7 +93,17 @@ export function App() {
     setPage(target);
   };
 
-  const shown: Page = !session && page !== "events" ? "events" : page;
+  // The session ended without the user asking (refused, expired): say why, and offer to log
+  // in again right there. The page stays where the address says; pages that need a session
+  // ask for one instead of showing stale data or moving elsewhere.
+  useEffect(() => {
+    if (ended) setAskLogin(true);
+  }, [ended]);
+  const closeLogin = () => {
+    setAskLogin(false);
+    dismissEnded();
+  };
+  const organizer = role === "VENDOR" || role === "ADMIN";
 
   return (
     <AppShell header={{ height: 64 }} padding="md">
@@ -122,24 +132,35 @@ export function App() {
       </AppShell.Header>
       <AppShell.Main>
         <Container size="lg">
-          <Tabs value={shown} onChange={go} mb="md">
+          <Tabs value={page} onChange={go} mb="md">
             <Tabs.List>
               <Tabs.Tab value="events">Events</Tabs.Tab>
               {session && <Tabs.Tab value="tickets">My Tickets</Tabs.Tab>}
-              {(role === "VENDOR" || role === "ADMIN") && <Tabs.Tab value="organize">Organize</Tabs.Tab>}
+              {organizer && <Tabs.Tab value="organize">Organize</Tabs.Tab>}
             </Tabs.List>
           </Tabs>
-          {shown === "events" && (
+          {page === "events" && (
             <EventsPage events={events} error={eventsError} token={token} updates={updates}
               onAskLogin={() => setAskLogin(true)} />
           )}
-          {shown === "tickets" && session && <TicketsPage token={session.token} version={ticketsVersion} />}
-          {shown === "organize" && session && (
+          {page !== "events" && !session && (
+            <Alert color="blue" title={page === "tickets" ? "Log in to see your tickets" : "Log in to organize events"}>
+              <Button mt="sm" onClick={() => setAskLogin(true)}>Log in</Button>
+            </Alert>
+          )}
+          {page === "tickets" && session && <TicketsPage token={session.token} version={ticketsVersion} />}
+          {page === "organize" && session && !organizer && (
+            <Alert color="yellow" title="Organizer accounts only">
+              Creating and editing events needs an organizer account; yours is a buyer account.
+              An operator can make it an organizer.
+            </Alert>
+          )}
+          {page === "organize" && session && organizer && (
             <OrganizerPage session={session} events={events ?? []} onChanged={() => void loadEvents()} />
           )}
         </Container>
       </AppShell.Main>
-      <AuthModal opened={askLogin} onClose={() => setAskLogin(false)} />
+      <AuthModal opened={askLogin} onClose={closeLogin} notice={ended} />
     </AppShell>
   );
 }

@@ -67,10 +67,12 @@ export function OrganizerPage({ session, events, onChanged }: Props) {
           </Table>
         </Card>
       )}
-      <Modal opened={creating} onClose={() => setCreating(false)} title="New event">
+      <Modal opened={creating} onClose={() => setCreating(false)} title="New event"
+        closeButtonProps={{ "aria-label": "Close" }}>
         <EventForm submitLabel="Create event" onSubmit={create} />
       </Modal>
-      <Modal opened={editing !== null} onClose={() => setEditing(null)} title="Edit event">
+      <Modal opened={editing !== null} onClose={() => setEditing(null)} title="Edit event"
+        closeButtonProps={{ "aria-label": "Close" }}>
         {editing && <EventForm initial={editing} submitLabel="Save" onSubmit={update} />}
       </Modal>
     </Stack>
