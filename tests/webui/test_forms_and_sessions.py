@@ -102,3 +102,48 @@ async def test_a_buyer_on_the_organizer_page_is_told_it_is_for_organizers(
     await page.goto(url + "#/organize")
     await expect(page.get_by_text("Organizer accounts only")).to_be_visible()
     await expect(page.get_by_role("button", name="New event")).to_have_count(0)
+
+
+async def test_a_failed_cancel_keeps_my_tickets_on_screen(make_api: Any, new_page: Any,
+                                                          db_pool: asyncpg.Pool) -> None:
+    # One booking or cancel per minute: the API booking below uses it, the cancel is refused.
+    api, url, buyer, page = await _signed_in_buyer(make_api, new_page, db_pool,
+                                                   rate_limit_booking="1/minute")
+    event = await api.event(name="Cancel Night", totalTickets=5, perUserLimit=2)
+    booked = await api.book(buyer, event["id"], 2)
+    assert booked.status == 201, booked.body
+    codes = {t["code"] for t in booked.body["tickets"]}
+
+    await page.get_by_role("tab", name="My Tickets").click()
+    await expect(page.get_by_test_id("ticket-code")).to_have_count(2)
+    await page.get_by_role("button", name="Cancel booking").click()
+    await page.get_by_role("button", name="Yes, cancel").click()
+    booking = page.get_by_test_id("booking")
+    await expect(booking.get_by_role("alert")).to_contain_text("Not cancelled")
+    await expect(booking.get_by_role("alert")).to_contain_text("Too many requests")
+    # The tickets are still there, as they are on the server.
+    await expect(page.get_by_test_id("ticket-code")).to_have_count(2)
+    assert set(await page.get_by_test_id("ticket-code").all_inner_texts()) == codes
+    await expect(page.get_by_text("could not be loaded")).to_have_count(0)
+    await expect(booking.get_by_role("button", name="Cancel booking")).to_be_enabled()
+
+
+async def test_asking_for_more_seats_than_are_left_offers_what_is_left(
+        make_api: Any, new_page: Any, db_pool: asyncpg.Pool) -> None:
+    api, _, buyer, page = await _signed_in_buyer(make_api, new_page, db_pool)
+    event = await api.event(name="Last Seat", totalTickets=5, perUserLimit=4)
+    [other] = await create_accounts(db_pool, api.issuer, 1)
+    assert (await api.book(other, event["id"], 4)).status == 201
+    await page.reload()
+    card = page.get_by_test_id(f"event-{event['id']}")
+    await expect(card.get_by_test_id("seats-left")).to_contain_text("1 of 5 seats left")
+
+    await card.get_by_role("textbox", name="Seats").fill("2")
+    await card.get_by_role("button", name="Book").click()
+    await expect(card.get_by_text("Only 1 left")).to_be_visible()
+    await expect(card.get_by_text("Sold out")).to_have_count(0)
+    await card.get_by_role("button", name="Book 1").click()
+    await expect(card.get_by_text("Booked!")).to_be_visible()
+    assert await db_pool.fetchval(
+        "SELECT sum(quantity) FROM bookings WHERE event_id = $1 AND user_id = $2"
+        " AND status = 'confirmed'", event["id"], buyer.id) == 1

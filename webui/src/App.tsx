@@ -73,6 +73,7 @@ export function App() {
     onOpen: () => {
       setLive(true);
       void loadEvents();
+      setTicketsVersion((v) => v + 1);
     },
     onError: () => setLive(false),
     onStock: ({ eventId, availableTickets }) =>

@@ -38,6 +38,10 @@ export function EventCard({ event, token, updates, onAskLogin }: Props) {
   const startsAt = when(event.startsAt);
   const saleStarts = when(event.saleStartsAt);
 
+  // "Sold out" for more seats than are left, while some are: offer those instead.
+  const onlyLeft = attempt.phase === "refused" && attempt.error.code === "sold_out"
+    && left > 0 && left < (attempt.quantity ?? Infinity) && left <= event.perUserLimit ? left : null;
+
   let buttonLabel = "Book";
   if (attempt.phase === "sending") buttonLabel = attempt.retry ? "Trying again…" : "Booking…";
   if (attempt.phase === "queued") buttonLabel = "In the queue…";
@@ -106,7 +110,15 @@ export function EventCard({ event, token, updates, onAskLogin }: Props) {
         )}
         {attempt.phase === "refused" && (
           <Alert color="red" title="Not booked" withCloseButton closeButtonLabel="Close" onClose={reset}>
-            {explain(attempt.error)}
+            {onlyLeft !== null ? `Only ${onlyLeft} left.` : explain(attempt.error)}
+            {onlyLeft !== null && (
+              <Button mt="xs" size="xs" display="block" onClick={() => {
+                setQuantity(onlyLeft);
+                void book(onlyLeft);
+              }}>
+                Book {onlyLeft}
+              </Button>
+            )}
           </Alert>
         )}
       </Stack>
