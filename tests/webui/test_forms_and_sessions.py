@@ -147,3 +147,43 @@ async def test_asking_for_more_seats_than_are_left_offers_what_is_left(
     assert await db_pool.fetchval(
         "SELECT sum(quantity) FROM bookings WHERE event_id = $1 AND user_id = $2"
         " AND status = 'confirmed'", event["id"], buyer.id) == 1
+
+
+_OUTSIDE = """(root) => [...root.querySelectorAll('button, a, p, h1, h2, h3, [data-testid]')]
+    .filter((el) => el.getClientRects().length)
+    .filter((el) => { const r = el.getBoundingClientRect(), box = root.getBoundingClientRect();
+        return r.left < box.left - 0.5 || r.right > box.right + 0.5
+            || r.top < box.top - 0.5 || r.bottom > box.bottom + 0.5; })
+    .map((el) => el.textContent)"""
+
+_CUT = """(els) => els.filter((el) => el.scrollWidth > el.clientWidth + 0.5)
+    .map((el) => el.textContent)"""
+
+
+async def test_a_phone_shows_the_header_the_organizer_table_and_the_cancel_buttons_whole(
+        make_api: Any, new_page: Any, db_pool: asyncpg.Pool) -> None:
+    api, url = await _gateway(make_api)
+    [vendor] = await create_accounts(db_pool, api.issuer, 1, Role.VENDOR)
+    on_sale = await api.event(vendor, name="Phone Gala", totalTickets=5, perUserLimit=2)
+    await api.event(vendor, name="Later Gala", totalTickets=5,
+                    saleStartsAt="2099-01-01T00:00:00Z")
+    assert (await api.book(vendor, on_sale["id"], 1)).status == 201
+    page: Page = await new_page()
+    await page.set_viewport_size({"width": 390, "height": 844})
+    await page.goto(url + "#/organize")
+    await _log_in(page, vendor.email, PASSWORD)
+
+    # Everything in the header stays inside it: the email, Log out, the live badge.
+    await expect(page.get_by_test_id("live")).to_have_text("Live")
+    await expect(page.get_by_role("dialog")).to_have_count(0)
+    assert await page.get_by_role("banner").evaluate(_OUTSIDE) == []
+    # The organizer's status badges are not cut ("O…").
+    await expect(page.get_by_test_id(f"own-event-{on_sale['id']}")).to_contain_text("on sale")
+    assert await page.locator(".mantine-Badge-label").evaluate_all(_CUT) == []
+    # The cancel confirmation's two buttons stay side by side.
+    await page.get_by_role("tab", name="My Tickets").click()
+    await page.get_by_role("button", name="Cancel booking").click()
+    yes = await page.get_by_role("button", name="Yes, cancel").bounding_box()
+    keep = await page.get_by_role("button", name="Keep").bounding_box()
+    assert yes and keep and abs(yes["y"] - keep["y"]) < 1
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 390

@@ -110,22 +110,27 @@ export function App() {
     <AppShell header={{ height: 64 }} padding="md">
       <AppShell.Header>
         <Container size="lg" h="100%">
-          <Group h="100%" justify="space-between">
-            <Group gap="sm">
-              <Title order={3}>Ticket War</Title>
-              <Badge variant="dot" color={live ? "green" : "yellow"} data-testid="live"
+          <Group h="100%" justify="space-between" wrap="nowrap" gap="xs">
+            <Group gap="xs" wrap="nowrap">
+              <Title order={3} fz={{ base: "md", sm: "xl" }} style={{ whiteSpace: "nowrap" }}>Ticket War</Title>
+              <Badge variant="dot" color={live ? "green" : "yellow"} data-testid="live" style={{ flexShrink: 0 }}
                 title={live ? "Seat counts update as they sell" : "Connecting to live updates"}>
                 {live ? "Live" : live === null ? "Connecting…" : "Reconnecting…"}
               </Badge>
             </Group>
-            <Group>
+            <Group gap="xs" wrap="nowrap" miw={0}>
               {session ? (
                 <>
-                  <Text size="sm" c="dimmed" data-testid="signed-in-as">{session.user.email}</Text>
-                  <Button variant="subtle" onClick={logout}>Log out</Button>
+                  <Text size="sm" c="dimmed" data-testid="signed-in-as" truncate="end" miw={0}
+                    maw={{ base: 110, xs: 200, sm: 320 }} title={session.user.email}>
+                    {session.user.email}
+                  </Text>
+                  <Button variant="subtle" size="compact-sm" onClick={logout} style={{ flexShrink: 0 }}>
+                    Log out
+                  </Button>
                 </>
               ) : (
-                <Button onClick={() => setAskLogin(true)}>Log in</Button>
+                <Button size="compact-md" onClick={() => setAskLogin(true)} style={{ flexShrink: 0 }}>Log in</Button>
               )}
             </Group>
           </Group>

@@ -43,12 +43,13 @@ export function OrganizerPage({ session, events, onChanged }: Props) {
         <Text c="dimmed">You have no events yet.</Text>
       ) : (
         <Card withBorder padding={0}>
+          <Table.ScrollContainer minWidth={340} type="native">
           <Table striped highlightOnHover>
             <Table.Thead>
               <Table.Tr>
                 <Table.Th>Event</Table.Th>
                 <Table.Th>Sold</Table.Th>
-                <Table.Th>Left</Table.Th>
+                <Table.Th visibleFrom="sm">Left</Table.Th>
                 <Table.Th>Status</Table.Th>
                 <Table.Th />
               </Table.Tr>
@@ -58,13 +59,14 @@ export function OrganizerPage({ session, events, onChanged }: Props) {
                 <Table.Tr key={e.id} data-testid={`own-event-${e.id}`}>
                   <Table.Td>{e.name}</Table.Td>
                   <Table.Td>{e.totalTickets - e.availableTickets} / {e.totalTickets}</Table.Td>
-                  <Table.Td>{e.availableTickets}</Table.Td>
-                  <Table.Td><Badge variant="light">{e.status.replace("_", " ")}</Badge></Table.Td>
+                  <Table.Td visibleFrom="sm">{e.availableTickets}</Table.Td>
+                  <Table.Td><Badge variant="light" style={{ flexShrink: 0, overflow: "visible" }}>{e.status.replace("_", " ")}</Badge></Table.Td>
                   <Table.Td><Button size="xs" variant="light" onClick={() => setEditing(e)}>Edit</Button></Table.Td>
                 </Table.Tr>
               ))}
             </Table.Tbody>
           </Table>
+          </Table.ScrollContainer>
         </Card>
       )}
       <Modal opened={creating} onClose={() => setCreating(false)} title="New event"
