@@ -4,13 +4,14 @@ phone layout, organizer errors and roles."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import asyncpg
 from playwright.async_api import Page, expect
 
 from engine.types import Role
-from tests.factories import PASSWORD, create_accounts
+from tests.factories import PASSWORD, Account, create_accounts
 from tests.webui.test_browser import _gateway, _log_in, _signed_in_buyer
 
 
@@ -187,3 +188,69 @@ async def test_a_phone_shows_the_header_the_organizer_table_and_the_cancel_butto
     keep = await page.get_by_role("button", name="Keep").bounding_box()
     assert yes and keep and abs(yes["y"] - keep["y"]) < 1
     assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+
+
+async def _new_event_form(make_api: Any, new_page: Any, db_pool: asyncpg.Pool
+                          ) -> tuple[Any, Account, Page]:
+    """A gateway, an organizer, and their page with the New event form open."""
+    api, url = await _gateway(make_api)
+    [vendor] = await create_accounts(db_pool, api.issuer, 1, Role.VENDOR)
+    page: Page = await new_page()
+    await page.goto(url + "#/organize")
+    await _log_in(page, vendor.email, PASSWORD)
+    await page.get_by_role("button", name="New event").click()
+    return api, vendor, page
+
+
+async def test_the_event_form_refuses_nonsense_next_to_the_field(
+        make_api: Any, new_page: Any, db_pool: asyncpg.Pool) -> None:
+    _, vendor, page = await _new_event_form(make_api, new_page, db_pool)
+    form = page.get_by_role("dialog")
+    await form.get_by_label("Name").fill("Nonsense Night")
+    await form.get_by_label("Seats").fill("-5")
+    await form.get_by_label("Limit per buyer").fill("101")
+    await form.get_by_label("Starts at").fill("2030-06-01T20:00")
+    await form.get_by_label("Sales open at").fill("2030-06-02T10:00")
+    await form.get_by_role("button", name="Create event").click()
+    # Each refusal under its field; what was typed stays as typed.
+    await expect(form.get_by_label("Seats")).to_have_accessible_description(
+        re.compile("whole number, 1 or more"))
+    await expect(form.get_by_label("Seats")).to_have_value("-5")
+    await expect(form.get_by_label("Sales open at")).to_have_accessible_description(
+        re.compile("before the event starts"))
+    await form.get_by_label("Seats").fill("30")
+    await form.get_by_role("button", name="Create event").click()
+    await expect(form.get_by_label("Limit per buyer")).to_have_accessible_description(
+        re.compile("cannot be more than the 30 seats"))
+    assert await db_pool.fetchval("SELECT count(*) FROM events WHERE vendor_id = $1",
+                                  vendor.id) == 0
+
+
+async def test_the_servers_refusal_is_shown_in_the_form_in_plain_words(
+        make_api: Any, new_page: Any, db_pool: asyncpg.Pool) -> None:
+    _, vendor, page = await _new_event_form(make_api, new_page, db_pool)
+    form = page.get_by_role("dialog")
+    await form.get_by_label("Name").fill("Long Ago")
+    await form.get_by_label("Starts at").fill("1990-06-01T20:00")  # the server refuses it
+    await form.get_by_role("button", name="Create event").click()
+    await expect(form.get_by_label("Starts at")).to_have_accessible_description(
+        re.compile("Pick a date between 2000 and 2100"))
+    await expect(page.get_by_text("startsAt")).to_have_count(0)  # no server wording
+    assert await db_pool.fetchval("SELECT count(*) FROM events WHERE vendor_id = $1",
+                                  vendor.id) == 0
+
+
+async def test_a_changed_limit_reaches_an_open_page(make_api: Any, new_page: Any,
+                                                    db_pool: asyncpg.Pool) -> None:
+    api, _, _, page = await _signed_in_buyer(make_api, new_page, db_pool)
+    [vendor] = await create_accounts(db_pool, api.issuer, 1, Role.VENDOR)
+    event = await api.event(vendor, name="Limit Night", totalTickets=30, perUserLimit=2)
+    await page.reload()
+    seats_left = page.get_by_test_id(f"event-{event['id']}").get_by_test_id("seats-left")
+    await expect(seats_left).to_contain_text("up to 2 per buyer")
+    # Connected (a fresh connection re-reads the list: that would hide the defect).
+    await expect(page.get_by_test_id("live")).to_have_text("Live")
+    edited = await api.call("PATCH", f"/api/events/{event['id']}", vendor,
+                            json={"perUserLimit": 3})
+    assert edited.status == 200, edited.body
+    await expect(seats_left).to_contain_text("up to 3 per buyer")  # no reload

@@ -1,6 +1,6 @@
 // The shell: header with navigation and session, one page at a time (kept in the URL hash
 // so a reload or a shared link lands on the same page).
-import { useCallback, useEffect, useMemo, useState } from "react";
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { Alert, AppShell, Badge, Button, Container, Group, Tabs, Text, Title } from "@mantine/core";
 import { ApiError, api, explain } from "./api";
 import type { TicketEvent } from "./api";
@@ -44,6 +44,23 @@ export function App() {
     void loadEvents();
   }, [loadEvents]);
 
+  // The stream carries seats left only. Sales only ever lower that count: one that stays the
+  // same or grows, or one for an event not listed, means something else changed (an
+  // organizer's edit broadcasts the count, changed or not; a cancellation; a new event), so
+  // the list is read again — once for a burst of such updates, spread over a second so that
+  // every open page does not ask in the same instant.
+  const eventsNow = useRef(events);
+  eventsNow.current = events;
+  const rereadTimer = useRef<number | undefined>(undefined);
+  useEffect(() => () => window.clearTimeout(rereadTimer.current), []);
+  const rereadSoon = useCallback(() => {
+    if (rereadTimer.current !== undefined) return;
+    rereadTimer.current = window.setTimeout(() => {
+      rereadTimer.current = undefined;
+      void loadEvents();
+    }, 200 + Math.random() * 800);
+  }, [loadEvents]);
+
   // A flash sale opens at a set time: re-read the list the moment the next one opens, so the
   // Book button comes alive for buyers already waiting on the page.
   const nextOpening = useMemo(() => {
@@ -76,12 +93,15 @@ export function App() {
       setTicketsVersion((v) => v + 1);
     },
     onError: () => setLive(false),
-    onStock: ({ eventId, availableTickets }) =>
+    onStock: ({ eventId, availableTickets }) => {
+      const known = eventsNow.current?.find((e) => e.id === eventId);
+      if (!known || availableTickets >= known.availableTickets) rereadSoon();
       setEvents((list) => list && list.map((e) => e.id !== eventId ? e : {
         ...e,
         availableTickets,
         status: availableTickets === 0 ? "sold_out" : e.status === "sold_out" ? "on_sale" : e.status,
-      })),
+      }));
+    },
     onBooking: (b) => {
       updates.deliver({ ...b, tickets: [] });
       setTicketsVersion((v) => v + 1);

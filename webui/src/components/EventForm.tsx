@@ -47,8 +47,8 @@ export function serverProblem(error: unknown, sold: number): Problems {
         case "venue": return { venue: `The venue can have at most ${MAX_TEXT} characters.` };
         case "totalTickets": return { totalTickets: `Seats must be a whole number from 1 to ${MAX_SEATS.toLocaleString()}.` };
         case "perUserLimit": return { perUserLimit: "The limit per buyer must be a whole number, 1 or more." };
-        case "startsAt": return { startsAt: "This date is not accepted: pick a date in the coming years." };
-        case "saleStartsAt": return { saleStartsAt: "This date is not accepted: pick a date in the coming years." };
+        case "startsAt": return { startsAt: "Pick a date between 2000 and 2100." };
+        case "saleStartsAt": return { saleStartsAt: "Pick a date between 2000 and 2100." };
         default: return { form: "Some of these values are not accepted. Check them and try again." };
       }
     default:
