@@ -159,6 +159,9 @@ async def test_a_queued_booking_shows_its_place_then_its_outcome(
         finally:
             await tx.rollback()
     await expect(card.get_by_text("Booked!")).to_be_visible()
+    # Decided in the queue: the alert shows the ticket's code, read once the outcome came.
+    code = await db_pool.fetchval("SELECT code FROM tickets WHERE event_id = $1", event_id)
+    await expect(card.get_by_test_id("booked-code")).to_have_text(code)
     assert await db_pool.fetchval(
         "SELECT count(*) FROM bookings WHERE event_id = $1 AND user_id = $2"
         " AND status = 'confirmed'", event_id, buyer.id) == 1

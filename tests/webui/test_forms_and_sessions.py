@@ -254,3 +254,46 @@ async def test_a_changed_limit_reaches_an_open_page(make_api: Any, new_page: Any
                             json={"perUserLimit": 3})
     assert edited.status == 200, edited.body
     await expect(seats_left).to_contain_text("up to 3 per buyer")  # no reload
+
+
+async def test_small_things_a_buyer_meets_on_day_one(make_api: Any, new_page: Any,
+                                                     db_pool: asyncpg.Pool) -> None:
+    api, url = await _gateway(make_api)
+    [buyer, vendor] = await create_accounts(db_pool, api.issuer, 2)
+    single = await api.event(name="Solo Seat", venue="The Very Long Venue Name Hall",
+                             totalTickets=1, startsAt="2099-05-01T20:00:00Z")
+    later = await api.event(name="Later On", totalTickets=5, saleStartsAt="2099-01-01T00:00:00Z")
+    full = await api.event(name="Full House", totalTickets=1)
+    assert (await api.book(vendor, full["id"], 1)).status == 201
+    page: Page = await new_page()
+    missing: list[str] = []
+    page.on("response", lambda r: missing.append(r.url) if r.status == 404 else None)
+    await page.goto(url)
+
+    card = page.get_by_test_id(f"event-{single['id']}")
+    await expect(card.get_by_test_id("seats-left")).to_contain_text("1 of 1 seat left")
+    # The status badge stays beside the title, venue or not.
+    title = await card.get_by_role("heading").bounding_box()
+    badge = await card.get_by_text("On sale").bounding_box()
+    assert title and badge and badge["y"] < title["y"] + title["height"]
+    # Nothing to type into where nothing can be booked.
+    for event in (later, full):
+        other = page.get_by_test_id(f"event-{event['id']}")
+        await expect(other.get_by_role("textbox", name="Seats")).to_be_disabled()
+
+    # A wrong password's error does not follow the user to Register, and the header's Log in
+    # always opens the box in Log in mode.
+    await page.get_by_role("banner").get_by_role("button", name="Log in").click()
+    dialog = page.get_by_role("dialog")
+    await dialog.get_by_label("Email").fill(buyer.email)
+    await dialog.get_by_label("Password").fill("not the password")
+    await dialog.get_by_role("button", name="Log in").click()
+    await expect(dialog.get_by_text("Wrong email or password.")).to_be_visible()
+    await dialog.get_by_text("Register", exact=True).click()
+    await expect(dialog.get_by_text("Wrong email or password.")).to_have_count(0)
+    await dialog.get_by_role("button", name="Close").click()
+    await page.get_by_role("banner").get_by_role("button", name="Log in").click()
+    await expect(dialog.get_by_role("button", name="Log in")).to_be_visible()
+    await expect(dialog.get_by_role("button", name="Create account")).to_have_count(0)
+    # No page or asset the browser asks for is missing (the icon included).
+    assert missing == []

@@ -14,9 +14,20 @@ import { useEventStream } from "./stream";
 
 type Page = "events" | "tickets" | "organize";
 
+const TITLES: Record<Page, string> = { events: "Events", tickets: "My Tickets", organize: "Organize" };
+
 function pageFromHash(): Page {
   const page = window.location.hash.replace("#/", "");
   return page === "tickets" || page === "organize" ? page : "events";
+}
+
+/** A page that needs a session, shown without one: says so, with a way to log in. */
+function LoginNeeded({ what, onLogin }: { what: string; onLogin: () => void }) {
+  return (
+    <Alert color="blue" title={`Log in to ${what}`}>
+      <Button mt="sm" onClick={onLogin}>Log in</Button>
+    </Alert>
+  );
 }
 
 export function App() {
@@ -126,13 +137,18 @@ export function App() {
   };
   const organizer = role === "VENDOR" || role === "ADMIN";
 
+  // Each page its own title (tabs, history, screen readers).
+  useEffect(() => {
+    document.title = `${TITLES[page]} · Ticket War`;
+  }, [page]);
+
   return (
     <AppShell header={{ height: 64 }} padding="md">
       <AppShell.Header>
         <Container size="lg" h="100%">
           <Group h="100%" justify="space-between" wrap="nowrap" gap="xs">
             <Group gap="xs" wrap="nowrap">
-              <Title order={3} fz={{ base: "md", sm: "xl" }} style={{ whiteSpace: "nowrap" }}>Ticket War</Title>
+              <Title order={1} fz={{ base: "md", sm: "xl" }} style={{ whiteSpace: "nowrap" }}>Ticket War</Title>
               <Badge variant="dot" color={live ? "green" : "yellow"} data-testid="live" style={{ flexShrink: 0 }}
                 title={live ? "Seat counts update as they sell" : "Connecting to live updates"}>
                 {live ? "Live" : live === null ? "Connecting…" : "Reconnecting…"}
@@ -158,32 +174,40 @@ export function App() {
       </AppShell.Header>
       <AppShell.Main>
         <Container size="lg">
-          <Tabs value={page} onChange={go} mb="md">
-            <Tabs.List>
+          {/* Every tab's panel exists (empty unless shown), so each tab names a real panel. */}
+          <Tabs value={page} onChange={go}>
+            <Tabs.List mb="md">
               <Tabs.Tab value="events">Events</Tabs.Tab>
               {session && <Tabs.Tab value="tickets">My Tickets</Tabs.Tab>}
               {organizer && <Tabs.Tab value="organize">Organize</Tabs.Tab>}
             </Tabs.List>
+            <Tabs.Panel value="events">
+              {page === "events" && (
+                <EventsPage events={events} error={eventsError} token={token} updates={updates}
+                  onAskLogin={() => setAskLogin(true)} />
+              )}
+            </Tabs.Panel>
+            <Tabs.Panel value="tickets">
+              {page === "tickets" && !session && (
+                <LoginNeeded what="see your tickets" onLogin={() => setAskLogin(true)} />
+              )}
+              {page === "tickets" && session && <TicketsPage token={session.token} version={ticketsVersion} />}
+            </Tabs.Panel>
+            <Tabs.Panel value="organize">
+              {page === "organize" && !session && (
+                <LoginNeeded what="organize events" onLogin={() => setAskLogin(true)} />
+              )}
+              {page === "organize" && session && !organizer && (
+                <Alert color="yellow" title="Organizer accounts only">
+                  Creating and editing events needs an organizer account; yours is a buyer account.
+                  An operator can make it an organizer.
+                </Alert>
+              )}
+              {page === "organize" && session && organizer && (
+                <OrganizerPage session={session} events={events ?? []} onChanged={() => void loadEvents()} />
+              )}
+            </Tabs.Panel>
           </Tabs>
-          {page === "events" && (
-            <EventsPage events={events} error={eventsError} token={token} updates={updates}
-              onAskLogin={() => setAskLogin(true)} />
-          )}
-          {page !== "events" && !session && (
-            <Alert color="blue" title={page === "tickets" ? "Log in to see your tickets" : "Log in to organize events"}>
-              <Button mt="sm" onClick={() => setAskLogin(true)}>Log in</Button>
-            </Alert>
-          )}
-          {page === "tickets" && session && <TicketsPage token={session.token} version={ticketsVersion} />}
-          {page === "organize" && session && !organizer && (
-            <Alert color="yellow" title="Organizer accounts only">
-              Creating and editing events needs an organizer account; yours is a buyer account.
-              An operator can make it an organizer.
-            </Alert>
-          )}
-          {page === "organize" && session && organizer && (
-            <OrganizerPage session={session} events={events ?? []} onChanged={() => void loadEvents()} />
-          )}
         </Container>
       </AppShell.Main>
       <AuthModal opened={askLogin} onClose={closeLogin} notice={ended} />

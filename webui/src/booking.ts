@@ -59,11 +59,19 @@ export function useBookingAttempt(token: string | null, eventId: number, updates
 
   const settle = useCallback((booking: Booking) => {
     if (!alive.current) return;
-    if (booking.status === "confirmed") setAttempt({ phase: "confirmed", booking });
+    if (booking.status === "confirmed") {
+      setAttempt({ phase: "confirmed", booking });
+      // Decided in the queue and pushed on the stream, which carries no ticket codes: read them.
+      if (booking.tickets.length === 0 && token) {
+        void api.booking(token, booking.id).then((full) => {
+          if (alive.current && full.status === "confirmed") setAttempt({ phase: "confirmed", booking: full });
+        }, () => undefined);
+      }
+    }
     else if (booking.status !== "pending") {
       setAttempt({ phase: "refused", error: refusal(booking), quantity: booking.quantity });
     }
-  }, []);
+  }, [token]);
 
   const waitForOutcome = useCallback(async (booking: Booking) => {
     if (!token) return;

@@ -1,7 +1,7 @@
 // One event as a buyer sees it: live seats left, and the Book button with its progress.
 import { useState } from "react";
 import {
-  Alert, Badge, Button, Card, Group, Loader, NumberInput, Progress, Stack, Text, Title,
+  Alert, Badge, Button, Card, Code, Group, Loader, NumberInput, Progress, Stack, Text, Title,
 } from "@mantine/core";
 import type { TicketEvent } from "../api";
 import { explain } from "../api";
@@ -10,10 +10,11 @@ import type { BookingUpdates } from "../booking";
 import { wholeNumber } from "../numbers";
 import type { Typed } from "../numbers";
 
+// Shade 9 of each: white text on it keeps a contrast of at least 4.5:1.
 const STATUS: Record<TicketEvent["status"], { label: string; color: string }> = {
-  on_sale: { label: "On sale", color: "green" },
-  scheduled: { label: "Coming soon", color: "blue" },
-  sold_out: { label: "Sold out", color: "red" },
+  on_sale: { label: "On sale", color: "teal.9" },
+  scheduled: { label: "Coming soon", color: "blue.9" },
+  sold_out: { label: "Sold out", color: "red.9" },
 };
 
 function when(iso: string | null): string | null {
@@ -50,19 +51,20 @@ export function EventCard({ event, token, updates, onAskLogin }: Props) {
   return (
     <Card withBorder padding="lg" radius="md" data-testid={`event-${event.id}`}>
       <Stack gap="xs">
-        <Group justify="space-between" align="flex-start">
-          <div>
-            <Title order={3}>{event.name}</Title>
+        <Group justify="space-between" align="flex-start" wrap="nowrap">
+          <div style={{ minWidth: 0 }}>
+            <Title order={2} size="h3">{event.name}</Title>
             <Text c="dimmed" size="sm">
               {[event.venue, startsAt].filter(Boolean).join(" · ") || "Date to be announced"}
             </Text>
           </div>
-          <Badge color={status.color}>{status.label}</Badge>
+          <Badge color={status.color} style={{ flexShrink: 0 }}>{status.label}</Badge>
         </Group>
         <Progress value={event.totalTickets ? (100 * left) / event.totalTickets : 0}
           color={left === 0 ? "red" : "teal"} aria-label="share of seats still on sale" />
-        <Text size="sm" data-testid="seats-left">
-          <b>{left}</b> of {event.totalTickets} seats left · up to {event.perUserLimit} per buyer
+        <Text size="sm" data-testid="seats-left" aria-live="polite" aria-atomic="true">
+          <b>{left}</b> of {event.totalTickets} {event.totalTickets === 1 ? "seat" : "seats"} left · up
+          to {event.perUserLimit} per buyer
         </Text>
         {event.status === "scheduled" && saleStarts && (
           <Text size="sm" c="blue">Sales open {saleStarts}</Text>
@@ -73,7 +75,7 @@ export function EventCard({ event, token, updates, onAskLogin }: Props) {
             onChange={(v) => {
               setQuantity(v);
               setProblem(null);
-            }} disabled={busy} />
+            }} disabled={busy || event.status !== "on_sale"} />
           <Button leftSection={busy ? <Loader size="xs" color="white" /> : null}
             disabled={busy || event.status !== "on_sale"} aria-busy={busy}
             onClick={() => {
@@ -99,13 +101,21 @@ export function EventCard({ event, token, updates, onAskLogin }: Props) {
         )}
         {attempt.phase === "retrying" && (
           <Alert color="yellow" title="Box office busy">
-            {attempt.reason}. We will send the same request again — you cannot be charged twice.
+            {/[.!?]$/.test(attempt.reason) ? attempt.reason : `${attempt.reason}.`} We will send the
+            same request again — you cannot be charged twice.
           </Alert>
         )}
         {attempt.phase === "confirmed" && (
           <Alert color="green" title="Booked!" withCloseButton closeButtonLabel="Close" onClose={reset}>
             {attempt.booking.quantity} seat{attempt.booking.quantity > 1 ? "s" : ""} confirmed.
-            Ticket codes: {attempt.booking.tickets.map((t) => t.code).join(", ") || "see My Tickets"}
+            {attempt.booking.tickets.length > 0 ? (
+              <>
+                {" "}Ticket code{attempt.booking.tickets.length > 1 ? "s" : ""}:{" "}
+                {attempt.booking.tickets.map((t) => (
+                  <Code key={t.id} data-testid="booked-code" mr={4} style={{ whiteSpace: "nowrap" }}>{t.code}</Code>
+                ))}
+              </>
+            ) : " Your ticket codes are on their way."}
           </Alert>
         )}
         {attempt.phase === "refused" && (
