@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import asyncpg
+import pytest
 from playwright.async_api import Page, expect
 
 from engine.types import Role
@@ -24,6 +25,9 @@ _SCAN = """() => axe.run(document, {resultTypes: ["violations"]}).then((r) => r.
 async def _violations(page: Page) -> list[str]:
     """axe-core's serious and critical findings on the page as it is now. Evaluated through
     the debugging protocol: the page's CSP (rightly) refuses an injected script tag."""
+    if not AXE.exists():
+        pytest.fail(f"no axe-core at {AXE}: run `make webui` (npm ci installs it)",
+                    pytrace=False)
     if not await page.evaluate("typeof axe !== 'undefined'"):
         await page.evaluate(AXE.read_text())
     return list(await page.evaluate(_SCAN))

@@ -1,6 +1,6 @@
-"""Issue 12's defects of the web UI, each reproduced in a real browser against a real gateway
-and database: number fields, sessions that end, failed cancels, sold-out and limit states,
-phone layout, organizer errors and roles."""
+"""Defects of the web UI that buyers and organizers meet on day one, each reproduced in a real
+browser against a real gateway and database: number fields, sessions that end, failed cancels,
+sold-out and limit states, phone layout, organizer errors and roles."""
 
 from __future__ import annotations
 
