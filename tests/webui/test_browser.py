@@ -291,6 +291,7 @@ async def test_a_refused_session_signs_out_every_tab_opens_the_login_box_and_say
     await dialog.get_by_role("button", name="Log in").click()
     await expect(page.get_by_text("You have no tickets yet.")).to_be_visible()
     await expect(other.get_by_test_id("signed-in-as")).to_have_text(buyer.email)
+    await expect(other.get_by_role("dialog")).to_have_count(0)  # signed in: nothing to ask
 
 
 async def test_swagger_ui_renders_the_openapi_31_document_and_tries_it_out(

@@ -55,11 +55,12 @@ export function App() {
     void loadEvents();
   }, [loadEvents]);
 
-  // The stream carries seats left only. Sales only ever lower that count: one that stays the
-  // same or grows, or one for an event not listed, means something else changed (an
-  // organizer's edit broadcasts the count, changed or not; a cancellation; a new event), so
-  // the list is read again — once for a burst of such updates, spread over a second so that
-  // every open page does not ask in the same instant.
+  // The stream carries seats left only. A count that did not move, one above the event's
+  // seats, or one for an event not listed means something other than a sale or a cancel
+  // changed (an organizer's edit broadcasts the count, changed or not; a new event), so the
+  // list is read again: once for a burst of such updates, spread over a second so that every
+  // open page does not ask in the same instant. Sales and cancels, the bulk of a surge, cost
+  // no read.
   const eventsNow = useRef(events);
   eventsNow.current = events;
   const rereadTimer = useRef<number | undefined>(undefined);
@@ -106,7 +107,9 @@ export function App() {
     onError: () => setLive(false),
     onStock: ({ eventId, availableTickets }) => {
       const known = eventsNow.current?.find((e) => e.id === eventId);
-      if (!known || availableTickets >= known.availableTickets) rereadSoon();
+      if (!known || availableTickets === known.availableTickets || availableTickets > known.totalTickets) {
+        rereadSoon();
+      }
       setEvents((list) => list && list.map((e) => e.id !== eventId ? e : {
         ...e,
         availableTickets,
@@ -131,6 +134,10 @@ export function App() {
   useEffect(() => {
     if (ended) setAskLogin(true);
   }, [ended]);
+  // Signed in (here or in another tab): the login box has nothing left to ask.
+  useEffect(() => {
+    if (session) setAskLogin(false);
+  }, [session]);
   const closeLogin = () => {
     setAskLogin(false);
     dismissEnded();
