@@ -297,3 +297,29 @@ async def test_small_things_a_buyer_meets_on_day_one(make_api: Any, new_page: An
     await expect(dialog.get_by_role("button", name="Create account")).to_have_count(0)
     # No page or asset the browser asks for is missing (the icon included).
     assert missing == []
+
+
+async def test_an_event_without_a_limit_per_buyer_books_and_edits_as_such(
+        make_api: Any, new_page: Any, db_pool: asyncpg.Pool) -> None:
+    api, url = await _gateway(make_api)
+    [vendor] = await create_accounts(db_pool, api.issuer, 1, Role.VENDOR)
+    event = await api.event(vendor, name="Open Bar", totalTickets=10)  # no perUserLimit
+    page: Page = await new_page()
+    await page.goto(url)
+    await _log_in(page, vendor.email, PASSWORD)
+    card = page.get_by_test_id(f"event-{event['id']}")
+    await expect(card.get_by_test_id("seats-left")).to_have_text("10 of 10 seats left")
+    await card.get_by_role("textbox", name="Seats").fill("3")
+    await card.get_by_role("button", name="Book").click()
+    await expect(card.get_by_text("Booked!")).to_be_visible()
+    # Editing keeps "no limit" (an empty field), not a made-up number.
+    await page.get_by_role("tab", name="Organize").click()
+    await page.get_by_test_id(f"own-event-{event['id']}").get_by_role("button", name="Edit") \
+        .click()
+    form = page.get_by_role("dialog")
+    await expect(form.get_by_label("Limit per buyer")).to_have_value("")
+    await form.get_by_label("Name").fill("Open Bar II")
+    await form.get_by_role("button", name="Save").click()
+    await expect(page.get_by_text("Saved: Open Bar II")).to_be_visible()
+    assert await db_pool.fetchval("SELECT per_user_limit FROM events WHERE id = $1",
+                                  event["id"]) is None

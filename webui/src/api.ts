@@ -24,7 +24,8 @@ export interface TicketEvent {
   startsAt: string | null;
   totalTickets: number;
   availableTickets: number;
-  perUserLimit: number;
+  /** Most seats one buyer may hold; null: no limit of its own. */
+  perUserLimit: number | null;
   saleStartsAt: string | null;
   vendorId: number;
   status: "scheduled" | "on_sale" | "sold_out";
@@ -55,7 +56,8 @@ export interface EventInput {
   totalTickets: number;
   venue?: string | null;
   startsAt?: string | null;
-  perUserLimit?: number;
+  /** null: no limit per buyer. */
+  perUserLimit?: number | null;
   saleStartsAt?: string | null;
 }
 

@@ -38,10 +38,11 @@ export function EventCard({ event, token, updates, onAskLogin }: Props) {
   const busy = attempt.phase === "sending" || attempt.phase === "queued" || attempt.phase === "retrying";
   const startsAt = when(event.startsAt);
   const saleStarts = when(event.saleStartsAt);
+  const limit = event.perUserLimit; // null: no limit of this event's own
 
   // "Sold out" for more seats than are left, while some are: offer those instead.
   const onlyLeft = attempt.phase === "refused" && attempt.error.code === "sold_out"
-    && left > 0 && left < (attempt.quantity ?? Infinity) && left <= event.perUserLimit ? left : null;
+    && left > 0 && left < (attempt.quantity ?? Infinity) && (limit === null || left <= limit) ? left : null;
 
   let buttonLabel = "Book";
   if (attempt.phase === "sending") buttonLabel = attempt.retry ? "Trying again…" : "Booking…";
@@ -63,14 +64,14 @@ export function EventCard({ event, token, updates, onAskLogin }: Props) {
         <Progress value={event.totalTickets ? (100 * left) / event.totalTickets : 0}
           color={left === 0 ? "red" : "teal"} aria-label="share of seats still on sale" />
         <Text size="sm" data-testid="seats-left" aria-live="polite" aria-atomic="true">
-          <b>{left}</b> of {event.totalTickets} {event.totalTickets === 1 ? "seat" : "seats"} left · up
-          to {event.perUserLimit} per buyer
+          <b>{left}</b> of {event.totalTickets} {event.totalTickets === 1 ? "seat" : "seats"} left
+          {limit !== null && ` · up to ${limit} per buyer`}
         </Text>
         {event.status === "scheduled" && saleStarts && (
           <Text size="sm" c="blue">Sales open {saleStarts}</Text>
         )}
         <Group align="flex-end">
-          <NumberInput label="Seats" min={1} max={event.perUserLimit} w={90} value={quantity}
+          <NumberInput label="Seats" min={1} max={limit ?? undefined} w={90} value={quantity}
             clampBehavior="none" allowDecimal={false} error={problem !== null}
             onChange={(v) => {
               setQuantity(v);
@@ -82,8 +83,8 @@ export function EventCard({ event, token, updates, onAskLogin }: Props) {
               if (!token) return onAskLogin();
               const seats = wholeNumber(quantity);
               if (seats === null || seats < 1) setProblem("Enter how many seats you want (a whole number, 1 or more).");
-              else if (seats > event.perUserLimit) {
-                setProblem(`You can book at most ${event.perUserLimit} seats per buyer.`);
+              else if (limit !== null && seats > limit) {
+                setProblem(`You can book at most ${limit} seat${limit === 1 ? "" : "s"} per buyer.`);
               } else {
                 setProblem(null);
                 void book(seats);

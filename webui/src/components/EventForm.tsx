@@ -10,6 +10,7 @@ import type { Typed } from "../numbers";
 
 /** What the server accepts (gateway/schemas.py). */
 const MAX_SEATS = 10_000_000;
+const MAX_LIMIT = 1000;
 const MAX_TEXT = 200;
 
 /** ISO instant → the value of a datetime-local input (local time, minutes). */
@@ -46,7 +47,7 @@ export function serverProblem(error: unknown, sold: number): Problems {
         case "name": return { name: `Give the event a name of at most ${MAX_TEXT} characters.` };
         case "venue": return { venue: `The venue can have at most ${MAX_TEXT} characters.` };
         case "totalTickets": return { totalTickets: `Seats must be a whole number from 1 to ${MAX_SEATS.toLocaleString()}.` };
-        case "perUserLimit": return { perUserLimit: "The limit per buyer must be a whole number, 1 or more." };
+        case "perUserLimit": return { perUserLimit: `The limit per buyer must be a whole number from 1 to ${MAX_LIMIT}.` };
         case "startsAt": return { startsAt: "Pick a date between 2000 and 2100." };
         case "saleStartsAt": return { saleStartsAt: "Pick a date between 2000 and 2100." };
         default: return { form: "Some of these values are not accepted. Check them and try again." };
@@ -68,7 +69,8 @@ export function EventForm({ initial, submitLabel, onSubmit }: Props) {
   const [venue, setVenue] = useState(initial?.venue ?? "");
   // Exactly what the organizer typed, empty included: checked on submit, never rewritten.
   const [totalTickets, setTotal] = useState<Typed>(initial?.totalTickets ?? 100);
-  const [perUserLimit, setLimit] = useState<Typed>(initial?.perUserLimit ?? 4);
+  // Empty: no limit per buyer (an event read without one shows empty).
+  const [perUserLimit, setLimit] = useState<Typed>(initial ? initial.perUserLimit ?? "" : 4);
   const [startsAt, setStartsAt] = useState(toLocalInput(initial?.startsAt));
   const [saleStartsAt, setSaleStartsAt] = useState(toLocalInput(initial?.saleStartsAt));
   const [problems, setProblems] = useState<Problems>({});
@@ -81,12 +83,17 @@ export function EventForm({ initial, submitLabel, onSubmit }: Props) {
     const found: Problems = {};
     if (!name.trim()) found.name = "Give the event a name.";
     const seats = wholeNumber(totalTickets);
+    // An empty limit is no limit per buyer; anything else must be a sensible number.
+    const limited = String(perUserLimit).trim() !== "";
     const limit = wholeNumber(perUserLimit);
     if (seats === null || seats < 1) found.totalTickets = "Seats must be a whole number, 1 or more.";
     else if (seats > MAX_SEATS) found.totalTickets = `At most ${MAX_SEATS.toLocaleString()} seats.`;
     else if (seats < sold) found.totalTickets = `Seats cannot go below what is already sold (${sold}).`;
-    if (limit === null || limit < 1) found.perUserLimit = "The limit per buyer must be a whole number, 1 or more.";
-    else if (seats !== null && seats >= 1 && limit > seats) {
+    if (limited && (limit === null || limit < 1)) {
+      found.perUserLimit = "The limit per buyer must be a whole number, 1 or more (or empty: no limit).";
+    } else if (limit !== null && limit > MAX_LIMIT) {
+      found.perUserLimit = `At most ${MAX_LIMIT} per buyer (or empty: no limit).`;
+    } else if (limit !== null && seats !== null && seats >= 1 && limit > seats) {
       found.perUserLimit = `The limit per buyer cannot be more than the ${seats} seats.`;
     }
     if (startsAt && saleStartsAt && new Date(saleStartsAt) >= new Date(startsAt)) {
@@ -104,7 +111,7 @@ export function EventForm({ initial, submitLabel, onSubmit }: Props) {
     try {
       await onSubmit({
         name: name.trim(), venue: venue.trim() || null,
-        totalTickets: wholeNumber(totalTickets)!, perUserLimit: wholeNumber(perUserLimit)!,
+        totalTickets: wholeNumber(totalTickets)!, perUserLimit: wholeNumber(perUserLimit),
         startsAt: toIso(startsAt), saleStartsAt: toIso(saleStartsAt),
       });
     } catch (error) {
@@ -129,7 +136,8 @@ export function EventForm({ initial, submitLabel, onSubmit }: Props) {
             clampBehavior="none" allowDecimal={false} error={problems.totalTickets}
             description={initial ? `${sold} already sold` : undefined}
             onChange={(v) => { setTotal(v); edited("totalTickets"); }} />
-          <NumberInput label="Limit per buyer" required min={1} value={perUserLimit}
+          <NumberInput label="Limit per buyer" min={1} max={MAX_LIMIT} value={perUserLimit}
+            description="empty: no limit"
             clampBehavior="none" allowDecimal={false} error={problems.perUserLimit}
             onChange={(v) => { setLimit(v); edited("perUserLimit"); }} />
         </Group>
