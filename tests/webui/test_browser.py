@@ -15,7 +15,7 @@ from playwright.async_api import Page, expect
 from engine.types import Role
 from tests.factories import PASSWORD, Account, create_accounts
 from tests.helpers import Api, assert_eventually
-from tests.webui.conftest import WEBUI_DIST
+from tests.webui.conftest import ROOT, WEBUI_DIST
 
 
 async def _gateway(make_api: Any, **overrides: Any) -> tuple[Api, str]:
@@ -320,3 +320,4 @@ async def test_swagger_ui_renders_the_openapi_31_document_and_tries_it_out(
     await page.set_viewport_size({"width": 390, "height": 844})
     await expect(operation).to_be_visible()
     assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+    await page.screenshot(path=ROOT / ".artifacts" / "screenshots" / "api-docs-390.png")
