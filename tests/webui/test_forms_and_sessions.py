@@ -96,6 +96,20 @@ async def test_an_expired_session_says_so_and_keeps_the_page(
     await page.get_by_role("main").get_by_role("button", name="Log in").click()
     await expect(page.get_by_role("dialog")).not_to_contain_text("Your session expired")
 
+    # A session that expired while no page was open is told at the next visit, too.
+    dialog = page.get_by_role("dialog")
+    await dialog.get_by_label("Email").fill(buyer.email)
+    await dialog.get_by_label("Password").fill(PASSWORD)
+    await dialog.get_by_role("button", name="Log in").click()
+    await expect(page.get_by_text("You have no tickets yet.")).to_be_visible()
+    await page.evaluate(  # the stored session's hour passes while no page is open
+        "const k = 'ticketwar.session';"
+        "localStorage.setItem(k, JSON.stringify({...JSON.parse(localStorage.getItem(k)),"
+        " expiresAt: 1}))")
+    await page.reload()
+    await expect(page.get_by_role("dialog")).to_contain_text("Your session expired")
+    await expect(page.get_by_text("Log in to see your tickets")).to_be_visible()
+
 
 async def test_a_buyer_on_the_organizer_page_is_told_it_is_for_organizers(
         make_api: Any, new_page: Any, db_pool: asyncpg.Pool) -> None:

@@ -38,9 +38,19 @@ function stored(): Session | null {
   }
 }
 
+/** Why there is no session at start-up: one was kept but has expired since (the tab was
+ *  closed, the computer asleep), or another tab recorded why it ended. */
+function endedBefore(): string | null {
+  if (localStorage.getItem(STORAGE_KEY) !== null && stored() === null) {
+    localStorage.removeItem(STORAGE_KEY);
+    return SESSION_EXPIRED;
+  }
+  return localStorage.getItem(ENDED_KEY);
+}
+
 export function SessionProvider({ children }: { children: ReactNode }) {
   const [session, setSession] = useState<Session | null>(stored);
-  const [ended, setEnded] = useState<string | null>(null);
+  const [ended, setEnded] = useState<string | null>(endedBefore);
 
   /** Forget the session here (and so in every tab), without asking the server; `why`, when
    *  the user did not ask for it, is told in every tab. */
