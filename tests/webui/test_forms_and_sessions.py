@@ -323,6 +323,10 @@ async def test_an_event_without_a_limit_per_buyer_books_and_edits_as_such(
     await _log_in(page, vendor.email, PASSWORD)
     card = page.get_by_test_id(f"event-{event['id']}")
     await expect(card.get_by_test_id("seats-left")).to_have_text("10 of 10 seats left")
+    # Past what one request may ask (MAX_QUANTITY, 10): said in plain words.
+    await card.get_by_role("textbox", name="Seats").fill("12")
+    await card.get_by_role("button", name="Book").click()
+    await expect(card.get_by_text("That many seats cannot be booked at once")).to_be_visible()
     await card.get_by_role("textbox", name="Seats").fill("3")
     await card.get_by_role("button", name="Book").click()
     await expect(card.get_by_text("Booked!")).to_be_visible()

@@ -178,6 +178,8 @@ export function explain(error: ApiError): string {
       return "That would take you past this event's limit per buyer.";
     case "not_on_sale":
       return "Sales have not opened yet.";
+    case "invalid_quantity":
+      return "That many seats cannot be booked at once. Ask for fewer.";
     case "rate_limited":
       return `Too many requests. Try again in ${error.retryAfter ?? 1} s.`;
     case "unavailable":

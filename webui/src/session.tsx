@@ -41,9 +41,10 @@ function stored(): Session | null {
 /** Why there is no session at start-up: one was kept but has expired since (the tab was
  *  closed, the computer asleep), or another tab recorded why it ended. */
 function endedBefore(): string | null {
+  // Recorded before the stale session goes, so that asking twice gives the same answer.
   if (localStorage.getItem(STORAGE_KEY) !== null && stored() === null) {
+    localStorage.setItem(ENDED_KEY, SESSION_EXPIRED);
     localStorage.removeItem(STORAGE_KEY);
-    return SESSION_EXPIRED;
   }
   return localStorage.getItem(ENDED_KEY);
 }
