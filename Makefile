@@ -23,7 +23,7 @@ $(STAMP): setup.cfg pyproject.toml
 	@touch $(STAMP)
 
 # The web UI: npm installs from the lock file, Vite builds into webui/dist (served at /).
-WEBUI_SRC := $(shell find webui/src -type f) webui/index.html webui/vite.config.ts webui/tsconfig.json
+WEBUI_SRC := $(shell find webui/src -type f) webui/index.html webui/api-docs.html webui/favicon.svg webui/vite.config.ts webui/tsconfig.json
 WEBUI_DEPS := webui/node_modules/.installed
 WEBUI := webui/dist/index.html
 

@@ -2,7 +2,7 @@
 MIME sniffing, no referrer, and a `Server` header that names no versions.
 
 The policy allows scripts only from this origin, never inline: the web UI is a Vite build
-(`<script src>` only) and Swagger UI starts from `/api/docs/init.js`. Inline *styles* stay
+(`<script src>` only), Swagger UI at `/api/docs` included. Inline *styles* stay
 allowed because Mantine and Swagger UI set them at run time; a style cannot run code.
 """
 

@@ -1,4 +1,4 @@
-"""The OpenAPI 3.1 document (`/api/openapi.json`) and Swagger UI (`/api/docs`).
+"""The OpenAPI 3.1 document (`/api/openapi.json`), which Swagger UI shows at `/api/docs`.
 
 The operations are written out by hand beside the routes they describe (a test checks every
 route of the app is documented and every documented path exists); the request bodies and
@@ -218,31 +218,7 @@ async def openapi_json(request: web.Request) -> web.Response:
     return json_response(document())
 
 
-_DOCS_HTML = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Ticket War Engine API</title>
-<link rel="stylesheet" href="/api/docs/static/swagger-ui.css"></head>
-<body><div id="swagger-ui"></div>
-<script src="/api/docs/static/swagger-ui-bundle.js"></script>
-<script src="/api/docs/init.js"></script></body></html>"""
-
-_DOCS_INIT = 'SwaggerUIBundle({url: "/api/openapi.json", dom_id: "#swagger-ui"});'
-
-
-async def docs(request: web.Request) -> web.Response:
-    """Swagger UI, from the swagger-ui-bundle package (no CDN: works offline)."""
-    return web.Response(text=_DOCS_HTML, content_type="text/html")
-
-
-async def docs_init(request: web.Request) -> web.Response:
-    """Swagger UI's start-up script (a file, so a strict CSP can forbid inline scripts)."""
-    return web.Response(text=_DOCS_INIT, content_type="application/javascript")
-
-
 def add_routes(app: web.Application) -> None:
-    """Mount the document, the UI and its static files."""
-    from swagger_ui_bundle import swagger_ui_path
-
+    """Mount the document. Its reader, Swagger UI at `/api/docs`, is a page of the web UI's
+    build (`gateway.webui`)."""
     app.router.add_get("/api/openapi.json", openapi_json)
-    app.router.add_get("/api/docs", docs)
-    app.router.add_get("/api/docs/init.js", docs_init)
-    app.router.add_static("/api/docs/static", str(swagger_ui_path))

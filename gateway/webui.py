@@ -2,11 +2,14 @@
 
 Hashed assets under `/assets/` never change under one name, so browsers may keep them for a
 year; `index.html` must be re-read on every visit so a new build reaches everyone. Page routes
-live in the URL hash, so `/` is the only HTML path.
+live in the URL hash, so `/` is the only HTML path of the app. The build also holds the API's
+documentation page, Swagger UI 5 (`api-docs.html`), served at `/api/docs`: from this server,
+no CDN, started by its own script file as the Content-Security-Policy demands.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
@@ -14,19 +17,22 @@ from aiohttp import web
 from engine.errors import NotFound
 
 _NOT_BUILT = """<!doctype html><meta charset="utf-8"><title>Ticket War</title>
-<h1>Ticket War Engine</h1><p>The API is up (<a href="/api/docs">/api/docs</a>), but the web UI
-is not built in <code>{path}</code>. Run <code>make webui</code> (or <code>make run</code>,
-which builds it) and reload.</p>"""
+<h1>Ticket War Engine</h1><p>The API is up (its document: <a href="/api/openapi.json">
+/api/openapi.json</a>), but the web UI and the API's documentation page are not built in
+<code>{path}</code>. Run <code>make webui</code> (or <code>make run</code>, which builds
+them) and reload.</p>"""
 
 
 def add_routes(app: web.Application, dist: Path) -> None:
-    """Serve `dist/index.html` at `/` and `dist/assets/*`; explain at `/` when not built."""
-    index = dist / "index.html"
-
-    async def page(request: web.Request) -> web.StreamResponse:
-        if not index.is_file():
-            return web.Response(text=_NOT_BUILT.format(path=dist), content_type="text/html")
-        return web.FileResponse(index, headers={"Cache-Control": "no-cache"})
+    """Serve `dist/index.html` at `/`, `dist/api-docs.html` at `/api/docs` and
+    `dist/assets/*`; explain on those pages when the UI is not built."""
+    def html(name: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        async def page(request: web.Request) -> web.StreamResponse:
+            path = dist / name
+            if not path.is_file():
+                return web.Response(text=_NOT_BUILT.format(path=dist), content_type="text/html")
+            return web.FileResponse(path, headers={"Cache-Control": "no-cache"})
+        return page
 
     async def asset(request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
@@ -37,5 +43,6 @@ def add_routes(app: web.Application, dist: Path) -> None:
         return web.FileResponse(path, headers={
             "Cache-Control": "public, max-age=31536000, immutable"})
 
-    app.router.add_get("/", page)
+    app.router.add_get("/", html("index.html"))
+    app.router.add_get("/api/docs", html("api-docs.html"))
     app.router.add_get("/assets/{name}", asset)

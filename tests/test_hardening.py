@@ -8,8 +8,8 @@ import pytest
 from tests.helpers import Api
 
 #: Pages, API answers, errors, static files and the event stream alike.
-PATHS = ["/", "/api/docs", "/api/docs/init.js", "/api/openapi.json", "/api/events",
-         "/api/no-such-route", "/api/docs/static/swagger-ui.css"]
+PATHS = ["/", "/api/docs", "/api/openapi.json", "/api/events", "/api/no-such-route",
+         "/assets/no-such-asset.js"]
 
 
 @pytest.mark.parametrize("path", PATHS)

@@ -15,7 +15,7 @@ from playwright.async_api import Page, expect
 from engine.types import Role
 from tests.factories import PASSWORD, Account, create_accounts
 from tests.helpers import Api, assert_eventually
-from tests.webui.conftest import WEBUI_DIST
+from tests.webui.conftest import ROOT, WEBUI_DIST
 
 
 async def _gateway(make_api: Any, **overrides: Any) -> tuple[Api, str]:
@@ -122,9 +122,11 @@ async def test_organizer_sells_and_buyers_book_live(make_api: Any, new_page: Any
     await _book(bob, event_id, 1)
     await expect(bob_card.get_by_test_id("seats-left")).to_contain_text("1 of 3 seats left")
     await organizer.get_by_role("dialog").get_by_label("Seats").fill("1")
+    await organizer.get_by_role("dialog").get_by_label("Limit per buyer").fill("1")
     await organizer.get_by_role("dialog").get_by_role("button", name="Save").click()
-    await expect(organizer.get_by_text("Seats cannot go below what is already sold.")) \
-        .to_be_visible()
+    # Said inside the form, under the field.
+    await expect(organizer.get_by_role("dialog").get_by_label("Seats")) \
+        .to_have_accessible_description(re.compile("Seats cannot go below what is already sold"))
     assert await db_pool.fetchval("SELECT (capacity, sold) = (3, 2) FROM events WHERE id = $1",
                                   event_id)
 
@@ -157,6 +159,9 @@ async def test_a_queued_booking_shows_its_place_then_its_outcome(
         finally:
             await tx.rollback()
     await expect(card.get_by_text("Booked!")).to_be_visible()
+    # Decided in the queue: the alert shows the ticket's code, read once the outcome came.
+    code = await db_pool.fetchval("SELECT code FROM tickets WHERE event_id = $1", event_id)
+    await expect(card.get_by_test_id("booked-code")).to_have_text(code)
     assert await db_pool.fetchval(
         "SELECT count(*) FROM bookings WHERE event_id = $1 AND user_id = $2"
         " AND status = 'confirmed'", event_id, buyer.id) == 1
@@ -202,12 +207,16 @@ async def test_the_book_button_comes_alive_when_the_sale_opens(
     await expect(card.get_by_text("Booked!")).to_be_visible()
 
 
-async def _signed_in_buyer(make_api: Any, new_page: Any, db_pool: asyncpg.Pool
+async def _signed_in_buyer(make_api: Any, new_page: Any, db_pool: asyncpg.Pool, *,
+                           clock: bool = False, **settings: Any
                            ) -> tuple[Api, str, Account, Page]:
-    """A gateway, a fresh buyer, and a page of the web UI signed in as them."""
-    api, url = await _gateway(make_api)
+    """A gateway (with these setting overrides), a fresh buyer, and a page of the web UI
+    signed in as them (its timers on a clock the test moves, if asked)."""
+    api, url = await _gateway(make_api, **settings)
     [buyer] = await create_accounts(db_pool, api.issuer, 1)
     page: Page = await new_page()
+    if clock:
+        await page.clock.install()
     await page.goto(url)
     await _log_in(page, buyer.email, PASSWORD)
     return api, url, buyer, page
@@ -240,35 +249,75 @@ async def test_signing_out_in_one_tab_signs_out_every_tab_and_the_server(
     for page in (first, second):
         await expect(page.get_by_role("banner").get_by_role("button", name="Log in")) \
             .to_be_visible()
+        # Nothing of the session is left to use, and nobody is told it "ended": they left.
+        await expect(page.get_by_role("tab", name="My Tickets")).to_have_count(0)
+        await expect(page.get_by_role("dialog")).to_have_count(0)
     await assert_eventually(lambda: _token_refused(api, token), timeout=5,
                             message="the server kept the session")
 
 
-async def test_a_session_revoked_elsewhere_signs_the_page_out_on_its_next_call(
+async def test_a_refused_session_signs_out_every_tab_opens_the_login_box_and_says_why(
         make_api: Any, new_page: Any, db_pool: asyncpg.Pool) -> None:
-    api, _, buyer, page = await _signed_in_buyer(make_api, new_page, db_pool)
-
+    api, url, buyer, page = await _signed_in_buyer(make_api, new_page, db_pool)
+    other = await page.context.new_page()
+    await other.goto(url)
+    await expect(other.get_by_test_id("signed-in-as")).to_have_text(buyer.email)
     token = await _stored_token(page)
-    # Signed out everywhere from another device: this page is not told...
+    # Signed out everywhere from another device; the gateway hears of it within seconds.
     await db_pool.execute(
         "UPDATE users SET token_version = token_version + 1 WHERE id = $1", buyer.id)
     await assert_eventually(lambda: _token_refused(api, token), timeout=5,
                             message="the gateway never heard")
-    # ...until its next call is refused (401), and then it forgets the session. That call may
-    # be its own (the event stream reconnecting) before ours: going to My Tickets through the
-    # address bar works either way, where a click could find the tab already gone.
+
+    # This page is not told until its next call is refused (401). That call may be its own
+    # (the event stream reconnecting) before ours: going to My Tickets through the address bar
+    # works either way, where a click could find the tab already gone. Then both tabs forget
+    # the session, the login box opens and says why, the page stays where the address says.
     await page.evaluate("location.hash = '#/tickets'")
-    await expect(page.get_by_role("banner").get_by_role("button", name="Log in")) \
-        .to_be_visible()
+    for tab in (page, other):
+        await expect(tab.get_by_role("banner").get_by_role("button", name="Log in")) \
+            .to_be_visible()
+        await expect(tab.get_by_role("dialog")).to_contain_text("Your session has ended")
+    await expect(page.get_by_text("Log in to see your tickets")).to_be_visible()
+    assert await page.evaluate("location.hash") == "#/tickets"
     assert await page.evaluate("localStorage.getItem('ticketwar.session')") is None
+    # Live counts go on, signed out.
+    await expect(page.get_by_test_id("live")).to_have_text("Live")
+
+    # Logging in again right there brings the tickets back, and the notice goes.
+    dialog = page.get_by_role("dialog")
+    await dialog.get_by_label("Email").fill(buyer.email)
+    await dialog.get_by_label("Password").fill(PASSWORD)
+    await dialog.get_by_role("button", name="Log in").click()
+    await expect(page.get_by_text("You have no tickets yet.")).to_be_visible()
+    await expect(other.get_by_test_id("signed-in-as")).to_have_text(buyer.email)
+    await expect(other.get_by_role("dialog")).to_have_count(0)  # signed in: nothing to ask
 
 
-async def test_swagger_ui_runs_under_the_content_security_policy(make_api: Any,
-                                                                 new_page: Any) -> None:
+async def test_swagger_ui_renders_the_openapi_31_document_and_tries_it_out(
+        make_api: Any, new_page: Any) -> None:
     # The strict CSP forbids inline script: Swagger UI must start from its own file. A
     # blocked script or style would leave the page blank and fail `new_page`'s check.
     _, url = await _gateway(make_api)
     page: Page = await new_page()
     await page.goto(url + "api/docs")
-    # Swagger UI's bundle and start-up script ran: it mounted itself in the page.
-    await expect(page.locator("#swagger-ui .swagger-ui")).to_be_attached()
+    # Readable on a phone: the page says how wide it is.
+    assert await page.locator('meta[name="viewport"]').get_attribute("content") \
+        == "width=device-width, initial-scale=1.0"
+    # The OpenAPI 3.1 document renders: its title and its operations, no error box.
+    await expect(page.get_by_role("heading", name=re.compile("Ticket War Engine"))) \
+        .to_be_visible()
+    operation = page.locator("#operations-default-get_api_events")
+    await expect(operation).to_be_visible()
+    await expect(page.get_by_text("Unable to render this definition")).to_have_count(0)
+    # "Try it out" calls the running gateway and shows its answer.
+    await operation.locator(".opblock-summary-control").click()
+    await operation.get_by_role("button", name="Try it out").click()
+    await operation.get_by_role("button", name="Execute").click()
+    await expect(operation.locator(".live-responses-table tbody .response-col_status").first) \
+        .to_have_text(re.compile(r"^\s*200"))
+    # On a phone, nothing is wider than the screen.
+    await page.set_viewport_size({"width": 390, "height": 844})
+    await expect(operation).to_be_visible()
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+    await page.screenshot(path=ROOT / ".artifacts" / "screenshots" / "api-docs-390.png")

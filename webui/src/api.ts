@@ -24,7 +24,8 @@ export interface TicketEvent {
   startsAt: string | null;
   totalTickets: number;
   availableTickets: number;
-  perUserLimit: number;
+  /** Most seats one buyer may hold; null: no limit of its own. */
+  perUserLimit: number | null;
   saleStartsAt: string | null;
   vendorId: number;
   status: "scheduled" | "on_sale" | "sold_out";
@@ -55,7 +56,8 @@ export interface EventInput {
   totalTickets: number;
   venue?: string | null;
   startsAt?: string | null;
-  perUserLimit?: number;
+  /** null: no limit per buyer. */
+  perUserLimit?: number | null;
   saleStartsAt?: string | null;
 }
 
@@ -176,6 +178,8 @@ export function explain(error: ApiError): string {
       return "That would take you past this event's limit per buyer.";
     case "not_on_sale":
       return "Sales have not opened yet.";
+    case "invalid_quantity":
+      return "That many seats cannot be booked at once. Ask for fewer.";
     case "rate_limited":
       return `Too many requests. Try again in ${error.retryAfter ?? 1} s.`;
     case "unavailable":

@@ -11,7 +11,8 @@ export type Attempt =
   | { phase: "queued"; booking: Booking }
   | { phase: "retrying"; seconds: number; reason: string }
   | { phase: "confirmed"; booking: Booking }
-  | { phase: "refused"; error: ApiError };
+  /** `quantity`: how many seats were asked for, when known. */
+  | { phase: "refused"; error: ApiError; quantity?: number };
 
 /** Broker away or overloaded: the same request is sent again with the same key. */
 const MAX_RETRIES = 3;
@@ -58,9 +59,19 @@ export function useBookingAttempt(token: string | null, eventId: number, updates
 
   const settle = useCallback((booking: Booking) => {
     if (!alive.current) return;
-    if (booking.status === "confirmed") setAttempt({ phase: "confirmed", booking });
-    else if (booking.status !== "pending") setAttempt({ phase: "refused", error: refusal(booking) });
-  }, []);
+    if (booking.status === "confirmed") {
+      setAttempt({ phase: "confirmed", booking });
+      // Decided in the queue and pushed on the stream, which carries no ticket codes: read them.
+      if (booking.tickets.length === 0 && token) {
+        void api.booking(token, booking.id).then((full) => {
+          if (alive.current && full.status === "confirmed") setAttempt({ phase: "confirmed", booking: full });
+        }, () => undefined);
+      }
+    }
+    else if (booking.status !== "pending") {
+      setAttempt({ phase: "refused", error: refusal(booking), quantity: booking.quantity });
+    }
+  }, [token]);
 
   const waitForOutcome = useCallback(async (booking: Booking) => {
     if (!token) return;
@@ -103,7 +114,7 @@ export function useBookingAttempt(token: string | null, eventId: number, updates
         const error = e instanceof ApiError ? e : new ApiError(0, "network_error", String(e));
         const transient = error.status === 503 || error.status === 0;
         if (!transient || retry >= MAX_RETRIES) {
-          if (alive.current) setAttempt({ phase: "refused", error });
+          if (alive.current) setAttempt({ phase: "refused", error, quantity });
           return;
         }
         const seconds = error.retryAfter ?? 2 ** retry;

@@ -1,5 +1,5 @@
 // Log in, or create a buyer account and log straight in.
-import { useState } from "react";
+import { useEffect, useState } from "react";
 import { Alert, Button, Modal, PasswordInput, SegmentedControl, Stack, TextInput } from "@mantine/core";
 import { ApiError, api, explain } from "../api";
 import { useSession } from "../session";
@@ -7,9 +7,11 @@ import { useSession } from "../session";
 interface Props {
   opened: boolean;
   onClose: () => void;
+  /** Why the box opened by itself (the session ended), shown above the form. */
+  notice?: string | null;
 }
 
-export function AuthModal({ opened, onClose }: Props) {
+export function AuthModal({ opened, onClose, notice }: Props) {
   const { login } = useSession();
   const [mode, setMode] = useState<"login" | "register">("login");
   const [email, setEmail] = useState("");
@@ -17,6 +19,13 @@ export function AuthModal({ opened, onClose }: Props) {
   const [name, setName] = useState("");
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+
+  // Every opening starts as "Log in", with nothing said about an earlier try.
+  useEffect(() => {
+    if (!opened) return;
+    setMode("login");
+    setError(null);
+  }, [opened]);
 
   const submit = async (e: React.FormEvent) => {
     e.preventDefault();
@@ -38,10 +47,15 @@ export function AuthModal({ opened, onClose }: Props) {
   };
 
   return (
-    <Modal opened={opened} onClose={onClose} title={mode === "login" ? "Log in" : "Create an account"}>
+    <Modal opened={opened} onClose={onClose} title={mode === "login" ? "Log in" : "Create an account"}
+      closeButtonProps={{ "aria-label": "Close" }}>
       <form onSubmit={(e) => void submit(e)}>
         <Stack>
-          <SegmentedControl value={mode} onChange={(v) => setMode(v as "login" | "register")}
+          {notice && <Alert color="yellow" role="alert">{notice}</Alert>}
+          <SegmentedControl value={mode} onChange={(v) => {
+            setMode(v as "login" | "register");
+            setError(null);
+          }}
             data={[{ label: "Log in", value: "login" }, { label: "Register", value: "register" }]} />
           {mode === "register" && (
             <TextInput label="Name" value={name} onChange={(e) => setName(e.currentTarget.value)} />

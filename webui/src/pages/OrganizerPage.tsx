@@ -1,7 +1,7 @@
 // Organizers (VENDOR) create events and edit their own; ADMIN sees and edits all.
 import { useState } from "react";
 import { Alert, Badge, Button, Card, Group, Modal, Stack, Table, Text, Title } from "@mantine/core";
-import { ApiError, api, explain } from "../api";
+import { api } from "../api";
 import type { EventInput, Session, TicketEvent } from "../api";
 import { EventForm } from "../components/EventForm";
 
@@ -17,21 +17,13 @@ export function OrganizerPage({ session, events, onChanged }: Props) {
   const [message, setMessage] = useState<{ color: string; text: string } | null>(null);
   const mine = events.filter((e) => session.user.role === "ADMIN" || e.vendorId === session.user.id);
 
+  // A refusal is thrown back to the form, which shows it inside the dialog by its field.
   const run = async (work: () => Promise<TicketEvent>, done: string) => {
-    try {
-      const event = await work();
-      setMessage({ color: "green", text: `${done}: ${event.name}` });
-      setEditing(null);
-      setCreating(false);
-      onChanged();
-    } catch (e) {
-      setMessage({
-        color: "red",
-        text: e instanceof ApiError && e.code === "capacity_below_sold"
-          ? "Seats cannot go below what is already sold."
-          : e instanceof ApiError ? explain(e) : String(e),
-      });
-    }
+    const event = await work();
+    setMessage({ color: "green", text: `${done}: ${event.name}` });
+    setEditing(null);
+    setCreating(false);
+    onChanged();
   };
 
   const create = (input: EventInput) => run(() => api.createEvent(session.token, input), "Created");
@@ -51,12 +43,13 @@ export function OrganizerPage({ session, events, onChanged }: Props) {
         <Text c="dimmed">You have no events yet.</Text>
       ) : (
         <Card withBorder padding={0}>
+          <Table.ScrollContainer minWidth={340} type="native">
           <Table striped highlightOnHover>
             <Table.Thead>
               <Table.Tr>
                 <Table.Th>Event</Table.Th>
                 <Table.Th>Sold</Table.Th>
-                <Table.Th>Left</Table.Th>
+                <Table.Th visibleFrom="sm">Left</Table.Th>
                 <Table.Th>Status</Table.Th>
                 <Table.Th />
               </Table.Tr>
@@ -66,19 +59,22 @@ export function OrganizerPage({ session, events, onChanged }: Props) {
                 <Table.Tr key={e.id} data-testid={`own-event-${e.id}`}>
                   <Table.Td>{e.name}</Table.Td>
                   <Table.Td>{e.totalTickets - e.availableTickets} / {e.totalTickets}</Table.Td>
-                  <Table.Td>{e.availableTickets}</Table.Td>
-                  <Table.Td><Badge variant="light">{e.status.replace("_", " ")}</Badge></Table.Td>
+                  <Table.Td visibleFrom="sm">{e.availableTickets}</Table.Td>
+                  <Table.Td><Badge variant="light" style={{ flexShrink: 0, overflow: "visible" }}>{e.status.replace("_", " ")}</Badge></Table.Td>
                   <Table.Td><Button size="xs" variant="light" onClick={() => setEditing(e)}>Edit</Button></Table.Td>
                 </Table.Tr>
               ))}
             </Table.Tbody>
           </Table>
+          </Table.ScrollContainer>
         </Card>
       )}
-      <Modal opened={creating} onClose={() => setCreating(false)} title="New event">
+      <Modal opened={creating} onClose={() => setCreating(false)} title="New event"
+        closeButtonProps={{ "aria-label": "Close" }}>
         <EventForm submitLabel="Create event" onSubmit={create} />
       </Modal>
-      <Modal opened={editing !== null} onClose={() => setEditing(null)} title="Edit event">
+      <Modal opened={editing !== null} onClose={() => setEditing(null)} title="Edit event"
+        closeButtonProps={{ "aria-label": "Close" }}>
         {editing && <EventForm initial={editing} submitLabel="Save" onSubmit={update} />}
       </Modal>
     </Stack>

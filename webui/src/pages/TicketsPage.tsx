@@ -12,7 +12,10 @@ interface Props {
 
 export function TicketsPage({ token, version }: Props) {
   const [tickets, setTickets] = useState<Ticket[] | null>(null);
+  // A failed read; the list read before it (if any) stays on screen.
   const [error, setError] = useState<string | null>(null);
+  // A refused cancel, said on its booking; the tickets stay (they are still valid).
+  const [cancelError, setCancelError] = useState<{ bookingId: string; text: string } | null>(null);
   const [cancelling, setCancelling] = useState<string | null>(null);
   // Cancelling gives the seats to the next buyer at once: ask before doing it.
   const [confirming, setConfirming] = useState<string | null>(null);
@@ -32,18 +35,26 @@ export function TicketsPage({ token, version }: Props) {
 
   const cancel = async (bookingId: string) => {
     setCancelling(bookingId);
+    setCancelError(null);
     try {
       await api.cancel(token, bookingId);
       await load();
     } catch (e) {
-      setError(e instanceof ApiError ? explain(e) : String(e));
+      setCancelError({ bookingId, text: e instanceof ApiError ? explain(e) : String(e) });
     } finally {
       setCancelling(null);
       setConfirming(null);
     }
   };
 
-  if (error) return <Alert color="red" title="Tickets could not be loaded">{error}</Alert>;
+  if (error && tickets === null) {
+    return (
+      <Alert color="red" title="Tickets could not be loaded">
+        {error}
+        <Button mt="sm" size="xs" variant="light" color="red" onClick={() => void load()}>Try again</Button>
+      </Alert>
+    );
+  }
   if (tickets === null) return <Text c="dimmed">Loading your tickets…</Text>;
   if (tickets.length === 0) return <Text c="dimmed">You have no tickets yet.</Text>;
 
@@ -52,6 +63,12 @@ export function TicketsPage({ token, version }: Props) {
 
   return (
     <Stack>
+      {error && (
+        <Alert color="yellow" title="Could not refresh your tickets" withCloseButton
+          closeButtonLabel="Close" onClose={() => setError(null)}>
+          {error} This list is from a moment ago.
+        </Alert>
+      )}
       {[...bookings.entries()].map(([bookingId, group]) => (
         <Card key={bookingId} withBorder data-testid="booking">
           <Group justify="space-between">
@@ -63,25 +80,35 @@ export function TicketsPage({ token, version }: Props) {
               </Text>
             </div>
             {confirming === bookingId ? (
-              <Group gap="xs">
+              <Stack gap={4} align="flex-end">
                 <Text size="sm">Give up {group.length > 1 ? "these seats" : "this seat"}?</Text>
-                <Button color="red" loading={cancelling === bookingId}
-                  onClick={() => void cancel(bookingId)}>
-                  Yes, cancel
-                </Button>
-                <Button variant="default" disabled={cancelling === bookingId}
-                  onClick={() => setConfirming(null)}>
-                  Keep
-                </Button>
-              </Group>
+                <Group gap="xs" wrap="nowrap">
+                  <Button color="red" loading={cancelling === bookingId}
+                    onClick={() => void cancel(bookingId)}>
+                    Yes, cancel
+                  </Button>
+                  <Button variant="default" disabled={cancelling === bookingId}
+                    onClick={() => setConfirming(null)}>
+                    Keep
+                  </Button>
+                </Group>
+              </Stack>
             ) : (
               <Button variant="light" color="red" onClick={() => setConfirming(bookingId)}>
                 Cancel booking
               </Button>
             )}
           </Group>
+          {cancelError?.bookingId === bookingId && (
+            <Alert mt="sm" color="red" title="Not cancelled" role="alert" withCloseButton
+              closeButtonLabel="Close" onClose={() => setCancelError(null)}>
+              {cancelError.text} Your tickets below are still valid.
+            </Alert>
+          )}
           <Group mt="sm" gap="xs">
-            {group.map((t) => <Code key={t.id} data-testid="ticket-code">{t.code}</Code>)}
+            {group.map((t) => (
+              <Code key={t.id} data-testid="ticket-code" style={{ whiteSpace: "nowrap" }}>{t.code}</Code>
+            ))}
           </Group>
         </Card>
       ))}
