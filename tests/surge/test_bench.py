@@ -14,15 +14,16 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.conftest import TEST_AMQP_URL, TEST_DATABASE_URL
+from tests.conftest import TEST_AMQP_URL
+from tests.surge.conftest import SURGE_DATABASE_URL
 from tests.worker import delete_namespace
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(400)
-async def test_bench_rows_repeat_and_report_ratios(db_pool: Any, tmp_path: Path) -> None:
+async def test_bench_rows_repeat_and_report_ratios(surge_pool: Any, tmp_path: Path) -> None:
     prefix = f"tw-bench-test-{uuid.uuid4().hex[:8]}"
-    env = {**os.environ, "DATABASE_URL": TEST_DATABASE_URL, "AMQP_URL": TEST_AMQP_URL,
+    env = {**os.environ, "DATABASE_URL": SURGE_DATABASE_URL, "AMQP_URL": TEST_AMQP_URL,
            "AMQP_PREFIX": prefix, "DATA_DIR": str(tmp_path / ".ticketwar")}
     try:
         done = await asyncio.to_thread(

@@ -15,7 +15,7 @@ from ops.surge import scenario as scenarios
 from ops.surge.cpu import ServerMeter, cpu_seconds, tree
 from ops.surge.runner import run_surge
 from ops.surge.stack import local_gateway
-from tests.conftest import TEST_DATABASE_URL
+from tests.surge.conftest import SURGE_DATABASE_URL
 
 SCENARIOS = Path(__file__).parents[2] / "ops" / "scenarios"
 
@@ -34,16 +34,16 @@ def test_cpu_is_read_per_process_tree() -> None:
 @pytest.mark.slow
 @pytest.mark.timeout(180)
 async def test_a_surge_from_two_generator_processes_reports_their_cpu(
-        db_pool: Any, tmp_path: Path) -> None:
+        surge_pool: Any, tmp_path: Path) -> None:
     secret = secrets.token_urlsafe(48)
-    settings = Settings(database_url=Secret(TEST_DATABASE_URL), jwt_secret=Secret(secret),
+    settings = Settings(database_url=Secret(SURGE_DATABASE_URL), jwt_secret=Secret(secret),
                         data_dir=tmp_path)
     scenario = scenarios.scaled(scenarios.load(SCENARIOS / "hot-event.toml"), 600)
     pids: list[int] = []
-    env = {"DATABASE_URL": TEST_DATABASE_URL, "JWT_SECRET": secret,
+    env = {"DATABASE_URL": SURGE_DATABASE_URL, "JWT_SECRET": secret,
            "DATA_DIR": str(tmp_path / ".ticketwar")}
     async with local_gateway("queued", env, pids=pids) as url:
-        result = await run_surge(scenario, url, db_pool, TokenIssuer(settings),
+        result = await run_surge(scenario, url, surge_pool, TokenIssuer(settings),
                                  strategy="queued", processes=2, server_pids=pids)
     row = result.to_json()
     assert row["invariants_ok"], row["violations"]

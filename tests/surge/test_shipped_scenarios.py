@@ -14,7 +14,7 @@ import asyncpg
 import orjson
 import pytest
 
-from tests.conftest import TEST_DATABASE_URL
+from tests.surge.conftest import SURGE_DATABASE_URL
 
 SCENARIOS = Path(__file__).parents[2] / "ops" / "scenarios"
 #: Settings a test session or a developer's shell may carry, which would hide the defaults.
@@ -25,9 +25,9 @@ _NOT_DEFAULT = ("RATE_LIMIT_", "AMQP_URL", "BOOKING_STRATEGY", "MAX_REQUESTS_IN_
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("path", sorted(SCENARIOS.glob("*.toml")), ids=lambda p: p.stem)
 def test_shipped_scenario_compares_under_default_settings(
-        path: Path, db_pool: asyncpg.Pool, tmp_path: Path) -> None:
+        path: Path, surge_pool: asyncpg.Pool, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(_NOT_DEFAULT)}
-    env.update(DATABASE_URL=TEST_DATABASE_URL, JWT_SECRET=secrets.token_urlsafe(48),
+    env.update(DATABASE_URL=SURGE_DATABASE_URL, JWT_SECRET=secrets.token_urlsafe(48),
                DATA_DIR=str(tmp_path / ".ticketwar"))
     out = tmp_path / "out.json"
     done = subprocess.run(

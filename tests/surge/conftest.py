@@ -1,0 +1,39 @@
+"""The surge and bench tests get a database of their own: they create hundreds of events
+(many-events alone has 200 per run), and the web UI tests, which read the public event list,
+must not find their event buried under them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+
+from engine.storage.database import ensure_database
+from engine.storage.migrate import migrate
+from tests.conftest import TEST_DATABASE_URL
+
+
+def _sibling(dsn: str, suffix: str) -> str:
+    parts = urlsplit(dsn)
+    return urlunsplit(parts._replace(path=f"{parts.path.rstrip('/')}{suffix}"))
+
+
+#: The test database's sibling for surges (`ticketwar_test` -> `ticketwar_test_surge`).
+SURGE_DATABASE_URL = _sibling(TEST_DATABASE_URL, "_surge")
+
+
+@pytest.fixture(scope="session")
+async def surge_pool() -> AsyncIterator[asyncpg.Pool]:
+    """A pool on the surge database (created if missing), its schema rebuilt once."""
+    await ensure_database(SURGE_DATABASE_URL)
+    conn = await asyncpg.connect(SURGE_DATABASE_URL)
+    try:
+        await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+        await migrate(conn)
+    finally:
+        await conn.close()
+    pool = await asyncpg.create_pool(SURGE_DATABASE_URL, min_size=1, max_size=10)
+    yield pool
+    await pool.close()
