@@ -35,20 +35,26 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 async def db_pool() -> AsyncIterator[asyncpg.Pool]:
     """A pool on the test database (created if missing), its schema rebuilt once per session."""
+    pool = await fresh_pool(TEST_DATABASE_URL)
+    yield pool
+    await pool.close()
+
+
+async def fresh_pool(dsn: str) -> asyncpg.Pool:
+    """A pool on the database `dsn` (created if missing), its schema rebuilt from scratch;
+    an unreachable server fails the run, it never skips."""
     try:
-        await ensure_database(TEST_DATABASE_URL)
-        conn = await asyncpg.connect(TEST_DATABASE_URL)
+        await ensure_database(dsn)
+        conn = await asyncpg.connect(dsn)
     except (OSError, asyncpg.PostgresError) as exc:
-        pytest.fail(f"PostgreSQL test database unreachable at {TEST_DATABASE_URL}: {exc}. "
+        pytest.fail(f"PostgreSQL test database unreachable at {dsn}: {exc}. "
                     "Run `make services` (or .ci/run) first.", pytrace=False)
     try:
         await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
         await migrate(conn)
     finally:
         await conn.close()
-    pool = await asyncpg.create_pool(TEST_DATABASE_URL, min_size=1, max_size=10)
-    yield pool
-    await pool.close()
+    return await asyncpg.create_pool(dsn, min_size=1, max_size=10)
 
 
 #: RabbitMQ names used by this test session only (removed at the end).

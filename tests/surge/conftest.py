@@ -10,9 +10,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
-from engine.storage.database import ensure_database
-from engine.storage.migrate import migrate
-from tests.conftest import TEST_DATABASE_URL
+from tests.conftest import TEST_DATABASE_URL, fresh_pool
 
 
 def _sibling(dsn: str, suffix: str) -> str:
@@ -27,13 +25,6 @@ SURGE_DATABASE_URL = _sibling(TEST_DATABASE_URL, "_surge")
 @pytest.fixture(scope="session")
 async def surge_pool() -> AsyncIterator[asyncpg.Pool]:
     """A pool on the surge database (created if missing), its schema rebuilt once."""
-    await ensure_database(SURGE_DATABASE_URL)
-    conn = await asyncpg.connect(SURGE_DATABASE_URL)
-    try:
-        await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
-        await migrate(conn)
-    finally:
-        await conn.close()
-    pool = await asyncpg.create_pool(SURGE_DATABASE_URL, min_size=1, max_size=10)
+    pool = await fresh_pool(SURGE_DATABASE_URL)
     yield pool
     await pool.close()
