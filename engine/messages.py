@@ -7,6 +7,7 @@ routing key (a virtual bucket of events, so possibly several events) into one `b
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -58,6 +59,14 @@ class TicketInfo:
 
     id: uuid.UUID
     code: str
+    #: A cancelled booking's ticket: kept on record, never valid at the door.
+    void: bool = False
+
+
+def void_tickets(tickets: Iterable[TicketInfo]) -> tuple[TicketInfo, ...]:
+    """These tickets marked void, ordered by code (as every read returns them)."""
+    return tuple(sorted((TicketInfo(t.id, t.code, True) for t in tickets),
+                        key=lambda t: t.code))
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +149,8 @@ def outcome_to_dict(o: Outcome) -> dict[str, Any]:
     """Outcome as a JSON-ready dict (wire and API share field names)."""
     return {"bookingId": str(o.booking_id), "eventId": o.event_id, "userId": o.user_id,
             "status": o.status.value, "quantity": o.quantity, "reason": o.reason,
-            "tickets": [{"id": str(t.id), "code": t.code} for t in o.tickets],
+            "tickets": [{"id": str(t.id), "code": t.code, "void": t.void}
+                        for t in o.tickets],
             "replyTo": o.reply_to,
             "answers": None if o.answers is None else str(o.answers)}
 
@@ -149,7 +159,8 @@ def outcome_from_dict(d: dict[str, Any]) -> Outcome:
     """Inverse of `outcome_to_dict`."""
     return Outcome(uuid.UUID(d["bookingId"]), int(d["eventId"]), int(d["userId"]),
                    BookingStatus(d["status"]), int(d["quantity"]), d.get("reason"),
-                   tuple(TicketInfo(uuid.UUID(t["id"]), t["code"]) for t in d["tickets"]),
+                   tuple(TicketInfo(uuid.UUID(t["id"]), t["code"], bool(t.get("void")))
+                         for t in d["tickets"]),
                    d.get("replyTo", ""),
                    None if d.get("answers") is None else uuid.UUID(d["answers"]))
 

@@ -90,6 +90,8 @@ class Ticket(Answer):
 
     id: uuid.UUID
     code: str
+    void: bool = Field(description=(
+        "true for the tickets of a cancelled booking: kept on record, not valid at the door"))
 
 
 class Booking(Answer):

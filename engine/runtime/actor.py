@@ -28,7 +28,14 @@ from engine.errors import (
     StaleOwner,
     Unavailable,
 )
-from engine.messages import BookCommand, CancelCommand, Command, Outcome, StockUpdate
+from engine.messages import (
+    BookCommand,
+    CancelCommand,
+    Command,
+    Outcome,
+    StockUpdate,
+    void_tickets,
+)
 from engine.metrics import Metrics
 from engine.storage.shard_store import BatchWrite
 from engine.tickets import new_tickets
@@ -392,4 +399,4 @@ class ShardActor:
         domain.release(ledger, prior.user_id, prior.quantity)
         write.cancel(cmd.booking_id, ledger, prior.quantity)
         return Outcome(cmd.booking_id, cmd.event_id, cmd.user_id, BookingStatus.CANCELLED,
-                       prior.quantity)
+                       prior.quantity, None, void_tickets(prior.tickets))

@@ -17,7 +17,9 @@ SELECT b.id, b.event_id, b.user_id, b.quantity, b.status, b.reason,
        coalesce(array_agg(t.id ORDER BY t.code) FILTER (WHERE t.id IS NOT NULL), '{}')
            AS ticket_ids,
        coalesce(array_agg(t.code ORDER BY t.code) FILTER (WHERE t.id IS NOT NULL), '{}')
-           AS codes
+           AS codes,
+       coalesce(array_agg(t.voided_at IS NOT NULL ORDER BY t.code)
+                FILTER (WHERE t.id IS NOT NULL), '{}') AS voids
 FROM bookings b LEFT JOIN tickets t ON t.booking_id = b.id
 WHERE b.id = ANY($1::uuid[])
 GROUP BY b.id
@@ -27,8 +29,8 @@ GROUP BY b.id
 def _outcome(row: asyncpg.Record) -> Outcome:
     return Outcome(row["id"], row["event_id"], row["user_id"], BookingStatus(row["status"]),
                    row["quantity"], row["reason"],
-                   tuple(TicketInfo(i, c) for i, c in zip(row["ticket_ids"], row["codes"],
-                                                          strict=True)))
+                   tuple(TicketInfo(i, c, v) for i, c, v in zip(
+                       row["ticket_ids"], row["codes"], row["voids"], strict=True)))
 
 
 async def outcomes(db: asyncpg.Pool | asyncpg.Connection,
@@ -148,5 +150,6 @@ async def user_tickets(db: asyncpg.Pool, user_id: UserId, limit: int = 500) -> l
     rows = await db.fetch(
         "SELECT t.id, t.code, t.event_id, e.name, t.booking_id, t.created_at"
         " FROM tickets t JOIN events e ON e.id = t.event_id"
-        " WHERE t.user_id = $1 ORDER BY t.created_at DESC, t.code LIMIT $2", user_id, limit)
+        " WHERE t.user_id = $1 AND t.voided_at IS NULL"
+        " ORDER BY t.created_at DESC, t.code LIMIT $2", user_id, limit)
     return [TicketRow(*r.values()) for r in rows]

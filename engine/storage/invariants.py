@@ -36,18 +36,23 @@ _CHECKS: dict[str, str] = {
         SELECT e.id AS event_id, e.sold,
                (SELECT coalesce(sum(quantity), 0) FROM bookings
                  WHERE event_id = e.id AND status = 'confirmed') AS confirmed,
-               (SELECT count(*) FROM tickets WHERE event_id = e.id) AS tickets
+               (SELECT count(*) FROM tickets WHERE event_id = e.id
+                 AND voided_at IS NULL) AS tickets
         FROM events e WHERE e.id = ANY($1::bigint[])
         AND NOT (e.sold = (SELECT coalesce(sum(quantity), 0) FROM bookings
                             WHERE event_id = e.id AND status = 'confirmed')
-             AND e.sold = (SELECT count(*) FROM tickets WHERE event_id = e.id))""",
-    # Tickets belong to a confirmed booking of the same event and user, one per seat.
+             AND e.sold = (SELECT count(*) FROM tickets WHERE event_id = e.id
+                           AND voided_at IS NULL))""",
+    # Valid tickets belong to a confirmed booking of the same event and user, one per seat;
+    # a cancelled booking keeps its tickets, every one void.
     "I6 tickets per booking": """
-        SELECT b.id AS booking_id, b.status, b.quantity, count(t.id) AS tickets
+        SELECT b.id AS booking_id, b.status, b.quantity,
+               count(t.id) FILTER (WHERE t.voided_at IS NULL) AS tickets
         FROM bookings b LEFT JOIN tickets t ON t.booking_id = b.id
         WHERE b.event_id = ANY($1::bigint[])
         GROUP BY b.id
-        HAVING count(t.id) <> CASE WHEN b.status = 'confirmed' THEN b.quantity ELSE 0 END""",
+        HAVING count(t.id) FILTER (WHERE t.voided_at IS NULL)
+               <> CASE WHEN b.status = 'confirmed' THEN b.quantity ELSE 0 END""",
 }
 
 

@@ -143,7 +143,8 @@ class PgShardStore:
                     " SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::bigint[],"
                     " $5::bigint[])", *zip(*batch.tickets, strict=True))
             if batch.cancelled:
-                await conn.execute("DELETE FROM tickets WHERE booking_id = ANY($1::uuid[])",
+                await conn.execute("UPDATE tickets SET voided_at = now()"
+                                   " WHERE booking_id = ANY($1::uuid[]) AND voided_at IS NULL",
                                    batch.cancelled)
                 await conn.execute(
                     "UPDATE bookings SET status = 'cancelled', decided_at = now()"

@@ -29,7 +29,8 @@ def booking_json(result: Outcome | Pending) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": str(result.booking_id), "eventId": result.event_id, "quantity": result.quantity,
         "status": result.status.value,
-        "tickets": [{"id": str(t.id), "code": t.code} for t in result.tickets]}
+        "tickets": [{"id": str(t.id), "code": t.code, "void": t.void}
+                    for t in result.tickets]}
     if result.reason:
         body["reason"] = result.reason
     return body
