@@ -83,6 +83,9 @@ class Event(Answer):
     sale_starts_at: datetime | None
     vendor_id: int
     status: Literal["scheduled", "on_sale", "sold_out"]
+    price_cents: int = Field(description="per seat, in the currency's minor unit; 0: free")
+    currency: str = Field(description="ISO 4217")
+    hold_seconds: int = Field(description="how long a paid booking is held for payment")
 
 
 class Ticket(Answer):

@@ -8,18 +8,20 @@ from typing import Any
 
 import asyncpg
 
+from engine.currencies import DEFAULT_CURRENCY
 from engine.domain import availability
 from engine.errors import CapacityBelowSold, Forbidden, NotFound
 from engine.storage.users import User
 from engine.types import EventId, Role, UserId
 
 _COLUMNS = ("id, vendor_id, name, venue, starts_at, sale_starts_at, capacity, sold,"
-            " per_user_limit")
+            " per_user_limit, price_cents, currency, hold_seconds")
 
 #: API field -> column, for the fields a vendor may set.
 EDITABLE = {"name": "name", "venue": "venue", "startsAt": "starts_at",
             "saleStartsAt": "sale_starts_at", "totalTickets": "capacity",
-            "perUserLimit": "per_user_limit"}
+            "perUserLimit": "per_user_limit", "priceCents": "price_cents",
+            "currency": "currency", "holdSeconds": "hold_seconds"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +37,14 @@ class Event:
     capacity: int
     sold: int
     per_user_limit: int | None
+    price_cents: int = 0
+    currency: str = DEFAULT_CURRENCY
+    hold_seconds: int = 600
+
+    @property
+    def paid(self) -> bool:
+        """Whether a booking holds its seats until paid, instead of confirming at once."""
+        return self.price_cents > 0
 
     @property
     def available(self) -> int:
@@ -49,6 +59,8 @@ class Event:
             "startsAt": _iso(self.starts_at), "totalTickets": self.capacity,
             "availableTickets": left, "perUserLimit": self.per_user_limit,
             "saleStartsAt": _iso(self.sale_starts_at), "vendorId": self.vendor_id,
+            "priceCents": self.price_cents, "currency": self.currency,
+            "holdSeconds": self.hold_seconds,
             "status": availability(self.capacity, self.capacity - left, self.sale_starts_at,
                                    now).value,
         }
@@ -71,7 +83,8 @@ def _moment(value: datetime | None) -> datetime | None:
 def _event(row: asyncpg.Record) -> Event:
     return Event(row["id"], row["vendor_id"], row["name"], row["venue"],
                  _moment(row["starts_at"]), _moment(row["sale_starts_at"]), row["capacity"],
-                 row["sold"], row["per_user_limit"])
+                 row["sold"], row["per_user_limit"], row["price_cents"], row["currency"],
+                 row["hold_seconds"])
 
 
 async def create_event(db: asyncpg.Pool, vendor: User, fields: dict[str, Any]) -> Event:
