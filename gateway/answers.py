@@ -106,6 +106,11 @@ class Booking(Answer):
     status: BookingStatus
     reason: str = optional(description="why, when rejected")
     tickets: list[Ticket]
+    expires_at: datetime = optional(description=(
+        "`held`: when the hold ends unless paid (then `expired`, seats back on sale)"))
+    amount_cents: int = optional(description=(
+        "a paid event's booking: the price of its seats, in the currency's minor unit"))
+    currency: str = optional(description="with `amountCents`: ISO 4217")
 
 
 class Rejection(Error):

@@ -9,6 +9,7 @@ nowhere else (`_wire`)."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from collections.abc import AsyncIterator, Sequence
@@ -30,7 +31,7 @@ from engine.storage.session_feed import SessionFeed
 from engine.storage.shard_store import PgShardStore
 from engine.stream_tickets import StreamTickets
 from engine.transport.registry import create_transport
-from engine.types import UserId
+from engine.types import Clock, Sleeper, UserId, utcnow
 from gateway import openapi, webui
 from gateway.auth import auth_middleware
 from gateway.deadlines import body_deadline
@@ -38,6 +39,7 @@ from gateway.errors import error_middleware
 from gateway.headers import add_security_headers
 from gateway.health import HealthProbe
 from gateway.keys import (
+    clock_key,
     health_probe_key,
     issuer_key,
     login_email_limit_key,
@@ -92,13 +94,15 @@ async def _sessions(app: web.Application) -> AsyncIterator[None]:
 
 async def _engine(app: web.Application) -> AsyncIterator[None]:
     settings, notifications = app[settings_key], app[notifications_key]
+    clock, sleeper = app[clock_key]
     transport = create_transport(settings, notifications, metrics=app[metrics_key],
-                                 store=PgShardStore(app[pool_key]))
+                                 store=PgShardStore(app[pool_key]), clock=clock,
+                                 sleeper=sleeper)
     app[transport_key] = transport
     # Every strategy gets the transport: `queued` decides through it, and all of them
     # broadcast an organizer's edit on it.
     service = BookingService(settings, app[pool_key], transport,
-                             notifications)
+                             notifications, clock=clock)
     app[service_key] = service
     _wire(app)
     await transport.start()
@@ -127,14 +131,17 @@ async def _close_streams(app: web.Application) -> None:
     app[stream_hub_key].close()
 
 
-def create_app(settings: Settings) -> web.Application:
-    """Build the gateway for these settings."""
+def create_app(settings: Settings, *, clock: Clock = utcnow,
+               sleeper: Sleeper = asyncio.sleep) -> web.Application:
+    """Build the gateway for these settings; `clock` and `sleeper` drive hold deadlines and
+    payment checks (tests move them)."""
     settings = settings.with_jwt_secret()
     app = web.Application(middlewares=[error_middleware,
                                        body_deadline(settings.body_timeout_seconds),
                                        auth_middleware],
                           client_max_size=settings.max_body_bytes)
     app[settings_key] = settings
+    app[clock_key] = (clock, sleeper)
     app[issuer_key] = TokenIssuer(settings)
     app[stream_tickets_key] = StreamTickets(settings)
     metrics = Metrics()

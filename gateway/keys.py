@@ -16,10 +16,13 @@ from engine.settings import Settings
 from engine.storage.session_feed import SessionFeed
 from engine.stream_tickets import StreamTickets
 from engine.transport.base import Transport
+from engine.types import Clock, Sleeper
 from gateway.health import HealthProbe
 from gateway.stream import StreamHub
 
 settings_key = web.AppKey("settings", Settings)
+#: The clock and sleeper hold deadlines and payment checks run on (tests move them).
+clock_key = web.AppKey("clock", tuple[Clock, Sleeper])
 pool_key = web.AppKey("pool", asyncpg.Pool)
 issuer_key = web.AppKey("issuer", TokenIssuer)
 stream_tickets_key = web.AppKey("stream_tickets", StreamTickets)

@@ -18,6 +18,7 @@ from engine.settings import Secret, Settings
 from engine.storage.database import ensure_database
 from engine.storage.migrate import migrate
 from gateway.app import create_app
+from tests.clock import CLOCK
 from tests.helpers import Api
 from tests.worker import ShardWorker, delete_namespace
 
@@ -133,7 +134,7 @@ async def make_api(db_pool: asyncpg.Pool, aiohttp_client: Any, worker: ShardWork
     async def make(**overrides: Any) -> Api:
         if worker is not None:
             overrides.setdefault("amqp_url", Secret(TEST_AMQP_URL))
-        app = create_app(make_settings(**overrides))
+        app = create_app(make_settings(**overrides), clock=CLOCK.now, sleeper=CLOCK.sleep)
         client = await aiohttp_client(app)
         return Api(client, app, worker)
     return make

@@ -281,12 +281,13 @@ class QueuedBooker:
             current = await bookings.get_outcome(self._pool, booking_id)
         if current is None or current.user_id != user_id:
             raise NotFound("no such booking")
-        if current.status is not BookingStatus.CONFIRMED:
-            raise NotCancellable("only a confirmed booking can be cancelled")
+        if current.status not in (BookingStatus.CONFIRMED, BookingStatus.HELD):
+            raise NotCancellable("only a confirmed or held booking can be cancelled")
         outcome = await self._send_and_wait(
             CancelCommand(booking_id, current.event_id, user_id, self._transport.reply_to))
         if outcome is None:
             return Pending(booking_id, current.event_id, current.quantity)
-        if outcome.reason == NotCancellable.code:
-            raise NotCancellable("only a confirmed booking can be cancelled")
+        if outcome.status is not BookingStatus.CANCELLED:
+            # Refused, or the hold expired first (its expiry woke this wait).
+            raise NotCancellable("only a confirmed or held booking can be cancelled")
         return outcome

@@ -33,6 +33,11 @@ def booking_json(result: Outcome | Pending) -> dict[str, Any]:
                     for t in result.tickets]}
     if result.reason:
         body["reason"] = result.reason
+    if result.expires_at is not None and result.status is BookingStatus.HELD:
+        body["expiresAt"] = result.expires_at.isoformat().replace("+00:00", "Z")
+    if result.amount_cents is not None:
+        body["amountCents"] = result.amount_cents
+        body["currency"] = result.currency
     return body
 
 
