@@ -111,6 +111,9 @@ class Booking(Answer):
     amount_cents: int = optional(description=(
         "a paid event's booking: the price of its seats, in the currency's minor unit"))
     currency: str = optional(description="with `amountCents`: ISO 4217")
+    payment: Literal["pending"] = optional(description=(
+        "`202` to a pay request: the provider has not answered yet; the result comes on the "
+        "stream and to a retry with the same Idempotency-Key"))
 
 
 class Rejection(Error):

@@ -19,8 +19,11 @@ import asyncpg
 from aiohttp import web
 
 from engine.auth import TokenIssuer
+from engine.checkout import Checkout
 from engine.metrics import Metrics
 from engine.notifications import Notifications
+from engine.payments.provider import PaymentProvider
+from engine.payments.registry import create_provider
 from engine.process_share import share, sharing_processes
 from engine.service import BookingService
 from engine.sessions import SessionView
@@ -29,6 +32,7 @@ from engine.storage import create_pool, sessions
 from engine.storage.database import translate_db_errors
 from engine.storage.session_feed import SessionFeed
 from engine.storage.shard_store import PgShardStore
+from engine.strategies.queued import QueuedBooker
 from engine.stream_tickets import StreamTickets
 from engine.transport.registry import create_transport
 from engine.types import Clock, Sleeper, UserId, utcnow
@@ -39,12 +43,14 @@ from gateway.errors import error_middleware
 from gateway.headers import add_security_headers
 from gateway.health import HealthProbe
 from gateway.keys import (
+    checkout_key,
     clock_key,
     health_probe_key,
     issuer_key,
     login_email_limit_key,
     metrics_key,
     notifications_key,
+    payments_key,
     pool_key,
     service_key,
     session_feed_key,
@@ -104,9 +110,17 @@ async def _engine(app: web.Application) -> AsyncIterator[None]:
     service = BookingService(settings, app[pool_key], transport,
                              notifications, clock=clock)
     app[service_key] = service
+    booker = service.booker
+    checkout = Checkout(app[pool_key], app[payments_key],
+                        booker.confirm_payment if isinstance(booker, QueuedBooker) else None,
+                        clock=clock, sleeper=sleeper,
+                        wait_seconds=settings.payment_wait_seconds)
+    app[checkout_key] = checkout
     _wire(app)
     await transport.start()
+    await checkout.start()
     yield
+    await checkout.stop()
     await service.stop()
     await transport.stop()
 
@@ -132,16 +146,20 @@ async def _close_streams(app: web.Application) -> None:
 
 
 def create_app(settings: Settings, *, clock: Clock = utcnow,
-               sleeper: Sleeper = asyncio.sleep) -> web.Application:
+               sleeper: Sleeper = asyncio.sleep,
+               payments: PaymentProvider | None = None) -> web.Application:
     """Build the gateway for these settings; `clock` and `sleeper` drive hold deadlines and
-    payment checks (tests move them)."""
+    payment checks (tests move them); `payments` replaces the provider the settings name
+    (tests share one between gateways). `PaymentProviderUnset` when none is named."""
     settings = settings.with_jwt_secret()
+    provider = payments or create_provider(settings, sleeper=sleeper)
     app = web.Application(middlewares=[error_middleware,
                                        body_deadline(settings.body_timeout_seconds),
                                        auth_middleware],
                           client_max_size=settings.max_body_bytes)
     app[settings_key] = settings
     app[clock_key] = (clock, sleeper)
+    app[payments_key] = provider
     app[issuer_key] = TokenIssuer(settings)
     app[stream_tickets_key] = StreamTickets(settings)
     metrics = Metrics()
@@ -185,6 +203,8 @@ def create_app(settings: Settings, *, clock: Clock = utcnow,
                        limited(bookings.get_booking, default, "read"))
     app.router.add_post("/api/bookings/{booking_id}/cancel",
                         limited(bookings.cancel_booking, book_limit, "book"))
+    app.router.add_post("/api/bookings/{booking_id}/pay",
+                        limited(bookings.pay_booking, book_limit, "book"))
     app.router.add_get("/api/me/tickets", limited(bookings.my_tickets, default, "read"))
     app[health_probe_key] = HealthProbe(settings.health_cache_seconds)
     app.router.add_get("/api/health", limited(health.health, default, "health", KeyBy.ADDRESS))

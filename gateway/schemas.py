@@ -17,6 +17,7 @@ from engine.auth import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from engine.currencies import DEFAULT_CURRENCY, EXPONENTS
 from engine.errors import InvalidQuantity
 from gateway.fields import (
+    NO_CONTROL,
     Email,
     EventName,
     Id,
@@ -135,6 +136,15 @@ class BookInput(Body):
     quantity: Annotated[int, Field(ge=1, le=MAX_QUANTITY_CEILING, description=(
         "at most `MAX_QUANTITY` (a setting, 10 by default)")),
         BeforeValidator(integral), Refusal(InvalidQuantity)] = 1
+
+
+class PayInput(Body):
+    """Payment for a held booking."""
+
+    payment_token: Annotated[str, Field(min_length=1, max_length=200, pattern=NO_CONTROL,
+                                        description=(
+        "the provider's token for the buyer's card; the fake provider takes `tok_ok`, "
+        "`tok_declined`, `tok_timeout`, `tok_action`"))]
 
 
 # -- parameters -----------------------------------------------------------------------------
