@@ -23,7 +23,7 @@ from gateway.keys import notifications_key
 from tests.clock import CLOCK, FakeClock
 from tests.factories import create_accounts
 from tests.helpers import Api, assert_eventually
-from tests.test_actor import RecordingOutlet
+from tests.test_actor import DeadLetters, RecordingOutlet
 
 
 @pytest.fixture
@@ -209,3 +209,43 @@ async def test_a_claim_expires_overdue_holds_at_once(api: Api, clock: FakeClock)
         await successor.drain()
     assert _statuses(second.outcomes) == [BookingStatus.EXPIRED, BookingStatus.HELD]
     assert (await check_invariants(api.pool, [event_id])).ok
+
+
+class _FailsOnCue(DeadLetters):
+    """Records like the others; raises once after a commit when told (kills the actor)."""
+
+    fail = False
+
+    async def send_outcomes(self, outcomes: Sequence[Outcome]) -> None:
+        if self.fail:
+            self.fail = False
+            raise RuntimeError("a bug after the commit")
+        await super().send_outcomes(outcomes)
+
+
+async def test_an_actor_restarted_in_process_keeps_the_deadlines_it_held(
+        api: Api, clock: FakeClock) -> None:
+    event_id, users = await _paid_event(api, 2, 20, 2)
+    free = (await api.event(totalTickets=5))["id"]
+    outlet = _FailsOnCue()
+    runtime = ShardRuntime(PgShardStore(api.pool), shards=1, clock=clock.now,
+                           sleeper=clock.sleep)
+    await runtime.start(outlet)
+    try:
+        runtime.submit(0, _book(event_id, users[0], 2))
+        await runtime.drain()
+        dead = runtime.actors[0]
+        outlet.fail = True
+        runtime.submit(0, _book(free, users[1]))  # the actor dies answering this one
+
+        async def restarted() -> bool:
+            return runtime.actors[0] is not dead
+
+        await assert_eventually(restarted, message="the dead actor was not started again")
+        clock.advance(21)
+        await runtime.drain()
+    finally:
+        await runtime.stop()
+    expired = [o for o in outlet.outcomes if o.event_id == event_id]
+    assert _statuses(expired) == [BookingStatus.HELD, BookingStatus.EXPIRED]
+    assert (await check_invariants(api.pool, [event_id, free])).ok

@@ -126,8 +126,10 @@ class ShardActor:
         """`start`, callable where nothing may be awaited (a done-callback restarting it)."""
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name=f"shard-{self.shard}")
-            self._timer = asyncio.create_task(self._timers(),
-                                              name=f"shard-{self.shard}-timers")
+            self._timer = timer = asyncio.create_task(self._timers(),
+                                                      name=f"shard-{self.shard}-timers")
+            # A loop that dies takes its timers along: its successor re-arms the deadlines.
+            self._task.add_done_callback(lambda _: timer.cancel())
 
     async def stop(self) -> None:
         """Stop taking new batches; the batch in flight still commits, acks and answers."""
