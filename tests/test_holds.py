@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from engine.messages import BookCommand, Outcome, StockUpdate
+from engine.messages import BookCommand, Outcome, StockUpdate, WakeCommand
 from engine.notifications import Notifications
 from engine.runtime import ShardActor, ShardRuntime
 from engine.storage.invariants import check_invariants
@@ -249,3 +249,25 @@ async def test_an_actor_restarted_in_process_keeps_the_deadlines_it_held(
     expired = [o for o in outlet.outcomes if o.event_id == event_id]
     assert _statuses(expired) == [BookingStatus.HELD, BookingStatus.EXPIRED]
     assert (await check_invariants(api.pool, [event_id, free])).ok
+
+
+async def test_a_fenced_out_owner_leaves_the_deadlines_to_the_new_one(
+        api: Api, clock: FakeClock) -> None:
+    event_id, users = await _paid_event(api, 4, 60, 2)
+    old_outlet, new_outlet = RecordingOutlet(), RecordingOutlet()
+    async with _actor(api, clock, old_outlet) as old, \
+            _actor(api, clock, new_outlet, shard=1) as new:
+        old.submit(_book(event_id, users[0], 2))
+        await old.drain()
+        new.submit(Envelope([WakeCommand(event_id)]))  # the event moved: the new owner claims
+        await new.drain()
+        old.submit(_book(event_id, users[1]))  # the old one learns it at its next write
+        await old.drain()
+        assert old.fenced == 1
+        clock.advance(61)
+        await old.drain()
+        await new.drain()
+        # The old owner does not claim the event back for a deadline it no longer owns.
+        assert not old.owns(event_id) and new.owns(event_id)
+    assert _statuses(new_outlet.outcomes) == [BookingStatus.EXPIRED]
+    assert (await check_invariants(api.pool, [event_id])).ok

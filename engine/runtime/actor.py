@@ -198,6 +198,14 @@ class ShardActor:
         if self._deadlines[0] == entry:
             self._deadlines_moved.set()  # an earlier deadline than the timer sleeps for
 
+    def _disarm(self, event_ids: set[EventId]) -> None:
+        """Drop the deadlines of events another actor owns now: its claim armed them there,
+        and waking them here would claim them back."""
+        for _, _, booking_id in (d for d in self._deadlines if d[1] in event_ids):
+            self._reply_to.pop(booking_id, None)
+        self._deadlines = [d for d in self._deadlines if d[1] not in event_ids]
+        heapq.heapify(self._deadlines)
+
     def _open(self, event_id: EventId, booking_id: BookingId) -> bool:
         """Whether a deadline entry still matters: its hold is open, or its event is not
         in memory (a wake-up makes the claim reload it and expire what is overdue)."""
@@ -336,6 +344,7 @@ class ShardActor:
                 log.info("shard %s: fenced out of %s; forwarding", self.shard, exc.event_ids)
                 # Decisions of the rolled-back batch mutated these ledgers: reload them.
                 self._forget({c.event_id for c, _ in commands})
+                self._disarm(exc.event_ids)
                 forwarded += [c for c, _ in commands if c.event_id in exc.event_ids]
                 commands = [(c, r) for c, r in commands if c.event_id not in exc.event_ids]
             except PoisonBatch:
