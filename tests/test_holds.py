@@ -271,3 +271,15 @@ async def test_a_fenced_out_owner_leaves_the_deadlines_to_the_new_one(
         assert not old.owns(event_id) and new.owns(event_id)
     assert _statuses(new_outlet.outcomes) == [BookingStatus.EXPIRED]
     assert (await check_invariants(api.pool, [event_id])).ok
+
+
+async def test_capacity_never_drops_below_sold_and_held_seats(api: Api) -> None:
+    vendor = await api.account(Role.VENDOR)
+    event = await api.event(vendor, totalTickets=3, priceCents=100)
+    assert (await api.book(await api.account(), event["id"], 2)).body["status"] == "held"
+    path = f"/api/events/{event['id']}"
+    refused = await api.call("PATCH", path, vendor, json={"totalTickets": 1})
+    assert (refused.status, refused.body["error"], refused.body["sold"]) == (
+        409, "capacity_below_sold", 2)
+    assert (await api.call("PATCH", path, vendor, json={"totalTickets": 2})).status == 200
+    assert await _available(api, event["id"]) == 0
