@@ -171,9 +171,8 @@ class Checkout:
     async def _after_charge(self, payment: Payment, charge: Charge,
                             booking: Outcome) -> Outcome | PaymentPending:
         if charge.status is not ChargeStatus.SUCCEEDED:
-            status = charge.status.value
             async with translate_db_errors():
-                await payments.move(self._pool, payment.id, "charging", status)
+                await payments.move(self._pool, payment.id, "charging", charge.status.value)
             if charge.status is ChargeStatus.REQUIRES_ACTION:
                 raise PaymentRequiresAction("the provider asks for a step this checkout lacks")
             raise PaymentDeclined(charge.reason or "the payment was declined")
@@ -181,9 +180,24 @@ class Checkout:
         async with translate_db_errors():
             moved = await payments.move(self._pool, payment.id, "charging", "succeeded",
                                         charge.charge_id)
-        if not moved:  # settled elsewhere meanwhile (recovery): it owns the next step
-            return PaymentPending(booking)
+        if not moved:
+            async with translate_db_errors():
+                now = await payments.status(self._pool, payment.id)
+            if now == "failed":
+                # Recovery closed the attempt while the provider still worked on it (it knew
+                # nothing of it then): the money came anyway, and nothing will use it. Refund
+                # first, record after: a crash between repeats an idempotent refund.
+                await self._refund(payment, charge.charge_id)
+                async with translate_db_errors():
+                    await payments.move(self._pool, payment.id, "failed", "refunded",
+                                        charge.charge_id)
+                raise NotPayable("the payment came after its attempt was closed; refunded")
+            return PaymentPending(booking)  # moved on elsewhere: that process settles it
         return await self._settle(payment, charge.charge_id, booking)
+
+    async def _refund(self, payment: Payment, charge_id: str) -> None:
+        await self._provider.refund(charge_id=charge_id, amount_cents=payment.amount_cents,
+                                    idempotency_key=f"refund-{payment.id}")
 
     async def _settle(self, payment: Payment, charge_id: str,
                       booking: Outcome) -> Outcome | PaymentPending:
@@ -197,8 +211,7 @@ class Checkout:
             async with translate_db_errors():
                 await payments.move(self._pool, payment.id, "succeeded", "captured")
             return outcome
-        await self._provider.refund(charge_id=charge_id, amount_cents=payment.amount_cents,
-                                    idempotency_key=f"refund-{payment.id}")
+        await self._refund(payment, charge_id)
         async with translate_db_errors():
             await payments.move(self._pool, payment.id, "succeeded", "refunded")
         log.info("payment %s of booking %s refunded: the booking is %s", payment.id,

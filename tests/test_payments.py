@@ -225,3 +225,24 @@ def test_a_configured_database_needs_a_named_provider(make_settings: Any) -> Non
     with pytest.raises(StartupError) as refused:
         create_app(make_settings(payment_provider=""))
     assert "PAYMENT_PROVIDER" in str(refused.value) and "\n" not in str(refused.value)
+
+
+async def test_a_charge_recovery_gave_up_on_is_refunded_when_it_succeeds(
+        make_api: Any) -> None:
+    api: Api = await make_api(payment_wait_seconds=0.05)
+    event, buyer, booking = await _held(api)
+    provider = _provider(api)
+    provider.gate = gate = asyncio.Event()
+    assert (await _pay(api, buyer, booking)).status == 202  # the charge waits at the gate
+    # Recovery finds the attempt, and the provider knows nothing of it yet: closed.
+    assert await _checkout(api).recover(0) == 1
+    assert await _payment_rows(api, booking) == ["failed"]
+    gate.set()  # the provider takes the money after all
+    await _checkout(api).settled()
+    assert await _payment_rows(api, booking) == ["refunded"]
+    assert len(provider.successful()) == 1 and provider.kept() == []
+    held = await api.call("GET", f"/api/bookings/{booking['id']}", buyer)
+    assert held.body["status"] == "held"  # and the buyer may pay again
+    provider.gate = None
+    assert (await _pay(api, buyer, booking)).status == 200
+    assert (await check_invariants(api.pool, [event["id"]])).ok

@@ -64,6 +64,12 @@ async def live(db: asyncpg.Pool, booking_id: BookingId) -> Payment | None:
     return None if row is None else _payment(row)
 
 
+async def status(db: asyncpg.Pool, payment_id: uuid.UUID) -> str | None:
+    """An attempt's status now."""
+    value = await db.fetchval("SELECT status FROM payments WHERE id = $1", payment_id)
+    return None if value is None else str(value)
+
+
 async def move(db: asyncpg.Pool, payment_id: uuid.UUID, before: str, after: str,
                charge_id: str | None = None) -> bool:
     """`before` -> `after` (with the charge id once money moved); False if the row was not
