@@ -11,7 +11,17 @@ from typing import Any
 import asyncpg
 import pytest
 
-from engine.messages import BookCommand, Outcome, StockUpdate, WakeCommand
+from engine.messages import (
+    BookCommand,
+    Outcome,
+    PayCommand,
+    StockUpdate,
+    WakeCommand,
+    decode_commands,
+    decode_outcomes,
+    encode_commands,
+    encode_outcomes,
+)
 from engine.notifications import Notifications
 from engine.runtime import ShardActor, ShardRuntime
 from engine.storage.invariants import check_invariants
@@ -283,3 +293,11 @@ async def test_capacity_never_drops_below_sold_and_held_seats(api: Api) -> None:
         409, "capacity_below_sold", 2)
     assert (await api.call("PATCH", path, vendor, json={"totalTickets": 2})).status == 200
     assert await _available(api, event["id"]) == 0
+
+
+def test_hold_commands_and_outcomes_cross_the_wire() -> None:
+    pay = PayCommand(uuid.uuid4(), 7, 3, uuid.uuid4(), "reply")
+    assert decode_commands(encode_commands([pay, WakeCommand(7)])) == [pay, WakeCommand(7)]
+    held = Outcome(uuid.uuid4(), 7, 3, BookingStatus.HELD, 2, reply_to="r",
+                   expires_at=datetime.now().astimezone(), amount_cents=1400, currency="JPY")
+    assert decode_outcomes(encode_outcomes([held])) == [held]
