@@ -7,7 +7,7 @@ order; the same functions back the property tests that try to oversell.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from engine.errors import LimitExceeded, NotOnSale, SoldOut
@@ -41,9 +41,20 @@ class KeyPin:
     quantity: int
 
 
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """Seats of a paid event taken out of sale for one booking until paid or `expires_at`."""
+
+    booking_id: BookingId
+    user_id: UserId
+    quantity: int
+    expires_at: datetime
+    amount_cents: int
+
+
 @dataclass(slots=True)
 class EventLedger:
-    """An owned event's stock and per-user confirmed counts, as the owning actor sees them."""
+    """An owned event's stock, open holds and per-user counts, as the owning actor sees them."""
 
     event_id: EventId
     capacity: int
@@ -51,14 +62,28 @@ class EventLedger:
     per_user_limit: int | None
     sale_starts_at: datetime | None
     epoch: int
+    #: Seats per user that count against the per-user limit: confirmed and held.
     held: dict[UserId, int] = field(default_factory=dict)
     #: (user, Idempotency-Key) -> the booking it is pinned to, for this event's bookings.
     keys: dict[tuple[UserId, str], KeyPin] = field(default_factory=dict)
+    #: Price per seat in the currency's minor unit; above 0 a booking is held until paid.
+    price_cents: int = 0
+    currency: str = "EUR"
+    hold_seconds: int = 600
+    #: Open holds by booking id.
+    holds: dict[BookingId, Hold] = field(default_factory=dict)
+    #: Seats in open holds (the sum over `holds`, kept as a counter like `sold`).
+    on_hold: int = 0
 
     @property
     def available(self) -> int:
-        """Seats still for sale."""
-        return self.capacity - self.sold
+        """Seats still for sale: neither sold nor held."""
+        return self.capacity - self.sold - self.on_hold
+
+    @property
+    def paid(self) -> bool:
+        """Whether a booking is held until paid rather than confirmed at once."""
+        return self.price_cents > 0
 
     def on_sale(self, now: datetime) -> bool:
         """Whether bookings are accepted at `now`."""
@@ -91,11 +116,48 @@ def confirm(ledger: EventLedger, user_id: UserId, quantity: int) -> None:
 def release(ledger: EventLedger, user_id: UserId, quantity: int) -> None:
     """Give a cancelled booking's seats back to sale."""
     ledger.sold -= quantity
+    _untake(ledger, user_id, quantity)
+
+
+def _untake(ledger: EventLedger, user_id: UserId, quantity: int) -> None:
     left = ledger.held.get(user_id, 0) - quantity
     if left > 0:
         ledger.held[user_id] = left
     else:
         ledger.held.pop(user_id, None)
+
+
+def hold(ledger: EventLedger, booking_id: BookingId, user_id: UserId, quantity: int,
+         now: datetime) -> Hold:
+    """Take seats decided by `decide_booking` out of sale until paid or expired."""
+    taken = Hold(booking_id, user_id, quantity, now + timedelta(seconds=ledger.hold_seconds),
+                 ledger.price_cents * quantity)
+    ledger.holds[booking_id] = taken
+    ledger.on_hold += quantity
+    ledger.held[user_id] = ledger.held.get(user_id, 0) + quantity
+    return taken
+
+
+def settle(ledger: EventLedger, booking_id: BookingId) -> Hold:
+    """A hold is paid: its seats are sold (they stay the buyer's under the limit)."""
+    paid = ledger.holds.pop(booking_id)
+    ledger.on_hold -= paid.quantity
+    ledger.sold += paid.quantity
+    return paid
+
+
+def drop_hold(ledger: EventLedger, booking_id: BookingId) -> Hold:
+    """A hold expired or was cancelled: its seats go back on sale."""
+    dropped = ledger.holds.pop(booking_id)
+    ledger.on_hold -= dropped.quantity
+    _untake(ledger, dropped.user_id, dropped.quantity)
+    return dropped
+
+
+def due_holds(ledger: EventLedger, now: datetime) -> list[Hold]:
+    """The open holds whose deadline has come, earliest first."""
+    return sorted((h for h in ledger.holds.values() if h.expires_at <= now),
+                  key=lambda h: (h.expires_at, str(h.booking_id)))
 
 
 def book(ledger: EventLedger, user_id: UserId, quantity: int, now: datetime) -> str | None:

@@ -121,6 +121,38 @@ class NotCancellable(Conflict):
     code = "not_cancellable"
 
 
+class PaidNeedsQueued(Conflict):
+    """A paid event's booking is a hold that an actor expires: only the `queued` strategy
+    runs actors, so `locked` and `naive` refuse paid events."""
+
+    code = "paid_needs_queued"
+
+
+class NotPayable(Conflict):
+    """Only a held booking can be paid (this one is confirmed, cancelled or rejected)."""
+
+    code = "not_payable"
+
+
+class HoldExpired(NotPayable):
+    """The hold ran out before it was paid: its seats went back on sale."""
+
+    code = "hold_expired"
+
+
+class PaymentDeclined(EngineError):
+    """The payment provider refused the charge; the hold stays until it expires."""
+
+    code = "payment_declined"
+
+
+class PaymentRequiresAction(PaymentDeclined):
+    """The provider asks the buyer for an extra step (3-D Secure): not supported yet, so the
+    charge did not happen; the hold stays until it expires."""
+
+    code = "payment_requires_action"
+
+
 class IdempotencyMismatch(InvalidInput):
     """The same Idempotency-Key was used with a different request body."""
 

@@ -7,7 +7,9 @@ routing key (a virtual bucket of events, so possibly several events) into one `b
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeAlias
 
 import orjson
@@ -49,7 +51,34 @@ class CancelCommand:
     reply_to: str
 
 
-Command: TypeAlias = BookCommand | CancelCommand
+@dataclass(frozen=True, slots=True)
+class PayCommand:
+    """The provider took the money for a held booking: confirm it if it is still held. The
+    answer decides what happens to the charge (anything but `confirmed` is refunded)."""
+
+    booking_id: BookingId
+    event_id: EventId
+    user_id: UserId
+    payment_id: uuid.UUID
+    reply_to: str
+
+
+#: The booking id of a command that concerns no booking.
+NO_BOOKING = uuid.UUID(int=0)
+
+
+@dataclass(frozen=True, slots=True)
+class WakeCommand:
+    """Look at an event's hold deadlines now: sent by the actor's own timers, and to an
+    event's owner so that it claims the event and arms them (a restarted worker)."""
+
+    event_id: EventId
+    booking_id: BookingId = NO_BOOKING
+    user_id: UserId = 0
+    reply_to: str = ""
+
+
+Command: TypeAlias = BookCommand | CancelCommand | PayCommand | WakeCommand
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +87,14 @@ class TicketInfo:
 
     id: uuid.UUID
     code: str
+    #: A cancelled booking's ticket: kept on record, never valid at the door.
+    void: bool = False
+
+
+def void_tickets(tickets: Iterable[TicketInfo]) -> tuple[TicketInfo, ...]:
+    """These tickets marked void, ordered by code (as every read returns them)."""
+    return tuple(sorted((TicketInfo(t.id, t.code, True) for t in tickets),
+                        key=lambda t: t.code))
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +112,10 @@ class Outcome:
     #: The booking id of the command this outcome answers, when that command was a replay
     #: (same Idempotency-Key) of another booking: its waiter is registered under this id.
     answers: BookingId | None = None
+    #: A paid event's booking: when its hold ends, and what it costs (minor units).
+    expires_at: datetime | None = None
+    amount_cents: int | None = None
+    currency: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +131,12 @@ def _command_dict(cmd: Command) -> dict[str, Any]:
         return {"type": "book", "bookingId": str(cmd.booking_id), "eventId": cmd.event_id,
                 "userId": cmd.user_id, "quantity": cmd.quantity, "replyTo": cmd.reply_to,
                 "checkExisting": cmd.check_existing, "key": cmd.idempotency_key}
+    if isinstance(cmd, PayCommand):
+        return {"type": "pay", "bookingId": str(cmd.booking_id), "eventId": cmd.event_id,
+                "userId": cmd.user_id, "paymentId": str(cmd.payment_id),
+                "replyTo": cmd.reply_to}
+    if isinstance(cmd, WakeCommand):
+        return {"type": "wake", "eventId": cmd.event_id}
     return {"type": "cancel", "bookingId": str(cmd.booking_id), "eventId": cmd.event_id,
             "userId": cmd.user_id, "replyTo": cmd.reply_to}
 
@@ -109,6 +156,11 @@ def _command_from(d: dict[str, Any]) -> Command:
         if kind == "cancel":
             return CancelCommand(uuid.UUID(d["bookingId"]), int(d["eventId"]),
                                  int(d["userId"]), str(d["replyTo"]))
+        if kind == "pay":
+            return PayCommand(uuid.UUID(d["bookingId"]), int(d["eventId"]), int(d["userId"]),
+                              uuid.UUID(d["paymentId"]), str(d["replyTo"]))
+        if kind == "wake":
+            return WakeCommand(int(d["eventId"]))
     except (KeyError, TypeError, ValueError) as exc:
         raise WireError(f"bad {kind} command: {exc}") from exc
     raise WireError(f"unknown command type {kind!r}")
@@ -140,18 +192,25 @@ def outcome_to_dict(o: Outcome) -> dict[str, Any]:
     """Outcome as a JSON-ready dict (wire and API share field names)."""
     return {"bookingId": str(o.booking_id), "eventId": o.event_id, "userId": o.user_id,
             "status": o.status.value, "quantity": o.quantity, "reason": o.reason,
-            "tickets": [{"id": str(t.id), "code": t.code} for t in o.tickets],
+            "tickets": [{"id": str(t.id), "code": t.code, "void": t.void}
+                        for t in o.tickets],
             "replyTo": o.reply_to,
-            "answers": None if o.answers is None else str(o.answers)}
+            "answers": None if o.answers is None else str(o.answers),
+            "expiresAt": None if o.expires_at is None else o.expires_at.isoformat(),
+            "amountCents": o.amount_cents, "currency": o.currency}
 
 
 def outcome_from_dict(d: dict[str, Any]) -> Outcome:
     """Inverse of `outcome_to_dict`."""
     return Outcome(uuid.UUID(d["bookingId"]), int(d["eventId"]), int(d["userId"]),
                    BookingStatus(d["status"]), int(d["quantity"]), d.get("reason"),
-                   tuple(TicketInfo(uuid.UUID(t["id"]), t["code"]) for t in d["tickets"]),
+                   tuple(TicketInfo(uuid.UUID(t["id"]), t["code"], bool(t.get("void")))
+                         for t in d["tickets"]),
                    d.get("replyTo", ""),
-                   None if d.get("answers") is None else uuid.UUID(d["answers"]))
+                   None if d.get("answers") is None else uuid.UUID(d["answers"]),
+                   None if d.get("expiresAt") is None
+                   else datetime.fromisoformat(d["expiresAt"]),
+                   d.get("amountCents"), d.get("currency"))
 
 
 def encode_outcomes(outcomes: list[Outcome]) -> bytes:

@@ -12,7 +12,7 @@ import time
 import asyncpg
 
 from engine.admission import Admission
-from engine.errors import InvalidQuantity, NotFound, NotOnSale
+from engine.errors import InvalidQuantity, NotFound, NotOnSale, PaidNeedsQueued
 from engine.messages import Outcome, StockUpdate
 from engine.notifications import Notifications
 from engine.process_share import share, sharing_processes
@@ -119,6 +119,10 @@ class BookingService:
             if event.sale_starts_at is not None and self._clock() < event.sale_starts_at:
                 # Answered from the cached event, no hop: nothing can be booked before it.
                 raise NotOnSale("the sale has not started")
+            if event.paid and self.strategy is not Strategy.QUEUED:
+                # A hold needs an actor to expire it; per-request strategies have none.
+                raise PaidNeedsQueued(
+                    f"paid events are booked only with the queued strategy, not {self.strategy}")
             return await self._notify(await self.booker.book(
                 BookingRequest(user_id, event_id, quantity, idempotency_key)))
 

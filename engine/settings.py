@@ -49,6 +49,18 @@ class SettingsError(ValueError):
     """A setting has a value the engine cannot run with."""
 
 
+def parse_latency(raw: str) -> tuple[float, float]:
+    """`FAKE_PAYMENT_LATENCY`: `low-high` seconds, or one value; `SettingsError` if not."""
+    low, _, high = raw.partition("-")
+    try:
+        bounds = (float(low), float(high or low))
+    except ValueError:
+        raise SettingsError(f"FAKE_PAYMENT_LATENCY={raw!r}: not seconds or low-high") from None
+    if not 0 <= bounds[0] <= bounds[1]:
+        raise SettingsError(f"FAKE_PAYMENT_LATENCY={raw!r}: needs 0 <= low <= high")
+    return bounds
+
+
 def _bool(raw: str) -> bool:
     if raw.lower() in {"1", "true", "yes", "on"}:
         return True
@@ -157,10 +169,20 @@ class Settings:
     gateway_process_index: int = 0
     #: Gateway process i also serves GET /metrics, alone, on this port + i (0: none).
     gateway_metrics_port: int = 0
+    #: Who takes the money for paid events: `fake`; empty means `fake` with the embedded
+    #: database and refuses to start on a configured one (engine/payments/registry.py).
+    payment_provider: str = ""
+    #: The fake provider's delay per charge in seconds: `low-high` (uniform) or one value.
+    fake_payment_latency: str = "1-2"
+    #: How long POST /pay waits for the provider and the actor before answering 202.
+    payment_wait_seconds: float = 5.0
 
     def __post_init__(self) -> None:
         if self.shards < 1:
             raise SettingsError("SHARDS must be at least 1")
+        if self.payment_provider not in ("", "fake"):
+            raise SettingsError(f"PAYMENT_PROVIDER={self.payment_provider!r}: not one of fake")
+        parse_latency(self.fake_payment_latency)
         if self.amqp_buckets < 1:
             raise SettingsError("AMQP_BUCKETS must be at least 1")
         if self.booking_strategy is Strategy.NAIVE and not self.allow_naive:

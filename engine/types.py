@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TypeAlias
@@ -14,6 +14,8 @@ BookingId: TypeAlias = uuid.UUID
 
 #: The clock is passed in, never read inside decisions, so tests can pin "now".
 Clock: TypeAlias = Callable[[], datetime]
+#: Waits some seconds (`asyncio.sleep`); passed in with a clock so tests can move time.
+Sleeper: TypeAlias = Callable[[float], Awaitable[None]]
 
 
 def utcnow() -> datetime:
@@ -36,6 +38,9 @@ class BookingStatus(StrEnum):
     CONFIRMED = "confirmed"
     REJECTED = "rejected"
     CANCELLED = "cancelled"
+    #: A paid event's seats, out of sale until paid (then confirmed) or expired.
+    HELD = "held"
+    EXPIRED = "expired"
 
 
 class Strategy(StrEnum):

@@ -83,6 +83,9 @@ class Event(Answer):
     sale_starts_at: datetime | None
     vendor_id: int
     status: Literal["scheduled", "on_sale", "sold_out"]
+    price_cents: int = Field(description="per seat, in the currency's minor unit; 0: free")
+    currency: str = Field(description="ISO 4217")
+    hold_seconds: int = Field(description="how long a paid booking is held for payment")
 
 
 class Ticket(Answer):
@@ -90,6 +93,8 @@ class Ticket(Answer):
 
     id: uuid.UUID
     code: str
+    void: bool = Field(description=(
+        "true for the tickets of a cancelled booking: kept on record, not valid at the door"))
 
 
 class Booking(Answer):
@@ -101,6 +106,14 @@ class Booking(Answer):
     status: BookingStatus
     reason: str = optional(description="why, when rejected")
     tickets: list[Ticket]
+    expires_at: datetime = optional(description=(
+        "`held`: when the hold ends unless paid (then `expired`, seats back on sale)"))
+    amount_cents: int = optional(description=(
+        "a paid event's booking: the price of its seats, in the currency's minor unit"))
+    currency: str = optional(description="with `amountCents`: ISO 4217")
+    payment: Literal["pending"] = optional(description=(
+        "`202` to a pay request: the provider has not answered yet; the result comes on the "
+        "stream and to a retry with the same Idempotency-Key"))
 
 
 class Rejection(Error):

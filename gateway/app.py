@@ -9,6 +9,7 @@ nowhere else (`_wire`)."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from collections.abc import AsyncIterator, Sequence
@@ -18,8 +19,11 @@ import asyncpg
 from aiohttp import web
 
 from engine.auth import TokenIssuer
+from engine.checkout import Checkout
 from engine.metrics import Metrics
 from engine.notifications import Notifications
+from engine.payments.provider import PaymentProvider
+from engine.payments.registry import create_provider
 from engine.process_share import share, sharing_processes
 from engine.service import BookingService
 from engine.sessions import SessionView
@@ -28,9 +32,10 @@ from engine.storage import create_pool, sessions
 from engine.storage.database import translate_db_errors
 from engine.storage.session_feed import SessionFeed
 from engine.storage.shard_store import PgShardStore
+from engine.strategies.queued import QueuedBooker
 from engine.stream_tickets import StreamTickets
 from engine.transport.registry import create_transport
-from engine.types import UserId
+from engine.types import Clock, Sleeper, UserId, utcnow
 from gateway import openapi, webui
 from gateway.auth import auth_middleware
 from gateway.deadlines import body_deadline
@@ -38,11 +43,14 @@ from gateway.errors import error_middleware
 from gateway.headers import add_security_headers
 from gateway.health import HealthProbe
 from gateway.keys import (
+    checkout_key,
+    clock_key,
     health_probe_key,
     issuer_key,
     login_email_limit_key,
     metrics_key,
     notifications_key,
+    payments_key,
     pool_key,
     service_key,
     session_feed_key,
@@ -92,17 +100,27 @@ async def _sessions(app: web.Application) -> AsyncIterator[None]:
 
 async def _engine(app: web.Application) -> AsyncIterator[None]:
     settings, notifications = app[settings_key], app[notifications_key]
+    clock, sleeper = app[clock_key]
     transport = create_transport(settings, notifications, metrics=app[metrics_key],
-                                 store=PgShardStore(app[pool_key]))
+                                 store=PgShardStore(app[pool_key]), clock=clock,
+                                 sleeper=sleeper)
     app[transport_key] = transport
     # Every strategy gets the transport: `queued` decides through it, and all of them
     # broadcast an organizer's edit on it.
     service = BookingService(settings, app[pool_key], transport,
-                             notifications)
+                             notifications, clock=clock)
     app[service_key] = service
+    booker = service.booker
+    checkout = Checkout(app[pool_key], app[payments_key],
+                        booker.confirm_payment if isinstance(booker, QueuedBooker) else None,
+                        clock=clock, sleeper=sleeper,
+                        wait_seconds=settings.payment_wait_seconds)
+    app[checkout_key] = checkout
     _wire(app)
     await transport.start()
+    await checkout.start()
     yield
+    await checkout.stop()
     await service.stop()
     await transport.stop()
 
@@ -127,14 +145,21 @@ async def _close_streams(app: web.Application) -> None:
     app[stream_hub_key].close()
 
 
-def create_app(settings: Settings) -> web.Application:
-    """Build the gateway for these settings."""
+def create_app(settings: Settings, *, clock: Clock = utcnow,
+               sleeper: Sleeper = asyncio.sleep,
+               payments: PaymentProvider | None = None) -> web.Application:
+    """Build the gateway for these settings; `clock` and `sleeper` drive hold deadlines and
+    payment checks (tests move them); `payments` replaces the provider the settings name
+    (tests share one between gateways). `PaymentProviderUnset` when none is named."""
     settings = settings.with_jwt_secret()
+    provider = payments or create_provider(settings, sleeper=sleeper)
     app = web.Application(middlewares=[error_middleware,
                                        body_deadline(settings.body_timeout_seconds),
                                        auth_middleware],
                           client_max_size=settings.max_body_bytes)
     app[settings_key] = settings
+    app[clock_key] = (clock, sleeper)
+    app[payments_key] = provider
     app[issuer_key] = TokenIssuer(settings)
     app[stream_tickets_key] = StreamTickets(settings)
     metrics = Metrics()
@@ -178,6 +203,8 @@ def create_app(settings: Settings) -> web.Application:
                        limited(bookings.get_booking, default, "read"))
     app.router.add_post("/api/bookings/{booking_id}/cancel",
                         limited(bookings.cancel_booking, book_limit, "book"))
+    app.router.add_post("/api/bookings/{booking_id}/pay",
+                        limited(bookings.pay_booking, book_limit, "book"))
     app.router.add_get("/api/me/tickets", limited(bookings.my_tickets, default, "read"))
     app[health_probe_key] = HealthProbe(settings.health_cache_seconds)
     app.router.add_get("/api/health", limited(health.health, default, "health", KeyBy.ADDRESS))

@@ -21,6 +21,7 @@ from engine.errors import (
     MethodNotAllowed,
     NotFound,
     Overloaded,
+    PaymentDeclined,
     RateLimited,
     RequestTimeout,
     Unauthenticated,
@@ -49,6 +50,7 @@ HTTP_STATUS: dict[type[EngineError], int] = {
     LimitExceeded: 422,
     EventUnknown: 404,
     Unavailable: 503,
+    PaymentDeclined: 402,
 }
 
 

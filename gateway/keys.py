@@ -8,18 +8,26 @@ import asyncpg
 from aiohttp import web
 
 from engine.auth import Principal, TokenIssuer
+from engine.checkout import Checkout
 from engine.metrics import Metrics
 from engine.notifications import Notifications
+from engine.payments.provider import PaymentProvider
 from engine.service import BookingService
 from engine.sessions import SessionView
 from engine.settings import Settings
 from engine.storage.session_feed import SessionFeed
 from engine.stream_tickets import StreamTickets
 from engine.transport.base import Transport
+from engine.types import Clock, Sleeper
 from gateway.health import HealthProbe
 from gateway.stream import StreamHub
 
 settings_key = web.AppKey("settings", Settings)
+#: Who takes the money for paid events, and the checkout that uses it.
+payments_key = web.AppKey("payments", PaymentProvider)
+checkout_key = web.AppKey("checkout", Checkout)
+#: The clock and sleeper hold deadlines and payment checks run on (tests move them).
+clock_key = web.AppKey("clock", tuple[Clock, Sleeper])
 pool_key = web.AppKey("pool", asyncpg.Pool)
 issuer_key = web.AppKey("issuer", TokenIssuer)
 stream_tickets_key = web.AppKey("stream_tickets", StreamTickets)

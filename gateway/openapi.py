@@ -27,6 +27,7 @@ from gateway.schemas import (
     EventPatch,
     EventPath,
     Login,
+    PayInput,
     Register,
 )
 
@@ -59,7 +60,7 @@ _BOOKING_ID = parameters(BookingPath, "path")
 
 #: Request bodies and answers: generated from the models that validate them.
 _SCHEMAS = component_schemas([*ANSWERS.values(), Register, Login, EventInput, EventPatch,
-                              BookInput])
+                              BookInput, PayInput])
 
 _PATHS: dict[str, Any] = {
     "/api/auth/register": {"post": {
@@ -102,7 +103,8 @@ _PATHS: dict[str, Any] = {
             _EVENT_ID + parameters(BookHeaders, "header"),
         "requestBody": {"required": False, "content": {JSON: {"schema": _ref("BookInput")}}},
         "responses": {
-            "201": _answer("confirmed", _ref("Booking")),
+            "201": _answer("confirmed (free event) or held until paid (paid event: status "
+                           "`held`, `expiresAt`, `amountCents`, `currency`)", _ref("Booking")),
             "202": _answer("accepted, decision pending", _ref("Booking"), {
                 "Location": {"schema": {"type": "string"}}}),
             "404": _answer("no such event", _ref("Rejection")),
@@ -115,10 +117,26 @@ _PATHS: dict[str, Any] = {
         "parameters": _BOOKING_ID,
         "responses": {"200": _answer("booking", _ref("Booking")), "404": _ERROR}}},
     "/api/bookings/{booking_id}/cancel": {"post": {
-        "summary": "Cancel a confirmed booking; seats go back on sale", "security": _AUTH,
-        "parameters": _BOOKING_ID,
+        "summary": "Cancel a confirmed or held booking; seats go back on sale at once",
+        "security": _AUTH, "parameters": _BOOKING_ID,
         "responses": {"200": _answer("cancelled", _ref("Booking")), "404": _ERROR,
                       "409": _ERROR}}},
+    "/api/bookings/{booking_id}/pay": {"post": {
+        "summary": "Pay a held booking (its owner only); at most one successful charge per "
+                   "booking, whatever keys are sent",
+        "security": _AUTH, "parameters": _BOOKING_ID + parameters(BookHeaders, "header"),
+        "requestBody": _body(_ref("PayInput")),
+        "responses": {
+            "200": _answer("paid: confirmed, with tickets", _ref("Booking")),
+            "202": _answer("the provider has not answered yet (`payment: pending`); the "
+                           "result comes on the stream and to a retry with the same key",
+                           _ref("Booking"), {"Location": {"schema": {"type": "string"}}}),
+            "402": _answer("payment_declined / payment_requires_action: the hold stays",
+                           _ref("Error")),
+            "404": _ERROR,
+            "409": _answer("hold_expired / not_payable", _ref("Error")),
+            "422": _ERROR,
+            "429": _answer("rate limited", _ref("Error"), _RETRY)}}},
     "/api/me/tickets": {"get": {
         "summary": "My tickets", "security": _AUTH,
         "responses": {"200": _answer("tickets", {"type": "array",

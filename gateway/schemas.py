@@ -10,12 +10,14 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from engine.auth import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+from engine.currencies import DEFAULT_CURRENCY, EXPONENTS
 from engine.errors import InvalidQuantity
 from gateway.fields import (
+    NO_CONTROL,
     Email,
     EventName,
     Id,
@@ -32,8 +34,18 @@ from gateway.fields import (
 MAX_CAPACITY = 10_000_000
 #: The largest per-user limit a vendor may set.
 MAX_PER_USER_LIMIT = 1000
+#: The highest price per seat, in minor units (a billion euros).
+MAX_PRICE_CENTS = 100_000_000_000
+#: Bounds and default of an event's hold time, in seconds.
+MIN_HOLD_SECONDS, MAX_HOLD_SECONDS, DEFAULT_HOLD_SECONDS = 10, 3600, 600
 #: A ceiling for any quantity; the configured `MAX_QUANTITY` is checked by the engine.
 MAX_QUANTITY_CEILING = 2**31 - 1
+
+
+def _currency(value: str) -> str:
+    if value not in EXPONENTS:
+        raise ValueError(f"must be one of the ISO 4217 codes {', '.join(sorted(EXPONENTS))}")
+    return value
 
 
 def _no_default(schema: dict[str, Any]) -> None:
@@ -80,6 +92,14 @@ class Login(Body):
 
 Capacity = Annotated[int, Field(ge=0, le=MAX_CAPACITY), BeforeValidator(integral)]
 PerUserLimit = Annotated[int, Field(ge=1, le=MAX_PER_USER_LIMIT), BeforeValidator(integral)]
+PriceCents = Annotated[int, Field(ge=0, le=MAX_PRICE_CENTS, description=(
+    "per seat, in the currency's minor unit (cents for EUR, yen for JPY); 0 is a free event, "
+    "confirmed at once; above 0 a booking is held until paid")), BeforeValidator(integral)]
+Currency = Annotated[str, Field(pattern="^[A-Z]{3}$", description=(
+    f"ISO 4217 code, one of {', '.join(sorted(EXPONENTS))}")), AfterValidator(_currency)]
+HoldSeconds = Annotated[int, Field(ge=MIN_HOLD_SECONDS, le=MAX_HOLD_SECONDS, description=(
+    "how long a booking of a paid event keeps its seats while the buyer pays")),
+    BeforeValidator(integral)]
 
 
 class EventInput(Body):
@@ -91,6 +111,9 @@ class EventInput(Body):
     sale_starts_at: When | None = None
     total_tickets: Capacity
     per_user_limit: PerUserLimit | None = None
+    price_cents: PriceCents = 0
+    currency: Currency = DEFAULT_CURRENCY
+    hold_seconds: HoldSeconds = DEFAULT_HOLD_SECONDS
 
 
 class EventPatch(Body):
@@ -102,6 +125,9 @@ class EventPatch(Body):
     sale_starts_at: When | None = None
     total_tickets: Capacity = optional(description="never below the seats sold")
     per_user_limit: PerUserLimit | None = None
+    price_cents: PriceCents = optional()
+    currency: Currency = optional()
+    hold_seconds: HoldSeconds = optional()
 
 
 class BookInput(Body):
@@ -110,6 +136,15 @@ class BookInput(Body):
     quantity: Annotated[int, Field(ge=1, le=MAX_QUANTITY_CEILING, description=(
         "at most `MAX_QUANTITY` (a setting, 10 by default)")),
         BeforeValidator(integral), Refusal(InvalidQuantity)] = 1
+
+
+class PayInput(Body):
+    """Payment for a held booking."""
+
+    payment_token: Annotated[str, Field(min_length=1, max_length=200, pattern=NO_CONTROL,
+                                        description=(
+        "the provider's token for the buyer's card; the fake provider takes `tok_ok`, "
+        "`tok_declined`, `tok_timeout`, `tok_action`"))]
 
 
 # -- parameters -----------------------------------------------------------------------------

@@ -36,6 +36,7 @@ settings come from the environment:
   GATEWAY_METRICS_PORT
                       gateway process i also serves /metrics on this port + i (default 0: none)
   BOOKING_STRATEGY    queued | locked | naive (naive needs ALLOW_NAIVE=1)
+  PAYMENT_PROVIDER    fake; required with DATABASE_URL (the embedded demo uses fake)
   HOST, PORT          listen address (default 127.0.0.1:8080)
   LOG_LEVEL           DEBUG | INFO | WARNING | ERROR (default INFO; --log-level wins)
   MAX_CONNECTIONS     open connections per gateway process (default 10000)
@@ -80,10 +81,13 @@ def cmd_run(args: argparse.Namespace, configured: Settings) -> int:
                       in await _with_pool(settings, seed_demo, apply_migrations=False)]
         print(box(lines), flush=True)
 
+    from engine.payments.registry import require_provider
     from gateway.serve import check_port
 
     embedded = configured.database_url is None  # database() fills the URL in when embedded
     check_port(configured)  # before anything starts, so nothing has to be stopped again
+    if configured.database_url is not None:  # the embedded database defaults to `fake`
+        require_provider(configured)
     with database(configured) as settings:
         code: int = _run(_serve_with_workers(settings, ready))
     return code

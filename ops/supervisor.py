@@ -218,4 +218,6 @@ def gateway_env(settings: Settings) -> dict[str, str]:
     env = worker_env(settings)
     if settings.jwt_secret is not None:
         env["JWT_SECRET"] = settings.jwt_secret.reveal()
+    if settings.payment_provider:  # resolved too: the embedded database's default `fake`
+        env["PAYMENT_PROVIDER"] = settings.payment_provider
     return env

@@ -46,6 +46,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> i
     try:
         await runtime.start(consumer)
         await consumer.start()
+        await runtime.wake_holds()  # forwarded through the exchange, so once it is declared
         log.info("shard worker %d/%d consuming", settings.shard_worker_index + 1,
                  settings.shard_workers)
         waits = {asyncio.create_task(stop.wait(), name="stop"),

@@ -18,6 +18,7 @@ from engine.settings import Secret, Settings
 from engine.storage.database import ensure_database
 from engine.storage.migrate import migrate
 from gateway.app import create_app
+from tests.clock import CLOCK
 from tests.helpers import Api
 from tests.worker import ShardWorker, delete_namespace
 
@@ -70,7 +71,8 @@ def base_settings(data_dir: Path, **overrides: Any) -> Settings:
         data_dir=data_dir, shards=SHARDS, booking_wait_seconds=10.0,
         rate_limit_booking="100000/second", rate_limit_auth="100000/second",
         rate_limit_default="100000/second", db_pool_max=20, amqp_prefix=AMQP_PREFIX,
-        gateway_processes=1)  # a test's gateway is one process, whatever the machine
+        gateway_processes=1,  # a test's gateway is one process, whatever the machine
+        payment_provider="fake", fake_payment_latency="0")
     base.update(overrides)
     return Settings(**base)
 
@@ -139,7 +141,9 @@ async def make_api(db_pool: asyncpg.Pool, aiohttp_client: Any, worker: ShardWork
     async def make(**overrides: Any) -> Api:
         if worker is not None:
             overrides.setdefault("amqp_url", Secret(TEST_AMQP_URL))
-        app = create_app(make_settings(**overrides))
+        payments = overrides.pop("payments", None)
+        app = create_app(make_settings(**overrides), clock=CLOCK.now, sleeper=CLOCK.sleep,
+                         payments=payments)
         client = await aiohttp_client(app)
         return Api(client, app, worker)
     return make

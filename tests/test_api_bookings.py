@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
 
+from engine.storage.invariants import check_invariants
 from engine.types import Strategy
 from tests.helpers import Api
 
@@ -110,3 +112,30 @@ async def test_health_and_unknown_routes(api: Api) -> None:
     assert (missing.status, missing.body["error"]) == (404, "not_found")
     wrong = await api.call("DELETE", "/api/events")
     assert (wrong.status, wrong.body["error"]) == (405, "method_not_allowed")
+
+
+@pytest.mark.both_transports
+@pytest.mark.parametrize("strategy", [Strategy.QUEUED, Strategy.LOCKED])
+async def test_a_cancelled_booking_keeps_its_tickets_void(make_api: Any,
+                                                         strategy: Strategy) -> None:
+    api: Api = await make_api(booking_strategy=strategy)
+    event = await api.event(totalTickets=5)
+    buyer = await api.account()
+    booked = await api.book(buyer, event["id"], 2)
+    assert [t["void"] for t in booked.body["tickets"]] == [False, False]
+    path = f"/api/bookings/{booked.body['id']}"
+    cancelled = await api.call("POST", path + "/cancel", buyer)
+    assert cancelled.status == 200
+    codes = [t["code"] for t in booked.body["tickets"]]
+    assert [(t["code"], t["void"]) for t in cancelled.body["tickets"]] == [
+        (c, True) for c in codes]
+    reread = await api.call("GET", path, buyer)
+    assert reread.body["status"] == "cancelled"
+    assert [(t["code"], t["void"]) for t in reread.body["tickets"]] == [
+        (c, True) for c in codes]
+    # Kept in the database, counted nowhere: My Tickets and the invariants see valid ones.
+    assert await api.pool.fetchval("SELECT count(*) FROM tickets WHERE booking_id = $1",
+                                   uuid.UUID(booked.body["id"])) == 2
+    assert (await api.call("GET", "/api/me/tickets", buyer)).body == []
+    await api.drain()
+    assert (await check_invariants(api.pool, [event["id"]])).ok

@@ -20,7 +20,7 @@ import pytest
 from engine.settings import Secret, Settings
 from engine.types import Role
 from ops.banner import box, browser_url
-from ops.supervisor import worker_env
+from ops.supervisor import gateway_env, worker_env
 from tests.conftest import TEST_AMQP_URL, TEST_DATABASE_URL
 from tests.factories import Account
 from tests.helpers import Api, assert_eventually, free_port
@@ -33,7 +33,8 @@ TICKETWAR = [sys.executable, "-m", "ops.cli"]
 def _env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if k not in {"DATABASE_URL", "AMQP_URL", "JWT_SECRET", "PORT", "DATA_DIR",
-                        "LOG_LEVEL"}}
+                        "LOG_LEVEL", "PAYMENT_PROVIDER"}}
+    env["PAYMENT_PROVIDER"] = "fake"  # a configured database needs one named
     env.update(extra)
     return env
 
@@ -324,6 +325,14 @@ async def test_log_level_debug_from_the_environment_shows_the_traceback() -> Non
     _one_line(code, out, "RabbitMQ unreachable")
 
 
+async def test_a_configured_database_without_a_payment_provider_is_one_line(
+        tmp_path: Path) -> None:
+    code, out = await _start([*TICKETWAR, "run"], DATABASE_URL=TEST_DATABASE_URL,
+                             PAYMENT_PROVIDER="", PORT=str(free_port()),
+                             DATA_DIR=str(tmp_path))
+    _one_line(code, out, "PAYMENT_PROVIDER is not set", "embedded database")
+
+
 @pytest.mark.parametrize("command, env", [
     ([*TICKETWAR, "migrate"], {"LOG_LEVEL": "loud"}),
     ([*TICKETWAR, "--log-level", "loud", "migrate"], {}),
@@ -338,6 +347,15 @@ def test_workers_inherit_the_log_level() -> None:
     settings = Settings(log_level="DEBUG", database_url=Secret(TEST_DATABASE_URL))
     env = worker_env(settings)
     assert (env["LOG_LEVEL"], env["DATABASE_URL"]) == ("DEBUG", TEST_DATABASE_URL)
+
+
+def test_gateway_processes_inherit_the_resolved_payment_provider(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The embedded database resolves PAYMENT_PROVIDER to `fake` in the parent only: its
+    # gateway processes get DATABASE_URL, so they must get the provider too.
+    monkeypatch.delenv("PAYMENT_PROVIDER", raising=False)
+    settings = Settings(database_url=Secret(TEST_DATABASE_URL), payment_provider="fake")
+    assert gateway_env(settings)["PAYMENT_PROVIDER"] == "fake"
 
 
 def test_the_box_lines_up_and_shows_an_address_a_browser_can_open() -> None:

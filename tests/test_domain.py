@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
@@ -89,3 +90,20 @@ def test_no_sequence_oversells_or_breaks_the_limit(capacity: int, limit: int | N
             held = sum(q for u, q in confirmed if u == user)
             assert lg.held[user] == held
             assert limit is None or held <= limit
+
+
+def test_a_hold_takes_seats_until_settled_or_dropped() -> None:
+    lg = EventLedger(1, 4, 0, 3, None, epoch=1, price_cents=250, hold_seconds=30)
+    assert domain.decide_booking(lg, 7, 2, NOW) is None
+    taken = domain.hold(lg, uuid.uuid4(), 7, 2, NOW)
+    assert (taken.expires_at, taken.amount_cents) == (NOW + timedelta(seconds=30), 500)
+    assert (lg.sold, lg.on_hold, lg.available) == (0, 2, 2)
+    assert domain.decide_booking(lg, 7, 2, NOW) == "limit_exceeded"  # held seats count
+    assert domain.due_holds(lg, taken.expires_at - timedelta(microseconds=1)) == []
+    assert domain.due_holds(lg, taken.expires_at) == [taken]
+    domain.settle(lg, taken.booking_id)
+    assert (lg.sold, lg.on_hold, lg.held) == (2, 0, {7: 2})
+    other = domain.hold(lg, uuid.uuid4(), 8, 2, NOW)
+    assert domain.decide_booking(lg, 9, 1, NOW) == "sold_out"
+    domain.drop_hold(lg, other.booking_id)
+    assert (lg.sold, lg.on_hold, lg.available, lg.held) == (2, 0, 2, {7: 2})

@@ -102,7 +102,8 @@ async def test_every_dashboard_query_returns_data(tmp_path: Path, db_pool: Any) 
            "AMQP_PREFIX": prefix, "SHARDS": "4", "SHARD_WORKERS": "2",
            "SHARD_METRICS_PORT": str(shard_port), "RATE_LIMIT_BOOKING": "20/second",
            # Two gateway processes behind one port, each scraped on its own metrics port.
-           "GATEWAY_PROCESSES": "2", "GATEWAY_METRICS_PORT": str(gateway_port)}
+           "GATEWAY_PROCESSES": "2", "GATEWAY_METRICS_PORT": str(gateway_port),
+           "PAYMENT_PROVIDER": "fake"}
     api = f"http://127.0.0.1:{prom_port}/api/v1"
     prom = None
     try:

@@ -15,6 +15,7 @@ from engine.settings import Settings
 from engine.storage import create_pool
 from engine.storage.shard_store import PgShardStore
 from engine.transport.amqp import AmqpShardConsumer, Names
+from tests.clock import CLOCK
 
 
 class ShardWorker:
@@ -33,12 +34,15 @@ class ShardWorker:
         """Start consuming."""
         self.pool = await create_pool(self.settings)
         pool = self.pool
+        # On the session's clock, which hold tests move (tests/clock.py).
         self.runtime = ShardRuntime(PgShardStore(pool), shards=self.settings.shards,
-                                    max_batch=self.settings.max_batch, metrics=self.metrics)
+                                    max_batch=self.settings.max_batch, metrics=self.metrics,
+                                    clock=CLOCK.now, sleeper=CLOCK.sleep)
         self.consumer = AmqpShardConsumer(self.settings, self.runtime.submit, self.runtime.store,
                                           metrics=self.metrics)
         await self.runtime.start(self.consumer)
         await self.consumer.start()
+        await self.runtime.wake_holds()
 
     async def drain(self) -> None:
         """Every mailbox empty, every batch committed, acked and answered."""

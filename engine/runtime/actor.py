@@ -9,6 +9,7 @@ loop sleeps on the mailbox.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -17,23 +18,34 @@ from datetime import datetime
 from typing import Protocol
 
 from engine import domain
-from engine.domain import EventLedger, KeyPin
+from engine.domain import EventLedger, Hold, KeyPin
 from engine.errors import (
     DuplicateWrite,
     EventUnknown,
     IdempotencyMismatch,
     KeyConflict,
     NotCancellable,
+    NotPayable,
     PoisonBatch,
     StaleOwner,
     Unavailable,
 )
-from engine.messages import BookCommand, CancelCommand, Command, Outcome, StockUpdate
+from engine.messages import (
+    BookCommand,
+    CancelCommand,
+    Command,
+    Outcome,
+    PayCommand,
+    StockUpdate,
+    TicketInfo,
+    WakeCommand,
+    void_tickets,
+)
 from engine.metrics import Metrics
 from engine.storage.shard_store import BatchWrite
 from engine.tickets import new_tickets
 from engine.transport.base import Envelope, Outlet
-from engine.types import BookingId, BookingStatus, Clock, EventId, UserId, utcnow
+from engine.types import BookingId, BookingStatus, Clock, EventId, Sleeper, UserId, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +68,9 @@ class ShardStore(Protocol):
     async def dead_lettered(self, commands: Sequence[Command]) -> list[Outcome]:
         """Record commands given up on as rejected; the outcomes to answer."""
 
+    async def events_with_holds(self) -> list[EventId]:
+        """Events that have open holds (whoever owns them)."""
+
 
 @dataclass(slots=True)
 class _Decided:
@@ -68,8 +83,8 @@ class ShardActor:
     """One shard's single writer. Use `submit`, `drain`, and `async with` (or start/stop)."""
 
     def __init__(self, shard: int, store: ShardStore, outlet: Outlet, *,
-                 clock: Clock = utcnow, max_batch: int = 1024,
-                 metrics: Metrics | None = None) -> None:
+                 clock: Clock = utcnow, sleeper: Sleeper = asyncio.sleep,
+                 max_batch: int = 1024, metrics: Metrics | None = None) -> None:
         self.shard = shard
         metrics = metrics or Metrics()
         label = str(shard)
@@ -89,6 +104,17 @@ class ShardActor:
         self._inflight: asyncio.Task[None] | None = None
         self._batch: list[Envelope] = []
         self.fenced = 0
+        # Hold deadlines: a heap of (deadline, event, booking), read by one timer task that
+        # sleeps until the earliest and then puts a wake-up for its event in the mailbox, so
+        # an expiry is decided in order like any command. Entries of holds paid or cancelled
+        # since are skipped when they come up.
+        self._sleeper = sleeper
+        self._deadlines: list[tuple[datetime, EventId, BookingId]] = []
+        self._deadlines_moved = asyncio.Event()
+        self._timer: asyncio.Task[None] | None = None
+        #: Where to push a hold's expiry: the gateway that took the booking (best effort;
+        #: unknown for holds a claim reloaded).
+        self._reply_to: dict[BookingId, str] = {}
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -100,9 +126,17 @@ class ShardActor:
         """`start`, callable where nothing may be awaited (a done-callback restarting it)."""
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name=f"shard-{self.shard}")
+            self._timer = timer = asyncio.create_task(self._timers(),
+                                                      name=f"shard-{self.shard}-timers")
+            # A loop that dies takes its timers along: its successor re-arms the deadlines.
+            self._task.add_done_callback(lambda _: timer.cancel())
 
     async def stop(self) -> None:
         """Stop taking new batches; the batch in flight still commits, acks and answers."""
+        timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
+            await asyncio.wait([timer])
         task, self._task = self._task, None
         if task is None:
             return
@@ -137,8 +171,9 @@ class ShardActor:
 
     @property
     def busy(self) -> bool:
-        """Whether commands are queued or a batch is in flight."""
-        return not self._idle.is_set()
+        """Whether commands are queued, a batch is in flight, or a hold deadline is due by
+        the actor's clock and not yet decided."""
+        return not self._idle.is_set() or self._due()
 
     def on_death(self, callback: Callable[[asyncio.Task[None]], None]) -> None:
         """Call `callback` with the loop task when it ends (crash or stop)."""
@@ -146,8 +181,71 @@ class ShardActor:
             self._task.add_done_callback(callback)
 
     async def drain(self) -> None:
-        """Return once the mailbox is empty and the last batch is committed and answered."""
+        """Return once every hold deadline due by the clock is decided, the mailbox is empty,
+        and the last batch is committed and answered."""
+        self._fire_due()
         await self._idle.wait()
+
+    def events(self) -> list[EventId]:
+        """The events this actor holds in memory (for a successor to wake)."""
+        return list(self._ledgers)
+
+    # -- hold deadlines ------------------------------------------------------------------
+
+    def _arm(self, event_id: EventId, hold: Hold) -> None:
+        entry = (hold.expires_at, event_id, hold.booking_id)
+        heapq.heappush(self._deadlines, entry)
+        if self._deadlines[0] == entry:
+            self._deadlines_moved.set()  # an earlier deadline than the timer sleeps for
+
+    def _disarm(self, event_ids: set[EventId]) -> None:
+        """Drop the deadlines of events another actor owns now: its claim armed them there,
+        and waking them here would claim them back."""
+        for _, _, booking_id in (d for d in self._deadlines if d[1] in event_ids):
+            self._reply_to.pop(booking_id, None)
+        self._deadlines = [d for d in self._deadlines if d[1] not in event_ids]
+        heapq.heapify(self._deadlines)
+
+    def _open(self, event_id: EventId, booking_id: BookingId) -> bool:
+        """Whether a deadline entry still matters: its hold is open, or its event is not
+        in memory (a wake-up makes the claim reload it and expire what is overdue)."""
+        ledger = self._ledgers.get(event_id)
+        return ledger is None or booking_id in ledger.holds
+
+    def _due(self) -> bool:
+        now = self._clock()
+        while self._deadlines and self._deadlines[0][0] <= now:
+            _, event_id, booking_id = self._deadlines[0]
+            if self._open(event_id, booking_id):
+                return True
+            heapq.heappop(self._deadlines)  # paid or cancelled since: nothing to do
+        return False
+
+    def _fire_due(self) -> None:
+        """Put a wake-up in the mailbox for every event with a deadline due now."""
+        now = self._clock()
+        due: set[EventId] = set()
+        while self._deadlines and self._deadlines[0][0] <= now:
+            _, event_id, booking_id = heapq.heappop(self._deadlines)
+            if self._open(event_id, booking_id):
+                due.add(event_id)
+        for event_id in sorted(due):
+            self.submit(Envelope([WakeCommand(event_id)]))
+
+    async def _timers(self) -> None:
+        while True:
+            self._deadlines_moved.clear()
+            self._fire_due()
+            waits: list[asyncio.Future[object]] = [
+                asyncio.ensure_future(self._deadlines_moved.wait())]
+            if self._deadlines:
+                delay = (self._deadlines[0][0] - self._clock()).total_seconds()
+                waits.append(asyncio.ensure_future(self._sleeper(delay)))
+            try:
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiting in waits:
+                    waiting.cancel()
 
     def unfinished(self) -> list[Envelope]:
         """What a dead actor held, for its successor: the batch it was deciding (flagged as
@@ -246,6 +344,7 @@ class ShardActor:
                 log.info("shard %s: fenced out of %s; forwarding", self.shard, exc.event_ids)
                 # Decisions of the rolled-back batch mutated these ledgers: reload them.
                 self._forget({c.event_id for c, _ in commands})
+                self._disarm(exc.event_ids)
                 forwarded += [c for c, _ in commands if c.event_id in exc.event_ids]
                 commands = [(c, r) for c, r in commands if c.event_id not in exc.event_ids]
             except PoisonBatch:
@@ -300,14 +399,19 @@ class ShardActor:
                       pins: dict[tuple[UserId, str], KeyPin]) -> _Decided:
         missing = {c.event_id for c, _ in commands} - self._ledgers.keys()
         if missing:
-            self._ledgers.update(await self._store.claim(missing))
+            claimed = await self._store.claim(missing)
+            self._ledgers.update(claimed)
+            for fresh in claimed.values():
+                for hold in fresh.holds.values():
+                    self._arm(fresh.event_id, hold)
         # A replay (a known key under a new booking id) is decided as the booking its key
         # is pinned to: that one's outcome is looked up with the redeliveries.
         targets = {c.booking_id: self._replayed(c, pins) for c, _ in commands
                    if isinstance(c, BookCommand) and c.idempotency_key is not None}
         to_check = [c.booking_id for c, redelivered in commands
-                    if verify_all or redelivered or isinstance(c, CancelCommand)
-                    or c.check_existing]
+                    if isinstance(c, CancelCommand | PayCommand)
+                    or (isinstance(c, BookCommand)
+                        and (verify_all or redelivered or c.check_existing))]
         to_check += [pin.booking_id for pin in targets.values() if pin is not None]
         prior = await self._store.existing(to_check) if to_check else {}
         now = self._clock()
@@ -315,9 +419,26 @@ class ShardActor:
         outcomes: list[Outcome] = []
         decided: dict[BookingId, Outcome] = {}
         touched: set[EventId] = set()
+        # Deadlines first: a hold whose time has come by this batch's clock is over, whatever
+        # the batch brings for it (a payment decided after the deadline is refused).
+        for event_id in sorted({c.event_id for c, _ in commands}):
+            owned = self._ledgers.get(event_id)
+            if owned is not None:
+                for hold in domain.due_holds(owned, now):
+                    expired = self._end_hold(owned, hold, write, expired=True)
+                    prior[hold.booking_id] = expired
+                    outcomes.append(replace(
+                        expired, reply_to=self._reply_to.pop(hold.booking_id, "")))
+                    touched.add(event_id)
         for cmd, _ in commands:
             ledger = self._ledgers.get(cmd.event_id)
-            if isinstance(cmd, BookCommand):
+            if isinstance(cmd, WakeCommand):
+                continue  # its work, the deadlines above, is done
+            if isinstance(cmd, PayCommand):
+                outcome = self._pay(cmd, ledger, prior, write)
+                if outcome.status is BookingStatus.CONFIRMED and ledger is not None:
+                    touched.add(ledger.event_id)
+            elif isinstance(cmd, BookCommand):
                 outcome = self._book_once(cmd, ledger, targets.get(cmd.booking_id), pins,
                                           decided, prior, write, now)
                 if ledger is not None and outcome.booking_id not in prior:
@@ -371,18 +492,65 @@ class ShardActor:
 
     def _book(self, cmd: BookCommand, ledger: EventLedger, write: BatchWrite,
               now: datetime) -> Outcome:
-        reason = domain.book(ledger, cmd.user_id, cmd.quantity, now)
+        reason = domain.decide_booking(ledger, cmd.user_id, cmd.quantity, now)
         if reason is not None:
             write.rejected(cmd.booking_id, ledger, cmd.user_id, cmd.quantity, reason)
             return Outcome(cmd.booking_id, cmd.event_id, cmd.user_id, BookingStatus.REJECTED,
                            cmd.quantity, reason)
+        if ledger.paid:
+            hold = domain.hold(ledger, cmd.booking_id, cmd.user_id, cmd.quantity, now)
+            write.hold_taken(hold, ledger)
+            self._arm(ledger.event_id, hold)
+            self._reply_to[hold.booking_id] = cmd.reply_to
+            return self._hold_outcome(ledger, hold, BookingStatus.HELD)
+        domain.confirm(ledger, cmd.user_id, cmd.quantity)
         tickets = new_tickets(cmd.quantity)
         write.confirmed(cmd.booking_id, ledger, cmd.user_id, tickets)
         return Outcome(cmd.booking_id, cmd.event_id, cmd.user_id, BookingStatus.CONFIRMED,
                        cmd.quantity, None, tickets)
 
+    @staticmethod
+    def _hold_outcome(ledger: EventLedger, hold: Hold, status: BookingStatus,
+                      tickets: tuple[TicketInfo, ...] = ()) -> Outcome:
+        return Outcome(hold.booking_id, ledger.event_id, hold.user_id, status, hold.quantity,
+                       None, tickets, expires_at=hold.expires_at,
+                       amount_cents=hold.amount_cents, currency=ledger.currency)
+
+    def _end_hold(self, ledger: EventLedger, hold: Hold, write: BatchWrite, *,
+                  expired: bool) -> Outcome:
+        """A hold expired or cancelled: seats back on sale."""
+        domain.drop_hold(ledger, hold.booking_id)
+        write.hold_ended(hold, ledger, expired=expired)
+        return self._hold_outcome(
+            ledger, hold, BookingStatus.EXPIRED if expired else BookingStatus.CANCELLED)
+
+    def _pay(self, cmd: PayCommand, ledger: EventLedger | None,
+             prior: dict[BookingId, Outcome], write: BatchWrite) -> Outcome:
+        """Confirm a hold its buyer has paid for, if it is still open. The outcome answers
+        the payment (`answers` is its id): anything but `confirmed` means refund it."""
+        hold = ledger.holds.get(cmd.booking_id) if ledger is not None else None
+        if ledger is not None and hold is not None and hold.user_id == cmd.user_id:
+            domain.settle(ledger, hold.booking_id)
+            tickets = new_tickets(hold.quantity)
+            write.hold_paid(hold, ledger, tickets)
+            self._reply_to.pop(hold.booking_id, None)
+            outcome = self._hold_outcome(ledger, hold, BookingStatus.CONFIRMED, tickets)
+            prior[cmd.booking_id] = outcome
+            return replace(outcome, answers=cmd.payment_id)
+        earlier = prior.get(cmd.booking_id)
+        if earlier is not None and earlier.user_id == cmd.user_id:
+            # Expired or cancelled (refund), or confirmed already: a redelivery of this very
+            # payment's command (a booking takes one successful charge, see checkout).
+            return replace(earlier, answers=cmd.payment_id)
+        return Outcome(cmd.booking_id, cmd.event_id, cmd.user_id, BookingStatus.REJECTED, 0,
+                       NotPayable.code, answers=cmd.payment_id)
+
     def _cancel(self, cmd: CancelCommand, ledger: EventLedger | None, prior: Outcome | None,
                 write: BatchWrite) -> Outcome:
+        hold = ledger.holds.get(cmd.booking_id) if ledger is not None else None
+        if ledger is not None and hold is not None and hold.user_id == cmd.user_id:
+            self._reply_to.pop(hold.booking_id, None)
+            return self._end_hold(ledger, hold, write, expired=False)
         if (prior is None or ledger is None or prior.user_id != cmd.user_id
                 or prior.status is not BookingStatus.CONFIRMED):
             status = prior.status if prior is not None else BookingStatus.REJECTED
@@ -392,4 +560,4 @@ class ShardActor:
         domain.release(ledger, prior.user_id, prior.quantity)
         write.cancel(cmd.booking_id, ledger, prior.quantity)
         return Outcome(cmd.booking_id, cmd.event_id, cmd.user_id, BookingStatus.CANCELLED,
-                       prior.quantity)
+                       prior.quantity, None, void_tickets(prior.tickets))

@@ -7,10 +7,12 @@ import logging
 import time
 from functools import partial
 
+from engine.errors import Unavailable
+from engine.messages import WakeCommand
 from engine.metrics import Metrics
 from engine.runtime.actor import ShardActor, ShardStore
 from engine.transport.base import Envelope, Outlet
-from engine.types import Clock, utcnow
+from engine.types import Clock, Sleeper, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -24,11 +26,12 @@ class ShardRuntime:
     """Owns the actors of the shards this process runs; `drain()` is the test barrier."""
 
     def __init__(self, store: ShardStore, *, shards: int, clock: Clock = utcnow,
-                 max_batch: int = 1024, metrics: Metrics | None = None) -> None:
+                 sleeper: Sleeper = asyncio.sleep, max_batch: int = 1024,
+                 metrics: Metrics | None = None) -> None:
         self.shards = shards
         self.metrics = metrics or Metrics()
         self.store = store
-        self._clock, self._max_batch = clock, max_batch
+        self._clock, self._sleeper, self._max_batch = clock, sleeper, max_batch
         self.actors: list[ShardActor] = []
         self._outlet: Outlet | None = None
         self._deaths: list[float] = []
@@ -58,7 +61,8 @@ class ShardRuntime:
     def _spawn(self, shard: int) -> ShardActor:
         assert self._outlet is not None
         actor = ShardActor(shard, self.store, self._outlet, clock=self._clock,
-                           max_batch=self._max_batch, metrics=self.metrics)
+                           sleeper=self._sleeper, max_batch=self._max_batch,
+                           metrics=self.metrics)
         actor.begin()
         actor.on_death(partial(self._on_actor_done, actor))
         return actor
@@ -80,6 +84,23 @@ class ShardRuntime:
         successor = self.actors[actor.shard] = self._spawn(actor.shard)
         for envelope in actor.unfinished():
             successor.submit(envelope)
+        # Its events' hold deadlines died with it: the successor claims them and re-arms.
+        for event_id in actor.events():
+            successor.submit(Envelope([WakeCommand(event_id)]))
+
+    async def wake_holds(self) -> None:
+        """After start (and once the outlet can forward): send a wake-up for every event
+        with open holds to its owner, which claims it, expires what is overdue and arms the
+        rest. Without it, a restarted worker would learn of an event's holds only when the
+        event next gets a command. Best effort: the database away, a warning."""
+        assert self._outlet is not None, "wake_holds before start"
+        try:
+            event_ids = await self.store.events_with_holds()
+        except Unavailable as exc:
+            log.warning("open holds not woken at start: %s", exc.message)
+            return
+        if event_ids:
+            await self._outlet.forward([WakeCommand(e) for e in event_ids])
 
     async def drain(self) -> None:
         """Return when every mailbox is empty and every batch is committed and answered.

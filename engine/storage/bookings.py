@@ -13,11 +13,14 @@ from engine.messages import Outcome, TicketInfo
 from engine.types import BookingId, BookingStatus, EventId, UserId
 
 _OUTCOME_SQL = """
-SELECT b.id, b.event_id, b.user_id, b.quantity, b.status, b.reason,
+SELECT b.id, b.event_id, b.user_id, b.quantity, b.status, b.reason, b.expires_at,
+       b.amount_cents, b.currency,
        coalesce(array_agg(t.id ORDER BY t.code) FILTER (WHERE t.id IS NOT NULL), '{}')
            AS ticket_ids,
        coalesce(array_agg(t.code ORDER BY t.code) FILTER (WHERE t.id IS NOT NULL), '{}')
-           AS codes
+           AS codes,
+       coalesce(array_agg(t.voided_at IS NOT NULL ORDER BY t.code)
+                FILTER (WHERE t.id IS NOT NULL), '{}') AS voids
 FROM bookings b LEFT JOIN tickets t ON t.booking_id = b.id
 WHERE b.id = ANY($1::uuid[])
 GROUP BY b.id
@@ -27,8 +30,10 @@ GROUP BY b.id
 def _outcome(row: asyncpg.Record) -> Outcome:
     return Outcome(row["id"], row["event_id"], row["user_id"], BookingStatus(row["status"]),
                    row["quantity"], row["reason"],
-                   tuple(TicketInfo(i, c) for i, c in zip(row["ticket_ids"], row["codes"],
-                                                          strict=True)))
+                   tuple(TicketInfo(i, c, v) for i, c, v in zip(
+                       row["ticket_ids"], row["codes"], row["voids"], strict=True)),
+                   expires_at=row["expires_at"], amount_cents=row["amount_cents"],
+                   currency=row["currency"])
 
 
 async def outcomes(db: asyncpg.Pool | asyncpg.Connection,
@@ -77,7 +82,8 @@ async def holders(db: asyncpg.Pool | asyncpg.Connection,
     """Users with a confirmed or cancelled booking on an event: the only ones whose retry of
     a keyed request may have an outcome to replay once it is sold out."""
     rows = await db.fetch("SELECT DISTINCT user_id FROM bookings WHERE event_id = $1"
-                          " AND status IN ('confirmed', 'cancelled')", event_id)
+                          " AND status IN ('confirmed', 'cancelled', 'held', 'expired')",
+                          event_id)
     return frozenset(r["user_id"] for r in rows)
 
 
@@ -148,5 +154,6 @@ async def user_tickets(db: asyncpg.Pool, user_id: UserId, limit: int = 500) -> l
     rows = await db.fetch(
         "SELECT t.id, t.code, t.event_id, e.name, t.booking_id, t.created_at"
         " FROM tickets t JOIN events e ON e.id = t.event_id"
-        " WHERE t.user_id = $1 ORDER BY t.created_at DESC, t.code LIMIT $2", user_id, limit)
+        " WHERE t.user_id = $1 AND t.voided_at IS NULL"
+        " ORDER BY t.created_at DESC, t.code LIMIT $2", user_id, limit)
     return [TicketRow(*r.values()) for r in rows]

@@ -54,7 +54,9 @@ def embedded_database(settings: Settings) -> Iterator[Settings]:
 
         server = pgserver.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
     try:
-        yield replace(settings, database_url=Secret(server.get_uri()))
+        # The embedded demo is the one place the fake payment provider is the default.
+        yield replace(settings, database_url=Secret(server.get_uri()),
+                      payment_provider=settings.payment_provider or "fake")
     finally:
         server.cleanup()  # stops the server once no other process holds it
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import asyncpg
 
 from engine.errors import DeadLettered, NotCancellable
-from engine.messages import BookCommand, Command, Outcome
+from engine.messages import BookCommand, Command, Outcome, WakeCommand
 from engine.storage import bookings
 from engine.storage.database import translate_db_errors
 from engine.types import BookingStatus
@@ -26,6 +26,8 @@ async def record_dead(pool: asyncpg.Pool, commands: Sequence[Command]) -> list[O
     outcomes: list[Outcome] = []
     async with translate_db_errors():
         for cmd in commands:
+            if isinstance(cmd, WakeCommand):
+                continue  # concerns no booking: the next claim of its event does its work
             existing = await bookings.get_outcome(pool, cmd.booking_id)
             if existing is None and isinstance(cmd, BookCommand):
                 try:

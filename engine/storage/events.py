@@ -8,18 +8,20 @@ from typing import Any
 
 import asyncpg
 
+from engine.currencies import DEFAULT_CURRENCY
 from engine.domain import availability
 from engine.errors import CapacityBelowSold, Forbidden, NotFound
 from engine.storage.users import User
 from engine.types import EventId, Role, UserId
 
 _COLUMNS = ("id, vendor_id, name, venue, starts_at, sale_starts_at, capacity, sold,"
-            " per_user_limit")
+            " per_user_limit, price_cents, currency, hold_seconds, held")
 
 #: API field -> column, for the fields a vendor may set.
 EDITABLE = {"name": "name", "venue": "venue", "startsAt": "starts_at",
             "saleStartsAt": "sale_starts_at", "totalTickets": "capacity",
-            "perUserLimit": "per_user_limit"}
+            "perUserLimit": "per_user_limit", "priceCents": "price_cents",
+            "currency": "currency", "holdSeconds": "hold_seconds"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,11 +37,21 @@ class Event:
     capacity: int
     sold: int
     per_user_limit: int | None
+    price_cents: int = 0
+    currency: str = DEFAULT_CURRENCY
+    hold_seconds: int = 600
+    #: Seats in open holds: out of sale until paid or expired.
+    held: int = 0
+
+    @property
+    def paid(self) -> bool:
+        """Whether a booking holds its seats until paid, instead of confirming at once."""
+        return self.price_cents > 0
 
     @property
     def available(self) -> int:
-        """Seats left."""
-        return self.capacity - self.sold
+        """Seats left: neither sold nor held."""
+        return self.capacity - self.sold - self.held
 
     def to_json(self, now: datetime, available: int | None = None) -> dict[str, Any]:
         """The API's event object; `available` overrides the stored count with a fresher one."""
@@ -49,6 +61,8 @@ class Event:
             "startsAt": _iso(self.starts_at), "totalTickets": self.capacity,
             "availableTickets": left, "perUserLimit": self.per_user_limit,
             "saleStartsAt": _iso(self.sale_starts_at), "vendorId": self.vendor_id,
+            "priceCents": self.price_cents, "currency": self.currency,
+            "holdSeconds": self.hold_seconds,
             "status": availability(self.capacity, self.capacity - left, self.sale_starts_at,
                                    now).value,
         }
@@ -71,7 +85,8 @@ def _moment(value: datetime | None) -> datetime | None:
 def _event(row: asyncpg.Record) -> Event:
     return Event(row["id"], row["vendor_id"], row["name"], row["venue"],
                  _moment(row["starts_at"]), _moment(row["sale_starts_at"]), row["capacity"],
-                 row["sold"], row["per_user_limit"])
+                 row["sold"], row["per_user_limit"], row["price_cents"], row["currency"],
+                 row["hold_seconds"], row["held"])
 
 
 async def create_event(db: asyncpg.Pool, vendor: User, fields: dict[str, Any]) -> Event:
@@ -99,10 +114,10 @@ async def update_event(db: asyncpg.Pool, event_id: EventId, editor: User,
         if editor.role is not Role.ADMIN and row["vendor_id"] != editor.id:
             raise Forbidden("only the event's vendor or an admin may edit it")
         capacity = fields.get("capacity")
-        if capacity is not None and capacity < row["sold"]:
+        taken = row["sold"] + row["held"]  # held seats are promised until they expire
+        if capacity is not None and capacity < taken:
             raise CapacityBelowSold(
-                f"{row['sold']} seats are sold; capacity cannot be {capacity}",
-                sold=row["sold"])
+                f"{taken} seats are sold or held; capacity cannot be {capacity}", sold=taken)
         if not fields:
             return _event(row)
         sets = ", ".join(f"{col} = ${i}" for i, col in enumerate(fields, start=2))
@@ -122,7 +137,8 @@ async def get_event(db: asyncpg.Pool | asyncpg.Connection, event_id: EventId) ->
 
 async def seats_left(db: asyncpg.Pool | asyncpg.Connection, event_id: EventId) -> int | None:
     """Seats still on sale for one event, as committed (None: no such event)."""
-    value = await db.fetchval("SELECT capacity - sold FROM events WHERE id = $1", event_id)
+    value = await db.fetchval("SELECT capacity - sold - held FROM events WHERE id = $1",
+                              event_id)
     return None if value is None else int(value)
 
 

@@ -17,17 +17,26 @@ import asyncpg
 from engine.types import EventId
 
 _CHECKS: dict[str, str] = {
-    # I1: confirmed seats never exceed capacity.
+    # I1: confirmed and held seats never exceed capacity.
     "I1 oversold": """
-        SELECT e.id AS event_id, e.capacity, coalesce(sum(b.quantity), 0) AS confirmed
-        FROM events e LEFT JOIN bookings b ON b.event_id = e.id AND b.status = 'confirmed'
+        SELECT e.id AS event_id, e.capacity, coalesce(sum(b.quantity), 0) AS taken
+        FROM events e LEFT JOIN bookings b ON b.event_id = e.id
+                                          AND b.status IN ('confirmed', 'held')
         WHERE e.id = ANY($1::bigint[])
         GROUP BY e.id HAVING coalesce(sum(b.quantity), 0) > e.capacity""",
-    # I5: no user holds more than the event's per-user limit.
+    # I1: the held counter is the seats of the open holds.
+    "I1 held counter": """
+        SELECT e.id AS event_id, e.held,
+               (SELECT coalesce(sum(quantity), 0) FROM bookings
+                 WHERE event_id = e.id AND status = 'held') AS in_holds
+        FROM events e WHERE e.id = ANY($1::bigint[])
+        AND e.held <> (SELECT coalesce(sum(quantity), 0) FROM bookings
+                        WHERE event_id = e.id AND status = 'held')""",
+    # I5: no user holds more than the event's per-user limit (confirmed and held seats).
     "I5 over per-user limit": """
         SELECT b.event_id, b.user_id, sum(b.quantity) AS held, e.per_user_limit
         FROM bookings b JOIN events e ON e.id = b.event_id
-        WHERE b.status = 'confirmed' AND e.per_user_limit IS NOT NULL
+        WHERE b.status IN ('confirmed', 'held') AND e.per_user_limit IS NOT NULL
           AND e.id = ANY($1::bigint[])
         GROUP BY b.event_id, b.user_id, e.per_user_limit
         HAVING sum(b.quantity) > e.per_user_limit""",
@@ -36,18 +45,23 @@ _CHECKS: dict[str, str] = {
         SELECT e.id AS event_id, e.sold,
                (SELECT coalesce(sum(quantity), 0) FROM bookings
                  WHERE event_id = e.id AND status = 'confirmed') AS confirmed,
-               (SELECT count(*) FROM tickets WHERE event_id = e.id) AS tickets
+               (SELECT count(*) FROM tickets WHERE event_id = e.id
+                 AND voided_at IS NULL) AS tickets
         FROM events e WHERE e.id = ANY($1::bigint[])
         AND NOT (e.sold = (SELECT coalesce(sum(quantity), 0) FROM bookings
                             WHERE event_id = e.id AND status = 'confirmed')
-             AND e.sold = (SELECT count(*) FROM tickets WHERE event_id = e.id))""",
-    # Tickets belong to a confirmed booking of the same event and user, one per seat.
+             AND e.sold = (SELECT count(*) FROM tickets WHERE event_id = e.id
+                           AND voided_at IS NULL))""",
+    # Valid tickets belong to a confirmed booking of the same event and user, one per seat;
+    # a cancelled booking keeps its tickets, every one void.
     "I6 tickets per booking": """
-        SELECT b.id AS booking_id, b.status, b.quantity, count(t.id) AS tickets
+        SELECT b.id AS booking_id, b.status, b.quantity,
+               count(t.id) FILTER (WHERE t.voided_at IS NULL) AS tickets
         FROM bookings b LEFT JOIN tickets t ON t.booking_id = b.id
         WHERE b.event_id = ANY($1::bigint[])
         GROUP BY b.id
-        HAVING count(t.id) <> CASE WHEN b.status = 'confirmed' THEN b.quantity ELSE 0 END""",
+        HAVING count(t.id) FILTER (WHERE t.voided_at IS NULL)
+               <> CASE WHEN b.status = 'confirmed' THEN b.quantity ELSE 0 END""",
 }
 
 

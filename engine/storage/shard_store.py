@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import asyncpg
 
-from engine.domain import EventLedger, KeyPin
+from engine.domain import EventLedger, Hold, KeyPin
 from engine.errors import DuplicateWrite, KeyConflict, PoisonBatch, StaleOwner
 from engine.messages import Command, Outcome, TicketInfo
 from engine.storage import bookings
@@ -21,12 +22,18 @@ from engine.types import BookingId, EventId, UserId
 class BatchWrite:
     """Everything one batch decided, written in one transaction."""
 
-    #: event id -> (owner epoch held, change of the sold counter)
-    events: dict[EventId, tuple[int, int]] = field(default_factory=dict)
-    bookings: list[tuple[BookingId, EventId, UserId, int, str, str | None]] = field(
-        default_factory=list)
+    #: event id -> (owner epoch held, change of the sold counter, change of the held one)
+    events: dict[EventId, tuple[int, int, int]] = field(default_factory=dict)
+    #: New bookings: id, event, user, quantity, status, reason, hold deadline, amount,
+    #: currency.
+    bookings: list[tuple[BookingId, EventId, UserId, int, str, str | None, datetime | None,
+                         int | None, str | None]] = field(default_factory=list)
     tickets: list[tuple[object, str, BookingId, EventId, UserId]] = field(default_factory=list)
+    #: Confirmed or held bookings cancelled (a confirmed one's tickets are voided).
     cancelled: list[BookingId] = field(default_factory=list)
+    #: Holds paid (confirmed; their tickets are in `tickets`) and holds expired.
+    paid: list[BookingId] = field(default_factory=list)
+    expired: list[BookingId] = field(default_factory=list)
     #: Idempotency keys pinned by this batch: (user, key, booking id, event id, quantity).
     keys: list[tuple[UserId, str, BookingId, EventId, int]] = field(default_factory=list)
 
@@ -34,31 +41,55 @@ class BatchWrite:
         """Record a key pinned to its booking, in the transaction that decides the booking."""
         self.keys.append((user_id, key, pin.booking_id, pin.event_id, pin.quantity))
 
-    def touch(self, ledger: EventLedger, delta: int = 0) -> None:
-        """Fence this event's write with the epoch held, adding `delta` to its sold counter."""
-        _, before = self.events.get(ledger.event_id, (ledger.epoch, 0))
-        self.events[ledger.event_id] = (ledger.epoch, before + delta)
+    def touch(self, ledger: EventLedger, delta: int = 0, held: int = 0) -> None:
+        """Fence this event's write with the epoch held, adding `delta` to its sold counter
+        and `held` to its held one."""
+        _, sold_before, held_before = self.events.get(ledger.event_id, (ledger.epoch, 0, 0))
+        self.events[ledger.event_id] = (ledger.epoch, sold_before + delta, held_before + held)
 
     def confirmed(self, booking_id: BookingId, ledger: EventLedger, user_id: UserId,
                   tickets: tuple[TicketInfo, ...]) -> None:
         """Record a confirmed booking and its tickets."""
         self.bookings.append((booking_id, ledger.event_id, user_id, len(tickets), "confirmed",
-                              None))
+                              None, None, None, None))
+        self._tickets(booking_id, ledger, user_id, tickets)
+        self.touch(ledger, len(tickets))
+
+    def _tickets(self, booking_id: BookingId, ledger: EventLedger, user_id: UserId,
+                 tickets: tuple[TicketInfo, ...]) -> None:
         self.tickets.extend((t.id, t.code, booking_id, ledger.event_id, user_id)
                             for t in tickets)
-        self.touch(ledger, len(tickets))
 
     def rejected(self, booking_id: BookingId, ledger: EventLedger, user_id: UserId,
                  quantity: int, reason: str) -> None:
         """Record a rejected booking (so its outcome stays readable)."""
         self.bookings.append((booking_id, ledger.event_id, user_id, quantity, "rejected",
-                              reason))
+                              reason, None, None, None))
         self.touch(ledger)
 
     def cancel(self, booking_id: BookingId, ledger: EventLedger, quantity: int) -> None:
         """Record a cancellation: status, tickets voided, seats back."""
         self.cancelled.append(booking_id)
         self.touch(ledger, -quantity)
+
+    def hold_taken(self, hold: Hold, ledger: EventLedger) -> None:
+        """Record a new hold: a `held` booking with its deadline and amount."""
+        self.bookings.append((hold.booking_id, ledger.event_id, hold.user_id, hold.quantity,
+                              "held", None, hold.expires_at, hold.amount_cents,
+                              ledger.currency))
+        self.touch(ledger, held=hold.quantity)
+
+    def hold_paid(self, hold: Hold, ledger: EventLedger,
+                  tickets: tuple[TicketInfo, ...]) -> None:
+        """Record a hold paid: confirmed, its tickets issued, its seats sold."""
+        self.paid.append(hold.booking_id)
+        self._tickets(hold.booking_id, ledger, hold.user_id, tickets)
+        self.touch(ledger, hold.quantity, -hold.quantity)
+
+    def hold_ended(self, hold: Hold, ledger: EventLedger, *, expired: bool) -> None:
+        """Record a hold expired, or cancelled by its buyer: its seats back on sale."""
+        (self.expired if expired else self.cancelled).append(hold.booking_id)
+        self.touch(ledger, held=-hold.quantity)
 
 
 class PgShardStore:
@@ -71,6 +102,13 @@ class PgShardStore:
         """Record commands given up on as rejected; the outcomes to answer."""
         return await record_dead(self._pool, commands)
 
+    async def events_with_holds(self) -> list[EventId]:
+        """Events that have open holds: a restarted worker wakes their owners with them."""
+        async with translate_db_errors():
+            rows = await self._pool.fetch(
+                "SELECT DISTINCT event_id FROM bookings WHERE status = 'held'")
+        return [r["event_id"] for r in rows]
+
     async def claim(self, event_ids: set[EventId]) -> dict[EventId, EventLedger]:
         """Take ownership of events (epoch + 1) and load their stock and per-user counts.
 
@@ -80,18 +118,28 @@ class PgShardStore:
         async with translate_db_errors(), self._pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
                 "UPDATE events SET owner_epoch = owner_epoch + 1 WHERE id = ANY($1::bigint[])"
-                " RETURNING id, capacity, sold, per_user_limit, sale_starts_at, owner_epoch",
-                list(event_ids))
-            ledgers = {r["id"]: EventLedger(r["id"], r["capacity"], r["sold"],
-                                            r["per_user_limit"], r["sale_starts_at"],
-                                            r["owner_epoch"]) for r in rows}
+                " RETURNING id, capacity, sold, per_user_limit, sale_starts_at, owner_epoch,"
+                " price_cents, currency, hold_seconds, held", list(event_ids))
+            ledgers = {r["id"]: EventLedger(
+                r["id"], r["capacity"], r["sold"], r["per_user_limit"], r["sale_starts_at"],
+                r["owner_epoch"], price_cents=r["price_cents"], currency=r["currency"],
+                hold_seconds=r["hold_seconds"], on_hold=r["held"]) for r in rows}
             if ledgers:
                 held = await conn.fetch(
                     "SELECT event_id, user_id, sum(quantity)::int AS n FROM bookings"
-                    " WHERE event_id = ANY($1::bigint[]) AND status = 'confirmed'"
+                    " WHERE event_id = ANY($1::bigint[]) AND status IN ('confirmed', 'held')"
                     " GROUP BY event_id, user_id", list(ledgers))
                 for h in held:
                     ledgers[h["event_id"]].held[h["user_id"]] = h["n"]
+                # Open holds and their deadlines: the new owner arms its timers with them.
+                holds = await conn.fetch(
+                    "SELECT id, event_id, user_id, quantity, expires_at, amount_cents"
+                    " FROM bookings WHERE event_id = ANY($1::bigint[]) AND status = 'held'",
+                    list(ledgers))
+                for h in holds:
+                    ledgers[h["event_id"]].holds[h["id"]] = Hold(
+                        h["id"], h["user_id"], h["quantity"], h["expires_at"],
+                        h["amount_cents"])
                 # The keys pinned to this event's bookings: a replay is answered from memory.
                 keys = await conn.fetch(
                     "SELECT user_id, key, booking_id, event_id, quantity FROM idempotency_keys"
@@ -111,8 +159,9 @@ class PgShardStore:
         ids = list(batch.events)
         epochs = [batch.events[i][0] for i in ids]
         deltas = [batch.events[i][1] for i in ids]
+        held = [batch.events[i][2] for i in ids]
         try:
-            await self._write(batch, ids, epochs, deltas)
+            await self._write(batch, ids, epochs, deltas, held)
         except asyncpg.exceptions.UniqueViolationError as exc:
             raise DuplicateWrite(str(exc)) from exc
         except (asyncpg.exceptions.IntegrityConstraintViolationError,  # SQLSTATE class 23
@@ -120,13 +169,15 @@ class PgShardStore:
             raise PoisonBatch(str(exc)) from exc
 
     async def _write(self, batch: BatchWrite, ids: list[EventId], epochs: list[int],
-                     deltas: list[int]) -> None:
+                     deltas: list[int], held: list[int]) -> None:
         async with translate_db_errors(), self._pool.acquire() as conn, conn.transaction():
             fenced = await conn.fetch(
-                "UPDATE events e SET sold = e.sold + d.delta, updated_at = now()"
-                " FROM unnest($1::bigint[], $2::bigint[], $3::int[]) AS d(id, epoch, delta)"
+                "UPDATE events e SET sold = e.sold + d.delta, held = e.held + d.held,"
+                " updated_at = now()"
+                " FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::int[])"
+                " AS d(id, epoch, delta, held)"
                 " WHERE e.id = d.id AND e.owner_epoch = d.epoch RETURNING e.id",
-                ids, epochs, deltas)
+                ids, epochs, deltas, held)
             if len(fenced) != len(ids):
                 # Raising rolls the whole batch back: nothing of a stale owner lands.
                 raise StaleOwner(set(ids) - {r["id"] for r in fenced})
@@ -134,20 +185,41 @@ class PgShardStore:
                 await _pin_keys(conn, batch.keys)
             if batch.bookings:
                 await conn.execute(
-                    "INSERT INTO bookings (id, event_id, user_id, quantity, status, reason)"
+                    "INSERT INTO bookings (id, event_id, user_id, quantity, status, reason,"
+                    " expires_at, amount_cents, currency)"
                     " SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::int[],"
-                    " $5::text[], $6::text[])", *zip(*batch.bookings, strict=True))
+                    " $5::text[], $6::text[], $7::timestamptz[], $8::bigint[], $9::text[])",
+                    *zip(*batch.bookings, strict=True))
+            # A hold paid, expired or cancelled is `held` in the database, or the batch was
+            # decided on a state that is not the stored one: recheck everything.
+            await _end_holds(conn, batch.paid, "confirmed")
+            await _end_holds(conn, batch.expired, "expired")
             if batch.tickets:
                 await conn.execute(
                     "INSERT INTO tickets (id, code, booking_id, event_id, user_id)"
                     " SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::bigint[],"
                     " $5::bigint[])", *zip(*batch.tickets, strict=True))
             if batch.cancelled:
-                await conn.execute("DELETE FROM tickets WHERE booking_id = ANY($1::uuid[])",
+                await conn.execute("UPDATE tickets SET voided_at = now()"
+                                   " WHERE booking_id = ANY($1::uuid[]) AND voided_at IS NULL",
                                    batch.cancelled)
                 await conn.execute(
                     "UPDATE bookings SET status = 'cancelled', decided_at = now()"
-                    " WHERE id = ANY($1::uuid[]) AND status = 'confirmed'", batch.cancelled)
+                    " WHERE id = ANY($1::uuid[]) AND status IN ('confirmed', 'held')",
+                    batch.cancelled)
+
+
+async def _end_holds(conn: asyncpg.Connection, booking_ids: list[BookingId],
+                     status: str) -> None:
+    """Move held bookings to `status`; `DuplicateWrite` unless every one was held."""
+    if not booking_ids:
+        return
+    done = await conn.fetchval(
+        "WITH moved AS (UPDATE bookings SET status = $2, decided_at = now()"
+        " WHERE id = ANY($1::uuid[]) AND status = 'held' RETURNING 1)"
+        " SELECT count(*) FROM moved", booking_ids, status)
+    if done != len(booking_ids):
+        raise DuplicateWrite(f"{len(booking_ids) - done} holds were no longer held")
 
 
 async def _pin_keys(conn: asyncpg.Connection,

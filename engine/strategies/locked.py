@@ -34,7 +34,7 @@ class LockedBooker:
             # The epoch bump fences a shard actor that may hold this event in memory.
             row = await conn.fetchrow(
                 "UPDATE events SET sold = sold + $2, owner_epoch = owner_epoch + 1"
-                " WHERE id = $1 AND sold + $2 <= capacity"
+                " WHERE id = $1 AND sold + held + $2 <= capacity"
                 " AND (sale_starts_at IS NULL OR sale_starts_at <= $3)"
                 " RETURNING per_user_limit", req.event_id, req.quantity, self._clock())
             if row is None:

@@ -26,7 +26,7 @@ from engine.errors import (
     SoldOut,
     Unavailable,
 )
-from engine.messages import BookCommand, CancelCommand, Outcome, StockUpdate
+from engine.messages import BookCommand, CancelCommand, Outcome, PayCommand, StockUpdate
 from engine.storage import bookings
 from engine.storage.database import translate_db_errors
 from engine.strategies import BookingRequest, Pending
@@ -138,10 +138,21 @@ class QueuedBooker:
                 if not future.done():
                     future.set_result(outcome)
 
-    async def _send_and_wait(self, command: BookCommand | CancelCommand) -> Outcome | None:
+    async def confirm_payment(self, booking_id: BookingId, event_id: EventId,
+                              user_id: UserId, payment_id: uuid.UUID) -> Outcome | None:
+        """Ask a held booking's actor to confirm it with a payment the provider took; its
+        answer (`confirmed`, or why not: refund), or None if not within the wait."""
+        return await self._send_and_wait(PayCommand(booking_id, event_id, user_id, payment_id,
+                                                    self._transport.reply_to))
+
+    async def _send_and_wait(self, command: BookCommand | CancelCommand | PayCommand
+                             ) -> Outcome | None:
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        # A payment's answer names the payment (`answers`): an expiry or cancellation of the
+        # same booking must not be taken for it.
+        wait_id = command.payment_id if isinstance(command, PayCommand) else command.booking_id
         # Registered before sending: the outcome can arrive before send() returns.
-        waiters = self._waiters[command.booking_id]
+        waiters = self._waiters[wait_id]
         waiters.append(future)
         try:
             await self._transport.send([command])
@@ -160,10 +171,10 @@ class QueuedBooker:
         finally:
             if future in waiters:
                 waiters.remove(future)
-            if not waiters and self._waiters.get(command.booking_id) is waiters:
-                del self._waiters[command.booking_id]
+            if not waiters and self._waiters.get(wait_id) is waiters:
+                del self._waiters[wait_id]
 
-    async def _redeliver(self, command: BookCommand | CancelCommand) -> None:
+    async def _redeliver(self, command: BookCommand | CancelCommand | PayCommand) -> None:
         """Re-send until the broker confirms (the actor decides a booking id once, so extra
         copies are harmless); past the deadline a booking is recorded as lost, and that
         record outranks any late delivery of it (its id is taken)."""
@@ -181,6 +192,10 @@ class QueuedBooker:
         if isinstance(command, CancelCommand):
             log.error("cancellation of %s never confirmed: the booking stands",
                       command.booking_id)
+            return
+        if isinstance(command, PayCommand):
+            log.error("payment %s of %s never confirmed: checkout recovery settles it",
+                      command.payment_id, command.booking_id)
             return
         log.error("booking %s never confirmed within %.0fs: recorded as lost",
                   command.booking_id, self._lost_after)
@@ -281,12 +296,13 @@ class QueuedBooker:
             current = await bookings.get_outcome(self._pool, booking_id)
         if current is None or current.user_id != user_id:
             raise NotFound("no such booking")
-        if current.status is not BookingStatus.CONFIRMED:
-            raise NotCancellable("only a confirmed booking can be cancelled")
+        if current.status not in (BookingStatus.CONFIRMED, BookingStatus.HELD):
+            raise NotCancellable("only a confirmed or held booking can be cancelled")
         outcome = await self._send_and_wait(
             CancelCommand(booking_id, current.event_id, user_id, self._transport.reply_to))
         if outcome is None:
             return Pending(booking_id, current.event_id, current.quantity)
-        if outcome.reason == NotCancellable.code:
-            raise NotCancellable("only a confirmed booking can be cancelled")
+        if outcome.status is not BookingStatus.CANCELLED:
+            # Refused, or the hold expired first (its expiry woke this wait).
+            raise NotCancellable("only a confirmed or held booking can be cancelled")
         return outcome

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncpg
 
 from engine.errors import IdempotencyMismatch, NotCancellable, NotFound
-from engine.messages import Outcome, TicketInfo
+from engine.messages import Outcome, TicketInfo, void_tickets
 from engine.storage import bookings
 from engine.strategies import BookingRequest
 from engine.types import BookingId, BookingStatus, UserId
@@ -64,9 +64,12 @@ async def cancel_in_transaction(pool: asyncpg.Pool, user_id: UserId,
             " RETURNING event_id, quantity", booking_id, user_id)
         if row is None:
             raise NotCancellable("only a confirmed booking can be cancelled")
-        await conn.execute("DELETE FROM tickets WHERE booking_id = $1", booking_id)
+        tickets = await conn.fetch(
+            "UPDATE tickets SET voided_at = now() WHERE booking_id = $1 AND voided_at IS NULL"
+            " RETURNING id, code", booking_id)
         # The epoch bump fences any shard actor holding this event's stock in memory.
         await conn.execute("UPDATE events SET sold = sold - $2, owner_epoch = owner_epoch + 1"
                            " WHERE id = $1", row["event_id"], row["quantity"])
         return Outcome(booking_id, row["event_id"], user_id, BookingStatus.CANCELLED,
-                       row["quantity"])
+                       row["quantity"], None,
+                       void_tickets(TicketInfo(t["id"], t["code"]) for t in tickets))

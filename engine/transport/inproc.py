@@ -18,15 +18,18 @@ from engine.notifications import Notifications
 from engine.runtime import ShardRuntime, ShardStore
 from engine.settings import Settings
 from engine.transport.base import Envelope, shard_for
+from engine.types import Clock, Sleeper, utcnow
 
 
 def create(settings: Settings, notifications: Notifications, *, metrics: Metrics,
-           store: ShardStore | None) -> InprocTransport:
-    """The registry's factory: shard actors in this process, writing through `store`."""
+           store: ShardStore | None, clock: Clock = utcnow,
+           sleeper: Sleeper = asyncio.sleep) -> InprocTransport:
+    """The registry's factory: shard actors in this process, writing through `store`, their
+    hold deadlines on `clock`."""
     if store is None:
         raise ValueError("the in-process transport runs the shard actors: it needs a store")
     runtime = ShardRuntime(store, shards=settings.shards, max_batch=settings.max_batch,
-                           metrics=metrics)
+                           metrics=metrics, clock=clock, sleeper=sleeper)
     return InprocTransport(runtime, notifications, backlog=settings.shard_backlog,
                            shutdown_deadline=settings.shutdown_deadline_seconds)
 
@@ -49,6 +52,7 @@ class InprocTransport:
     async def start(self) -> None:
         """Start the shard actors, answering through this transport."""
         await self.runtime.start(self)
+        await self.runtime.wake_holds()
 
     async def stop(self) -> None:
         """Decide everything already accepted, then stop the actors; idempotent. Bounded:

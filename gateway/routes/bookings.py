@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from engine.checkout import PaymentPending
 from engine.errors import EngineError, rejection
 from engine.messages import Outcome
 from engine.storage import bookings
@@ -14,9 +15,9 @@ from engine.storage.database import translate_db_errors
 from engine.strategies import Pending
 from engine.types import BookingStatus
 from gateway.auth import require_user
-from gateway.keys import metrics_key, pool_key, service_key
+from gateway.keys import checkout_key, metrics_key, pool_key, service_key
 from gateway.responses import json_response
-from gateway.schemas import BookHeaders, BookingPath, BookInput, EventPath
+from gateway.schemas import BookHeaders, BookingPath, BookInput, EventPath, PayInput
 from gateway.validation import header_params, path_params, read_json
 
 
@@ -29,9 +30,15 @@ def booking_json(result: Outcome | Pending) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": str(result.booking_id), "eventId": result.event_id, "quantity": result.quantity,
         "status": result.status.value,
-        "tickets": [{"id": str(t.id), "code": t.code} for t in result.tickets]}
+        "tickets": [{"id": str(t.id), "code": t.code, "void": t.void}
+                    for t in result.tickets]}
     if result.reason:
         body["reason"] = result.reason
+    if result.expires_at is not None and result.status is BookingStatus.HELD:
+        body["expiresAt"] = result.expires_at.isoformat().replace("+00:00", "Z")
+    if result.amount_cents is not None:
+        body["amountCents"] = result.amount_cents
+        body["currency"] = result.currency
     return body
 
 
@@ -94,6 +101,20 @@ async def cancel_booking(request: web.Request) -> web.Response:
     booking_id = path_params(request, BookingPath).booking_id
     result = await request.app[service_key].cancel(principal.user_id, booking_id)
     return _answer(result, created=200)
+
+
+async def pay_booking(request: web.Request) -> web.Response:
+    """Pay a held booking: 200 confirmed, 202 payment pending, 402 declined, 409 expired."""
+    principal = require_user(request)
+    booking_id = path_params(request, BookingPath).booking_id
+    body = await read_json(request, PayInput)
+    key = header_params(request, BookHeaders).idempotency_key
+    result = await request.app[checkout_key].pay(principal.user_id, booking_id,
+                                                 body.payment_token, key)
+    if isinstance(result, PaymentPending):
+        return json_response({**booking_json(result.booking), "payment": "pending"}, 202,
+                             {"Location": f"/api/bookings/{booking_id}"})
+    return json_response(booking_json(result))
 
 
 async def my_tickets(request: web.Request) -> web.Response:

@@ -74,6 +74,6 @@ async def check(pool: asyncpg.Pool, events: Sequence[int], samples: Sequence[Sam
         " CROSS JOIN LATERAL (SELECT coalesce(sum(quantity), 0) AS confirmed FROM bookings"
         "   WHERE event_id = e.id AND status = 'confirmed') b"
         " CROSS JOIN LATERAL (SELECT count(*) AS tickets FROM tickets"
-        "   WHERE event_id = e.id) t"
+        "   WHERE event_id = e.id AND voided_at IS NULL) t"
         " WHERE e.id = ANY($1::bigint[])", list(events))
     return Verdict(int(counts["confirmed"]), int(counts["oversold"]), violations)

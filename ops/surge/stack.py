@@ -29,8 +29,9 @@ async def local_gateway(strategy: str, extra_env: Mapping[str, str] | None = Non
     """`ticketwar run` with BOOKING_STRATEGY=strategy; yields its base URL once healthy.
     The gateway's process id is appended to `pids`, if given (to read its memory)."""
     port = free_port()
-    env = {**os.environ, "BOOKING_STRATEGY": strategy, "ALLOW_NAIVE": "1",
-           "PORT": str(port), "HOST": "127.0.0.1", **(extra_env or {})}
+    # A local stack for measurements: the fake provider unless one is named.
+    env = {"PAYMENT_PROVIDER": "fake", **os.environ, "BOOKING_STRATEGY": strategy,
+           "ALLOW_NAIVE": "1", "PORT": str(port), "HOST": "127.0.0.1", **(extra_env or {})}
     # A file, not a pipe: nobody reads the logs while it runs, and a full pipe would
     # block the gateway (and its workers, who share it) mid-surge.
     log = tempfile.TemporaryFile()

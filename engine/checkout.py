@@ -1,0 +1,247 @@
+"""Paying for a held booking: charge through the provider outside the actor, then let the
+actor decide, in order with the hold's expiry, whether the payment confirms the booking.
+
+The race rules (docs/design.md, "Holds and payment"):
+
+- The actor alone decides confirm vs expired. A charge that succeeds after the hold ended
+  (expired, or cancelled) is refunded, never turned into a ticket for a seat that went back
+  on sale.
+- At most one successful charge per booking, whatever keys are sent: an attempt is recorded
+  `charging` before the provider is asked, and a unique index lets only one attempt be in
+  flight or paid per booking. A declined attempt frees the booking for another.
+- No charge without a ticket or a refund, across crashes: the outbox row is written before
+  the charge and names it (its id is the provider's idempotency key); recovery asks the
+  provider what became of every unsettled row and finishes the job (confirm, or refund).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import asyncpg
+
+from engine.errors import (
+    EngineError,
+    HoldExpired,
+    NotFound,
+    NotPayable,
+    PaidNeedsQueued,
+    PaymentDeclined,
+    PaymentRequiresAction,
+)
+from engine.messages import Outcome
+from engine.payments.provider import Charge, ChargeStatus, PaymentProvider, ProviderTimeout
+from engine.storage import bookings, payments
+from engine.storage.database import translate_db_errors
+from engine.storage.payments import Payment
+from engine.types import BookingId, BookingStatus, Clock, EventId, Sleeper, UserId
+
+log = logging.getLogger(__name__)
+
+#: Recovery settles attempts untouched this long (longer than any provider call takes, so a
+#: live request's attempt is left to the request), and looks every RECOVER_EVERY seconds.
+RECOVER_AFTER = 60.0
+RECOVER_EVERY = 30.0
+
+#: Sends a paid hold's confirmation to its actor: (booking, event, user, payment) -> the
+#: actor's answer, None if not within the wait.
+Confirm = Callable[[BookingId, EventId, UserId, uuid.UUID], Awaitable[Outcome | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentPending:
+    """The provider (or the actor) has not answered within the wait: `202`, and the result
+    comes on the owner's stream and to a retry with the same Idempotency-Key."""
+
+    booking: Outcome
+
+
+class Checkout:
+    """`pay` for requests, `recover` for what a crash or a lost answer left unsettled."""
+
+    def __init__(self, pool: asyncpg.Pool, provider: PaymentProvider, confirm: Confirm | None,
+                 *, clock: Clock, sleeper: Sleeper, wait_seconds: float) -> None:
+        self._pool, self._provider, self._confirm = pool, provider, confirm
+        self._clock, self._sleeper, self._wait = clock, sleeper, wait_seconds
+        self._charges: set[asyncio.Task[Outcome | PaymentPending]] = set()
+        self._recovery: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Recover in the background: at once, then every RECOVER_EVERY seconds."""
+        self._recovery = asyncio.create_task(self._recover_forever())
+
+    async def stop(self) -> None:
+        """Stop recovering and abandon charges in flight: their rows stay unsettled, and the
+        next recovery (here or in another gateway) finishes them."""
+        tasks = [*self._charges, *([self._recovery] if self._recovery else [])]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def settled(self) -> None:
+        """Barrier for tests: every charge started here has finished."""
+        await asyncio.gather(*self._charges, return_exceptions=True)
+
+    async def _recover_forever(self) -> None:
+        while True:
+            try:
+                await self.recover(RECOVER_AFTER)
+            except EngineError as exc:  # the database away: next round
+                log.warning("payment recovery: %s", exc.message)
+            await self._sleeper(RECOVER_EVERY)
+
+    # -- paying ----------------------------------------------------------------------------
+
+    async def pay(self, user_id: UserId, booking_id: BookingId, token: str,
+                  key: str | None) -> Outcome | PaymentPending:
+        """Pay a held booking of this user: the confirmed booking, or PaymentPending."""
+        async with translate_db_errors():
+            booking = await bookings.get_outcome(self._pool, booking_id)
+            if booking is None or booking.user_id != user_id:
+                raise NotFound("no such booking")
+            earlier = None if key is None else await payments.by_key(self._pool, booking_id,
+                                                                      key)
+        if earlier is not None:
+            return await self._replay(earlier, booking)
+        self._check_payable(booking)
+        if self._confirm is None:
+            raise PaidNeedsQueued("holds are paid only with the queued strategy")
+        assert booking.amount_cents is not None and booking.currency is not None
+        async with translate_db_errors():
+            payment = await payments.begin(
+                self._pool, uuid.uuid4(), booking_id, user_id, booking.event_id,
+                booking.amount_cents, booking.currency, self._provider.name, key)
+        if payment is None:
+            # Another attempt is in flight or paid: never a second charge. Its result comes
+            # on the stream, or to a retry.
+            return PaymentPending(booking)
+        task = asyncio.create_task(self._charge(payment, token, booking))
+        self._charges.add(task)
+        task.add_done_callback(self._charge_done)
+        try:
+            return await asyncio.wait_for(asyncio.shield(task), self._wait)
+        except TimeoutError:
+            return PaymentPending(booking)
+
+    def _charge_done(self, task: asyncio.Task[Outcome | PaymentPending]) -> None:
+        self._charges.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            if not isinstance(exc, EngineError):
+                log.error("payment task failed: %r", exc)
+
+    def _check_payable(self, booking: Outcome) -> None:
+        if booking.status is BookingStatus.EXPIRED:
+            raise HoldExpired("the hold expired before it was paid")
+        if booking.status is not BookingStatus.HELD:
+            raise NotPayable(f"only a held booking can be paid; this one is {booking.status}")
+        if booking.expires_at is not None and booking.expires_at <= self._clock():
+            # Its actor expires it (in order): no charge for a hold that is over.
+            raise HoldExpired("the hold expired before it was paid")
+
+    async def _replay(self, earlier: Payment, booking: Outcome) -> Outcome | PaymentPending:
+        """A retry with the same Idempotency-Key: the first attempt's result, no new charge."""
+        if earlier.status in ("charging", "succeeded"):
+            return PaymentPending(booking)
+        if earlier.status == "captured":
+            return booking
+        if earlier.status == "requires_action":
+            raise PaymentRequiresAction("the provider asks for a step this checkout lacks")
+        if earlier.status in ("declined", "failed"):
+            raise PaymentDeclined("the payment was declined")
+        raise (HoldExpired("the hold expired before it was paid; the charge was refunded")
+               if booking.status is BookingStatus.EXPIRED else
+               NotPayable("the booking was no longer held; the charge was refunded"))
+
+    async def _charge(self, payment: Payment, token: str,
+                      booking: Outcome) -> Outcome | PaymentPending:
+        try:
+            charge = await self._provider.charge(
+                token=token, amount_cents=payment.amount_cents, currency=payment.currency,
+                idempotency_key=str(payment.id))
+        except ProviderTimeout as exc:
+            log.warning("payment %s: %s; recovery will ask again", payment.id, exc)
+            return PaymentPending(booking)
+        return await self._after_charge(payment, charge, booking)
+
+    async def _after_charge(self, payment: Payment, charge: Charge,
+                            booking: Outcome) -> Outcome | PaymentPending:
+        if charge.status is not ChargeStatus.SUCCEEDED:
+            async with translate_db_errors():
+                await payments.move(self._pool, payment.id, "charging", charge.status.value)
+            if charge.status is ChargeStatus.REQUIRES_ACTION:
+                raise PaymentRequiresAction("the provider asks for a step this checkout lacks")
+            raise PaymentDeclined(charge.reason or "the payment was declined")
+        assert charge.charge_id is not None
+        async with translate_db_errors():
+            moved = await payments.move(self._pool, payment.id, "charging", "succeeded",
+                                        charge.charge_id)
+        if not moved:
+            async with translate_db_errors():
+                now = await payments.status(self._pool, payment.id)
+            if now == "failed":
+                # Recovery closed the attempt while the provider still worked on it (it knew
+                # nothing of it then): the money came anyway, and nothing will use it. Refund
+                # first, record after: a crash between repeats an idempotent refund.
+                await self._refund(payment, charge.charge_id)
+                async with translate_db_errors():
+                    await payments.move(self._pool, payment.id, "failed", "refunded",
+                                        charge.charge_id)
+                raise NotPayable("the payment came after its attempt was closed; refunded")
+            return PaymentPending(booking)  # moved on elsewhere: that process settles it
+        return await self._settle(payment, charge.charge_id, booking)
+
+    async def _refund(self, payment: Payment, charge_id: str) -> None:
+        await self._provider.refund(charge_id=charge_id, amount_cents=payment.amount_cents,
+                                    idempotency_key=f"refund-{payment.id}")
+
+    async def _settle(self, payment: Payment, charge_id: str,
+                      booking: Outcome) -> Outcome | PaymentPending:
+        """Money was taken: the actor confirms the booking with it, or it is refunded."""
+        assert self._confirm is not None
+        outcome = await self._confirm(payment.booking_id, payment.event_id, payment.user_id,
+                                      payment.id)
+        if outcome is None:
+            return PaymentPending(booking)  # recovery sends it again; the actor decides once
+        if outcome.status is BookingStatus.CONFIRMED:
+            async with translate_db_errors():
+                await payments.move(self._pool, payment.id, "succeeded", "captured")
+            return outcome
+        await self._refund(payment, charge_id)
+        async with translate_db_errors():
+            await payments.move(self._pool, payment.id, "succeeded", "refunded")
+        log.info("payment %s of booking %s refunded: the booking is %s", payment.id,
+                 payment.booking_id, outcome.status)
+        if outcome.status is BookingStatus.EXPIRED:
+            raise HoldExpired("the hold expired before the payment came; it was refunded")
+        raise NotPayable("the booking was no longer held; the payment was refunded")
+
+    # -- recovery --------------------------------------------------------------------------
+
+    async def recover(self, older_than_seconds: float = RECOVER_AFTER) -> int:
+        """Settle every attempt left unsettled this long (a crash, a lost answer): ask the
+        provider about those still `charging`, then confirm or refund those that took money.
+        Returns how many were looked at."""
+        async with translate_db_errors():
+            open_rows = await payments.unsettled(self._pool, older_than_seconds)
+        for payment in open_rows:
+            try:
+                async with translate_db_errors():
+                    booking = await bookings.get_outcome(self._pool, payment.booking_id)
+                assert booking is not None  # the foreign key
+                if payment.status == "charging":
+                    charge = await self._provider.lookup(str(payment.id))
+                    if charge is None:  # the provider never got it: no money moved
+                        async with translate_db_errors():
+                            await payments.move(self._pool, payment.id, "charging", "failed")
+                        continue
+                    await self._after_charge(payment, charge, booking)
+                elif payment.charge_id is not None:
+                    await self._settle(payment, payment.charge_id, booking)
+            except EngineError as exc:
+                log.info("payment %s recovered: %s", payment.id, exc.code)
+        return len(open_rows)

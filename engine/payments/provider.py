@@ -1,0 +1,54 @@
+"""What the engine needs from a payment provider, shaped like the real ones (Stripe, Adyen,
+Mollie): a charge carries an idempotency key (a repeated charge with it is the same charge),
+may need an extra customer step (`requires_action`, e.g. 3-D Secure), can be looked up by
+that key when its answer was lost, and can be refunded (idempotently too)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+
+class ChargeStatus(StrEnum):
+    """How a charge ended."""
+
+    SUCCEEDED = "succeeded"
+    DECLINED = "declined"
+    #: The customer must do something first (3-D Secure); no money has moved yet.
+    REQUIRES_ACTION = "requires_action"
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """A provider's answer to a charge."""
+
+    status: ChargeStatus
+    #: The provider's id of a successful charge (what a refund names).
+    charge_id: str | None = None
+    #: The provider's words for a decline.
+    reason: str | None = None
+
+
+class ProviderTimeout(Exception):
+    """The provider did not answer: the charge may or may not have happened. Never read as
+    "declined": the attempt stays open until `lookup` says what became of it."""
+
+
+class PaymentProvider(Protocol):
+    """A payment provider. Every call is idempotent on its key."""
+
+    #: Recorded with each payment (`payments.provider`).
+    name: str
+
+    async def charge(self, *, token: str, amount_cents: int, currency: str,
+                     idempotency_key: str) -> Charge:
+        """Take `amount_cents` (minor units of `currency`) with the buyer's payment token;
+        `ProviderTimeout` when no answer came."""
+
+    async def lookup(self, idempotency_key: str) -> Charge | None:
+        """What the charge made with this key came to; None if the provider never got it."""
+
+    async def refund(self, *, charge_id: str, amount_cents: int,
+                     idempotency_key: str) -> None:
+        """Give a successful charge's money back; repeating it with the key is harmless."""

@@ -1,0 +1,91 @@
+"""The payments outbox (migration 0008): one row per attempt to pay a held booking, written
+before the provider is asked and moved along as its answers come."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from engine.types import BookingId, EventId, UserId
+
+_COLUMNS = ("id, booking_id, user_id, event_id, amount_cents, currency, provider, client_key,"
+            " status, charge_id, updated_at")
+
+
+@dataclass(frozen=True, slots=True)
+class Payment:
+    """One attempt to pay a held booking."""
+
+    id: uuid.UUID
+    booking_id: BookingId
+    user_id: UserId
+    event_id: EventId
+    amount_cents: int
+    currency: str
+    provider: str
+    client_key: str | None
+    status: str
+    charge_id: str | None
+    updated_at: datetime
+
+
+def _payment(row: asyncpg.Record) -> Payment:
+    return Payment(*row.values())
+
+
+async def begin(db: asyncpg.Pool, payment_id: uuid.UUID, booking_id: BookingId,
+                user_id: UserId, event_id: EventId, amount_cents: int, currency: str,
+                provider: str, client_key: str | None) -> Payment | None:
+    """Record an attempt as `charging` before any charge; None when the booking already has
+    one in flight or paid (the unique index: at most one successful charge per booking)."""
+    row = await db.fetchrow(
+        "INSERT INTO payments (id, booking_id, user_id, event_id, amount_cents, currency,"
+        " provider, client_key, status) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'charging')"
+        f" ON CONFLICT DO NOTHING RETURNING {_COLUMNS}", payment_id, booking_id, user_id,
+        event_id, amount_cents, currency, provider, client_key)
+    return None if row is None else _payment(row)
+
+
+async def by_key(db: asyncpg.Pool, booking_id: BookingId, client_key: str) -> Payment | None:
+    """The attempt a pay request with this Idempotency-Key made, if any."""
+    row = await db.fetchrow(f"SELECT {_COLUMNS} FROM payments"
+                            " WHERE booking_id = $1 AND client_key = $2", booking_id, client_key)
+    return None if row is None else _payment(row)
+
+
+async def live(db: asyncpg.Pool, booking_id: BookingId) -> Payment | None:
+    """The booking's attempt in flight or paid, if any."""
+    row = await db.fetchrow(
+        f"SELECT {_COLUMNS} FROM payments WHERE booking_id = $1"
+        " AND status IN ('charging', 'succeeded', 'captured')", booking_id)
+    return None if row is None else _payment(row)
+
+
+async def status(db: asyncpg.Pool, payment_id: uuid.UUID) -> str | None:
+    """An attempt's status now."""
+    value = await db.fetchval("SELECT status FROM payments WHERE id = $1", payment_id)
+    return None if value is None else str(value)
+
+
+async def move(db: asyncpg.Pool, payment_id: uuid.UUID, before: str, after: str,
+               charge_id: str | None = None) -> bool:
+    """`before` -> `after` (with the charge id once money moved); False if the row was not
+    in `before` any more (another process moved it first)."""
+    moved = await db.fetchval(
+        "UPDATE payments SET status = $3, charge_id = coalesce($4, charge_id),"
+        " updated_at = now() WHERE id = $1 AND status = $2 RETURNING 1",
+        payment_id, before, after, charge_id)
+    return bool(moved)
+
+
+async def unsettled(db: asyncpg.Pool, older_than_seconds: float) -> list[Payment]:
+    """Attempts whose end is not known (charging, or money taken and not yet captured or
+    refunded) untouched for this long: what recovery resolves."""
+    rows = await db.fetch(
+        f"SELECT {_COLUMNS} FROM payments WHERE status IN ('charging', 'succeeded')"
+        " AND updated_at <= now() - make_interval(secs => $1) ORDER BY updated_at",
+        older_than_seconds)
+    return [_payment(r) for r in rows]
