@@ -87,6 +87,7 @@ async def stack(db_pool: Any, tmp_path_factory: pytest.TempPathFactory
     # No JWT_SECRET: the parent generates one into DATA_DIR, and every process must use it.
     env.update(DATABASE_URL=TEST_DATABASE_URL, AMQP_URL=TEST_AMQP_URL, AMQP_PREFIX=prefix,
                DATA_DIR=str(data_dir), SHARDS=str(SHARDS), SHARD_WORKERS="1",
+               PAYMENT_PROVIDER="fake",  # a configured database needs one named
                GATEWAY_PROCESSES=str(PROCESSES), PORT="0", HOST="127.0.0.1",
                GATEWAY_METRICS_PORT=str(metrics_port), RATE_LIMIT_AUTH="4/minute",
                RATE_LIMIT_DEFAULT="100000/second", RATE_LIMIT_BOOKING="100000/second",

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
@@ -25,6 +26,16 @@ def chromium_path() -> str:
     if not (WEBUI_DIST / "index.html").exists():
         pytest.fail("the web UI is not built: run `make webui` (make test does)", pytrace=False)
     return CHROMIUM
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def empty_catalogue(db_pool: asyncpg.Pool) -> None:
+    """The browser tests read the public event list as a buyer does (200 events at most,
+    undated ones last): they start from an empty catalogue, not from the hundreds of events
+    the rest of the suite left in the shared test database, under which their own would
+    not be on the page. (They run after the other tests, before the fault tests, which
+    make their own events.)"""
+    await db_pool.execute("TRUNCATE events, idempotency_keys CASCADE")
 
 
 @pytest.fixture(scope="session")
