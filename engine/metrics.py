@@ -74,9 +74,9 @@ class Metrics:
             " pool (the hot path's target at the gateway: none per booking)", registry=r)
         self.reconnects = Counter(
             "ticketwar_reconnects", "Broker connections re-established", ["role"], registry=r)
-        self.session_loads = Counter(
-            "ticketwar_session_loads", "Users whose token version was read on first sight",
-            registry=r)
+        self.session_versions = Gauge(
+            "ticketwar_session_versions",
+            "Users whose token version is not 0, held in memory by this gateway", registry=r)
         self.sessions_refused = Counter(
             "ticketwar_sessions_refused", "Requests refused because their session was revoked",
             registry=r)

@@ -101,8 +101,6 @@ class Settings:
     rate_limit_register: str = "10/hour"
     rate_limit_default: str = "100/second"
     db_pool_max: int = 20
-    #: Users whose token version a gateway keeps in memory (least recently seen dropped).
-    session_cache_users: int = 100_000
     #: Who may read GET /metrics: addresses or CIDR networks (default: loopback and the
     #: private networks, where Prometheus runs beside the gateway).
     metrics_allowed: frozenset[str] = frozenset({
@@ -193,8 +191,6 @@ class Settings:
             raise SettingsError(f"JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} bytes")
         if self.max_quantity < 1:
             raise SettingsError("MAX_QUANTITY must be at least 1")
-        if self.session_cache_users < 1:
-            raise SettingsError("SESSION_CACHE_USERS must be at least 1")
         if self.log_level.upper() not in LOG_LEVELS:
             raise SettingsError(f"LOG_LEVEL={self.log_level!r}: not one of "
                                 f"{', '.join(LOG_LEVELS)}")

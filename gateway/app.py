@@ -10,12 +10,10 @@ nowhere else (`_wire`)."""
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import replace
 
-import asyncpg
 from aiohttp import web
 
 from engine.auth import TokenIssuer
@@ -28,14 +26,13 @@ from engine.process_share import share, sharing_processes
 from engine.service import BookingService
 from engine.sessions import SessionView
 from engine.settings import Settings
-from engine.storage import create_pool, sessions
-from engine.storage.database import translate_db_errors
+from engine.storage import create_pool
 from engine.storage.session_feed import SessionFeed
 from engine.storage.shard_store import PgShardStore
 from engine.strategies.queued import QueuedBooker
 from engine.stream_tickets import StreamTickets
 from engine.transport.registry import create_transport
-from engine.types import Clock, Sleeper, UserId, utcnow
+from engine.types import Clock, Sleeper, utcnow
 from gateway import openapi, webui
 from gateway.auth import auth_middleware
 from gateway.deadlines import body_deadline
@@ -80,15 +77,9 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     await pool.close()
 
 
-async def _token_versions(pool: asyncpg.Pool, user_ids: Sequence[UserId]) -> dict[UserId, int]:
-    async with translate_db_errors():
-        return await sessions.token_versions(pool, user_ids)
-
-
 async def _sessions(app: web.Application) -> AsyncIterator[None]:
     settings, metrics = app[settings_key], app[metrics_key]
-    view = SessionView(functools.partial(_token_versions, app[pool_key]),
-                       capacity=settings.session_cache_users, metrics=metrics)
+    view = SessionView(metrics=metrics)
     assert settings.database_url is not None  # create_pool refused to start without one
     feed = SessionFeed(settings.database_url.reveal(), view, metrics)
     app[sessions_key], app[session_feed_key] = view, feed

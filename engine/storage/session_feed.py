@@ -1,6 +1,7 @@
 """Revocations pushed into a gateway's `SessionView`: one dedicated connection LISTENs on
-the sessions channel, and whenever it had to be re-established, everything the view holds is
-read again — a notification sent while nobody listened is lost for good."""
+the sessions channel, and whenever it is (re-)established, every user whose version is not 0
+and every signed-out token is read again — a notification sent while nobody listened is
+lost for good. The first read completes before the gateway serves (`start`)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from engine.errors import Unavailable
 from engine.metrics import Metrics
 from engine.sessions import SessionView
 from engine.storage.database import TRANSIENT_DB_ERRORS
-from engine.storage.sessions import CHANNEL, revoked_tokens, token_versions
+from engine.storage.sessions import CHANNEL, changed_versions, revoked_tokens
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +68,7 @@ class SessionFeed:
             await conn.add_listener(CHANNEL, self._heard)
             # Listening first, reading second: a change made in between is heard, or read,
             # or both (merging is idempotent), never neither.
-            users = self._view.cached_users()
-            versions = await token_versions(conn, users)
-            self._view.refresh(users, versions, await revoked_tokens(conn))
+            self._view.refresh(await changed_versions(conn), await revoked_tokens(conn))
         except BaseException:
             conn.terminate()
             raise

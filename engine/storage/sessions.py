@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import asyncpg
 
 from engine.types import UserId
@@ -13,13 +11,13 @@ from engine.types import UserId
 CHANNEL = "ticketwar_sessions"
 
 
-async def token_versions(db: asyncpg.Pool | asyncpg.Connection,
-                         user_ids: Sequence[UserId]) -> dict[UserId, int]:
-    """Current token version of each of these users that exists and was not removed."""
+async def changed_versions(db: asyncpg.Pool | asyncpg.Connection) -> dict[UserId, int]:
+    """Every user whose token version is not 0, and every user removed (as -1): what a
+    gateway must hold to judge any token without reading (everyone else is at 0)."""
     rows = await db.fetch(
-        "SELECT id, token_version FROM users WHERE id = ANY($1::bigint[])"
-        " AND deleted_at IS NULL", list(user_ids))
-    return {r["id"]: r["token_version"] for r in rows}
+        "SELECT id, CASE WHEN deleted_at IS NULL THEN token_version ELSE -1 END AS version"
+        " FROM users WHERE token_version > 0 OR deleted_at IS NOT NULL")
+    return {r["id"]: r["version"] for r in rows}
 
 
 async def revoked_tokens(db: asyncpg.Pool | asyncpg.Connection) -> list[tuple[str, int]]:
