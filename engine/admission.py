@@ -24,10 +24,15 @@ class Admission:
         self.limit = limit
         self.in_flight = 0
 
+    @property
+    def full(self) -> bool:
+        """Whether a request arriving now would be refused."""
+        return self.in_flight >= self.limit
+
     @contextmanager
     def admitted(self) -> Iterator[None]:
         """Count a request in for the `with` block, or refuse it at once."""
-        if self.in_flight >= self.limit:
+        if self.full:
             raise Unavailable("the gateway is at capacity, try again shortly", retry_after=1)
         self.in_flight += 1
         try:

@@ -59,6 +59,11 @@ class BookingService:
         """Booking and cancel requests being worked on now."""
         return self._admission.in_flight
 
+    @property
+    def at_capacity(self) -> bool:
+        """Whether a booking or cancel arriving now would be refused (admission control)."""
+        return self._admission.full
+
     def resolve(self, outcome: Outcome) -> None:
         """Hand an outcome from the shard actors to the request waiting for it, if any."""
         if isinstance(self.booker, QueuedBooker):

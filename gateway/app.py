@@ -60,6 +60,7 @@ from gateway.keys import (
 from gateway.ratelimit import Handler, KeyBy, RateLimits
 from gateway.routes import accounts, bench, bookings, events, health, stream
 from gateway.routes.metrics import metrics_endpoint
+from gateway.shedding import shed_when_full
 from gateway.stream import StreamCaps, StreamHub
 
 log = logging.getLogger(__name__)
@@ -145,6 +146,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow,
     settings = settings.with_jwt_secret()
     provider = payments or create_provider(settings, sleeper=sleeper)
     app = web.Application(middlewares=[error_middleware,
+                                       shed_when_full,  # before the body, token, schema
                                        body_deadline(settings.body_timeout_seconds),
                                        auth_middleware],
                           client_max_size=settings.max_body_bytes)
