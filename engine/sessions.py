@@ -91,6 +91,3 @@ class SessionView:
             self._versions[user_id] = current
         if self._metrics is not None:
             self._metrics.session_versions.set(len(self._versions))
-
-    async def stop(self) -> None:
-        """Nothing runs in the background; kept for the resource's shutdown order."""

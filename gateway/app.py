@@ -87,7 +87,6 @@ async def _sessions(app: web.Application) -> AsyncIterator[None]:
     await feed.start()
     yield
     await feed.stop()
-    await view.stop()
 
 
 async def _engine(app: web.Application) -> AsyncIterator[None]:

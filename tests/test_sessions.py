@@ -104,7 +104,8 @@ async def test_a_removed_buyer_is_refused_before_booking(make_api: Callable[...,
     removed = await accounts.remove_user(a.pool, buyer.email)
     assert removed is not None and removed.email.endswith("@removed.invalid")
 
-    await _eventually_refused(b, buyer)
+    for gateway in (a, b):  # pushed to every gateway, not read
+        await _eventually_refused(gateway, buyer)
     for gateway in (a, b):
         reply = await gateway.book(buyer, event["id"], 1, key=f"after-{uuid.uuid4()}")
         assert (reply.status, reply.body["error"]) == (401, "session_revoked")
@@ -130,7 +131,8 @@ async def test_a_user_deleted_by_hand_is_refused_not_a_500(
     # An operator in psql, not the engine: the row is gone (the buyer had no bookings).
     await a.pool.execute("DELETE FROM users WHERE id = $1", buyer.id)
 
-    await _eventually_refused(b, buyer)
+    for gateway in (a, b):
+        await _eventually_refused(gateway, buyer)
     for gateway in (a, b):  # they heard the deletion
         reply = await gateway.book(buyer, event["id"], 1)
         assert (reply.status, reply.body["error"]) == (401, "session_revoked")

@@ -406,13 +406,13 @@ class ShardActor:
                     self._arm(fresh.event_id, hold)
         # A replay (a known key under a new booking id) is decided as the booking its key
         # is pinned to: that one's outcome is looked up with the redeliveries.
-        targets = {c.booking_id: self._replayed(c, pins) for c, _ in commands
-                   if isinstance(c, BookCommand) and c.idempotency_key is not None}
+        replayed = [self._replayed(c, pins) for c, _ in commands
+                    if isinstance(c, BookCommand) and c.idempotency_key is not None]
         to_check = [c.booking_id for c, redelivered in commands
                     if isinstance(c, CancelCommand | PayCommand)
                     or (isinstance(c, BookCommand)
                         and (verify_all or redelivered or c.check_existing))]
-        to_check += [pin.booking_id for pin in targets.values() if pin is not None]
+        to_check += [pin.booking_id for pin in replayed if pin is not None]
         prior = await self._store.existing(to_check) if to_check else {}
         now = self._clock()
         write = BatchWrite()
@@ -439,8 +439,7 @@ class ShardActor:
                 if outcome.status is BookingStatus.CONFIRMED and ledger is not None:
                     touched.add(ledger.event_id)
             elif isinstance(cmd, BookCommand):
-                outcome = self._book_once(cmd, ledger, targets.get(cmd.booking_id), pins,
-                                          decided, prior, write, now)
+                outcome = self._book_once(cmd, ledger, pins, decided, prior, write, now)
                 if ledger is not None and outcome.booking_id not in prior:
                     touched.add(ledger.event_id)
             else:
@@ -460,15 +459,14 @@ class ShardActor:
         pin = pins.get(slot) or (ledger.keys.get(slot) if ledger is not None else None)
         return pin if pin is not None and pin.booking_id != cmd.booking_id else None
 
-    def _book_once(self, cmd: BookCommand, ledger: EventLedger | None, pin: KeyPin | None,
+    def _book_once(self, cmd: BookCommand, ledger: EventLedger | None,
                    pins: dict[tuple[UserId, str], KeyPin], decided: dict[BookingId, Outcome],
                    prior: dict[BookingId, Outcome], write: BatchWrite,
                    now: datetime) -> Outcome:
         """Decide a booking command at most once per booking id and per key (I4)."""
         booking_id = cmd.booking_id
-        if pin is None and cmd.idempotency_key is not None:
-            # Pinned earlier in this very batch (concurrent copies of one request)?
-            pin = self._replayed(cmd, pins)
+        # Pinned before, or earlier in this very batch (concurrent copies of one request)?
+        pin = self._replayed(cmd, pins) if cmd.idempotency_key is not None else None
         if pin is not None:
             if (pin.event_id, pin.quantity) != (cmd.event_id, cmd.quantity):
                 return Outcome(cmd.booking_id, cmd.event_id, cmd.user_id,
