@@ -7,12 +7,12 @@ events table per request), and hands over to the configured strategy.
 from __future__ import annotations
 
 import importlib
-import time
 
 import asyncpg
 
 from engine.admission import Admission
 from engine.errors import InvalidQuantity, NotFound, NotOnSale, PaidNeedsQueued
+from engine.event_cache import EventCache
 from engine.messages import Outcome, StockUpdate
 from engine.notifications import Notifications
 from engine.process_share import share, sharing_processes
@@ -37,7 +37,10 @@ class BookingService:
         self.stock = StockView()
         self._pool = pool
         self._notifications = notifications
-        self._events: dict[EventId, tuple[float, Event]] = {}
+        #: Events as last read: one read per event at a time (engine/event_cache.py).
+        self.events: EventCache[Event] = EventCache(
+            self._read_event, ttl=settings.event_cache_seconds,
+            on_read=lambda event_id, event: self.stock.seed(event_id, event.available))
         # Each gateway process admits its share of the host's budget.
         self._admission = Admission(share(settings.max_requests_in_flight,
                                           sharing_processes(settings)))
@@ -96,21 +99,17 @@ class BookingService:
 
     async def event(self, event_id: EventId) -> Event:
         """The event (cached briefly); `NotFound` if it does not exist."""
-        hit = self._events.get(event_id)
-        now = time.monotonic()
-        if hit is not None and now - hit[0] < self.settings.event_cache_seconds:
-            return hit[1]
+        return await self.events.get(event_id)
+
+    async def _read_event(self, event_id: EventId) -> Event:
         async with translate_db_errors():
-            event = await get_event(self._pool, event_id)
-        self._events[event_id] = (now, event)
-        self.stock.seed(event_id, event.available)
-        return event
+            return await get_event(self._pool, event_id)
 
     async def event_edited(self, event: Event) -> None:
         """An organizer changed an event through this gateway: drop the cached copy, and tell
         every gateway its seats left — a gateway that learned "sold out" before a capacity
         raise would otherwise keep refusing from memory until some batch broadcast again."""
-        self._events.pop(event.id, None)
+        self.events.forget(event.id)
         await self._transport.broadcast_stock([StockUpdate(event.id, event.available)])
 
     async def book(self, user_id: UserId, event_id: EventId, quantity: int,

@@ -10,6 +10,7 @@ holds only the users whose token version is not 0, engine/sessions.py).
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -86,3 +87,17 @@ async def test_not_on_sale_is_answered_from_the_cached_event(make_api: Any) -> N
     early = await api.book(buyer, event["id"], 1, key="early-1")
     assert (early.status, early.body["error"]) == (409, "not_on_sale")
     assert _statements(api) - before == 0
+
+
+async def test_a_burst_on_an_uncached_event_reads_it_once(make_api: Any) -> None:
+    """The first second of a sale: every buyer's first request finds the event uncached.
+    They share one read instead of each paying its own (and queueing for the pool)."""
+    api: Api = await make_api(event_cache_seconds=600)
+    event = await api.event(totalTickets=100)
+    buyers = await api.accounts(20)
+    before = _statements(api)
+    replies = await asyncio.gather(
+        *(api.book(b, event["id"], 1, key=f"first-{b.id}") for b in buyers))
+    assert {r.status for r in replies} == {201}, [r.body for r in replies]
+    assert _statements(api) - before == 1
+
