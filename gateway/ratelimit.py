@@ -1,4 +1,5 @@
-"""Rate limiting (the `limits` library's moving window, in this process's memory).
+"""Rate limiting: exact moving windows in this process's memory (`moving_window.py`); the
+limits are written as the `limits` library parses them ("20/second", "10/minute").
 
 Most routes count per signed-in user, else per real address. Login and register count per
 address whatever token is sent — a token must not buy a fresh allowance of password guesses
@@ -14,19 +15,17 @@ in docs/design.md.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Awaitable, Callable
 from enum import Enum
 
 from aiohttp import web
-from limits import RateLimitItem, parse
-from limits.aio.storage import MemoryStorage
-from limits.aio.strategies import MovingWindowRateLimiter
+from limits import parse
 
 from engine.errors import RateLimited
 from engine.metrics import Metrics
 from engine.process_share import share
 from gateway.keys import principal_key
+from gateway.moving_window import MovingWindow
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -69,47 +68,50 @@ class RateLimits:
     def __init__(self, trusted_proxies: frozenset[str], metrics: Metrics, *,
                  processes: int = 1) -> None:
         self._trusted = trusted_proxies
-        self._window = MovingWindowRateLimiter(MemoryStorage())
         self._metrics = metrics
         self._processes = processes
+        #: One window per (scope, limit): routes sharing a scope share their counts.
+        self._windows: dict[tuple[str, str], MovingWindow] = {}
 
-    def _item(self, limit: str) -> RateLimitItem:
-        """`limit` ("20/second") as this process enforces it: its share of the allowance."""
-        item = parse(limit)
-        if self._processes == 1:
-            return item
-        return type(item)(share(item.amount, self._processes), item.multiples,
-                          item.namespace)
+    def _window(self, limit: str, scope: str) -> MovingWindow:
+        """The counts of `scope` for `limit` ("20/second") as this process enforces it: its
+        share of the allowance."""
+        window = self._windows.get((scope, limit))
+        if window is None:
+            item = parse(limit)
+            window = self._windows[(scope, limit)] = MovingWindow(
+                share(item.amount, self._processes), item.get_expiry())
+        return window
 
     def address(self, request: web.Request) -> str:
         """The request's real address (see `client_address`)."""
         return client_address(request, self._trusted)
 
-    async def hit(self, limit: RateLimitItem, scope: str, key: str) -> None:
-        """Count one request of `key` in `scope`; `RateLimited` once over `limit`."""
-        if await self._window.hit(limit, scope, key):
+    def hit(self, window: MovingWindow, scope: str, key: str) -> None:
+        """Count one request of `key` in `scope`; `RateLimited` once over the window's limit."""
+        wait = window.hit(key)
+        if wait is None:
             return
         self._metrics.rate_limited.labels(scope).inc()
-        reset_at, _ = await self._window.get_window_stats(limit, scope, key)
-        retry_after = max(1, math.ceil(reset_at - time.time()))
-        raise RateLimited(f"too many requests: at most {limit}", retry_after=retry_after)
+        raise RateLimited(f"too many requests: at most {window.amount} per "
+                          f"{window.seconds:g} s", retry_after=max(1, math.ceil(wait)))
 
     def counter(self, limit: str, scope: str) -> Callable[[str], Awaitable[None]]:
         """A check of `limit` within `scope` for a key the caller picks (e.g. an email)."""
-        item = self._item(limit)
+        window = self._window(limit, scope)
 
         async def count(key: str) -> None:
-            await self.hit(item, scope, key)
+            self.hit(window, scope, key)
 
         return count
 
     def wrap(self, handler: Handler, limit: str, scope: str,
              by: KeyBy = KeyBy.CALLER) -> Handler:
         """`handler` limited to `limit` (e.g. "20/second") per key within `scope`."""
-        item = self._item(limit)
+        window = self._window(limit, scope)
 
         async def limited(request: web.Request) -> web.StreamResponse:
-            await self.hit(item, scope, limit_key(request, self._trusted, by))
+            self.hit(window, scope, limit_key(request, self._trusted, by))
             return await handler(request)
 
         return limited
