@@ -134,6 +134,9 @@ class Settings:
     #: Commands for one virtual bucket of events (see `amqp_buckets`) arriving within this
     #: window share one message.
     coalesce_ms: float = 2.0
+    #: A shard worker sends at most one stock message per this many milliseconds (the
+    #: first after a quiet spell at once); seats left are a hint, the actor decides.
+    stock_interval_ms: float = 20.0
     #: Virtual buckets events are hashed into before RabbitMQ's consistent-hash exchange:
     #: the routing key, and the unit of coalescing. Enough for the exchange to spread them
     #: evenly over the shard queues; each distinct one costs its own message per window.
@@ -209,6 +212,9 @@ class Settings:
                 raise SettingsError(f"{timeout.upper()} must be more than 0")
         if self.gateway_processes < 1:
             raise SettingsError("GATEWAY_PROCESSES must be at least 1")
+        for window in ("coalesce_ms", "stock_interval_ms"):
+            if getattr(self, window) < 0:
+                raise SettingsError(f"{window.upper()} must not be negative")
 
     @property
     def transport(self) -> str:

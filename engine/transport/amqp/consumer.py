@@ -46,6 +46,7 @@ from engine.transport.amqp import topology
 from engine.transport.amqp.errors import BROKER_ERRORS
 from engine.transport.amqp.topology import Names
 from engine.transport.base import Envelope
+from engine.transport.stock_throttle import StockThrottle
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +114,9 @@ class AmqpShardConsumer:
         self._fast: AbstractChannel | None = None
         self._stock: AbstractExchange | None = None
         self._buckets = settings.amqp_buckets
+        #: Stock of every actor of this worker, one message per interval at most.
+        self._stock_throttle = StockThrottle(self._publish_stock,
+                                             interval=settings.stock_interval_ms / 1000)
         self._consumers: list[tuple[AbstractQueue, str]] = []
         #: Deliveries some of whose commands are settled and some not: a later message on
         #: the same channel must not be acked with multiple=True while one of these is open.
@@ -232,6 +236,7 @@ class AmqpShardConsumer:
     async def stop(self) -> None:
         """Close everything; idempotent."""
         await self.stop_consuming()
+        await self._stock_throttle.close()  # the last batches' seats left still go out
         connection, self._connection = self._connection, None
         if self._watchdog is not None:
             self._watchdog.cancel()
@@ -300,8 +305,12 @@ class AmqpShardConsumer:
             await self._fast_publish(None, encode_outcomes(group), reply_to, "outcomes")
 
     async def send_stock(self, updates: Sequence[StockUpdate]) -> None:
-        """Broadcast seats left to every gateway, in one message."""
-        await self._fast_publish(self._stock, encode_stock(list(updates)), "", "stock")
+        """Broadcast seats left to every gateway: with the stock of this worker's other
+        batches of the same few milliseconds, in one message (`StockThrottle`)."""
+        self._stock_throttle.put(updates)
+
+    async def _publish_stock(self, updates: list[StockUpdate]) -> None:
+        await self._fast_publish(self._stock, encode_stock(updates), "", "stock")
 
     async def _fast_publish(self, exchange: AbstractExchange | None, body: bytes,
                             routing_key: str, kind: str) -> None:
