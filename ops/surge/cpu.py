@@ -8,18 +8,26 @@ A benchmark on one machine measures the client too; so it says how much. Read fr
   gateway processes);
 - `services`: PostgreSQL and RabbitMQ processes on this machine (on a shared machine they
   include other users' work, so they are reported apart).
+
+Each is also split by component — `gateway` (the `ticketwar run` tree but its shard
+workers), `workers` (`python -m shards`), `postgresql`, `rabbitmq` — so a row says where a
+strategy spends what it costs per request, not only how much.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 _TICKS = os.sysconf("SC_CLK_TCK")
-#: Command names (/proc/<pid>/comm) of the backing services.
-SERVICE_NAMES = frozenset({"postgres", "beam.smp", "erl_child_setup", "epmd"})
+#: Command names (/proc/<pid>/comm) of the backing services, and the component of each.
+SERVICE_COMPONENTS = {"postgres": "postgresql", "beam.smp": "rabbitmq",
+                      "erl_child_setup": "rabbitmq", "epmd": "rabbitmq"}
+SERVICE_NAMES = frozenset(SERVICE_COMPONENTS)
+#: The parts of a row's CPU, in the order a report shows them.
+COMPONENTS = ("gateway", "workers", "postgresql", "rabbitmq")
 
 
 def _stat(pid: int) -> list[str] | None:
@@ -73,6 +81,18 @@ def services() -> set[int]:
     return {pid for pid, _, comm in _all() if comm in SERVICE_NAMES}
 
 
+def component(pid: int, *, service: bool) -> str:
+    """Which part of the stack a process is (see `COMPONENTS`)."""
+    try:
+        if service:
+            return SERVICE_COMPONENTS.get(Path(f"/proc/{pid}/comm").read_text().strip(),
+                                          "rabbitmq")
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return "rabbitmq" if service else "gateway"
+    return "workers" if b"shards" in argv and b"-m" in argv else "gateway"
+
+
 @dataclass(frozen=True)
 class CpuShare:
     """CPU seconds spent during the load phase, by who spent them. `server_s` is None when
@@ -83,6 +103,8 @@ class CpuShare:
     services_s: float
     requests: int
     generator_processes: int = 1
+    #: CPU seconds by component (`COMPONENTS`); empty when not measured.
+    components: dict[str, float] = field(default_factory=dict)
 
     def per_request_ms(self, seconds: float | None) -> float | None:
         """Milliseconds of CPU per request (None for an unknown figure)."""
@@ -120,6 +142,9 @@ class CpuShare:
             "server_ms_per_request": _round(server),
             "generator_share": None if share is None else round(share, 3),
             "generator_cheaper": self.generator_cheaper,
+            "components_ms_per_request": {
+                name: _round(self.per_request_ms(seconds))
+                for name, seconds in self.components.items()},
         }
 
 
@@ -138,6 +163,8 @@ class ServerMeter:
     def __init__(self, roots: Sequence[int]) -> None:
         self._roots = list(roots)
         self._before: dict[str, dict[int, float]] = {}
+        #: CPU seconds by component over the window, once stopped.
+        self.components: dict[str, float] = {}
 
     def _read(self) -> dict[str, dict[int, float]]:
         server = tree(self._roots) if self._roots else set()
@@ -149,10 +176,18 @@ class ServerMeter:
         self._before = self._read()
 
     def stop(self) -> tuple[float, float]:
-        """CPU seconds of (server, services) since `start`."""
+        """CPU seconds of (server, services) since `start`; by component in `components`."""
         after = self._read()
         spent = []
+        parts = dict.fromkeys(COMPONENTS if self._roots else COMPONENTS[2:], 0.0)
         for group in ("server", "services"):
             before = self._before.get(group, {})
-            spent.append(sum(max(0.0, t - before.get(p, 0.0)) for p, t in after[group].items()))
+            total = 0.0
+            for pid, t in after[group].items():
+                used = max(0.0, t - before.get(pid, 0.0))
+                total += used
+                part = component(pid, service=group == "services")
+                parts[part] = parts.get(part, 0.0) + used
+            spent.append(total)
+        self.components = parts
         return spent[0], spent[1]

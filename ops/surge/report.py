@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ops.surge.checker import Verdict
-from ops.surge.cpu import CpuShare
+from ops.surge.cpu import COMPONENTS, CpuShare
 from ops.surge.record import SellingPhase, Stats
 
 STATUSES = (200, 201, 202, 409, 422, 429, 503)
@@ -116,9 +116,16 @@ def _cpu_rows(results: Sequence[RunResult]) -> list[tuple[str, list[str]]]:
         ("generator CPU ms/req", each(lambda c: _ms(c.per_request_ms(c.generator_s)))),
         ("server CPU ms/req", each(lambda c: _ms(c.per_request_ms(c.server_s)))),
         ("services CPU ms/req", each(lambda c: _ms(c.per_request_ms(c.services_s)))),
+        ("  of which gw / wk / pg / mq", each(_by_component)),
         ("generator CPU share", each(lambda c: "–" if c.generator_share is None
                                      else f"{c.generator_share:.0%}")),
     ]
+
+
+def _by_component(cpu: CpuShare) -> str:
+    """CPU ms per request of gateway, workers, PostgreSQL and RabbitMQ, `–` where unknown."""
+    return " / ".join(_ms(cpu.per_request_ms(cpu.components.get(name)))
+                      for name in COMPONENTS)
 
 
 def _ms(value: float | None) -> str:

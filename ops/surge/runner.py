@@ -70,5 +70,5 @@ async def run_surge(scenario: Scenario, url: str, pool: asyncpg.Pool, issuer: To
     verdict = await checker.check(pool, events, samples, settle_seconds=settle_seconds)
     stats = summarize(samples, duration)
     cpu = CpuShare(generator_cpu, server_cpu if server_pids else None, services_cpu,
-                   stats.requests, processes)
+                   stats.requests, processes, components=meter.components)
     return RunResult(scenario.name, strategy, stats, verdict, cpu)

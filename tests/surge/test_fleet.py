@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import secrets
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +14,7 @@ import pytest
 from engine.auth import TokenIssuer
 from engine.settings import Secret, Settings
 from ops.surge import scenario as scenarios
-from ops.surge.cpu import ServerMeter, cpu_seconds, tree
+from ops.surge.cpu import ServerMeter, component, cpu_seconds, services, tree
 from ops.surge.runner import run_surge
 from ops.surge.stack import local_gateway
 from tests.surge.conftest import SURGE_DATABASE_URL
@@ -29,6 +31,25 @@ def test_cpu_is_read_per_process_tree() -> None:
     sum(i * i for i in range(2_000_000))  # burn a little CPU in the measured tree
     server, _ = meter.stop()
     assert server > 0
+    assert meter.components["gateway"] == pytest.approx(server)  # not a shard worker
+    assert set(meter.components) == {"gateway", "workers", "postgresql", "rabbitmq"}
+
+
+def test_processes_are_told_apart_by_component() -> None:
+    """A shard worker by its command line, the services by their command names."""
+    worker = subprocess.Popen(
+        [sys.executable, "-c", "import sys; print('up', flush=True); sys.stdin.read()",
+         "-m", "shards"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert worker.stdout is not None and worker.stdout.readline() == b"up\n"  # exec'd
+        assert component(worker.pid, service=False) == "workers"
+        assert component(os.getpid(), service=False) == "gateway"
+    finally:
+        worker.communicate(b"")
+    postgres = [pid for pid in services()
+                if Path(f"/proc/{pid}/comm").read_text().strip() == "postgres"]
+    assert postgres, "no PostgreSQL process on this machine (the suite needs one)"
+    assert component(postgres[0], service=True) == "postgresql"
 
 
 @pytest.mark.slow
