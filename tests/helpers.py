@@ -139,6 +139,16 @@ async def assert_eventually(check: Callable[[], Awaitable[bool]], *, timeout: fl
         await asyncio.sleep(interval)
 
 
+async def blocked_on_an_event_row(pool: asyncpg.Pool) -> bool:
+    """Whether some statement on this database waits for a row lock on `events` (an actor's
+    claim or commit behind a test's `SELECT ... FOR UPDATE`): the batch is in flight, not
+    merely "some actor is busy" (a runtime also wakes the events with open holds at start,
+    which keeps actors busy too)."""
+    return bool(await pool.fetchval(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+        " AND wait_event_type = 'Lock' AND query LIKE 'UPDATE events %'"))
+
+
 @contextlib.asynccontextmanager
 async def scratch_database(beside: str, suffix: str) -> AsyncIterator[URL]:
     """The URL of a database beside `beside` (its name + `suffix`), absent on entry and

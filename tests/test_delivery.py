@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from functools import partial
 from typing import Any
 
 import pytest
@@ -20,7 +21,7 @@ from gateway.keys import service_key, transport_key
 from tests.conftest import TEST_AMQP_URL
 from tests.faultproxy import FaultProxy
 from tests.faults.checks import surge, verify
-from tests.helpers import Api, assert_eventually
+from tests.helpers import Api, assert_eventually, blocked_on_an_event_row
 from tests.worker import ShardWorker
 
 pytestmark = pytest.mark.slow
@@ -146,7 +147,13 @@ async def test_a_full_shard_mailbox_refuses_at_once(make_api: Callable[..., Any]
     async with api.pool.acquire() as conn, conn.transaction():
         # Hold the event's row: the actor's first batch waits on it, the next ones queue.
         await conn.execute("SELECT 1 FROM events WHERE id = $1 FOR UPDATE", event["id"])
-        queued = [asyncio.create_task(api.book(b, event["id"], 1)) for b in buyers[:3]]
+        queued = [asyncio.create_task(api.book(buyers[0], event["id"], 1))]
+
+        # The first batch in flight before the next two arrive: an actor takes its whole
+        # mailbox as one batch, so two arriving with the first would leave none waiting.
+        await assert_eventually(partial(blocked_on_an_event_row, api.pool),
+                                message="the first booking never reached its actor")
+        queued += [asyncio.create_task(api.book(b, event["id"], 1)) for b in buyers[1:3]]
 
         async def mailbox_full() -> bool:
             return transport.runtime.backlog(shard) == 2
