@@ -15,11 +15,11 @@ import pytest
 
 from engine.errors import Unavailable
 from engine.settings import Secret, Settings
-from engine.storage.database import ensure_database
 from engine.storage.migrate import migrate
 from gateway.app import create_app
 from tests.clock import CLOCK
 from tests.helpers import Api
+from tests.session_lock import DatabaseLock
 from tests.worker import ShardWorker, delete_namespace
 
 TEST_DATABASE_URL = os.environ.get(
@@ -34,28 +34,40 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-async def db_pool() -> AsyncIterator[asyncpg.Pool]:
+async def db_lock() -> AsyncIterator[DatabaseLock]:
+    """This session's claim on the test database, held for its whole life: a second session
+    on the same database is refused before it can wipe this one's data."""
+    async with DatabaseLock(TEST_DATABASE_URL) as lock:
+        yield lock
+
+
+@pytest.fixture(scope="session")
+async def db_pool(db_lock: DatabaseLock) -> AsyncIterator[asyncpg.Pool]:
     """A pool on the test database (created if missing), its schema rebuilt once per session."""
-    pool = await fresh_pool(TEST_DATABASE_URL)
+    pool = await fresh_pool(db_lock)
     yield pool
     await pool.close()
 
 
-async def fresh_pool(dsn: str) -> asyncpg.Pool:
-    """A pool on the database `dsn` (created if missing), its schema rebuilt from scratch;
-    an unreachable server fails the run, it never skips."""
-    try:
-        await ensure_database(dsn)
-        conn = await asyncpg.connect(dsn)
-    except (OSError, asyncpg.PostgresError) as exc:
-        pytest.fail(f"PostgreSQL test database unreachable at {dsn}: {exc}. "
-                    "Run `make services` (or .ci/run) first.", pytrace=False)
+@pytest.fixture(autouse=True)
+async def _database_still_ours(request: pytest.FixtureRequest) -> None:
+    """A database restart (the fault tests make one) ends the lock's connection, and with it
+    the lock: take it back before the next test that uses the database, or fail saying which
+    session took the database meanwhile. Free while the connection stands."""
+    if "db_lock" in request.fixturenames:
+        await request.getfixturevalue("db_lock").check()
+
+
+async def fresh_pool(lock: DatabaseLock) -> asyncpg.Pool:
+    """A pool on the locked database, its schema rebuilt from scratch. The lock comes first:
+    without it, the DROP below would be another live session's data."""
+    conn = await asyncpg.connect(lock.dsn)
     try:
         await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
         await migrate(conn)
     finally:
         await conn.close()
-    return await asyncpg.create_pool(dsn, min_size=1, max_size=10)
+    return await asyncpg.create_pool(lock.dsn, min_size=1, max_size=10)
 
 
 #: RabbitMQ names used by this test session only (removed at the end).

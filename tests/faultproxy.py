@@ -6,6 +6,7 @@ make the link slow, half-open or cut, while both ends stay real.
         proxy.stall("down")   # bytes from the server stop reaching the client (half-open)
         proxy.heal()          # they flow again, nothing lost
         await proxy.cut()     # every connection closed at once; new ones accepted
+        await proxy.down()    # the server is gone: connections closed, new ones too, at once
 
 A stalled direction stops *reading*: the bytes wait in the kernel's buffers, as they would
 behind a congested or partitioned link, and arrive in order once healed.
@@ -61,6 +62,7 @@ class FaultProxy:
         self._writers: set[asyncio.StreamWriter] = set()
         #: Connections accepted so far (a test can wait for a client to connect).
         self.accepted = 0
+        self._gone = False
 
     @property
     def port(self) -> int:
@@ -99,8 +101,16 @@ class FaultProxy:
         """Delay every chunk by `seconds` in both directions (0 to stop)."""
         self._delay[0] = seconds
 
+    async def down(self) -> None:
+        """The server is gone, as far as clients can tell: every open connection is closed
+        and each new one is closed at once (a client fails fast, as against a refused port,
+        instead of waiting on a stalled link), until `heal()`."""
+        self._gone = True
+        await self.cut()
+
     def heal(self) -> None:
-        """Forward again in both directions, without latency."""
+        """Forward again in both directions, without latency; a server gone is back."""
+        self._gone = False
         self._up.set()
         self._down.set()
         self._delay[0] = 0.0
@@ -119,6 +129,9 @@ class FaultProxy:
     async def _accept(self, client_reader: asyncio.StreamReader,
                       client_writer: asyncio.StreamWriter) -> None:
         self.accepted += 1
+        if self._gone:
+            client_writer.close()
+            return
         try:
             server_reader, server_writer = await asyncio.open_connection(*self._upstream)
         except OSError:

@@ -6,12 +6,14 @@ import asyncio
 import contextlib
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import asyncpg
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from yarl import URL
 
 from engine.auth import TokenIssuer
 from engine.transport.inproc import InprocTransport
@@ -135,6 +137,37 @@ async def assert_eventually(check: Callable[[], Awaitable[bool]], *, timeout: fl
         if time.monotonic() > deadline:
             raise AssertionError(message or f"condition not met within {timeout}s")
         await asyncio.sleep(interval)
+
+
+async def blocked_on_an_event_row(pool: asyncpg.Pool) -> bool:
+    """Whether some statement on this database waits for a row lock on `events` (an actor's
+    claim or commit behind a test's `SELECT ... FOR UPDATE`): the batch is in flight, not
+    merely "some actor is busy" (a runtime also wakes the events with open holds at start,
+    which keeps actors busy too)."""
+    return bool(await pool.fetchval(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+        " AND wait_event_type = 'Lock' AND query LIKE 'UPDATE events %'"))
+
+
+@contextlib.asynccontextmanager
+async def scratch_database(beside: str, suffix: str) -> AsyncIterator[URL]:
+    """The URL of a database beside `beside` (its name + `suffix`), absent on entry and
+    dropped on exit, whoever is still connected to it."""
+    base = URL(beside)
+    url = base.with_path(f"{base.path}{suffix}")
+
+    async def drop() -> None:
+        admin = await asyncpg.connect(str(url.with_path("/postgres")))
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{url.path[1:]}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+    await drop()
+    try:
+        yield url
+    finally:
+        await drop()
 
 
 def free_port() -> int:

@@ -1,15 +1,19 @@
-"""What a buyer is told when the link to the broker fails mid-publish — never "failed" for a
-booking that may go through — and when the gateway or a shard is full: refused at once, with
-nothing done. A TCP fault proxy sits between the gateway and the real RabbitMQ; the session's
-shard worker consumes directly, so decisions go on."""
+"""What a buyer is told when the link to the broker fails mid-publish, or the gateway's link
+to its database on the slow path — never "failed" for a booking that may go through — and when
+the gateway or a shard is full: refused at once, with nothing done. A TCP fault proxy sits
+between the gateway and the real RabbitMQ (or PostgreSQL); the session's shard worker connects
+directly, so decisions go on."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from functools import partial
 from typing import Any
 
+import asyncpg
 import pytest
+from yarl import URL
 
 from engine.settings import Secret, Settings
 from engine.transport.base import shard_for
@@ -17,10 +21,10 @@ from engine.transport.inproc import InprocTransport
 from engine.types import Role
 from gateway.app import create_app
 from gateway.keys import service_key, transport_key
-from tests.conftest import TEST_AMQP_URL
+from tests.conftest import TEST_AMQP_URL, TEST_DATABASE_URL
 from tests.faultproxy import FaultProxy
 from tests.faults.checks import surge, verify
-from tests.helpers import Api, assert_eventually
+from tests.helpers import Api, assert_eventually, blocked_on_an_event_row
 from tests.worker import ShardWorker
 
 pytestmark = pytest.mark.slow
@@ -146,7 +150,13 @@ async def test_a_full_shard_mailbox_refuses_at_once(make_api: Callable[..., Any]
     async with api.pool.acquire() as conn, conn.transaction():
         # Hold the event's row: the actor's first batch waits on it, the next ones queue.
         await conn.execute("SELECT 1 FROM events WHERE id = $1 FOR UPDATE", event["id"])
-        queued = [asyncio.create_task(api.book(b, event["id"], 1)) for b in buyers[:3]]
+        queued = [asyncio.create_task(api.book(buyers[0], event["id"], 1))]
+
+        # The first batch in flight before the next two arrive: an actor takes its whole
+        # mailbox as one batch, so two arriving with the first would leave none waiting.
+        await assert_eventually(partial(blocked_on_an_event_row, api.pool),
+                                message="the first booking never reached its actor")
+        queued += [asyncio.create_task(api.book(b, event["id"], 1)) for b in buyers[1:3]]
 
         async def mailbox_full() -> bool:
             return transport.runtime.backlog(shard) == 2
@@ -200,3 +210,44 @@ async def test_a_gateway_that_missed_broadcasts_never_answers_sold_out_from_memo
 
     again = await api.book(second, event, 1, key="after-the-outage")
     assert again.status == 201, again.body  # not a "sold out" from a stale view
+
+
+@pytest.fixture
+async def pg_proxy() -> AsyncIterator[FaultProxy]:
+    """A fault proxy in front of the test database."""
+    async with FaultProxy("127.0.0.1", 5432) as p:
+        yield p
+
+
+async def test_a_booking_the_broker_kept_is_answered_202_when_the_gateway_loses_its_database(
+        pg_proxy: FaultProxy, shard_worker: ShardWorker, db_pool: asyncpg.Pool,
+        aiohttp_client: Any, make_settings: Callable[..., Settings]) -> None:
+    # The gateway reaches PostgreSQL through the proxy; the shard worker, directly.
+    url = str(URL(TEST_DATABASE_URL).with_port(pg_proxy.port))
+    settings = make_settings(database_url=Secret(url), amqp_url=Secret(TEST_AMQP_URL),
+                             booking_wait_seconds=1.0)
+    app = create_app(settings)
+    api = Api(await aiohttp_client(app), app, shard_worker)
+    event = await api.event(totalTickets=5)
+    buyer = await api.account()
+    async with db_pool.acquire() as conn, conn.transaction():
+        # Hold the event's row: the broker confirms the command, its actor cannot decide it
+        # yet, so the gateway's wait ends undecided and it takes the slow path (its trace).
+        await conn.execute("SELECT 1 FROM events WHERE id = $1 FOR UPDATE", event["id"])
+        booking = asyncio.create_task(api.book(buyer, event["id"], 1, key="kept-then-cut-off"))
+        await assert_eventually(partial(blocked_on_an_event_row, db_pool),
+                                message="the booking never reached its actor")
+        await pg_proxy.down()  # the gateway's database is gone before it can write the trace
+        reply = await booking
+    pg_proxy.heal()
+    # The command is in the broker and its shard decides it: "503, not done" would be a lie.
+    assert reply.status == 202, reply.body
+    await shard_worker.drain()
+    decided = await db_pool.fetch("SELECT id, status FROM bookings WHERE user_id = $1",
+                                  buyer.id)
+    assert [(str(r["id"]), r["status"]) for r in decided] == [(reply.body["id"], "confirmed")]
+    # Its owner reads the booking it was told about, and a retry with the key replays it.
+    seen = await api.call("GET", f"/api/bookings/{reply.body['id']}", buyer)
+    assert (seen.status, seen.body["status"]) == (200, "confirmed")
+    retry = await api.book(buyer, event["id"], 1, key="kept-then-cut-off")
+    assert (retry.status, retry.body["id"]) == (201, reply.body["id"])

@@ -14,26 +14,16 @@ from yarl import URL
 
 from engine.storage.database import ensure_database
 from tests.conftest import TEST_DATABASE_URL
+from tests.helpers import scratch_database
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-async def _drop(url: URL) -> None:
-    admin = await asyncpg.connect(str(url.with_path("/postgres")))
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{url.path[1:]}" WITH (FORCE)')
-    finally:
-        await admin.close()
 
 
 @pytest.fixture
 async def missing_database() -> AsyncIterator[URL]:
     """The URL of a database (beside the test database) that does not exist yet."""
-    base = URL(TEST_DATABASE_URL)
-    url = base.with_path(f"{base.path}_fresh")
-    await _drop(url)
-    yield url
-    await _drop(url)
+    async with scratch_database(TEST_DATABASE_URL, "_fresh") as url:
+        yield url
 
 
 @pytest.mark.slow

@@ -9,6 +9,7 @@ import asyncio
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import asyncpg
@@ -27,7 +28,7 @@ from engine.transport.inproc import InprocTransport
 from engine.types import BookingStatus, EventId, Role
 from gateway.keys import service_key, transport_key
 from tests.conftest import TEST_AMQP_URL
-from tests.helpers import Api, assert_eventually
+from tests.helpers import Api, assert_eventually, blocked_on_an_event_row
 from tests.worker import ShardWorker
 
 
@@ -141,14 +142,8 @@ async def test_shutdown_ends_at_its_deadline(make_api: Callable[..., Any]) -> No
         await conn.execute("SELECT 1 FROM events WHERE id = $1 FOR UPDATE", event)
         booking = asyncio.create_task(api.book(buyer, event, 1))
 
-        async def in_flight() -> bool:
-            # Its batch waits on the row lock (not merely "some actor is busy": a runtime
-            # also wakes the events with open holds at start, which keeps actors busy too).
-            return bool(await api.pool.fetchval(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                " AND wait_event_type = 'Lock' AND query LIKE 'UPDATE events %'"))
-
-        await assert_eventually(in_flight, message="the booking never reached its actor")
+        await assert_eventually(partial(blocked_on_an_event_row, api.pool),
+                                message="the booking never reached its actor")
         async with asyncio.timeout(10):
             with pytest.raises(ShutdownIncomplete):
                 await transport.stop()

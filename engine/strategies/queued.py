@@ -276,16 +276,29 @@ class QueuedBooker:
     async def _pending(self, req: BookingRequest, booking_id: BookingId) -> Outcome | Pending:
         """Undecided within the wait: leave a trace so GET /api/bookings/{id} answers
         "pending" to its owner (the slow path; one write). A keyed request pins its key to
-        this booking id here, or learns the booking it was pinned to first."""
+        this booking id here, or learns the booking it was pinned to first.
+
+        The command is out by now (confirmed, or maybe kept and being re-sent) and its shard
+        will decide it, so a database that cannot take the trace must not turn this into
+        "503, not done": the answer is still pending, and the booking's own row answers its
+        owner once decided (until then a read finds nothing). The key is then pinned by the
+        actor, in the batch that decides it, as on the fast path."""
         key = req.idempotency_key or f"auto:{booking_id}"
-        async with translate_db_errors():
-            claim = await bookings.claim_key(self._pool, req.user_id, key, req.event_id,
-                                             req.quantity, booking_id)
+        try:
+            async with translate_db_errors():
+                claim = await bookings.claim_key(self._pool, req.user_id, key, req.event_id,
+                                                 req.quantity, booking_id)
+        except Unavailable as exc:
+            log.warning("booking %s: pending without its trace (%s)", booking_id, exc.message)
+            return Pending(booking_id, req.event_id, req.quantity)
         if (claim.event_id, claim.quantity) != (req.event_id, req.quantity):
             raise IdempotencyMismatch("this Idempotency-Key was used for another request")
         if not claim.created:
-            async with translate_db_errors():
-                prior = await bookings.get_outcome(self._pool, claim.booking_id)
+            try:
+                async with translate_db_errors():
+                    prior = await bookings.get_outcome(self._pool, claim.booking_id)
+            except Unavailable:
+                prior = None  # the booking the key names is pending, as far as we can tell
             if prior is not None:
                 return prior
         return Pending(claim.booking_id, req.event_id, req.quantity)

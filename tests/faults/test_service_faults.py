@@ -50,8 +50,8 @@ async def test_broker_down_answers_503_and_recovers(fault_stack: FaultStack) -> 
         assert int(refused.headers["Retry-After"]) >= 1
         unkeyed = await api.book(buyer, event["id"], 1)
         assert unkeyed.status == 503, unkeyed.body
-        # Not accepted means not done: no booking. The key stays pinned to one booking id,
-        # so the retry below re-sends that same booking.
+        # Not accepted means not done: no booking, and nothing pinned to the key: the retry
+        # below is a new attempt, which its actor decides at most once for the key.
         assert await api.pool.fetchval("SELECT count(*) FROM bookings WHERE user_id = $1",
                                        buyer.id) == 0
         health = await api.call("GET", "/api/health")

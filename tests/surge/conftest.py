@@ -11,6 +11,7 @@ import asyncpg
 import pytest
 
 from tests.conftest import TEST_DATABASE_URL, fresh_pool
+from tests.session_lock import DatabaseLock
 
 
 def _sibling(dsn: str, suffix: str) -> str:
@@ -23,8 +24,15 @@ SURGE_DATABASE_URL = _sibling(TEST_DATABASE_URL, "_surge")
 
 
 @pytest.fixture(scope="session")
-async def surge_pool() -> AsyncIterator[asyncpg.Pool]:
+async def surge_lock() -> AsyncIterator[DatabaseLock]:
+    """This session's claim on the surge database (see tests/session_lock.py)."""
+    async with DatabaseLock(SURGE_DATABASE_URL) as lock:
+        yield lock
+
+
+@pytest.fixture(scope="session")
+async def surge_pool(surge_lock: DatabaseLock) -> AsyncIterator[asyncpg.Pool]:
     """A pool on the surge database (created if missing), its schema rebuilt once."""
-    pool = await fresh_pool(SURGE_DATABASE_URL)
+    pool = await fresh_pool(surge_lock)
     yield pool
     await pool.close()
