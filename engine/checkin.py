@@ -23,7 +23,6 @@ from engine.errors import (
     Unavailable,
     UnknownTicket,
     UnknownUser,
-    rejection,
 )
 from engine.messages import Outcome, TicketInfo
 from engine.storage import staff
@@ -133,7 +132,9 @@ class CheckinDesk:
         if outcome.reason == TicketVoid.code and ticket is not None:
             raise TicketVoid("this ticket's booking was cancelled or expired",
                              ticket=_ticket_json(ticket))
-        raise rejection(outcome.reason or "rejected")
+        # Dead-lettered (a worker that cannot read the command, say): nothing was changed.
+        raise Unavailable(f"the check-in was not decided ({outcome.reason}); try again",
+                          retry_after=5)
 
 
 def _iso(value: datetime) -> str:

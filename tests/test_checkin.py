@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from engine.checkin import CheckinDesk
+from engine.errors import Unavailable
 from engine.messages import (
     BookCommand,
     CancelCommand,
@@ -31,7 +33,7 @@ from engine.storage.invariants import check_invariants
 from engine.storage.shard_store import PgShardStore
 from engine.transport.base import Envelope
 from engine.types import BookingStatus, Role, Strategy
-from gateway.keys import metrics_key
+from gateway.keys import metrics_key, service_key
 from tests.factories import Account
 from tests.helpers import Api, assert_eventually
 from tests.test_actor import FailsAfterCommit, RecordingOutlet
@@ -430,3 +432,18 @@ async def test_the_invariants_name_a_void_or_unconfirmed_ticket_checked_in(api: 
     assert [len(broken.violations[k]) for k in (
         "C1 void ticket checked in", "C2 checked in, booking not confirmed")] == [1, 1]
     assert not broken.ok
+
+
+async def test_a_check_in_that_was_dead_lettered_answers_try_again(api: Api) -> None:
+    vendor = await api.account(Role.VENDOR)
+    event, _, booking = await _sold(api, vendor, quantity=1)
+    principal = api.issuer.verify(vendor.token)
+
+    async def dead_lettered(event_id: int, user_id: int, code: str) -> Outcome:
+        [answer] = await record_dead(api.pool, [_checkin(event_id, user_id, code)])
+        return answer
+
+    desk = CheckinDesk(api.pool, api.app[service_key].event, dead_lettered)
+    with pytest.raises(Unavailable) as refused:
+        await desk.check_in(principal, event["id"], booking["tickets"][0]["code"])
+    assert refused.value.retry_after == 5 and "undeliverable" in refused.value.message
