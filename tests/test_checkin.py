@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from engine.checkin import CheckinDesk
+from engine.door import Door
 from engine.errors import Unavailable
 from engine.messages import (
     BookCommand,
@@ -355,6 +356,37 @@ async def test_a_new_owner_loads_the_door_and_the_old_one_is_fenced(api: Api) ->
     assert await api.pool.fetchval("SELECT checked_in_at FROM tickets WHERE code = $1",
                                    second) is None
     assert (await check_invariants(api.pool, [event["id"]])).ok
+
+
+class _CountingDoors(PgShardStore):
+    """Counts the door loads."""
+
+    loads: list[set[int]]
+
+    async def doors(self, event_ids: set[int]) -> dict[int, Door]:
+        self.loads.append(set(event_ids))
+        return await super().doors(event_ids)
+
+
+async def test_the_door_is_loaded_once_and_kept_current_by_the_actor(api: Api) -> None:
+    event, buyer, booking = await _sold(api, quantity=2)
+    store = _CountingDoors(api.pool)
+    store.loads = []
+    scanner = (await api.account()).id
+    outlet = RecordingOutlet()
+    async with ShardActor(0, store, outlet) as actor:
+        for code in [t["code"] for t in booking["tickets"]] * 2:
+            actor.submit(Envelope([_checkin(event["id"], scanner, code)]))
+            await actor.drain()
+        bought = BookCommand(uuid.uuid4(), event["id"], buyer.id, 1, "test")
+        actor.submit(Envelope([bought]))
+        await actor.drain()
+        actor.submit(Envelope([_checkin(event["id"], scanner,
+                                        outlet.outcomes[-1].tickets[0].code)]))
+        await actor.drain()
+    assert store.loads == [{event["id"]}]
+    assert [o.reason for o in outlet.outcomes if o.checkin is not None] == [
+        None, None, "already_checked_in", "already_checked_in", None]
 
 
 async def test_a_cancel_and_a_check_in_in_one_batch_are_decided_in_order(api: Api) -> None:

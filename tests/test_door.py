@@ -6,6 +6,9 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from engine.door import Door, DoorTicket, check_in
 from engine.messages import TicketInfo
 
@@ -49,3 +52,46 @@ def test_a_loaded_ticket_keeps_its_state() -> None:
     door = Door.of([DoorTicket(uuid.uuid4(), "TW-CCCCC-CCCCC", booking, False, T0, attempt)])
     assert door.used(booking)
     assert check_in(door, "TW-CCCCC-CCCCC", uuid.uuid4(), T0).reason == "already_checked_in"
+
+
+#: A script of door events over 3 bookings of 2 tickets: scan ticket n, or cancel booking n.
+_script = st.lists(st.tuples(st.sampled_from(["scan", "cancel"]), st.integers(0, 5)),
+                   max_size=30)
+
+
+@settings(max_examples=300, deadline=None)
+@given(script=_script)
+def test_no_sequence_checks_a_void_ticket_in_or_voids_a_used_one(
+        script: list[tuple[str, int]]) -> None:
+    bookings = [uuid.uuid4() for _ in range(3)]
+    door = Door()
+    codes: list[str] = []
+    for n, booking in enumerate(bookings):
+        issued = [TicketInfo(uuid.uuid4(), f"TW-{n}{k}AAA-AAAAA") for k in range(2)]
+        door.issued(booking, issued)
+        codes += [t.code for t in issued]
+    first_time: dict[str, datetime] = {}
+    cancelled: set[uuid.UUID] = set()
+    for step, (action, n) in enumerate(script):
+        now = T0 + timedelta(seconds=step)
+        if action == "cancel":
+            booking = bookings[n % 3]
+            if not door.used(booking):  # the actor's rule: a used booking stands
+                door.voided(booking)
+                cancelled.add(booking)
+            continue
+        code = codes[n]
+        admission = check_in(door, code, uuid.uuid4(), now)
+        ticket = door.tickets[code]
+        if ticket.booking_id in cancelled:
+            assert admission.reason == "ticket_void"
+        elif code in first_time:
+            assert (admission.reason, admission.checked_in_at) == (
+                "already_checked_in", first_time[code])
+        else:
+            assert (admission.reason, admission.new) == (None, True)
+            first_time[code] = now
+        # After every step: no void ticket checked in, and every first time is kept.
+        assert all(t.checked_in_at is None or not t.void for t in door.tickets.values())
+        assert {c: t.checked_in_at for c, t in door.tickets.items()
+                if t.checked_in_at is not None} == first_time
