@@ -347,9 +347,24 @@ async def test_a_new_owner_loads_the_door_and_the_old_one_is_fenced(api: Api) ->
         old.submit(Envelope([moved]))  # the old owner learns of the move at its write
         await old.drain()
         assert old.fenced == 1 and old_outlet.forwarded == [moved]
+        # A ticket the new owner issued is unknown to the old one's door: its refusal is
+        # fenced as well, never answered "unknown".
+        old.submit(Envelope([WakeCommand(event["id"])]))  # claims it back, loads a door
+        old.submit(Envelope([_checkin(event["id"], scanner, first)]))
+        await old.drain()
+        third_outlet = RecordingOutlet()
+        async with ShardActor(2, store, third_outlet) as third:  # a third owner sells
+            third.submit(Envelope([BookCommand(uuid.uuid4(), event["id"], buyer.id, 1,
+                                               "test")]))
+            await third.drain()
+        fresh = _checkin(event["id"], scanner, third_outlet.outcomes[-1].tickets[0].code)
+        old.submit(Envelope([fresh]))
+        await old.drain()
+        assert old.fenced == 2 and old_outlet.forwarded == [moved, fresh]
     checked_at = await api.pool.fetchval("SELECT checked_in_at FROM tickets WHERE code = $1",
                                          first)
-    assert _answers(old_outlet.outcomes) == [(None, checked_at)]
+    assert _answers(old_outlet.outcomes) == [(None, checked_at),
+                                             ("already_checked_in", checked_at)]
     assert _answers(new_outlet.outcomes) == [("already_checked_in", checked_at)]
     refusal = [o for o in new_outlet.outcomes if o.checkin is None]
     assert [(o.status, o.reason) for o in refusal] == [(BookingStatus.CONFIRMED, "checked_in")]

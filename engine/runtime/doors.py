@@ -87,7 +87,9 @@ class Doors:
 
     def check_in(self, cmd: CheckinCommand, ledger: EventLedger | None, write: BatchWrite,
                  now: datetime) -> Outcome:
-        """Decide a check-in; a new one goes into the batch."""
+        """Decide a check-in; a new one goes into the batch. A refusal is fenced too: an
+        actor that lost the event to another owner must not call a ticket that owner issued
+        unknown — its commit fails, and the command is forwarded to the owner."""
         door = self._doors.get(cmd.event_id) if ledger is not None else None
         if ledger is None or door is None:
             return self._answer(cmd, None, UnknownTicket.code, None)
@@ -95,6 +97,8 @@ class Doors:
         if admission.new:
             assert admission.ticket is not None
             write.checked_in(ledger, (admission.ticket.id, now, cmd.checkin_id, cmd.user_id))
+        else:
+            write.touch(ledger)
         ticket = None if admission.ticket is None else admission.ticket.info
         return self._answer(cmd, ticket, admission.reason, admission.checked_in_at)
 
