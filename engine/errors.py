@@ -140,6 +140,45 @@ class HoldExpired(NotPayable):
     code = "hold_expired"
 
 
+class UnknownUser(NotFound):
+    """No account has this email (door staff are existing accounts)."""
+
+    code = "unknown_user"
+
+
+class UnknownTicket(NotFound):
+    """No ticket of this event has this code (a code of another event is unknown here)."""
+
+    code = "unknown_ticket"
+
+
+class AlreadyCheckedIn(Conflict):
+    """The ticket was checked in before; `checkedInAt` says when, first."""
+
+    code = "already_checked_in"
+
+
+class TicketVoid(Conflict):
+    """The ticket's booking was cancelled or expired: it is kept on record, never valid at
+    the door."""
+
+    code = "ticket_void"
+
+
+class CheckedIn(NotCancellable):
+    """A ticket of this booking was checked in at the door: the booking can no longer be
+    cancelled."""
+
+    code = "checked_in"
+
+
+class CheckinNeedsQueued(Conflict):
+    """Check-in is decided by the event's shard actor: only the `queued` strategy runs them,
+    so `locked` and `naive` refuse it."""
+
+    code = "checkin_needs_queued"
+
+
 class PaymentDeclined(EngineError):
     """The payment provider refused the charge; the hold stays until it expires."""
 

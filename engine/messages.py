@@ -78,7 +78,25 @@ class WakeCommand:
     reply_to: str = ""
 
 
-Command: TypeAlias = BookCommand | CancelCommand | PayCommand | WakeCommand
+@dataclass(frozen=True, slots=True)
+class CheckinCommand:
+    """Check a ticket in at the event's door, by its code: decided by the event's actor, in
+    order with its cancels. `checkin_id` names this attempt: its answer is addressed to it,
+    and a redelivery of it is recognised in the ticket's record."""
+
+    checkin_id: uuid.UUID
+    event_id: EventId
+    user_id: UserId
+    code: str
+    reply_to: str
+
+    @property
+    def booking_id(self) -> BookingId:
+        """What its answer is addressed to (an Outcome's `booking_id`): this attempt."""
+        return self.checkin_id
+
+
+Command: TypeAlias = BookCommand | CancelCommand | PayCommand | WakeCommand | CheckinCommand
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +113,13 @@ def void_tickets(tickets: Iterable[TicketInfo]) -> tuple[TicketInfo, ...]:
     """These tickets marked void, ordered by code (as every read returns them)."""
     return tuple(sorted((TicketInfo(t.id, t.code, True) for t in tickets),
                         key=lambda t: t.code))
+
+
+@dataclass(frozen=True, slots=True)
+class CheckinResult:
+    """What a check-in's outcome adds: when the ticket was checked in (first), if it was."""
+
+    checked_in_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +141,9 @@ class Outcome:
     expires_at: datetime | None = None
     amount_cents: int | None = None
     currency: str | None = None
+    #: Set on the answer to a check-in (its `booking_id` is the attempt's id, its ticket in
+    #: `tickets`): it concerns the scanner's request only, never a booking's owner.
+    checkin: CheckinResult | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +165,9 @@ def _command_dict(cmd: Command) -> dict[str, Any]:
                 "replyTo": cmd.reply_to}
     if isinstance(cmd, WakeCommand):
         return {"type": "wake", "eventId": cmd.event_id}
+    if isinstance(cmd, CheckinCommand):
+        return {"type": "checkin", "checkinId": str(cmd.checkin_id), "eventId": cmd.event_id,
+                "userId": cmd.user_id, "code": cmd.code, "replyTo": cmd.reply_to}
     return {"type": "cancel", "bookingId": str(cmd.booking_id), "eventId": cmd.event_id,
             "userId": cmd.user_id, "replyTo": cmd.reply_to}
 
@@ -161,6 +192,11 @@ def _command_from(d: dict[str, Any]) -> Command:
                               uuid.UUID(d["paymentId"]), str(d["replyTo"]))
         if kind == "wake":
             return WakeCommand(int(d["eventId"]))
+        if kind == "checkin":
+            if not isinstance(d["code"], str):
+                raise WireError(f"bad code {d['code']!r}")
+            return CheckinCommand(uuid.UUID(d["checkinId"]), int(d["eventId"]),
+                                  int(d["userId"]), d["code"], str(d["replyTo"]))
     except (KeyError, TypeError, ValueError) as exc:
         raise WireError(f"bad {kind} command: {exc}") from exc
     raise WireError(f"unknown command type {kind!r}")
@@ -197,7 +233,19 @@ def outcome_to_dict(o: Outcome) -> dict[str, Any]:
             "replyTo": o.reply_to,
             "answers": None if o.answers is None else str(o.answers),
             "expiresAt": None if o.expires_at is None else o.expires_at.isoformat(),
-            "amountCents": o.amount_cents, "currency": o.currency}
+            "amountCents": o.amount_cents, "currency": o.currency,
+            **({} if o.checkin is None else {"checkin": _checkin_dict(o.checkin)})}
+
+
+def _checkin_dict(c: CheckinResult) -> dict[str, Any]:
+    return {"checkedInAt": None if c.checked_in_at is None else c.checked_in_at.isoformat()}
+
+
+def _checkin_from(d: dict[str, Any] | None) -> CheckinResult | None:
+    if d is None:
+        return None
+    at = d.get("checkedInAt")
+    return CheckinResult(None if at is None else datetime.fromisoformat(at))
 
 
 def outcome_from_dict(d: dict[str, Any]) -> Outcome:
@@ -210,7 +258,7 @@ def outcome_from_dict(d: dict[str, Any]) -> Outcome:
                    None if d.get("answers") is None else uuid.UUID(d["answers"]),
                    None if d.get("expiresAt") is None
                    else datetime.fromisoformat(d["expiresAt"]),
-                   d.get("amountCents"), d.get("currency"))
+                   d.get("amountCents"), d.get("currency"), _checkin_from(d.get("checkin")))
 
 
 def encode_outcomes(outcomes: list[Outcome]) -> bytes:

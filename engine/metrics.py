@@ -37,6 +37,10 @@ class Metrics:
             ["strategy", "outcome"], buckets=_LATENCY_BUCKETS, registry=r)
         self.seats_confirmed = Counter(
             "ticketwar_seats_confirmed", "Seats confirmed", ["strategy"], registry=r)
+        self.checkins = Counter(
+            "ticketwar_checkins", "Check-ins at the door decided by the shard actors, by "
+            "outcome (checked_in, already_checked_in, unknown_ticket, ticket_void)",
+            ["outcome"], registry=r)
         self.rate_limited = Counter(
             "ticketwar_rate_limited", "Requests refused by the rate limiter", ["scope"],
             registry=r)

@@ -32,6 +32,15 @@ class Answer(BaseModel):
                               populate_by_name=True, json_schema_extra=_open)
 
 
+class Ticket(Answer):
+    """A ticket of a booking."""
+
+    id: uuid.UUID
+    code: str
+    void: bool = Field(description=(
+        "true for the tickets of a cancelled booking: kept on record, not valid at the door"))
+
+
 class Error(Answer):
     """Every error answer."""
 
@@ -44,6 +53,9 @@ class Error(Answer):
         "`unavailable` on a booking: the id it would have had, which no booking will get"))
     suggestions: list[str] = optional(description=(
         "`weak_password`: what would make the password harder to guess"))
+    ticket: Ticket = optional(description="`already_checked_in`, `ticket_void`: the ticket")
+    checked_in_at: datetime = optional(description=(
+        "`already_checked_in`: when the ticket was checked in, the first time"))
 
 
 class User(Answer):
@@ -86,15 +98,8 @@ class Event(Answer):
     price_cents: int = Field(description="per seat, in the currency's minor unit; 0: free")
     currency: str = Field(description="ISO 4217")
     hold_seconds: int = Field(description="how long a paid booking is held for payment")
-
-
-class Ticket(Answer):
-    """A ticket of a booking."""
-
-    id: uuid.UUID
-    code: str
-    void: bool = Field(description=(
-        "true for the tickets of a cancelled booking: kept on record, not valid at the door"))
+    checked_in: int = optional(description=(
+        "read by its vendor or an admin only: tickets checked in at the door"))
 
 
 class Booking(Answer):
@@ -124,6 +129,23 @@ class Rejection(Error):
         "accepted (nothing recorded)"))
 
 
+class StaffMember(Answer):
+    """An account with check-in rights for one event (its role unchanged)."""
+
+    event_id: int
+    user_id: int
+    email: str = Field(json_schema_extra={"format": "email"})
+    name: str | None
+    granted_at: datetime
+
+
+class CheckIn(Answer):
+    """A ticket checked in at the door, now."""
+
+    ticket: Ticket
+    checked_in_at: datetime
+
+
 class MyTicket(Answer):
     """One of the caller's tickets."""
 
@@ -137,4 +159,5 @@ class MyTicket(Answer):
 
 #: Every answer model, by the name the document gives its schema.
 ANSWERS: dict[str, type[Answer]] = {m.__name__: m for m in (
-    Error, Rejection, User, Token, StreamTicket, Event, Ticket, Booking, MyTicket)}
+    Error, Rejection, User, Token, StreamTicket, Event, Ticket, Booking, MyTicket, StaffMember,
+    CheckIn)}

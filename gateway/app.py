@@ -17,6 +17,7 @@ from dataclasses import replace
 from aiohttp import web
 
 from engine.auth import TokenIssuer
+from engine.checkin import CheckinDesk
 from engine.checkout import Checkout
 from engine.metrics import Metrics
 from engine.notifications import Notifications
@@ -40,6 +41,7 @@ from gateway.errors import error_middleware
 from gateway.headers import add_security_headers
 from gateway.health import HealthProbe
 from gateway.keys import (
+    checkin_key,
     checkout_key,
     clock_key,
     health_probe_key,
@@ -58,7 +60,7 @@ from gateway.keys import (
     transport_key,
 )
 from gateway.ratelimit import Handler, KeyBy, RateLimits
-from gateway.routes import accounts, bench, bookings, events, health, stream
+from gateway.routes import accounts, bench, bookings, door, events, health, stream
 from gateway.routes.metrics import metrics_endpoint
 from gateway.shedding import shed_when_full
 from gateway.stream import StreamCaps, StreamHub
@@ -107,6 +109,9 @@ async def _engine(app: web.Application) -> AsyncIterator[None]:
                         clock=clock, sleeper=sleeper,
                         wait_seconds=settings.payment_wait_seconds)
     app[checkout_key] = checkout
+    app[checkin_key] = CheckinDesk(
+        app[pool_key], service.event,
+        booker.check_in if isinstance(booker, QueuedBooker) else None)
     _wire(app)
     await transport.start()
     await checkout.start()
@@ -197,6 +202,13 @@ def create_app(settings: Settings, *, clock: Clock = utcnow,
                         limited(bookings.cancel_booking, book_limit, "book"))
     app.router.add_post("/api/bookings/{booking_id}/pay",
                         limited(bookings.pay_booking, book_limit, "book"))
+    app.router.add_post("/api/events/{event_id}/staff",
+                        limited(door.grant_staff, default, "write"))
+    app.router.add_get("/api/events/{event_id}/staff", limited(door.list_staff, default, "read"))
+    app.router.add_delete("/api/events/{event_id}/staff/{user_id}",
+                          limited(door.revoke_staff, default, "write"))
+    app.router.add_post("/api/events/{event_id}/checkin",
+                        limited(door.check_in, default, "write"))
     app.router.add_get("/api/me/tickets", limited(bookings.my_tickets, default, "read"))
     app[health_probe_key] = HealthProbe(settings.health_cache_seconds)
     app.router.add_get("/api/health", limited(health.health, default, "health", KeyBy.ADDRESS))

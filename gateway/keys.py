@@ -8,6 +8,7 @@ import asyncpg
 from aiohttp import web
 
 from engine.auth import Principal, TokenIssuer
+from engine.checkin import CheckinDesk
 from engine.checkout import Checkout
 from engine.metrics import Metrics
 from engine.notifications import Notifications
@@ -26,6 +27,8 @@ settings_key = web.AppKey("settings", Settings)
 #: Who takes the money for paid events, and the checkout that uses it.
 payments_key = web.AppKey("payments", PaymentProvider)
 checkout_key = web.AppKey("checkout", Checkout)
+#: Door staff and check-in.
+checkin_key = web.AppKey("checkin", CheckinDesk)
 #: The clock and sleeper hold deadlines and payment checks run on (tests move them).
 clock_key = web.AppKey("clock", tuple[Clock, Sleeper])
 pool_key = web.AppKey("pool", asyncpg.Pool)

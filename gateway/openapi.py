@@ -22,6 +22,7 @@ from gateway.schemas import (
     BookHeaders,
     BookingPath,
     BookInput,
+    CheckinInput,
     EventInput,
     EventPage,
     EventPatch,
@@ -29,6 +30,8 @@ from gateway.schemas import (
     Login,
     PayInput,
     Register,
+    StaffInput,
+    StaffPath,
 )
 
 JSON = "application/json"
@@ -60,7 +63,7 @@ _BOOKING_ID = parameters(BookingPath, "path")
 
 #: Request bodies and answers: generated from the models that validate them.
 _SCHEMAS = component_schemas([*ANSWERS.values(), Register, Login, EventInput, EventPatch,
-                              BookInput, PayInput])
+                              BookInput, PayInput, StaffInput, CheckinInput])
 
 _PATHS: dict[str, Any] = {
     "/api/auth/register": {"post": {
@@ -92,7 +95,8 @@ _PATHS: dict[str, Any] = {
                  "responses": {"201": _answer("created", _ref("Event")), "401": _ERROR,
                                "403": _ERROR, "422": _ERROR}}},
     "/api/events/{event_id}": {
-        "get": {"summary": "One event", "parameters": _EVENT_ID,
+        "get": {"summary": "One event (its vendor and ADMINs also see `checkedIn`)",
+                "parameters": _EVENT_ID,
                 "responses": {"200": _answer("event", _ref("Event")), "404": _ERROR}},
         "patch": {"summary": "Edit an event (its vendor, ADMIN)", "security": _AUTH,
                   "parameters": _EVENT_ID, "requestBody": _body(_ref("EventPatch")),
@@ -112,6 +116,42 @@ _PATHS: dict[str, Any] = {
             "422": _answer("over the per-user limit / bad input", _ref("Rejection")),
             "429": _answer("rate limited", _ref("Error"), _RETRY),
             "503": _answer("broker or database unavailable", _ref("Error"), _RETRY)}}},
+    "/api/events/{event_id}/staff": {
+        "post": {"summary": "Make an account door staff of this event (its vendor, ADMIN): "
+                            "it may check tickets in here; its role does not change",
+                 "security": _AUTH, "parameters": _EVENT_ID,
+                 "requestBody": _body(_ref("StaffInput")),
+                 "responses": {"201": _answer("granted", _ref("StaffMember")),
+                               "200": _answer("staff already", _ref("StaffMember")),
+                               "403": _ERROR,
+                               "404": _answer("no such event / unknown_user", _ref("Error")),
+                               "422": _ERROR}},
+        "get": {"summary": "The event's door staff (its vendor, ADMIN)", "security": _AUTH,
+                "parameters": _EVENT_ID,
+                "responses": {"200": _answer("staff", {"type": "array",
+                                                       "items": _ref("StaffMember")}),
+                              "403": _ERROR, "404": _ERROR}}},
+    "/api/events/{event_id}/staff/{user_id}": {"delete": {
+        "summary": "Revoke an account's check-in rights for this event (its vendor, ADMIN)",
+        "security": _AUTH, "parameters": parameters(StaffPath, "path"),
+        "responses": {"204": {"description": "revoked"}, "403": _ERROR,
+                      "404": _answer("no such event, or not its staff", _ref("Error"))}}},
+    "/api/events/{event_id}/checkin": {"post": {
+        "summary": "Check a ticket in at the door (the event's vendor, its staff, ADMIN); "
+                   "decided by the event's shard actor, in order with its cancels",
+        "security": _AUTH, "parameters": _EVENT_ID,
+        "requestBody": _body(_ref("CheckinInput")),
+        "responses": {
+            "200": _answer("checked in, now", _ref("CheckIn")),
+            "403": _ERROR,
+            "404": _answer("no such event / unknown_ticket (also a code of another event)",
+                           _ref("Error")),
+            "409": _answer("already_checked_in (`checkedInAt`: the first time) / ticket_void "
+                           "(cancelled or expired booking); both carry the `ticket`",
+                           _ref("Error")),
+            "422": _ERROR,
+            "503": _answer("not decided in time: retry (a ticket this attempt checked in "
+                           "then answers already_checked_in)", _ref("Error"), _RETRY)}}},
     "/api/bookings/{booking_id}": {"get": {
         "summary": "A booking (its owner only)", "security": _AUTH,
         "parameters": _BOOKING_ID,
@@ -120,7 +160,8 @@ _PATHS: dict[str, Any] = {
         "summary": "Cancel a confirmed or held booking; seats go back on sale at once",
         "security": _AUTH, "parameters": _BOOKING_ID,
         "responses": {"200": _answer("cancelled", _ref("Booking")), "404": _ERROR,
-                      "409": _ERROR}}},
+                      "409": _answer("not_cancellable / checked_in (a ticket of it was "
+                                     "checked in at the door)", _ref("Error"))}}},
     "/api/bookings/{booking_id}/pay": {"post": {
         "summary": "Pay a held booking (its owner only); at most one successful charge per "
                    "booking, whatever keys are sent",

@@ -147,6 +147,20 @@ class PayInput(Body):
         "`tok_declined`, `tok_timeout`, `tok_action`"))]
 
 
+class StaffInput(Body):
+    """An account to make door staff of an event."""
+
+    email: Annotated[Email, Field(json_schema_extra={"format": "email"}, description=(
+        "an existing account's (`unknown_user` otherwise); its role does not change"))]
+
+
+class CheckinInput(Body):
+    """A ticket presented at the door."""
+
+    code: Annotated[str, Field(min_length=1, max_length=64, pattern=NO_CONTROL,
+                               description="the ticket's code, e.g. `TW-7KQ2M-X9D4P`")]
+
+
 # -- parameters -----------------------------------------------------------------------------
 
 
@@ -154,6 +168,13 @@ class EventPath(Params):
     """`{event_id}`."""
 
     event_id: Id
+
+
+class StaffPath(Params):
+    """`{event_id}` and `{user_id}`."""
+
+    event_id: Id
+    user_id: Id
 
 
 class BookingPath(Params):

@@ -106,7 +106,10 @@ class StreamHub:
                 self._offer(sub, frame)
 
     def outcome(self, outcome: Outcome) -> None:
-        """Push a booking's outcome to its owner's connections on this gateway."""
+        """Push a booking's outcome to its owner's connections on this gateway (a check-in's
+        answer concerns the request that asked for it only)."""
+        if outcome.checkin is not None:
+            return
         frame = _frame("booking", {"id": str(outcome.booking_id), "eventId": outcome.event_id,
                                    "status": outcome.status.value, "reason": outcome.reason,
                                    "quantity": outcome.quantity})

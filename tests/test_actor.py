@@ -56,6 +56,18 @@ class DeadLetters(RecordingOutlet):
         self.dead.append(envelope)
 
 
+class FailsAfterCommit(DeadLetters):
+    """Records like the others; raises once after a commit when told (kills the actor)."""
+
+    fail = False
+
+    async def send_outcomes(self, outcomes: Sequence[Outcome]) -> None:
+        if self.fail:
+            self.fail = False
+            raise RuntimeError("a bug after the commit")
+        await super().send_outcomes(outcomes)
+
+
 class GatedStore(PgShardStore):
     """Counts commits; can hold one at the gate so a test knows a batch is in flight."""
 

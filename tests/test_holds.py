@@ -33,7 +33,7 @@ from gateway.keys import notifications_key
 from tests.clock import CLOCK, FakeClock
 from tests.factories import create_accounts
 from tests.helpers import Api, assert_eventually
-from tests.test_actor import DeadLetters, RecordingOutlet
+from tests.test_actor import FailsAfterCommit, RecordingOutlet
 
 
 @pytest.fixture
@@ -221,23 +221,11 @@ async def test_a_claim_expires_overdue_holds_at_once(api: Api, clock: FakeClock)
     assert (await check_invariants(api.pool, [event_id])).ok
 
 
-class _FailsOnCue(DeadLetters):
-    """Records like the others; raises once after a commit when told (kills the actor)."""
-
-    fail = False
-
-    async def send_outcomes(self, outcomes: Sequence[Outcome]) -> None:
-        if self.fail:
-            self.fail = False
-            raise RuntimeError("a bug after the commit")
-        await super().send_outcomes(outcomes)
-
-
 async def test_an_actor_restarted_in_process_keeps_the_deadlines_it_held(
         api: Api, clock: FakeClock) -> None:
     event_id, users = await _paid_event(api, 2, 20, 2)
     free = (await api.event(totalTickets=5))["id"]
-    outlet = _FailsOnCue()
+    outlet = FailsAfterCommit()
     runtime = ShardRuntime(PgShardStore(api.pool), shards=1, clock=clock.now,
                            sleeper=clock.sleep)
     await runtime.start(outlet)

@@ -19,7 +19,9 @@ from typing import Protocol
 
 from engine import domain
 from engine.domain import EventLedger, Hold, KeyPin
+from engine.door import Door
 from engine.errors import (
+    CheckedIn,
     DuplicateWrite,
     EventUnknown,
     IdempotencyMismatch,
@@ -33,6 +35,7 @@ from engine.errors import (
 from engine.messages import (
     BookCommand,
     CancelCommand,
+    CheckinCommand,
     Command,
     Outcome,
     PayCommand,
@@ -42,6 +45,7 @@ from engine.messages import (
     void_tickets,
 )
 from engine.metrics import Metrics
+from engine.runtime.doors import Doors
 from engine.storage.shard_store import BatchWrite
 from engine.tickets import new_tickets
 from engine.transport.base import Envelope, Outlet
@@ -70,6 +74,9 @@ class ShardStore(Protocol):
 
     async def events_with_holds(self) -> list[EventId]:
         """Events that have open holds (whoever owns them)."""
+
+    async def doors(self, event_ids: set[EventId]) -> dict[EventId, Door]:
+        """The tickets of these events as the door sees them."""
 
 
 @dataclass(slots=True)
@@ -115,6 +122,8 @@ class ShardActor:
         #: Where to push a hold's expiry: the gateway that took the booking (best effort;
         #: unknown for holds a claim reloaded).
         self._reply_to: dict[BookingId, str] = {}
+        #: Its events' tickets as check-in sees them (engine/runtime/doors.py).
+        self._doors = Doors(metrics)
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -381,6 +390,7 @@ class ShardActor:
                 self._forget({c.event_id for c, _ in commands})
                 raise PoisonBatch(f"unexpected {type(exc).__name__}: {exc}") from exc
         self._m_batch.observe(len(commands))
+        self._doors.count(decided.outcomes)
         if forwarded:
             await self._outlet.forward(forwarded)
         await self._outlet.ack(batch)
@@ -394,6 +404,7 @@ class ShardActor:
     def _forget(self, event_ids: set[EventId]) -> None:
         for event_id in event_ids:
             self._ledgers.pop(event_id, None)
+        self._doors.forget(event_ids)
 
     async def _decide(self, commands: Sequence[tuple[Command, bool]], verify_all: bool,
                       pins: dict[tuple[UserId, str], KeyPin]) -> _Decided:
@@ -414,6 +425,7 @@ class ShardActor:
                         and (verify_all or redelivered or c.check_existing))]
         to_check += [pin.booking_id for pin in replayed if pin is not None]
         prior = await self._store.existing(to_check) if to_check else {}
+        await self._doors.load(self._store, (c for c, _ in commands), prior)
         now = self._clock()
         write = BatchWrite()
         outcomes: list[Outcome] = []
@@ -434,7 +446,9 @@ class ShardActor:
             ledger = self._ledgers.get(cmd.event_id)
             if isinstance(cmd, WakeCommand):
                 continue  # its work, the deadlines above, is done
-            if isinstance(cmd, PayCommand):
+            if isinstance(cmd, CheckinCommand):
+                outcome = self._doors.check_in(cmd, ledger, write, now)
+            elif isinstance(cmd, PayCommand):
                 outcome = self._pay(cmd, ledger, prior, write)
                 if outcome.status is BookingStatus.CONFIRMED and ledger is not None:
                     touched.add(ledger.event_id)
@@ -504,6 +518,7 @@ class ShardActor:
         domain.confirm(ledger, cmd.user_id, cmd.quantity)
         tickets = new_tickets(cmd.quantity)
         write.confirmed(cmd.booking_id, ledger, cmd.user_id, tickets)
+        self._doors.issued(ledger.event_id, cmd.booking_id, tickets)
         return Outcome(cmd.booking_id, cmd.event_id, cmd.user_id, BookingStatus.CONFIRMED,
                        cmd.quantity, None, tickets)
 
@@ -531,6 +546,7 @@ class ShardActor:
             domain.settle(ledger, hold.booking_id)
             tickets = new_tickets(hold.quantity)
             write.hold_paid(hold, ledger, tickets)
+            self._doors.issued(ledger.event_id, hold.booking_id, tickets)
             self._reply_to.pop(hold.booking_id, None)
             outcome = self._hold_outcome(ledger, hold, BookingStatus.CONFIRMED, tickets)
             prior[cmd.booking_id] = outcome
@@ -555,7 +571,12 @@ class ShardActor:
             quantity = prior.quantity if prior is not None else 0
             return Outcome(cmd.booking_id, cmd.event_id, cmd.user_id, status, quantity,
                            NotCancellable.code)
+        if self._doors.used(ledger.event_id, cmd.booking_id):
+            # Decided here, in order with the event's check-ins: one of them came first.
+            return Outcome(cmd.booking_id, cmd.event_id, cmd.user_id, prior.status,
+                           prior.quantity, CheckedIn.code, prior.tickets)
         domain.release(ledger, prior.user_id, prior.quantity)
         write.cancel(cmd.booking_id, ledger, prior.quantity)
+        self._doors.voided(ledger.event_id, cmd.booking_id)
         return Outcome(cmd.booking_id, cmd.event_id, cmd.user_id, BookingStatus.CANCELLED,
                        prior.quantity, None, void_tickets(prior.tickets))

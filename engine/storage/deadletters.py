@@ -9,7 +9,14 @@ from collections.abc import Sequence
 import asyncpg
 
 from engine.errors import DeadLettered, NotCancellable
-from engine.messages import BookCommand, Command, Outcome, WakeCommand
+from engine.messages import (
+    BookCommand,
+    CheckinCommand,
+    CheckinResult,
+    Command,
+    Outcome,
+    WakeCommand,
+)
 from engine.storage import bookings
 from engine.storage.database import translate_db_errors
 from engine.types import BookingStatus
@@ -28,6 +35,12 @@ async def record_dead(pool: asyncpg.Pool, commands: Sequence[Command]) -> list[O
         for cmd in commands:
             if isinstance(cmd, WakeCommand):
                 continue  # concerns no booking: the next claim of its event does its work
+            if isinstance(cmd, CheckinCommand):
+                # Nothing to record: the ticket is as it was, and its scanner hears so.
+                outcomes.append(Outcome(cmd.checkin_id, cmd.event_id, cmd.user_id,
+                                        BookingStatus.REJECTED, 0, REASON,
+                                        reply_to=cmd.reply_to, checkin=CheckinResult()))
+                continue
             existing = await bookings.get_outcome(pool, cmd.booking_id)
             if existing is None and isinstance(cmd, BookCommand):
                 try:

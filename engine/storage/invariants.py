@@ -1,8 +1,8 @@
 """The invariants of docs/design.md as SQL: each query returns the rows that break one.
 
-`check_invariants` reads the events alone (I1, I5, I6); `check_answers` holds what clients
-were told against what was stored (I2, I3). Used by the tests and by the surge checker; an
-empty report is the only passing answer.
+`check_invariants` reads the events alone (I1, I5, I6, and C1-C2 of check-in);
+`check_answers` holds what clients were told against what was stored (I2, I3). Used by the
+tests and by the surge checker; an empty report is the only passing answer.
 """
 
 from __future__ import annotations
@@ -62,6 +62,17 @@ _CHECKS: dict[str, str] = {
         GROUP BY b.id
         HAVING count(t.id) FILTER (WHERE t.voided_at IS NULL)
                <> CASE WHEN b.status = 'confirmed' THEN b.quantity ELSE 0 END""",
+    # C1: a ticket checked in at the door is not void (migration 0010 also refuses it).
+    "C1 void ticket checked in": """
+        SELECT t.id AS ticket_id, t.booking_id, t.checked_in_at, t.voided_at
+        FROM tickets t WHERE t.event_id = ANY($1::bigint[])
+          AND t.checked_in_at IS NOT NULL AND t.voided_at IS NOT NULL""",
+    # C2: a checked-in ticket's booking is confirmed (so it was never cancelled after).
+    "C2 checked in, booking not confirmed": """
+        SELECT t.id AS ticket_id, b.id AS booking_id, b.status
+        FROM tickets t JOIN bookings b ON b.id = t.booking_id
+        WHERE t.event_id = ANY($1::bigint[]) AND t.checked_in_at IS NOT NULL
+          AND b.status <> 'confirmed'""",
 }
 
 
@@ -70,6 +81,8 @@ class InvariantReport:
     """Violations found, by invariant name; `ok` when there are none."""
 
     violations: dict[str, list[dict[str, object]]] = field(default_factory=dict)
+    #: Tickets checked in at the door among the events checked (C1 and C2 hold for each).
+    checked_in: int = 0
 
     @property
     def ok(self) -> bool:
@@ -78,19 +91,23 @@ class InvariantReport:
 
     def __str__(self) -> str:
         if self.ok:
-            return "all invariants hold"
+            return f"all invariants hold ({self.checked_in} tickets checked in)"
         return "; ".join(f"{k}: {v[:5]}" for k, v in self.violations.items() if v)
 
 
 async def check_invariants(db: asyncpg.Pool | asyncpg.Connection,
                            event_ids: list[EventId] | None = None) -> InvariantReport:
-    """Check I1, I5 and I6 for these events (all events when None)."""
+    """Check I1, I5, I6, C1 and C2 for these events (all events when None), and count
+    their tickets checked in."""
     if event_ids is None:
         event_ids = [r["id"] for r in await db.fetch("SELECT id FROM events")]
     report = InvariantReport()
     for name, sql in _CHECKS.items():
         rows = await db.fetch(sql, event_ids)
         report.violations[name] = [dict(r.items()) for r in rows]
+    report.checked_in = int(await db.fetchval(
+        "SELECT count(*) FROM tickets WHERE event_id = ANY($1::bigint[])"
+        " AND checked_in_at IS NOT NULL", event_ids))
     return report
 
 

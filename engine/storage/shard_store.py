@@ -10,11 +10,13 @@ from datetime import datetime
 import asyncpg
 
 from engine.domain import EventLedger, Hold, KeyPin
+from engine.door import Door
 from engine.errors import DuplicateWrite, KeyConflict, PoisonBatch, StaleOwner
 from engine.messages import Command, Outcome, TicketInfo
 from engine.storage import bookings
 from engine.storage.database import translate_db_errors
 from engine.storage.deadletters import record_dead
+from engine.storage.door import CheckinRow, load_doors, write_checkins
 from engine.types import BookingId, EventId, UserId
 
 
@@ -36,6 +38,8 @@ class BatchWrite:
     expired: list[BookingId] = field(default_factory=list)
     #: Idempotency keys pinned by this batch: (user, key, booking id, event id, quantity).
     keys: list[tuple[UserId, str, BookingId, EventId, int]] = field(default_factory=list)
+    #: Tickets checked in at the door (after the batch's new tickets, before its cancels).
+    checkins: list[CheckinRow] = field(default_factory=list)
 
     def pin(self, user_id: UserId, key: str, pin: KeyPin) -> None:
         """Record a key pinned to its booking, in the transaction that decides the booking."""
@@ -86,6 +90,11 @@ class BatchWrite:
         self._tickets(hold.booking_id, ledger, hold.user_id, tickets)
         self.touch(ledger, hold.quantity, -hold.quantity)
 
+    def checked_in(self, ledger: EventLedger, checkin: CheckinRow) -> None:
+        """Record a ticket checked in, fenced by the event's epoch like every write."""
+        self.checkins.append(checkin)
+        self.touch(ledger)
+
     def hold_ended(self, hold: Hold, ledger: EventLedger, *, expired: bool) -> None:
         """Record a hold expired, or cancelled by its buyer: its seats back on sale."""
         (self.expired if expired else self.cancelled).append(hold.booking_id)
@@ -108,6 +117,11 @@ class PgShardStore:
             rows = await self._pool.fetch(
                 "SELECT DISTINCT event_id FROM bookings WHERE status = 'held'")
         return [r["event_id"] for r in rows]
+
+    async def doors(self, event_ids: set[EventId]) -> dict[EventId, Door]:
+        """The tickets of these events as the door sees them (read once per owner)."""
+        async with translate_db_errors():
+            return await load_doors(self._pool, sorted(event_ids))
 
     async def claim(self, event_ids: set[EventId]) -> dict[EventId, EventLedger]:
         """Take ownership of events (epoch + 1) and load their stock and per-user counts.
@@ -199,6 +213,7 @@ class PgShardStore:
                     "INSERT INTO tickets (id, code, booking_id, event_id, user_id)"
                     " SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::bigint[],"
                     " $5::bigint[])", *zip(*batch.tickets, strict=True))
+            await write_checkins(conn, batch.checkins)
             if batch.cancelled:
                 await conn.execute("UPDATE tickets SET voided_at = now()"
                                    " WHERE booking_id = ANY($1::uuid[]) AND voided_at IS NULL",

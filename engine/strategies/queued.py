@@ -17,6 +17,7 @@ from dataclasses import replace
 import asyncpg
 
 from engine.errors import (
+    CheckedIn,
     DeliveryUncertain,
     EngineError,
     IdempotencyMismatch,
@@ -26,7 +27,14 @@ from engine.errors import (
     SoldOut,
     Unavailable,
 )
-from engine.messages import BookCommand, CancelCommand, Outcome, PayCommand, StockUpdate
+from engine.messages import (
+    BookCommand,
+    CancelCommand,
+    CheckinCommand,
+    Outcome,
+    PayCommand,
+    StockUpdate,
+)
 from engine.storage import bookings
 from engine.storage.database import translate_db_errors
 from engine.strategies import BookingRequest, Pending
@@ -102,6 +110,10 @@ REDELIVER_FIRST_PAUSE = 0.2
 REDELIVER_MAX_PAUSE = 5.0
 
 
+#: The commands a gateway sends and waits for.
+_Sent = BookCommand | CancelCommand | PayCommand | CheckinCommand
+
+
 class QueuedBooker:
     """Send to the shard actor, wait for its outcome."""
 
@@ -145,8 +157,13 @@ class QueuedBooker:
         return await self._send_and_wait(PayCommand(booking_id, event_id, user_id, payment_id,
                                                     self._transport.reply_to))
 
-    async def _send_and_wait(self, command: BookCommand | CancelCommand | PayCommand
-                             ) -> Outcome | None:
+    async def check_in(self, event_id: EventId, user_id: UserId, code: str) -> Outcome | None:
+        """Ask the event's actor to check the ticket with this code in; its answer (a
+        check-in outcome), or None if not within the wait."""
+        return await self._send_and_wait(CheckinCommand(uuid.uuid4(), event_id, user_id, code,
+                                                        self._transport.reply_to))
+
+    async def _send_and_wait(self, command: _Sent) -> Outcome | None:
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         # A payment's answer names the payment (`answers`): an expiry or cancellation of the
         # same booking must not be taken for it.
@@ -174,7 +191,7 @@ class QueuedBooker:
             if not waiters and self._waiters.get(wait_id) is waiters:
                 del self._waiters[wait_id]
 
-    async def _redeliver(self, command: BookCommand | CancelCommand | PayCommand) -> None:
+    async def _redeliver(self, command: _Sent) -> None:
         """Re-send until the broker confirms (the actor decides a booking id once, so extra
         copies are harmless); past the deadline a booking is recorded as lost, and that
         record outranks any late delivery of it (its id is taken)."""
@@ -192,6 +209,10 @@ class QueuedBooker:
         if isinstance(command, CancelCommand):
             log.error("cancellation of %s never confirmed: the booking stands",
                       command.booking_id)
+            return
+        if isinstance(command, CheckinCommand):
+            log.error("check-in %s of %r never confirmed: the ticket stays as it was",
+                      command.checkin_id, command.code)
             return
         if isinstance(command, PayCommand):
             log.error("payment %s of %s never confirmed: checkout recovery settles it",
@@ -315,6 +336,8 @@ class QueuedBooker:
             CancelCommand(booking_id, current.event_id, user_id, self._transport.reply_to))
         if outcome is None:
             return Pending(booking_id, current.event_id, current.quantity)
+        if outcome.reason == CheckedIn.code:
+            raise CheckedIn("a ticket of this booking was checked in: it stands")
         if outcome.status is not BookingStatus.CANCELLED:
             # Refused, or the hold expired first (its expiry woke this wait).
             raise NotCancellable("only a confirmed or held booking can be cancelled")

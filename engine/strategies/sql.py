@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from engine.errors import IdempotencyMismatch, NotCancellable, NotFound
+from engine.errors import CheckedIn, IdempotencyMismatch, NotCancellable, NotFound
 from engine.messages import Outcome, TicketInfo, void_tickets
 from engine.storage import bookings
 from engine.strategies import BookingRequest
@@ -64,6 +64,11 @@ async def cancel_in_transaction(pool: asyncpg.Pool, user_id: UserId,
             " RETURNING event_id, quantity", booking_id, user_id)
         if row is None:
             raise NotCancellable("only a confirmed booking can be cancelled")
+        # A ticket checked in at the door (by the queued strategy's actors: a database used
+        # before the strategy was switched) keeps its booking; raising rolls the update back.
+        if await conn.fetchval("SELECT true FROM tickets WHERE booking_id = $1"
+                               " AND checked_in_at IS NOT NULL LIMIT 1", booking_id):
+            raise CheckedIn("a ticket of this booking was checked in: it stands")
         tickets = await conn.fetch(
             "UPDATE tickets SET voided_at = now() WHERE booking_id = $1 AND voided_at IS NULL"
             " RETURNING id, code", booking_id)

@@ -11,7 +11,7 @@ from engine.storage.database import translate_db_errors
 from engine.storage.users import User
 from engine.types import Role, utcnow
 from gateway.auth import require_role
-from gateway.keys import pool_key, service_key
+from gateway.keys import checkin_key, pool_key, principal_key, service_key
 from gateway.responses import json_response
 from gateway.schemas import EventInput, EventPage, EventPatch, EventPath
 from gateway.validation import path_params, query_params, read_json
@@ -34,11 +34,15 @@ async def list_events(request: web.Request) -> web.Response:
 
 
 async def get_event(request: web.Request) -> web.Response:
-    """One event."""
+    """One event; its vendor and admins also see how many tickets were checked in."""
     event_id = path_params(request, EventPath).event_id
     async with translate_db_errors():
         event = await events.get_event(request.app[pool_key], event_id)
-    return json_response(event.to_json(utcnow()))
+    body = event.to_json(utcnow())
+    checked_in = await request.app[checkin_key].checked_in(request.get(principal_key), event)
+    if checked_in is not None:
+        body["checkedIn"] = checked_in
+    return json_response(body)
 
 
 async def create_event(request: web.Request) -> web.Response:
