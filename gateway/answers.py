@@ -86,6 +86,8 @@ class Event(Answer):
     price_cents: int = Field(description="per seat, in the currency's minor unit; 0: free")
     currency: str = Field(description="ISO 4217")
     hold_seconds: int = Field(description="how long a paid booking is held for payment")
+    organizer: str = optional(description=(
+        "`GET /api/events/{event_id}` only: the organizer's display name, when they gave one"))
 
 
 class Ticket(Answer):
@@ -135,6 +137,20 @@ class MyTicket(Answer):
     created_at: datetime
 
 
+class MyBooking(Answer):
+    """One of the caller's bookings, with what a ticket prints of its event."""
+
+    id: uuid.UUID
+    event_id: int
+    event_name: str
+    venue: str | None
+    starts_at: datetime | None
+    quantity: int
+    status: BookingStatus
+    created_at: datetime
+    tickets: list[Ticket] = Field(description="void ones too (a cancelled booking's)")
+
+
 #: Every answer model, by the name the document gives its schema.
 ANSWERS: dict[str, type[Answer]] = {m.__name__: m for m in (
-    Error, Rejection, User, Token, StreamTicket, Event, Ticket, Booking, MyTicket)}
+    Error, Rejection, User, Token, StreamTicket, Event, Ticket, Booking, MyTicket, MyBooking)}

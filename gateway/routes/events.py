@@ -34,11 +34,15 @@ async def list_events(request: web.Request) -> web.Response:
 
 
 async def get_event(request: web.Request) -> web.Response:
-    """One event."""
+    """One event, with its organizer's name (the event page shows it; the list does not)."""
     event_id = path_params(request, EventPath).event_id
     async with translate_db_errors():
         event = await events.get_event(request.app[pool_key], event_id)
-    return json_response(event.to_json(utcnow()))
+        organizer = await events.organizer_name(request.app[pool_key], event_id)
+    body = event.to_json(utcnow())
+    if organizer is not None:
+        body["organizer"] = organizer
+    return json_response(body)
 
 
 async def create_event(request: web.Request) -> web.Response:

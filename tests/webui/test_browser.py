@@ -176,6 +176,25 @@ async def test_the_gateway_explains_when_the_ui_is_not_built(make_api: Any,
     assert (await api.call("GET", "/assets/..%2Fsecret")).status == 404
 
 
+async def test_the_gateway_serves_the_app_at_its_page_addresses_only(make_api: Any) -> None:
+    # A shared link or a reload of any page of the app gets the app; the API and the
+    # metrics are never the app, and an address of neither keeps the JSON 404.
+    api, _ = await _gateway(make_api)
+    index = (WEBUI_DIST / "index.html").read_text()
+    booking = "0b6e0c4e-3a41-4a7a-9d7e-1f2d3c4b5a69"
+    for path in ("/", "/events/12", "/tickets", f"/tickets/{booking}", "/organize",
+                 "/organize/events/12"):
+        reply = await api.client.get(path)
+        assert (reply.status, await reply.text()) == (200, index), path
+        assert reply.headers["Cache-Control"] == "no-cache", path
+    for path in ("/api/events/abc", "/api/nothing", "/events/abc", "/tickets/not-one",
+                 "/organize/nothing", "/eventsx/1"):
+        reply = await api.call("GET", path)
+        assert (reply.status, reply.body["error"]) == (404, "not_found"), path
+    metrics = await api.client.get("/metrics")
+    assert "text/html" not in metrics.headers.get("Content-Type", ""), metrics.headers
+
+
 async def test_the_book_button_comes_alive_when_the_sale_opens(
         make_api: Any, new_page: Any, db_pool: asyncpg.Pool) -> None:
     api, url = await _gateway(make_api)
