@@ -2,6 +2,7 @@
 // (react-router's history routing: routes.ts), the event list and the buyer's bookings kept
 // live for every page by one event stream.
 import { Suspense, lazy, useCallback, useEffect, useMemo, useRef, useState } from "react";
+import type { ComponentProps, ReactNode } from "react";
 import { Alert, Anchor, AppShell, Badge, Button, Container, Group, Tabs, Text, Title } from "@mantine/core";
 import { Link, Route, Routes, useLocation, useNavigate, useParams } from "react-router";
 import { ApiError, api, explain } from "./api";
@@ -65,12 +66,12 @@ function NotFound() {
 }
 
 /** A section's title while it asks for a session or a role instead of showing its page. */
-function Gate({ section, children }: { section: Section; children: React.ReactNode }) {
+function Gate({ section, children }: { section: Section; children: ReactNode }) {
   useTitle(SECTION_TITLE[section]);
   return <>{children}</>;
 }
 
-function EventRoute(props: Omit<React.ComponentProps<typeof EventPage>, "eventId" | "listed" | "mine"> & {
+function EventRoute(props: Omit<ComponentProps<typeof EventPage>, "eventId" | "listed" | "mine"> & {
   events: TicketEvent[] | null; mine: Map<number, number>;
 }) {
   const eventId = Number(useParams().eventId);
@@ -237,7 +238,7 @@ export function App() {
   const needsLogin = (what: string, s: Section) => (
     <Gate section={s}><LoginNeeded what={what} onLogin={openLogin} /></Gate>
   );
-  const organizerOnly = (page: React.ReactNode) => !session ? needsLogin("organize events", "organize")
+  const organizerOnly = (page: ReactNode) => !session ? needsLogin("organize events", "organize")
     : !organizer ? (
       <Gate section="organize">
         <Alert color="yellow" title="Organizer accounts only">
