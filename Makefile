@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-fast lint bench actorbench soak clean help services webui docs
+.PHONY: run test test-fast test-webui lint bench actorbench soak clean help services webui docs
 
 help:  ## show the targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -48,6 +48,9 @@ test: $(STAMP) $(WEBUI) services  ## run the whole suite against real PostgreSQL
 
 test-fast: $(STAMP) $(WEBUI) services  ## the suite without the fault tests
 	$(BIN)/python -m pytest -m "not fault" $(PYTEST_ARGS)
+
+test-webui: $(WEBUI_DEPS)  ## the web UI's unit tests (vitest; make test runs them too)
+	cd webui && npm run --silent test
 
 lint: $(STAMP) $(WEBUI_DEPS)  ## ruff, mypy, and the web UI's TypeScript check
 	$(BIN)/ruff check engine gateway shards ops tests

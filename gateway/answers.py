@@ -100,6 +100,8 @@ class Event(Answer):
     hold_seconds: int = Field(description="how long a paid booking is held for payment")
     checked_in: int = optional(description=(
         "read by its vendor or an admin only: tickets checked in at the door"))
+    organizer: str = optional(description=(
+        "`GET /api/events/{event_id}` only: the organizer's display name, when they gave one"))
 
 
 class Booking(Answer):
@@ -157,7 +159,21 @@ class MyTicket(Answer):
     created_at: datetime
 
 
+class MyBooking(Answer):
+    """One of the caller's bookings, with what a ticket prints of its event."""
+
+    id: uuid.UUID
+    event_id: int
+    event_name: str
+    venue: str | None
+    starts_at: datetime | None
+    quantity: int
+    status: BookingStatus
+    created_at: datetime
+    tickets: list[Ticket] = Field(description="void ones too (a cancelled booking's)")
+
+
 #: Every answer model, by the name the document gives its schema.
 ANSWERS: dict[str, type[Answer]] = {m.__name__: m for m in (
-    Error, Rejection, User, Token, StreamTicket, Event, Ticket, Booking, MyTicket, StaffMember,
-    CheckIn)}
+    Error, Rejection, User, Token, StreamTicket, Event, Ticket, Booking, MyTicket, MyBooking,
+    StaffMember, CheckIn)}

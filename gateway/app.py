@@ -210,6 +210,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow,
     app.router.add_post("/api/events/{event_id}/checkin",
                         limited(door.check_in, default, "write"))
     app.router.add_get("/api/me/tickets", limited(bookings.my_tickets, default, "read"))
+    app.router.add_get("/api/me/bookings", limited(bookings.my_bookings, default, "read"))
     app[health_probe_key] = HealthProbe(settings.health_cache_seconds)
     app.router.add_get("/api/health", limited(health.health, default, "health", KeyBy.ADDRESS))
     app.router.add_get("/api/stream", limited(stream.stream, default, "stream"))

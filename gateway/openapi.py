@@ -182,6 +182,12 @@ _PATHS: dict[str, Any] = {
         "summary": "My tickets", "security": _AUTH,
         "responses": {"200": _answer("tickets", {"type": "array",
                                                  "items": _ref("MyTicket")})}}},
+    "/api/me/bookings": {"get": {
+        "summary": "My bookings, newest first (at most 200): confirmed, held, expired and "
+                   "cancelled ones, the last with their tickets void; refused ones are left out",
+        "security": _AUTH,
+        "responses": {"200": _answer("bookings", {"type": "array",
+                                                  "items": _ref("MyBooking")})}}},
     "/api/stream": {"get": {
         "summary": "Server-Sent Events: `stock` for everyone, `booking` for the ticket's (or "
                    "bearer token's) user",

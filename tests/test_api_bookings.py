@@ -105,6 +105,37 @@ async def test_my_tickets_lists_every_seat(api: Api) -> None:
     assert len({t["code"] for t in tickets}) == 3
 
 
+async def test_my_bookings_keep_cancelled_ones_with_void_tickets(api: Api) -> None:
+    # The ticket history of the web UI: every booking but the refused ones, newest first,
+    # with its event's name, venue and date, a cancelled one kept with its tickets void.
+    first = await api.event(name="Kept", venue="Hall K", totalTickets=5,
+                            startsAt="2099-06-01T19:30:00Z")
+    second = await api.event(name="Dropped", totalTickets=1)
+    buyer, other = await api.account(), await api.account()
+    kept = await api.book(buyer, first["id"], 2)
+    dropped = await api.book(buyer, second["id"], 1)
+    refused = await api.book(buyer, second["id"], 1)
+    assert (kept.status, dropped.status, refused.status) == (201, 201, 409)
+    assert (await api.call("POST", f"/api/bookings/{dropped.body['id']}/cancel",
+                           buyer)).status == 200
+    await api.book(other, first["id"], 1)
+    mine = (await api.call("GET", "/api/me/bookings", buyer)).body
+    assert [b["id"] for b in mine] == [dropped.body["id"], kept.body["id"]]
+    assert set(mine[1]) == {"id", "eventId", "eventName", "venue", "startsAt", "quantity",
+                            "status", "createdAt", "tickets"}
+    assert (mine[1]["eventName"], mine[1]["venue"], mine[1]["startsAt"],
+            mine[1]["status"], mine[1]["quantity"]) == (
+        "Kept", "Hall K", "2099-06-01T19:30:00Z", "confirmed", 2)
+    assert sorted((t["code"], t["void"]) for t in mine[1]["tickets"]) == sorted(
+        (t["code"], False) for t in kept.body["tickets"])
+    assert (mine[0]["status"], mine[0]["venue"], mine[0]["startsAt"]) == (
+        "cancelled", None, None)
+    assert [(t["code"], t["void"]) for t in mine[0]["tickets"]] == [
+        (dropped.body["tickets"][0]["code"], True)]
+    assert (await api.call("GET", "/api/me/bookings")).status == 401
+    await api.drain()
+
+
 async def test_health_and_unknown_routes(api: Api) -> None:
     health = await api.call("GET", "/api/health")
     assert health.status == 200 and health.body["checks"]["database"] == "ok"

@@ -29,6 +29,19 @@ async def test_list_and_detail(api: Api) -> None:
     assert bad_page.status == 422
 
 
+async def test_one_event_names_its_organizer_the_list_does_not(api: Api) -> None:
+    # The event page shows who organizes it: their display name, never their email.
+    vendor = await api.account(Role.VENDOR)
+    await api.pool.execute("UPDATE users SET name = 'Hall Keepers' WHERE id = $1", vendor.id)
+    event = await api.event(vendor)
+    detail = await api.call("GET", f"/api/events/{event['id']}")
+    assert detail.body == {**event, "organizer": "Hall Keepers"}
+    listed = await api.call("GET", "/api/events?limit=1000")
+    assert all("organizer" not in e for e in listed.body)
+    unnamed = await api.event()
+    assert "organizer" not in (await api.call("GET", f"/api/events/{unnamed['id']}")).body
+
+
 async def test_only_vendors_and_admins_create(api: Api) -> None:
     user, admin = await api.account(Role.USER), await api.account(Role.ADMIN)
     body = {"name": "Gig", "totalTickets": 10}

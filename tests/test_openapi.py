@@ -8,12 +8,13 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from gateway.webui import PAGE_PATHS
 from tests.contract import check_reply
 from tests.helpers import Api
 from tests.webui.conftest import WEBUI_DIST
 
-#: Served, but not part of the API: the web UI's page and assets.
-_NOT_API = {"/", "/assets/{name}"}
+#: Served, but not part of the API: the web UI's pages and assets.
+_NOT_API = {"/", "/assets/{name}", *(re.sub(r":[^}]+}", "}", p) for p in PAGE_PATHS)}
 
 
 def _served(app: web.Application) -> set[tuple[str, str]]:

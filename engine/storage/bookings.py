@@ -12,26 +12,33 @@ import asyncpg
 from engine.messages import Outcome, TicketInfo
 from engine.types import BookingId, BookingStatus, EventId, UserId
 
-_OUTCOME_SQL = """
-SELECT b.id, b.event_id, b.user_id, b.quantity, b.status, b.reason, b.expires_at,
-       b.amount_cents, b.currency,
+#: A booking's tickets (joined as `t`), in code order: read back by `_tickets`.
+_TICKET_ARRAYS = """
        coalesce(array_agg(t.id ORDER BY t.code) FILTER (WHERE t.id IS NOT NULL), '{}')
            AS ticket_ids,
        coalesce(array_agg(t.code ORDER BY t.code) FILTER (WHERE t.id IS NOT NULL), '{}')
            AS codes,
        coalesce(array_agg(t.voided_at IS NOT NULL ORDER BY t.code)
                 FILTER (WHERE t.id IS NOT NULL), '{}') AS voids
+"""
+
+_OUTCOME_SQL = """
+SELECT b.id, b.event_id, b.user_id, b.quantity, b.status, b.reason, b.expires_at,
+       b.amount_cents, b.currency,""" + _TICKET_ARRAYS + """
 FROM bookings b LEFT JOIN tickets t ON t.booking_id = b.id
 WHERE b.id = ANY($1::uuid[])
 GROUP BY b.id
 """
 
 
+def _tickets(row: asyncpg.Record) -> tuple[TicketInfo, ...]:
+    return tuple(TicketInfo(i, c, v) for i, c, v in zip(
+        row["ticket_ids"], row["codes"], row["voids"], strict=True))
+
+
 def _outcome(row: asyncpg.Record) -> Outcome:
     return Outcome(row["id"], row["event_id"], row["user_id"], BookingStatus(row["status"]),
-                   row["quantity"], row["reason"],
-                   tuple(TicketInfo(i, c, v) for i, c, v in zip(
-                       row["ticket_ids"], row["codes"], row["voids"], strict=True)),
+                   row["quantity"], row["reason"], _tickets(row),
                    expires_at=row["expires_at"], amount_cents=row["amount_cents"],
                    currency=row["currency"])
 
@@ -157,3 +164,55 @@ async def user_tickets(db: asyncpg.Pool, user_id: UserId, limit: int = 500) -> l
         " WHERE t.user_id = $1 AND t.voided_at IS NULL"
         " ORDER BY t.created_at DESC, t.code LIMIT $2", user_id, limit)
     return [TicketRow(*r.values()) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class BookingRow:
+    """A booking in the caller's history ("My Tickets" in the web UI): its event as the ticket
+    prints it, and its tickets, void ones (of a cancelled booking) included."""
+
+    id: BookingId
+    event_id: EventId
+    event_name: str
+    venue: str | None
+    starts_at: datetime | None
+    quantity: int
+    status: BookingStatus
+    created_at: datetime
+    tickets: tuple[TicketInfo, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """The API's MyBooking object."""
+        return {"id": str(self.id), "eventId": self.event_id, "eventName": self.event_name,
+                "venue": self.venue, "startsAt": _instant(self.starts_at),
+                "quantity": self.quantity, "status": self.status.value,
+                "createdAt": _instant(self.created_at),
+                "tickets": [{"id": str(t.id), "code": t.code, "void": t.void}
+                            for t in self.tickets]}
+
+
+def _instant(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat().replace("+00:00", "Z")
+
+
+_USER_BOOKINGS_SQL = """
+SELECT b.id, b.event_id, e.name, e.venue, e.starts_at, b.quantity, b.status, b.created_at,
+""" + _TICKET_ARRAYS + """
+FROM bookings b JOIN events e ON e.id = b.event_id
+     LEFT JOIN tickets t ON t.booking_id = b.id
+WHERE b.user_id = $1 AND b.status <> 'rejected'
+GROUP BY b.id, e.id
+ORDER BY b.created_at DESC, b.id
+LIMIT $2
+"""
+
+
+async def user_bookings(db: asyncpg.Pool, user_id: UserId,
+                        limit: int = 200) -> list[BookingRow]:
+    """A user's bookings, newest first, refused ones left out (they never held a seat);
+    one read on the (user_id, created_at) index."""
+    rows = await db.fetch(_USER_BOOKINGS_SQL, user_id, limit)
+    return [BookingRow(r["id"], r["event_id"], r["name"], r["venue"], r["starts_at"],
+                       r["quantity"], BookingStatus(r["status"]), r["created_at"],
+                       _tickets(r))
+            for r in rows]

@@ -135,6 +135,15 @@ async def get_event(db: asyncpg.Pool | asyncpg.Connection, event_id: EventId) ->
     return _event(row)
 
 
+async def organizer_name(db: asyncpg.Pool | asyncpg.Connection,
+                         event_id: EventId) -> str | None:
+    """The display name of the account that organizes an event (None: it gave none, or no
+    such event). Its email stays private: the event page shows the name only."""
+    name = await db.fetchval("SELECT u.name FROM events e JOIN users u ON u.id = e.vendor_id"
+                             " WHERE e.id = $1", event_id)
+    return None if name is None else str(name)
+
+
 async def seats_left(db: asyncpg.Pool | asyncpg.Connection, event_id: EventId) -> int | None:
     """Seats still on sale for one event, as committed (None: no such event)."""
     value = await db.fetchval("SELECT capacity - sold - held FROM events WHERE id = $1",

@@ -1,4 +1,5 @@
-"""Booking: `POST /api/events/{id}/book`, `GET /api/bookings/{id}`, cancel, my tickets."""
+"""Booking: `POST /api/events/{id}/book`, `GET /api/bookings/{id}`, cancel, pay, my tickets
+and my bookings."""
 
 from __future__ import annotations
 
@@ -123,3 +124,11 @@ async def my_tickets(request: web.Request) -> web.Response:
     async with translate_db_errors():
         rows = await bookings.user_tickets(request.app[pool_key], principal.user_id)
     return json_response([t.to_json() for t in rows])
+
+
+async def my_bookings(request: web.Request) -> web.Response:
+    """The caller's bookings, newest first, cancelled ones with their tickets void."""
+    principal = require_user(request)
+    async with translate_db_errors():
+        rows = await bookings.user_bookings(request.app[pool_key], principal.user_id)
+    return json_response([b.to_json() for b in rows])

@@ -34,11 +34,15 @@ async def list_events(request: web.Request) -> web.Response:
 
 
 async def get_event(request: web.Request) -> web.Response:
-    """One event; its vendor and admins also see how many tickets were checked in."""
+    """One event, with its organizer's name (the event page shows it; the list does not);
+    its vendor and admins also see how many tickets were checked in."""
     event_id = path_params(request, EventPath).event_id
     async with translate_db_errors():
         event = await events.get_event(request.app[pool_key], event_id)
+        organizer = await events.organizer_name(request.app[pool_key], event_id)
     body = event.to_json(utcnow())
+    if organizer is not None:
+        body["organizer"] = organizer
     checked_in = await request.app[checkin_key].checked_in(request.get(principal_key), event)
     if checked_in is not None:
         body["checkedIn"] = checked_in

@@ -91,3 +91,52 @@ async def test_live_seat_counts_are_announced_and_the_log_in_box_is_scanned(
     await expect(page.get_by_role("dialog")).to_be_visible()
     bad = await _violations(page, "log-in-1280")
     assert not bad, "\n".join(bad)
+
+
+async def test_the_pages_at_their_own_addresses_pass_the_scan_with_their_own_titles(
+        make_api: Any, new_page: Any, db_pool: asyncpg.Pool) -> None:
+    # The event page (with its countdown, and on sale), a ticket page with its QR codes, a
+    # cancelled booking's page, the history holding it, and the organizer's surge view.
+    api, url = await _gateway(make_api)
+    [vendor] = await create_accounts(db_pool, api.issuer, 1, Role.VENDOR)
+    await db_pool.execute("UPDATE users SET name = 'Axe Hall' WHERE id = $1", vendor.id)
+    later = await api.event(vendor, name="Axe Soon", venue="Hall L", totalTickets=5,
+                            startsAt="2099-06-01T20:00:00Z", saleStartsAt="2099-01-01T00:00:00Z")
+    gala = await api.event(vendor, name="Axe Tickets", venue="Hall T", totalTickets=9,
+                           perUserLimit=4, startsAt="2099-05-01T20:00:00Z")
+    kept = await api.book(vendor, gala["id"], 2)
+    dropped = await api.book(vendor, gala["id"], 1)
+    assert (kept.status, dropped.status) == (201, 201)
+    assert (await api.call("POST", f"/api/bookings/{dropped.body['id']}/cancel",
+                           vendor)).status == 200
+    base = url.rstrip("/")
+    pages = (
+        (f"/events/{later['id']}", "Axe Soon · Ticket War", "event-countdown"),
+        (f"/events/{gala['id']}", "Axe Tickets · Ticket War", "event-on-sale"),
+        (f"/tickets/{kept.body['id']}", "Tickets · Axe Tickets · Ticket War", "ticket"),
+        (f"/tickets/{dropped.body['id']}", "Tickets · Axe Tickets · Ticket War",
+         "ticket-cancelled"),
+        ("/tickets", "My Tickets · Ticket War", "tickets-history"),
+        (f"/organize/events/{gala['id']}", "Axe Tickets · Organize · Ticket War",
+         "organizer-event"),
+    )
+
+    page: Page = await new_page()
+    await page.emulate_media(reduced_motion="reduce")
+    await page.goto(url)
+    await _log_in(page, vendor.email, PASSWORD)
+    found: dict[str, list[str]] = {}
+    for width, height in ((1280, 800), (390, 844)):
+        await page.set_viewport_size({"width": width, "height": height})
+        for path, title, name in pages:
+            await page.goto(base + path)
+            await expect(page).to_have_title(title)
+            await expect(page.locator("h1")).to_have_count(1)
+            await expect(page.get_by_text("Loading")).to_have_count(0)
+            if name == "ticket":
+                await expect(page.get_by_test_id("ticket-qr")).to_have_count(2)
+            if name == "organizer-event":
+                await expect(page.locator(".recharts-surface")).to_have_count(2)
+            found[f"{name} {width}"] = await _violations(page, f"{name}-{width}")
+    bad = [f"{where}: {v}" for where, vs in found.items() for v in vs]
+    assert not bad, "\n".join(bad)

@@ -86,9 +86,10 @@ async def test_organizer_sells_and_buyers_book_live(make_api: Any, new_page: Any
     assert len(codes) == 2
     await expect(alice_card).to_contain_text(next(iter(codes)))
 
-    # Over her limit of 2: refused with the reason, nothing recorded.
-    await _book(alice, event_id, 1)
-    await expect(alice_card.get_by_text("past this event's limit")).to_be_visible()
+    # At her limit of 2: said before any click, and there is nothing to click.
+    await expect(alice_card.get_by_test_id("allowance")).to_have_text(
+        "You hold 2 seats, the most one buyer may have.")
+    await expect(alice_card.get_by_role("button", name="Book")).to_be_disabled()
 
     bob: Page = await new_page()
     await bob.goto(url)
@@ -109,7 +110,10 @@ async def test_organizer_sells_and_buyers_book_live(make_api: Any, new_page: Any
     assert set(shown) == codes
     await alice.get_by_role("button", name="Cancel booking").click()
     await alice.get_by_role("button", name="Yes, cancel").click()
-    await expect(alice.get_by_text("You have no tickets yet.")).to_be_visible()
+    # Kept in her history, marked cancelled, its tickets void.
+    await expect(alice.get_by_test_id("booking")).to_contain_text("Cancelled")
+    await expect(alice.get_by_test_id("ticket-code")).to_have_count(0)
+    await expect(alice.get_by_test_id("void-ticket-code")).to_have_count(len(codes))
     await expect(bob_card.get_by_test_id("seats-left")).to_contain_text("2 of 3 seats left")
     assert await db_pool.fetchval("SELECT sold FROM events WHERE id = $1", event_id) == 1
 
@@ -174,6 +178,25 @@ async def test_the_gateway_explains_when_the_ui_is_not_built(make_api: Any,
     assert reply.status == 200
     assert "make webui" in str(reply.body)
     assert (await api.call("GET", "/assets/..%2Fsecret")).status == 404
+
+
+async def test_the_gateway_serves_the_app_at_its_page_addresses_only(make_api: Any) -> None:
+    # A shared link or a reload of any page of the app gets the app; the API and the
+    # metrics are never the app, and an address of neither keeps the JSON 404.
+    api, _ = await _gateway(make_api)
+    index = (WEBUI_DIST / "index.html").read_text()
+    booking = "0b6e0c4e-3a41-4a7a-9d7e-1f2d3c4b5a69"
+    for path in ("/", "/events/12", "/tickets", f"/tickets/{booking}", "/organize",
+                 "/organize/events/12"):
+        reply = await api.client.get(path)
+        assert (reply.status, await reply.text()) == (200, index), path
+        assert reply.headers["Cache-Control"] == "no-cache", path
+    for path in ("/api/events/abc", "/api/nothing", "/events/abc", "/tickets/not-one",
+                 "/organize/nothing", "/eventsx/1"):
+        reply = await api.call("GET", path)
+        assert (reply.status, reply.body["error"]) == (404, "not_found"), path
+    metrics = await api.client.get("/metrics")
+    assert "text/html" not in metrics.headers.get("Content-Type", ""), metrics.headers
 
 
 async def test_the_book_button_comes_alive_when_the_sale_opens(
@@ -279,7 +302,7 @@ async def test_a_refused_session_signs_out_every_tab_opens_the_login_box_and_say
             .to_be_visible()
         await expect(tab.get_by_role("dialog")).to_contain_text("Your session has ended")
     await expect(page.get_by_text("Log in to see your tickets")).to_be_visible()
-    assert await page.evaluate("location.hash") == "#/tickets"
+    assert await page.evaluate("location.pathname + location.hash") == "/tickets"
     assert await page.evaluate("localStorage.getItem('ticketwar.session')") is None
     # Live counts go on, signed out.
     await expect(page.get_by_test_id("live")).to_have_text("Live")

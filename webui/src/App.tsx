@@ -1,24 +1,97 @@
-// The shell: header with navigation and session, one page at a time (kept in the URL hash
-// so a reload or a shared link lands on the same page).
-import { useCallback, useEffect, useMemo, useRef, useState } from "react";
-import { Alert, AppShell, Badge, Button, Container, Group, Tabs, Text, Title } from "@mantine/core";
+// The shell: header with navigation and session, one page at a time at its own address
+// (react-router's history routing: routes.ts), the event list and the buyer's bookings kept
+// live for every page by one event stream.
+import { Suspense, lazy, useCallback, useEffect, useMemo, useRef, useState } from "react";
+import type { ComponentProps, ReactNode } from "react";
+import { Alert, Anchor, AppShell, Badge, Button, Container, Group, Tabs, Text, Title } from "@mantine/core";
+import { Link, Route, Routes, useLocation, useNavigate, useParams } from "react-router";
 import { ApiError, api, explain } from "./api";
-import type { TicketEvent } from "./api";
+import type { MyBooking, Session, TicketEvent } from "./api";
 import { BookingUpdates } from "./booking";
 import { AuthModal } from "./components/AuthModal";
+import { useTitle } from "./page";
+import { EventPage } from "./pages/EventPage";
 import { EventsPage } from "./pages/EventsPage";
 import { OrganizerPage } from "./pages/OrganizerPage";
+import { TicketPage } from "./pages/TicketPage";
 import { TicketsPage } from "./pages/TicketsPage";
+import type { MyBookings } from "./pages/TicketsPage";
+import { pathOfHash, paths, sectionOf } from "./routes";
+import type { Section } from "./routes";
 import { useSession } from "./session";
-import { useEventStream } from "./stream";
+import { StockFeed, useEventStream } from "./stream";
 
-type Page = "events" | "tickets" | "organize";
+// The surge charts (recharts, ~0.5 MB) load only for an organizer who opens them, not for
+// every buyer of a surge.
+const OrganizerEventPage = lazy(() => import("./pages/OrganizerEventPage")
+  .then((m) => ({ default: m.OrganizerEventPage })));
 
-const TITLES: Record<Page, string> = { events: "Events", tickets: "My Tickets", organize: "Organize" };
+const SECTION_PATH: Record<Section, string> = {
+  events: paths.events, tickets: paths.tickets, organize: paths.organize,
+};
+const SECTION_TITLE: Record<Section, string> = { events: "Events", tickets: "My Tickets", organize: "Organize" };
 
-function pageFromHash(): Page {
-  const page = window.location.hash.replace("#/", "");
-  return page === "tickets" || page === "organize" ? page : "events";
+/** The signed-in buyer's bookings, read at sign-in and whenever `version` moves; a failed
+ *  read keeps the list read before it. */
+function useMyBookings(token: string | null, version: number): MyBookings {
+  const [bookings, setBookings] = useState<MyBooking[] | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const reload = useCallback(async () => {
+    if (!token) return;
+    try {
+      setBookings(await api.myBookings(token));
+      setError(null);
+    } catch (e) {
+      setError(e instanceof ApiError ? explain(e) : String(e));
+    }
+  }, [token]);
+  useEffect(() => {
+    setBookings(null);
+    setError(null);
+  }, [token]);
+  useEffect(() => {
+    void reload();
+  }, [reload, version]);
+  return { bookings, error, reload };
+}
+
+/** A page whose address names something missing. */
+function NotFound() {
+  useTitle("Page not found");
+  return (
+    <Alert color="yellow" title="No such page">
+      <Anchor component={Link} to={paths.events}>See all events</Anchor>
+    </Alert>
+  );
+}
+
+/** A section's title while it asks for a session or a role instead of showing its page. */
+function Gate({ section, children }: { section: Section; children: ReactNode }) {
+  useTitle(SECTION_TITLE[section]);
+  return <>{children}</>;
+}
+
+function EventRoute(props: Omit<ComponentProps<typeof EventPage>, "eventId" | "listed" | "mine"> & {
+  events: TicketEvent[] | null; mine: Map<number, number>;
+}) {
+  const eventId = Number(useParams().eventId);
+  const { events, mine, ...rest } = props;
+  return <EventPage key={eventId} eventId={eventId} listed={events?.find((e) => e.id === eventId)}
+    mine={mine.get(eventId) ?? 0} {...rest} />;
+}
+
+function TicketRoute(props: MyBookings) {
+  const bookingId = useParams().bookingId ?? "";
+  return <TicketPage bookingId={bookingId} {...props} />;
+}
+
+function OrganizerEventRoute(props: { session: Session; events: TicketEvent[] | null; stock: StockFeed }) {
+  const eventId = Number(useParams().eventId);
+  return (
+    <Suspense fallback={<Text c="dimmed">Loading the event…</Text>}>
+      <OrganizerEventPage key={eventId} eventId={eventId} {...props} />
+    </Suspense>
+  );
 }
 
 /** A page that needs a session, shown without one: says so, with a way to log in. */
@@ -32,13 +105,16 @@ function LoginNeeded({ what, onLogin }: { what: string; onLogin: () => void }) {
 
 export function App() {
   const { session, ended, dismissEnded, logout } = useSession();
-  const [page, setPage] = useState<Page>(pageFromHash);
+  const location = useLocation();
+  const navigate = useNavigate();
+  const section = sectionOf(location.pathname);
   const [events, setEvents] = useState<TicketEvent[] | null>(null);
   const [eventsError, setEventsError] = useState<string | null>(null);
   const [askLogin, setAskLogin] = useState(false);
   const [ticketsVersion, setTicketsVersion] = useState(0);
   const [live, setLive] = useState<boolean | null>(null); // null: first connection
   const updates = useMemo(() => new BookingUpdates(), []);
+  const stock = useMemo(() => new StockFeed(), []);
   const token = session?.token ?? null;
   const role = session?.user.role;
 
@@ -91,11 +167,27 @@ export function App() {
     return () => window.clearTimeout(timer);
   }, [nextOpening, loadEvents]);
 
+  // Links of the old hash routing (/#/tickets) still work: they are replaced by their path.
   useEffect(() => {
-    const onHash = () => setPage(pageFromHash());
-    window.addEventListener("hashchange", onHash);
-    return () => window.removeEventListener("hashchange", onHash);
-  }, []);
+    const fromHash = () => {
+      const path = pathOfHash(window.location.hash);
+      if (path !== null) navigate(path, { replace: true });
+    };
+    fromHash();
+    window.addEventListener("hashchange", fromHash);
+    return () => window.removeEventListener("hashchange", fromHash);
+  }, [navigate]);
+
+  const mineList = useMyBookings(token, ticketsVersion);
+  // Seats the buyer holds per event (confirmed or held): what bounds their next booking.
+  const mine = useMemo(() => {
+    const held = new Map<number, number>();
+    for (const b of mineList.bookings ?? []) {
+      if (b.status === "confirmed" || b.status === "held") held.set(b.eventId, (held.get(b.eventId) ?? 0) + b.quantity);
+    }
+    return held;
+  }, [mineList.bookings]);
+  const booked = useCallback(() => setTicketsVersion((v) => v + 1), []);
 
   useEventStream(token, {
     // A (re)connected stream may have missed updates: read the list once more.
@@ -105,7 +197,9 @@ export function App() {
       setTicketsVersion((v) => v + 1);
     },
     onError: () => setLive(false),
-    onStock: ({ eventId, availableTickets }) => {
+    onStock: (update) => {
+      const { eventId, availableTickets } = update;
+      stock.deliver(update);
       const known = eventsNow.current?.find((e) => e.id === eventId);
       if (!known || availableTickets === known.availableTickets || availableTickets > known.totalTickets) {
         rereadSoon();
@@ -122,11 +216,7 @@ export function App() {
     },
   });
 
-  const go = (next: string | null) => {
-    const target = (next ?? "events") as Page;
-    window.location.hash = `#/${target}`;
-    setPage(target);
-  };
+  const go = (next: string | null) => navigate(SECTION_PATH[(next ?? "events") as Section]);
 
   // The session ended without the user asking (refused, expired): say why, and offer to log
   // in again right there. The page stays where the address says; pages that need a session
@@ -144,10 +234,41 @@ export function App() {
   };
   const organizer = role === "VENDOR" || role === "ADMIN";
 
-  // Each page its own title (tabs, history, screen readers).
-  useEffect(() => {
-    document.title = `${TITLES[page]} · Ticket War`;
-  }, [page]);
+  const openLogin = () => setAskLogin(true);
+  const needsLogin = (what: string, s: Section) => (
+    <Gate section={s}><LoginNeeded what={what} onLogin={openLogin} /></Gate>
+  );
+  const organizerOnly = (page: ReactNode) => !session ? needsLogin("organize events", "organize")
+    : !organizer ? (
+      <Gate section="organize">
+        <Alert color="yellow" title="Organizer accounts only">
+          Creating and editing events needs an organizer account; yours is a buyer account.
+          An operator can make it an organizer.
+        </Alert>
+      </Gate>
+    ) : page;
+
+  const routes = (
+    <Routes>
+      <Route path="/" element={
+        <EventsPage events={events} error={eventsError} token={token} updates={updates} mine={mine}
+          onAskLogin={openLogin} onBooked={booked} />} />
+      <Route path="/events/:eventId" element={
+        <EventRoute events={events} token={token} updates={updates} stock={stock} mine={mine}
+          onAskLogin={openLogin} onBooked={booked} />} />
+      <Route path="/tickets" element={session
+        ? <TicketsPage token={session.token} {...mineList} />
+        : needsLogin("see your tickets", "tickets")} />
+      <Route path="/tickets/:bookingId" element={session
+        ? <TicketRoute {...mineList} />
+        : needsLogin("see your tickets", "tickets")} />
+      <Route path="/organize" element={organizerOnly(session &&
+        <OrganizerPage session={session} events={events ?? []} onChanged={() => void loadEvents()} />)} />
+      <Route path="/organize/events/:eventId" element={organizerOnly(session &&
+        <OrganizerEventRoute session={session} events={events} stock={stock} />)} />
+      <Route path="*" element={<NotFound />} />
+    </Routes>
+  );
 
   return (
     <AppShell header={{ height: 64 }} padding="md">
@@ -182,38 +303,15 @@ export function App() {
       <AppShell.Main>
         <Container size="lg">
           {/* Every tab's panel exists (empty unless shown), so each tab names a real panel. */}
-          <Tabs value={page} onChange={go}>
+          <Tabs value={section} onChange={go}>
             <Tabs.List mb="md">
               <Tabs.Tab value="events">Events</Tabs.Tab>
               {session && <Tabs.Tab value="tickets">My Tickets</Tabs.Tab>}
               {organizer && <Tabs.Tab value="organize">Organize</Tabs.Tab>}
             </Tabs.List>
-            <Tabs.Panel value="events">
-              {page === "events" && (
-                <EventsPage events={events} error={eventsError} token={token} updates={updates}
-                  onAskLogin={() => setAskLogin(true)} />
-              )}
-            </Tabs.Panel>
-            <Tabs.Panel value="tickets">
-              {page === "tickets" && !session && (
-                <LoginNeeded what="see your tickets" onLogin={() => setAskLogin(true)} />
-              )}
-              {page === "tickets" && session && <TicketsPage token={session.token} version={ticketsVersion} />}
-            </Tabs.Panel>
-            <Tabs.Panel value="organize">
-              {page === "organize" && !session && (
-                <LoginNeeded what="organize events" onLogin={() => setAskLogin(true)} />
-              )}
-              {page === "organize" && session && !organizer && (
-                <Alert color="yellow" title="Organizer accounts only">
-                  Creating and editing events needs an organizer account; yours is a buyer account.
-                  An operator can make it an organizer.
-                </Alert>
-              )}
-              {page === "organize" && session && organizer && (
-                <OrganizerPage session={session} events={events ?? []} onChanged={() => void loadEvents()} />
-              )}
-            </Tabs.Panel>
+            {(["events", "tickets", "organize"] as const).map((s) => (
+              <Tabs.Panel key={s} value={s}>{section === s && routes}</Tabs.Panel>
+            ))}
           </Tabs>
         </Container>
       </AppShell.Main>

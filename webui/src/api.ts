@@ -29,9 +29,18 @@ export interface TicketEvent {
   saleStartsAt: string | null;
   vendorId: number;
   status: "scheduled" | "on_sale" | "sold_out";
+  /** GET /api/events/{id} only: the organizer's display name, when they gave one. */
+  organizer?: string;
 }
 
-export type BookingStatus = "pending" | "confirmed" | "rejected" | "cancelled";
+export type BookingStatus = "pending" | "confirmed" | "rejected" | "cancelled" | "held" | "expired";
+
+/** A ticket of a booking; `void` once its booking is cancelled (kept, not valid). */
+export interface BookingTicket {
+  id: string;
+  code: string;
+  void?: boolean;
+}
 
 export interface Booking {
   id: string;
@@ -39,16 +48,20 @@ export interface Booking {
   quantity: number;
   status: BookingStatus;
   reason?: string | null;
-  tickets: { id: string; code: string }[];
+  tickets: BookingTicket[];
 }
 
-export interface Ticket {
+/** One of the caller's bookings, with what its tickets print of the event. */
+export interface MyBooking {
   id: string;
-  code: string;
   eventId: number;
   eventName: string;
-  bookingId: string;
+  venue: string | null;
+  startsAt: string | null;
+  quantity: number;
+  status: BookingStatus;
   createdAt: string;
+  tickets: BookingTicket[];
 }
 
 export interface EventInput {
@@ -143,6 +156,9 @@ export const api = {
 
   events: () => call<TicketEvent[]>("GET", "/api/events").then((a) => a.data),
 
+  /** One event, with its organizer's name. */
+  event: (id: number) => call<TicketEvent>("GET", `/api/events/${id}`).then((a) => a.data),
+
   createEvent: (token: string, input: EventInput) =>
     call<TicketEvent>("POST", "/api/events", { token, body: input }).then((a) => a.data),
 
@@ -158,6 +174,10 @@ export const api = {
   booking: (token: string, id: string) =>
     call<Booking>("GET", `/api/bookings/${id}`, { token }).then((a) => a.data),
 
+  /** The caller's bookings, newest first, cancelled ones with their tickets void. */
+  myBookings: (token: string) =>
+    call<MyBooking[]>("GET", "/api/me/bookings", { token }).then((a) => a.data),
+
   cancel: (token: string, id: string) =>
     call<Booking>("POST", `/api/bookings/${id}/cancel`, { token }).then((a) => a.data),
 
@@ -166,7 +186,6 @@ export const api = {
     call<{ ticket: string; expiresIn: number }>("POST", "/api/stream/ticket", { token })
       .then((a) => a.data),
 
-  myTickets: (token: string) => call<Ticket[]>("GET", "/api/me/tickets", { token }).then((a) => a.data),
 };
 
 /** What a buyer should read for a refusal, by stable error code. */

@@ -3,6 +3,7 @@ import "./theme.css";
 import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
 import { MantineProvider, createTheme } from "@mantine/core";
+import { BrowserRouter } from "react-router";
 import { App } from "./App";
 import { SessionProvider } from "./session";
 
@@ -16,7 +17,9 @@ createRoot(document.getElementById("root")!).render(
   <StrictMode>
     <MantineProvider theme={theme} defaultColorScheme="auto">
       <SessionProvider>
-        <App />
+        <BrowserRouter>
+          <App />
+        </BrowserRouter>
       </SessionProvider>
     </MantineProvider>
   </StrictMode>,

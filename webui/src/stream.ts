@@ -79,3 +79,21 @@ export function useEventStream(token: string | null, handlers: StreamHandlers): 
     };
   }, [token]);
 }
+
+/** Hands every stock update of the page's one stream to whoever listens (an event's page,
+ *  the organizer's live chart), besides the list the shell keeps. */
+export class StockFeed {
+  private listeners = new Set<(update: StockUpdate) => void>();
+
+  /** Listen; returns the way to stop. */
+  listen(listener: (update: StockUpdate) => void): () => void {
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
+  }
+
+  deliver(update: StockUpdate): void {
+    for (const listener of this.listeners) listener(update);
+  }
+}

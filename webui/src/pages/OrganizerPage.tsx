@@ -1,9 +1,12 @@
 // Organizers (VENDOR) create events and edit their own; ADMIN sees and edits all.
 import { useState } from "react";
-import { Alert, Badge, Button, Card, Group, Modal, Stack, Table, Text, Title } from "@mantine/core";
+import { Alert, Anchor, Badge, Button, Card, Group, Modal, Stack, Table, Text, Title } from "@mantine/core";
+import { Link } from "react-router";
 import { api } from "../api";
 import type { EventInput, Session, TicketEvent } from "../api";
 import { EventForm } from "../components/EventForm";
+import { useTitle } from "../page";
+import { paths } from "../routes";
 
 interface Props {
   session: Session;
@@ -12,6 +15,7 @@ interface Props {
 }
 
 export function OrganizerPage({ session, events, onChanged }: Props) {
+  useTitle("Organize");
   const [editing, setEditing] = useState<TicketEvent | null>(null);
   const [creating, setCreating] = useState(false);
   const [message, setMessage] = useState<{ color: string; text: string } | null>(null);
@@ -57,7 +61,7 @@ export function OrganizerPage({ session, events, onChanged }: Props) {
             <Table.Tbody>
               {mine.map((e) => (
                 <Table.Tr key={e.id} data-testid={`own-event-${e.id}`}>
-                  <Table.Td>{e.name}</Table.Td>
+                  <Table.Td><Anchor component={Link} to={paths.organizeEvent(e.id)}>{e.name}</Anchor></Table.Td>
                   <Table.Td>{e.totalTickets - e.availableTickets} / {e.totalTickets}</Table.Td>
                   <Table.Td visibleFrom="sm">{e.availableTickets}</Table.Td>
                   <Table.Td><Badge variant="light" style={{ flexShrink: 0, overflow: "visible" }}>{e.status.replace("_", " ")}</Badge></Table.Td>

@@ -1,44 +1,57 @@
-// "My Tickets": every ticket the signed-in buyer holds, grouped by booking, with cancel.
-import { useCallback, useEffect, useState } from "react";
-import { Alert, Button, Card, Code, Group, Stack, Text, Title } from "@mantine/core";
+// "My Tickets": the signed-in buyer's bookings, newest first, each with its tickets and a
+// link to its ticket page; a cancelled booking stays in the history, marked, its tickets void.
+import { useEffect, useState } from "react";
+import { Alert, Anchor, Badge, Button, Card, Code, Group, Stack, Text, Title } from "@mantine/core";
+import { Link } from "react-router";
 import { ApiError, api, explain } from "../api";
-import type { Ticket } from "../api";
+import type { MyBooking } from "../api";
+import { longDate } from "../dates";
+import { useTitle } from "../page";
+import { paths } from "../routes";
 
-interface Props {
-  token: string;
-  /** Bumped by the parent when a booking of this user changed, to re-read the list. */
-  version: number;
+/** The list as the shell last read it: null before the first read succeeds. */
+export interface MyBookings {
+  bookings: MyBooking[] | null;
+  /** The last read failed (the list read before it, if any, stays). */
+  error: string | null;
+  reload: () => Promise<void>;
 }
 
-export function TicketsPage({ token, version }: Props) {
-  const [tickets, setTickets] = useState<Ticket[] | null>(null);
-  // A failed read; the list read before it (if any) stays on screen.
-  const [error, setError] = useState<string | null>(null);
+interface Props extends MyBookings {
+  token: string;
+}
+
+/** "Cancelled" and the like, for what is not a plain confirmed booking. */
+export const BOOKING_BADGE: Partial<Record<MyBooking["status"], { label: string; color: string }>> = {
+  cancelled: { label: "Cancelled", color: "gray.8" },
+  held: { label: "Awaiting payment", color: "blue.9" },
+  expired: { label: "Expired", color: "gray.8" },
+};
+
+/** Where and when, as a ticket prints it. */
+export function eventLine(b: MyBooking): string {
+  return [b.startsAt ? longDate(b.startsAt) : "Date to be announced", b.venue].filter(Boolean).join(" · ");
+}
+
+export function TicketsPage({ token, bookings, error, reload }: Props) {
+  useTitle("My Tickets");
   // A refused cancel, said on its booking; the tickets stay (they are still valid).
   const [cancelError, setCancelError] = useState<{ bookingId: string; text: string } | null>(null);
   const [cancelling, setCancelling] = useState<string | null>(null);
   // Cancelling gives the seats to the next buyer at once: ask before doing it.
   const [confirming, setConfirming] = useState<string | null>(null);
-
-  const load = useCallback(async () => {
-    try {
-      setTickets(await api.myTickets(token));
-      setError(null);
-    } catch (e) {
-      setError(e instanceof ApiError ? explain(e) : String(e));
-    }
-  }, [token]);
-
+  const [dismissed, setDismissed] = useState<string | null>(null);
+  // Read afresh whenever the page is opened: the list may be from before a change elsewhere.
   useEffect(() => {
-    void load();
-  }, [load, version]);
+    void reload();
+  }, [reload]);
 
   const cancel = async (bookingId: string) => {
     setCancelling(bookingId);
     setCancelError(null);
     try {
       await api.cancel(token, bookingId);
-      await load();
+      await reload();
     } catch (e) {
       setCancelError({ bookingId, text: e instanceof ApiError ? explain(e) : String(e) });
     } finally {
@@ -47,71 +60,83 @@ export function TicketsPage({ token, version }: Props) {
     }
   };
 
-  if (error && tickets === null) {
+  if (error && bookings === null) {
     return (
       <Alert color="red" title="Tickets could not be loaded">
         {error}
-        <Button mt="sm" size="xs" variant="light" color="red" onClick={() => void load()}>Try again</Button>
+        <Button mt="sm" size="xs" variant="light" color="red" onClick={() => void reload()}>Try again</Button>
       </Alert>
     );
   }
-  if (tickets === null) return <Text c="dimmed">Loading your tickets…</Text>;
-  if (tickets.length === 0) return <Text c="dimmed">You have no tickets yet.</Text>;
-
-  const bookings = new Map<string, Ticket[]>();
-  for (const t of tickets) bookings.set(t.bookingId, [...(bookings.get(t.bookingId) ?? []), t]);
+  if (bookings === null) return <Text c="dimmed">Loading your tickets…</Text>;
+  if (bookings.length === 0) return <Text c="dimmed">You have no tickets yet.</Text>;
 
   return (
     <Stack>
-      {error && (
+      {error && error !== dismissed && (
         <Alert color="yellow" title="Could not refresh your tickets" withCloseButton
-          closeButtonLabel="Close" onClose={() => setError(null)}>
+          closeButtonLabel="Close" onClose={() => setDismissed(error)}>
           {error} This list is from a moment ago.
         </Alert>
       )}
-      {[...bookings.entries()].map(([bookingId, group]) => (
-        <Card key={bookingId} withBorder data-testid="booking">
-          <Group justify="space-between">
-            <div>
-              <Title order={4}>{group[0].eventName}</Title>
-              <Text size="xs" c="dimmed">
-                Booked {new Date(group[0].createdAt).toLocaleString()} · {group.length} seat
-                {group.length > 1 ? "s" : ""}
-              </Text>
-            </div>
-            {confirming === bookingId ? (
-              <Stack gap={4} align="flex-end">
-                <Text size="sm">Give up {group.length > 1 ? "these seats" : "this seat"}?</Text>
-                <Group gap="xs" wrap="nowrap">
-                  <Button color="red" loading={cancelling === bookingId}
-                    onClick={() => void cancel(bookingId)}>
-                    Yes, cancel
-                  </Button>
-                  <Button variant="default" disabled={cancelling === bookingId}
-                    onClick={() => setConfirming(null)}>
-                    Keep
-                  </Button>
+      {bookings.map((b) => {
+        const badge = BOOKING_BADGE[b.status];
+        const cancellable = b.status === "confirmed" || b.status === "held";
+        return (
+          <Card key={b.id} withBorder data-testid="booking" data-status={b.status}>
+            <Group justify="space-between" align="flex-start">
+              <div style={{ minWidth: 0 }}>
+                <Group gap="xs">
+                  <Title order={2} size="h4">
+                    <Anchor component={Link} to={paths.ticket(b.id)} inherit c="inherit">{b.eventName}</Anchor>
+                  </Title>
+                  {badge && <Badge color={badge.color}>{badge.label}</Badge>}
                 </Group>
-              </Stack>
-            ) : (
-              <Button variant="light" color="red" onClick={() => setConfirming(bookingId)}>
-                Cancel booking
-              </Button>
+                <Text size="sm">{eventLine(b)}</Text>
+                <Text size="xs" c="dimmed">
+                  Booked {new Date(b.createdAt).toLocaleString()} · {b.quantity} seat{b.quantity > 1 ? "s" : ""}
+                </Text>
+              </div>
+              {cancellable && (confirming === b.id ? (
+                <Stack gap={4} align="flex-end">
+                  <Text size="sm">Give up {b.quantity > 1 ? "these seats" : "this seat"}?</Text>
+                  <Group gap="xs" wrap="nowrap">
+                    <Button color="red" loading={cancelling === b.id} onClick={() => void cancel(b.id)}>
+                      Yes, cancel
+                    </Button>
+                    <Button variant="default" disabled={cancelling === b.id} onClick={() => setConfirming(null)}>
+                      Keep
+                    </Button>
+                  </Group>
+                </Stack>
+              ) : (
+                <Button variant="light" color="red" onClick={() => setConfirming(b.id)}>
+                  Cancel booking
+                </Button>
+              ))}
+            </Group>
+            {cancelError?.bookingId === b.id && (
+              <Alert mt="sm" color="red" title="Not cancelled" role="alert" withCloseButton
+                closeButtonLabel="Close" onClose={() => setCancelError(null)}>
+                {cancelError.text} Your tickets below are still valid.
+              </Alert>
             )}
-          </Group>
-          {cancelError?.bookingId === bookingId && (
-            <Alert mt="sm" color="red" title="Not cancelled" role="alert" withCloseButton
-              closeButtonLabel="Close" onClose={() => setCancelError(null)}>
-              {cancelError.text} Your tickets below are still valid.
-            </Alert>
-          )}
-          <Group mt="sm" gap="xs">
-            {group.map((t) => (
-              <Code key={t.id} data-testid="ticket-code" style={{ whiteSpace: "nowrap" }}>{t.code}</Code>
-            ))}
-          </Group>
-        </Card>
-      ))}
+            <Group mt="sm" gap="xs">
+              {b.tickets.map((t) => t.void ? (
+                <Code key={t.id} data-testid="void-ticket-code" className="void-code"
+                  title="void: the booking was cancelled">{t.code} (void)</Code>
+              ) : (
+                <Code key={t.id} data-testid="ticket-code" style={{ whiteSpace: "nowrap" }}>{t.code}</Code>
+              ))}
+              {b.tickets.length > 0 && (
+                <Anchor component={Link} to={paths.ticket(b.id)} size="sm">
+                  {b.status === "confirmed" ? "Show tickets (QR codes)" : "Details"}
+                </Anchor>
+              )}
+            </Group>
+          </Card>
+        );
+      })}
     </Stack>
   );
 }

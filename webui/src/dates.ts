@@ -1,0 +1,26 @@
+// Dates as people read them, in the browser's language and time zone.
+
+/** "Friday, 1 May 2099, 22:00": with the weekday, for an event's date. */
+export function longDate(iso: string): string {
+  return new Date(iso).toLocaleString(undefined, {
+    weekday: "long", year: "numeric", month: "long", day: "numeric", hour: "2-digit", minute: "2-digit",
+  });
+}
+
+/** A short date and time, for lists. */
+export function shortDate(iso: string | null): string | null {
+  return iso ? new Date(iso).toLocaleString() : null;
+}
+
+/** Time left until a moment, as a countdown: "2 d 03:04:05", "04:05", or null once past. */
+export function countdown(ms: number): string | null {
+  if (ms <= 0) return null;
+  const total = Math.ceil(ms / 1000);
+  const days = Math.floor(total / 86400);
+  const hours = Math.floor((total % 86400) / 3600);
+  const minutes = Math.floor((total % 3600) / 60);
+  const seconds = total % 60;
+  const pad = (n: number) => String(n).padStart(2, "0");
+  const clock = hours || days ? `${pad(hours)}:${pad(minutes)}:${pad(seconds)}` : `${pad(minutes)}:${pad(seconds)}`;
+  return days ? `${days} d ${clock}` : clock;
+}

@@ -1,0 +1,108 @@
+// An event's own page (/events/{id}), the one to share: name, venue, date with the weekday,
+// organizer, seats left live, a countdown to the sale opening, and the booking panel.
+import { useCallback, useEffect, useState } from "react";
+import { Alert, Anchor, Badge, Card, Group, Stack, Text, Title } from "@mantine/core";
+import { Link } from "react-router";
+import { ApiError, api, explain } from "../api";
+import type { TicketEvent } from "../api";
+import type { BookingUpdates } from "../booking";
+import { BookingPanel } from "../components/BookingPanel";
+import { STATUS, SeatsLeft } from "../components/EventCard";
+import { countdown, longDate } from "../dates";
+import { useNow, useTitle } from "../page";
+import { paths } from "../routes";
+import type { StockFeed } from "../stream";
+
+interface Props {
+  eventId: number;
+  /** The event as the shell's live list has it, when listed. */
+  listed: TicketEvent | undefined;
+  token: string | null;
+  updates: BookingUpdates;
+  stock: StockFeed;
+  mine: number;
+  onAskLogin: () => void;
+  onBooked: () => void;
+}
+
+/** "Sales open in 01:02:03", ticking; the page is read again when it reaches zero. */
+function SaleCountdown({ opensAt, onOpen }: { opensAt: string; onOpen: () => void }) {
+  const now = useNow(1000);
+  const left = countdown(Date.parse(opensAt) - now);
+  useEffect(() => {
+    if (left === null) onOpen();
+  }, [left, onOpen]);
+  if (left === null) return null;
+  return (
+    <Text size="sm" c="blue.9" data-testid="countdown" role="timer" aria-live="off">
+      Sales open in <b>{left}</b> ({longDate(opensAt)})
+    </Text>
+  );
+}
+
+export function EventPage({ eventId, listed, token, updates, stock, mine, onAskLogin, onBooked }: Props) {
+  const [read, setRead] = useState<TicketEvent | null>(null);
+  const [error, setError] = useState<ApiError | null>(null);
+
+  // Read once for what the list does not carry (the organizer), and for an event the list
+  // does not hold; its seats then follow the stream.
+  const load = useCallback(async () => {
+    try {
+      setRead(await api.event(eventId));
+      setError(null);
+    } catch (e) {
+      setError(e instanceof ApiError ? e : new ApiError(0, "network_error", String(e)));
+    }
+  }, [eventId]);
+  useEffect(() => {
+    void load();
+  }, [load]);
+  useEffect(() => stock.listen((u) => {
+    if (u.eventId === eventId) {
+      setRead((e) => e && {
+        ...e, availableTickets: u.availableTickets,
+        status: u.availableTickets === 0 ? "sold_out" : e.status === "sold_out" ? "on_sale" : e.status,
+      });
+    }
+  }), [stock, eventId]);
+
+  const event = listed ? { ...listed, organizer: read?.organizer } : read;
+  useTitle(event ? event.name : error ? "Event not found" : "Event");
+
+  if (!event) {
+    if (error?.code === "not_found") {
+      return <Alert color="yellow" title="No such event">This event does not exist, or was removed.{" "}
+        <Anchor component={Link} to={paths.events}>See all events</Anchor></Alert>;
+    }
+    if (error) return <Alert color="red" title="The event could not be loaded">{explain(error)}</Alert>;
+    return <Text c="dimmed">Loading the event…</Text>;
+  }
+  const status = STATUS[event.status];
+  const opensLater = event.saleStartsAt !== null && Date.parse(event.saleStartsAt) > Date.now();
+  return (
+    <Stack>
+      <Anchor component={Link} to={paths.events} size="sm">← All events</Anchor>
+      <Card withBorder padding="lg" radius="md" data-testid={`event-${event.id}`}>
+        <Stack gap="sm">
+          <Group justify="space-between" align="flex-start" wrap="nowrap">
+            <Title order={2}>{event.name}</Title>
+            <Badge color={status.color} style={{ flexShrink: 0 }}>{status.label}</Badge>
+          </Group>
+          <dl className="facts">
+            <dt>When</dt>
+            <dd data-testid="event-date">{event.startsAt ? longDate(event.startsAt) : "To be announced"}</dd>
+            <dt>Where</dt>
+            <dd>{event.venue ?? "To be announced"}</dd>
+            {event.organizer && (<><dt>Organizer</dt><dd data-testid="organizer">{event.organizer}</dd></>)}
+          </dl>
+          <SeatsLeft event={event} />
+          {opensLater && event.saleStartsAt && (
+            <SaleCountdown opensAt={event.saleStartsAt} onOpen={() => void load()} />
+          )}
+          <BookingPanel event={event} token={token} updates={updates} mine={mine}
+            onAskLogin={onAskLogin} onBooked={onBooked} />
+        </Stack>
+      </Card>
+    </Stack>
+  );
+}

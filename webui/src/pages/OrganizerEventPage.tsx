@@ -1,0 +1,95 @@
+// An organizer's own event (/organize/events/{id}) during a surge: the totals, and live
+// charts of seats sold per second and seats left over the last minute, fed by the page's
+// event stream (counts pushed at most ten times a second).
+import "@mantine/charts/styles.css";
+import { useEffect, useState } from "react";
+import { Alert, Anchor, Badge, Card, Group, SimpleGrid, Stack, Text, Title } from "@mantine/core";
+import { AreaChart, BarChart } from "@mantine/charts";
+import { Link } from "react-router";
+import type { Session, TicketEvent } from "../api";
+import { STATUS } from "../components/EventCard";
+import { useTitle } from "../page";
+import { paths } from "../routes";
+import type { StockFeed } from "../stream";
+import { WINDOW_SECONDS, emptySurge, record, tick } from "../surge";
+
+interface Props {
+  eventId: number;
+  session: Session;
+  /** The shell's live list (null while it loads). */
+  events: TicketEvent[] | null;
+  stock: StockFeed;
+}
+
+function Total({ label, value, testId }: { label: string; value: string | number; testId: string }) {
+  return (
+    <Card withBorder padding="sm">
+      <Text size="xs" c="dimmed">{label}</Text>
+      <Text fz="xl" fw={700} data-testid={testId}>{value}</Text>
+    </Card>
+  );
+}
+
+export function OrganizerEventPage({ eventId, session, events, stock }: Props) {
+  const event = events?.find((e) => e.id === eventId);
+  const [surge, setSurge] = useState(emptySurge);
+  useTitle(event ? `${event.name} · Organize` : "Organize");
+
+  const known = event !== undefined;
+  const start = event?.availableTickets;
+  useEffect(() => {
+    if (!known) return;
+    setSurge((s) => (s.left === null && start !== undefined ? record(s, Date.now(), start) : s));
+  }, [known, start]);
+  useEffect(() => stock.listen((u) => {
+    if (u.eventId === eventId) setSurge((s) => record(s, Date.now(), u.availableTickets));
+  }), [stock, eventId]);
+  useEffect(() => {
+    const timer = window.setInterval(() => setSurge((s) => tick(s, Date.now())), 1000);
+    return () => window.clearInterval(timer);
+  }, []);
+
+  if (events === null) return <Text c="dimmed">Loading the event…</Text>;
+  if (!event) {
+    return <Alert color="yellow" title="No such event">
+      <Anchor component={Link} to={paths.organize}>Back to your events</Anchor>
+    </Alert>;
+  }
+  if (session.user.role !== "ADMIN" && event.vendorId !== session.user.id) {
+    return <Alert color="yellow" title="Not one of your events">
+      Organizers see the sales of their own events only.{" "}
+      <Anchor component={Link} to={paths.organize}>Back to your events</Anchor>
+    </Alert>;
+  }
+  const left = Math.max(0, event.availableTickets);
+  const sold = event.totalTickets - left;
+  const lastMinute = surge.points.reduce((n, p) => n + p.sold, 0);
+  const status = STATUS[event.status];
+  return (
+    <Stack>
+      <Anchor component={Link} to={paths.organize} size="sm">← Your events</Anchor>
+      <Group justify="space-between">
+        <Title order={2}>{event.name}</Title>
+        <Badge color={status.color}>{status.label}</Badge>
+      </Group>
+      <SimpleGrid cols={{ base: 2, sm: 4 }}>
+        <Total label="Sold" value={`${sold} / ${event.totalTickets}`} testId="total-sold" />
+        <Total label="Left" value={left} testId="total-left" />
+        <Total label="Sold in the last minute" value={lastMinute} testId="total-minute" />
+        <Total label="Most in one second" value={surge.peak} testId="total-peak" />
+      </SimpleGrid>
+      <Card withBorder component="figure" m={0} data-testid="chart-rate">
+        <Text component="figcaption" fw={600} mb="xs">Seats sold per second (last {WINDOW_SECONDS} s)</Text>
+        <BarChart h={200} data={surge.points} dataKey="label" withTooltip={false}
+          series={[{ name: "sold", label: "seats sold", color: "teal.9" }]} barProps={{ isAnimationActive: false }} />
+      </Card>
+      <Card withBorder component="figure" m={0} data-testid="chart-left">
+        <Text component="figcaption" fw={600} mb="xs">Seats left</Text>
+        <AreaChart h={200} data={surge.points} dataKey="label" withTooltip={false}
+          yAxisProps={{ domain: [0, event.totalTickets] }} curveType="stepAfter" withDots={false}
+          series={[{ name: "left", label: "seats left", color: "blue.9" }]}
+          areaProps={{ isAnimationActive: false }} />
+      </Card>
+    </Stack>
+  );
+}
