@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from engine.payments.fake import FakeProvider
+from gateway.keys import checkout_key, payments_key
+from tests.clock import CLOCK, FakeClock
+from tests.factories import Account
 from tests.helpers import Api
 
 
@@ -53,3 +58,72 @@ async def test_metrics_count_outcomes_batches_and_seats(make_api: object) -> Non
     latency_count = sum(v for (name, labels), v in m.items()
                         if name == "ticketwar_booking_duration_seconds_count")
     assert latency_count >= len(buyers)
+
+
+@pytest.fixture
+def clock() -> Iterator[FakeClock]:
+    """The session clock, back to real time after the test."""
+    yield CLOCK
+    CLOCK.reset()
+
+
+@pytest.mark.both_transports
+async def test_metrics_count_holds_expiries_payments_and_refunds(
+        make_api: object, clock: FakeClock) -> None:
+    api: Api = await make_api(payment_wait_seconds=0.05)  # type: ignore[operator]
+    event = await api.event(totalTickets=10, priceCents=900, holdSeconds=30)
+    payer, decliner, late, abandoner = await api.accounts(4)
+    holds = {b: (await api.book(b, event["id"])).body for b in (payer, decliner, late, abandoner)}
+    assert {h["status"] for h in holds.values()} == {"held"}
+
+    async def pay(buyer: Account, token: str) -> int:
+        reply = await api.call("POST", f"/api/bookings/{holds[buyer]['id']}/pay", buyer,
+                               json={"paymentToken": token})
+        return reply.status
+
+    checkout = api.app[checkout_key]
+    assert await pay(payer, "tok_ok") in (200, 202)  # 202: the actor answers after the wait
+    await checkout.settled()
+    assert await pay(decliner, "tok_declined") == 402
+    provider = api.app[payments_key]
+    assert isinstance(provider, FakeProvider)
+    provider.gate = gate = asyncio.Event()
+    assert await pay(late, "tok_ok") == 202  # its charge is held past the deadline
+    await api.drain()
+    shard_side = _shard_side(api, _samples((await api.call("GET", "/metrics")).body))
+    assert _total(shard_side, "ticketwar_holds_taken_total") == 4
+    assert _total(shard_side, "ticketwar_holds_open") == 3  # the payer's was confirmed
+
+    clock.advance(31)
+    await api.drain()  # three holds expire: the decliner's, the late payer's, the abandoner's
+    gate.set()         # the late payer's money comes after: refunded
+    await checkout.settled()
+    await api.drain()
+
+    m = _samples((await api.call("GET", "/metrics")).body)
+    shard_side = _shard_side(api, m)
+    assert _total(shard_side, "ticketwar_holds_expired_total") == 3
+    assert _total(shard_side, "ticketwar_holds_open") == 0
+    assert shard_side[("ticketwar_hold_expiry_delay_seconds_count", ())] == 3
+    # The deadline came 1 s before the clock's move: each expiry was that late, not more.
+    assert shard_side[("ticketwar_hold_expiry_delay_seconds_sum", ())] < 3 * 5
+    assert m[("ticketwar_payments_total", (("outcome", "confirmed"),))] == 1
+    assert m[("ticketwar_payments_total", (("outcome", "declined"),))] == 1
+    assert m[("ticketwar_payments_total", (("outcome", "refunded"),))] == 1
+    assert m[("ticketwar_refunds_total", (("reason", "hold_expired"),))] == 1
+    assert m[("ticketwar_refunds_total", (("reason", "not_held"),))] == 0
+    assert m[("ticketwar_payment_charge_seconds_count", (("result", "succeeded"),))] == 2
+    assert m[("ticketwar_payment_charge_seconds_count", (("result", "declined"),))] == 1
+
+
+def _shard_side(api: Api, gateway: dict[tuple[str, tuple[tuple[str, str], ...]], float]
+                ) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Shard metrics come from the process running the actors: this gateway in-process,
+    the worker over RabbitMQ."""
+    if api.worker is None:
+        return gateway
+    return _samples(api.worker.runtime.metrics.exposition().decode())  # type: ignore[union-attr]
+
+
+def _total(m: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str) -> float:
+    return sum(v for (n, _), v in m.items() if n == name)

@@ -87,7 +87,10 @@ def test_dashboards_cover_the_operator_questions() -> None:
                    "ticketwar_shard_commit_seconds", "ticketwar_shard_mailbox_depth",
                    "ticketwar_rate_limited_total", "ticketwar_reconnects_total",
                    "ticketwar_redeliveries_total", "ticketwar_dead_letters_total",
-                   "ticketwar_fencing_conflicts_total", "up"):
+                   "ticketwar_fencing_conflicts_total", "up", "ticketwar_holds_open",
+                   "ticketwar_holds_taken_total", "ticketwar_holds_expired_total",
+                   "ticketwar_hold_expiry_delay_seconds", "ticketwar_payments_total",
+                   "ticketwar_payment_charge_seconds", "ticketwar_refunds_total"):
         assert metric in exprs, metric
 
 

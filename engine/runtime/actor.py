@@ -381,6 +381,8 @@ class ShardActor:
                 self._forget({c.event_id for c, _ in commands})
                 raise PoisonBatch(f"unexpected {type(exc).__name__}: {exc}") from exc
         self._m_batch.observe(len(commands))
+        self._metrics.observe_holds(str(self.shard), decided.write, self._clock(),
+                                    self._ledgers.values())
         if forwarded:
             await self._outlet.forward(forwarded)
         await self._outlet.ack(batch)
