@@ -168,8 +168,11 @@ async def check_holds(pool: asyncpg.Pool, events: Sequence[int], samples: Sequen
     records against the outbox (an in-process gateway's; another process's is out of reach,
     and the outbox is the record)."""
     ids = list(events)
-    settled = await settle(pool, ids, settle_seconds)
-    report = HoldReport(sampled=await sampler.stop())
+    try:
+        settled = await settle(pool, ids, settle_seconds)
+    finally:
+        sampled = await sampler.stop()
+    report = HoldReport(sampled=sampled)
     v = report.violations
     if not settled:
         v.append("holds or payments still open after the last deadline and the settle time")

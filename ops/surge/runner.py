@@ -62,21 +62,26 @@ async def run_surge(scenario: Scenario, url: str, pool: asyncpg.Pool, issuer: To
         sampler = HoldSampler(pool, events) if scenario.events.paid else None
         if sampler is not None:
             sampler.start()
-        if processes > 1:
-            meter.start()
-            fleet = await run_fleet(scenario, url, plans, targets, processes=processes,
-                                    book_path=book_path, label=label)
-            samples, duration, generator_cpu = fleet.samples, fleet.duration_s, fleet.cpu_s
-        else:
-            total = len(plans) + sum(p.retry for p in plans) + \
-                scenario.behaviour.bots * scenario.behaviour.bot_requests
-            with Progress(total, label) as progress:
-                generator = LoadGenerator(clients, progress, book_path=book_path)
+        try:
+            if processes > 1:
                 meter.start()
-                started = time.process_time()
-                duration = await generator.run(scenario, plans, targets)
-                generator_cpu = time.process_time() - started
-            samples = generator.samples
+                fleet = await run_fleet(scenario, url, plans, targets, processes=processes,
+                                        book_path=book_path, label=label)
+                samples, duration, generator_cpu = fleet.samples, fleet.duration_s, fleet.cpu_s
+            else:
+                total = len(plans) + sum(p.retry for p in plans) + \
+                    scenario.behaviour.bots * scenario.behaviour.bot_requests
+                with Progress(total, label) as progress:
+                    generator = LoadGenerator(clients, progress, book_path=book_path)
+                    meter.start()
+                    started = time.process_time()
+                    duration = await generator.run(scenario, plans, targets)
+                    generator_cpu = time.process_time() - started
+                samples = generator.samples
+        except BaseException:
+            if sampler is not None:  # a run that failed samples no more
+                await sampler.stop()
+            raise
         server_cpu, services_cpu = meter.stop()
     refused = sampler is not None and not any(s.status == 201 for s in samples) and any(
         s.error == PaidNeedsQueued.code for s in samples)
