@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from engine.errors import (
     PaymentRequiresAction,
 )
 from engine.messages import Outcome
+from engine.metrics import Metrics
 from engine.payments.provider import Charge, ChargeStatus, PaymentProvider, ProviderTimeout
 from engine.storage import bookings, payments
 from engine.storage.database import translate_db_errors
@@ -64,8 +66,10 @@ class Checkout:
     """`pay` for requests, `recover` for what a crash or a lost answer left unsettled."""
 
     def __init__(self, pool: asyncpg.Pool, provider: PaymentProvider, confirm: Confirm | None,
-                 *, clock: Clock, sleeper: Sleeper, wait_seconds: float) -> None:
+                 *, clock: Clock, sleeper: Sleeper, wait_seconds: float,
+                 metrics: Metrics | None = None) -> None:
         self._pool, self._provider, self._confirm = pool, provider, confirm
+        self._metrics = metrics or Metrics()
         self._clock, self._sleeper, self._wait = clock, sleeper, wait_seconds
         self._charges: set[asyncio.Task[Outcome | PaymentPending]] = set()
         self._recovery: asyncio.Task[None] | None = None
@@ -159,20 +163,34 @@ class Checkout:
 
     async def _charge(self, payment: Payment, token: str,
                       booking: Outcome) -> Outcome | PaymentPending:
+        started = time.perf_counter()
         try:
             charge = await self._provider.charge(
                 token=token, amount_cents=payment.amount_cents, currency=payment.currency,
                 idempotency_key=str(payment.id))
         except ProviderTimeout as exc:
+            self._observe_charge("timeout", started)
             log.warning("payment %s: %s; recovery will ask again", payment.id, exc)
             return PaymentPending(booking)
+        self._observe_charge(charge.status.value, started)
         return await self._after_charge(payment, charge, booking)
+
+    def _observe_charge(self, result: str, started: float) -> None:
+        self._metrics.charge_seconds.labels(result).observe(time.perf_counter() - started)
+
+    def _settled(self, outcome: str, refund_reason: str | None = None) -> None:
+        """Count an attempt that reached its end here (once: after the row moved)."""
+        self._metrics.payments.labels(outcome).inc()
+        if refund_reason is not None:
+            self._metrics.refunds.labels(refund_reason).inc()
 
     async def _after_charge(self, payment: Payment, charge: Charge,
                             booking: Outcome) -> Outcome | PaymentPending:
         if charge.status is not ChargeStatus.SUCCEEDED:
             async with translate_db_errors():
-                await payments.move(self._pool, payment.id, "charging", charge.status.value)
+                if await payments.move(self._pool, payment.id, "charging",
+                                       charge.status.value):
+                    self._settled(charge.status.value)
             if charge.status is ChargeStatus.REQUIRES_ACTION:
                 raise PaymentRequiresAction("the provider asks for a step this checkout lacks")
             raise PaymentDeclined(charge.reason or "the payment was declined")
@@ -189,8 +207,9 @@ class Checkout:
                 # first, record after: a crash between repeats an idempotent refund.
                 await self._refund(payment, charge.charge_id)
                 async with translate_db_errors():
-                    await payments.move(self._pool, payment.id, "failed", "refunded",
-                                        charge.charge_id)
+                    if await payments.move(self._pool, payment.id, "failed", "refunded",
+                                           charge.charge_id):
+                        self._settled("refunded", "attempt_closed")
                 raise NotPayable("the payment came after its attempt was closed; refunded")
             return PaymentPending(booking)  # moved on elsewhere: that process settles it
         return await self._settle(payment, charge.charge_id, booking)
@@ -209,11 +228,14 @@ class Checkout:
             return PaymentPending(booking)  # recovery sends it again; the actor decides once
         if outcome.status is BookingStatus.CONFIRMED:
             async with translate_db_errors():
-                await payments.move(self._pool, payment.id, "succeeded", "captured")
+                if await payments.move(self._pool, payment.id, "succeeded", "captured"):
+                    self._settled("confirmed")
             return outcome
         await self._refund(payment, charge_id)
         async with translate_db_errors():
-            await payments.move(self._pool, payment.id, "succeeded", "refunded")
+            if await payments.move(self._pool, payment.id, "succeeded", "refunded"):
+                self._settled("refunded", "hold_expired"
+                              if outcome.status is BookingStatus.EXPIRED else "not_held")
         log.info("payment %s of booking %s refunded: the booking is %s", payment.id,
                  payment.booking_id, outcome.status)
         if outcome.status is BookingStatus.EXPIRED:
@@ -237,7 +259,9 @@ class Checkout:
                     charge = await self._provider.lookup(str(payment.id))
                     if charge is None:  # the provider never got it: no money moved
                         async with translate_db_errors():
-                            await payments.move(self._pool, payment.id, "charging", "failed")
+                            if await payments.move(self._pool, payment.id, "charging",
+                                                   "failed"):
+                                self._settled("failed")
                         continue
                     await self._after_charge(payment, charge, booking)
                 elif payment.charge_id is not None:

@@ -9,11 +9,17 @@ Label values are bounded: strategies, outcomes, shard numbers, and at most
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from engine.messages import StockUpdate
+
+if TYPE_CHECKING:  # the store imports nothing of this module; kept out of the import graph
+    from engine.domain import EventLedger
+    from engine.storage.shard_store import BatchWrite
 
 #: Seats-left gauges exist for this many most recently active events, no more.
 MAX_TRACKED_EVENTS = 50
@@ -21,6 +27,17 @@ MAX_TRACKED_EVENTS = 50
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
                     10.0)
 _BATCH_BUCKETS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500)
+#: A fake provider answers in 1-2 s, a real one in a few hundred milliseconds to tens.
+_PAYMENT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 30.0)
+#: An expiry is promised within 1 s of its deadline: the buckets resolve that second.
+_EXPIRY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 2.0, 5.0)
+#: How a payment attempt ended (`ticketwar_payments_total`): money kept with a ticket,
+#: given back because the hold was over, or never taken.
+PAYMENT_OUTCOMES = ("confirmed", "refunded", "declined", "requires_action", "failed")
+#: What a charge's provider call came to (`ticketwar_payment_charge_seconds`).
+CHARGE_RESULTS = ("succeeded", "declined", "requires_action", "timeout")
+#: Why money was given back (`ticketwar_refunds_total`).
+REFUND_REASONS = ("hold_expired", "not_held", "attempt_closed")
 
 
 class Metrics:
@@ -100,6 +117,37 @@ class Metrics:
         self.amqp_commands = Counter(
             "ticketwar_amqp_commands", "Commands carried by RabbitMQ messages, by direction",
             ["direction"], registry=r)
+        # Holds and payments (docs/design.md, "Holds and payment"). Hold metrics come from
+        # the process running the actors, payment metrics from the gateway's checkout.
+        self.holds_open = Gauge(
+            "ticketwar_holds_open", "Open holds (held bookings) in a shard actor's memory",
+            ["shard"], registry=r)
+        self.holds_taken = Counter(
+            "ticketwar_holds_taken", "Holds granted on paid events, counted after commit",
+            ["shard"], registry=r)
+        self.holds_expired = Counter(
+            "ticketwar_holds_expired", "Holds that expired unpaid, counted after commit",
+            ["shard"], registry=r)
+        self.hold_expiry_delay = Histogram(
+            "ticketwar_hold_expiry_delay_seconds",
+            "From a hold's deadline to the commit that released its seats",
+            buckets=_EXPIRY_BUCKETS, registry=r)
+        self.payments = Counter(
+            "ticketwar_payments", "Payment attempts settled, by outcome", ["outcome"],
+            registry=r)
+        self.charge_seconds = Histogram(
+            "ticketwar_payment_charge_seconds",
+            "Time the payment provider took to answer a charge, by result", ["result"],
+            buckets=_PAYMENT_BUCKETS, registry=r)
+        self.refunds = Counter(
+            "ticketwar_refunds", "Charges refunded through the provider, by reason",
+            ["reason"], registry=r)
+        for outcome in PAYMENT_OUTCOMES:
+            self.payments.labels(outcome)
+        for result in CHARGE_RESULTS:
+            self.charge_seconds.labels(result)
+        for reason in REFUND_REASONS:
+            self.refunds.labels(reason)
         self._tracked: OrderedDict[int, None] = OrderedDict()
         for role in ("gateway", "shards"):
             self.reconnects.labels(role)
@@ -121,6 +169,19 @@ class Metrics:
         """Stock-update handler: track seats left for each updated event."""
         for u in updates:
             self.observe_seats_left(u.event_id, u.available)
+
+    def observe_holds(self, shard: str, write: BatchWrite, now: datetime,
+                      ledgers: Iterable[EventLedger]) -> None:
+        """After a shard batch committed: holds it granted and expired (with how late each
+        expiry came by the actor's clock), and the holds the actor now has open."""
+        taken = sum(1 for b in write.bookings if b[4] == "held")
+        if taken:
+            self.holds_taken.labels(shard).inc(taken)
+        if write.expired:
+            self.holds_expired.labels(shard).inc(len(write.expired))
+            for deadline in write.expired_deadlines:
+                self.hold_expiry_delay.observe(max(0.0, (now - deadline).total_seconds()))
+        self.holds_open.labels(shard).set(sum(len(ledger.holds) for ledger in ledgers))
 
     def exposition(self) -> bytes:
         """The Prometheus text format of this registry."""

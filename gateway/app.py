@@ -107,7 +107,7 @@ async def _engine(app: web.Application) -> AsyncIterator[None]:
     checkout = Checkout(app[pool_key], app[payments_key],
                         booker.confirm_payment if isinstance(booker, QueuedBooker) else None,
                         clock=clock, sleeper=sleeper,
-                        wait_seconds=settings.payment_wait_seconds)
+                        wait_seconds=settings.payment_wait_seconds, metrics=app[metrics_key])
     app[checkout_key] = checkout
     app[checkin_key] = CheckinDesk(
         app[pool_key], service.event,

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from engine.payments.fake import FakeProvider
+from gateway.keys import checkout_key, payments_key
+from tests.clock import CLOCK, FakeClock
+from tests.factories import Account
 from tests.helpers import Api
 
 
@@ -53,3 +58,103 @@ async def test_metrics_count_outcomes_batches_and_seats(make_api: object) -> Non
     latency_count = sum(v for (name, labels), v in m.items()
                         if name == "ticketwar_booking_duration_seconds_count")
     assert latency_count >= len(buyers)
+
+
+@pytest.fixture
+def clock() -> Iterator[FakeClock]:
+    """The session clock, back to real time after the test."""
+    yield CLOCK
+    CLOCK.reset()
+
+
+@pytest.mark.both_transports
+async def test_metrics_count_holds_expiries_payments_and_refunds(
+        make_api: object, clock: FakeClock) -> None:
+    api: Api = await make_api(payment_wait_seconds=0.05)  # type: ignore[operator]
+    # The actors may hold other tests' events with open holds (claimed by the start-up
+    # wake-ups, or kept by the session's worker), whose deadlines may come during the test,
+    # and over RabbitMQ their counters are the session's: every figure is a difference from
+    # here, and the expiries of others are bounded by the database's.
+    await api.drain()
+    since = await api.pool.fetchval("SELECT now()")
+    gateway_before, shards_before = await _snapshot(api)
+    event = await api.event(totalTickets=10, priceCents=900, holdSeconds=30)
+    payer, decliner, late, abandoner = await api.accounts(4)
+    holds = {b: (await api.book(b, event["id"])).body for b in (payer, decliner, late, abandoner)}
+    assert {h["status"] for h in holds.values()} == {"held"}
+
+    async def pay(buyer: Account, token: str) -> int:
+        reply = await api.call("POST", f"/api/bookings/{holds[buyer]['id']}/pay", buyer,
+                               json={"paymentToken": token})
+        return reply.status
+
+    async def expired_elsewhere() -> int:
+        """Holds of other events expired since the start (their deadlines came)."""
+        return int(await api.pool.fetchval(
+            "SELECT count(*) FROM bookings WHERE status = 'expired' AND decided_at >= $1"
+            " AND event_id <> $2", since, event["id"]))
+
+    checkout = api.app[checkout_key]
+    provider = api.app[payments_key]
+    assert isinstance(provider, FakeProvider)
+    assert await pay(payer, "tok_ok") in (200, 202)  # 202: the actor answers after the wait
+    await checkout.settled()
+    assert await pay(decliner, "tok_declined") == 402
+    provider.gate = gate = asyncio.Event()
+    try:
+        assert await pay(late, "tok_ok") == 202  # its charge is held past the deadline
+        await api.drain()
+        _, mid = await _snapshot(api)
+        assert _delta(mid, shards_before, "ticketwar_holds_taken_total") == 4
+        # Open: the decliner's, the late payer's, the abandoner's (the payer's is confirmed),
+        # less any other hold that expired meanwhile.
+        assert _delta(mid, shards_before, "ticketwar_holds_open") == 3 - _delta(
+            mid, shards_before, "ticketwar_holds_expired_total")
+
+        clock.advance(31)
+        await api.drain()  # three holds expire: the decliner's, the late payer's, the abandoner's
+    finally:
+        gate.set()  # the late payer's money comes after: refunded
+        await checkout.settled()
+    await api.drain()
+
+    gateway, shards = await _snapshot(api)
+    expired = _delta(shards, shards_before, "ticketwar_holds_expired_total")
+    assert 3 <= expired <= 3 + await expired_elsewhere()
+    assert _delta(shards, shards_before, "ticketwar_holds_open") == 3 - expired
+    assert _delta(shards, shards_before, "ticketwar_hold_expiry_delay_seconds_count") == expired
+    for (name, labels), value in (
+            (("ticketwar_payments_total", (("outcome", "confirmed"),)), 1),
+            (("ticketwar_payments_total", (("outcome", "declined"),)), 1),
+            (("ticketwar_payments_total", (("outcome", "refunded"),)), 1),
+            (("ticketwar_refunds_total", (("reason", "hold_expired"),)), 1),
+            (("ticketwar_refunds_total", (("reason", "not_held"),)), 0),
+            (("ticketwar_payment_charge_seconds_count", (("result", "succeeded"),)), 2),
+            (("ticketwar_payment_charge_seconds_count", (("result", "declined"),)), 1)):
+        assert gateway[(name, labels)] - gateway_before.get((name, labels), 0) == value, name
+
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+async def _snapshot(api: Api) -> tuple[Samples, Samples]:
+    """The gateway's metrics, and the shard side's (the same in-process)."""
+    gateway = _samples((await api.call("GET", "/metrics")).body)
+    return gateway, _shard_side(api, gateway)
+
+
+def _delta(after: Samples, before: Samples, name: str) -> float:
+    return _total(after, name) - _total(before, name)
+
+
+def _shard_side(api: Api, gateway: dict[tuple[str, tuple[tuple[str, str], ...]], float]
+                ) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Shard metrics come from the process running the actors: this gateway in-process,
+    the worker over RabbitMQ."""
+    if api.worker is None:
+        return gateway
+    return _samples(api.worker.runtime.metrics.exposition().decode())  # type: ignore[union-attr]
+
+
+def _total(m: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str) -> float:
+    return sum(v for (n, _), v in m.items() if n == name)

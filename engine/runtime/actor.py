@@ -391,6 +391,8 @@ class ShardActor:
                 raise PoisonBatch(f"unexpected {type(exc).__name__}: {exc}") from exc
         self._m_batch.observe(len(commands))
         self._doors.count(decided.outcomes)
+        self._metrics.observe_holds(str(self.shard), decided.write, self._clock(),
+                                    self._ledgers.values())
         if forwarded:
             await self._outlet.forward(forwarded)
         await self._outlet.ack(batch)

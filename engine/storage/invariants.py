@@ -181,7 +181,7 @@ async def check_answers(db: asyncpg.Pool | asyncpg.Connection, *,
     while True:
         final = await db.fetchval(
             "SELECT count(*) FROM bookings WHERE id = ANY($1::uuid[])"
-            " AND status IN ('confirmed', 'rejected', 'cancelled')", ids)
+            " AND status IN ('confirmed', 'rejected', 'cancelled', 'expired')", ids)
         if final == len(ids) or time.monotonic() >= deadline:
             break
         # The deciding actors may run in other processes: nothing to await but the database.

@@ -36,6 +36,9 @@ class BatchWrite:
     #: Holds paid (confirmed; their tickets are in `tickets`) and holds expired.
     paid: list[BookingId] = field(default_factory=list)
     expired: list[BookingId] = field(default_factory=list)
+    #: The deadlines of the holds in `expired`, in the same order (how late each came is a
+    #: metric, observed after the commit).
+    expired_deadlines: list[datetime] = field(default_factory=list)
     #: Idempotency keys pinned by this batch: (user, key, booking id, event id, quantity).
     keys: list[tuple[UserId, str, BookingId, EventId, int]] = field(default_factory=list)
     #: Tickets checked in at the door (after the batch's new tickets, before its cancels).
@@ -98,6 +101,8 @@ class BatchWrite:
     def hold_ended(self, hold: Hold, ledger: EventLedger, *, expired: bool) -> None:
         """Record a hold expired, or cancelled by its buyer: its seats back on sale."""
         (self.expired if expired else self.cancelled).append(hold.booking_id)
+        if expired:
+            self.expired_deadlines.append(hold.expires_at)
         self.touch(ledger, held=-hold.quantity)
 
 

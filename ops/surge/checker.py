@@ -6,7 +6,9 @@
   run itself cancelled it, a decided 409/422 is stored rejected, and no booking exists for a
   request answered 503 ("not done") (`check_answers`);
 - every retry with the same Idempotency-Key got the first request's booking (I4);
-- seats oversold, counted from tickets as well as bookings (`naive` breaks the counter).
+- seats oversold, counted from tickets as well as bookings (`naive` breaks the counter);
+- on paid events, the holds and payments (`holds.py`): a hold answered 201 is not a
+  confirmation, its payment's 200 is (with the tickets it showed).
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
+from engine.payments.fake import FakeProvider
 from engine.storage.invariants import all_refused, check_answers, check_invariants
-from ops.surge.record import Sample
+from ops.surge.holds import HoldReport, HoldSampler, check_holds
+from ops.surge.record import BOOKING_KINDS, PAY_KINDS, Sample
 
 
 @dataclass
@@ -27,6 +31,7 @@ class Verdict:
     confirmed_seats: int
     oversold_seats: int
     violations: list[str] = field(default_factory=list)
+    holds: HoldReport | None = None
 
     @property
     def invariants_ok(self) -> bool:
@@ -35,11 +40,19 @@ class Verdict:
 
 
 async def check(pool: asyncpg.Pool, events: Sequence[int], samples: Sequence[Sample], *,
-                settle_seconds: float = 60.0) -> Verdict:
-    """Check the run; waits (bounded) for 202s to be decided."""
-    answered = [s for s in samples if s.booking_id and s.kind != "cancel"]
+                settle_seconds: float = 60.0, holds: HoldSampler | None = None,
+                provider: FakeProvider | None = None) -> Verdict:
+    """Check the run; waits (bounded) for 202s to be decided. `holds`: the sampler of a run
+    on paid events, which waits for every hold to end first (see `holds.check_holds`)."""
+    held = None if holds is None else await check_holds(
+        pool, events, samples, holds, settle_seconds=settle_seconds, provider=provider)
+    answered = [s for s in samples if s.booking_id and s.kind in BOOKING_KINDS]
+    shown = {s.booking_id: s.confirmed_codes for s in answered
+             if s.status == 201 and s.booking_status != "held"}
+    shown.update({s.booking_id: s.confirmed_codes for s in samples
+                  if s.kind in PAY_KINDS and s.status == 200 and s.booking_id})
     answers = await check_answers(
-        pool, shown={s.booking_id: s.confirmed_codes for s in answered if s.status == 201},
+        pool, shown=shown,
         accepted=[s.booking_id for s in answered if s.status == 202],
         rejected=[s.booking_id for s in answered if s.status in (409, 422)],
         cancelled={s.booking_id for s in samples if s.kind == "cancel" and s.status == 200},
@@ -51,6 +64,8 @@ async def check(pool: asyncpg.Pool, events: Sequence[int], samples: Sequence[Sam
                                  if s.kind in ("book", "retry")),
         settle_seconds=settle_seconds)
     violations = answers.violations()
+    if held is not None:
+        violations += [f"holds: {v}" for v in held.violations]
     by_first: dict[tuple[int, str], str] = {}
     mismatched = 0
     for s in samples:
@@ -62,8 +77,8 @@ async def check(pool: asyncpg.Pool, events: Sequence[int], samples: Sequence[Sam
     if mismatched:
         violations.append(f"I4: {mismatched} retries got a different booking than the first")
 
-    report = await check_invariants(pool, list(events))
-    for name, rows_ in report.violations.items():
+    invariants = await check_invariants(pool, list(events))
+    for name, rows_ in invariants.violations.items():
         if rows_:
             violations.append(f"{name}: {len(rows_)} (e.g. {rows_[:2]})")
     counts = await pool.fetchrow(
@@ -76,4 +91,4 @@ async def check(pool: asyncpg.Pool, events: Sequence[int], samples: Sequence[Sam
         " CROSS JOIN LATERAL (SELECT count(*) AS tickets FROM tickets"
         "   WHERE event_id = e.id AND voided_at IS NULL) t"
         " WHERE e.id = ANY($1::bigint[])", list(events))
-    return Verdict(int(counts["confirmed"]), int(counts["oversold"]), violations)
+    return Verdict(int(counts["confirmed"]), int(counts["oversold"]), violations, held)

@@ -4,6 +4,9 @@ concurrency (closed model), plus the retries, cancellations and bots a scenario 
 In the open model request i is due at t0 + i/rate and is sent then, whether or not earlier
 replies have come back, and its latency counts from when it was due: a slow server cannot
 hide its slowness by slowing the load down (coordinated omission).
+
+On a paid event a booking answered `held` is paid (or not) as the scenario's `[payment]`
+says, in a task of its own, so a closed model's worker goes on booking meanwhile.
 """
 
 from __future__ import annotations
@@ -13,14 +16,15 @@ import random
 import time
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 import aiohttp
 import orjson
 
 from ops.surge.population import Account
-from ops.surge.record import Sample
-from ops.surge.scenario import Scenario
+from ops.surge.record import BOOKING_KINDS, PAY_KINDS, Sample
+from ops.surge.scenario import Payment, Scenario
 from ops.surge.sources import SourceClients
 
 
@@ -52,6 +56,23 @@ def plan(scenario: Scenario, buyers: Sequence[Account], events: Sequence[int],
     return plans
 
 
+#: The golden ratio's fractional part: k * it mod 1 spreads any run of holds evenly over
+#: [0, 1), so every share of `[payment]` holds for small runs too, whatever the order.
+_SPREAD = 0.6180339887498949
+
+
+def payment_for(k: int, payment: Payment) -> str | None:
+    """What the k-th holder does: a pay kind of `record.PAY_KINDS`, None to abandon."""
+    x = (k * _SPREAD) % 1.0
+    for kind, share in ((None, payment.abandon_fraction),
+                        ("declined-pay", payment.declined_fraction),
+                        ("late-pay", payment.late_fraction)):
+        if x < share:
+            return kind
+        x -= share
+    return "pay"
+
+
 class Tally(Protocol):
     """Where the generator counts answers as they come (a progress line, shared memory)."""
 
@@ -70,6 +91,11 @@ class LoadGenerator:
         self._progress = progress
         self.samples: list[Sample] = []
         self._t0 = 0.0
+        self._payment = Payment()
+        self._holds = 0
+        self._payments: list[asyncio.Task[None]] = []
+        #: Each hold's `expiresAt`, as a wall-clock timestamp, by booking id.
+        self._deadlines: dict[str, float] = {}
 
     async def _request(self, kind: str, method: str, path: str, account: Account,
                        due: float, body: dict[str, object] | None = None,
@@ -94,21 +120,26 @@ class LoadGenerator:
             error = type(exc).__name__
         now = time.monotonic() - self._t0
         # A cancel names its booking up front: even unanswered, it is about that booking.
-        codes, quantity = (), 0
+        codes, quantity, booking_status = (), 0, None
         if isinstance(data, dict):
             booking = data.get("booking", data)
             if isinstance(booking, dict) and "id" in booking:
                 booking_id = str(booking["id"])
                 quantity = int(booking.get("quantity", 0))
                 codes = tuple(t["code"] for t in booking.get("tickets", []))
+                booking_status = booking.get("status")
+                if "expiresAt" in booking:
+                    self._deadlines[booking_id] = datetime.fromisoformat(
+                        booking["expiresAt"]).timestamp()
             elif status == 503 and "bookingId" in data:
                 booking_id = str(data["bookingId"])  # named so it can be checked: never made
             if status >= 400 and not error:
                 error = str(data.get("error", status))
+        shown = status == 201 or (status == 200 and kind in PAY_KINDS)
         sample = Sample(kind, status, due, (now - due) * 1000, booking_id, quantity, error,
-                        codes if status == 201 else (), key)
+                        codes if shown else (), key, booking_status)
         self.samples.append(sample)
-        if kind != "cancel":
+        if kind in BOOKING_KINDS:
             self._progress.add(status)
         return sample
 
@@ -119,20 +150,44 @@ class LoadGenerator:
         if p.retry:  # a client that did not trust the first answer
             await self._request("retry", "POST", path, p.buyer, time.monotonic() - self._t0,
                                 {"quantity": p.quantity}, p.key)
+        if first.status == 201 and first.booking_status == "held" and first.booking_id:
+            k, self._holds = self._holds, self._holds + 1
+            kind = payment_for(k, self._payment)
+            if kind is not None:
+                self._payments.append(asyncio.create_task(
+                    self._pay(p, k, kind, first.booking_id)))
+            return
         if p.cancel and first.status == 201 and first.booking_id:
             await self._request("cancel", "POST", f"/api/bookings/{first.booking_id}/cancel",
                                 p.buyer, time.monotonic() - self._t0,
                                 booking_id=first.booking_id)
 
+    async def _pay(self, p: Plan, k: int, kind: str, booking_id: str) -> None:
+        """Pay the k-th hold as `kind` says: in time after a think, declined, or so close to
+        its deadline that the provider's answer comes after it."""
+        if kind == "late-pay":
+            # Wall clock against the server's expiresAt: same host, or synchronised clocks.
+            wait = self._deadlines[booking_id] - self._payment.late_lead_seconds - time.time()
+        else:
+            wait = self._payment.think_seconds * random.Random(k).random()
+        if wait > 0:
+            await asyncio.sleep(wait)  # the buyer's behaviour, not a wait for an answer
+        token = "tok_declined" if kind == "declined-pay" else "tok_ok"
+        await self._request(kind, "POST", f"/api/bookings/{booking_id}/pay", p.buyer,
+                            time.monotonic() - self._t0, {"paymentToken": token},
+                            f"{p.key}-pay", booking_id=booking_id)
+
     async def run(self, scenario: Scenario, plans: Sequence[Plan],
                   bots: Sequence[tuple[Account, int]], *,
                   start_at: float | None = None) -> float:
-        """Send everything; returns the run's duration in seconds. `start_at` (a
+        """Send everything; returns the duration of the booking requests in seconds (a
+        hold's payment may come later). `start_at` (a
         `time.monotonic()` instant, the same clock in every process on Linux) lets several
         generator processes share one schedule."""
         if start_at is not None and start_at > time.monotonic():
             await asyncio.sleep(start_at - time.monotonic())  # the agreed start, not a wait
         self._t0 = time.monotonic() if start_at is None else start_at
+        self._payment = scenario.payment
         deadline = self._t0 + scenario.load.max_seconds
         bot_tasks = [asyncio.create_task(self._bot(account, event_id, scenario, deadline))
                      for account, event_id in bots]
@@ -141,7 +196,12 @@ class LoadGenerator:
         else:
             await self._closed(plans, scenario.load.concurrency, deadline)
         await asyncio.gather(*bot_tasks)
-        return time.monotonic() - self._t0
+        duration = time.monotonic() - self._t0
+        # Payments come after their holds, up to a hold's length after the last booking;
+        # the run's duration (throughput) is the booking's.
+        await _bounded(asyncio.gather(*self._payments), time.monotonic() + (
+            scenario.events.hold_seconds or 0))
+        return duration
 
     async def _open(self, plans: Sequence[Plan], rate: float, deadline: float) -> None:
         tasks = []

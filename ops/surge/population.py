@@ -9,6 +9,7 @@ import asyncio
 import functools
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import aiohttp
@@ -64,9 +65,10 @@ async def bulk_accounts(pool: asyncpg.Pool, issuer: TokenIssuer, count: int,
 
 
 async def create_events(http: aiohttp.ClientSession, url: str, vendor: Account, count: int,
-                        seats: int, per_user_limit: int | None, name: str, *,
+                        seats: int, fields: Mapping[str, object], name: str, *,
                         give_up_after: float = 120.0) -> list[int]:
-    """Create `count` events through the API; returns their ids.
+    """Create `count` events through the API, each with `fields` (per-user limit, price...);
+    returns their ids.
 
     An organizer under the gateway's rate limit is told when to come back (429 or 503 with
     Retry-After): the set-up does so, for `give_up_after` seconds at most, instead of
@@ -75,9 +77,8 @@ async def create_events(http: aiohttp.ClientSession, url: str, vendor: Account, 
     deadline = time.monotonic() + give_up_after
     ids = []
     for i in range(count):
-        body: dict[str, object] = {"name": f"{name} #{i + 1}", "totalTickets": seats}
-        if per_user_limit is not None:
-            body["perUserLimit"] = per_user_limit
+        body: dict[str, object] = {"name": f"{name} #{i + 1}", "totalTickets": seats,
+                                   **fields}
         while True:
             async with http.post(f"{url}/api/events", json=body,
                                  headers=vendor.headers) as resp:

@@ -7,12 +7,19 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+#: Sample kinds that are booking requests: what the statistics and the progress count.
+BOOKING_KINDS = frozenset({"book", "retry", "bot"})
+#: Sample kinds of a hold's payment: paid in time, with a declined token, or so late that the
+#: money comes after the deadline.
+PAY_KINDS = ("pay", "declined-pay", "late-pay")
+
 
 @dataclass(frozen=True, slots=True)
 class Sample:
     """One request: what it was, when it was due, how long it took, how it ended."""
 
-    kind: str            # "book", "retry", "cancel", "bot"
+    kind: str            # "book", "retry", "cancel", "bot"; a hold's payment: "pay",
+                         # "declined-pay", "late-pay" (see load.py)
     status: int          # HTTP status; 0 for a connection error
     start_s: float       # when it was due, seconds since the run started
     latency_ms: float    # from when it was due (open model: no coordinated omission)
@@ -21,6 +28,7 @@ class Sample:
     error: str | None = None
     confirmed_codes: tuple[str, ...] = ()
     key: str | None = None  # the Idempotency-Key sent
+    booking_status: str | None = None  # the booking's status in the answer ("held", ...)
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -79,7 +87,7 @@ class SellingPhase:
 
 def selling_phase(samples: Sequence[Sample]) -> SellingPhase | None:
     """The selling phase of a run, None when nothing was confirmed."""
-    confirmed = [s for s in samples if s.status == 201 and s.kind != "cancel"]
+    confirmed = [s for s in samples if s.status == 201 and s.kind in BOOKING_KINDS]
     if not confirmed:
         return None
     answered = [s.start_s + s.latency_ms / 1000 for s in confirmed]
@@ -90,7 +98,7 @@ def selling_phase(samples: Sequence[Sample]) -> SellingPhase | None:
 
 def summarize(samples: Sequence[Sample], duration_s: float, bucket_s: float = 0.1) -> Stats:
     """Counts, throughput and latency percentiles; a timeline of (t, answered, p50, p99)."""
-    answered = [s for s in samples if s.kind != "cancel"]
+    answered = [s for s in samples if s.kind in BOOKING_KINDS]
     latencies = [s.latency_ms for s in answered]
     confirmed = [s.latency_ms for s in answered if s.status == 201]
     buckets: dict[int, list[float]] = {}

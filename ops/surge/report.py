@@ -8,6 +8,7 @@ from typing import Any
 
 from ops.surge.checker import Verdict
 from ops.surge.cpu import COMPONENTS, CpuShare
+from ops.surge.holds import HoldReport
 from ops.surge.record import SellingPhase, Stats
 
 STATUSES = (200, 201, 202, 409, 422, 429, 503)
@@ -22,6 +23,9 @@ class RunResult:
     stats: Stats
     verdict: Verdict
     cpu: CpuShare | None = None
+    #: Why the gateway refused the scenario outright (`paid_needs_queued`: a strategy
+    #: without actors cannot expire a hold), or None.
+    refused: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The machine-readable report row."""
@@ -38,10 +42,22 @@ class RunResult:
             "invariants_ok": v.invariants_ok, "violations": v.violations,
             "cpu": self.cpu.to_json() if self.cpu is not None else None,
             "selling": _selling_json(s),
+            "refused": self.refused,
+            "holds": _holds_json(self),
             # (answered at s, answers, p50 ms, p99 ms) per 0.1 s: where in the run it was slow
             "timeline": [[round(t, 2), n, round(p50, 1), round(p99, 1)]
                          for t, n, p50, p99 in s.timeline],
         }
+
+
+def _holds_json(r: RunResult) -> dict[str, Any] | None:
+    holds = r.verdict.holds
+    if holds is None:
+        return None
+    selling = r.stats.selling
+    # On a paid event a 201 is a hold: the selling phase is the phase of holds taken.
+    return {**holds.to_json(),
+            "holds_per_s": round(selling.bookings_per_s, 1) if selling is not None else None}
 
 
 def _selling_json(s: Stats) -> dict[str, Any] | None:
@@ -81,8 +97,33 @@ def table_rows(results: Sequence[RunResult]) -> list[tuple[str, list[str]]]:
         ("p99 ms (201 only)", [f"{r.stats.confirmed_p99_ms:.1f}" for r in results]),
         ("409 answered locally", [f"{r.stats.local_rejections:,}" for r in results]),
         *_selling_rows(results),
+        *_hold_rows(results),
         ("invariants", ["OK" if r.verdict.invariants_ok else "VIOLATED" for r in results]),
         *_cpu_rows(results),
+    ]
+
+
+def _hold_rows(results: Sequence[RunResult]) -> list[tuple[str, list[str]]]:
+    if all(r.verdict.holds is None for r in results):
+        return []
+
+    def each(show: Callable[[RunResult, HoldReport], str]) -> list[str]:
+        return [show(r, r.verdict.holds) if r.verdict.holds is not None else "–"
+                for r in results]
+
+    return [
+        ("holds taken", each(lambda _, h: f"{h.holds:,}")),
+        ("holds taken/s", each(lambda r, _: "–" if r.stats.selling is None
+                               else f"{r.stats.selling.bookings_per_s:,.0f}")),
+        ("holds paid", each(lambda _, h: f"{h.paid:,}")),
+        ("holds expired", each(lambda _, h: f"{h.expired:,}")),
+        ("payments declined", each(lambda _, h: f"{h.declined:,}")),
+        ("late payments refunded", each(lambda _, h: f"{h.late_refunded:,}")),
+        ("expiry delay p50 ms", each(lambda _, h: f"{h.expiry_ms(50):.0f}")),
+        ("expiry delay p99 ms", each(lambda _, h: f"{h.expiry_ms(99):.0f}")),
+        ("expiry delay max ms", each(lambda _, h: f"{h.expiry_ms(100):.0f}")),
+        ("seats sold / free", each(lambda _, h: f"{h.sold:,} / {h.free:,}")),
+        ("sold+held samples", each(lambda _, h: f"{h.sampled.samples:,}")),
     ]
 
 
@@ -99,6 +140,10 @@ def table(results: Sequence[RunResult]) -> str:
         lines.append(f"{name:<{width}}  " + "  ".join(
             v.rjust(c) for v, c in zip(values, cols, strict=True)))
     for r in results:
+        if r.refused is not None:
+            lines.append(f"- {r.strategy}: refused the scenario's paid events (409 {r.refused}):"
+                         " holds need the queued strategy's actors to expire them; not a"
+                         " failure")
         for violation in r.verdict.violations:
             lines.append(f"! {r.strategy}: {violation}")
     return "\n".join(lines)

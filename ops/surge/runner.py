@@ -10,10 +10,13 @@ import aiohttp
 import asyncpg
 
 from engine.auth import TokenIssuer
+from engine.errors import PaidNeedsQueued
+from engine.payments.fake import FakeProvider
 from engine.types import Role
 from ops.surge import checker
 from ops.surge.cpu import CpuShare, ServerMeter
 from ops.surge.fleet import run_fleet
+from ops.surge.holds import HoldSampler
 from ops.surge.load import LoadGenerator, plan
 from ops.surge.population import Account, bulk_accounts, create_events
 from ops.surge.progress import Progress
@@ -27,13 +30,18 @@ async def run_surge(scenario: Scenario, url: str, pool: asyncpg.Pool, issuer: To
                     strategy: str = "unknown", seed: int = 1, settle_seconds: float = 60.0,
                     book_path: str = "/api/events/{event_id}/book", processes: int = 1,
                     server_pids: Sequence[int] = (),
-                    buyers: Sequence[Account] | None = None) -> RunResult:
+                    buyers: Sequence[Account] | None = None,
+                    provider: FakeProvider | None = None) -> RunResult:
     """Run `scenario` against the gateway at `url`; the pool reads the same database.
 
     `processes` > 1 sends the load from that many generator processes (`fleet.py`); the
     CPU of the generator, of the processes under `server_pids` (the gateway and its
     workers) and of the local services is measured over the load phase either way.
     `buyers`: accounts to buy with instead of new ones (back-to-back runs by one crowd).
+    On paid events, `sold + held` is sampled from the run's start until its last hold ended;
+    `provider`: the fake provider serving the gateway, when it is in this process (its
+    records are then held against the payments outbox). A gateway whose strategy refuses
+    paid events (409 paid_needs_queued) gives a result that says so.
     """
     tag = uuid.uuid4().hex[:8]
     timeout = aiohttp.ClientTimeout(total=scenario.load.max_seconds + 30)
@@ -41,7 +49,7 @@ async def run_surge(scenario: Scenario, url: str, pool: asyncpg.Pool, issuer: To
         (vendor,) = await bulk_accounts(pool, issuer, 1, Role.VENDOR, tag=f"{tag}v")
         events = await create_events(clients.session(vendor.id), url, vendor,
                                      scenario.events.count,
-                                     scenario.events.seats, scenario.events.per_user_limit,
+                                     scenario.events.seats, scenario.events.api_fields(),
                                      f"{scenario.name} {tag}")
         if buyers is None:
             buyers = await bulk_accounts(pool, issuer, scenario.buyers.count, tag=tag)
@@ -51,24 +59,39 @@ async def run_surge(scenario: Scenario, url: str, pool: asyncpg.Pool, issuer: To
         targets = [(b, events[i % len(events)]) for i, b in enumerate(bots)]
         label = f"{scenario.name}/{strategy}"
         meter = ServerMeter(server_pids)
-        if processes > 1:
-            meter.start()
-            fleet = await run_fleet(scenario, url, plans, targets, processes=processes,
-                                    book_path=book_path, label=label)
-            samples, duration, generator_cpu = fleet.samples, fleet.duration_s, fleet.cpu_s
-        else:
-            total = len(plans) + sum(p.retry for p in plans) + \
-                scenario.behaviour.bots * scenario.behaviour.bot_requests
-            with Progress(total, label) as progress:
-                generator = LoadGenerator(clients, progress, book_path=book_path)
+        sampler = HoldSampler(pool, events) if scenario.events.paid else None
+        if sampler is not None:
+            sampler.start()
+        try:
+            if processes > 1:
                 meter.start()
-                started = time.process_time()
-                duration = await generator.run(scenario, plans, targets)
-                generator_cpu = time.process_time() - started
-            samples = generator.samples
+                fleet = await run_fleet(scenario, url, plans, targets, processes=processes,
+                                        book_path=book_path, label=label)
+                samples, duration, generator_cpu = fleet.samples, fleet.duration_s, fleet.cpu_s
+            else:
+                total = len(plans) + sum(p.retry for p in plans) + \
+                    scenario.behaviour.bots * scenario.behaviour.bot_requests
+                with Progress(total, label) as progress:
+                    generator = LoadGenerator(clients, progress, book_path=book_path)
+                    meter.start()
+                    started = time.process_time()
+                    duration = await generator.run(scenario, plans, targets)
+                    generator_cpu = time.process_time() - started
+                samples = generator.samples
+        except BaseException:
+            if sampler is not None:  # a run that failed samples no more
+                await sampler.stop()
+            raise
         server_cpu, services_cpu = meter.stop()
-    verdict = await checker.check(pool, events, samples, settle_seconds=settle_seconds)
+    refused = sampler is not None and not any(s.status == 201 for s in samples) and any(
+        s.error == PaidNeedsQueued.code for s in samples)
+    if refused and sampler is not None:
+        await sampler.stop()
+        sampler = None  # nothing was held: the usual checks say so
+    verdict = await checker.check(pool, events, samples, settle_seconds=settle_seconds,
+                                  holds=sampler, provider=provider)
     stats = summarize(samples, duration)
     cpu = CpuShare(generator_cpu, server_cpu if server_pids else None, services_cpu,
                    stats.requests, processes, components=meter.components)
-    return RunResult(scenario.name, strategy, stats, verdict, cpu)
+    return RunResult(scenario.name, strategy, stats, verdict, cpu,
+                     refused=PaidNeedsQueued.code if refused else None)

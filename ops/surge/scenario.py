@@ -5,6 +5,9 @@
     count = 1                    # events created for the run
     seats = 1000                 # seats per event
     per_user_limit = 4           # omit for no limit
+    price_cents = 0              # > 0: a paid event, whose bookings are held until paid
+    currency = "EUR"
+    hold_seconds = 600           # how long a hold lasts (10 to 3600; paid events only)
     [buyers]
     count = 20000                # buyers created in bulk (SQL + minted tokens)
     [load]
@@ -20,6 +23,14 @@
     over_limit_fraction = 0.0    # share of requests asking per_user_limit + 1 seats
     bots = 0                     # accounts hammering as fast as they can
     bot_requests = 0             # requests per bot
+    [payment]                    # paid events only: what the holders do, by share of holds
+    abandon_fraction = 0.0       # never pay: the hold expires
+    declined_fraction = 0.0      # pay with tok_declined: 402, the hold stays until it expires
+    late_fraction = 0.0          # pay with tok_ok late_lead_seconds before the deadline, so
+                                 # the money comes after it (the fake provider's latency,
+                                 # FAKE_PAYMENT_LATENCY, must exceed the lead): refunded
+    late_lead_seconds = 0.5
+    think_seconds = 1.0          # everyone else pays with tok_ok after up to this long
 """
 
 from __future__ import annotations
@@ -42,6 +53,25 @@ class Events:
     count: int = 1
     seats: int = 1000
     per_user_limit: int | None = None
+    price_cents: int = 0
+    currency: str = "EUR"
+    hold_seconds: int | None = None
+
+    @property
+    def paid(self) -> bool:
+        """Whether its bookings are held until paid."""
+        return self.price_cents > 0
+
+    def api_fields(self) -> dict[str, object]:
+        """What `POST /api/events` is sent besides the name and the seats."""
+        body: dict[str, object] = {}
+        if self.per_user_limit is not None:
+            body["perUserLimit"] = self.per_user_limit
+        if self.paid:
+            body.update(priceCents=self.price_cents, currency=self.currency)
+            if self.hold_seconds is not None:
+                body["holdSeconds"] = self.hold_seconds
+        return body
 
 
 @dataclass(frozen=True)
@@ -75,6 +105,17 @@ class Behaviour:
 
 
 @dataclass(frozen=True)
+class Payment:
+    """What holders of paid events do, by share of the holds granted (the rest pay in time)."""
+
+    abandon_fraction: float = 0.0
+    declined_fraction: float = 0.0
+    late_fraction: float = 0.0
+    late_lead_seconds: float = 0.5
+    think_seconds: float = 1.0
+
+
+@dataclass(frozen=True)
 class Scenario:
     """A whole scenario."""
 
@@ -83,6 +124,7 @@ class Scenario:
     buyers: Buyers
     load: Load
     behaviour: Behaviour
+    payment: Payment = Payment()
 
 
 def _section(cls: type, data: Any, where: str) -> Any:
@@ -109,7 +151,8 @@ _KINDS: dict[str, tuple[type, ...]] = {"int": (int,), "int | None": (int,),
 
 def parse(data: dict[str, Any], default_name: str = "scenario") -> Scenario:
     """Validate a parsed TOML document."""
-    unknown = sorted(set(data) - {"name", "events", "buyers", "load", "behaviour"})
+    unknown = sorted(set(data) - {"name", "events", "buyers", "load", "behaviour",
+                                  "payment"})
     if unknown:
         raise ScenarioError(f"unknown section(s): {', '.join(unknown)}")
     scenario = Scenario(
@@ -118,6 +161,7 @@ def parse(data: dict[str, Any], default_name: str = "scenario") -> Scenario:
         buyers=_section(Buyers, data.get("buyers"), "buyers"),
         load=_section(Load, data.get("load"), "load"),
         behaviour=_section(Behaviour, data.get("behaviour"), "behaviour"),
+        payment=_section(Payment, data.get("payment"), "payment"),
     )
     _check(scenario)
     return scenario
@@ -138,6 +182,16 @@ def _check(s: Scenario) -> None:
             problems.append(f"behaviour.{name} must be between 0 and 1")
     if s.behaviour.over_limit_fraction and s.events.per_user_limit is None:
         problems.append("behaviour.over_limit_fraction needs events.per_user_limit")
+    pay = s.payment
+    shares = (pay.abandon_fraction, pay.declined_fraction, pay.late_fraction)
+    if not all(0 <= f <= 1 for f in shares) or sum(shares) > 1:
+        problems.append("payment fractions must be between 0 and 1 and add up to 1 at most")
+    if pay.late_lead_seconds < 0 or pay.think_seconds < 0:
+        problems.append("payment.late_lead_seconds and payment.think_seconds must be >= 0")
+    if s.events.price_cents < 0:
+        problems.append("events.price_cents must be >= 0")
+    if pay != Payment() and not s.events.paid:
+        problems.append("[payment] needs a paid event (events.price_cents > 0)")
     if problems:
         raise ScenarioError("; ".join(problems))
 

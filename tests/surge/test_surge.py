@@ -25,7 +25,7 @@ SCENARIOS = Path(__file__).parents[2] / "ops" / "scenarios"
 def test_every_shipped_scenario_loads() -> None:
     names = {scenarios.load(p).name for p in SCENARIOS.glob("*.toml")}
     assert {"hot-event", "many-events", "flash-cancel", "bots", "retry-storm",
-            "ci-small", "soak"} <= names
+            "ci-small", "soak", "hold-and-abandon"} <= names
     hot = scenarios.load(SCENARIOS / "hot-event.toml")
     assert (hot.events.seats, hot.buyers.count) == (1000, 20000)
 
