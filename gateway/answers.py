@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from engine.types import BookingStatus, Role
+from engine.types import Role
 from gateway.schemas import optional
 
 
@@ -86,6 +86,8 @@ class Event(Answer):
     price_cents: int = Field(description="per seat, in the currency's minor unit; 0: free")
     currency: str = Field(description="ISO 4217")
     hold_seconds: int = Field(description="how long a paid booking is held for payment")
+    waitlist: bool = Field(description=(
+        "whether buyers may join its waiting list once sold out"))
 
 
 class Ticket(Answer):
@@ -103,7 +105,7 @@ class Booking(Answer):
     id: uuid.UUID
     event_id: int
     quantity: int
-    status: BookingStatus
+    status: Literal["pending", "confirmed", "rejected", "cancelled", "held", "expired"]
     reason: str = optional(description="why, when rejected")
     tickets: list[Ticket]
     expires_at: datetime = optional(description=(
@@ -111,6 +113,10 @@ class Booking(Answer):
     amount_cents: int = optional(description=(
         "a paid event's booking: the price of its seats, in the currency's minor unit"))
     currency: str = optional(description="with `amountCents`: ISO 4217")
+    offer: bool = optional(description=(
+        "true: seats offered from the waiting list (the booking's id is the entry's); held "
+        "until `expiresAt`, then offered on. Paid with `POST /api/bookings/{id}/pay`, "
+        "accepted the same way (no token) when free"))
     payment: Literal["pending"] = optional(description=(
         "`202` to a pay request: the provider has not answered yet; the result comes on the "
         "stream and to a retry with the same Idempotency-Key"))
@@ -122,6 +128,17 @@ class Rejection(Error):
     booking: Booking | None = Field(None, description=(
         "the rejected booking as recorded; null when the gateway refused it before it was "
         "accepted (nothing recorded)"))
+
+
+class WaitlistEntry(Answer):
+    """A place on an event's waiting list, or the offer it became."""
+
+    id: uuid.UUID = Field(description="the entry; once offered, also its booking's id")
+    event_id: int
+    quantity: int
+    status: Literal["waiting", "offered", "left", "pending"]
+    position: int | None = Field(description="`waiting`: 1 is the next to be offered seats")
+    expires_at: datetime = optional(description="`offered`: when the offer passes on")
 
 
 class MyTicket(Answer):
@@ -137,4 +154,5 @@ class MyTicket(Answer):
 
 #: Every answer model, by the name the document gives its schema.
 ANSWERS: dict[str, type[Answer]] = {m.__name__: m for m in (
-    Error, Rejection, User, Token, StreamTicket, Event, Ticket, Booking, MyTicket)}
+    Error, Rejection, User, Token, StreamTicket, Event, Ticket, Booking, MyTicket,
+    WaitlistEntry)}

@@ -106,10 +106,13 @@ class StreamHub:
                 self._offer(sub, frame)
 
     def outcome(self, outcome: Outcome) -> None:
-        """Push a booking's outcome to its owner's connections on this gateway."""
+        """Push a booking's outcome to its owner's connections on this gateway (a
+        waiting-list offer is one, `offer: true`; the answer to a join is not)."""
+        if outcome.waitlist:
+            return
         frame = _frame("booking", {"id": str(outcome.booking_id), "eventId": outcome.event_id,
                                    "status": outcome.status.value, "reason": outcome.reason,
-                                   "quantity": outcome.quantity})
+                                   "quantity": outcome.quantity, "offer": outcome.offer})
         for sub in list(self._subscribers):
             if sub.user_id == outcome.user_id:
                 self._offer(sub, frame)

@@ -14,7 +14,7 @@ from engine.types import BookingId, BookingStatus, EventId, UserId
 
 _OUTCOME_SQL = """
 SELECT b.id, b.event_id, b.user_id, b.quantity, b.status, b.reason, b.expires_at,
-       b.amount_cents, b.currency,
+       b.amount_cents, b.currency, b.offer,
        coalesce(array_agg(t.id ORDER BY t.code) FILTER (WHERE t.id IS NOT NULL), '{}')
            AS ticket_ids,
        coalesce(array_agg(t.code ORDER BY t.code) FILTER (WHERE t.id IS NOT NULL), '{}')
@@ -33,7 +33,7 @@ def _outcome(row: asyncpg.Record) -> Outcome:
                    tuple(TicketInfo(i, c, v) for i, c, v in zip(
                        row["ticket_ids"], row["codes"], row["voids"], strict=True)),
                    expires_at=row["expires_at"], amount_cents=row["amount_cents"],
-                   currency=row["currency"])
+                   currency=row["currency"], offer=row["offer"])
 
 
 async def outcomes(db: asyncpg.Pool | asyncpg.Connection,

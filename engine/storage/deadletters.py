@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import asyncpg
 
 from engine.errors import DeadLettered, NotCancellable
-from engine.messages import BookCommand, Command, Outcome, WakeCommand
+from engine.messages import BookCommand, Command, JoinCommand, LeaveCommand, Outcome, WakeCommand
 from engine.storage import bookings
 from engine.storage.database import translate_db_errors
 from engine.types import BookingStatus
@@ -28,6 +28,13 @@ async def record_dead(pool: asyncpg.Pool, commands: Sequence[Command]) -> list[O
         for cmd in commands:
             if isinstance(cmd, WakeCommand):
                 continue  # concerns no booking: the next claim of its event does its work
+            if isinstance(cmd, JoinCommand | LeaveCommand):
+                # Nothing of it was written (the batch that would have is what failed).
+                outcomes.append(Outcome(cmd.booking_id, cmd.event_id, cmd.user_id,
+                                        BookingStatus.REJECTED, 0, REASON,
+                                        reply_to=cmd.reply_to, answers=cmd.booking_id,
+                                        waitlist=True))
+                continue
             existing = await bookings.get_outcome(pool, cmd.booking_id)
             if existing is None and isinstance(cmd, BookCommand):
                 try:

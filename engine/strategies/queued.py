@@ -26,7 +26,15 @@ from engine.errors import (
     SoldOut,
     Unavailable,
 )
-from engine.messages import BookCommand, CancelCommand, Outcome, PayCommand, StockUpdate
+from engine.messages import (
+    BookCommand,
+    CancelCommand,
+    JoinCommand,
+    Outcome,
+    PayCommand,
+    StockUpdate,
+    WaitlistCommand,
+)
 from engine.storage import bookings
 from engine.storage.database import translate_db_errors
 from engine.strategies import BookingRequest, Pending
@@ -145,8 +153,13 @@ class QueuedBooker:
         return await self._send_and_wait(PayCommand(booking_id, event_id, user_id, payment_id,
                                                     self._transport.reply_to))
 
+    async def waitlist(self, command: WaitlistCommand) -> Outcome | None:
+        """Send a waiting-list join or leave to the event's actor; its answer, or None if
+        not within the wait (it is decided anyway, once: read it with GET)."""
+        return await self._send_and_wait(command)
+
     async def _send_and_wait(self, command: BookCommand | CancelCommand | PayCommand
-                             ) -> Outcome | None:
+                             | WaitlistCommand) -> Outcome | None:
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         # A payment's answer names the payment (`answers`): an expiry or cancellation of the
         # same booking must not be taken for it.
@@ -174,7 +187,8 @@ class QueuedBooker:
             if not waiters and self._waiters.get(wait_id) is waiters:
                 del self._waiters[wait_id]
 
-    async def _redeliver(self, command: BookCommand | CancelCommand | PayCommand) -> None:
+    async def _redeliver(self, command: BookCommand | CancelCommand | PayCommand
+                         | WaitlistCommand) -> None:
         """Re-send until the broker confirms (the actor decides a booking id once, so extra
         copies are harmless); past the deadline a booking is recorded as lost, and that
         record outranks any late delivery of it (its id is taken)."""
@@ -196,6 +210,11 @@ class QueuedBooker:
         if isinstance(command, PayCommand):
             log.error("payment %s of %s never confirmed: checkout recovery settles it",
                       command.payment_id, command.booking_id)
+            return
+        if not isinstance(command, BookCommand):  # a waiting-list request: nothing to record
+            log.error("waiting-list %s of user %s on event %s never confirmed",
+                      "join" if isinstance(command, JoinCommand) else "leave",
+                      command.user_id, command.event_id)
             return
         log.error("booking %s never confirmed within %.0fs: recorded as lost",
                   command.booking_id, self._lost_after)
