@@ -28,6 +28,7 @@ import asyncpg
 from engine.errors import (
     EngineError,
     HoldExpired,
+    InvalidInput,
     NotFound,
     NotPayable,
     PaidNeedsQueued,
@@ -100,9 +101,10 @@ class Checkout:
 
     # -- paying ----------------------------------------------------------------------------
 
-    async def pay(self, user_id: UserId, booking_id: BookingId, token: str,
+    async def pay(self, user_id: UserId, booking_id: BookingId, token: str | None,
                   key: str | None) -> Outcome | PaymentPending:
-        """Pay a held booking of this user: the confirmed booking, or PaymentPending."""
+        """Pay a held booking of this user: the confirmed booking, or PaymentPending. A free
+        hold (a free event's waiting-list offer) is accepted with no token and no charge."""
         async with translate_db_errors():
             booking = await bookings.get_outcome(self._pool, booking_id)
             if booking is None or booking.user_id != user_id:
@@ -111,9 +113,13 @@ class Checkout:
                                                                       key)
         if earlier is not None:
             return await self._replay(earlier, booking)
+        if booking.amount_cents == 0:
+            return await self._accept_free(booking)
         self._check_payable(booking)
         if self._confirm is None:
             raise PaidNeedsQueued("holds are paid only with the queued strategy")
+        if token is None:
+            raise InvalidInput("a paid hold needs a paymentToken", field="paymentToken")
         assert booking.amount_cents is not None and booking.currency is not None
         async with translate_db_errors():
             payment = await payments.begin(
@@ -130,6 +136,24 @@ class Checkout:
             return await asyncio.wait_for(asyncio.shield(task), self._wait)
         except TimeoutError:
             return PaymentPending(booking)
+
+    async def _accept_free(self, booking: Outcome) -> Outcome | PaymentPending:
+        """A hold that costs nothing: no provider, no outbox (no money can be owed either
+        way); the actor confirms it if it is still open. Accepting it again answers it."""
+        if booking.status is BookingStatus.CONFIRMED:
+            return booking
+        self._check_payable(booking)
+        if self._confirm is None:
+            raise PaidNeedsQueued("holds are accepted only with the queued strategy")
+        outcome = await self._confirm(booking.booking_id, booking.event_id, booking.user_id,
+                                      uuid.uuid4())
+        if outcome is None:
+            return PaymentPending(booking)
+        if outcome.status is BookingStatus.CONFIRMED:
+            return outcome
+        if outcome.status is BookingStatus.EXPIRED:
+            raise HoldExpired("the offer expired before it was accepted")
+        raise NotPayable(f"only a held booking can be accepted; this one is {outcome.status}")
 
     def _charge_done(self, task: asyncio.Task[Outcome | PaymentPending]) -> None:
         self._charges.discard(task)

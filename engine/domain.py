@@ -12,6 +12,7 @@ from enum import StrEnum
 
 from engine.errors import LimitExceeded, NotOnSale, SoldOut
 from engine.types import BookingId, EventId, UserId
+from engine.waitlist import WaitingList
 
 
 class Availability(StrEnum):
@@ -50,6 +51,8 @@ class Hold:
     quantity: int
     expires_at: datetime
     amount_cents: int
+    #: Seats offered to a waiting-list entry (the booking's id is the entry's).
+    offer: bool = False
 
 
 @dataclass(slots=True)
@@ -74,6 +77,10 @@ class EventLedger:
     holds: dict[BookingId, Hold] = field(default_factory=dict)
     #: Seats in open holds (the sum over `holds`, kept as a counter like `sold`).
     on_hold: int = 0
+    #: Buyers waiting for returned seats (`engine.waitlist_rules` decides joins and offers).
+    waitlist: WaitingList = field(default_factory=WaitingList)
+    #: Whether buyers may join the waiting list (entries already in it are still served).
+    waitlist_open: bool = True
 
     @property
     def available(self) -> int:
@@ -119,6 +126,11 @@ def release(ledger: EventLedger, user_id: UserId, quantity: int) -> None:
     _untake(ledger, user_id, quantity)
 
 
+def uncount(ledger: EventLedger, user_id: UserId, quantity: int) -> None:
+    """Seats that no longer count against the user's per-user limit."""
+    _untake(ledger, user_id, quantity)
+
+
 def _untake(ledger: EventLedger, user_id: UserId, quantity: int) -> None:
     left = ledger.held.get(user_id, 0) - quantity
     if left > 0:
@@ -128,10 +140,11 @@ def _untake(ledger: EventLedger, user_id: UserId, quantity: int) -> None:
 
 
 def hold(ledger: EventLedger, booking_id: BookingId, user_id: UserId, quantity: int,
-         now: datetime) -> Hold:
-    """Take seats decided by `decide_booking` out of sale until paid or expired."""
+         now: datetime, *, offer: bool = False) -> Hold:
+    """Take seats decided by `decide_booking` (or offered to a waiting buyer) out of sale
+    until paid or expired."""
     taken = Hold(booking_id, user_id, quantity, now + timedelta(seconds=ledger.hold_seconds),
-                 ledger.price_cents * quantity)
+                 ledger.price_cents * quantity, offer)
     ledger.holds[booking_id] = taken
     ledger.on_hold += quantity
     ledger.held[user_id] = ledger.held.get(user_id, 0) + quantity

@@ -128,6 +128,12 @@ class PaidNeedsQueued(Conflict):
     code = "paid_needs_queued"
 
 
+class WaitlistNeedsQueued(Conflict):
+    """Waiting lists are decided by shard actors: `locked` and `naive` have none."""
+
+    code = "waitlist_needs_queued"
+
+
 class NotPayable(Conflict):
     """Only a held booking can be paid (this one is confirmed, cancelled or rejected)."""
 
@@ -260,6 +266,24 @@ class EventUnknown(BookingRejected):
     code = "event_not_found"
 
 
+class NotSoldOut(BookingRejected):
+    """A waiting-list join while the seats asked for are on sale: book them instead."""
+
+    code = "not_sold_out"
+
+
+class WaitlistClosed(BookingRejected):
+    """A waiting-list join on an event whose organizer turned its waiting list off."""
+
+    code = "waitlist_closed"
+
+
+class NotWaiting(BookingRejected):
+    """Leaving a waiting list the buyer is not on."""
+
+    code = "not_waiting"
+
+
 class Lost(BookingRejected):
     """The broker never confirmed the command, and re-sending it kept failing until the
     deadline: recorded as rejected, so a late delivery of it can no longer sell a seat."""
@@ -276,7 +300,7 @@ class DeadLettered(BookingRejected):
 #: Outcome reason code -> the rejection class that answers it.
 REJECTIONS: dict[str, type[BookingRejected]] = {
     cls.code: cls for cls in (SoldOut, NotOnSale, LimitExceeded, EventUnknown, DeadLettered,
-                              Lost)
+                              Lost, NotSoldOut, WaitlistClosed, NotWaiting)
 }
 
 

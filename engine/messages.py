@@ -76,6 +76,9 @@ class WakeCommand:
     booking_id: BookingId = NO_BOOKING
     user_id: UserId = 0
     reply_to: str = ""
+    #: The event was edited (capacity, waiting list): reload it from the database first, so
+    #: that seats a raised capacity returned are offered to the waiting list at once.
+    edited: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +99,34 @@ class CheckinCommand:
         return self.checkin_id
 
 
-Command: TypeAlias = BookCommand | CancelCommand | PayCommand | WakeCommand | CheckinCommand
+@dataclass(frozen=True, slots=True)
+class JoinCommand:
+    """Ask a sold-out event's actor to put `user_id` on its waiting list for `quantity`
+    seats. `booking_id` names the entry if it is new (and the request's waiter either way)."""
+
+    booking_id: BookingId
+    event_id: EventId
+    user_id: UserId
+    quantity: int
+    reply_to: str
+
+
+@dataclass(frozen=True, slots=True)
+class LeaveCommand:
+    """Ask the event's actor to take `user_id` off its waiting list. `booking_id` names only
+    the request (its waiter); the answer names the entry."""
+
+    booking_id: BookingId
+    event_id: EventId
+    user_id: UserId
+    reply_to: str
+
+
+#: The commands of the waiting list, decided in one place of the actor.
+WaitlistCommand: TypeAlias = JoinCommand | LeaveCommand
+
+Command: TypeAlias = (BookCommand | CancelCommand | PayCommand | WakeCommand | CheckinCommand
+                      | JoinCommand | LeaveCommand)
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +174,13 @@ class Outcome:
     #: Set on the answer to a check-in (its `booking_id` is the attempt's id, its ticket in
     #: `tickets`): it concerns the scanner's request only, never a booking's owner.
     checkin: CheckinResult | None = None
+    #: A held booking that is a waiting-list offer (its id is the entry's).
+    offer: bool = False
+    #: An answer to a waiting-list join or leave, not a booking's outcome: `booking_id` is the
+    #: entry, `status` is `waiting` (with `position`), `left`, `held` (its open offer), or
+    #: `rejected` with the reason.
+    waitlist: bool = False
+    position: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,10 +201,16 @@ def _command_dict(cmd: Command) -> dict[str, Any]:
                 "userId": cmd.user_id, "paymentId": str(cmd.payment_id),
                 "replyTo": cmd.reply_to}
     if isinstance(cmd, WakeCommand):
-        return {"type": "wake", "eventId": cmd.event_id}
+        return {"type": "wake", "eventId": cmd.event_id, "edited": cmd.edited}
     if isinstance(cmd, CheckinCommand):
         return {"type": "checkin", "checkinId": str(cmd.checkin_id), "eventId": cmd.event_id,
                 "userId": cmd.user_id, "code": cmd.code, "replyTo": cmd.reply_to}
+    if isinstance(cmd, JoinCommand):
+        return {"type": "join", "bookingId": str(cmd.booking_id), "eventId": cmd.event_id,
+                "userId": cmd.user_id, "quantity": cmd.quantity, "replyTo": cmd.reply_to}
+    if isinstance(cmd, LeaveCommand):
+        return {"type": "leave", "bookingId": str(cmd.booking_id), "eventId": cmd.event_id,
+                "userId": cmd.user_id, "replyTo": cmd.reply_to}
     return {"type": "cancel", "bookingId": str(cmd.booking_id), "eventId": cmd.event_id,
             "userId": cmd.user_id, "replyTo": cmd.reply_to}
 
@@ -176,9 +219,7 @@ def _command_from(d: dict[str, Any]) -> Command:
     kind = d.get("type")
     try:
         if kind == "book":
-            quantity = d["quantity"]
-            if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
-                raise WireError(f"bad quantity {quantity!r}")
+            quantity = _quantity(d)
             key = d.get("key")
             if key is not None and not isinstance(key, str):
                 raise WireError(f"bad key {key!r}")
@@ -191,15 +232,28 @@ def _command_from(d: dict[str, Any]) -> Command:
             return PayCommand(uuid.UUID(d["bookingId"]), int(d["eventId"]), int(d["userId"]),
                               uuid.UUID(d["paymentId"]), str(d["replyTo"]))
         if kind == "wake":
-            return WakeCommand(int(d["eventId"]))
+            return WakeCommand(int(d["eventId"]), edited=bool(d.get("edited")))
         if kind == "checkin":
             if not isinstance(d["code"], str):
                 raise WireError(f"bad code {d['code']!r}")
             return CheckinCommand(uuid.UUID(d["checkinId"]), int(d["eventId"]),
                                   int(d["userId"]), d["code"], str(d["replyTo"]))
+        if kind == "join":
+            return JoinCommand(uuid.UUID(d["bookingId"]), int(d["eventId"]), int(d["userId"]),
+                               _quantity(d), str(d["replyTo"]))
+        if kind == "leave":
+            return LeaveCommand(uuid.UUID(d["bookingId"]), int(d["eventId"]),
+                                int(d["userId"]), str(d["replyTo"]))
     except (KeyError, TypeError, ValueError) as exc:
         raise WireError(f"bad {kind} command: {exc}") from exc
     raise WireError(f"unknown command type {kind!r}")
+
+
+def _quantity(d: dict[str, Any]) -> int:
+    quantity = d["quantity"]
+    if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
+        raise WireError(f"bad quantity {quantity!r}")
+    return quantity
 
 
 def encode_commands(commands: list[Command]) -> bytes:
@@ -234,6 +288,7 @@ def outcome_to_dict(o: Outcome) -> dict[str, Any]:
             "answers": None if o.answers is None else str(o.answers),
             "expiresAt": None if o.expires_at is None else o.expires_at.isoformat(),
             "amountCents": o.amount_cents, "currency": o.currency,
+            "offer": o.offer, "waitlist": o.waitlist, "position": o.position,
             **({} if o.checkin is None else {"checkin": _checkin_dict(o.checkin)})}
 
 
@@ -258,7 +313,8 @@ def outcome_from_dict(d: dict[str, Any]) -> Outcome:
                    None if d.get("answers") is None else uuid.UUID(d["answers"]),
                    None if d.get("expiresAt") is None
                    else datetime.fromisoformat(d["expiresAt"]),
-                   d.get("amountCents"), d.get("currency"), _checkin_from(d.get("checkin")))
+                   d.get("amountCents"), d.get("currency"), _checkin_from(d.get("checkin")),
+                   bool(d.get("offer")), bool(d.get("waitlist")), d.get("position"))
 
 
 def encode_outcomes(outcomes: list[Outcome]) -> bytes:

@@ -7,13 +7,31 @@ events table per request), and hands over to the configured strategy.
 from __future__ import annotations
 
 import importlib
+import logging
+import uuid
+from collections.abc import Callable
 
 import asyncpg
 
 from engine.admission import Admission
-from engine.errors import InvalidQuantity, NotFound, NotOnSale, PaidNeedsQueued
+from engine.errors import (
+    EngineError,
+    InvalidQuantity,
+    NotFound,
+    NotOnSale,
+    PaidNeedsQueued,
+    WaitlistClosed,
+    WaitlistNeedsQueued,
+)
 from engine.event_cache import EventCache
-from engine.messages import Outcome, StockUpdate
+from engine.messages import (
+    JoinCommand,
+    LeaveCommand,
+    Outcome,
+    StockUpdate,
+    WaitlistCommand,
+    WakeCommand,
+)
 from engine.notifications import Notifications
 from engine.process_share import share, sharing_processes
 from engine.settings import Settings
@@ -24,6 +42,8 @@ from engine.strategies import STRATEGIES, Booker, BookingRequest, Pending
 from engine.strategies.queued import QueuedBooker, StockView
 from engine.transport.base import Transport
 from engine.types import BookingId, BookingStatus, Clock, EventId, Strategy, UserId, utcnow
+
+log = logging.getLogger(__name__)
 
 
 class BookingService:
@@ -111,13 +131,18 @@ class BookingService:
         raise would otherwise keep refusing from memory until some batch broadcast again."""
         self.events.forget(event.id)
         await self._transport.broadcast_stock([StockUpdate(event.id, event.available)])
+        if isinstance(self.booker, QueuedBooker):
+            # The actor reloads it now rather than at its next write: seats a raised
+            # capacity returned go to the waiting list at once, before any booking.
+            try:
+                await self._transport.send([WakeCommand(event.id, edited=True)])
+            except EngineError as exc:  # it is fenced at its next write and reloads then
+                log.warning("event %s edited; its actor not woken: %s", event.id, exc.message)
 
     async def book(self, user_id: UserId, event_id: EventId, quantity: int,
                    idempotency_key: str | None = None) -> Outcome | Pending:
         """Book `quantity` seats; returns the outcome, or Pending when it takes longer."""
-        if quantity < 1 or quantity > self.settings.max_quantity:
-            raise InvalidQuantity(
-                f"quantity must be a whole number from 1 to {self.settings.max_quantity}")
+        self._check_quantity(quantity)
         with self._admission.admitted():
             event = await self.event(event_id)
             if event.sale_starts_at is not None and self._clock() < event.sale_starts_at:
@@ -129,6 +154,38 @@ class BookingService:
                     f"paid events are booked only with the queued strategy, not {self.strategy}")
             return await self._notify(await self.booker.book(
                 BookingRequest(user_id, event_id, quantity, idempotency_key)))
+
+    async def join_waitlist(self, user_id: UserId, event_id: EventId,
+                            quantity: int) -> Outcome | Pending:
+        """Ask the event's actor to put this buyer on its waiting list: its answer (the
+        entry, or the refusal as a rejected outcome), Pending if not within the wait."""
+        self._check_quantity(quantity)
+        event = await self.event(event_id)
+        if not event.waitlist:  # from the cached copy; the actor decides with its own too
+            raise WaitlistClosed("this event has no waiting list")
+        return await self._waitlist(lambda reply_to: JoinCommand(
+            uuid.uuid4(), event_id, user_id, quantity, reply_to))
+
+    async def leave_waitlist(self, user_id: UserId, event_id: EventId) -> Outcome | Pending:
+        """Ask the event's actor to take this buyer off its waiting list."""
+        await self.event(event_id)  # 404 for an event that does not exist
+        return await self._waitlist(lambda reply_to: LeaveCommand(
+            uuid.uuid4(), event_id, user_id, reply_to))
+
+    async def _waitlist(self, make: Callable[[str], WaitlistCommand]) -> Outcome | Pending:
+        if not isinstance(self.booker, QueuedBooker):
+            raise WaitlistNeedsQueued(
+                f"waiting lists need the queued strategy, not {self.strategy}")
+        command = make(self._transport.reply_to)
+        with self._admission.admitted():
+            outcome = await self.booker.waitlist(command)
+        quantity = command.quantity if isinstance(command, JoinCommand) else 0
+        return outcome or Pending(command.booking_id, command.event_id, quantity)
+
+    def _check_quantity(self, quantity: int) -> None:
+        if quantity < 1 or quantity > self.settings.max_quantity:
+            raise InvalidQuantity(
+                f"quantity must be a whole number from 1 to {self.settings.max_quantity}")
 
     async def cancel(self, user_id: UserId, booking_id: BookingId) -> Outcome | Pending:
         """Cancel a confirmed booking of this user."""

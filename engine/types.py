@@ -41,6 +41,10 @@ class BookingStatus(StrEnum):
     #: A paid event's seats, out of sale until paid (then confirmed) or expired.
     HELD = "held"
     EXPIRED = "expired"
+    #: Answers to waiting-list requests only (never a stored booking's status): on the
+    #: list, and taken off it.
+    WAITING = "waiting"
+    LEFT = "left"
 
 
 class Strategy(StrEnum):

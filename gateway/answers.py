@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from engine.types import BookingStatus, Role
+from engine.types import Role
 from gateway.schemas import optional
 
 
@@ -102,6 +102,8 @@ class Event(Answer):
         "read by its vendor or an admin only: tickets checked in at the door"))
     organizer: str = optional(description=(
         "`GET /api/events/{event_id}` only: the organizer's display name, when they gave one"))
+    waitlist: bool = Field(description=(
+        "whether buyers may join its waiting list once sold out"))
 
 
 class Booking(Answer):
@@ -110,7 +112,7 @@ class Booking(Answer):
     id: uuid.UUID
     event_id: int
     quantity: int
-    status: BookingStatus
+    status: Literal["pending", "confirmed", "rejected", "cancelled", "held", "expired"]
     reason: str = optional(description="why, when rejected")
     tickets: list[Ticket]
     expires_at: datetime = optional(description=(
@@ -118,6 +120,10 @@ class Booking(Answer):
     amount_cents: int = optional(description=(
         "a paid event's booking: the price of its seats, in the currency's minor unit"))
     currency: str = optional(description="with `amountCents`: ISO 4217")
+    offer: bool = optional(description=(
+        "true: seats offered from the waiting list (the booking's id is the entry's); held "
+        "until `expiresAt`, then offered on. Paid with `POST /api/bookings/{id}/pay`, "
+        "accepted the same way (no token) when free"))
     payment: Literal["pending"] = optional(description=(
         "`202` to a pay request: the provider has not answered yet; the result comes on the "
         "stream and to a retry with the same Idempotency-Key"))
@@ -146,6 +152,15 @@ class CheckIn(Answer):
 
     ticket: Ticket
     checked_in_at: datetime
+class WaitlistEntry(Answer):
+    """A place on an event's waiting list, or the offer it became."""
+
+    id: uuid.UUID = Field(description="the entry; once offered, also its booking's id")
+    event_id: int
+    quantity: int
+    status: Literal["waiting", "offered", "left", "pending"]
+    position: int | None = Field(description="`waiting`: 1 is the next to be offered seats")
+    expires_at: datetime = optional(description="`offered`: when the offer passes on")
 
 
 class MyTicket(Answer):
@@ -168,7 +183,7 @@ class MyBooking(Answer):
     venue: str | None
     starts_at: datetime | None
     quantity: int
-    status: BookingStatus
+    status: Literal["confirmed", "cancelled", "held", "expired", "pending"]
     created_at: datetime
     tickets: list[Ticket] = Field(description="void ones too (a cancelled booking's)")
 
@@ -176,4 +191,4 @@ class MyBooking(Answer):
 #: Every answer model, by the name the document gives its schema.
 ANSWERS: dict[str, type[Answer]] = {m.__name__: m for m in (
     Error, Rejection, User, Token, StreamTicket, Event, Ticket, Booking, MyTicket, MyBooking,
-    StaffMember, CheckIn)}
+    StaffMember, CheckIn, WaitlistEntry)}

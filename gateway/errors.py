@@ -20,6 +20,7 @@ from engine.errors import (
     MalformedJson,
     MethodNotAllowed,
     NotFound,
+    NotWaiting,
     Overloaded,
     PaymentDeclined,
     RateLimited,
@@ -49,6 +50,7 @@ HTTP_STATUS: dict[type[EngineError], int] = {
     BookingRejected: 409,  # sold_out, not_on_sale, undeliverable
     LimitExceeded: 422,
     EventUnknown: 404,
+    NotWaiting: 404,
     Unavailable: 503,
     PaymentDeclined: 402,
 }

@@ -32,6 +32,7 @@ from gateway.schemas import (
     Register,
     StaffInput,
     StaffPath,
+    WaitlistInput,
 )
 
 JSON = "application/json"
@@ -63,7 +64,7 @@ _BOOKING_ID = parameters(BookingPath, "path")
 
 #: Request bodies and answers: generated from the models that validate them.
 _SCHEMAS = component_schemas([*ANSWERS.values(), Register, Login, EventInput, EventPatch,
-                              BookInput, PayInput, StaffInput, CheckinInput])
+                              BookInput, PayInput, StaffInput, CheckinInput, WaitlistInput])
 
 _PATHS: dict[str, Any] = {
     "/api/auth/register": {"post": {
@@ -178,6 +179,41 @@ _PATHS: dict[str, Any] = {
             "409": _answer("hold_expired / not_payable", _ref("Error")),
             "422": _ERROR,
             "429": _answer("rate limited", _ref("Error"), _RETRY)}}},
+    "/api/events/{event_id}/waitlist": {
+        "post": {
+            "summary": "Join a sold-out event's waiting list: returned seats are offered to "
+                       "the first entry whose quantity fits, as a held booking (`offer: true`) "
+                       "with its own `expiresAt`, pushed as a `booking` stream event",
+            "security": _AUTH, "parameters": _EVENT_ID,
+            "requestBody": {"required": False,
+                            "content": {JSON: {"schema": _ref("WaitlistInput")}}},
+            "responses": {
+                "201": _answer("joined, with its position (1 is next)", _ref("WaitlistEntry")),
+                "200": _answer("joined already: the same entry (or its open offer, status "
+                               "`offered`)", _ref("WaitlistEntry")),
+                "202": _answer("accepted, decision pending", _ref("WaitlistEntry"), {
+                    "Location": {"schema": {"type": "string"}}}),
+                "404": _answer("no such event", _ref("Rejection")),
+                "409": _answer("not_sold_out (book instead) / waitlist_closed / not_on_sale "
+                               "/ waitlist_needs_queued", _ref("Rejection")),
+                "422": _answer("over the per-user limit (waiting seats count) / bad input",
+                               _ref("Rejection")),
+                "429": _answer("rate limited", _ref("Error"), _RETRY),
+                "503": _answer("broker or database unavailable", _ref("Error"), _RETRY)}},
+        "delete": {
+            "summary": "Leave an event's waiting list", "security": _AUTH,
+            "parameters": _EVENT_ID,
+            "responses": {
+                "200": _answer("left (status `left`)", _ref("WaitlistEntry")),
+                "202": _answer("accepted, decision pending", _ref("WaitlistEntry")),
+                "404": _answer("no such event / not_waiting", _ref("Rejection")),
+                "429": _answer("rate limited", _ref("Error"), _RETRY),
+                "503": _answer("broker or database unavailable", _ref("Error"), _RETRY)}}},
+    "/api/me/waitlist": {"get": {
+        "summary": "My waiting-list entries: waiting (with positions) or offered (open)",
+        "security": _AUTH,
+        "responses": {"200": _answer("entries", {"type": "array",
+                                                 "items": _ref("WaitlistEntry")})}}},
     "/api/me/tickets": {"get": {
         "summary": "My tickets", "security": _AUTH,
         "responses": {"200": _answer("tickets", {"type": "array",

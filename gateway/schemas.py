@@ -102,6 +102,11 @@ HoldSeconds = Annotated[int, Field(ge=MIN_HOLD_SECONDS, le=MAX_HOLD_SECONDS, des
     BeforeValidator(integral)]
 
 
+Waitlist = Annotated[bool, Field(description=(
+    "whether buyers may join a waiting list once it is sold out, and be offered returned "
+    "seats in order"))]
+
+
 class EventInput(Body):
     """A new event."""
 
@@ -114,6 +119,7 @@ class EventInput(Body):
     price_cents: PriceCents = 0
     currency: Currency = DEFAULT_CURRENCY
     hold_seconds: HoldSeconds = DEFAULT_HOLD_SECONDS
+    waitlist: Waitlist = True
 
 
 class EventPatch(Body):
@@ -128,6 +134,7 @@ class EventPatch(Body):
     price_cents: PriceCents = optional()
     currency: Currency = optional()
     hold_seconds: HoldSeconds = optional()
+    waitlist: Waitlist = optional()
 
 
 class BookInput(Body):
@@ -138,13 +145,18 @@ class BookInput(Body):
         BeforeValidator(integral), Refusal(InvalidQuantity)] = 1
 
 
+class WaitlistInput(BookInput):
+    """A waiting-list join: the seats wanted, bounded like a booking's (one if left out)."""
+
+
 class PayInput(Body):
     """Payment for a held booking."""
 
     payment_token: Annotated[str, Field(min_length=1, max_length=200, pattern=NO_CONTROL,
                                         description=(
         "the provider's token for the buyer's card; the fake provider takes `tok_ok`, "
-        "`tok_declined`, `tok_timeout`, `tok_action`"))]
+        "`tok_declined`, `tok_timeout`, `tok_action`. Left out (or the whole body) only to "
+        "accept a free event's waiting-list offer, which costs nothing"))] = optional()
 
 
 class StaffInput(Body):

@@ -106,13 +106,14 @@ class StreamHub:
                 self._offer(sub, frame)
 
     def outcome(self, outcome: Outcome) -> None:
-        """Push a booking's outcome to its owner's connections on this gateway (a check-in's
-        answer concerns the request that asked for it only)."""
-        if outcome.checkin is not None:
+        """Push a booking's outcome to its owner's connections on this gateway (a
+        waiting-list offer is one, `offer: true`; a check-in's answer and the answer to a
+        join concern the request that asked for them only)."""
+        if outcome.checkin is not None or outcome.waitlist:
             return
         frame = _frame("booking", {"id": str(outcome.booking_id), "eventId": outcome.event_id,
                                    "status": outcome.status.value, "reason": outcome.reason,
-                                   "quantity": outcome.quantity})
+                                   "quantity": outcome.quantity, "offer": outcome.offer})
         for sub in list(self._subscribers):
             if sub.user_id == outcome.user_id:
                 self._offer(sub, frame)

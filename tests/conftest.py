@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import secrets
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from engine.errors import Unavailable
 from engine.settings import Secret, Settings
 from engine.storage.migrate import migrate
 from gateway.app import create_app
-from tests.clock import CLOCK
+from tests.clock import CLOCK, FakeClock
 from tests.helpers import Api
 from tests.session_lock import DatabaseLock
 from tests.worker import ShardWorker, delete_namespace
@@ -113,6 +113,14 @@ async def shard_worker(db_pool: asyncpg.Pool,
     yield worker
     await worker.stop()
     await delete_namespace(TEST_AMQP_URL, AMQP_PREFIX, SHARDS)
+
+
+@pytest.fixture
+def clock() -> Iterator[FakeClock]:
+    """The session clock (the one every gateway and actor of a test runs on), back to real
+    time after the test."""
+    yield CLOCK
+    CLOCK.reset()
 
 
 #: What a test marked `both_transports` runs over; every other test runs on the first.

@@ -4,7 +4,7 @@ expired by the owning actor's timers on its clock, reloaded by a new owner."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -30,17 +30,10 @@ from engine.transport.base import Envelope
 from engine.transport.inproc import InprocTransport
 from engine.types import BookingStatus, Role, Strategy
 from gateway.keys import notifications_key
-from tests.clock import CLOCK, FakeClock
+from tests.clock import FakeClock
 from tests.factories import create_accounts
 from tests.helpers import Api, assert_eventually
 from tests.test_actor import FailsAfterCommit, RecordingOutlet
-
-
-@pytest.fixture
-def clock() -> Iterator[FakeClock]:
-    """The session clock, back to real time after the test."""
-    yield CLOCK
-    CLOCK.reset()
 
 
 def _outcomes(api: Api) -> list[Outcome]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,16 +16,9 @@ from engine.payments.fake import FakeProvider
 from engine.storage.invariants import check_invariants
 from gateway.app import create_app
 from gateway.keys import checkout_key, payments_key
-from tests.clock import CLOCK, FakeClock
+from tests.clock import FakeClock
 from tests.factories import Account
 from tests.helpers import Api, Reply
-
-
-@pytest.fixture
-def clock() -> Iterator[FakeClock]:
-    """The session clock, back to real time after the test."""
-    yield CLOCK
-    CLOCK.reset()
 
 
 def _provider(api: Api) -> FakeProvider:

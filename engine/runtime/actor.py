@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
 
-from engine import domain
+from engine import domain, waitlist_rules
 from engine.domain import EventLedger, Hold, KeyPin
 from engine.door import Door
 from engine.errors import (
@@ -28,6 +28,7 @@ from engine.errors import (
     KeyConflict,
     NotCancellable,
     NotPayable,
+    NotWaiting,
     PoisonBatch,
     StaleOwner,
     Unavailable,
@@ -37,10 +38,13 @@ from engine.messages import (
     CancelCommand,
     CheckinCommand,
     Command,
+    JoinCommand,
+    LeaveCommand,
     Outcome,
     PayCommand,
     StockUpdate,
     TicketInfo,
+    WaitlistCommand,
     WakeCommand,
     void_tickets,
 )
@@ -77,6 +81,8 @@ class ShardStore(Protocol):
 
     async def doors(self, event_ids: set[EventId]) -> dict[EventId, Door]:
         """The tickets of these events as the door sees them."""
+    async def entry_statuses(self, entry_ids: list[BookingId]) -> dict[BookingId, str]:
+        """The stored status of these waiting-list entries (those that exist)."""
 
 
 @dataclass(slots=True)
@@ -410,6 +416,9 @@ class ShardActor:
 
     async def _decide(self, commands: Sequence[tuple[Command, bool]], verify_all: bool,
                       pins: dict[tuple[UserId, str], KeyPin]) -> _Decided:
+        # An edited event is reloaded before anything of this batch is decided for it.
+        self._forget({c.event_id for c, _ in commands
+                      if isinstance(c, WakeCommand) and c.edited})
         missing = {c.event_id for c, _ in commands} - self._ledgers.keys()
         if missing:
             claimed = await self._store.claim(missing)
@@ -428,6 +437,7 @@ class ShardActor:
         to_check += [pin.booking_id for pin in replayed if pin is not None]
         prior = await self._store.existing(to_check) if to_check else {}
         await self._doors.load(self._store, (c for c, _ in commands), prior)
+        entries = await self._stored_entries(commands, verify_all)
         now = self._clock()
         write = BatchWrite()
         outcomes: list[Outcome] = []
@@ -444,12 +454,16 @@ class ShardActor:
                     outcomes.append(replace(
                         expired, reply_to=self._reply_to.pop(hold.booking_id, "")))
                     touched.add(event_id)
+                # Seats the expiries (or a reload after an edit) returned go to the list.
+                self._offer_returned(owned, write, outcomes, touched, now)
         for cmd, _ in commands:
             ledger = self._ledgers.get(cmd.event_id)
             if isinstance(cmd, WakeCommand):
                 continue  # its work, the deadlines above, is done
             if isinstance(cmd, CheckinCommand):
                 outcome = self._doors.check_in(cmd, ledger, write, now)
+            elif isinstance(cmd, JoinCommand | LeaveCommand):
+                outcome = self._waitlist(cmd, ledger, entries, write, now)
             elif isinstance(cmd, PayCommand):
                 outcome = self._pay(cmd, ledger, prior, write)
                 if outcome.status is BookingStatus.CONFIRMED and ledger is not None:
@@ -464,6 +478,9 @@ class ShardActor:
                     prior[cmd.booking_id] = outcome  # a second cancel in this batch is refused
                     touched.add(ledger.event_id)
             outcomes.append(replace(outcome, reply_to=cmd.reply_to))
+            if ledger is not None:
+                # Seats this decision returned (a cancel) go to the list before anyone else.
+                self._offer_returned(ledger, write, outcomes, touched, now)
         return _Decided(write, outcomes, touched)
 
     def _replayed(self, cmd: BookCommand, pins: dict[tuple[UserId, str], KeyPin]
@@ -529,7 +546,8 @@ class ShardActor:
                       tickets: tuple[TicketInfo, ...] = ()) -> Outcome:
         return Outcome(hold.booking_id, ledger.event_id, hold.user_id, status, hold.quantity,
                        None, tickets, expires_at=hold.expires_at,
-                       amount_cents=hold.amount_cents, currency=ledger.currency)
+                       amount_cents=hold.amount_cents, currency=ledger.currency,
+                       offer=hold.offer)
 
     def _end_hold(self, ledger: EventLedger, hold: Hold, write: BatchWrite, *,
                   expired: bool) -> Outcome:
@@ -582,3 +600,67 @@ class ShardActor:
         self._doors.voided(ledger.event_id, cmd.booking_id)
         return Outcome(cmd.booking_id, cmd.event_id, cmd.user_id, BookingStatus.CANCELLED,
                        prior.quantity, None, void_tickets(prior.tickets))
+
+    # -- the waiting list ----------------------------------------------------------------
+
+    async def _stored_entries(self, commands: Sequence[tuple[Command, bool]],
+                              verify_all: bool) -> dict[BookingId, str]:
+        """Stored statuses of the entries that joins which may have been decided before
+        (redelivered, or a batch rechecked) would create: memory knows only waiting ones."""
+        ids = [c.booking_id for c, redelivered in commands
+               if isinstance(c, JoinCommand) and (verify_all or redelivered)]
+        return await self._store.entry_statuses(ids) if ids else {}
+
+    def _waitlist(self, cmd: WaitlistCommand, ledger: EventLedger | None,
+                  stored: dict[BookingId, str], write: BatchWrite, now: datetime) -> Outcome:
+        """Decide a join or a leave, in order with the event's other commands."""
+        def answer(status: BookingStatus, entry_id: BookingId, quantity: int,
+                   reason: str | None = None, position: int | None = None) -> Outcome:
+            return Outcome(entry_id, cmd.event_id, cmd.user_id, status, quantity, reason,
+                           answers=cmd.booking_id, waitlist=True, position=position)
+
+        quantity = cmd.quantity if isinstance(cmd, JoinCommand) else 0
+        if ledger is None:
+            return answer(BookingStatus.REJECTED, cmd.booking_id, quantity, EventUnknown.code)
+        if isinstance(cmd, LeaveCommand):
+            left = waitlist_rules.leave(ledger, cmd.user_id)
+            if left is None:
+                return answer(BookingStatus.REJECTED, cmd.booking_id, 0, NotWaiting.code)
+            write.waitlist.left.append(left.id)
+            write.touch(ledger)
+            self._reply_to.pop(left.id, None)
+            return answer(BookingStatus.LEFT, left.id, left.quantity)
+        entry = ledger.waitlist.get(cmd.user_id)
+        if entry is not None:  # joined already: the same entry, wherever it stands now
+            return answer(BookingStatus.WAITING, entry.id, entry.quantity,
+                          position=ledger.waitlist.position(cmd.user_id))
+        offer = waitlist_rules.open_offer(ledger, cmd.user_id)
+        if offer is not None:  # served already: its open offer
+            return replace(self._hold_outcome(ledger, offer, BookingStatus.HELD),
+                           answers=cmd.booking_id, waitlist=True)
+        if cmd.booking_id in stored:  # this very join, decided before and done with since
+            return answer(BookingStatus.HELD if stored[cmd.booking_id] == "offered"
+                          else BookingStatus.LEFT, cmd.booking_id, quantity)
+        reason = waitlist_rules.decide_join(ledger, cmd.user_id, quantity, now)
+        if reason is not None:
+            return answer(BookingStatus.REJECTED, cmd.booking_id, quantity, reason)
+        joined = waitlist_rules.join(ledger, cmd.booking_id, cmd.user_id, quantity)
+        write.waitlist.join(joined, ledger.event_id)
+        write.touch(ledger)
+        self._reply_to[joined.id] = cmd.reply_to  # where its offer will be pushed
+        return answer(BookingStatus.WAITING, joined.id, quantity,
+                      position=ledger.waitlist.position(cmd.user_id))
+
+    def _offer_returned(self, ledger: EventLedger, write: BatchWrite, outcomes: list[Outcome],
+                        touched: set[EventId], now: datetime) -> None:
+        """Offer the seats on sale to the waiting list, first fit first, in the decision
+        that returned them; each offer is a hold on its own deadline, pushed to its owner."""
+        if not ledger.waitlist or ledger.available <= 0:
+            return
+        for offer in waitlist_rules.offer_returned(ledger, now):
+            write.hold_taken(offer, ledger)
+            write.waitlist.offered.append(offer.booking_id)
+            self._arm(ledger.event_id, offer)
+            outcomes.append(replace(self._hold_outcome(ledger, offer, BookingStatus.HELD),
+                                    reply_to=self._reply_to.get(offer.booking_id, "")))
+            touched.add(ledger.event_id)

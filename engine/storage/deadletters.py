@@ -14,6 +14,8 @@ from engine.messages import (
     CheckinCommand,
     CheckinResult,
     Command,
+    JoinCommand,
+    LeaveCommand,
     Outcome,
     WakeCommand,
 )
@@ -40,6 +42,13 @@ async def record_dead(pool: asyncpg.Pool, commands: Sequence[Command]) -> list[O
                 outcomes.append(Outcome(cmd.checkin_id, cmd.event_id, cmd.user_id,
                                         BookingStatus.REJECTED, 0, REASON,
                                         reply_to=cmd.reply_to, checkin=CheckinResult()))
+                continue
+            if isinstance(cmd, JoinCommand | LeaveCommand):
+                # Nothing of it was written (the batch that would have is what failed).
+                outcomes.append(Outcome(cmd.booking_id, cmd.event_id, cmd.user_id,
+                                        BookingStatus.REJECTED, 0, REASON,
+                                        reply_to=cmd.reply_to, answers=cmd.booking_id,
+                                        waitlist=True))
                 continue
             existing = await bookings.get_outcome(pool, cmd.booking_id)
             if existing is None and isinstance(cmd, BookCommand):

@@ -15,13 +15,13 @@ from engine.storage.users import User
 from engine.types import EventId, Role, UserId
 
 _COLUMNS = ("id, vendor_id, name, venue, starts_at, sale_starts_at, capacity, sold,"
-            " per_user_limit, price_cents, currency, hold_seconds, held")
+            " per_user_limit, price_cents, currency, hold_seconds, held, waitlist")
 
 #: API field -> column, for the fields a vendor may set.
 EDITABLE = {"name": "name", "venue": "venue", "startsAt": "starts_at",
             "saleStartsAt": "sale_starts_at", "totalTickets": "capacity",
             "perUserLimit": "per_user_limit", "priceCents": "price_cents",
-            "currency": "currency", "holdSeconds": "hold_seconds"}
+            "currency": "currency", "holdSeconds": "hold_seconds", "waitlist": "waitlist"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +42,8 @@ class Event:
     hold_seconds: int = 600
     #: Seats in open holds: out of sale until paid or expired.
     held: int = 0
+    #: Whether buyers may join its waiting list once sold out.
+    waitlist: bool = True
 
     @property
     def paid(self) -> bool:
@@ -62,7 +64,7 @@ class Event:
             "availableTickets": left, "perUserLimit": self.per_user_limit,
             "saleStartsAt": _iso(self.sale_starts_at), "vendorId": self.vendor_id,
             "priceCents": self.price_cents, "currency": self.currency,
-            "holdSeconds": self.hold_seconds,
+            "holdSeconds": self.hold_seconds, "waitlist": self.waitlist,
             "status": availability(self.capacity, self.capacity - left, self.sale_starts_at,
                                    now).value,
         }
@@ -86,7 +88,7 @@ def _event(row: asyncpg.Record) -> Event:
     return Event(row["id"], row["vendor_id"], row["name"], row["venue"],
                  _moment(row["starts_at"]), _moment(row["sale_starts_at"]), row["capacity"],
                  row["sold"], row["per_user_limit"], row["price_cents"], row["currency"],
-                 row["hold_seconds"], row["held"])
+                 row["hold_seconds"], row["held"], row["waitlist"])
 
 
 async def create_event(db: asyncpg.Pool, vendor: User, fields: dict[str, Any]) -> Event:

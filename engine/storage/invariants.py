@@ -1,6 +1,6 @@
 """The invariants of docs/design.md as SQL: each query returns the rows that break one.
 
-`check_invariants` reads the events alone (I1, I5, I6, and C1-C2 of check-in);
+`check_invariants` reads the events alone (I1, I5, I6, I7, and C1-C2 of check-in);
 `check_answers` holds what clients were told against what was stored (I2, I3). Used by the
 tests and by the surge checker; an empty report is the only passing answer.
 """
@@ -73,6 +73,29 @@ _CHECKS: dict[str, str] = {
         FROM tickets t JOIN bookings b ON b.id = t.booking_id
         WHERE t.event_id = ANY($1::bigint[]) AND t.checked_in_at IS NOT NULL
           AND b.status <> 'confirmed'""",
+    # I7: one entry per buyer per event: waiting, or served by an open offer, never both
+    # and never twice.
+    "I7 more than one waiting-list entry": """
+        SELECT event_id, user_id, count(*) AS entries FROM (
+            SELECT event_id, user_id FROM waitlist_entries
+             WHERE status = 'waiting' AND event_id = ANY($1::bigint[])
+            UNION ALL
+            SELECT event_id, user_id FROM bookings
+             WHERE offer AND status = 'held' AND event_id = ANY($1::bigint[])) AS live
+        GROUP BY event_id, user_id HAVING count(*) > 1""",
+    # I7: an offer is held by its entry's owner, for the entry's seats; an offered entry has
+    # its offer.
+    "I7 offer without its entry": """
+        SELECT b.id AS booking_id, b.user_id, w.user_id AS entry_user, w.status
+        FROM bookings b LEFT JOIN waitlist_entries w ON w.id = b.id
+        WHERE b.offer AND b.event_id = ANY($1::bigint[])
+          AND (w.id IS NULL OR w.status <> 'offered' OR w.user_id <> b.user_id
+               OR w.event_id <> b.event_id OR w.quantity <> b.quantity)""",
+    "I7 offered entry without its offer": """
+        SELECT w.id AS entry_id, w.user_id FROM waitlist_entries w
+        LEFT JOIN bookings b ON b.id = w.id
+        WHERE w.status = 'offered' AND w.event_id = ANY($1::bigint[])
+          AND (b.id IS NULL OR NOT b.offer)""",
 }
 
 
@@ -97,7 +120,7 @@ class InvariantReport:
 
 async def check_invariants(db: asyncpg.Pool | asyncpg.Connection,
                            event_ids: list[EventId] | None = None) -> InvariantReport:
-    """Check I1, I5, I6, C1 and C2 for these events (all events when None), and count
+    """Check I1, I5, I6, I7, C1 and C2 for these events (all events when None), and count
     their tickets checked in."""
     if event_ids is None:
         event_ids = [r["id"] for r in await db.fetch("SELECT id FROM events")]

@@ -18,6 +18,7 @@ from engine.storage.database import translate_db_errors
 from engine.storage.deadletters import record_dead
 from engine.storage.door import CheckinRow, load_doors, write_checkins
 from engine.types import BookingId, EventId, UserId
+from engine.waitlist import Entry
 
 
 @dataclass(slots=True)
@@ -43,6 +44,8 @@ class BatchWrite:
     keys: list[tuple[UserId, str, BookingId, EventId, int]] = field(default_factory=list)
     #: Tickets checked in at the door (after the batch's new tickets, before its cancels).
     checkins: list[CheckinRow] = field(default_factory=list)
+    #: The waiting list's changes (`WaitlistWrite`), written after the bookings.
+    waitlist: WaitlistWrite = field(default_factory=lambda: WaitlistWrite())
 
     def pin(self, user_id: UserId, key: str, pin: KeyPin) -> None:
         """Record a key pinned to its booking, in the transaction that decides the booking."""
@@ -106,6 +109,59 @@ class BatchWrite:
         self.touch(ledger, held=-hold.quantity)
 
 
+@dataclass(slots=True)
+class WaitlistWrite:
+    """What one batch did to waiting lists: entries joined, left, and offered (an offer's
+    held booking is in `BatchWrite.bookings`, under the entry's id)."""
+
+    joined: list[tuple[BookingId, EventId, UserId, int, int]] = field(default_factory=list)
+    left: list[BookingId] = field(default_factory=list)
+    offered: list[BookingId] = field(default_factory=list)
+
+    def join(self, entry: Entry, event_id: EventId) -> None:
+        """Record a new entry (id, event, user, quantity, seq)."""
+        self.joined.append((entry.id, event_id, entry.user_id, entry.quantity, entry.seq))
+
+    def __bool__(self) -> bool:
+        return bool(self.joined or self.left or self.offered)
+
+
+async def _write_waitlist(conn: asyncpg.Connection, write: WaitlistWrite) -> None:
+    """Apply a batch's waiting-list changes; `DuplicateWrite` if an entry left or offered
+    was not waiting."""
+    if write.joined:
+        await conn.execute(
+            "INSERT INTO waitlist_entries (id, event_id, user_id, quantity, seq, status)"
+            " SELECT *, 'waiting' FROM unnest($1::uuid[], $2::bigint[], $3::bigint[],"
+            " $4::int[], $5::bigint[])", *zip(*write.joined, strict=True))
+    for ids, status in ((write.left, "left"), (write.offered, "offered")):
+        await _move(conn, "waitlist_entries", "updated_at", ids, "waiting", status,
+                    "waiting-list entries were not waiting")
+    if write.offered:
+        await conn.execute("UPDATE bookings SET offer = true WHERE id = ANY($1::uuid[])",
+                           write.offered)
+
+
+async def _load_waitlists(conn: asyncpg.Connection, ledgers: dict[EventId, EventLedger]
+                          ) -> None:
+    """A claim loads the waiting entries of its events, in join order, and the largest seq
+    ever given (left and offered entries count: a new entry comes after all of them)."""
+    rows = await conn.fetch(
+        "SELECT id, event_id, user_id, quantity, seq FROM waitlist_entries"
+        " WHERE event_id = ANY($1::bigint[]) AND status = 'waiting' ORDER BY event_id, seq",
+        list(ledgers))
+    for r in rows:
+        ledger = ledgers[r["event_id"]]
+        ledger.waitlist.add(Entry(r["id"], r["user_id"], r["quantity"], r["seq"]))
+        # Waiting seats count against the per-user limit, as when the entry was decided.
+        ledger.held[r["user_id"]] = ledger.held.get(r["user_id"], 0) + r["quantity"]
+    last = await conn.fetch(
+        "SELECT event_id, max(seq) AS seq FROM waitlist_entries"
+        " WHERE event_id = ANY($1::bigint[]) GROUP BY event_id", list(ledgers))
+    for r in last:
+        ledgers[r["event_id"]].waitlist.last_seq = r["seq"]
+
+
 class PgShardStore:
     """The shard store over an asyncpg pool."""
 
@@ -127,6 +183,13 @@ class PgShardStore:
         """The tickets of these events as the door sees them (read once per owner)."""
         async with translate_db_errors():
             return await load_doors(self._pool, sorted(event_ids))
+    async def entry_statuses(self, entry_ids: list[BookingId]) -> dict[BookingId, str]:
+        """The stored status of these waiting-list entries (those that exist)."""
+        async with translate_db_errors():
+            rows = await self._pool.fetch(
+                "SELECT id, status FROM waitlist_entries WHERE id = ANY($1::uuid[])",
+                entry_ids)
+        return {r["id"]: r["status"] for r in rows}
 
     async def claim(self, event_ids: set[EventId]) -> dict[EventId, EventLedger]:
         """Take ownership of events (epoch + 1) and load their stock and per-user counts.
@@ -138,11 +201,12 @@ class PgShardStore:
             rows = await conn.fetch(
                 "UPDATE events SET owner_epoch = owner_epoch + 1 WHERE id = ANY($1::bigint[])"
                 " RETURNING id, capacity, sold, per_user_limit, sale_starts_at, owner_epoch,"
-                " price_cents, currency, hold_seconds, held", list(event_ids))
+                " price_cents, currency, hold_seconds, held, waitlist", list(event_ids))
             ledgers = {r["id"]: EventLedger(
                 r["id"], r["capacity"], r["sold"], r["per_user_limit"], r["sale_starts_at"],
                 r["owner_epoch"], price_cents=r["price_cents"], currency=r["currency"],
-                hold_seconds=r["hold_seconds"], on_hold=r["held"]) for r in rows}
+                hold_seconds=r["hold_seconds"], on_hold=r["held"],
+                waitlist_open=r["waitlist"]) for r in rows}
             if ledgers:
                 held = await conn.fetch(
                     "SELECT event_id, user_id, sum(quantity)::int AS n FROM bookings"
@@ -152,13 +216,14 @@ class PgShardStore:
                     ledgers[h["event_id"]].held[h["user_id"]] = h["n"]
                 # Open holds and their deadlines: the new owner arms its timers with them.
                 holds = await conn.fetch(
-                    "SELECT id, event_id, user_id, quantity, expires_at, amount_cents"
+                    "SELECT id, event_id, user_id, quantity, expires_at, amount_cents, offer"
                     " FROM bookings WHERE event_id = ANY($1::bigint[]) AND status = 'held'",
                     list(ledgers))
                 for h in holds:
                     ledgers[h["event_id"]].holds[h["id"]] = Hold(
                         h["id"], h["user_id"], h["quantity"], h["expires_at"],
-                        h["amount_cents"])
+                        h["amount_cents"], h["offer"])
+                await _load_waitlists(conn, ledgers)
                 # The keys pinned to this event's bookings: a replay is answered from memory.
                 keys = await conn.fetch(
                     "SELECT user_id, key, booking_id, event_id, quantity FROM idempotency_keys"
@@ -211,6 +276,8 @@ class PgShardStore:
                     *zip(*batch.bookings, strict=True))
             # A hold paid, expired or cancelled is `held` in the database, or the batch was
             # decided on a state that is not the stored one: recheck everything.
+            if batch.waitlist:
+                await _write_waitlist(conn, batch.waitlist)
             await _end_holds(conn, batch.paid, "confirmed")
             await _end_holds(conn, batch.expired, "expired")
             if batch.tickets:
@@ -232,14 +299,22 @@ class PgShardStore:
 async def _end_holds(conn: asyncpg.Connection, booking_ids: list[BookingId],
                      status: str) -> None:
     """Move held bookings to `status`; `DuplicateWrite` unless every one was held."""
-    if not booking_ids:
+    await _move(conn, "bookings", "decided_at", booking_ids, "held", status,
+                "holds were no longer held")
+
+
+async def _move(conn: asyncpg.Connection, table: str, stamp: str, ids: list[BookingId],
+                was: str, status: str, what: str) -> None:
+    """Move rows of `table` from `was` to `status`; `DuplicateWrite` unless every one was
+    `was` (the batch was decided on a state that is not the stored one)."""
+    if not ids:
         return
     done = await conn.fetchval(
-        "WITH moved AS (UPDATE bookings SET status = $2, decided_at = now()"
-        " WHERE id = ANY($1::uuid[]) AND status = 'held' RETURNING 1)"
-        " SELECT count(*) FROM moved", booking_ids, status)
-    if done != len(booking_ids):
-        raise DuplicateWrite(f"{len(booking_ids) - done} holds were no longer held")
+        f"WITH moved AS (UPDATE {table} SET status = $2, {stamp} = now()"
+        " WHERE id = ANY($1::uuid[]) AND status = $3 RETURNING 1)"
+        " SELECT count(*) FROM moved", ids, status, was)
+    if done != len(ids):
+        raise DuplicateWrite(f"{len(ids) - done} {what}")
 
 
 async def _pin_keys(conn: asyncpg.Connection,

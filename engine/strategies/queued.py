@@ -31,9 +31,11 @@ from engine.messages import (
     BookCommand,
     CancelCommand,
     CheckinCommand,
+    JoinCommand,
     Outcome,
     PayCommand,
     StockUpdate,
+    WaitlistCommand,
 )
 from engine.storage import bookings
 from engine.storage.database import translate_db_errors
@@ -111,7 +113,7 @@ REDELIVER_MAX_PAUSE = 5.0
 
 
 #: The commands a gateway sends and waits for.
-_Sent = BookCommand | CancelCommand | PayCommand | CheckinCommand
+_Sent = BookCommand | CancelCommand | PayCommand | CheckinCommand | WaitlistCommand
 
 
 class QueuedBooker:
@@ -162,6 +164,11 @@ class QueuedBooker:
         check-in outcome), or None if not within the wait."""
         return await self._send_and_wait(CheckinCommand(uuid.uuid4(), event_id, user_id, code,
                                                         self._transport.reply_to))
+
+    async def waitlist(self, command: WaitlistCommand) -> Outcome | None:
+        """Send a waiting-list join or leave to the event's actor; its answer, or None if
+        not within the wait (it is decided anyway, once: read it with GET)."""
+        return await self._send_and_wait(command)
 
     async def _send_and_wait(self, command: _Sent) -> Outcome | None:
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
@@ -217,6 +224,11 @@ class QueuedBooker:
         if isinstance(command, PayCommand):
             log.error("payment %s of %s never confirmed: checkout recovery settles it",
                       command.payment_id, command.booking_id)
+            return
+        if not isinstance(command, BookCommand):  # a waiting-list request: nothing to record
+            log.error("waiting-list %s of user %s on event %s never confirmed",
+                      "join" if isinstance(command, JoinCommand) else "leave",
+                      command.user_id, command.event_id)
             return
         log.error("booking %s never confirmed within %.0fs: recorded as lost",
                   command.booking_id, self._lost_after)

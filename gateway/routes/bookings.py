@@ -40,6 +40,8 @@ def booking_json(result: Outcome | Pending) -> dict[str, Any]:
     if result.amount_cents is not None:
         body["amountCents"] = result.amount_cents
         body["currency"] = result.currency
+    if result.offer:
+        body["offer"] = True
     return body
 
 
@@ -108,7 +110,7 @@ async def pay_booking(request: web.Request) -> web.Response:
     """Pay a held booking: 200 confirmed, 202 payment pending, 402 declined, 409 expired."""
     principal = require_user(request)
     booking_id = path_params(request, BookingPath).booking_id
-    body = await read_json(request, PayInput)
+    body = await read_json(request, PayInput, empty_ok=True)
     key = header_params(request, BookHeaders).idempotency_key
     result = await request.app[checkout_key].pay(principal.user_id, booking_id,
                                                  body.payment_token, key)
