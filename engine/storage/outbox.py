@@ -19,6 +19,9 @@ from engine.types import BookingId
 
 #: The channel the triggers announce new rows on (at commit).
 CHANNEL = "ticketwar_outbox"
+#: The triggers on bookings that write the outbox (`make actorbench --without-outbox`
+#: measures the actor with them disabled).
+BOOKING_TRIGGERS = ("bookings_notify_inserted", "bookings_notify_updated")
 
 
 @dataclass(frozen=True, slots=True)
