@@ -7,6 +7,8 @@ CHECK, so the database refuses what the API refuses.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 #: The default currency of an event.
 DEFAULT_CURRENCY = "EUR"
 
@@ -18,3 +20,10 @@ EXPONENTS: dict[str, int] = {
     "SGD": 2, "THB": 2, "TRY": 2, "TWD": 2, "UAH": 2, "USD": 2, "ZAR": 2,
     "BHD": 3, "KWD": 3, "JOD": 3, "OMR": 3, "TND": 3,
 }
+
+
+def format_amount(minor: int, currency: str) -> str:
+    """An amount in minor units as people read it: `1,250.00 EUR`, `1,250 JPY`,
+    `1.250 KWD` (the currency's exponent decides the decimals)."""
+    exponent = EXPONENTS[currency]
+    return f"{Decimal(minor).scaleb(-exponent):,.{exponent}f} {currency}"

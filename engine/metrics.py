@@ -24,6 +24,10 @@ if TYPE_CHECKING:  # the store imports nothing of this module; kept out of the i
 #: Seats-left gauges exist for this many most recently active events, no more.
 MAX_TRACKED_EVENTS = 50
 
+#: The kinds of notification the outbox holds (migration 0011), pre-labelled so a dashboard
+#: sees zeros before the first email.
+NOTIFICATION_KINDS = ("receipt", "expiry", "refund")
+
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
                     10.0)
 _BATCH_BUCKETS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500)
@@ -148,7 +152,15 @@ class Metrics:
             self.charge_seconds.labels(result)
         for reason in REFUND_REASONS:
             self.refunds.labels(reason)
+        self.notifications = Counter(
+            "ticketwar_notifications", "Notification emails the outbox sender finished with, "
+            "by kind (receipt, expiry, refund) and outcome (sent; failed: refused for good "
+            "or given up; retried: a transient failure, tried again later)",
+            ["kind", "outcome"], registry=r)
         self._tracked: OrderedDict[int, None] = OrderedDict()
+        for kind in NOTIFICATION_KINDS:
+            for outcome in ("sent", "failed", "retried"):
+                self.notifications.labels(kind, outcome)
         for role in ("gateway", "shards"):
             self.reconnects.labels(role)
         for direction in ("published", "delivered"):

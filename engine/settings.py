@@ -9,6 +9,7 @@ import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from email.utils import parseaddr
 from ipaddress import ip_network
 from pathlib import Path
 
@@ -177,6 +178,14 @@ class Settings:
     fake_payment_latency: str = "1-2"
     #: How long POST /pay waits for the provider and the actor before answering 202.
     payment_wait_seconds: float = 5.0
+    #: How emails leave: `log` (written to the log) or `smtp`; empty means `smtp` when
+    #: SMTP_URL is set, else `log` (engine/notify/registry.py).
+    notifier: str = ""
+    #: The SMTP server of the `smtp` notifier: `smtp://[user:password@]host[:port]`, or
+    #: `smtps://` for TLS from the start.
+    smtp_url: Secret | None = None
+    #: The From of every email; its domain also ends every Message-ID.
+    mail_from: str = "Ticket War <tickets@localhost>"
 
     def __post_init__(self) -> None:
         if self.shards < 1:
@@ -184,6 +193,12 @@ class Settings:
         if self.payment_provider not in ("", "fake"):
             raise SettingsError(f"PAYMENT_PROVIDER={self.payment_provider!r}: not one of fake")
         parse_latency(self.fake_payment_latency)
+        if self.notifier not in ("", "log", "smtp"):
+            raise SettingsError(f"NOTIFIER={self.notifier!r}: not one of log, smtp")
+        if self.notifier == "smtp" and self.smtp_url is None:
+            raise SettingsError("NOTIFIER=smtp needs SMTP_URL")
+        if "@" not in parseaddr(self.mail_from)[1]:
+            raise SettingsError(f"MAIL_FROM={self.mail_from!r}: not an email address")
         if self.amqp_buckets < 1:
             raise SettingsError("AMQP_BUCKETS must be at least 1")
         if self.booking_strategy is Strategy.NAIVE and not self.allow_naive:
@@ -231,7 +246,7 @@ class Settings:
             return value if value not in (None, "") else None
 
         kw: dict[str, object] = {}
-        for name in ("DATABASE_URL", "AMQP_URL", "JWT_SECRET"):
+        for name in ("DATABASE_URL", "AMQP_URL", "JWT_SECRET", "SMTP_URL"):
             if (value := get(name)) is not None:
                 kw[name.lower()] = Secret(value)
         casts = {f.name: f.type for f in fields(cls)}

@@ -1,8 +1,9 @@
 """The gateway's app factory: `create_app(settings)`. Nothing is created at import time.
 
 Each resource is one cleanup_ctx generator, set up in order and torn down in reverse:
-pool → session view (with its revocation feed) → transport (in-process: with the shard
-actors behind it) + booking service. On shutdown aiohttp first stops taking requests, then
+pool → the notifications' outbox sender (process 0 only) → session view (with its
+revocation feed) → transport (in-process: with the shard actors behind it) + booking
+service. On shutdown aiohttp first stops taking requests, then
 the transport decides what it accepted and closes, then the feed and the pool close. Who
 hears what — waiting requests, the stock view, the SSE hub, the metrics — is wired here and
 nowhere else (`_wire`)."""
@@ -21,6 +22,8 @@ from engine.checkin import CheckinDesk
 from engine.checkout import Checkout
 from engine.metrics import Metrics
 from engine.notifications import Notifications
+from engine.notify.registry import create_notifier
+from engine.notify.sender import OutboxSender
 from engine.payments.provider import PaymentProvider
 from engine.payments.registry import create_provider
 from engine.process_share import share, sharing_processes
@@ -49,6 +52,8 @@ from gateway.keys import (
     login_email_limit_key,
     metrics_key,
     notifications_key,
+    notifier_key,
+    outbox_sender_key,
     payments_key,
     pool_key,
     service_key,
@@ -78,6 +83,27 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     app[pool_key] = pool
     yield
     await pool.close()
+
+
+async def _outbox(app: web.Application) -> AsyncIterator[None]:
+    # One sender per host is enough: process 0 of `ticketwar run` runs it. More would be
+    # safe (each row is locked while it is sent), only wasteful; several hosts run one each.
+    # Set up after the pool and before the engine, so it stops after the engine decided
+    # what it had accepted, and before the pool closes.
+    settings = app[settings_key]
+    if settings.gateway_process_index != 0:
+        yield
+        return
+    assert settings.database_url is not None  # create_pool refused to start without one
+    clock, sleeper = app[clock_key]
+    sender = OutboxSender(settings.database_url.reveal(), app[notifier_key],
+                          mail_from=settings.mail_from, metrics=app[metrics_key],
+                          clock=clock, sleeper=sleeper,
+                          stop_deadline_seconds=settings.shutdown_deadline_seconds)
+    app[outbox_sender_key] = sender
+    await sender.start()
+    yield
+    await sender.stop()
 
 
 async def _sessions(app: web.Application) -> AsyncIterator[None]:
@@ -157,6 +183,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow,
     app[settings_key] = settings
     app[clock_key] = (clock, sleeper)
     app[payments_key] = provider
+    app[notifier_key] = create_notifier(settings)  # a bad SMTP_URL fails here, at start
     app[issuer_key] = TokenIssuer(settings)
     app[stream_tickets_key] = StreamTickets(settings)
     metrics = Metrics()
@@ -169,7 +196,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow,
     app[stream_hub_key] = StreamHub(StreamCaps(settings.max_streams,
                                                settings.max_streams_per_user,
                                                settings.max_streams_per_address))
-    app.cleanup_ctx.extend([_database, _sessions, _engine])
+    app.cleanup_ctx.extend([_database, _outbox, _sessions, _engine])
     app.on_response_prepare.append(add_security_headers)
     # Open event streams would hold shutdown for its whole timeout: end them first.
     app.on_shutdown.append(_close_streams)

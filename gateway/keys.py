@@ -12,6 +12,8 @@ from engine.checkin import CheckinDesk
 from engine.checkout import Checkout
 from engine.metrics import Metrics
 from engine.notifications import Notifications
+from engine.notify.notifier import Notifier
+from engine.notify.sender import OutboxSender
 from engine.payments.provider import PaymentProvider
 from engine.service import BookingService
 from engine.sessions import SessionView
@@ -29,6 +31,9 @@ payments_key = web.AppKey("payments", PaymentProvider)
 checkout_key = web.AppKey("checkout", Checkout)
 #: Door staff and check-in.
 checkin_key = web.AppKey("checkin", CheckinDesk)
+#: How emails leave, and the sender that drains the outbox through it (process 0 only).
+notifier_key = web.AppKey("notifier", Notifier)
+outbox_sender_key = web.AppKey("outbox_sender", OutboxSender)
 #: The clock and sleeper hold deadlines and payment checks run on (tests move them).
 clock_key = web.AppKey("clock", tuple[Clock, Sleeper])
 pool_key = web.AppKey("pool", asyncpg.Pool)

@@ -7,6 +7,10 @@ the same database, the raw limit for the same rows per booking — a booking row
 rows and an idempotency-key row, inserted with `unnest` in one transaction per batch of B —
 so the actor's overhead (deciding, fencing, the event counter, outcomes) reads as a ratio.
 
+`--without-outbox` disables the notification triggers on bookings (migration 0011) for the
+run and restores them after, so the cost of the outbox rows in the actor's batch reads as
+the difference between two runs.
+
 Until the actor records idempotency keys itself (`BookCommand.idempotency_key`), its
 commands carry no key and it writes one row fewer per booking than the raw limit; the
 report says which.
@@ -15,12 +19,13 @@ report says which.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import sys
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +37,7 @@ from engine.runtime.actor import ShardActor
 from engine.settings import Secret, Settings
 from engine.storage import create_pool
 from engine.storage.database import ensure_database
+from engine.storage.outbox import BOOKING_TRIGGERS
 from engine.storage.shard_store import PgShardStore
 from engine.tickets import new_tickets
 from engine.transport.base import Envelope
@@ -159,17 +165,35 @@ def render(rows: Sequence[dict[str, Any]], quantity: int) -> str:
     return "\n".join(lines)
 
 
+@contextlib.asynccontextmanager
+async def outbox_triggers(pool: asyncpg.Pool, enabled: bool) -> AsyncIterator[None]:
+    """The notification triggers on bookings as asked for the block, enabled after it."""
+    if enabled:
+        yield
+        return
+    for name in BOOKING_TRIGGERS:
+        await pool.execute(f"ALTER TABLE bookings DISABLE TRIGGER {name}")
+    try:
+        yield
+    finally:
+        for name in BOOKING_TRIGGERS:
+            await pool.execute(f"ALTER TABLE bookings ENABLE TRIGGER {name}")
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     """The whole micro-bench; returns the JSON report."""
     db = os.environ.get("DATABASE_URL", DEFAULT_DB)
     await ensure_database(db)
     pool = await create_pool(Settings(database_url=Secret(db), data_dir=Path(".bench")))
     try:
-        rows = await measure(pool, args.sizes, args.bookings, args.quantity)
+        async with outbox_triggers(pool, enabled=not args.without_outbox):
+            rows = await measure(pool, args.sizes, args.bookings, args.quantity)
     finally:
         await pool.close()
     print(render(rows, args.quantity))
-    return {"actor_writes_keys": ACTOR_WRITES_KEYS, "quantity": args.quantity, "rows": rows}
+    print(f"notification outbox triggers: {'off' if args.without_outbox else 'on'}")
+    return {"actor_writes_keys": ACTOR_WRITES_KEYS, "quantity": args.quantity,
+            "outbox_triggers": not args.without_outbox, "rows": rows}
 
 
 def main() -> None:
@@ -184,6 +208,8 @@ def main() -> None:
     parser.add_argument("--bookings", type=int, default=20_000,
                         help="bookings per measurement at the larger sizes (default 20000)")
     parser.add_argument("--quantity", type=int, default=1, help="tickets per booking")
+    parser.add_argument("--without-outbox", action="store_true",
+                        help="disable the notification triggers on bookings for the run")
     args = parser.parse_args()
     report = uvloop.run(run(args))
     out = Path(".bench")

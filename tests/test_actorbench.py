@@ -7,9 +7,10 @@ import dataclasses
 from typing import Any
 
 import asyncpg
+import pytest
 
 from engine.messages import BookCommand
-from ops.actorbench import ACTOR_WRITES_KEYS, book_command, measure, render
+from ops.actorbench import ACTOR_WRITES_KEYS, book_command, measure, outbox_triggers, render
 
 
 def test_commands_carry_a_key_exactly_when_the_engine_has_the_field() -> None:
@@ -26,7 +27,10 @@ async def test_actor_and_raw_rates_per_batch_size(db_pool: asyncpg.Pool) -> None
     assert [r["bookings"] for r in rows] == [200, 200]
     for r in rows:
         assert r["actor_bookings_per_s"] > 0 and r["raw_bookings_per_s"] > 0
-        assert r["ratio"] == round(r["actor_bookings_per_s"] / r["raw_bookings_per_s"], 3)
+        # The ratio is of the unrounded rates, the rates are shown to 0.1/s: close, not equal
+        # (a slow run, 60.7 and 125.5 bookings/s, made 0.483 against 0.484).
+        assert r["ratio"] == pytest.approx(
+            r["actor_bookings_per_s"] / r["raw_bookings_per_s"], abs=0.002)
     after = await _counts(db_pool)
     # Each size: 200 bookings by the actor and 200 raw, two tickets each, keys for the raw
     # ones (and for the actor's once it records them).
@@ -43,3 +47,16 @@ async def _counts(pool: asyncpg.Pool) -> dict[str, Any]:
         " (SELECT count(*) FROM idempotency_keys) AS keys")
     assert row is not None
     return dict(row)
+
+
+async def test_the_outbox_triggers_can_be_left_out_of_a_run_and_come_back(
+        db_pool: asyncpg.Pool) -> None:
+    async def notices() -> int:
+        return int(await db_pool.fetchval("SELECT count(*) FROM notifications"))
+
+    before = await notices()
+    async with outbox_triggers(db_pool, enabled=False):
+        await measure(db_pool, [16], bookings=100)
+    assert await notices() == before  # no receipts written while disabled
+    await measure(db_pool, [16], bookings=100)
+    assert await notices() == before + 200  # the actor's 100 and the raw 100

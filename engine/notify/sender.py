@@ -1,0 +1,243 @@
+"""The outbox sender: drains the notifications outbox through a `Notifier`.
+
+Woken by `LISTEN` on the outbox's channel (the triggers `pg_notify` at commit), it sends
+every row that is due, then waits for the next wake-up, for the earliest retry to fall due,
+or for the sweep (`SWEEP_SECONDS`) — the safety net for a notification missed while its
+listening connection was down; the sweep is not how the sender learns of new rows.
+
+Each row is sent inside the transaction that claimed it (`engine/storage/outbox.py`): the
+row stays locked while its email is handed over, and is marked sent in the same
+transaction. So any number of senders (every host's, or several in one) share the outbox
+without sending a row twice at the same time, and the only duplicate possible is a resend
+after a sender died between the server's acceptance and its commit — with the same
+Message-ID, so it is recognisable as one.
+
+A transient failure (4xx, the server away) is tried again later with exponential backoff
+(`BACKOFF_SECONDS`), on the clock the sender is given; a permanent one (5xx), or
+`MAX_ATTEMPTS` transient ones, marks the row failed with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import timedelta
+
+import asyncpg
+
+from engine.metrics import Metrics
+from engine.notify.notifier import Notifier, PermanentFailure, TransientFailure
+from engine.notify.templates import compose
+from engine.storage import outbox
+from engine.storage.database import TRANSIENT_DB_ERRORS, keep_session
+from engine.storage.outbox import Notice
+from engine.types import Clock, Sleeper, utcnow
+
+log = logging.getLogger(__name__)
+
+#: Rows sent at once by one sender: each holds a connection of the sender's own pool (never
+#: the gateway's, whose connections the hot path and embedded actors need) while it sends.
+WORKERS = 2
+#: The safety net: look at the outbox this often even when nothing was heard.
+SWEEP_SECONDS = 60.0
+#: Wait before the n-th retry: first, doubled each time, at most the second value.
+BACKOFF_SECONDS = (5.0, 600.0)
+#: Transient failures before a row is given up (about 50 minutes of retries).
+MAX_ATTEMPTS = 12
+#: Longest pause before listening again after the listening connection was lost.
+MAX_RELISTEN_SECONDS = 5.0
+
+
+def backoff(attempts: int) -> float:
+    """Seconds to wait after the `attempts`-th failure (1-based)."""
+    first, most = BACKOFF_SECONDS
+    return float(min(first * 2 ** (attempts - 1), most))
+
+
+class OutboxSender:
+    """Sends what the outbox holds; `start()`, an idempotent `stop()`, and `drain()` (send
+    everything due now, the tests' barrier)."""
+
+    def __init__(self, dsn: str, notifier: Notifier, *, mail_from: str,
+                 metrics: Metrics | None = None, clock: Clock = utcnow,
+                 sleeper: Sleeper = asyncio.sleep, workers: int = WORKERS,
+                 stop_deadline_seconds: float = 30.0) -> None:
+        self._dsn = dsn
+        self._notifier = notifier
+        self._mail_from = mail_from
+        self._metrics = metrics
+        self._clock = clock
+        self._sleeper = sleeper
+        self._workers = workers
+        self._stop_deadline = stop_deadline_seconds
+        self._pool: asyncpg.Pool | None = None
+        self._listener: asyncpg.Connection | None = None
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Open the sender's pool and start sending in the background (listening first, so
+        nothing committed from now on goes unheard; the first round sends the backlog)."""
+        self._pool = await asyncpg.create_pool(self._dsn, min_size=0, max_size=self._workers,
+                                               reset=keep_session)
+        self._task = asyncio.create_task(self._run(), name="outbox-sender")
+
+    async def stop(self) -> None:
+        """Finish the emails being sent (bounded by the stop deadline), take no more, close
+        the connections; idempotent."""
+        self._stopping = True
+        self._wake.set()
+        task, self._task = self._task, None
+        if task is not None:
+            try:
+                # Shielded: a send cut short after the server accepted it is a duplicate.
+                await asyncio.wait_for(asyncio.shield(task), self._stop_deadline)
+            except TimeoutError:
+                log.warning("outbox sender still sending after %.0fs; abandoned (those rows"
+                            " are sent again later)", self._stop_deadline)
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        await self._unlisten()
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
+        await self._notifier.close()
+
+    async def drain(self) -> int:
+        """Send every row due now (several at once); how many rows this call finished.
+        A database that goes away ends the round early (its rows are sent later)."""
+        counts = await asyncio.gather(*(self._drain_one_worker()
+                                        for _ in range(self._workers)))
+        return sum(counts)
+
+    async def _drain_one_worker(self) -> int:
+        done = 0
+        try:
+            while not self._stopping and await self._send_one():
+                done += 1
+        except TRANSIENT_DB_ERRORS as exc:
+            # The row in hand stays unmarked: sent again once the database is back.
+            log.warning("outbox sender: database unavailable (%s)", exc)
+        return done
+
+    async def _send_one(self) -> bool:
+        """Claim one due row, send it, record the outcome, in one transaction; False when
+        nothing was due."""
+        assert self._pool is not None, "start() first"
+        async with self._pool.acquire() as conn, conn.transaction():
+            notice = await outbox.claim(conn, self._clock())
+            if notice is None:
+                return False
+            await self._deliver(conn, notice)
+        return True
+
+    async def _deliver(self, conn: asyncpg.Connection, notice: Notice) -> None:
+        now = self._clock()
+        if notice.email is None:
+            await self._failed(conn, notice, "the account was removed: no address")
+            return
+        try:
+            await self._notifier.send(compose(notice, mail_from=self._mail_from, now=now))
+        except PermanentFailure as exc:
+            await self._failed(conn, notice, exc.reason)
+        except TransientFailure as exc:
+            attempts = notice.attempts + 1
+            if attempts >= MAX_ATTEMPTS:
+                await self._failed(conn, notice, f"gave up after {attempts} attempts: "
+                                                 f"{exc.reason}")
+                return
+            wait = backoff(attempts)
+            log.info("notification %s (%s) not sent (%s); again in %.0fs", notice.id,
+                     notice.kind, exc.reason, wait)
+            await outbox.retry(conn, notice.id, now + timedelta(seconds=wait), exc.reason)
+            self._count(notice, "retried")
+        except Exception as exc:  # noqa: BLE001 - a bug must not stop every other email
+            # Like the actor's poison command: this row alone is set aside, loudly.
+            log.exception("notification %s (%s) could not be sent", notice.id, notice.kind)
+            await self._failed(conn, notice, f"{type(exc).__name__}: {exc}")
+        else:
+            await outbox.sent(conn, notice.id, now)
+            self._count(notice, "sent")
+
+    async def _failed(self, conn: asyncpg.Connection, notice: Notice, reason: str) -> None:
+        log.warning("notification %s (%s) failed: %s", notice.id, notice.kind, reason)
+        await outbox.failed(conn, notice.id, self._clock(), reason)
+        self._count(notice, "failed")
+
+    def _count(self, notice: Notice, outcome: str) -> None:
+        if self._metrics is not None:
+            self._metrics.notifications.labels(notice.kind, outcome).inc()
+
+    # -- waking up ------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        try:
+            await self._loop()
+        except Exception:
+            log.exception("outbox sender stopped by an error")
+            raise
+
+    async def _loop(self) -> None:
+        relisten = 0.1
+        while not self._stopping:
+            if self._listener is None or self._listener.is_closed():
+                try:
+                    await self._listen()
+                    relisten = 0.1
+                except TRANSIENT_DB_ERRORS as exc:
+                    log.warning("outbox sender cannot listen (%s); sweeping meanwhile", exc)
+            self._wake.clear()
+            try:
+                await self.drain()
+                wait = await self._until_next_due()
+            except TRANSIENT_DB_ERRORS as exc:
+                log.warning("outbox sender: database unavailable (%s)", exc)
+                wait = relisten
+            if self._listener is None or self._listener.is_closed():
+                wait = min(wait, relisten)
+                relisten = min(relisten * 2, MAX_RELISTEN_SECONDS)
+            await self._wait(wait)
+
+    async def _until_next_due(self) -> float:
+        assert self._pool is not None
+        due = await outbox.next_due(self._pool)
+        if due is None:
+            return SWEEP_SECONDS
+        return min(max((due - self._clock()).total_seconds(), 0.0), SWEEP_SECONDS)
+
+    async def _wait(self, seconds: float) -> None:
+        """Until woken (a NOTIFY, a lost connection, stop) or `seconds` on the sleeper."""
+        if self._wake.is_set():
+            return
+        sleep = asyncio.ensure_future(self._sleeper(seconds))
+        woken = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait({sleep, woken}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in (sleep, woken):
+                waiter.cancel()
+            await asyncio.gather(sleep, woken, return_exceptions=True)
+
+    async def _listen(self) -> None:
+        await self._unlisten()
+        conn = await asyncpg.connect(self._dsn, timeout=10)
+        try:
+            conn.add_termination_listener(lambda _: self._wake.set())
+            await conn.add_listener(outbox.CHANNEL, self._heard)
+        except BaseException:
+            conn.terminate()
+            raise
+        self._listener = conn
+
+    def _heard(self, conn: object, pid: int, channel: str, payload: object) -> None:
+        self._wake.set()
+
+    async def _unlisten(self) -> None:
+        conn, self._listener = self._listener, None
+        if conn is not None and not conn.is_closed():
+            with contextlib.suppress(*TRANSIENT_DB_ERRORS):
+                await conn.close(timeout=2)
+            if not conn.is_closed():
+                conn.terminate()

@@ -1,0 +1,104 @@
+"""The emails people get: a subject and a plain-text body per kind of notification, and the
+message composed around them. Pure: the clock is passed in, nothing is read here.
+
+Every kind is one function from a `Notice` to (subject, body), listed in `TEMPLATES`; a new
+kind (the waiting list's offers) is one more function there and one more value allowed by
+the outbox's CHECK (migration 0011)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr, parseaddr
+
+from engine.currencies import format_amount
+from engine.storage.outbox import Notice
+
+_FOOTER = "\n\n-- \nTicket War · booking {booking}\n"
+
+
+def when(moment: datetime | None) -> str:
+    """A date people read: `Saturday 5 December 2026, 20:00 UTC`."""
+    if moment is None:
+        return "to be announced"
+    utc = moment.astimezone(UTC)
+    return f"{utc:%A} {utc.day} {utc:%B %Y, %H:%M} UTC"
+
+
+def _greeting(notice: Notice) -> str:
+    return f"Hello {notice.name}," if notice.name else "Hello,"
+
+
+def _seats(quantity: int) -> str:
+    return "1 seat" if quantity == 1 else f"{quantity} seats"
+
+
+def receipt(notice: Notice) -> tuple[str, str]:
+    """A booking confirmed: where and when, what was paid, and every ticket code."""
+    lines = [_greeting(notice), "",
+             f"your booking for {notice.event_name} is confirmed.", "",
+             f"  Event:   {notice.event_name}",
+             f"  Date:    {when(notice.starts_at)}",
+             f"  Venue:   {notice.venue or 'to be announced'}"]
+    if notice.amount_cents and notice.currency:
+        lines.append(f"  Paid:    {format_amount(notice.amount_cents, notice.currency)}")
+    lines += ["", f"Your tickets ({len(notice.codes)}):", ""]
+    lines += [f"    {code}" for code in notice.codes]
+    lines += ["", "Show a code at the door: each one lets one person in, once."]
+    return f"Your tickets for {notice.event_name}", "\n".join(lines)
+
+
+def expiry(notice: Notice) -> tuple[str, str]:
+    """A hold not paid in time: its seats went back on sale."""
+    body = "\n".join([
+        _greeting(notice), "",
+        f"the {_seats(notice.quantity)} held for you for {notice.event_name} "
+        f"({when(notice.starts_at)}) were not paid for by {when(notice.expires_at)}, "
+        "so they have gone back on sale. No tickets were issued.", "",
+        "If a payment of yours went through after that time, it is refunded; a separate "
+        "email confirms the refund.", "",
+        "You can book again while seats are left."])
+    return f"Your hold for {notice.event_name} has expired", body
+
+
+def refund(notice: Notice) -> tuple[str, str]:
+    """Money given back, in the currency's own format."""
+    amount = (format_amount(notice.amount_cents, notice.currency)
+              if notice.amount_cents is not None and notice.currency else "your payment")
+    why = {"expired": "it arrived after your hold on the seats had expired, so no tickets "
+                      "were issued",
+           "cancelled": "the booking was cancelled"}.get(
+        notice.booking_status, f"the booking is {notice.booking_status}")
+    body = "\n".join([
+        _greeting(notice), "",
+        f"we have refunded {amount} for {notice.event_name}: {why}.", "",
+        "Depending on your bank, it may take a few days to appear on your statement."])
+    return f"Refund of {amount} for {notice.event_name}", body
+
+
+#: Kind -> its template.
+TEMPLATES: dict[str, Callable[[Notice], tuple[str, str]]] = {
+    "receipt": receipt, "expiry": expiry, "refund": refund}
+
+
+def message_id(notice_id: uuid.UUID, mail_from: str) -> str:
+    """The Message-ID of a notification's email, the same on every attempt: a resend after
+    a crash is recognisable as the same message (by the reader's mail program too)."""
+    _, at, domain = parseaddr(mail_from)[1].rpartition("@")
+    return f"<{notice_id}@{domain if at and domain else 'ticketwar'}>"
+
+
+def compose(notice: Notice, *, mail_from: str, now: datetime) -> EmailMessage:
+    """The email of a notice addressed to its buyer (`notice.email` must be set)."""
+    assert notice.email is not None
+    subject, body = TEMPLATES[notice.kind](notice)
+    message = EmailMessage()
+    message["From"] = mail_from
+    message["To"] = formataddr((notice.name or "", notice.email))
+    message["Subject"] = subject
+    message["Date"] = format_datetime(now.astimezone(UTC))
+    message["Message-ID"] = message_id(notice.id, mail_from)
+    message.set_content(body + _FOOTER.format(booking=notice.booking_id))
+    return message

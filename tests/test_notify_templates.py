@@ -1,0 +1,110 @@
+"""The emails' words, pure: amounts in the currency's minor unit, dates, every code; and the
+settings that pick a notifier."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from engine.currencies import format_amount
+from engine.notify.log import LogNotifier
+from engine.notify.registry import create_notifier
+from engine.notify.sender import BACKOFF_SECONDS, backoff
+from engine.notify.smtp import SmtpNotifier, SmtpServer
+from engine.notify.templates import compose, message_id, when
+from engine.settings import Secret, Settings, SettingsError
+from engine.storage.outbox import Notice
+
+NOW = datetime(2026, 12, 2, 1, 0, tzinfo=UTC)
+
+
+def _notice(**fields: Any) -> Notice:
+    base: dict[str, Any] = dict(
+        id=uuid.UUID(int=7), kind="receipt", attempts=0, email="ann@example.com", name="Ann",
+        booking_id=uuid.UUID(int=9), booking_status="confirmed", quantity=2,
+        event_name="Nachtkonzert", venue="Halle 3",
+        starts_at=datetime(2026, 12, 5, 20, 0, tzinfo=UTC), expires_at=None,
+        amount_cents=None, currency=None, codes=("AAAA-1111", "BBBB-2222"))
+    base.update(fields)
+    return Notice(**base)
+
+
+@pytest.mark.parametrize(("minor", "currency", "text"), [
+    (125050, "EUR", "1,250.50 EUR"), (5, "EUR", "0.05 EUR"), (1400, "JPY", "1,400 JPY"),
+    (1250, "KWD", "1.250 KWD"), (0, "USD", "0.00 USD")])
+def test_amounts_are_written_in_the_currencys_minor_unit(minor: int, currency: str,
+                                                         text: str) -> None:
+    assert format_amount(minor, currency) == text
+
+
+def test_a_receipt_names_the_event_its_date_venue_and_every_code() -> None:
+    message = compose(_notice(amount_cents=2000, currency="EUR"),
+                      mail_from="Ticket War <tickets@tw.example>", now=NOW)
+    assert message["Subject"] == "Your tickets for Nachtkonzert"
+    assert message["To"] == "Ann <ann@example.com>"
+    assert message["Message-ID"] == f"<{uuid.UUID(int=7)}@tw.example>"
+    body = message.get_content()
+    for text in ("Saturday 5 December 2026, 20:00 UTC", "Halle 3", "AAAA-1111", "BBBB-2222",
+                 "Paid:    20.00 EUR", "Your tickets (2)", str(uuid.UUID(int=9))):
+        assert text in body, text
+
+
+def test_an_undated_event_and_an_unnamed_buyer_read_well() -> None:
+    body = compose(_notice(name=None, venue=None, starts_at=None), mail_from="t@x.example",
+                   now=NOW).get_content()
+    assert body.startswith("Hello,\n")
+    assert "Date:    to be announced" in body and "Venue:   to be announced" in body
+    assert "Paid" not in body  # a free event
+
+
+def test_an_expiry_and_a_refund_say_what_happened() -> None:
+    expired = compose(_notice(kind="expiry", booking_status="expired", quantity=1, codes=(),
+                              expires_at=datetime(2026, 12, 2, 0, 30, tzinfo=UTC)),
+                      mail_from="t@x.example", now=NOW)
+    assert expired["Subject"] == "Your hold for Nachtkonzert has expired"
+    assert "the 1 seat held for you" in expired.get_content()
+    assert "Wednesday 2 December 2026, 00:30 UTC" in expired.get_content()
+    refund = compose(_notice(kind="refund", booking_status="expired", amount_cents=1250,
+                             currency="KWD", codes=()), mail_from="t@x.example", now=NOW)
+    assert refund["Subject"] == "Refund of 1.250 KWD for Nachtkonzert"
+    assert "arrived after your hold" in refund.get_content()
+
+
+def test_the_message_id_is_the_notifications_own() -> None:
+    assert message_id(uuid.UUID(int=1), "nobody") == f"<{uuid.UUID(int=1)}@ticketwar>"
+    assert when(datetime(2027, 1, 1, 9, 5, tzinfo=UTC)) == "Friday 1 January 2027, 09:05 UTC"
+
+
+def test_backoff_doubles_up_to_its_ceiling() -> None:
+    first, most = BACKOFF_SECONDS
+    assert [backoff(n) for n in (1, 2, 3)] == [first, 2 * first, 4 * first]
+    assert backoff(30) == most
+
+
+def test_the_notifier_is_log_unless_an_smtp_server_is_named() -> None:
+    assert isinstance(create_notifier(Settings()), LogNotifier)
+    smtp = create_notifier(Settings(smtp_url=Secret("smtp://u:p%40ss@mail.example:2525")))
+    assert isinstance(smtp, SmtpNotifier)
+    assert isinstance(create_notifier(Settings(notifier="log",
+                                               smtp_url=Secret("smtp://m.example"))),
+                      LogNotifier)
+    assert SmtpServer.parse("smtp://u:p%40ss@mail.example:2525") == SmtpServer(
+        "mail.example", 2525, False, "u", "p@ss")
+    assert SmtpServer.parse("smtps://mail.example") == SmtpServer("mail.example", 465, True)
+    assert "p@ss" not in repr(Settings(smtp_url=Secret("smtp://u:p%40ss@m.example")))
+
+
+@pytest.mark.parametrize(("env", "words"), [
+    ({"NOTIFIER": "smtp"}, "needs SMTP_URL"), ({"NOTIFIER": "pigeon"}, "not one of"),
+    ({"MAIL_FROM": "nobody"}, "not an email address")])
+def test_unusable_notification_settings_are_refused(env: dict[str, str], words: str) -> None:
+    with pytest.raises(SettingsError, match=words):
+        Settings.from_env(env)
+
+
+def test_an_smtp_url_that_is_not_one_is_refused() -> None:
+    with pytest.raises(SettingsError, match="SMTP_URL"):
+        create_notifier(Settings(smtp_url=Secret("http://mail.example")))
