@@ -52,6 +52,7 @@ async def cluster() -> AsyncIterator[Path]:
         shutil.rmtree(state_dir, ignore_errors=True)
 
 
+@pytest.mark.timeout(480)  # bringing up ten hosts, a 40 s surge, the settling and down
 async def test_a_worker_cut_from_the_brokers_mid_surge_loses_nothing(cluster: Path) -> None:
     state = State.load(cluster)
     assert state is not None
