@@ -5,6 +5,9 @@
     ticketwar users add EMAIL --role R   create or promote an account
     ticketwar users set-password EMAIL   replace a password (signs the account out)
     ticketwar users remove EMAIL         sign out and anonymise an account
+    ticketwar surge SCENARIO             play a surge and check the invariants
+    ticketwar cluster up|down|status|cut|heal
+                                         a cluster of hosts in network namespaces
 """
 
 from __future__ import annotations
@@ -309,9 +312,11 @@ def build_parser() -> argparse.ArgumentParser:
     remove.add_argument("email")
     remove.set_defaults(func=cmd_users_remove)
 
+    from ops.cluster.command import add_parser as add_cluster
     from ops.surge.command import add_parser as add_surge
 
     add_surge(sub)
+    add_cluster(sub)
     return parser
 
 

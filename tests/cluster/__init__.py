@@ -1,0 +1,1 @@
+"""The cluster harness: hosts as network namespaces, cut mid-surge."""
