@@ -188,7 +188,14 @@ class MyBooking(Answer):
     tickets: list[Ticket] = Field(description="void ones too (a cancelled booking's)")
 
 
+class Config(Answer):
+    """How this engine is set up, as far as a client needs to know."""
+
+    payment_provider: str = Field(description=(
+        "the provider that charges paid bookings; `fake`: test tokens, no money moves"))
+
+
 #: Every answer model, by the name the document gives its schema.
 ANSWERS: dict[str, type[Answer]] = {m.__name__: m for m in (
     Error, Rejection, User, Token, StreamTicket, Event, Ticket, Booking, MyTicket, MyBooking,
-    StaffMember, CheckIn, WaitlistEntry)}
+    StaffMember, CheckIn, WaitlistEntry, Config)}

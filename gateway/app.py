@@ -65,7 +65,7 @@ from gateway.keys import (
     transport_key,
 )
 from gateway.ratelimit import Handler, KeyBy, RateLimits
-from gateway.routes import accounts, bench, bookings, door, events, health, stream, waitlist
+from gateway.routes import accounts, bench, bookings, config, door, events, health, stream, waitlist
 from gateway.routes.metrics import metrics_endpoint
 from gateway.shedding import shed_when_full
 from gateway.stream import StreamCaps, StreamHub
@@ -243,6 +243,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow,
     app.router.add_delete("/api/events/{event_id}/waitlist",
                           limited(waitlist.leave, book_limit, "book"))
     app.router.add_get("/api/me/waitlist", limited(waitlist.mine, default, "read"))
+    app.router.add_get("/api/config", limited(config.config, default, "read", KeyBy.ADDRESS))
     app[health_probe_key] = HealthProbe(settings.health_cache_seconds)
     app.router.add_get("/api/health", limited(health.health, default, "health", KeyBy.ADDRESS))
     app.router.add_get("/api/stream", limited(stream.stream, default, "stream"))

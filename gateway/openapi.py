@@ -238,6 +238,12 @@ _PATHS: dict[str, Any] = {
                    "`GET /api/stream?ticket=` with, since EventSource cannot send headers",
         "security": _AUTH,
         "responses": {"200": _answer("ticket", _ref("StreamTicket")), "401": _ERROR}}},
+    "/api/config": {"get": {"summary": "How this engine is set up, as a client needs it: "
+                                       "`paymentProvider` (`fake`: the test tokens `tok_ok`, "
+                                       "`tok_declined`, `tok_action`, `tok_timeout` charge and "
+                                       "no money moves)",
+                            "responses": {"200": _answer("configuration", _ref("Config")),
+                                          "429": _answer("rate limited", _ref("Error"), _RETRY)}}},
     "/api/health": {"get": {"summary": "Database and broker reachable (probed at most once "
                                        "per HEALTH_CACHE_SECONDS)",
                             "responses": {"200": {"description": "healthy"},

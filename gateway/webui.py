@@ -27,6 +27,7 @@ PAGE_PATHS = (
     "/tickets/{booking_id:[0-9a-fA-F-]+}",
     "/organize",
     "/organize/events/{event_id:[0-9]+}",
+    "/organize/events/{event_id:[0-9]+}/checkin",
 )
 
 _NOT_BUILT = """<!doctype html><meta charset="utf-8"><title>Ticket War</title>

@@ -238,3 +238,9 @@ async def test_a_charge_recovery_gave_up_on_is_refunded_when_it_succeeds(
     provider.gate = None
     assert (await _pay(api, buyer, booking)).status == 200
     assert (await check_invariants(api.pool, [event["id"]])).ok
+
+
+async def test_the_config_names_the_payment_provider(api: Api) -> None:
+    # The web UI offers the fake provider's test cards only when the fake one charges.
+    reply = await api.call("GET", "/api/config")
+    assert (reply.status, reply.body) == (200, {"paymentProvider": "fake"})

@@ -6,6 +6,7 @@ person to look at."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import asyncpg
@@ -96,7 +97,8 @@ async def test_live_seat_counts_are_announced_and_the_log_in_box_is_scanned(
 async def test_the_pages_at_their_own_addresses_pass_the_scan_with_their_own_titles(
         make_api: Any, new_page: Any, db_pool: asyncpg.Pool) -> None:
     # The event page (with its countdown, and on sale), a ticket page with its QR codes, a
-    # cancelled booking's page, the history holding it, and the organizer's surge view.
+    # cancelled booking's page, the history holding it, the organizer's surge view (with its
+    # door staff), a held booking's pay form, and the door page with an answer on it.
     api, url = await _gateway(make_api)
     [vendor] = await create_accounts(db_pool, api.issuer, 1, Role.VENDOR)
     await db_pool.execute("UPDATE users SET name = 'Axe Hall' WHERE id = $1", vendor.id)
@@ -109,6 +111,10 @@ async def test_the_pages_at_their_own_addresses_pass_the_scan_with_their_own_tit
     assert (kept.status, dropped.status) == (201, 201)
     assert (await api.call("POST", f"/api/bookings/{dropped.body['id']}/cancel",
                            vendor)).status == 200
+    paid = await api.event(vendor, name="Axe Paid", totalTickets=3, priceCents=1250,
+                           holdSeconds=3600)
+    held = await api.book(vendor, paid["id"], 1)
+    assert held.body["status"] == "held", held.body
     base = url.rstrip("/")
     pages = (
         (f"/events/{later['id']}", "Axe Soon · Ticket War", "event-countdown"),
@@ -119,6 +125,8 @@ async def test_the_pages_at_their_own_addresses_pass_the_scan_with_their_own_tit
         ("/tickets", "My Tickets · Ticket War", "tickets-history"),
         (f"/organize/events/{gala['id']}", "Axe Tickets · Organize · Ticket War",
          "organizer-event"),
+        (f"/tickets/{held.body['id']}", "Tickets · Axe Paid · Ticket War", "pay-form"),
+        (f"/organize/events/{gala['id']}/checkin", "Door · Axe Tickets · Ticket War", "door"),
     )
 
     page: Page = await new_page()
@@ -137,6 +145,15 @@ async def test_the_pages_at_their_own_addresses_pass_the_scan_with_their_own_tit
                 await expect(page.get_by_test_id("ticket-qr")).to_have_count(2)
             if name == "organizer-event":
                 await expect(page.locator(".recharts-surface")).to_have_count(2)
+                await expect(page.get_by_text("No door staff yet.")).to_be_visible()
+            if name == "pay-form":
+                await expect(page.get_by_text("Test card — no money moves")).to_be_visible()
+            if name == "door":
+                await page.get_by_label("Ticket code").fill(kept.body["tickets"][0]["code"])
+                await page.get_by_label("Ticket code").press("Enter")
+                # Admitted at the first width, already checked in at the second.
+                await expect(page.get_by_test_id("door-result")).to_contain_text(
+                    re.compile("✓ Admitted|✗ Already checked in"))
             found[f"{name} {width}"] = await _violations(page, f"{name}-{width}")
     bad = [f"{where}: {v}" for where, vs in found.items() for v in vs]
     assert not bad, "\n".join(bad)

@@ -187,7 +187,7 @@ async def test_the_gateway_serves_the_app_at_its_page_addresses_only(make_api: A
     index = (WEBUI_DIST / "index.html").read_text()
     booking = "0b6e0c4e-3a41-4a7a-9d7e-1f2d3c4b5a69"
     for path in ("/", "/events/12", "/tickets", f"/tickets/{booking}", "/organize",
-                 "/organize/events/12"):
+                 "/organize/events/12", "/organize/events/12/checkin"):
         reply = await api.client.get(path)
         assert (reply.status, await reply.text()) == (200, index), path
         assert reply.headers["Cache-Control"] == "no-cache", path

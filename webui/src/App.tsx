@@ -10,6 +10,7 @@ import type { MyBooking, Session, TicketEvent } from "./api";
 import { BookingUpdates } from "./booking";
 import { AuthModal } from "./components/AuthModal";
 import { useTitle } from "./page";
+import { CheckinPage } from "./pages/CheckinPage";
 import { EventPage } from "./pages/EventPage";
 import { EventsPage } from "./pages/EventsPage";
 import { OrganizerPage } from "./pages/OrganizerPage";
@@ -80,7 +81,7 @@ function EventRoute(props: Omit<ComponentProps<typeof EventPage>, "eventId" | "l
     mine={mine.get(eventId) ?? 0} {...rest} />;
 }
 
-function TicketRoute(props: MyBookings) {
+function TicketRoute(props: MyBookings & { token: string; updates: BookingUpdates }) {
   const bookingId = useParams().bookingId ?? "";
   return <TicketPage bookingId={bookingId} {...props} />;
 }
@@ -92,6 +93,11 @@ function OrganizerEventRoute(props: { session: Session; events: TicketEvent[] | 
       <OrganizerEventPage key={eventId} eventId={eventId} {...props} />
     </Suspense>
   );
+}
+
+function CheckinRoute(props: { session: Session; events: TicketEvent[] | null }) {
+  const eventId = Number(useParams().eventId);
+  return <CheckinPage key={eventId} eventId={eventId} {...props} />;
 }
 
 /** A page that needs a session, shown without one: says so, with a way to log in. */
@@ -257,15 +263,19 @@ export function App() {
         <EventRoute events={events} token={token} updates={updates} stock={stock} mine={mine}
           onAskLogin={openLogin} onBooked={booked} />} />
       <Route path="/tickets" element={session
-        ? <TicketsPage token={session.token} {...mineList} />
+        ? <TicketsPage token={session.token} updates={updates} {...mineList} />
         : needsLogin("see your tickets", "tickets")} />
       <Route path="/tickets/:bookingId" element={session
-        ? <TicketRoute {...mineList} />
+        ? <TicketRoute token={session.token} updates={updates} {...mineList} />
         : needsLogin("see your tickets", "tickets")} />
       <Route path="/organize" element={organizerOnly(session &&
         <OrganizerPage session={session} events={events ?? []} onChanged={() => void loadEvents()} />)} />
       <Route path="/organize/events/:eventId" element={organizerOnly(session &&
         <OrganizerEventRoute session={session} events={events} stock={stock} />)} />
+      {/* Door staff are buyer accounts: any session may open the door; the API decides. */}
+      <Route path="/organize/events/:eventId/checkin" element={session
+        ? <CheckinRoute session={session} events={events} />
+        : needsLogin("check tickets in", "organize")} />
       <Route path="*" element={<NotFound />} />
     </Routes>
   );

@@ -49,6 +49,27 @@ export interface Booking {
   status: BookingStatus;
   reason?: string | null;
   tickets: BookingTicket[];
+  /** `held`: when the hold ends unless paid. */
+  expiresAt?: string;
+  /** A paid event's booking: its price, in the currency's minor unit. */
+  amountCents?: number;
+  currency?: string;
+  /** `pending`: a pay request the provider has not answered yet. */
+  payment?: "pending";
+}
+
+/** One of an event's door staff (their account's role unchanged). */
+export interface StaffMember {
+  eventId: number;
+  userId: number;
+  email: string;
+  name: string | null;
+}
+
+/** A ticket checked in at the door. */
+export interface CheckIn {
+  ticket: BookingTicket;
+  checkedInAt: string;
 }
 
 /** One of the caller's bookings, with what its tickets print of the event. */
@@ -181,6 +202,31 @@ export const api = {
   cancel: (token: string, id: string) =>
     call<Booking>("POST", `/api/bookings/${id}/cancel`, { token }).then((a) => a.data),
 
+  /** Pay a held booking: 200 confirmed, 202 still processing; declined (402) or over
+   *  (409 hold_expired / not_payable) arrive as ApiError. */
+  pay: (token: string, id: string, paymentToken: string, idempotencyKey: string) =>
+    call<Booking>("POST", `/api/bookings/${id}/pay`, {
+      token, body: { paymentToken }, headers: { "Idempotency-Key": idempotencyKey },
+    }),
+
+  /** How the engine is set up: which payment provider charges (`fake`: test cards). */
+  config: () => call<{ paymentProvider: string }>("GET", "/api/config").then((a) => a.data),
+
+  /** Check a ticket in at the door; already checked in, unknown or void arrive as ApiError. */
+  checkIn: (token: string, eventId: number, code: string) =>
+    call<CheckIn>("POST", `/api/events/${eventId}/checkin`, { token, body: { code } })
+      .then((a) => a.data),
+
+  staff: (token: string, eventId: number) =>
+    call<StaffMember[]>("GET", `/api/events/${eventId}/staff`, { token }).then((a) => a.data),
+
+  addStaff: (token: string, eventId: number, email: string) =>
+    call<StaffMember>("POST", `/api/events/${eventId}/staff`, { token, body: { email } })
+      .then((a) => a.data),
+
+  removeStaff: (token: string, eventId: number, userId: number) =>
+    call<null>("DELETE", `/api/events/${eventId}/staff/${userId}`, { token }).then(() => undefined),
+
   /** A ticket that opens this user's event stream for the next few seconds. */
   streamTicket: (token: string) =>
     call<{ ticket: string; expiresIn: number }>("POST", "/api/stream/ticket", { token })
@@ -208,6 +254,16 @@ export function explain(error: ApiError): string {
       const suggestions = error.body.suggestions;
       return [error.message, ...(Array.isArray(suggestions) ? suggestions : [])].join(" ");
     }
+    case "payment_declined":
+      return "Your card was declined. Nothing was charged; your seats stay held until the timer runs out, so you can try another card.";
+    case "payment_requires_action":
+      return "Your bank asks for an extra step this checkout cannot do yet. Nothing was charged; try another card.";
+    case "hold_expired":
+      return "Time ran out: your hold ended and the seats went back on sale.";
+    case "not_payable":
+      return "This booking can no longer be paid (it was cancelled or has ended).";
+    case "unknown_user":
+      return "No account has that email. They need to register first.";
     case "unauthenticated":
     case "session_revoked":
       return "Your session has ended. Please log in again.";

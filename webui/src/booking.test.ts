@@ -56,6 +56,13 @@ describe("runBooking", () => {
     expect(w.sent).toEqual([{ quantity: 2, key: "key-1" }]);
   });
 
+  it("holds a paid event's seats for payment, not refused", async () => {
+    const held = booking("held", { expiresAt: "2099-01-01T00:05:00Z", amountCents: 1250, currency: "EUR" });
+    const w = world([() => ({ status: 201, data: held })]);
+    await runBooking(w.deps, 2, w.report);
+    expect(w.phases).toEqual([{ phase: "sending", retry: 0 }, { phase: "held", booking: held }]);
+  });
+
   it("refuses with the server's code and the quantity asked", async () => {
     const w = world([refuse(409, "sold_out")]);
     await runBooking(w.deps, 3, w.report);

@@ -11,6 +11,8 @@ export type Attempt =
   | { phase: "queued"; booking: Booking }
   | { phase: "retrying"; seconds: number; reason: string }
   | { phase: "confirmed"; booking: Booking }
+  /** A paid event's booking: its seats are held until `expiresAt`, waiting to be paid. */
+  | { phase: "held"; booking: Booking }
   /** `quantity`: how many seats were asked for, when known. */
   | { phase: "refused"; error: ApiError; quantity?: number };
 
@@ -37,7 +39,7 @@ export class BookingUpdates {
 }
 
 /** A fresh Idempotency-Key. randomUUID exists only on https or localhost pages. */
-function newKey(): string {
+export function newKey(): string {
   if (typeof crypto.randomUUID === "function") return crypto.randomUUID();
   return Array.from(crypto.getRandomValues(new Uint8Array(16)),
     (b) => b.toString(16).padStart(2, "0")).join("");
@@ -64,7 +66,7 @@ function refusal(booking: Booking): ApiError {
 
 /**
  * One click's booking, from sending to a final answer, each phase told to `report`:
- * sending → (confirmed | refused) at once, or → queued → (confirmed | refused) from the
+ * sending → (confirmed | held | refused) at once, or → queued → (confirmed | refused) from the
  * stream or a poll; a 503 or a network failure → retrying → sending again with the same
  * Idempotency-Key, at most MAX_RETRIES times. Stops reporting once `alive()` is false.
  */
@@ -82,6 +84,8 @@ export async function runBooking(deps: BookingDeps, quantity: number,
           if (full.status === "confirmed") tell({ phase: "confirmed", booking: full });
         }, () => undefined);
       }
+    } else if (booking.status === "held") {
+      tell({ phase: "held", booking });
     } else if (booking.status !== "pending") {
       tell({ phase: "refused", error: refusal(booking), quantity: booking.quantity });
     }

@@ -24,3 +24,9 @@ export function countdown(ms: number): string | null {
   const clock = hours || days ? `${pad(hours)}:${pad(minutes)}:${pad(seconds)}` : `${pad(minutes)}:${pad(seconds)}`;
   return days ? `${days} d ${clock}` : clock;
 }
+
+/** "21:07": the hour and minute of a moment on a 24-hour clock (HH:MM, as a door reads it
+ *  out), in the browser's time zone. */
+export function clockTime(iso: string): string {
+  return new Date(iso).toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+}

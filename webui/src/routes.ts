@@ -9,6 +9,8 @@ export const paths = {
   ticket: (bookingId: string) => `/tickets/${bookingId}`,
   organize: "/organize",
   organizeEvent: (id: number) => `/organize/events/${id}`,
+  /** The door: check tickets in (the vendor, an admin, the event's door staff). */
+  checkin: (id: number) => `/organize/events/${id}/checkin`,
 } as const;
 
 /** The section (header tab) an address belongs to. */

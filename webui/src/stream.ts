@@ -19,7 +19,7 @@ export interface StockUpdate {
 export interface BookingUpdate {
   id: string;
   eventId: number;
-  status: "confirmed" | "rejected" | "cancelled" | "pending";
+  status: "confirmed" | "rejected" | "cancelled" | "pending" | "held" | "expired";
   reason: string | null;
   quantity: number;
 }

@@ -11,6 +11,7 @@ import type { BookingUpdates } from "../booking";
 import { checkQuantity, mostSeats } from "../numbers";
 import type { Typed } from "../numbers";
 import { paths } from "../routes";
+import { HoldPanel } from "./HoldPanel";
 
 export interface BookingPanelProps {
   event: TicketEvent;
@@ -38,7 +39,8 @@ export function BookingPanel({ event, token, updates, mine, onAskLogin, onBooked
   const full = token !== null && limit !== null && mine >= limit;
   const closed = event.status !== "on_sale" || full;
 
-  const confirmedId = attempt.phase === "confirmed" ? attempt.booking.id : null;
+  // Confirmed or held: either way the buyer's bookings (and seats held) are read again.
+  const confirmedId = attempt.phase === "confirmed" || attempt.phase === "held" ? attempt.booking.id : null;
   useEffect(() => {
     if (confirmedId) onBooked();
   }, [confirmedId, onBooked]);
@@ -130,6 +132,10 @@ export function BookingPanel({ event, token, updates, mine, onAskLogin, onBooked
             <Link to={paths.ticket(attempt.booking.id)}>Show the tickets</Link>
           </Text>
         </Alert>
+      )}
+      {attempt.phase === "held" && token && (
+        <HoldPanel key={attempt.booking.id} token={token} booking={attempt.booking} updates={updates}
+          onSettled={onBooked} />
       )}
       {attempt.phase === "refused" && (
         <Alert color="red" title="Not booked" withCloseButton closeButtonLabel="Close" onClose={reset}>

@@ -3,11 +3,12 @@
 // event stream (counts pushed at most ten times a second).
 import "@mantine/charts/styles.css";
 import { useEffect, useState } from "react";
-import { Alert, Anchor, Badge, Card, Group, SimpleGrid, Stack, Text, Title } from "@mantine/core";
+import { Alert, Anchor, Badge, Button, Card, Group, SimpleGrid, Stack, Text, Title } from "@mantine/core";
 import { AreaChart, BarChart } from "@mantine/charts";
 import { Link } from "react-router";
 import type { Session, TicketEvent } from "../api";
 import { STATUS } from "../components/EventCard";
+import { StaffSection } from "../components/StaffSection";
 import { useTitle } from "../page";
 import { paths } from "../routes";
 import type { StockFeed } from "../stream";
@@ -70,7 +71,10 @@ export function OrganizerEventPage({ eventId, session, events, stock }: Props) {
       <Anchor component={Link} to={paths.organize} size="sm">← Your events</Anchor>
       <Group justify="space-between">
         <Title order={2}>{event.name}</Title>
-        <Badge color={status.color}>{status.label}</Badge>
+        <Group gap="xs">
+          <Badge color={status.color}>{status.label}</Badge>
+          <Button component={Link} to={paths.checkin(event.id)} variant="light">Door: check tickets in</Button>
+        </Group>
       </Group>
       <SimpleGrid cols={{ base: 2, sm: 4 }}>
         <Total label="Sold" value={`${sold} / ${event.totalTickets}`} testId="total-sold" />
@@ -90,6 +94,7 @@ export function OrganizerEventPage({ eventId, session, events, stock }: Props) {
           series={[{ name: "left", label: "seats left", color: "blue.9" }]}
           areaProps={{ isAnimationActive: false }} />
       </Card>
+      <StaffSection token={session.token} eventId={event.id} />
     </Stack>
   );
 }

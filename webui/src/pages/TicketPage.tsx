@@ -5,6 +5,8 @@ import { useEffect, useMemo } from "react";
 import { Alert, Anchor, Badge, Button, Card, Group, SimpleGrid, Stack, Text, Title } from "@mantine/core";
 import { Link } from "react-router";
 import type { MyBooking } from "../api";
+import type { BookingUpdates } from "../booking";
+import { HoldPanel } from "../components/HoldPanel";
 import { icsFile } from "../calendar";
 import { QrCode } from "../components/QrCode";
 import { useTitle } from "../page";
@@ -14,6 +16,8 @@ import type { MyBookings } from "./TicketsPage";
 
 interface Props extends MyBookings {
   bookingId: string;
+  token: string;
+  updates: BookingUpdates;
 }
 
 /** The booking as a calendar entry, as a file URL to download (null: no date yet). */
@@ -37,7 +41,7 @@ function useCalendarFile(booking: MyBooking | undefined): string | null {
   return url;
 }
 
-export function TicketPage({ bookingId, bookings, error, reload }: Props) {
+export function TicketPage({ bookingId, token, updates, bookings, error, reload }: Props) {
   useEffect(() => {
     void reload();
   }, [reload]);
@@ -84,6 +88,9 @@ export function TicketPage({ bookingId, bookings, error, reload }: Props) {
         <Alert color="gray" title="This booking was cancelled">
           Its tickets are void and will not let anyone in.
         </Alert>
+      )}
+      {(booking.status === "held" || booking.status === "expired") && (
+        <HoldPanel token={token} booking={booking} updates={updates} onSettled={() => void reload()} />
       )}
       <SimpleGrid cols={{ base: 1, xs: 2, md: 3 }}>
         {booking.tickets.map((t, i) => (

@@ -1,10 +1,12 @@
 // "My Tickets": the signed-in buyer's bookings, newest first, each with its tickets and a
 // link to its ticket page; a cancelled booking stays in the history, marked, its tickets void.
-import { useEffect, useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import { Alert, Anchor, Badge, Button, Card, Code, Group, Stack, Text, Title } from "@mantine/core";
 import { Link } from "react-router";
 import { ApiError, api, explain } from "../api";
 import type { MyBooking } from "../api";
+import type { BookingUpdates } from "../booking";
+import { HoldPanel } from "../components/HoldPanel";
 import { longDate } from "../dates";
 import { useTitle } from "../page";
 import { paths } from "../routes";
@@ -19,6 +21,7 @@ export interface MyBookings {
 
 interface Props extends MyBookings {
   token: string;
+  updates: BookingUpdates;
 }
 
 /** "Cancelled" and the like, for what is not a plain confirmed booking. */
@@ -33,7 +36,7 @@ export function eventLine(b: MyBooking): string {
   return [b.startsAt ? longDate(b.startsAt) : "Date to be announced", b.venue].filter(Boolean).join(" · ");
 }
 
-export function TicketsPage({ token, bookings, error, reload }: Props) {
+export function TicketsPage({ token, updates, bookings, error, reload }: Props) {
   useTitle("My Tickets");
   // A refused cancel, said on its booking; the tickets stay (they are still valid).
   const [cancelError, setCancelError] = useState<{ bookingId: string; text: string } | null>(null);
@@ -41,6 +44,10 @@ export function TicketsPage({ token, bookings, error, reload }: Props) {
   // Cancelling gives the seats to the next buyer at once: ask before doing it.
   const [confirming, setConfirming] = useState<string | null>(null);
   const [dismissed, setDismissed] = useState<string | null>(null);
+  // Holds seen open on this page keep their panel when they expire, so the countdown ends in
+  // the expiry message instead of vanishing; older expired bookings show their badge only.
+  const seenHeld = useRef(new Set<string>());
+  for (const b of bookings ?? []) if (b.status === "held") seenHeld.current.add(b.id);
   // Read afresh whenever the page is opened: the list may be from before a change elsewhere.
   useEffect(() => {
     void reload();
@@ -120,6 +127,11 @@ export function TicketsPage({ token, bookings, error, reload }: Props) {
                 closeButtonLabel="Close" onClose={() => setCancelError(null)}>
                 {cancelError.text} Your tickets below are still valid.
               </Alert>
+            )}
+            {(b.status === "held" || (b.status === "expired" && seenHeld.current.has(b.id))) && (
+              <div style={{ marginTop: "var(--mantine-spacing-sm)" }}>
+                <HoldPanel token={token} booking={b} updates={updates} onSettled={() => void reload()} />
+              </div>
             )}
             <Group mt="sm" gap="xs">
               {b.tickets.map((t) => t.void ? (

@@ -1,0 +1,230 @@
+// A held booking of a paid event: the time left to pay (mm:ss; screen readers hear it once
+// a minute, not every second), the amount in its currency, and the pay form. With the fake
+// provider the form offers its test cards, marked as such. Every answer is said in plain
+// words: paid (the tickets), declined (the hold stays), processing (the result comes on the
+// stream or a re-read), time ran out (the seats went back on sale).
+import { useCallback, useEffect, useRef, useState } from "react";
+import { Alert, Button, Code, Group, Radio, Stack, Text, TextInput, VisuallyHidden } from "@mantine/core";
+import { Link } from "react-router";
+import { ApiError, api, explain } from "../api";
+import type { Booking } from "../api";
+import { newKey } from "../booking";
+import type { BookingUpdates } from "../booking";
+import { holdAnnouncement, holdClock } from "../hold";
+import { formatAmount } from "../money";
+import { useNow } from "../page";
+import { paths } from "../routes";
+
+/** The fake provider's tokens, as the buyer picks them. */
+const TEST_CARDS = [
+  { token: "tok_ok", label: "Approved card" },
+  { token: "tok_declined", label: "Declined card" },
+  { token: "tok_action", label: "Card that asks for a bank step" },
+  { token: "tok_timeout", label: "Card whose answer is slow" },
+] as const;
+
+/** Re-reads of a payment still processing, in case its push on the stream is lost. */
+const POLL_MS = 1500;
+
+// Read once per page: the provider does not change while it runs.
+let providerName: Promise<string | null> | null = null;
+function paymentProvider(): Promise<string | null> {
+  providerName ??= api.config().then((c) => c.paymentProvider, () => {
+    providerName = null; // a failed read is tried again by the next form
+    return null;
+  });
+  return providerName;
+}
+
+type Phase =
+  | { at: "ready" }
+  | { at: "paying" }
+  | { at: "processing" }
+  | { at: "declined"; error: ApiError }
+  | { at: "confirmed"; booking: Booking }
+  | { at: "expired" }
+  | { at: "over"; text: string };
+
+interface Props {
+  token: string;
+  /** The held booking (or one that just expired); when it lacks its deadline or price (a list's entry), it is read. */
+  booking: Pick<Booking, "id" | "status"> & Partial<Booking>;
+  updates: BookingUpdates;
+  /** The booking was paid or ended: the buyer's bookings are read again. */
+  onSettled: () => void;
+}
+
+export function HoldPanel({ token, booking: given, updates, onSettled }: Props) {
+  const [booking, setBooking] = useState<Partial<Booking> & { id: string }>(given);
+  // A booking already expired (a page opened after, a list re-read) says so at once.
+  const [phase, setPhase] = useState<Phase>(given.status === "expired" ? { at: "expired" } : { at: "ready" });
+  const [provider, setProvider] = useState<string | null | undefined>(undefined);
+  const [card, setCard] = useState<string>("tok_ok");
+  const [typed, setTyped] = useState("");
+  const now = useNow(1000);
+  const alive = useRef(true);
+  useEffect(() => () => {
+    alive.current = false;
+  }, []);
+  const id = given.id;
+
+  useEffect(() => {
+    void paymentProvider().then((name) => alive.current && setProvider(name));
+  }, []);
+
+  // A list's entry carries no deadline or price: read the booking itself.
+  const missing = given.expiresAt === undefined || given.amountCents === undefined;
+  useEffect(() => {
+    if (!missing) return;
+    void api.booking(token, id).then((b) => alive.current && setBooking(b), () => undefined);
+  }, [missing, token, id]);
+
+  // What became of the booking, from the stream or a re-read.
+  const settle = useCallback((b: Booking) => {
+    if (!alive.current) return;
+    if (b.status === "confirmed") {
+      if (b.tickets.length > 0) {
+        setPhase({ at: "confirmed", booking: b });
+        onSettled();
+      } else {
+        // The stream carries no ticket codes: read them.
+        void api.booking(token, b.id).then((full) => settle(full), () => undefined);
+      }
+    } else if (b.status === "expired") {
+      setPhase({ at: "expired" });
+      onSettled();
+    } else if (b.status !== "held" && b.status !== "pending") {
+      setPhase({ at: "over", text: "This booking was cancelled; nothing is held any more." });
+      onSettled();
+    }
+  }, [token, onSettled]);
+
+  useEffect(() => updates.wait(id, settle), [updates, id, settle]);
+
+  // Still processing: re-read until the answer, in case the stream's push is lost.
+  const processing = phase.at === "processing";
+  useEffect(() => {
+    if (!processing) return;
+    const timer = window.setInterval(() => {
+      void api.booking(token, id).then(settle, () => undefined);
+    }, POLL_MS);
+    return () => window.clearInterval(timer);
+  }, [processing, token, id, settle]);
+
+  const left = booking.expiresAt ? Date.parse(booking.expiresAt) - now : null;
+  const ranOut = left !== null && left <= 0;
+  const open = phase.at === "ready" || phase.at === "declined" || phase.at === "paying";
+  // The deadline passed by this browser's clock: the engine expires the hold on its own; read
+  // the booking once to hear it (the stream says so too).
+  useEffect(() => {
+    if (ranOut && open) {
+      setPhase({ at: "expired" });
+      void api.booking(token, id).then(settle, () => undefined);
+    }
+  }, [ranOut, open, token, id, settle]);
+
+  const pay = async () => {
+    const paymentToken = provider === "fake" ? card : typed.trim();
+    if (!paymentToken) return;
+    setPhase({ at: "paying" });
+    try {
+      const { status, data } = await api.pay(token, id, paymentToken, newKey());
+      if (!alive.current) return;
+      if (status === 202) setPhase({ at: "processing" });
+      else settle(data);
+    } catch (e) {
+      if (!alive.current) return;
+      const error = e instanceof ApiError ? e : new ApiError(0, "network_error", String(e));
+      if (error.code === "hold_expired") {
+        setPhase({ at: "expired" });
+        onSettled();
+      } else if (error.code === "not_payable") {
+        setPhase({ at: "over", text: explain(error) });
+        onSettled();
+      } else {
+        setPhase({ at: "declined", error });
+      }
+    }
+  };
+
+  if (phase.at === "confirmed") {
+    const tickets = phase.booking.tickets;
+    return (
+      <Alert color="green" title="Paid — you are in!" data-testid="paid">
+        {tickets.length} ticket{tickets.length === 1 ? "" : "s"}, code{tickets.length === 1 ? "" : "s"}:{" "}
+        {tickets.map((t) => (
+          <Code key={t.id} data-testid="paid-code" mr={4} style={{ whiteSpace: "nowrap" }}>{t.code}</Code>
+        ))}
+        <Text size="sm" mt={4}><Link to={paths.ticket(id)}>Show the tickets</Link></Text>
+      </Alert>
+    );
+  }
+  if (phase.at === "expired") {
+    return (
+      <Alert color="gray" title="Time ran out" role="alert" data-testid="hold-expired">
+        Your hold ended before it was paid, and the seats went back on sale. Nothing was charged.
+      </Alert>
+    );
+  }
+  if (phase.at === "over") {
+    return <Alert color="gray" title="No longer held" role="alert">{phase.text}</Alert>;
+  }
+
+  const amount = booking.amountCents !== undefined && booking.currency
+    ? formatAmount(booking.amountCents, booking.currency) : null;
+  const clock = left === null ? null : holdClock(left);
+  const announcement = left === null ? null : holdAnnouncement(left);
+  const seats = booking.quantity;
+  return (
+    <Alert color="blue" title="Seats held — pay to confirm" data-testid="hold">
+      <Stack gap="xs">
+        <Text size="sm">
+          {seats !== undefined && `${seats} seat${seats === 1 ? "" : "s"} held for you`}
+          {amount && <> · total <b data-testid="hold-amount">{amount}</b></>}
+        </Text>
+        {clock && (
+          <Text size="sm" role="timer" aria-live="off" data-testid="hold-countdown">
+            Time left to pay: <b>{clock}</b>
+          </Text>
+        )}
+        {/* Said politely, once a minute and near the end, never each second. */}
+        <VisuallyHidden aria-live="polite" aria-atomic="true">{announcement}</VisuallyHidden>
+        <form onSubmit={(e) => {
+          e.preventDefault();
+          void pay();
+        }}>
+          <Stack gap="xs">
+            {provider === "fake" ? (
+              <Radio.Group label="Test card — no money moves" value={card} onChange={setCard}
+                description="This engine uses the fake payment provider: pick how the test card answers.">
+                <Stack gap={4} mt={4}>
+                  {TEST_CARDS.map((c) => (
+                    <Radio key={c.token} value={c.token} label={`${c.label} (${c.token})`} />
+                  ))}
+                </Stack>
+              </Radio.Group>
+            ) : provider !== undefined && (
+              <TextInput label="Payment token" value={typed} onChange={(e) => setTyped(e.currentTarget.value)}
+                description="From your payment provider's card form." required />
+            )}
+            <Group>
+              <Button type="submit" loading={phase.at === "paying"} disabled={provider === undefined}>
+                {amount ? `Pay ${amount}` : "Pay"}
+              </Button>
+            </Group>
+          </Stack>
+        </form>
+        {phase.at === "processing" && (
+          <Text size="sm" role="status" data-testid="payment-processing">
+            Payment processing… Keep this page open: the answer comes here.
+          </Text>
+        )}
+        {phase.at === "declined" && (
+          <Text size="sm" c="red.9" role="alert" data-testid="payment-declined">
+            {explain(phase.error)}
+          </Text>
+        )}
+      </Stack>
+    </Alert>
+  );
+}
