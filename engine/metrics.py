@@ -182,6 +182,14 @@ class Metrics:
         for u in updates:
             self.observe_seats_left(u.event_id, u.available)
 
+    def shard_started(self, shard: str) -> None:
+        """A shard actor exists: its hold series start at 0 now, so Prometheus sees their
+        first increase (a counter that appears already above 0 has no rate until it moves
+        again, and the first expiries of a sale would go unseen on the dashboard)."""
+        self.holds_taken.labels(shard)
+        self.holds_expired.labels(shard)
+        self.holds_open.labels(shard).set(0)
+
     def observe_holds(self, shard: str, write: BatchWrite, now: datetime,
                       ledgers: Iterable[EventLedger]) -> None:
         """After a shard batch committed: holds it granted and expired (with how late each

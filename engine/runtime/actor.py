@@ -130,6 +130,7 @@ class ShardActor:
         self._reply_to: dict[BookingId, str] = {}
         #: Its events' tickets as check-in sees them (engine/runtime/doors.py).
         self._doors = Doors(metrics)
+        metrics.shard_started(str(shard))
 
     # -- lifecycle -----------------------------------------------------------------------
 
