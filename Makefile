@@ -43,16 +43,14 @@ run: $(STAMP) $(WEBUI)  ## start the engine (embedded PostgreSQL + in-process tr
 	@$(BIN)/ticketwar run --seed-demo
 
 # The tests talk to real PostgreSQL and RabbitMQ: start them first (a no-op when they run).
-# The cluster tests stay out of it for now: their teardown was seen stopping and restarting
-# the host's own PostgreSQL (a CI run failed in the next test); `make test-cluster` runs them.
-test: $(STAMP) $(WEBUI) services  ## the whole suite against real PostgreSQL and RabbitMQ (cluster tests apart)
-	$(BIN)/python -m pytest -m "not cluster" $(PYTEST_ARGS)
+test: $(STAMP) $(WEBUI) services  ## run the whole suite against real PostgreSQL and RabbitMQ
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: $(STAMP) $(WEBUI) services  ## the suite without the fault and cluster tests
 	$(BIN)/python -m pytest -m "not fault and not cluster" $(PYTEST_ARGS)
 
 # The cluster tests bring up ops/cluster/ (ten network namespaces: needs root and `ip netns`)
-# and break its network mid-surge; only this target runs them (see `test`).
+# and break its network mid-surge; `make test` runs them too, this runs only them.
 test-cluster: $(STAMP) $(WEBUI) services  ## the cluster tests alone (namespaces; needs root)
 	$(BIN)/python -m pytest -m cluster $(PYTEST_ARGS)
 
