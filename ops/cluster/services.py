@@ -161,9 +161,21 @@ def rabbitmqctl(state: State, mq: Host, *args: str, timeout: float = 120) -> str
                        *args], rabbit_env(state, mq), timeout=timeout)
 
 
+def _registered(state: State, mq: Host) -> bool:
+    """Whether the node's Erlang VM is up (answers a ping)."""
+    try:
+        rabbitmqctl(state, mq, "ping", timeout=30)
+    except (ClusterError, subprocess.TimeoutExpired):
+        return False
+    return True
+
+
 def cluster_rabbits(state: State, nodes: list[Host]) -> None:
     """Wait for every node, then join each after the first to it."""
     for mq in nodes:
+        # await_startup waits for a node that runs, but fails at once while its VM has not
+        # even registered with epmd (a loaded machine: seen 2 s after the start).
+        wait_for(lambda mq=mq: _registered(state, mq), f"{mq.name}'s Erlang VM", 120)
         rabbitmqctl(state, mq, "await_startup", "--timeout", "120", timeout=150)
     first = topology.rabbit_node(nodes[0])
     for mq in nodes[1:]:
