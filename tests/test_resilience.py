@@ -77,6 +77,46 @@ async def test_an_event_its_reader_chokes_on_is_isolated_not_fatal(api: Api) -> 
     assert (row["status"], row["reason"]) == ("rejected", "undeliverable")
 
 
+class UnencodableEventStore(PgShardStore):
+    """Loads one event with a price no bigint holds: its hold's amount is a value asyncpg
+    refuses to encode (a client-side `DataError`, which asyncpg files under InterfaceError)."""
+
+    def __init__(self, pool: asyncpg.Pool, bad_event: EventId) -> None:
+        super().__init__(pool)
+        self._bad = bad_event
+
+    async def claim(self, event_ids: set[EventId]) -> dict[EventId, EventLedger]:
+        ledgers = await super().claim(event_ids)
+        if self._bad in ledgers:
+            ledgers[self._bad].price_cents = 2**70
+        return ledgers
+
+
+async def test_a_value_the_driver_cannot_encode_is_poison_not_an_outage(api: Api) -> None:
+    # Before: the driver's DataError counted as a dropped connection, so the batch was
+    # retried with backoff for ever and the shard decided nothing else.
+    bad, good = (await api.event(totalTickets=5))["id"], (await api.event(totalTickets=5))["id"]
+    buyers = await api.accounts(2)
+    notifications, outcomes = Notifications(), []
+    notifications.on_outcome(outcomes.append)
+    metrics = Metrics()
+    runtime = ShardRuntime(UnencodableEventStore(api.pool, bad), shards=1, metrics=metrics)
+    transport = InprocTransport(runtime, notifications)
+    await transport.start()
+    try:
+        doomed = BookCommand(uuid.uuid4(), bad, buyers[0].id, 1, "test")
+        await transport.send([doomed])
+        await transport.send([BookCommand(uuid.uuid4(), good, buyers[1].id, 1, "test")])
+        await asyncio.wait_for(transport.drain(), timeout=30)
+    finally:
+        await transport.stop()
+    by_event = {(o.event_id, o.user_id): o for o in outcomes}
+    assert (by_event[bad, buyers[0].id].status, by_event[bad, buyers[0].id].reason) == (
+        BookingStatus.REJECTED, "undeliverable")
+    assert by_event[good, buyers[1].id].status is BookingStatus.CONFIRMED
+    assert metrics.db_retries._value.get() == 0
+
+
 class OutletThatFailsOnce:
     """An Outlet whose first answer fails after the commit: a bug that kills the actor."""
 
