@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from engine.payments.fake import FakeProvider
 from gateway.keys import checkout_key, payments_key
-from tests.clock import CLOCK, FakeClock
+from tests.clock import FakeClock
 from tests.factories import Account
 from tests.helpers import Api
 
@@ -58,13 +57,6 @@ async def test_metrics_count_outcomes_batches_and_seats(make_api: object) -> Non
     latency_count = sum(v for (name, labels), v in m.items()
                         if name == "ticketwar_booking_duration_seconds_count")
     assert latency_count >= len(buyers)
-
-
-@pytest.fixture
-def clock() -> Iterator[FakeClock]:
-    """The session clock, back to real time after the test."""
-    yield CLOCK
-    CLOCK.reset()
 
 
 @pytest.mark.both_transports

@@ -38,13 +38,6 @@ MAIL_FROM = "Tickets <tickets@test.example>"
 
 
 @pytest.fixture
-def clock() -> Iterator[FakeClock]:
-    """The session clock, back to real time after the test."""
-    yield CLOCK
-    CLOCK.reset()
-
-
-@pytest.fixture
 def mail() -> Iterator[MailServer]:
     """A real SMTP server for this test."""
     with running_mail_server() as server:
