@@ -14,6 +14,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from datetime import timedelta
 
 from aiohttp import web
 
@@ -99,7 +100,8 @@ async def _outbox(app: web.Application) -> AsyncIterator[None]:
     sender = OutboxSender(settings.database_url.reveal(), app[notifier_key],
                           mail_from=settings.mail_from, metrics=app[metrics_key],
                           clock=clock, sleeper=sleeper,
-                          stop_deadline_seconds=settings.shutdown_deadline_seconds)
+                          stop_deadline_seconds=settings.shutdown_deadline_seconds,
+                          retention=timedelta(days=settings.notification_retention_days))
     app[outbox_sender_key] = sender
     await sender.start()
     yield

@@ -12,6 +12,7 @@ import signal
 import sys
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from email.message import EmailMessage
 from typing import Any
 
@@ -194,6 +195,34 @@ async def test_a_late_payment_refunded_sends_a_refund_notice(make_api: Any, mail
     assert refund["Subject"] == "Refund of 1,400 JPY for Kabuki"
     assert "after your hold on the seats had expired" in _body(refund)
     assert len(mail.to(buyer.email)) == 2  # the expiry, and the refund
+
+
+# -- retention ---------------------------------------------------------------------------
+
+async def test_settled_notifications_are_deleted_after_their_retention(
+        make_api: Any, mail: MailServer, clock: FakeClock) -> None:
+    api = await _mailing_api(make_api, mail)
+    event = await api.event(totalTickets=5)
+    old_buyer, recent_buyer = await api.accounts(2)
+    old = (await api.book(old_buyer, event["id"], 1)).body["id"]
+    old_row = await _sent(api.pool, old, "receipt")
+    clock.advance(20 * 86400)
+    recent = (await api.book(recent_buyer, event["id"], 1)).body["id"]
+    recent_row = await _sent(api.pool, recent, "receipt")
+    # A row never sent, however old, is not the sender's to delete: it is still owed.
+    owed = uuid.uuid4()
+    await api.pool.execute(
+        "INSERT INTO notifications (id, kind, booking_id, created_at, due_at)"
+        " VALUES ($1, 'receipt', $2, $3, $4)", owed, uuid.UUID(recent),
+        clock.now() - timedelta(days=90), clock.now() + timedelta(days=900))
+    clock.advance(15 * 86400)  # the first receipt is 35 days old, the second 15
+
+    await api.app[outbox_sender_key].prune()
+
+    left = {r["id"] for r in await api.pool.fetch(
+        "SELECT id FROM notifications WHERE id = ANY($1::uuid[])",
+        [old_row["id"], recent_row["id"], owed])}
+    assert left == {recent_row["id"], owed}
 
 
 # -- failures ----------------------------------------------------------------------------

@@ -108,3 +108,18 @@ async def next_due(db: asyncpg.Pool | asyncpg.Connection) -> datetime | None:
     value = await db.fetchval("SELECT min(due_at) FROM notifications"
                               " WHERE sent_at IS NULL AND failed_at IS NULL")
     return value if isinstance(value, datetime) else None
+
+
+async def prune(db: asyncpg.Pool | asyncpg.Connection, settled_before: datetime,
+                limit: int) -> int:
+    """Delete at most `limit` rows sent or given up before `settled_before`; how many.
+
+    Bounded so that one call holds its locks briefly however much has piled up (the caller
+    repeats it); rows a sender has claimed are skipped, never waited for."""
+    status = await db.execute(
+        "DELETE FROM notifications WHERE id IN ("
+        " SELECT id FROM notifications"
+        "  WHERE (sent_at IS NOT NULL OR failed_at IS NOT NULL)"
+        "    AND coalesce(sent_at, failed_at) < $1"
+        "  LIMIT $2 FOR UPDATE SKIP LOCKED)", settled_before, limit)
+    return int(status.split()[-1])
