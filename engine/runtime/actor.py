@@ -76,8 +76,9 @@ class ShardStore(Protocol):
     async def dead_lettered(self, commands: Sequence[Command]) -> list[Outcome]:
         """Record commands given up on as rejected; the outcomes to answer."""
 
-    async def events_with_holds(self) -> list[EventId]:
-        """Events that have open holds (whoever owns them)."""
+    async def events_with_holds(self, due_before: datetime | None = None) -> list[EventId]:
+        """Events that have open holds (whoever owns them); with `due_before`, only those
+        with a hold whose deadline is earlier."""
 
     async def doors(self, event_ids: set[EventId]) -> dict[EventId, Door]:
         """The tickets of these events as the door sees them."""

@@ -172,11 +172,13 @@ class PgShardStore:
         """Record commands given up on as rejected; the outcomes to answer."""
         return await record_dead(self._pool, commands)
 
-    async def events_with_holds(self) -> list[EventId]:
-        """Events that have open holds: a restarted worker wakes their owners with them."""
+    async def events_with_holds(self, due_before: datetime | None = None) -> list[EventId]:
+        """Events that have open holds: a restarted worker wakes their owners with them.
+        With `due_before`, only events with a hold overdue at that time (the sweep's)."""
         async with translate_db_errors():
             rows = await self._pool.fetch(
-                "SELECT DISTINCT event_id FROM bookings WHERE status = 'held'")
+                "SELECT DISTINCT event_id FROM bookings WHERE status = 'held'"
+                " AND ($1::timestamptz IS NULL OR expires_at < $1)", due_before)
         return [r["event_id"] for r in rows]
 
     async def doors(self, event_ids: set[EventId]) -> dict[EventId, Door]:
