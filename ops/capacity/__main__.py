@@ -43,10 +43,11 @@ def render(shapes: list[Shape], planned: list[dict[str, Any]], hosts: Hosts) -> 
     lines.append(f"{'shape':<14} {'req/s':>10} " + " ".join(f"{k:>16}" for k in KINDS)
                  + f" {'rows/s':>11} {'one primary':>12} {'stock msg/s':>12}")
     for p in planned:
+        primary = f"{p['primary_rows_per_s']:,}" if p["primary_rows_per_s"] else "–"
         cells = " ".join(f"{p['needs'][k]['hosts']:>5} ({p['needs'][k]['cores']:>7.1f} c)"
                          for k in KINDS)
         lines.append(f"{p['shape']:<14} {p['rps']:>10,.0f} {cells} {p['rows_per_s']:>11,}"
-                     f" {p['primary_rows_per_s']:>12,} {p['stock_messages_per_s']:>12,}")
+                     f" {primary:>12} {p['stock_messages_per_s']:>12,}")
     return "\n".join(lines)
 
 
@@ -92,6 +93,9 @@ def main() -> None:
         measured = uvloop.run(measure(args))
         shapes = measured["shapes"]
         report = {**measured, "shapes": [asdict(s) for s in shapes]}
+        # Kept before planning: a measurement takes minutes, a plan can be made again.
+        OUT.parent.mkdir(exist_ok=True)
+        OUT.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
     planned = plans(shapes, args.rates, hosts)
     relayed = replace(hosts, stock_per_host=True)
     report = {**report, "hosts": asdict(hosts), "plans": planned,

@@ -98,15 +98,19 @@ class Plan:
         return {"shape": self.shape, "rps": self.rps,
                 "needs": {k: asdict(v) for k, v in self.needs.items()},
                 "rows_per_s": round(self.rows_per_s), "primary_rows_per_s":
-                round(self.primary_rows_per_s), "postgresql_clusters": self.postgresql_clusters,
+                round(self.primary_rows_per_s) if math.isfinite(self.primary_rows_per_s)
+                else None, "postgresql_clusters": self.postgresql_clusters,
                 "stock_messages_per_s": round(self.stock_messages_per_s)}
 
 
 def primary_rows_per_s(shape: Shape, hosts: Hosts) -> float:
     """Rows per second one PostgreSQL primary on one host takes: the lesser of its cores'
     (at the planned utilisation) and its WAL's."""
-    by_cpu = hosts.usable() * 1000 / shape.postgresql_ms_per_row
-    by_wal = hosts.wal_mb_per_s * 1e6 / shape.wal_bytes_per_row
+    # A cost measured as 0 (too small to see) bounds nothing.
+    by_cpu = hosts.usable() * 1000 / shape.postgresql_ms_per_row \
+        if shape.postgresql_ms_per_row > 0 else math.inf
+    by_wal = hosts.wal_mb_per_s * 1e6 / shape.wal_bytes_per_row \
+        if shape.wal_bytes_per_row > 0 else math.inf
     return min(by_cpu, by_wal)
 
 
@@ -134,7 +138,7 @@ def plan(shape: Shape, rps: float, hosts: Hosts) -> Plan:
         * shape.broker_ms_per_message / 1000
     rows = rps * shape.rows_per_request
     primary = primary_rows_per_s(shape, hosts)
-    clusters = max(1, math.ceil(rows / primary))
+    clusters = max(1, math.ceil(rows / primary)) if math.isfinite(primary) else 1
     needs = {}
     for kind in KINDS:
         count = max(1, math.ceil(cores[kind] / hosts.usable()))
