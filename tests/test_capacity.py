@@ -19,7 +19,8 @@ ROOT = Path(__file__).parents[1]
 #: Round figures, so every count below can be checked by hand.
 SHAPE = Shape(name="many-events", gateway_ms_per_request=0.5, commands_per_request=1.0,
               worker_ms_per_command=0.25, rows_per_request=4.0, postgresql_ms_per_row=0.01,
-              messages_per_request=2.0, broker_ms_per_message=0.1, wal_bytes_per_row=250.0)
+              messages_per_request=2.0, broker_ms_per_message=0.1, wal_bytes_per_row=250.0,
+              quorum_messages_per_request=2.0)
 HOSTS = Hosts(cores=16, utilisation=0.5, broker_replicas=3, wal_mb_per_s=100.0)
 
 
@@ -39,6 +40,12 @@ def test_one_primary_is_bounded_by_its_cores_or_its_wal_whichever_comes_first() 
     assert plan(SHAPE, 100_000, HOSTS).postgresql_clusters == 1
     big = plan(SHAPE, 1_000_000, HOSTS)  # 4,000,000 rows/s: ten primaries
     assert big.postgresql_clusters == 10 and big.needs["postgresql"].hosts == 10
+
+
+def test_only_messages_on_quorum_queues_are_paid_once_per_replica() -> None:
+    # Half the messages are outcomes, on one node: 100,000 x (1 x 3 + 1) x 0.1 ms.
+    half = replace(SHAPE, quorum_messages_per_request=1.0)
+    assert plan(half, 100_000, HOSTS).needs["broker"].cores == 40.0
 
 
 def test_a_cost_too_small_to_measure_bounds_nothing() -> None:
@@ -85,6 +92,7 @@ def test_a_bench_row_gives_the_unit_costs_per_command_row_and_message() -> None:
     assert shape.rows_per_request == pytest.approx(1.5)
     assert shape.postgresql_ms_per_row == pytest.approx(0.2)
     assert shape.messages_per_request == pytest.approx(1.5)  # stock apart
+    assert shape.quorum_messages_per_request == pytest.approx(0.8)  # the commands
     assert shape.broker_ms_per_message == pytest.approx(0.8 / 2.0)  # stock's share paid
     assert shape.stock_per_worker_s == pytest.approx(0.1 * 10_000 / 20 / 2)
     assert figures["components_ms_per_request_raw"]["gateway"] == 0.6

@@ -132,6 +132,8 @@ def shape_of(name: str, row: dict[str, Any], rows: int, rest: dict[str, float],
         rows_per_request=per_row,
         postgresql_ms_per_row=ms["postgresql_db"] / per_row if per_row else 0.0,
         messages_per_request=messages,
+        quorum_messages_per_request=sum(by_kind.get("commands", 0.0)
+                                        for by_kind in broker["messages"].values()),
         broker_ms_per_message=ms["rabbitmq"] / (messages + stock) if messages else 0.0,
         wal_bytes_per_row=wal_bytes_per_row,
         stock_per_worker_s=stock_published * requests / duration / workers)

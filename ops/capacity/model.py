@@ -39,6 +39,9 @@ class Shape:
     broker_ms_per_message: float
     #: WAL bytes per row written.
     wal_bytes_per_row: float
+    #: Of `messages_per_request`, those on quorum queues (commands, published and
+    #: delivered): the others (outcomes, to a gateway's own queue) live on one node.
+    quorum_messages_per_request: float = 0.0
     #: Stock updates one shard-worker process publishes per second while its events sell
     #: (at most 1000 / STOCK_INTERVAL_MS): each is delivered to every gateway process.
     stock_per_worker_s: float = 0.0
@@ -53,8 +56,8 @@ class Hosts:
     #: and the measurements' own error.
     utilisation: float = 0.6
     #: Members of each quorum queue. Every member writes every message to its log, so a
-    #: message costs the cluster about this many times what it costs one node (followers
-    #: do less than the leader: this errs on the side of more brokers).
+    #: command's message costs the cluster about this many times what it costs the one
+    #: node measured (followers do less than the leader: this errs toward more brokers).
     broker_replicas: int = 3
     #: A RabbitMQ cluster with quorum queues needs an odd number of nodes, three at least.
     min_brokers: int = 3
@@ -134,8 +137,9 @@ def plan(shape: Shape, rps: float, hosts: Hosts) -> Plan:
         "postgresql": rps * shape.rows_per_request * shape.postgresql_ms_per_row / 1000,
     }
     stock = stock_messages_per_s(shape, cores["worker"], cores["gateway"], hosts)
-    cores["broker"] = (rps * shape.messages_per_request * hosts.broker_replicas + stock) \
-        * shape.broker_ms_per_message / 1000
+    copies = shape.messages_per_request \
+        + shape.quorum_messages_per_request * (hosts.broker_replicas - 1)
+    cores["broker"] = (rps * copies + stock) * shape.broker_ms_per_message / 1000
     rows = rps * shape.rows_per_request
     primary = primary_rows_per_s(shape, hosts)
     clusters = max(1, math.ceil(rows / primary)) if math.isfinite(primary) else 1
