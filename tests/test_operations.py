@@ -175,6 +175,9 @@ def test_gateways_and_workers_are_spread_over_the_three_nodes() -> None:
     assert len(used["gateway"]) == len(gateways)  # no two gateways on one node
     assert used["worker"] == hosts
     assert all(g["environment"]["SHARD_WORKERS"] == "0" for g in gateways.values())
+    # A dead worker, gateway or node comes back by itself (docs/operations.md says so).
+    for name, svc in {**gateways, **workers, **_brokers(compose)}.items():
+        assert svc.get("restart") == "unless-stopped", name
     published = [p["published"] for g in gateways.values() for p in g["ports"]]
     assert len(set(published)) == len(gateways)
 
