@@ -11,7 +11,14 @@ import asyncpg
 import orjson
 import pytest
 
-from ops.capacity.measure import settled_writes, shape_of, table_writes, wal_per_booking, written
+from ops.capacity.measure import (
+    clear_outbox,
+    settled_writes,
+    shape_of,
+    table_writes,
+    wal_per_booking,
+    written,
+)
 from ops.capacity.model import Hosts, Shape, plan, primary_rows_per_s
 from tests.conftest import TEST_DATABASE_URL
 
@@ -118,6 +125,15 @@ async def test_rows_written_are_read_from_postgresql_without_the_buyers_set_up(
         tables = written(before, await settled_writes(probe))
     assert tables.get("events", 0) >= 3  # more if an idle connection flushed its counts too
     assert "users" not in tables
+
+
+async def test_receipts_left_unsent_are_cleared_before_a_row(db_pool: asyncpg.Pool) -> None:
+    """Else a new stack's sender works them off while it is measured as idle."""
+    await wal_per_booking(db_pool, batch=8, tries=1)  # 8 confirmed bookings, 8 receipts
+    assert await clear_outbox(TEST_DATABASE_URL) >= 8
+    assert await db_pool.fetchval(
+        "SELECT count(*) FROM notifications WHERE sent_at IS NULL AND failed_at IS NULL") == 0
+    assert await clear_outbox(TEST_DATABASE_URL) == 0
 
 
 async def test_the_wal_of_a_batch_of_bookings_is_measured_per_booking(

@@ -4,12 +4,15 @@ For each shape (`hot-event` and `many-events`, both `queued` over RabbitMQ) one 
 runs on a fresh local stack (`ops.bench.measure`), and around it:
 
 - the rows the sale wrote, from PostgreSQL's per-table counters (`pg_stat_user_tables`,
-  inserts + updates + deletes; `users` left out, they are the set-up's buyers), read once
+  inserts + updates + deletes; `users` left out, they are the set-up's buyers), read
   once they stop moving after the row's stack has stopped (`settled_writes`);
 - every component's CPU at rest for a few seconds before the row, on an idle stack of the
-  same shape (`rest_rates`): that rate times the load phase is taken off the row's CPU,
-  so neither the stack's own timers nor other people's use of the shared services are
-  charged to its requests (`components_ms_per_request_raw` keeps the figures before).
+  same shape, once the receipts earlier rows left unsent are marked sent (`clear_outbox`:
+  else the new stack's sender works them off while it should be idle)
+  (`rest_rates`): that rate times the load phase is taken off the row's CPU (but the
+  sale's own database's: see `shape_of`), so neither the stack's own timers nor
+  other people's use of the shared services are charged to its requests
+  (`components_ms_per_request_raw` keeps the figures before).
 
 The PostgreSQL CPU per row is that of the backends of the bench's database alone
 (`postgresql_db`, ops/surge/cpu.py), which other users' work does not reach. Beside the
@@ -35,6 +38,7 @@ import asyncpg
 from prometheus_client.parser import text_string_to_metric_families
 
 from engine.auth import TokenIssuer
+from engine.storage import create_pool
 from ops import actorbench, bench
 from ops.capacity.model import Shape
 from ops.surge import scenario as scenarios
@@ -43,6 +47,7 @@ from ops.surge.stack import local_gateway
 
 #: The bench's rows this measures, by shape.
 ROWS = {"hot-event": "queued", "many-events": "many-events/queued"}
+#: Rows this backend inserted, this transaction included (see `wal_per_booking`).
 _INSERTED = "SELECT coalesce(sum(n_tup_ins), 0)::int FROM pg_stat_xact_user_tables"
 #: Tables the set-up writes (buyers' accounts), not the sale.
 SETUP_TABLES = frozenset({"users"})
@@ -86,15 +91,32 @@ def shard_batches(folder: Path) -> int:
     return int(total)
 
 
-async def rest_rates(base_env: dict[str, str], database: str, seconds: float
-                     ) -> dict[str, float]:
+async def clear_outbox(dsn: str) -> int:
+    """Mark every notification still waiting as sent; how many there were.
+
+    A new stack's sender first works off the receipts earlier rows (and the write-path
+    probe) left unsent, which would pass for the idle stack's own cost and then be taken off
+    the next row. On a connection of its own, closed after, so its updates reach the table
+    counters before the row's first reading, not inside it."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        status = await conn.execute(
+            "UPDATE notifications SET sent_at = now()"
+            " WHERE sent_at IS NULL AND failed_at IS NULL")
+    finally:
+        await conn.close()
+    return int(status.split()[-1])
+
+
+async def rest_rates(base_env: dict[str, str], database: str, seconds: float,
+                     gateways: int) -> dict[str, float]:
     """CPU seconds per second of each component (`OWN_DATABASE` included) while a fresh
     stack, started as a bench row starts it, takes no requests: its own background work
     (timers, heartbeats, refreshes) and, on a shared machine, other people's use of the
     services. A row's figures have this rate times its load phase taken off, so a slow row
-    does not charge its requests with the time it lasted."""
+    does not charge its requests with the time it lasted. `gateways`: its gateway
+    processes, each serving metrics as in a row."""
     pids: list[int] = []
-    gateways = bench.gateway_processes(argparse.Namespace(gateway_processes=None))
     first = bench._metrics_ports(gateways + bench.WORKERS)  # as a row serves them
     env = {**base_env, "GATEWAY_METRICS_PORT": str(first),
            "SHARD_METRICS_PORT": str(first + gateways)}
@@ -165,7 +187,7 @@ async def wal_per_booking(pool: asyncpg.Pool, batch: int = 1024, tries: int = 5
                 # The view also holds this backend's counts not yet flushed from earlier
                 # transactions: the difference is the batch's rows, the outbox's included.
                 first = await conn.fetchval(_INSERTED)
-                await actorbench.insert_batch(conn, one)  # a savepoint inside: no WAL
+                await actorbench.insert_batch(conn, one)  # (a savepoint inside: next to no WAL)
                 rows = await conn.fetchval(_INSERTED) - first
             cpu += cpu_seconds(backend) - spent
             end = await conn.fetchval("SELECT pg_current_wal_insert_lsn()")
@@ -215,7 +237,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         base_env["GATEWAY_PROCESSES"] = str(args.gateway_processes)
     bench_args = argparse.Namespace(gateway_processes=args.gateway_processes, seed=args.seed,
                                     generator_processes=args.generator_processes)
-    pool = await bench.create_pool(settings)
+    pool = await create_pool(settings)
     issuer = TokenIssuer(settings)
     shapes, report_rows = [], []
     try:
@@ -224,7 +246,9 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         async with pool.acquire() as probe:
             for row in rows(args):
                 name = next(s for s, label in ROWS.items() if label == row.label)
-                rest = await rest_rates(base_env, database, args.rest_seconds)
+                backlog = await clear_outbox(env["DATABASE_URL"])
+                rest = await rest_rates(base_env, database, args.rest_seconds,
+                                        bench.gateway_processes(bench_args))
                 before = await settled_writes(probe)
                 _, json_row = await bench.measure(row, base_env, pool, issuer, bench_args)
                 tables = written(before, await settled_writes(probe))
@@ -235,6 +259,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 batches = shard_batches(Path(".bench") / "metrics" / row.label.replace("/", "-"))
                 shapes.append(shape)
                 report_rows.append({**figures, "shape": name, "rows_by_table": tables,
+                                    "outbox_cleared_before": backlog,
                                     "concurrency": args.concurrency, "shard_batches": batches,
                                     "bookings_per_batch": round(
                                         tables.get("bookings", 0) / batches, 1)
