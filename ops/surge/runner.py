@@ -58,7 +58,8 @@ async def run_surge(scenario: Scenario, url: str, pool: asyncpg.Pool, issuer: To
         plans = plan(scenario, buyers, events, tag, seed)
         targets = [(b, events[i % len(events)]) for i, b in enumerate(bots)]
         label = f"{scenario.name}/{strategy}"
-        meter = ServerMeter(server_pids)
+        # The run's database named, so the PostgreSQL CPU spent for it is told apart.
+        meter = ServerMeter(server_pids, database=await pool.fetchval("SELECT current_database()"))
         sampler = HoldSampler(pool, events) if scenario.events.paid else None
         if sampler is not None:
             sampler.start()
