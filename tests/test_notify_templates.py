@@ -71,6 +71,12 @@ def test_an_expiry_and_a_refund_say_what_happened() -> None:
                              currency="KWD", codes=()), mail_from="t@x.example", now=NOW)
     assert refund["Subject"] == "Refund of 1.250 KWD for Nachtkonzert"
     assert "arrived after your hold" in refund.get_content()
+    for reason, words in (("buyer_cancelled", "you cancelled your booking"),
+                          ("event_cancelled", "the organizer cancelled the event")):
+        cancelled = compose(_notice(kind="refund", booking_status="cancelled",
+                                    amount_cents=900, currency="EUR", refund_reason=reason),
+                            mail_from="t@x.example", now=NOW)
+        assert words in cancelled.get_content()
 
 
 def test_the_message_id_is_the_notifications_own() -> None:
