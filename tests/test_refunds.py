@@ -149,6 +149,9 @@ async def test_cancelling_an_event_voids_everything_and_refunds_the_paid(
     assert (edit.status, edit.body["error"]) == (409, "event_cancelled")
     again = await _cancel_event(api, vendor, event)
     assert (again.status, again.body["status"]) == (200, "cancelled")
+    door = await api.call("POST", f"/api/events/{event['id']}/checkin", vendor,
+                          json={"code": paid["tickets"][0]["code"]})
+    assert (door.status, door.body["error"]) == (409, "ticket_void")
     clock.advance(61)  # the released hold's deadline passes: nothing left to expire
     await api.drain()
     assert (await api.call("GET", f"/api/bookings/{held['id']}", holder)).body[
