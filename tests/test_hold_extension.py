@@ -11,13 +11,22 @@ from typing import Any
 
 import pytest
 
-from engine.messages import ExtendCommand, Outcome, decode_commands, encode_commands
+from engine.messages import (
+    CancelCommand,
+    ExtendCommand,
+    Outcome,
+    decode_commands,
+    encode_commands,
+)
 from engine.storage.invariants import check_invariants
+from engine.transport.base import Envelope
 from engine.types import BookingStatus
 from gateway.keys import notifications_key
 from tests.clock import FakeClock
 from tests.factories import Account
 from tests.helpers import Api, Reply, assert_eventually
+from tests.test_actor import RecordingOutlet
+from tests.test_holds import _actor, _book, _paid_event
 from tests.test_stream import _next_events
 
 
@@ -154,6 +163,25 @@ async def test_a_new_owner_keeps_the_extension_and_the_warning(
     reread = await successor.call("GET", f"/api/bookings/{booking['id']}", buyer)
     assert reread.body["status"] == "expired"
     assert (await check_invariants(api.pool, [event["id"]])).ok
+
+
+async def test_a_hold_ended_in_the_batch_its_warning_falls_due_is_not_warned(
+        api: Api, clock: FakeClock) -> None:
+    event_id, [buyer, other] = await _paid_event(api, 4, 120, 2)
+    outlet = RecordingOutlet()
+    async with _actor(api, clock, outlet) as actor:
+        actor.submit(_book(event_id, buyer))
+        actor.submit(_book(event_id, other))
+        await actor.drain()
+        cancelled, kept = (o.booking_id for o in outlet.outcomes)
+        clock.advance(61)  # both warnings due; the cancel is decided in the same batch
+        actor.submit(Envelope([CancelCommand(cancelled, event_id, buyer, "test")]))
+        await actor.drain()
+    after = outlet.outcomes[2:]
+    assert [(o.booking_id, o.status, o.warning) for o in after] == [
+        (cancelled, BookingStatus.CANCELLED, False), (kept, BookingStatus.HELD, True)]
+    assert await _warning_rows(api, {"id": str(kept)}) == 1
+    assert await _warning_rows(api, {"id": str(cancelled)}) == 0
 
 
 def test_an_extension_crosses_the_wire() -> None:

@@ -465,12 +465,6 @@ class ShardActor:
                     outcomes.append(replace(
                         expired, reply_to=self._reply_to.pop(hold.booking_id, "")))
                     touched.add(event_id)
-                for hold in domain.due_warnings(owned, now):
-                    warned = domain.warn(owned, hold.booking_id)
-                    write.warned(warned, owned)
-                    outcomes.append(replace(
-                        self._hold_outcome(owned, warned, BookingStatus.HELD), warning=True,
-                        reply_to=self._reply_to.get(hold.booking_id, "")))
                 # Seats the expiries (or a reload after an edit) returned go to the list.
                 self._offer_returned(owned, write, outcomes, touched, now)
         for cmd, _ in commands:
@@ -503,6 +497,19 @@ class ShardActor:
             if ledger is not None:
                 # Seats this decision returned (a cancel) go to the list before anyone else.
                 self._offer_returned(ledger, write, outcomes, touched, now)
+        # Warnings last: of the holds still open once the batch's payments, cancels and
+        # extensions are decided, so none is warned in the batch that ends or extends it
+        # (and no command's answer is preceded by a warning of its booking).
+        for event_id in sorted({c.event_id for c, _ in commands}):
+            owned = self._ledgers.get(event_id)
+            if owned is None:
+                continue
+            for hold in domain.due_warnings(owned, now):
+                warned = domain.warn(owned, hold.booking_id)
+                write.warned(warned, owned)
+                outcomes.append(replace(
+                    self._hold_outcome(owned, warned, BookingStatus.HELD), warning=True,
+                    reply_to=self._reply_to.get(hold.booking_id, "")))
         return _Decided(write, outcomes, touched)
 
     def _replayed(self, cmd: BookCommand, pins: dict[tuple[UserId, str], KeyPin]

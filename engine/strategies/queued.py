@@ -150,7 +150,9 @@ class QueuedBooker:
 
     def resolve(self, outcome: Outcome) -> None:
         """Wake the requests on this gateway waiting for this booking's outcome (and the one
-        whose command was a replay of it)."""
+        whose command was a replay of it). A hold's warning answers no request."""
+        if outcome.warning:
+            return
         for booking_id in (outcome.booking_id, outcome.answers):
             if booking_id is None:
                 continue
