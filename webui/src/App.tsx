@@ -9,7 +9,7 @@ import { ApiError, api, explain } from "./api";
 import type { MyBooking, Session, TicketEvent } from "./api";
 import { BookingUpdates } from "./booking";
 import { AuthModal } from "./components/AuthModal";
-import { liveStatus } from "./components/EventCard";
+import { liveStatus } from "./status";
 import { useTitle } from "./page";
 import { CheckinPage } from "./pages/CheckinPage";
 import { EventPage } from "./pages/EventPage";

@@ -16,13 +16,6 @@ export const STATUS: Record<TicketEvent["status"], { label: string; color: strin
   cancelled: { label: "Cancelled", color: "gray.9" },
 };
 
-/** An event's status once a stock update says `available` seats are left: sold out at 0,
- *  on sale again above it; a cancelled event stays cancelled (its seats read 0). */
-export function liveStatus(status: TicketEvent["status"], available: number): TicketEvent["status"] {
-  if (status === "cancelled") return status;
-  return available === 0 ? "sold_out" : status === "sold_out" ? "on_sale" : status;
-}
-
 /** "3 of 5 seats left · up to 2 per buyer", announced as it changes. */
 export function SeatsLeft({ event }: { event: TicketEvent }) {
   const left = Math.max(0, event.availableTickets);
