@@ -63,6 +63,31 @@ class PayCommand:
     reply_to: str
 
 
+@dataclass(frozen=True, slots=True)
+class EventCancelCommand:
+    """The organizer cancels the whole event (the gateway checked who may): its actor voids
+    every booking, releases holds and offers and closes the waiting list, in order with the
+    event's other commands. `booking_id` names only this request (its answer's waiter)."""
+
+    booking_id: BookingId
+    event_id: EventId
+    user_id: UserId
+    reply_to: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExtendCommand:
+    """Ask the event's actor for more time on a held booking (once per hold), decided in
+    order with its deadline. Its answer names `extension_id` (`answers`): a warning or an
+    expiry of the same booking must not be taken for it."""
+
+    booking_id: BookingId
+    event_id: EventId
+    user_id: UserId
+    extension_id: uuid.UUID
+    reply_to: str
+
+
 #: The booking id of a command that concerns no booking.
 NO_BOOKING = uuid.UUID(int=0)
 
@@ -126,7 +151,7 @@ class LeaveCommand:
 WaitlistCommand: TypeAlias = JoinCommand | LeaveCommand
 
 Command: TypeAlias = (BookCommand | CancelCommand | PayCommand | WakeCommand | CheckinCommand
-                      | JoinCommand | LeaveCommand)
+                      | JoinCommand | LeaveCommand | EventCancelCommand | ExtendCommand)
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +206,17 @@ class Outcome:
     #: `rejected` with the reason.
     waitlist: bool = False
     position: int | None = None
+    #: A held booking whose deadline is near (pushed to its owner, with `expires_at`): it
+    #: may be extended once.
+    warning: bool = False
+    #: A held booking whose deadline was extended already (it is extended once).
+    extended: bool = False
+    #: An answer to an extension request (`answers` is its id): the hold with its new
+    #: `expires_at`, or the refusal; it concerns that request only.
+    extension: bool = False
+    #: An answer to an organizer's cancel of the whole event (`booking_id` names the request,
+    #: `quantity` the seats it released); it concerns that request only.
+    event_cancel: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +244,13 @@ def _command_dict(cmd: Command) -> dict[str, Any]:
     if isinstance(cmd, JoinCommand):
         return {"type": "join", "bookingId": str(cmd.booking_id), "eventId": cmd.event_id,
                 "userId": cmd.user_id, "quantity": cmd.quantity, "replyTo": cmd.reply_to}
+    if isinstance(cmd, ExtendCommand):
+        return {"type": "extend", "bookingId": str(cmd.booking_id), "eventId": cmd.event_id,
+                "userId": cmd.user_id, "extensionId": str(cmd.extension_id),
+                "replyTo": cmd.reply_to}
+    if isinstance(cmd, EventCancelCommand):
+        return {"type": "cancel_event", "bookingId": str(cmd.booking_id),
+                "eventId": cmd.event_id, "userId": cmd.user_id, "replyTo": cmd.reply_to}
     if isinstance(cmd, LeaveCommand):
         return {"type": "leave", "bookingId": str(cmd.booking_id), "eventId": cmd.event_id,
                 "userId": cmd.user_id, "replyTo": cmd.reply_to}
@@ -244,6 +287,13 @@ def _command_from(d: dict[str, Any]) -> Command:
         if kind == "leave":
             return LeaveCommand(uuid.UUID(d["bookingId"]), int(d["eventId"]),
                                 int(d["userId"]), str(d["replyTo"]))
+        if kind == "extend":
+            return ExtendCommand(uuid.UUID(d["bookingId"]), int(d["eventId"]),
+                                 int(d["userId"]), uuid.UUID(d["extensionId"]),
+                                 str(d["replyTo"]))
+        if kind == "cancel_event":
+            return EventCancelCommand(uuid.UUID(d["bookingId"]), int(d["eventId"]),
+                                      int(d["userId"]), str(d["replyTo"]))
     except (KeyError, TypeError, ValueError) as exc:
         raise WireError(f"bad {kind} command: {exc}") from exc
     raise WireError(f"unknown command type {kind!r}")
@@ -289,6 +339,10 @@ def outcome_to_dict(o: Outcome) -> dict[str, Any]:
             "expiresAt": None if o.expires_at is None else o.expires_at.isoformat(),
             "amountCents": o.amount_cents, "currency": o.currency,
             "offer": o.offer, "waitlist": o.waitlist, "position": o.position,
+            **({"eventCancel": True} if o.event_cancel else {}),
+            **({"warning": True} if o.warning else {}),
+            **({"extension": True} if o.extension else {}),
+            **({"extended": True} if o.extended else {}),
             **({} if o.checkin is None else {"checkin": _checkin_dict(o.checkin)})}
 
 
@@ -314,7 +368,9 @@ def outcome_from_dict(d: dict[str, Any]) -> Outcome:
                    None if d.get("expiresAt") is None
                    else datetime.fromisoformat(d["expiresAt"]),
                    d.get("amountCents"), d.get("currency"), _checkin_from(d.get("checkin")),
-                   bool(d.get("offer")), bool(d.get("waitlist")), d.get("position"))
+                   bool(d.get("offer")), bool(d.get("waitlist")), d.get("position"),
+                   bool(d.get("warning")), bool(d.get("extended")), bool(d.get("extension")),
+                   bool(d.get("eventCancel")))
 
 
 def encode_outcomes(outcomes: list[Outcome]) -> bytes:

@@ -24,9 +24,9 @@ if TYPE_CHECKING:  # the store imports nothing of this module; kept out of the i
 #: Seats-left gauges exist for this many most recently active events, no more.
 MAX_TRACKED_EVENTS = 50
 
-#: The kinds of notification the outbox holds (migration 0011), pre-labelled so a dashboard
-#: sees zeros before the first email.
-NOTIFICATION_KINDS = ("receipt", "expiry", "refund")
+#: The kinds of notification the outbox holds (migrations 0011, 0014), pre-labelled so a
+#: dashboard sees zeros before the first email.
+NOTIFICATION_KINDS = ("receipt", "expiry", "refund", "warning")
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
                     10.0)
@@ -41,7 +41,8 @@ PAYMENT_OUTCOMES = ("confirmed", "refunded", "declined", "requires_action", "fai
 #: What a charge's provider call came to (`ticketwar_payment_charge_seconds`).
 CHARGE_RESULTS = ("succeeded", "declined", "requires_action", "timeout")
 #: Why money was given back (`ticketwar_refunds_total`).
-REFUND_REASONS = ("hold_expired", "not_held", "attempt_closed")
+REFUND_REASONS = ("hold_expired", "not_held", "attempt_closed", "buyer_cancelled",
+                  "event_cancelled")
 
 
 class Metrics:
@@ -154,8 +155,8 @@ class Metrics:
             self.refunds.labels(reason)
         self.notifications = Counter(
             "ticketwar_notifications", "Notification emails the outbox sender finished with, "
-            "by kind (receipt, expiry, refund) and outcome (sent; failed: refused for good "
-            "or given up; retried: a transient failure, tried again later)",
+            "by kind (receipt, expiry, refund, warning) and outcome (sent; failed: refused "
+            "for good or given up; retried: a transient failure, tried again later)",
             ["kind", "outcome"], registry=r)
         self._tracked: OrderedDict[int, None] = OrderedDict()
         for kind in NOTIFICATION_KINDS:

@@ -94,7 +94,7 @@ class Event(Answer):
     per_user_limit: int | None
     sale_starts_at: datetime | None
     vendor_id: int
-    status: Literal["scheduled", "on_sale", "sold_out"]
+    status: Literal["scheduled", "on_sale", "sold_out", "cancelled"]
     price_cents: int = Field(description="per seat, in the currency's minor unit; 0: free")
     currency: str = Field(description="ISO 4217")
     hold_seconds: int = Field(description="how long a paid booking is held for payment")
@@ -104,6 +104,25 @@ class Event(Answer):
         "`GET /api/events/{event_id}` only: the organizer's display name, when they gave one"))
     waitlist: bool = Field(description=(
         "whether buyers may join its waiting list once sold out"))
+    refundable_until: datetime | None = Field(description=(
+        "until when a buyer may cancel a confirmed paid booking for a refund; null: never"))
+    cancelled_at: datetime | None = Field(description=(
+        "when its organizer cancelled it (`status: cancelled`: every booking void, the paid "
+        "ones refunded, nothing on sale); null: it stands"))
+
+
+class Refund(Answer):
+    """Money given back for a booking."""
+
+    status: Literal["pending", "refunded"] = Field(description=(
+        "`pending`: owed and recorded (made by the gateway at once, or by recovery after a "
+        "crash); `refunded`: the provider gave it back"))
+    amount_cents: int = Field(description="in the currency's minor unit")
+    currency: str
+    reason: Literal["buyer_cancelled", "event_cancelled", "late_payment"] = Field(description=(
+        "why: its buyer cancelled within the refund window, its organizer cancelled the "
+        "event, or the payment came after the hold had ended"))
+    refunded_at: datetime | None = Field(description="when it was made; null while pending")
 
 
 class Booking(Answer):
@@ -124,6 +143,11 @@ class Booking(Answer):
         "true: seats offered from the waiting list (the booking's id is the entry's); held "
         "until `expiresAt`, then offered on. Paid with `POST /api/bookings/{id}/pay`, "
         "accepted the same way (no token) when free"))
+    extended: bool = optional(description=(
+        "`held`: true once its deadline was extended (`POST /api/bookings/{id}/extend`, "
+        "once per hold)"))
+    refund: Refund = optional(description=(
+        "a paid booking cancelled or expired: the money given back, owed or made"))
     payment: Literal["pending"] = optional(description=(
         "`202` to a pay request: the provider has not answered yet; the result comes on the "
         "stream and to a retry with the same Idempotency-Key"))
@@ -197,5 +221,5 @@ class Config(Answer):
 
 #: Every answer model, by the name the document gives its schema.
 ANSWERS: dict[str, type[Answer]] = {m.__name__: m for m in (
-    Error, Rejection, User, Token, StreamTicket, Event, Ticket, Booking, MyTicket, MyBooking,
-    StaffMember, CheckIn, WaitlistEntry, Config)}
+    Error, Rejection, User, Token, StreamTicket, Event, Ticket, Refund, Booking, MyTicket,
+    MyBooking, StaffMember, CheckIn, WaitlistEntry, Config)}

@@ -223,12 +223,16 @@ def create_app(settings: Settings, *, clock: Clock = utcnow,
     app.router.add_get("/api/events/{event_id}", limited(events.get_event, default, "read"))
     app.router.add_patch("/api/events/{event_id}",
                          limited(events.update_event, default, "write"))
+    app.router.add_post("/api/events/{event_id}/cancel",
+                        limited(events.cancel_event, default, "write"))
     app.router.add_post("/api/events/{event_id}/book",
                         limited(bookings.book, book_limit, "book"))
     app.router.add_get("/api/bookings/{booking_id}",
                        limited(bookings.get_booking, default, "read"))
     app.router.add_post("/api/bookings/{booking_id}/cancel",
                         limited(bookings.cancel_booking, book_limit, "book"))
+    app.router.add_post("/api/bookings/{booking_id}/extend",
+                        limited(bookings.extend_booking, book_limit, "book"))
     app.router.add_post("/api/bookings/{booking_id}/pay",
                         limited(bookings.pay_booking, book_limit, "book"))
     app.router.add_post("/api/events/{event_id}/staff",

@@ -107,6 +107,12 @@ Waitlist = Annotated[bool, Field(description=(
     "seats in order"))]
 
 
+RefundableUntil = Annotated[When, Field(description=(
+    "until when (exclusive) a buyer may cancel a confirmed paid booking and be refunded in "
+    "full; null (the default): paid bookings are not cancellable by their buyers (`409 "
+    "refund_window_closed`). Free events' bookings are cancellable whatever it says"))]
+
+
 class EventInput(Body):
     """A new event."""
 
@@ -120,6 +126,7 @@ class EventInput(Body):
     currency: Currency = DEFAULT_CURRENCY
     hold_seconds: HoldSeconds = DEFAULT_HOLD_SECONDS
     waitlist: Waitlist = True
+    refundable_until: RefundableUntil | None = None
 
 
 class EventPatch(Body):
@@ -135,6 +142,7 @@ class EventPatch(Body):
     currency: Currency = optional()
     hold_seconds: HoldSeconds = optional()
     waitlist: Waitlist = optional()
+    refundable_until: RefundableUntil | None = None
 
 
 class BookInput(Body):

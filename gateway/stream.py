@@ -108,12 +108,16 @@ class StreamHub:
     def outcome(self, outcome: Outcome) -> None:
         """Push a booking's outcome to its owner's connections on this gateway (a
         waiting-list offer is one, `offer: true`; a check-in's answer and the answer to a
-        join concern the request that asked for them only)."""
-        if outcome.checkin is not None or outcome.waitlist:
+        join, an extension or an event's cancel concern the request that asked for them only;
+        a warning says the hold's deadline is near, with the deadline)."""
+        if (outcome.checkin is not None or outcome.waitlist or outcome.event_cancel
+                or outcome.extension):
             return
         frame = _frame("booking", {"id": str(outcome.booking_id), "eventId": outcome.event_id,
                                    "status": outcome.status.value, "reason": outcome.reason,
-                                   "quantity": outcome.quantity, "offer": outcome.offer})
+                                   "quantity": outcome.quantity, "offer": outcome.offer,
+                                   **({"warning": True, "expiresAt": _instant(outcome)}
+                                      if outcome.warning else {})})
         for sub in list(self._subscribers):
             if sub.user_id == outcome.user_id:
                 self._offer(sub, frame)
@@ -135,3 +139,8 @@ class StreamHub:
             with contextlib.suppress(asyncio.QueueFull):
                 sub.queue.put_nowait(None)
         self._subscribers.clear()
+
+
+def _instant(outcome: Outcome) -> str | None:
+    at = outcome.expires_at
+    return None if at is None else at.isoformat().replace("+00:00", "Z")

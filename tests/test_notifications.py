@@ -25,7 +25,7 @@ from engine.notify.sender import OutboxSender, backoff
 from engine.notify.smtp import SmtpNotifier, SmtpServer
 from engine.payments.fake import FakeProvider
 from engine.settings import Secret
-from engine.types import Strategy
+from engine.types import Role, Strategy
 from gateway.keys import checkout_key, metrics_key, outbox_sender_key, payments_key
 from tests.clock import CLOCK, FakeClock
 from tests.conftest import TEST_DATABASE_URL
@@ -195,6 +195,25 @@ async def test_a_late_payment_refunded_sends_a_refund_notice(make_api: Any, mail
     assert refund["Subject"] == "Refund of 1,400 JPY for Kabuki"
     assert "after your hold on the seats had expired" in _body(refund)
     assert len(mail.to(buyer.email)) == 2  # the expiry, and the refund
+
+
+async def test_an_event_cancelled_sends_each_payer_a_refund_notice(
+        make_api: Any, mail: MailServer) -> None:
+    api = await _mailing_api(make_api, mail)
+    vendor = await api.account(Role.VENDOR)
+    event = await api.event(vendor, name="Opera", totalTickets=2, priceCents=4000)
+    buyer = await api.account()
+    held = await api.book(buyer, event["id"], 1)
+    paid = await api.call("POST", f"/api/bookings/{held.body['id']}/pay", buyer,
+                          json={"paymentToken": "tok_ok"})
+    assert paid.body["status"] == "confirmed"
+    assert (await api.call("POST", f"/api/events/{event['id']}/cancel", vendor)).status == 200
+    checkout: Checkout = api.app[checkout_key]
+    await checkout.settled()
+    await _sent(api.pool, held.body["id"], "refund")
+    [refund] = [m for m in mail.to(buyer.email) if m["Subject"].startswith("Refund")]
+    assert refund["Subject"] == "Refund of 40.00 EUR for Opera"
+    assert "the organizer cancelled the event" in _body(refund)
 
 
 # -- retention ---------------------------------------------------------------------------

@@ -71,6 +71,22 @@ def test_an_expiry_and_a_refund_say_what_happened() -> None:
                              currency="KWD", codes=()), mail_from="t@x.example", now=NOW)
     assert refund["Subject"] == "Refund of 1.250 KWD for Nachtkonzert"
     assert "arrived after your hold" in refund.get_content()
+    for reason, words in (("buyer_cancelled", "you cancelled your booking"),
+                          ("event_cancelled", "the organizer cancelled the event")):
+        cancelled = compose(_notice(kind="refund", booking_status="cancelled",
+                                    amount_cents=900, currency="EUR", refund_reason=reason),
+                            mail_from="t@x.example", now=NOW)
+        assert words in cancelled.get_content()
+
+
+def test_a_warning_says_when_the_hold_ends_and_that_it_can_be_extended() -> None:
+    warning = compose(_notice(kind="warning", booking_status="held", quantity=2, codes=(),
+                              expires_at=datetime(2026, 12, 2, 0, 30, tzinfo=UTC)),
+                      mail_from="t@x.example", now=NOW)
+    assert warning["Subject"] == "Your hold for Nachtkonzert ends soon"
+    body = warning.get_content()
+    assert "held until Wednesday 2 December 2026, 00:30 UTC" in body
+    assert "extend the hold once" in body
 
 
 def test_the_message_id_is_the_notifications_own() -> None:

@@ -63,13 +63,28 @@ def expiry(notice: Notice) -> tuple[str, str]:
     return f"Your hold for {notice.event_name} has expired", body
 
 
+def warning(notice: Notice) -> tuple[str, str]:
+    """A hold's deadline is a minute away: pay, or ask once for more time (WCAG 2.2.1)."""
+    body = "\n".join([
+        _greeting(notice), "",
+        f"the {_seats(notice.quantity)} held for you for {notice.event_name} "
+        f"({when(notice.starts_at)}) are held until {when(notice.expires_at)}.", "",
+        "Pay before then to get your tickets. If you need more time, the booking page lets "
+        "you extend the hold once.", "",
+        "After that time the seats go back on sale."])
+    return f"Your hold for {notice.event_name} ends soon", body
+
+
 def refund(notice: Notice) -> tuple[str, str]:
     """Money given back, in the currency's own format."""
     amount = (format_amount(notice.amount_cents, notice.currency)
               if notice.amount_cents is not None and notice.currency else "your payment")
-    why = {"expired": "it arrived after your hold on the seats had expired, so no tickets "
-                      "were issued",
-           "cancelled": "the booking was cancelled"}.get(
+    why = {"event_cancelled": "the organizer cancelled the event, and with it your tickets",
+           "buyer_cancelled": "you cancelled your booking, and its tickets are void"}.get(
+        notice.refund_reason or "") or {
+        "expired": "it arrived after your hold on the seats had expired, so no tickets "
+                   "were issued",
+        "cancelled": "the booking was cancelled"}.get(
         notice.booking_status, f"the booking is {notice.booking_status}")
     body = "\n".join([
         _greeting(notice), "",
@@ -80,7 +95,7 @@ def refund(notice: Notice) -> tuple[str, str]:
 
 #: Kind -> its template.
 TEMPLATES: dict[str, Callable[[Notice], tuple[str, str]]] = {
-    "receipt": receipt, "expiry": expiry, "refund": refund}
+    "receipt": receipt, "expiry": expiry, "refund": refund, "warning": warning}
 
 
 def message_id(notice_id: uuid.UUID, mail_from: str) -> str:

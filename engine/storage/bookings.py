@@ -24,7 +24,8 @@ _TICKET_ARRAYS = """
 
 _OUTCOME_SQL = """
 SELECT b.id, b.event_id, b.user_id, b.quantity, b.status, b.reason, b.expires_at,
-       b.amount_cents, b.currency, b.offer,""" + _TICKET_ARRAYS + """
+       b.amount_cents, b.currency, b.offer, b.extended_at IS NOT NULL AS extended,
+""" + _TICKET_ARRAYS + """
 FROM bookings b LEFT JOIN tickets t ON t.booking_id = b.id
 WHERE b.id = ANY($1::uuid[])
 GROUP BY b.id
@@ -40,7 +41,7 @@ def _outcome(row: asyncpg.Record) -> Outcome:
     return Outcome(row["id"], row["event_id"], row["user_id"], BookingStatus(row["status"]),
                    row["quantity"], row["reason"], _tickets(row),
                    expires_at=row["expires_at"], amount_cents=row["amount_cents"],
-                   currency=row["currency"], offer=row["offer"])
+                   currency=row["currency"], offer=row["offer"], extended=row["extended"])
 
 
 async def outcomes(db: asyncpg.Pool | asyncpg.Connection,

@@ -10,18 +10,20 @@ import asyncpg
 
 from engine.currencies import DEFAULT_CURRENCY
 from engine.domain import availability
-from engine.errors import CapacityBelowSold, Forbidden, NotFound
+from engine.errors import CapacityBelowSold, EventCancelled, Forbidden, NotFound
 from engine.storage.users import User
 from engine.types import EventId, Role, UserId
 
 _COLUMNS = ("id, vendor_id, name, venue, starts_at, sale_starts_at, capacity, sold,"
-            " per_user_limit, price_cents, currency, hold_seconds, held, waitlist")
+            " per_user_limit, price_cents, currency, hold_seconds, held, waitlist,"
+            " refundable_until, cancelled_at")
 
 #: API field -> column, for the fields a vendor may set.
 EDITABLE = {"name": "name", "venue": "venue", "startsAt": "starts_at",
             "saleStartsAt": "sale_starts_at", "totalTickets": "capacity",
             "perUserLimit": "per_user_limit", "priceCents": "price_cents",
-            "currency": "currency", "holdSeconds": "hold_seconds", "waitlist": "waitlist"}
+            "currency": "currency", "holdSeconds": "hold_seconds", "waitlist": "waitlist",
+            "refundableUntil": "refundable_until"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +46,10 @@ class Event:
     held: int = 0
     #: Whether buyers may join its waiting list once sold out.
     waitlist: bool = True
+    #: Until when a buyer may cancel a confirmed paid booking and be refunded (None: never).
+    refundable_until: datetime | None = None
+    #: When its organizer cancelled it (None: it stands).
+    cancelled_at: datetime | None = None
 
     @property
     def paid(self) -> bool:
@@ -52,8 +58,13 @@ class Event:
 
     @property
     def available(self) -> int:
-        """Seats left: neither sold nor held."""
-        return self.capacity - self.sold - self.held
+        """Seats left: neither sold nor held (none once cancelled)."""
+        return 0 if self.cancelled else self.capacity - self.sold - self.held
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether its organizer cancelled it."""
+        return self.cancelled_at is not None
 
     def to_json(self, now: datetime, available: int | None = None) -> dict[str, Any]:
         """The API's event object; `available` overrides the stored count with a fresher one."""
@@ -65,8 +76,10 @@ class Event:
             "saleStartsAt": _iso(self.sale_starts_at), "vendorId": self.vendor_id,
             "priceCents": self.price_cents, "currency": self.currency,
             "holdSeconds": self.hold_seconds, "waitlist": self.waitlist,
+            "refundableUntil": _iso(self.refundable_until),
+            "cancelledAt": _iso(self.cancelled_at),
             "status": availability(self.capacity, self.capacity - left, self.sale_starts_at,
-                                   now).value,
+                                   now, cancelled=self.cancelled).value,
         }
 
 
@@ -88,7 +101,8 @@ def _event(row: asyncpg.Record) -> Event:
     return Event(row["id"], row["vendor_id"], row["name"], row["venue"],
                  _moment(row["starts_at"]), _moment(row["sale_starts_at"]), row["capacity"],
                  row["sold"], row["per_user_limit"], row["price_cents"], row["currency"],
-                 row["hold_seconds"], row["held"], row["waitlist"])
+                 row["hold_seconds"], row["held"], row["waitlist"],
+                 _moment(row["refundable_until"]), _moment(row["cancelled_at"]))
 
 
 async def create_event(db: asyncpg.Pool, vendor: User, fields: dict[str, Any]) -> Event:
@@ -115,6 +129,8 @@ async def update_event(db: asyncpg.Pool, event_id: EventId, editor: User,
             raise NotFound(f"no event {event_id}")
         if editor.role is not Role.ADMIN and row["vendor_id"] != editor.id:
             raise Forbidden("only the event's vendor or an admin may edit it")
+        if row["cancelled_at"] is not None:
+            raise EventCancelled("the event was cancelled: it can no longer be edited")
         capacity = fields.get("capacity")
         taken = row["sold"] + row["held"]  # held seats are promised until they expire
         if capacity is not None and capacity < taken:
@@ -148,8 +164,9 @@ async def organizer_name(db: asyncpg.Pool | asyncpg.Connection,
 
 async def seats_left(db: asyncpg.Pool | asyncpg.Connection, event_id: EventId) -> int | None:
     """Seats still on sale for one event, as committed (None: no such event)."""
-    value = await db.fetchval("SELECT capacity - sold - held FROM events WHERE id = $1",
-                              event_id)
+    value = await db.fetchval("SELECT CASE WHEN cancelled_at IS NULL"
+                              " THEN capacity - sold - held ELSE 0 END FROM events"
+                              " WHERE id = $1", event_id)
     return None if value is None else int(value)
 
 

@@ -48,6 +48,8 @@ class Notice:
     currency: str | None
     #: The booking's ticket codes, in order (a receipt lists them).
     codes: tuple[str, ...]
+    #: A refund a cancel owed: `buyer_cancelled` or `event_cancelled` (None: a late payment).
+    refund_reason: str | None = None
 
 
 _CLAIM = """
@@ -62,7 +64,8 @@ SELECT n.id, n.kind, n.attempts,
        e.name AS event_name, e.venue, e.starts_at, b.expires_at,
        coalesce(p.amount_cents, b.amount_cents) AS amount_cents,
        coalesce(p.currency, b.currency) AS currency,
-       ARRAY(SELECT t.code FROM tickets t WHERE t.booking_id = b.id ORDER BY t.code) AS codes
+       ARRAY(SELECT t.code FROM tickets t WHERE t.booking_id = b.id ORDER BY t.code) AS codes,
+       p.refund_reason
   FROM claimed c
   JOIN notifications n ON n.id = c.id
   JOIN bookings b ON b.id = n.booking_id

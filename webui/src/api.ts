@@ -28,7 +28,9 @@ export interface TicketEvent {
   perUserLimit: number | null;
   saleStartsAt: string | null;
   vendorId: number;
-  status: "scheduled" | "on_sale" | "sold_out";
+  status: "scheduled" | "on_sale" | "sold_out" | "cancelled";
+  /** When its organizer cancelled it (every booking void, the paid ones refunded). */
+  cancelledAt?: string | null;
   /** GET /api/events/{id} only: the organizer's display name, when they gave one. */
   organizer?: string;
 }
@@ -56,6 +58,19 @@ export interface Booking {
   currency?: string;
   /** `pending`: a pay request the provider has not answered yet. */
   payment?: "pending";
+  /** `held`: its deadline was extended already (once per hold). */
+  extended?: boolean;
+  /** A paid booking cancelled or expired: the money given back, owed or made. */
+  refund?: Refund;
+}
+
+/** Money given back for a booking. */
+export interface Refund {
+  status: "pending" | "refunded";
+  amountCents: number;
+  currency: string;
+  reason: "buyer_cancelled" | "event_cancelled" | "late_payment";
+  refundedAt: string | null;
 }
 
 /** One of an event's door staff (their account's role unchanged). */
@@ -209,6 +224,13 @@ export const api = {
       token, body: { paymentToken }, headers: { "Idempotency-Key": idempotencyKey },
     }),
 
+  /** More time on a held booking, once: the booking with its new `expiresAt` (409
+   *  already_extended / hold_expired / not_extendable arrive as ApiError). */
+  extend: (token: string, id: string) =>
+    call<Booking>("POST", `/api/bookings/${id}/extend`, { token }).then((a) => a.data),
+  /** Its organizer cancels the whole event: every booking void, the paid ones refunded. */
+  cancelEvent: (token: string, id: number) =>
+    call<TicketEvent>("POST", `/api/events/${id}/cancel`, { token }).then((a) => a.data),
   /** How the engine is set up: which payment provider charges (`fake`: test cards). */
   config: () => call<{ paymentProvider: string }>("GET", "/api/config").then((a) => a.data),
 
@@ -262,6 +284,12 @@ export function explain(error: ApiError): string {
       return "Time ran out: your hold ended and the seats went back on sale.";
     case "not_payable":
       return "This booking can no longer be paid (it was cancelled or has ended).";
+    case "already_extended":
+      return "This hold was extended once already; it cannot be extended again.";
+    case "refund_window_closed":
+      return "This paid booking can no longer be cancelled: the event's refund period is over.";
+    case "event_cancelled":
+      return "This event was cancelled by its organizer.";
     case "unknown_user":
       return "No account has that email. They need to register first.";
     case "unauthenticated":

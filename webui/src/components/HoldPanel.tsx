@@ -23,6 +23,9 @@ const TEST_CARDS = [
   { token: "tok_timeout", label: "Card whose answer is slow" },
 ] as const;
 
+/** How long before the deadline the buyer is offered more time (the engine warns then). */
+const WARN_MS = 60_000;
+
 /** Re-reads of a payment still processing, in case its push on the stream is lost. */
 const POLL_MS = 1500;
 
@@ -123,6 +126,24 @@ export function HoldPanel({ token, booking: given, updates, onSettled }: Props) 
     }
   }, [ranOut, open, token, id, settle]);
 
+  // A minute before the deadline (when the engine warns too) the buyer may ask, once, for
+  // more time (WCAG 2.2.1: timing adjustable).
+  const [extending, setExtending] = useState(false);
+  const [extendError, setExtendError] = useState<string | null>(null);
+  const warned = left !== null && left > 0 && left <= WARN_MS && open;
+  const extend = async () => {
+    setExtending(true);
+    setExtendError(null);
+    try {
+      const longer = await api.extend(token, id);
+      if (alive.current) setBooking((b) => ({ ...b, ...longer }));
+    } catch (e) {
+      if (alive.current) setExtendError(e instanceof ApiError ? explain(e) : String(e));
+    } finally {
+      if (alive.current) setExtending(false);
+    }
+  };
+
   const pay = async () => {
     const paymentToken = provider === "fake" ? card : typed.trim();
     if (!paymentToken) return;
@@ -187,6 +208,18 @@ export function HoldPanel({ token, booking: given, updates, onSettled }: Props) 
             Time left to pay: <b>{clock}</b>
           </Text>
         )}
+        {warned && !booking.extended && (
+          <Group gap="xs" role="alert" data-testid="hold-warning">
+            <Text size="sm">Less than a minute left.</Text>
+            <Button size="xs" variant="light" loading={extending} onClick={() => void extend()}>
+              Need more time?
+            </Button>
+          </Group>
+        )}
+        {booking.extended && (
+          <Text size="sm" data-testid="hold-extended">Extended: this hold cannot be extended again.</Text>
+        )}
+        {extendError && <Text size="sm" c="red.9" role="alert">{extendError}</Text>}
         {/* Said politely, once a minute and near the end, never each second. */}
         <VisuallyHidden aria-live="polite" aria-atomic="true">{announcement}</VisuallyHidden>
         <form onSubmit={(e) => {

@@ -8,6 +8,7 @@ import type { TicketEvent } from "../api";
 import type { BookingUpdates } from "../booking";
 import { BookingPanel } from "../components/BookingPanel";
 import { STATUS, SeatsLeft } from "../components/EventCard";
+import { liveStatus } from "../status";
 import { countdown, longDate } from "../dates";
 import { useNow, useTitle } from "../page";
 import { paths } from "../routes";
@@ -61,7 +62,7 @@ export function EventPage({ eventId, listed, token, updates, stock, mine, onAskL
     if (u.eventId === eventId) {
       setRead((e) => e && {
         ...e, availableTickets: u.availableTickets,
-        status: u.availableTickets === 0 ? "sold_out" : e.status === "sold_out" ? "on_sale" : e.status,
+        status: liveStatus(e.status, u.availableTickets),
       });
     }
   }), [stock, eventId]);

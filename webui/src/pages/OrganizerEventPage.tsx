@@ -8,6 +8,7 @@ import { AreaChart, BarChart } from "@mantine/charts";
 import { Link } from "react-router";
 import type { Session, TicketEvent } from "../api";
 import { STATUS } from "../components/EventCard";
+import { CancelEvent } from "../components/CancelEvent";
 import { StaffSection } from "../components/StaffSection";
 import { useTitle } from "../page";
 import { paths } from "../routes";
@@ -95,6 +96,7 @@ export function OrganizerEventPage({ eventId, session, events, stock }: Props) {
           areaProps={{ isAnimationActive: false }} />
       </Card>
       <StaffSection token={session.token} eventId={event.id} />
+      <CancelEvent token={session.token} event={event} />
     </Stack>
   );
 }
