@@ -90,7 +90,9 @@ def test_dashboards_cover_the_operator_questions() -> None:
                    "ticketwar_fencing_conflicts_total", "up", "ticketwar_holds_open",
                    "ticketwar_holds_taken_total", "ticketwar_holds_expired_total",
                    "ticketwar_hold_expiry_delay_seconds", "ticketwar_payments_total",
-                   "ticketwar_payment_charge_seconds", "ticketwar_refunds_total"):
+                   "ticketwar_payment_charge_seconds", "ticketwar_refunds_total",
+                   "ticketwar_waitlist_length", "ticketwar_event_waitlist_length",
+                   "ticketwar_waitlist_joins_total", "ticketwar_waitlist_offers_total"):
         assert metric in exprs, metric
 
 

@@ -3,6 +3,7 @@ whole batch in one transaction fenced by the owner epoch."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -46,6 +47,9 @@ class BatchWrite:
     checkins: list[CheckinRow] = field(default_factory=list)
     #: The waiting list's changes (`WaitlistWrite`), written after the bookings.
     waitlist: WaitlistWrite = field(default_factory=lambda: WaitlistWrite())
+    #: Offers of the waiting list this batch ended, by how (`taken`, `expired`, `declined`):
+    #: a metric, counted after the commit.
+    offers_ended: Counter[str] = field(default_factory=Counter)
 
     def pin(self, user_id: UserId, key: str, pin: KeyPin) -> None:
         """Record a key pinned to its booking, in the transaction that decides the booking."""
@@ -93,6 +97,8 @@ class BatchWrite:
                   tickets: tuple[TicketInfo, ...]) -> None:
         """Record a hold paid: confirmed, its tickets issued, its seats sold."""
         self.paid.append(hold.booking_id)
+        if hold.offer:
+            self.offers_ended["taken"] += 1
         self._tickets(hold.booking_id, ledger, hold.user_id, tickets)
         self.touch(ledger, hold.quantity, -hold.quantity)
 
@@ -106,6 +112,8 @@ class BatchWrite:
         (self.expired if expired else self.cancelled).append(hold.booking_id)
         if expired:
             self.expired_deadlines.append(hold.expires_at)
+        if hold.offer:
+            self.offers_ended["expired" if expired else "declined"] += 1
         self.touch(ledger, held=-hold.quantity)
 
 
