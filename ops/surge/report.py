@@ -10,6 +10,7 @@ from ops.surge.checker import Verdict
 from ops.surge.cpu import COMPONENTS, CpuShare
 from ops.surge.holds import HoldReport
 from ops.surge.record import SellingPhase, Stats
+from ops.surge.waitlist_check import WaitlistReport
 
 STATUSES = (200, 201, 202, 409, 422, 429, 503)
 
@@ -44,6 +45,7 @@ class RunResult:
             "selling": _selling_json(s),
             "refused": self.refused,
             "holds": _holds_json(self),
+            "waitlist": v.waitlist.to_json() if v.waitlist is not None else None,
             # (answered at s, answers, p50 ms, p99 ms) per 0.1 s: where in the run it was slow
             "timeline": [[round(t, 2), n, round(p50, 1), round(p99, 1)]
                          for t, n, p50, p99 in s.timeline],
@@ -98,6 +100,7 @@ def table_rows(results: Sequence[RunResult]) -> list[tuple[str, list[str]]]:
         ("409 answered locally", [f"{r.stats.local_rejections:,}" for r in results]),
         *_selling_rows(results),
         *_hold_rows(results),
+        *_waitlist_rows(results),
         ("invariants", ["OK" if r.verdict.invariants_ok else "VIOLATED" for r in results]),
         *_cpu_rows(results),
     ]
@@ -124,6 +127,25 @@ def _hold_rows(results: Sequence[RunResult]) -> list[tuple[str, list[str]]]:
         ("expiry delay max ms", each(lambda _, h: f"{h.expiry_ms(100):.0f}")),
         ("seats sold / free", each(lambda _, h: f"{h.sold:,} / {h.free:,}")),
         ("sold+held samples", each(lambda _, h: f"{h.sampled.samples:,}")),
+    ]
+
+
+def _waitlist_rows(results: Sequence[RunResult]) -> list[tuple[str, list[str]]]:
+    if all(r.verdict.waitlist is None for r in results):
+        return []
+
+    def each(show: Callable[[WaitlistReport], str]) -> list[str]:
+        return [show(r.verdict.waitlist) if r.verdict.waitlist is not None else "–"
+                for r in results]
+
+    return [
+        ("waitlist joined", each(lambda w: f"{w.joined:,}")),
+        ("offers made", each(lambda w: f"{w.offers:,}")),
+        ("offers taken / expired", each(lambda w: f"{w.taken:,} / {w.expired:,}")),
+        ("offers/s", each(lambda w: f"{w.offers_per_s:,.0f}")),
+        ("return -> offer p50 ms", each(lambda w: f"{w.reaction_ms(50):.0f}")),
+        ("return -> offer p99 ms", each(lambda w: f"{w.reaction_ms(99):.0f}")),
+        ("still waiting", each(lambda w: f"{w.waiting:,}")),
     ]
 
 
