@@ -138,13 +138,18 @@ def _waitlist_rows(results: Sequence[RunResult]) -> list[tuple[str, list[str]]]:
         return [show(r.verdict.waitlist) if r.verdict.waitlist is not None else "–"
                 for r in results]
 
+    def p50_p99(w: WaitlistReport, expiry: bool) -> str:
+        return (f"{w.reaction_ms(50, expiry=expiry):.0f} /"
+                f" {w.reaction_ms(99, expiry=expiry):.0f}")
+
     return [
         ("waitlist joined", each(lambda w: f"{w.joined:,}")),
         ("offers made", each(lambda w: f"{w.offers:,}")),
         ("offers taken / expired", each(lambda w: f"{w.taken:,} / {w.expired:,}")),
-        ("offers/s", each(lambda w: f"{w.offers_per_s:,.0f}")),
-        ("return -> offer p50 ms", each(lambda w: f"{w.reaction_ms(50):.0f}")),
-        ("return -> offer p99 ms", each(lambda w: f"{w.reaction_ms(99):.0f}")),
+        ("offers/s (all / cancel burst)",
+         each(lambda w: f"{w.offers_per_s:,.1f} / {w.burst_offers_per_s:,.0f}")),
+        ("cancel -> offer p50 / p99 ms", each(lambda w: p50_p99(w, False))),
+        ("expiry -> offer p50 / p99 ms", each(lambda w: p50_p99(w, True))),
         ("still waiting", each(lambda w: f"{w.waiting:,}")),
     ]
 

@@ -122,7 +122,8 @@ async def _waitlist_phase(scenario: Scenario, clients: SourceClients, pool: asyn
                if s.kind == "book" and s.status == 201 and s.booking_status == "confirmed"
                and s.key in by_key and s.booking_id]
     generator = LoadGenerator(clients, _Untallied())
-    rush = WaitlistRush(generator, pool, events, scenario.waitlist, rate=scenario.load.rate,
+    rush = WaitlistRush(generator, pool, events, scenario.waitlist,
+                        concurrency=scenario.load.concurrency,
                         max_seconds=scenario.load.max_seconds)
     result = await rush.run(joiners, holders)
     samples.extend(generator.samples)

@@ -11,8 +11,9 @@
 
 (`sold + held <= capacity` throughout is the hold sampler's, `holds.py`.) Offers are timed
 by their transactions: an offer's booking is created in the transaction that returned its
-seats, so from each return (a cancel as its request was sent, an offer at its deadline) to
-the offer made for it is the engine's whole reaction, request hop included.
+seats (its `created_at`, PostgreSQL's `now()`, is that transaction's start), so from each
+return — a cancel as its request was sent, an unused offer at its deadline — to the offer
+made for it is the engine's reaction, the request's hop included for a cancel.
 """
 
 from __future__ import annotations
@@ -53,14 +54,20 @@ class WaitlistReport:
     expired: int = 0
     declined: int = 0
     waiting: int = 0
+    #: Offers made per second, from the first to the last (expiry rounds included).
     offers_per_s: float = 0.0
-    #: Seconds from each seat's return to the offer made for it.
-    return_to_offer: list[float] = field(default_factory=list)
+    #: Offers made per second by the transactions that also decided cancels (the burst of
+    #: returns), from the first such to the last.
+    burst_offers_per_s: float = 0.0
+    #: Seconds from each cancel's request (as sent) to the offer made for its seats.
+    cancel_to_offer: list[float] = field(default_factory=list)
+    #: Seconds from each unused offer's deadline to the offer that passed its seats on.
+    expiry_to_offer: list[float] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
 
-    def reaction_ms(self, q: float) -> float:
-        """The q-th percentile of return -> offer, in milliseconds."""
-        return percentile(self.return_to_offer, q) * 1000
+    def reaction_ms(self, q: float, *, expiry: bool = False) -> float:
+        """The q-th percentile of cancel -> offer (or expiry -> offer), in milliseconds."""
+        return percentile(self.expiry_to_offer if expiry else self.cancel_to_offer, q) * 1000
 
     def to_json(self) -> dict[str, Any]:
         """The machine-readable part of the report."""
@@ -68,8 +75,11 @@ class WaitlistReport:
                 "offers": self.offers, "taken": self.taken, "expired": self.expired,
                 "declined": self.declined, "waiting": self.waiting,
                 "offers_per_s": round(self.offers_per_s, 1),
-                "return_to_offer_p50_ms": round(self.reaction_ms(50), 1),
-                "return_to_offer_p99_ms": round(self.reaction_ms(99), 1)}
+                "burst_offers_per_s": round(self.burst_offers_per_s, 1),
+                "cancel_to_offer_p50_ms": round(self.reaction_ms(50), 1),
+                "cancel_to_offer_p99_ms": round(self.reaction_ms(99), 1),
+                "expiry_to_offer_p50_ms": round(self.reaction_ms(50, expiry=True), 1),
+                "expiry_to_offer_p99_ms": round(self.reaction_ms(99, expiry=True), 1)}
 
 
 def _t(value: datetime | None) -> float:
@@ -116,7 +126,12 @@ async def check_waitlist(pool: asyncpg.Pool, events: Sequence[int], samples: Seq
             v.append(f"event {r['id']}: {r['free']} seats free while an entry for"
                      f" {min(fits)} waits")
     cancels = await pool.fetch(_CANCELS, list(run.cancels_sent))
-    report.return_to_offer = _reactions(rows, cancels, run)
+    report.cancel_to_offer, report.expiry_to_offer = _reactions(rows, cancels, run)
+    burst = {(c["event_id"], c["decided_at"]) for c in cancels}
+    in_burst = [_t(r["offered_at"]) for r in offers
+                if (r["event_id"], r["offered_at"]) in burst]
+    if len(in_burst) > 1 and max(in_burst) > min(in_burst):
+        report.burst_offers_per_s = len(in_burst) / (max(in_burst) - min(in_burst))
     return report
 
 
@@ -160,28 +175,26 @@ def _check_passed_on(rows: Sequence[Any], v: list[str]) -> None:
                  f" e.g. {lost[:3]}")
 
 
-def _reactions(rows: Sequence[Any], cancels: Sequence[Any], run: WaitlistRun) -> list[float]:
-    """Seconds from each return to its offer, pairing in each transaction the returns (in
-    the order they came) with the offers it made (in join order)."""
-    returns: dict[tuple[int, datetime], list[float]] = {}
+def _reactions(rows: Sequence[Any], cancels: Sequence[Any],
+               run: WaitlistRun) -> tuple[list[float], list[float]]:
+    """Seconds from each return to its offer, cancels and expiries apart: in each
+    transaction the returns (in the order they came) are paired with the offers it made (in
+    join order)."""
+    returns: dict[tuple[int, datetime], list[tuple[float, bool]]] = {}
     for c in cancels:
         returns.setdefault((c["event_id"], c["decided_at"]), []).append(
-            run.cancels_sent[c["id"]])
+            (run.cancels_sent[c["id"]], False))
     for x in rows:
         if x["offer_status"] == "expired":
-            moment = x["expires_at"].timestamp()
-        elif x["offer_status"] == "cancelled":
-            moment = x["ended_at"].timestamp()
-        else:
-            continue
-        returns.setdefault((x["event_id"], x["ended_at"]), []).append(moment)
+            returns.setdefault((x["event_id"], x["ended_at"]), []).append(
+                (x["expires_at"].timestamp(), True))
     offered: dict[tuple[int, datetime], list[float]] = {}
     for r in rows:  # in join order
         if r["status"] == "offered":
             offered.setdefault((r["event_id"], r["offered_at"]), []).append(
                 r["offered_at"].timestamp())
-    out = []
+    by_cancel, by_expiry = [], []
     for key, times in offered.items():
-        for moment, at in zip(sorted(returns.get(key, ())), times, strict=False):
-            out.append(max(0.0, at - moment))
-    return sorted(out)
+        for (moment, expiry), at in zip(sorted(returns.get(key, ())), times, strict=False):
+            (by_expiry if expiry else by_cancel).append(max(0.0, at - moment))
+    return sorted(by_cancel), sorted(by_expiry)

@@ -57,9 +57,9 @@ class WaitlistRush:
     """Plays `[waitlist]` on the run's events with the generator that sent the sale."""
 
     def __init__(self, generator: LoadGenerator, pool: asyncpg.Pool, events: Sequence[int],
-                 rules: Waitlist, *, rate: float, max_seconds: float) -> None:
+                 rules: Waitlist, *, concurrency: int, max_seconds: float) -> None:
         self._gen, self._pool, self._events = generator, pool, list(events)
-        self._rules, self._rate, self._max_seconds = rules, rate, max_seconds
+        self._rules, self._concurrency, self._max_seconds = rules, concurrency, max_seconds
         self._owners: dict[int, Account] = {}
         self._seen: set[str] = set()
         self._takers: list[asyncio.Task[None]] = []
@@ -89,15 +89,17 @@ class WaitlistRush:
 
     async def _paced(self, work: Sequence[Callable[[], Awaitable[Sample]]],
                      deadline: float) -> None:
-        """Start each request at `rate` per second (an open model, like the sale)."""
-        t0, tasks = time.monotonic(), []
-        for i, start in enumerate(work):
-            delay = t0 + i / self._rate - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)  # the schedule, not a wait for replies
-            tasks.append(asyncio.ensure_future(start()))
-        await asyncio.wait_for(asyncio.gather(*tasks),
-                               max(deadline - time.monotonic(), 0) + 30)
+        """Send the requests from `concurrency` buyers at a time (a closed model: under the
+        gateway's in-flight bound, so none is shed and the whole crowd gets its turn)."""
+        queue = iter(work)
+
+        async def worker() -> None:
+            for start in queue:
+                if time.monotonic() > deadline:
+                    return
+                await start()
+
+        await asyncio.gather(*(worker() for _ in range(self._concurrency)))
 
     async def _join(self, i: int, account: Account) -> Sample:
         quantity = 2 if chosen(i, self._rules.large_fraction) else 1
