@@ -144,6 +144,7 @@ def _waitlist_rows(results: Sequence[RunResult]) -> list[tuple[str, list[str]]]:
 
     return [
         ("waitlist joined", each(lambda w: f"{w.joined:,}")),
+        ("joins/s", each(lambda w: f"{w.joins_per_s:,.0f}")),
         ("offers made", each(lambda w: f"{w.offers:,}")),
         ("offers taken / expired", each(lambda w: f"{w.taken:,} / {w.expired:,}")),
         ("offers/s (all / cancel burst)",

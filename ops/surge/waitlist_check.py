@@ -49,6 +49,8 @@ class WaitlistReport:
 
     joined: int = 0
     joins_refused: int = 0
+    #: Joins answered 201 per second, from the first answer to the last.
+    joins_per_s: float = 0.0
     offers: int = 0
     taken: int = 0
     expired: int = 0
@@ -72,6 +74,7 @@ class WaitlistReport:
     def to_json(self) -> dict[str, Any]:
         """The machine-readable part of the report."""
         return {"joined": self.joined, "joins_refused": self.joins_refused,
+                "joins_per_s": round(self.joins_per_s, 1),
                 "offers": self.offers, "taken": self.taken, "expired": self.expired,
                 "declined": self.declined, "waiting": self.waiting,
                 "offers_per_s": round(self.offers_per_s, 1),
@@ -97,6 +100,9 @@ async def check_waitlist(pool: asyncpg.Pool, events: Sequence[int], samples: Seq
     answered = {s.booking_id for s in joins if s.status == 201}
     report.joined = len(answered)
     report.joins_refused = sum(s.status not in (0, 201, 202) for s in joins)
+    answers = [s.start_s + s.latency_ms / 1000 for s in joins if s.status == 201]
+    if len(answers) > 1 and max(answers) > min(answers):
+        report.joins_per_s = len(answers) / (max(answers) - min(answers))
     unsure = {s.booking_id for s in joins if s.status in (0, 202)}
     stored = {r["id"] for r in rows}
     if answered - stored:

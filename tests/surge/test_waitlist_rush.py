@@ -59,6 +59,7 @@ async def test_waitlist_rush_in_process_offers_in_order(make_settings: Any) -> N
     assert row["statuses"]["201"] == seats  # sold out, the rest refused
     waitlist, holds = row["waitlist"], row["holds"]
     assert (waitlist["joined"], waitlist["joins_refused"]) == (500, 0), waitlist
+    assert waitlist["joins_per_s"] > 0
     # 20 holders cancel: 20 seats offered, 30% walk away, and each such offer passes on.
     assert waitlist["offers"] >= 20 and waitlist["expired"] >= 1, waitlist
     assert waitlist["taken"] + waitlist["expired"] == waitlist["offers"]
