@@ -172,6 +172,11 @@ def table(results: Sequence[RunResult]) -> str:
             lines.append(f"- {r.strategy}: refused the scenario's paid events (409 {r.refused}):"
                          " holds need the queued strategy's actors to expire them; not a"
                          " failure")
+        waited = r.verdict.waitlist
+        if waited is not None and waited.refusals.get("waitlist_needs_queued"):
+            lines.append(f"- {r.strategy}: keeps no waiting list (409 waitlist_needs_queued for"
+                         f" {waited.refusals['waitlist_needs_queued']:,} joins): the list lives"
+                         " in the queued strategy's actors; not a failure")
         for violation in r.verdict.violations:
             lines.append(f"! {r.strategy}: {violation}")
     return "\n".join(lines)

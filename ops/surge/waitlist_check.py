@@ -49,6 +49,8 @@ class WaitlistReport:
 
     joined: int = 0
     joins_refused: int = 0
+    #: The refused joins' error codes (`waitlist_needs_queued`: a strategy without actors).
+    refusals: Counter[str] = field(default_factory=Counter)
     #: Joins answered 201 per second, from the first answer to the last.
     joins_per_s: float = 0.0
     offers: int = 0
@@ -99,7 +101,9 @@ async def check_waitlist(pool: asyncpg.Pool, events: Sequence[int], samples: Seq
     joins = [s for s in samples if s.kind == "join"]
     answered = {s.booking_id for s in joins if s.status == 201}
     report.joined = len(answered)
-    report.joins_refused = sum(s.status not in (0, 201, 202) for s in joins)
+    report.refusals = Counter(s.error or str(s.status) for s in joins
+                              if s.status not in (0, 201, 202))
+    report.joins_refused = sum(report.refusals.values())
     answers = [s.start_s + s.latency_ms / 1000 for s in joins if s.status == 201]
     if len(answers) > 1 and max(answers) > min(answers):
         report.joins_per_s = len(answers) / (max(answers) - min(answers))
