@@ -89,6 +89,22 @@ def test_a_warning_says_when_the_hold_ends_and_that_it_can_be_extended() -> None
     assert "extend the hold once" in body
 
 
+def test_an_offer_says_how_many_seats_until_when_and_what_to_do() -> None:
+    deadline = datetime(2026, 12, 2, 1, 10, tzinfo=UTC)
+    paid = compose(_notice(kind="offer", booking_status="held", codes=(), expires_at=deadline,
+                           amount_cents=3000, currency="EUR"), mail_from="t@x.example", now=NOW)
+    assert paid["Subject"] == (
+        "Seats for Nachtkonzert are yours until Wednesday 2 December 2026, 01:10 UTC")
+    body = paid.get_content()
+    for text in ("2 seats for Nachtkonzert", "held for you for 30.00 EUR until Wednesday",
+                 "To pay for them", "offered to the next buyer waiting"):
+        assert text in body, text
+    free = compose(_notice(kind="offer", booking_status="held", quantity=1, codes=(),
+                           expires_at=deadline), mail_from="t@x.example", now=NOW)
+    assert "1 seat for" in free.get_content() and "To accept them" in free.get_content()
+    assert "EUR" not in free.get_content()
+
+
 def test_the_message_id_is_the_notifications_own() -> None:
     assert message_id(uuid.UUID(int=1), "nobody") == f"<{uuid.UUID(int=1)}@ticketwar>"
     assert when(datetime(2027, 1, 1, 9, 5, tzinfo=UTC)) == "Friday 1 January 2027, 09:05 UTC"

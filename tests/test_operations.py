@@ -212,7 +212,9 @@ def test_dashboards_cover_the_operator_questions() -> None:
                    "ticketwar_fencing_conflicts_total", "up", "ticketwar_holds_open",
                    "ticketwar_holds_taken_total", "ticketwar_holds_expired_total",
                    "ticketwar_hold_expiry_delay_seconds", "ticketwar_payments_total",
-                   "ticketwar_payment_charge_seconds", "ticketwar_refunds_total"):
+                   "ticketwar_payment_charge_seconds", "ticketwar_refunds_total",
+                   "ticketwar_waitlist_length", "ticketwar_event_waitlist_length",
+                   "ticketwar_waitlist_joins_total", "ticketwar_waitlist_offers_total"):
         assert metric in exprs, metric
 
 
@@ -255,20 +257,27 @@ async def test_every_dashboard_query_returns_data(tmp_path: Path, db_pool: Any) 
             settings = Settings(database_url=Secret(TEST_DATABASE_URL),
                                 jwt_secret=Secret(secret))
             pool = await create_pool(settings)
-            # Then a paid event, for the panels of holds and payments.
+            # Then a paid event, for the panels of holds and payments, and a sold-out event
+            # with a waiting list, for the waiting list's.
             paid = scenarios.scaled(
                 scenarios.load(ROOT / "ops" / "scenarios" / "hold-and-abandon.toml"), 120)
+            rush = scenarios.scaled(
+                scenarios.load(ROOT / "ops" / "scenarios" / "waitlist-rush.toml"), 60)
             try:
                 result = await run_surge(scenario, url, pool, TokenIssuer(settings),
                                          strategy="queued", settle_seconds=30)
                 holds = await run_surge(paid, url, pool, TokenIssuer(settings),
                                         strategy="queued", settle_seconds=30)
+                waited = await run_surge(rush, url, pool, TokenIssuer(settings),
+                                         strategy="queued", settle_seconds=30)
             finally:
                 await pool.close()
             assert result.verdict.invariants_ok, result.verdict.violations
             assert result.stats.statuses[429] > 0  # the bots met the limit
             assert holds.verdict.invariants_ok, holds.verdict.violations
             assert holds.verdict.holds is not None and holds.verdict.holds.late_refunded > 0
+            assert waited.verdict.invariants_ok, waited.verdict.violations
+            assert waited.verdict.waitlist is not None and waited.verdict.waitlist.expired > 0
             async with aiohttp.ClientSession() as http:
                 async def query(expr: str) -> list[Any]:
                     async with http.get(f"{api}/query", params={"query": expr}) as resp:
@@ -286,14 +295,18 @@ async def test_every_dashboard_query_returns_data(tmp_path: Path, db_pool: Any) 
 
                 await assert_eventually(scraped, timeout=60, interval=0.5)
 
-                # The holds and payments of the paid surge have reached Prometheus.
+                # The holds and payments of the paid surge, and the waiting list of the
+                # sold-out one, have reached Prometheus.
                 async def counted() -> bool:
                     values = [await query(e) for e in (
                         "sum(ticketwar_holds_expired_total)",
                         "sum(ticketwar_hold_expiry_delay_seconds_count)",
                         'sum(ticketwar_payments_total{outcome="confirmed"})',
                         'sum(ticketwar_refunds_total{reason="hold_expired"})',
-                        "sum(ticketwar_payment_charge_seconds_count)")]
+                        "sum(ticketwar_payment_charge_seconds_count)",
+                        "sum(ticketwar_waitlist_joins_total)",
+                        'sum(ticketwar_waitlist_offers_total{outcome="expired"})',
+                        "max(ticketwar_event_waitlist_length)")]
                     return all(v and float(v[0]["value"][1]) > 0 for v in values)
 
                 await assert_eventually(counted, timeout=30, interval=0.5)

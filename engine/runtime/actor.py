@@ -410,6 +410,7 @@ class ShardActor:
         self._doors.count(decided.outcomes)
         self._metrics.observe_holds(str(self.shard), decided.write, self._clock(),
                                     self._ledgers.values())
+        self._metrics.observe_waitlists(str(self.shard), decided.write, self._ledgers)
         if forwarded:
             await self._outlet.forward(forwarded)
         await self._outlet.ack(batch)

@@ -3,6 +3,7 @@ whole batch in one transaction fenced by the owner epoch."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -54,6 +55,9 @@ class BatchWrite:
     #: Holds whose buyer was warned of the deadline, and holds extended (new deadline).
     warnings: list[BookingId] = field(default_factory=list)
     extensions: list[tuple[BookingId, datetime]] = field(default_factory=list)
+    #: Offers of the waiting list this batch ended, by how (`taken`, `expired`, `declined`):
+    #: a metric, counted after the commit.
+    offers_ended: Counter[str] = field(default_factory=Counter)
 
     def pin(self, user_id: UserId, key: str, pin: KeyPin) -> None:
         """Record a key pinned to its booking, in the transaction that decides the booking."""
@@ -117,6 +121,8 @@ class BatchWrite:
                   tickets: tuple[TicketInfo, ...]) -> None:
         """Record a hold paid: confirmed, its tickets issued, its seats sold."""
         self.paid.append(hold.booking_id)
+        if hold.offer:
+            self.offers_ended["taken"] += 1
         self._tickets(hold.booking_id, ledger, hold.user_id, tickets)
         self.touch(ledger, hold.quantity, -hold.quantity)
 
@@ -130,6 +136,8 @@ class BatchWrite:
         (self.expired if expired else self.cancelled).append(hold.booking_id)
         if expired:
             self.expired_deadlines.append(hold.expires_at)
+        if hold.offer:
+            self.offers_ended["expired" if expired else "declined"] += 1
         self.touch(ledger, held=-hold.quantity)
 
 

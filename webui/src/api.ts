@@ -73,6 +73,19 @@ export interface Refund {
   refundedAt: string | null;
 }
 
+/** The caller's place on a sold-out event's waiting list, or the offer it became (its held
+ *  booking has the entry's id). `pending`: the join is not decided yet. */
+export interface WaitlistEntry {
+  id: string;
+  eventId: number;
+  quantity: number;
+  status: "waiting" | "offered" | "left" | "pending";
+  /** `waiting`: 1 for the first in line. */
+  position: number | null;
+  /** `offered`: when the offer ends unless paid (or accepted, on a free event). */
+  expiresAt?: string;
+}
+
 /** One of an event's door staff (their account's role unchanged). */
 export interface StaffMember {
   eventId: number;
@@ -231,6 +244,19 @@ export const api = {
   /** Its organizer cancels the whole event: every booking void, the paid ones refunded. */
   cancelEvent: (token: string, id: number) =>
     call<TicketEvent>("POST", `/api/events/${id}/cancel`, { token }).then((a) => a.data),
+
+  /** Join a sold-out event's waiting list (201 new, 200 joined already: the same entry). */
+  joinWaitlist: (token: string, eventId: number, quantity: number) =>
+    call<WaitlistEntry>("POST", `/api/events/${eventId}/waitlist`, { token, body: { quantity } })
+      .then((a) => a.data),
+
+  leaveWaitlist: (token: string, eventId: number) =>
+    call<WaitlistEntry>("DELETE", `/api/events/${eventId}/waitlist`, { token }).then((a) => a.data),
+
+  /** The caller's entries: waiting (with positions), or offered with the offer open. */
+  myWaitlist: (token: string) =>
+    call<WaitlistEntry[]>("GET", "/api/me/waitlist", { token }).then((a) => a.data),
+
   /** How the engine is set up: which payment provider charges (`fake`: test cards). */
   config: () => call<{ paymentProvider: string }>("GET", "/api/config").then((a) => a.data),
 
@@ -290,6 +316,14 @@ export function explain(error: ApiError): string {
       return "This paid booking can no longer be cancelled: the event's refund period is over.";
     case "event_cancelled":
       return "This event was cancelled by its organizer.";
+    case "not_sold_out":
+      return "Seats are on sale again: book them instead.";
+    case "waitlist_closed":
+      return "This event keeps no waiting list.";
+    case "not_waiting":
+      return "You are not on this event's waiting list any more.";
+    case "waitlist_needs_queued":
+      return "This box office keeps no waiting lists.";
     case "unknown_user":
       return "No account has that email. They need to register first.";
     case "unauthenticated":
