@@ -27,7 +27,7 @@ MAX_TRACKED_EVENTS = 50
 
 #: The kinds of notification the outbox holds (migrations 0011, 0014), pre-labelled so a
 #: dashboard sees zeros before the first email.
-NOTIFICATION_KINDS = ("receipt", "expiry", "refund", "warning")
+NOTIFICATION_KINDS = ("receipt", "expiry", "refund", "warning", "offer")
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
                     10.0)

@@ -216,6 +216,27 @@ async def test_an_event_cancelled_sends_each_payer_a_refund_notice(
     assert "the organizer cancelled the event" in _body(refund)
 
 
+async def test_a_waiting_list_offer_is_emailed_once(make_api: Any, mail: MailServer) -> None:
+    api = await _mailing_api(make_api, mail)
+    event = await api.event(name="Zugabe", totalTickets=1)
+    holder, waiter = await api.accounts(2)
+    booked = await api.book(holder, event["id"], 1)
+    assert booked.status == 201, booked.body
+    joined = await api.call("POST", f"/api/events/{event['id']}/waitlist", waiter,
+                            json={"quantity": 1})
+    assert joined.status == 201, joined.body
+    cancelled = await api.call("POST", f"/api/bookings/{booked.body['id']}/cancel", holder)
+    assert cancelled.status == 200, cancelled.body
+    message = await _one_email(mail, waiter, "offer")
+    assert message["Subject"].startswith("Seats for Zugabe are yours until"), message["Subject"]
+    assert "next on the waiting list" in _body(message)
+    [offer] = await api.pool.fetch(
+        "SELECT booking_id FROM notifications WHERE kind = 'offer' AND booking_id IN"
+        " (SELECT id FROM bookings WHERE user_id = $1)", waiter.id)
+    assert await api.pool.fetchval("SELECT offer FROM bookings WHERE id = $1",
+                                   offer["booking_id"])
+
+
 # -- retention ---------------------------------------------------------------------------
 
 async def test_settled_notifications_are_deleted_after_their_retention(

@@ -109,8 +109,7 @@ def offer(notice: Notice) -> tuple[str, str]:
     return f"Seats for {notice.event_name} are yours until {when(notice.expires_at)}", body
 
 
-#: Kind -> its template. `offer` waits for its outbox kind: allowed by the CHECK and
-#: written by the booking triggers (a migration after 0011).
+#: Kind -> its template (the kinds the outbox's CHECK allows, migrations 0011, 0014, 0015).
 TEMPLATES: dict[str, Callable[[Notice], tuple[str, str]]] = {
     "receipt": receipt, "expiry": expiry, "refund": refund, "warning": warning,
     "offer": offer}
