@@ -104,6 +104,9 @@ class Event(Answer):
         "`GET /api/events/{event_id}` only: the organizer's display name, when they gave one"))
     waitlist: bool = Field(description=(
         "whether buyers may join its waiting list once sold out"))
+    description: str = optional(description=(
+        "not in the list (`GET /api/events`), to keep it small: the event's plain-text "
+        "description, empty when it has none"))
 
 
 class Booking(Answer):

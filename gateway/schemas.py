@@ -17,7 +17,9 @@ from engine.auth import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from engine.currencies import DEFAULT_CURRENCY, EXPONENTS
 from engine.errors import InvalidQuantity
 from gateway.fields import (
+    MAX_DESCRIPTION,
     NO_CONTROL,
+    Description,
     Email,
     EventName,
     Id,
@@ -107,10 +109,18 @@ Waitlist = Annotated[bool, Field(description=(
     "seats in order"))]
 
 
+EventDescription = Annotated[Description, Field(description=(
+    f"plain text, at most {MAX_DESCRIPTION} characters; line breaks are kept (CRLF and CR "
+    "are stored as LF), other control characters refused; shown as text, never as markup. "
+    "The whole body still counts against `MAX_BODY_BYTES` (16384 by default, room for 5000 "
+    "characters of up to three UTF-8 bytes each)"))]
+
+
 class EventInput(Body):
     """A new event."""
 
     name: EventName
+    description: EventDescription = ""
     venue: Label | None = None
     starts_at: When | None = None
     sale_starts_at: When | None = None
@@ -126,6 +136,7 @@ class EventPatch(Body):
     """An edit: only the fields sent change."""
 
     name: EventName = optional()
+    description: EventDescription = optional()
     venue: Label | None = None
     starts_at: When | None = None
     sale_starts_at: When | None = None

@@ -34,8 +34,8 @@ async def list_events(request: web.Request) -> web.Response:
 
 
 async def get_event(request: web.Request) -> web.Response:
-    """One event, with its organizer's name (the event page shows it; the list does not);
-    its vendor and admins also see how many tickets were checked in."""
+    """One event, with its organizer's name and description (the event page shows them; the
+    list does not); its vendor and admins also see how many tickets were checked in."""
     event_id = path_params(request, EventPath).event_id
     async with translate_db_errors():
         event = await events.get_event(request.app[pool_key], event_id)

@@ -31,6 +31,8 @@ export interface TicketEvent {
   status: "scheduled" | "on_sale" | "sold_out";
   /** GET /api/events/{id} only: the organizer's display name, when they gave one. */
   organizer?: string;
+  /** Not in the list (GET /api/events/{id} and edits only): plain text, "" when none. */
+  description?: string;
 }
 
 export type BookingStatus = "pending" | "confirmed" | "rejected" | "cancelled" | "held" | "expired";
@@ -87,6 +89,8 @@ export interface MyBooking {
 
 export interface EventInput {
   name: string;
+  /** Plain text in lines, at most 5000 characters. */
+  description?: string;
   totalTickets: number;
   venue?: string | null;
   startsAt?: string | null;

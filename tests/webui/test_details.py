@@ -1,0 +1,73 @@
+"""Details of the trusted ticket site, in a real browser against a real gateway: an event's
+description, written in the organizer's form and shown on its page as text with its line
+breaks."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import asyncpg
+from playwright.async_api import Page, expect
+
+from engine.types import Role
+from tests.factories import PASSWORD, create_accounts
+from tests.webui.test_browser import _gateway, _log_in
+from tests.webui.test_pages import _at
+
+
+async def test_an_organizer_writes_a_description_and_the_event_page_shows_it_as_text(
+        make_api: Any, new_page: Any, db_pool: asyncpg.Pool) -> None:
+    api, url = await _gateway(make_api)
+    [vendor] = await create_accounts(db_pool, api.issuer, 1, Role.VENDOR)
+    page: Page = await new_page()
+    await page.goto(_at(url, "/organize"))
+    await _log_in(page, vendor.email, PASSWORD)
+    await page.get_by_role("button", name="New event").click()
+    form = page.get_by_role("dialog")
+    await form.get_by_label("Name").fill("Told Night")
+    description = form.get_by_label("Description", exact=True)
+    # Too long: said next to the field in plain words, kept as typed, nothing sent.
+    await description.fill("x" * 5001)
+    await form.get_by_role("button", name="Create event").click()
+    await expect(description).to_have_accessible_description(
+        re.compile("at most 5,000 characters; this one has 5,001"))
+    await expect(description).to_have_value("x" * 5001)
+    assert await db_pool.fetchval("SELECT count(*) FROM events WHERE vendor_id = $1",
+                                  vendor.id) == 0
+    text = "Doors open at 19:00.\nNo re-entry.\n\n<b>bold?</b> <img src=x onerror=alert(1)>"
+    await description.fill(text)
+    await form.get_by_role("button", name="Create event").click()
+    await expect(page.get_by_text("Created: Told Night")).to_be_visible()
+    event_id = await db_pool.fetchval("SELECT id FROM events WHERE vendor_id = $1", vendor.id)
+    assert await db_pool.fetchval("SELECT description FROM events WHERE id = $1",
+                                  event_id) == text
+
+    # The event page, as a shared link opens it: the text as written, line breaks kept, the
+    # markup shown as characters and never run.
+    buyer: Page = await new_page()
+    await buyer.goto(_at(url, f"/events/{event_id}"))
+    shown = buyer.get_by_test_id("event-description")
+    await expect(shown).to_have_text(text)
+    assert await shown.inner_text() == text  # rendered in lines, as in the form
+    assert await shown.locator("b, img").count() == 0
+
+    # Editing shows the stored text (the list does not carry it) and saves the change.
+    await page.get_by_test_id(f"own-event-{event_id}").get_by_role("button", name="Edit") \
+        .click()
+    edit = page.get_by_role("dialog")
+    await expect(edit.get_by_label("Description", exact=True)).to_have_value(text)
+    await edit.get_by_label("Description", exact=True).fill("Sold in lines.\nSecond line.")
+    await edit.get_by_role("button", name="Save").click()
+    await expect(page.get_by_text("Saved: Told Night")).to_be_visible()
+    await buyer.reload()
+    assert await shown.inner_text() == "Sold in lines.\nSecond line."
+    # An edit of another field leaves the description as it is.
+    await page.get_by_test_id(f"own-event-{event_id}").get_by_role("button", name="Edit") \
+        .click()
+    await edit.get_by_label("Venue").fill("Hall D")
+    await edit.get_by_role("button", name="Save").click()
+    await expect(page.get_by_text("Saved: Told Night")).to_be_visible()
+    assert await db_pool.fetchval("SELECT description FROM events WHERE id = $1",
+                                  event_id) == "Sold in lines.\nSecond line."
+
