@@ -107,6 +107,12 @@ class Event(Answer):
     description: str = optional(description=(
         "not in the list (`GET /api/events`), to keep it small: the event's plain-text "
         "description, empty when it has none"))
+    bookings: int = optional(description=(
+        "`GET /api/events/{event_id}` only, once this gateway has heard one: bookings taken "
+        "by the event's owning actor since it loaded the event under `bookingsEpoch`, as "
+        "the stream's `stock` frames carry it (a rate is the rise between two; under a new "
+        "epoch the count started again at 0)"))
+    bookings_epoch: int = optional(description="with `bookings`")
 
 
 class Booking(Answer):

@@ -107,3 +107,17 @@ def test_a_hold_takes_seats_until_settled_or_dropped() -> None:
     assert domain.decide_booking(lg, 9, 1, NOW) == "sold_out"
     domain.drop_hold(lg, other.booking_id)
     assert (lg.sold, lg.on_hold, lg.available, lg.held) == (2, 0, 2, {7: 2})
+
+
+def test_the_ledger_counts_bookings_taken_not_seats_nor_offers() -> None:
+    # The organizer's bookings per second: one per confirmed booking or buyer's hold, however
+    # many seats; a refusal, a settled hold (already counted) and a waiting-list offer (the
+    # engine's move) add none.
+    lg = EventLedger(1, 10, 0, None, None, epoch=1, price_cents=100)
+    taken = domain.hold(lg, uuid.uuid4(), 7, 3, NOW)
+    domain.confirm(lg, 8, 2)
+    assert domain.book(lg, 9, 20, NOW) == "sold_out"
+    domain.settle(lg, taken.booking_id)
+    domain.hold(lg, uuid.uuid4(), 10, 1, NOW, offer=True)
+    assert (lg.booked, lg.sold) == (2, 5)
+

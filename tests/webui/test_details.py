@@ -1,6 +1,6 @@
 """Details of the trusted ticket site, in a real browser against a real gateway: an event's
 description, written in the organizer's form and shown on its page as text with its line
-breaks."""
+breaks, and the organizer's chart of bookings per second."""
 
 from __future__ import annotations
 
@@ -70,4 +70,39 @@ async def test_an_organizer_writes_a_description_and_the_event_page_shows_it_as_
     await expect(page.get_by_text("Saved: Told Night")).to_be_visible()
     assert await db_pool.fetchval("SELECT description FROM events WHERE id = $1",
                                   event_id) == "Sold in lines.\nSecond line."
+
+
+async def test_the_organizer_chart_counts_bookings_per_second_not_seats(
+        make_api: Any, new_page: Any, db_pool: asyncpg.Pool) -> None:
+    api, url = await _gateway(make_api)
+    [vendor] = await create_accounts(db_pool, api.issuer, 1, Role.VENDOR)
+    event = await api.event(vendor, name="Count Night", totalTickets=50)
+    buyers = await create_accounts(db_pool, api.issuer, 6)
+    page: Page = await new_page()
+    await page.goto(url)
+    await _log_in(page, vendor.email, PASSWORD)
+    await page.get_by_role("tab", name="Organize").click()
+    await page.get_by_role("link", name="Count Night").click()
+    rate = page.get_by_test_id("chart-rate")
+    await expect(rate.locator("figcaption")).to_have_text(re.compile("^Bookings per second"))
+    await expect(page.get_by_test_id("total-bookings-minute")).to_have_text("0")
+    await expect(page.get_by_test_id("live")).to_have_text("Live")
+
+    # Six bookings, eleven seats: the chart counts the bookings, the totals both.
+    for i, buyer in enumerate(buyers):
+        assert (await api.book(buyer, event["id"], 1 if i == 0 else 2)).status == 201
+    await expect(page.get_by_test_id("total-left")).to_have_text("39")
+    await expect(page.get_by_test_id("total-bookings-minute")).to_have_text("6")
+    await expect(page.get_by_test_id("total-minute")).to_have_text("11")
+    await expect(rate.locator(".recharts-bar-rectangle").first).to_be_visible()
+
+    # A page opened now starts from the count so far: the next booking is one, not seven.
+    await page.reload()
+    await expect(page.get_by_test_id("total-sold")).to_have_text("11 / 50")
+    await expect(page.get_by_test_id("live")).to_have_text("Live")
+    [late] = await create_accounts(db_pool, api.issuer, 1)
+    assert (await api.book(late, event["id"], 3)).status == 201
+    await expect(page.get_by_test_id("total-left")).to_have_text("36")
+    await expect(page.get_by_test_id("total-bookings-minute")).to_have_text("1")
+    await expect(page.get_by_test_id("total-minute")).to_have_text("3")
 

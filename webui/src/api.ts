@@ -33,6 +33,9 @@ export interface TicketEvent {
   organizer?: string;
   /** Not in the list (GET /api/events/{id} and edits only): plain text, "" when none. */
   description?: string;
+  /** GET /api/events/{id} only: the stream's latest booking count of the event, once heard. */
+  bookings?: number;
+  bookingsEpoch?: number;
 }
 
 export type BookingStatus = "pending" | "confirmed" | "rejected" | "cancelled" | "held" | "expired";
