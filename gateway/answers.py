@@ -195,6 +195,11 @@ class MyBooking(Answer):
     status: Literal["confirmed", "cancelled", "held", "expired", "pending"]
     created_at: datetime
     tickets: list[Ticket] = Field(description="void ones too (a cancelled booking's)")
+    expires_at: datetime = optional(description=(
+        "`held`: when the hold ends unless paid, as in `GET /api/bookings/{booking_id}`"))
+    amount_cents: int = optional(description=(
+        "a paid event's booking: the price of its seats, in the currency's minor unit"))
+    currency: str = optional(description="with `amountCents`: ISO 4217")
 
 
 class Config(Answer):

@@ -1,6 +1,7 @@
 """Details of the trusted ticket site, in a real browser against a real gateway: an event's
-description, written in the organizer's form and shown on its page as text with its line
-breaks, and the organizer's chart of bookings per second."""
+description (written in the organizer's form, shown on its page as text with its line
+breaks), the organizer's chart of bookings per second, and held bookings shown in My
+Tickets from the list alone."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from playwright.async_api import Page, expect
 
 from engine.types import Role
 from tests.factories import PASSWORD, create_accounts
-from tests.webui.test_browser import _gateway, _log_in
+from tests.webui.test_browser import _gateway, _log_in, _signed_in_buyer
 from tests.webui.test_pages import _at
 
 
@@ -110,3 +111,23 @@ async def test_the_organizer_chart_counts_bookings_per_second_not_seats(
     await expect(page.get_by_test_id("total-bookings-minute")).to_have_text("1")
     await expect(page.get_by_test_id("total-minute")).to_have_text("3")
 
+
+async def test_my_tickets_shows_each_hold_from_the_list_alone(
+        make_api: Any, new_page: Any, db_pool: asyncpg.Pool) -> None:
+    api, _, buyer, page = await _signed_in_buyer(make_api, new_page, db_pool)
+    first = await api.event(name="Held One", totalTickets=4, priceCents=1250, currency="EUR",
+                            holdSeconds=300)
+    second = await api.event(name="Held Two", totalTickets=4, priceCents=700, currency="JPY",
+                             holdSeconds=300)
+    for event in (first, second):
+        assert (await api.book(buyer, event["id"], 1)).body["status"] == "held"
+    reads: list[str] = []
+    page.on("request", lambda r: reads.append(r.url) if "/api/bookings/" in r.url else None)
+    await page.get_by_role("tab", name="My Tickets").click()
+    cards = page.get_by_test_id("booking")
+    await expect(cards).to_have_count(2)
+    await expect(page.get_by_test_id("hold-amount")).to_have_text(
+        [re.compile("700"), re.compile(r"12[.,]50")])
+    await expect(page.get_by_test_id("hold-countdown")).to_have_text(
+        [re.compile(r"Time left to pay: 0[45]:\d\d")] * 2)
+    assert reads == []  # the list carried each deadline and price

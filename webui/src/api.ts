@@ -88,6 +88,11 @@ export interface MyBooking {
   status: BookingStatus;
   createdAt: string;
   tickets: BookingTicket[];
+  /** `held`: when the hold ends unless paid. */
+  expiresAt?: string;
+  /** A paid event's booking: its price, in the currency's minor unit. */
+  amountCents?: number;
+  currency?: string;
 }
 
 export interface EventInput {
