@@ -1,7 +1,7 @@
 """Defects of issue 12 whose fix had no browser test of its own, each reproduced in a real
 browser against a real gateway: Book with a refused session (defect 3), a body the server
-finds too large said in the form's words (defect 8), ticket codes kept whole on a phone
-(defect 12)."""
+finds too large said in the form's words (defect 8), ticket codes kept whole on a phone and
+the live badge's words through a dropped stream (defect 12)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,16 @@ import asyncpg
 from playwright.async_api import expect
 
 from engine.types import Role
+from gateway.keys import stream_hub_key
 from tests.factories import create_accounts
 from tests.helpers import assert_eventually
-from tests.webui.test_browser import _book, _signed_in_buyer, _stored_token, _token_refused
+from tests.webui.test_browser import (
+    _book,
+    _gateway,
+    _signed_in_buyer,
+    _stored_token,
+    _token_refused,
+)
 from tests.webui.test_forms_and_sessions import _new_event_form
 
 #: The elements (inline `<code>`) among these that the browser broke over lines.
@@ -79,3 +86,17 @@ async def test_ticket_codes_stay_whole_on_a_phone(make_api: Any, new_page: Any,
     await expect(page.get_by_test_id("void-ticket-code")).to_have_count(6)
     assert await page.get_by_test_id("void-ticket-code").evaluate_all(_BROKEN) == []
     assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+
+
+async def test_the_live_badge_says_reconnecting_in_words_and_comes_back(
+        make_api: Any, new_page: Any) -> None:
+    api, url = await _gateway(make_api)
+    page = await new_page()
+    await page.goto(url)
+    badge = page.get_by_test_id("live")
+    await expect(badge).to_have_text("Live")
+    # The gateway ends every open stream (as at its shutdown): the page says so in words
+    # (the issue met a "connection.." badge), waits the server's retry, and is live again.
+    api.app[stream_hub_key].close()
+    await expect(badge).to_have_text("Reconnecting…")
+    await expect(badge).to_have_text("Live")
