@@ -111,6 +111,10 @@ class EventLedger:
     refundable_until: datetime | None = None
     #: The organizer cancelled the event: it refuses everything from then on.
     cancelled: bool = False
+    #: Bookings taken (confirmed, or held for payment) since this ledger was loaded: the
+    #: organizer's bookings-per-second chart counts its rise. Not stored; a reload starts it
+    #: again at 0 under a new `epoch`, which is how a reader tells a restart from a fall.
+    booked: int = 0
 
     @property
     def available(self) -> int:
@@ -150,6 +154,7 @@ def decide_booking(ledger: EventLedger, user_id: UserId, quantity: int,
 def confirm(ledger: EventLedger, user_id: UserId, quantity: int) -> None:
     """Record a confirmed booking decided by `decide_booking`."""
     ledger.sold += quantity
+    ledger.booked += 1
     ledger.held[user_id] = ledger.held.get(user_id, 0) + quantity
 
 
@@ -200,6 +205,8 @@ def hold(ledger: EventLedger, booking_id: BookingId, user_id: UserId, quantity: 
                  ledger.price_cents * quantity, offer)
     ledger.holds[booking_id] = taken
     ledger.on_hold += quantity
+    if not offer:  # an offer is the engine's move, not a buyer's booking
+        ledger.booked += 1
     ledger.held[user_id] = ledger.held.get(user_id, 0) + quantity
     return taken
 

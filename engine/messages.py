@@ -225,6 +225,10 @@ class StockUpdate:
 
     event_id: EventId
     available: int
+    #: The owning actor's count of bookings taken since it loaded the event, and the owner
+    #: epoch it loaded it under (`EventLedger.booked`, `.epoch`); None from other sources
+    #: (an edit, a per-request strategy), which know seats left only.
+    booked: tuple[int, int] | None = None
 
 
 def _command_dict(cmd: Command) -> dict[str, Any]:
@@ -389,8 +393,10 @@ def decode_outcomes(body: bytes) -> list[Outcome]:
 
 def encode_stock(updates: list[StockUpdate]) -> bytes:
     """A stock broadcast after a batch."""
+    # Booking counts ride in a key of their own: a reader that predates them ignores it.
     return orjson.dumps({"v": WIRE_VERSION, "type": "stock",
-                         "items": [[u.event_id, u.available] for u in updates]})
+                         "items": [[u.event_id, u.available] for u in updates],
+                         "booked": [[u.event_id, *u.booked] for u in updates if u.booked]})
 
 
 def decode_stock(body: bytes) -> list[StockUpdate]:
@@ -398,4 +404,5 @@ def decode_stock(body: bytes) -> list[StockUpdate]:
     data = orjson.loads(body)
     if data.get("v") != WIRE_VERSION or data.get("type") != "stock":
         raise WireError("not a stock message")
-    return [StockUpdate(int(e), int(a)) for e, a in data["items"]]
+    booked = {int(e): (int(n), int(epoch)) for e, n, epoch in data.get("booked", ())}
+    return [StockUpdate(int(e), int(a), booked.get(int(e))) for e, a in data["items"]]

@@ -110,6 +110,16 @@ class Event(Answer):
         "when its organizer cancelled it (`status: cancelled`: every booking void, the paid "
         "ones refunded, nothing on sale); null: it stands"))
 
+    description: str = optional(description=(
+        "not in the list (`GET /api/events`), to keep it small: the event's plain-text "
+        "description, empty when it has none"))
+    bookings: int = optional(description=(
+        "`GET /api/events/{event_id}` only, once this gateway has heard one: bookings taken "
+        "by the event's owning actor since it loaded the event under `bookingsEpoch`, as "
+        "the stream's `stock` frames carry it (a rate is the rise between two; under a new "
+        "epoch the count started again at 0)"))
+    bookings_epoch: int = optional(description="with `bookings`")
+
 
 class Refund(Answer):
     """Money given back for a booking."""
@@ -210,6 +220,11 @@ class MyBooking(Answer):
     status: Literal["confirmed", "cancelled", "held", "expired", "pending"]
     created_at: datetime
     tickets: list[Ticket] = Field(description="void ones too (a cancelled booking's)")
+    expires_at: datetime = optional(description=(
+        "`held`: when the hold ends unless paid, as in `GET /api/bookings/{booking_id}`"))
+    amount_cents: int = optional(description=(
+        "a paid event's booking: the price of its seats, in the currency's minor unit"))
+    currency: str = optional(description="with `amountCents`: ISO 4217")
 
 
 class Config(Answer):

@@ -261,6 +261,11 @@ _PATHS: dict[str, Any] = {
     "/api/stream": {"get": {
         "summary": "Server-Sent Events: `stock` for everyone, `booking` for the ticket's (or "
                    "bearer token's) user",
+        "description": "A `stock` frame is `{eventId, availableTickets}`, at most one per "
+                       "event every 0.1 s; after a batch of the event's owning actor it "
+                       "also has `bookings` and `bookingsEpoch`: bookings taken since the "
+                       "actor loaded the event under that epoch, a running count (a rate is "
+                       "the rise between frames; under a new epoch it started again at 0).",
         "parameters": [{"name": "ticket", "in": "query", "schema": {"type": "string"},
                         "description": "from `POST /api/stream/ticket`; never put the access "
                                        "token in this URL"}],

@@ -152,3 +152,17 @@ def test_a_hold_is_warned_a_minute_ahead_and_extended_once() -> None:
     short.price_cents, short.hold_seconds = 100, 60
     domain.hold(short, uuid.uuid4(), 1, 1, NOW)
     assert domain.due_warnings(short, NOW) == []  # too short to be warned
+
+
+def test_the_ledger_counts_bookings_taken_not_seats_nor_offers() -> None:
+    # The organizer's bookings per second: one per confirmed booking or buyer's hold, however
+    # many seats; a refusal, a settled hold (already counted) and a waiting-list offer (the
+    # engine's move) add none.
+    lg = EventLedger(1, 10, 0, None, None, epoch=1, price_cents=100)
+    taken = domain.hold(lg, uuid.uuid4(), 7, 3, NOW)
+    domain.confirm(lg, 8, 2)
+    assert domain.book(lg, 9, 20, NOW) == "sold_out"
+    domain.settle(lg, taken.booking_id)
+    domain.hold(lg, uuid.uuid4(), 10, 1, NOW, offer=True)
+    assert (lg.booked, lg.sold) == (2, 5)
+

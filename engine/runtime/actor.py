@@ -416,8 +416,8 @@ class ShardActor:
         await self._outlet.ack(batch)
         if decided.outcomes:
             await self._outlet.send_outcomes(decided.outcomes)
-        updates = [StockUpdate(e, self._ledgers[e].available)
-                   for e in decided.touched if e in self._ledgers]
+        updates = [StockUpdate(e, ledger.available, (ledger.booked, ledger.epoch))
+                   for e in decided.touched if (ledger := self._ledgers.get(e)) is not None]
         if updates:
             await self._outlet.send_stock(updates)
 

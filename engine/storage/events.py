@@ -17,13 +17,16 @@ from engine.types import EventId, Role, UserId
 _COLUMNS = ("id, vendor_id, name, venue, starts_at, sale_starts_at, capacity, sold,"
             " per_user_limit, price_cents, currency, hold_seconds, held, waitlist,"
             " refundable_until, cancelled_at")
+#: One event's columns: with its description, which a list leaves out (up to 5000
+#: characters each, for a list that only shows names, dates and seats).
+_ONE = f"{_COLUMNS}, description"
 
 #: API field -> column, for the fields a vendor may set.
 EDITABLE = {"name": "name", "venue": "venue", "startsAt": "starts_at",
             "saleStartsAt": "sale_starts_at", "totalTickets": "capacity",
             "perUserLimit": "per_user_limit", "priceCents": "price_cents",
             "currency": "currency", "holdSeconds": "hold_seconds", "waitlist": "waitlist",
-            "refundableUntil": "refundable_until"}
+            "refundableUntil": "refundable_until", "description": "description"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +53,8 @@ class Event:
     refundable_until: datetime | None = None
     #: When its organizer cancelled it (None: it stands).
     cancelled_at: datetime | None = None
+    #: Plain text, "" when it has none; None when not read (a list leaves it out).
+    description: str | None = None
 
     @property
     def paid(self) -> bool:
@@ -69,7 +74,7 @@ class Event:
     def to_json(self, now: datetime, available: int | None = None) -> dict[str, Any]:
         """The API's event object; `available` overrides the stored count with a fresher one."""
         left = self.available if available is None else available
-        return {
+        body: dict[str, Any] = {
             "id": self.id, "name": self.name, "venue": self.venue,
             "startsAt": _iso(self.starts_at), "totalTickets": self.capacity,
             "availableTickets": left, "perUserLimit": self.per_user_limit,
@@ -81,6 +86,9 @@ class Event:
             "status": availability(self.capacity, self.capacity - left, self.sale_starts_at,
                                    now, cancelled=self.cancelled).value,
         }
+        if self.description is not None:
+            body["description"] = self.description
+        return body
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -102,7 +110,8 @@ def _event(row: asyncpg.Record) -> Event:
                  _moment(row["starts_at"]), _moment(row["sale_starts_at"]), row["capacity"],
                  row["sold"], row["per_user_limit"], row["price_cents"], row["currency"],
                  row["hold_seconds"], row["held"], row["waitlist"],
-                 _moment(row["refundable_until"]), _moment(row["cancelled_at"]))
+                 _moment(row["refundable_until"]), _moment(row["cancelled_at"]),
+                 row.get("description"))  # absent from a list's rows
 
 
 async def create_event(db: asyncpg.Pool, vendor: User, fields: dict[str, Any]) -> Event:
@@ -111,7 +120,7 @@ async def create_event(db: asyncpg.Pool, vendor: User, fields: dict[str, Any]) -
     placeholders = ", ".join(f"${i}" for i in range(2, len(cols) + 2))
     row = await db.fetchrow(
         f"INSERT INTO events (vendor_id, {', '.join(cols)}) VALUES ($1, {placeholders})"
-        f" RETURNING {_COLUMNS}", vendor.id, *fields.values())
+        f" RETURNING {_ONE}", vendor.id, *fields.values())
     return _event(row)
 
 
@@ -123,7 +132,7 @@ async def update_event(db: asyncpg.Pool, event_id: EventId, editor: User,
     out at its next write, reloads, and so decides with the new capacity and limits.
     """
     async with db.acquire() as conn, conn.transaction():
-        row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM events WHERE id = $1 FOR UPDATE",
+        row = await conn.fetchrow(f"SELECT {_ONE} FROM events WHERE id = $1 FOR UPDATE",
                                   event_id)
         if row is None:
             raise NotFound(f"no event {event_id}")
@@ -141,13 +150,13 @@ async def update_event(db: asyncpg.Pool, event_id: EventId, editor: User,
         sets = ", ".join(f"{col} = ${i}" for i, col in enumerate(fields, start=2))
         updated = await conn.fetchrow(
             f"UPDATE events SET {sets}, owner_epoch = owner_epoch + 1, updated_at = now()"
-            f" WHERE id = $1 RETURNING {_COLUMNS}", event_id, *fields.values())
+            f" WHERE id = $1 RETURNING {_ONE}", event_id, *fields.values())
         return _event(updated)
 
 
 async def get_event(db: asyncpg.Pool | asyncpg.Connection, event_id: EventId) -> Event:
     """One event; `NotFound` if there is none."""
-    row = await db.fetchrow(f"SELECT {_COLUMNS} FROM events WHERE id = $1", event_id)
+    row = await db.fetchrow(f"SELECT {_ONE} FROM events WHERE id = $1", event_id)
     if row is None:
         raise NotFound(f"no event {event_id}")
     return _event(row)

@@ -11,7 +11,14 @@ from engine.storage.database import translate_db_errors
 from engine.storage.users import User
 from engine.types import Role, utcnow
 from gateway.auth import require_role, require_user
-from gateway.keys import checkin_key, checkout_key, pool_key, principal_key, service_key
+from gateway.keys import (
+    checkin_key,
+    checkout_key,
+    pool_key,
+    principal_key,
+    service_key,
+    stream_hub_key,
+)
 from gateway.responses import json_response
 from gateway.schemas import EventInput, EventPage, EventPatch, EventPath
 from gateway.validation import path_params, query_params, read_json
@@ -34,8 +41,9 @@ async def list_events(request: web.Request) -> web.Response:
 
 
 async def get_event(request: web.Request) -> web.Response:
-    """One event, with its organizer's name (the event page shows it; the list does not);
-    its vendor and admins also see how many tickets were checked in."""
+    """One event, with its organizer's name and description (the event page shows them; the
+    list does not) and the stream's latest booking count (the organizer's chart starts from
+    it); its vendor and admins also see how many tickets were checked in."""
     event_id = path_params(request, EventPath).event_id
     async with translate_db_errors():
         event = await events.get_event(request.app[pool_key], event_id)
@@ -43,6 +51,9 @@ async def get_event(request: web.Request) -> web.Response:
     body = event.to_json(utcnow())
     if organizer is not None:
         body["organizer"] = organizer
+    booked = request.app[stream_hub_key].booked(event_id)
+    if booked is not None:  # from memory: the count the stream's frames carry on from
+        body["bookings"], body["bookingsEpoch"] = booked
     checked_in = await request.app[checkin_key].checked_in(request.get(principal_key), event)
     if checked_in is not None:
         body["checkedIn"] = checked_in

@@ -33,6 +33,11 @@ export interface TicketEvent {
   cancelledAt?: string | null;
   /** GET /api/events/{id} only: the organizer's display name, when they gave one. */
   organizer?: string;
+  /** Not in the list (GET /api/events/{id} and edits only): plain text, "" when none. */
+  description?: string;
+  /** GET /api/events/{id} only: the stream's latest booking count of the event, once heard. */
+  bookings?: number;
+  bookingsEpoch?: number;
 }
 
 export type BookingStatus = "pending" | "confirmed" | "rejected" | "cancelled" | "held" | "expired";
@@ -111,10 +116,17 @@ export interface MyBooking {
   status: BookingStatus;
   createdAt: string;
   tickets: BookingTicket[];
+  /** `held`: when the hold ends unless paid. */
+  expiresAt?: string;
+  /** A paid event's booking: its price, in the currency's minor unit. */
+  amountCents?: number;
+  currency?: string;
 }
 
 export interface EventInput {
   name: string;
+  /** Plain text in lines, at most 5000 characters. */
+  description?: string;
   totalTickets: number;
   venue?: string | null;
   startsAt?: string | null;

@@ -50,7 +50,8 @@ type Phase =
 
 interface Props {
   token: string;
-  /** The held booking (or one that just expired); when it lacks its deadline or price (a list's entry), it is read. */
+  /** The held booking (or one that just expired), with its deadline and price: a Book
+   *  answer and an entry of `GET /api/me/bookings` both carry them, so nothing is read. */
   booking: Pick<Booking, "id" | "status"> & Partial<Booking>;
   updates: BookingUpdates;
   /** The booking was paid or ended: the buyer's bookings are read again. */
@@ -58,6 +59,7 @@ interface Props {
 }
 
 export function HoldPanel({ token, booking: given, updates, onSettled }: Props) {
+  // Kept here because an extension moves the deadline (the answer to /extend).
   const [booking, setBooking] = useState<Partial<Booking> & { id: string }>(given);
   // A booking already expired (a page opened after, a list re-read) says so at once.
   const [phase, setPhase] = useState<Phase>(given.status === "expired" ? { at: "expired" } : { at: "ready" });
@@ -74,13 +76,6 @@ export function HoldPanel({ token, booking: given, updates, onSettled }: Props) 
   useEffect(() => {
     void paymentProvider().then((name) => alive.current && setProvider(name));
   }, []);
-
-  // A list's entry carries no deadline or price: read the booking itself.
-  const missing = given.expiresAt === undefined || given.amountCents === undefined;
-  useEffect(() => {
-    if (!missing) return;
-    void api.booking(token, id).then((b) => alive.current && setBooking(b), () => undefined);
-  }, [missing, token, id]);
 
   // What became of the booking, from the stream or a re-read.
   const settle = useCallback((b: Booking) => {
