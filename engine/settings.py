@@ -75,6 +75,8 @@ class Settings:
     """Everything the engine can be told. See the README's settings table."""
 
     database_url: Secret | None = None
+    #: One RabbitMQ URL, or several nodes of one cluster comma-separated
+    #: (engine/transport/amqp/nodes.py).
     amqp_url: Secret | None = None
     jwt_secret: Secret | None = None
     jwt_issuer: str = "ticketwar"

@@ -195,21 +195,41 @@ def queue_table(state: State, mq: Host) -> list[list[str]]:
     return [line.split("\t") for line in out.splitlines() if line.strip()]
 
 
-def connection_peers(state: State, mq: Host) -> list[str]:
-    """The client addresses with a connection open on node `mq`."""
-    out = rabbitmqctl(state, mq, "list_connections", "--quiet", "--no-table-headers",
-                      "peer_host", timeout=30)
-    return [line.strip() for line in out.splitlines() if line.strip()]
+def connections(state: State, via: Host) -> list[tuple[str, str]]:
+    """(node address, client address) of every client connection in the cluster, as node
+    `via` sees it (`list_connections` spans the nodes it reaches)."""
+    out = rabbitmqctl(state, via, "list_connections", "--quiet", "--no-table-headers",
+                      "host", "peer_host", timeout=30)
+    rows = [line.split("\t") for line in out.splitlines() if line.strip()]
+    return [(r[0].strip(), r[1].strip()) for r in rows if len(r) == 2]
+
+
+def active_consumers(state: State, via: Host) -> dict[str, str]:
+    """Queue name -> the client address of its active consumer (single active consumer
+    queues: the shard queues), as node `via` sees the cluster."""
+    consumers = rabbitmqctl(state, via, "list_consumers", "--quiet", "--no-table-headers",
+                            "queue_name", "channel_pid", "active", timeout=30)
+    channels = rabbitmqctl(state, via, "list_channels", "--quiet", "--no-table-headers",
+                           "pid", "name", timeout=30)
+    # A channel's name is "<client ip>:<port> -> <node ip>:<port> (<number>)".
+    peer = {r[0]: r[1].split(":")[0] for r in (line.split("\t") for line in
+                                               channels.splitlines()) if len(r) == 2}
+    return {r[0]: peer.get(r[1], "?") for r in (line.split("\t") for line in
+                                               consumers.splitlines())
+            if len(r) == 3 and r[2].strip() == "true"}
 
 
 # --- the engine -------------------------------------------------------------------------
 
-def engine_env(state: State, h: Host, mq: Host, **extra: str) -> dict[str, str]:
-    """Settings of an engine process on host `h`, talking to broker node `mq`."""
+def engine_env(state: State, h: Host, nodes: list[Host], **extra: str) -> dict[str, str]:
+    """Settings of an engine process on host `h`: its AMQP_URL names every broker node,
+    its own (`broker_for`) first — it connects there, and to the next when it loses it."""
+    first = nodes.index(broker_for(h, nodes))
+    ordered = nodes[first:] + nodes[:first]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RABBITMQ_", "ERL_"))}
     env.update({
         "DATABASE_URL": topology.database_url(),
-        "AMQP_URL": topology.amqp_url(mq),
+        "AMQP_URL": ",".join(topology.amqp_url(n) for n in ordered),
         "JWT_SECRET": state.jwt_secret,
         "PAYMENT_PROVIDER": "fake",
         "SHARDS": str(topology.SHARDS),
@@ -232,21 +252,21 @@ def migrate(state: State, nodes: list[Host]) -> None:
     """Apply the migrations once, from the load host, before any worker starts."""
     load = topology.host("load")
     run_in(load, [sys.executable, "-m", "ops.cli", "migrate"],
-           engine_env(state, load, nodes[0]))
+           engine_env(state, load, nodes))
 
 
 def start_workers(state: State, nodes: list[Host]) -> None:
     """`python -m shards` on every worker host, each the active consumer of its shards."""
     for w in topology.of_role("worker"):
         spawn(state, w, "shards", [sys.executable, "-m", "shards"],
-              engine_env(state, w, broker_for(w, nodes), SHARD_WORKER_INDEX=str(w.index)))
+              engine_env(state, w, nodes, SHARD_WORKER_INDEX=str(w.index)))
 
 
 def start_gateways(state: State, nodes: list[Host]) -> None:
     """`ticketwar run` with one gateway process and no workers on every gateway host."""
     for g in topology.of_role("gateway"):
         spawn(state, g, "gateway", [sys.executable, "-m", "ops.cli", "run"],
-              engine_env(state, g, broker_for(g, nodes), HOST=g.address("broker"),
+              engine_env(state, g, nodes, HOST=g.address("broker"),
                          PORT=str(topology.GATEWAY_PORT), GATEWAY_PROCESSES="1",
                          SHARD_WORKERS="0", MAX_REQUESTS_IN_FLIGHT="1000"))
 

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -37,11 +38,49 @@ class Verdict:
     violations: list[str] = field(default_factory=list)
     holds: HoldReport | None = None
     waitlist: WaitlistReport | None = None
+    #: 201s whose booking is not in the database as shown.
+    lost: int = 0
+    #: Keys answered with more than one booking, plus bookings that sold seats with no key
+    #: pinned to them (every surge request carries a key: such a booking was made twice).
+    duplicates: int = 0
+    #: Accepted requests with no outcome in the database after the settling wait.
+    unfinished: int = 0
+    #: Requests whose last attempt got no answer at all: the client never learned.
+    unanswered: int = 0
+    #: Answers other than a 201 that the database contradicts (a refusal sold, a 503 done).
+    contradicted: int = 0
+    #: Attempts resent at another gateway (failover.py), by the gateway they went to.
+    resent_to: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def resent(self) -> int:
+        """Attempts resent at another gateway."""
+        return sum(self.resent_to.values())
 
     @property
     def invariants_ok(self) -> bool:
         """True when nothing was violated."""
         return not self.violations
+
+    @property
+    def pending(self) -> int:
+        """Requests left pending: accepted and never decided, or never answered."""
+        return self.unfinished + self.unanswered
+
+    @property
+    def clean(self) -> bool:
+        """The cluster's verdict: nothing oversold, lost, duplicated, pending or
+        contradicted, and no other violation."""
+        return not (self.violations or self.oversold_seats or self.lost or self.duplicates
+                    or self.pending or self.contradicted)
+
+    def summary(self) -> str:
+        """The verdict on one line, each figure named."""
+        return (f"{self.oversold_seats} oversold, {self.lost} confirmed lost, "
+                f"{self.duplicates} duplicate per key, {self.pending} pending "
+                f"({self.unfinished} undecided, {self.unanswered} unanswered), "
+                f"{self.contradicted} answers unlike the database; "
+                f"{self.confirmed_seats} seats confirmed, {self.resent} resends")
 
 
 async def check(pool: asyncpg.Pool, events: Sequence[int], samples: Sequence[Sample], *,
@@ -81,14 +120,24 @@ async def check(pool: asyncpg.Pool, events: Sequence[int], samples: Sequence[Sam
             violations.append("waiting list: offers still open when the phase ran out of time")
     by_first: dict[tuple[int, str], str] = {}
     mismatched = 0
+    twice: set[str] = set()
     for s in samples:
         if s.kind in ("book", "retry") and s.booking_id and s.status in (201, 202, 409, 422):
             if s.key is None:
                 continue
             first = by_first.setdefault((0, s.key), s.booking_id)
             mismatched += first != s.booking_id
+            if first != s.booking_id:
+                twice.add(s.key)
     if mismatched:
         violations.append(f"I4: {mismatched} retries got a different booking than the first")
+    unpinned = int(await pool.fetchval(
+        "SELECT count(*) FROM bookings b WHERE b.event_id = ANY($1::bigint[])"
+        # A waiting-list offer is the engine's own booking for an entry: it has no key.
+        " AND b.status IN ('confirmed', 'cancelled', 'held') AND NOT b.offer AND NOT EXISTS"
+        " (SELECT 1 FROM idempotency_keys k WHERE k.booking_id = b.id)", list(events)))
+    if unpinned:
+        violations.append(f"I4: {unpinned} bookings sold seats with no Idempotency-Key pinned")
 
     invariants = await check_invariants(pool, list(events))
     for name, rows_ in invariants.violations.items():
@@ -104,5 +153,10 @@ async def check(pool: asyncpg.Pool, events: Sequence[int], samples: Sequence[Sam
         " CROSS JOIN LATERAL (SELECT count(*) AS tickets FROM tickets"
         "   WHERE event_id = e.id AND voided_at IS NULL) t"
         " WHERE e.id = ANY($1::bigint[])", list(events))
+    final = [s for s in samples if s.final and (s.kind in BOOKING_KINDS or s.kind == "cancel")]
     return Verdict(int(counts["confirmed"]), int(counts["oversold"]), violations, held,
-                   waited)
+                   waited, lost=len(answers.differs), duplicates=len(twice) + unpinned,
+                   unfinished=len(answers.unfinished),
+                   unanswered=sum(s.status == 0 for s in final),
+                   contradicted=len(answers.not_rejected) + len(answers.done_after_refusal),
+                   resent_to=dict(Counter(s.gateway for s in samples if s.attempt > 0)))

@@ -15,13 +15,14 @@ import asyncio
 import random
 import time
 from collections.abc import Awaitable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
 
 import aiohttp
 import orjson
 
+from ops.surge.failover import Failover, gateway_for, retry_after
 from ops.surge.population import Account
 from ops.surge.record import BOOKING_KINDS, PAY_KINDS, Sample
 from ops.surge.scenario import Payment, Scenario
@@ -83,10 +84,19 @@ class Tally(Protocol):
 class LoadGenerator:
     """Sends the plan against a gateway and records every request."""
 
-    def __init__(self, clients: SourceClients, progress: Tally, *,
-                 book_path: str = "/api/events/{event_id}/book") -> None:
-        self._clients = clients
-        self._url = clients.url
+    def __init__(self, clients: SourceClients | Sequence[SourceClients], progress: Tally, *,
+                 book_path: str = "/api/events/{event_id}/book",
+                 failover: Failover | None = None) -> None:
+        """`clients`: one gateway's, or several gateways' (buyer n's home gateway is
+        n mod their number); `failover`: how a failed request is resent at the next one
+        (failover.py; None: never resent, every answer is final)."""
+        self._gateways = [clients] if isinstance(clients, SourceClients) else list(clients)
+        if failover is None and len(self._gateways) > 1:
+            failover = Failover()
+        self._failover = failover
+        #: Per attempt when resending (a silent gateway is given up); else the sessions'.
+        self._timeout = None if failover is None else aiohttp.ClientTimeout(
+            total=failover.attempt_seconds, sock_connect=failover.connect_seconds)
         self._book_path = book_path
         self._progress = progress
         self.samples: list[Sample] = []
@@ -104,22 +114,52 @@ class LoadGenerator:
     async def request(self, kind: str, method: str, path: str, account: Account,
                       due: float, body: dict[str, object] | None = None,
                       key: str | None = None, booking_id: str | None = None) -> Sample:
-        """Send one request as `account` and record it as a sample of `kind` (the waiting
-        list's phase, `waitlist_rush.py`, sends its own through here too)."""
+        """Send one request as `account`, recorded as a sample of `kind`, and resend it
+        (same key) at the next gateway while the failover policy says so; every attempt is
+        recorded, the last marked final (the waiting list's phase, `waitlist_rush.py`, sends
+        its own through here too)."""
+        home = account.id % len(self._gateways)
+        attempt = 0
+        while True:
+            gateway = gateway_for(home, attempt, len(self._gateways))
+            sample, wait = await self._attempt(kind, method, path, account, due, body, key,
+                                               booking_id, gateway, attempt)
+            policy = self._failover
+            elapsed = time.monotonic() - self._t0 - due
+            if policy is None or not policy.resends(sample.status, attempt, elapsed):
+                break
+            self.samples.append(replace(sample, final=False))
+            # The client's backoff before its resend (as Retry-After asks), not a wait
+            # for anything in the test.
+            await asyncio.sleep(policy.pause(attempt, wait))
+            attempt += 1
+        self.samples.append(sample)
+        if kind in BOOKING_KINDS:
+            self._progress.add(sample.status)
+        return sample
+
+    async def _attempt(self, kind: str, method: str, path: str, account: Account,
+                       due: float, body: dict[str, object] | None, key: str | None,
+                       booking_id: str | None, gateway: int,
+                       attempt: int) -> tuple[Sample, float | None]:
+        """One try at one gateway: its sample and the answer's Retry-After."""
         headers = dict(account.headers)
         if body is not None:
             headers["Content-Type"] = "application/json"
         if key:
             headers["Idempotency-Key"] = key
-        status, data, error = 0, None, None
+        status, data, error, wait = 0, None, None, None
+        clients = self._gateways[gateway]
         try:
             # Each account always sends from its own source address (see sources.py).
             # Bodies encoded and decoded with orjson: the generator's CPU per request is
             # part of what the bench measures, and the stdlib json is most of it.
-            async with self._clients.session(account.id).request(
-                    method, self._url + path, headers=headers,
-                    data=orjson.dumps(body) if body is not None else None) as resp:
+            async with clients.session(account.id).request(
+                    method, clients.url + path, headers=headers,
+                    data=orjson.dumps(body) if body is not None else None,
+                    timeout=self._timeout or clients.timeout) as resp:
                 status = resp.status
+                wait = retry_after(resp.headers.get("Retry-After"))
                 raw = await resp.read()
                 data = orjson.loads(raw) if raw.strip() else None
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
@@ -143,11 +183,8 @@ class LoadGenerator:
                 error = str(data.get("error", status))
         shown = status == 201 or (status == 200 and kind in PAY_KINDS)
         sample = Sample(kind, status, due, (now - due) * 1000, booking_id, quantity, error,
-                        codes if shown else (), key, booking_status)
-        self.samples.append(sample)
-        if kind in BOOKING_KINDS:
-            self._progress.add(status)
-        return sample
+                        codes if shown else (), key, booking_status, gateway, attempt)
+        return sample, wait
 
     async def _book(self, p: Plan, due: float) -> None:
         path = self._book_path.format(event_id=p.event_id)

@@ -29,6 +29,9 @@ class Sample:
     confirmed_codes: tuple[str, ...] = ()
     key: str | None = None  # the Idempotency-Key sent
     booking_status: str | None = None  # the booking's status in the answer ("held", ...)
+    gateway: int = 0  # which of the run's gateways it was sent to (failover.py)
+    attempt: int = 0  # 0 for the request itself, n for its n-th resend (failover.py)
+    final: bool = True  # the request's last attempt: its answer is what the client kept
 
 
 def percentile(values: Sequence[float], q: float) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import Sequence
@@ -27,13 +28,18 @@ from ops.surge.sources import SourceClients
 from ops.surge.waitlist_rush import WaitlistRun, WaitlistRush
 
 
-async def run_surge(scenario: Scenario, url: str, pool: asyncpg.Pool, issuer: TokenIssuer, *,
+async def run_surge(scenario: Scenario, url: str | Sequence[str], pool: asyncpg.Pool,
+                    issuer: TokenIssuer, *,
                     strategy: str = "unknown", seed: int = 1, settle_seconds: float = 60.0,
                     book_path: str = "/api/events/{event_id}/book", processes: int = 1,
                     server_pids: Sequence[int] = (),
                     buyers: Sequence[Account] | None = None,
                     provider: FakeProvider | None = None) -> RunResult:
     """Run `scenario` against the gateway at `url`; the pool reads the same database.
+
+    `url` may be several gateways' (of one engine): buyers are spread over them and a
+    failed or unanswered request is resent at the next with the same Idempotency-Key
+    (`failover.py`); every attempt is in the samples, and the checker holds each answer.
 
     `processes` > 1 sends the load from that many generator processes (`fleet.py`); the
     CPU of the generator, of the processes under `server_pids` (the gateway and its
@@ -45,9 +51,15 @@ async def run_surge(scenario: Scenario, url: str, pool: asyncpg.Pool, issuer: To
     paid events (409 paid_needs_queued) gives a result that says so. A `[waitlist]` is
     played once the sale is over (`waitlist_rush.py`), its offers sampled like holds.
     """
+    urls = [url] if isinstance(url, str) else list(url)
+    if processes > 1 and len(urls) > 1:
+        raise ValueError("a surge over several gateways runs in one generator process")
     tag = uuid.uuid4().hex[:8]
     timeout = aiohttp.ClientTimeout(total=scenario.load.max_seconds + 30)
-    async with SourceClients(url, timeout=timeout) as clients:
+    async with contextlib.AsyncExitStack() as stack:
+        gateways = [await stack.enter_async_context(SourceClients(u, timeout=timeout))
+                    for u in urls]
+        clients, url = gateways[0], urls[0]  # the population is made through the first
         (vendor,) = await bulk_accounts(pool, issuer, 1, Role.VENDOR, tag=f"{tag}v")
         events = await create_events(clients.session(vendor.id), url, vendor,
                                      scenario.events.count,
@@ -78,7 +90,7 @@ async def run_surge(scenario: Scenario, url: str, pool: asyncpg.Pool, issuer: To
                 total = len(plans) + sum(p.retry for p in plans) + \
                     scenario.behaviour.bots * scenario.behaviour.bot_requests
                 with Progress(total, label) as progress:
-                    generator = LoadGenerator(clients, progress, book_path=book_path)
+                    generator = LoadGenerator(gateways, progress, book_path=book_path)
                     meter.start()
                     started = time.process_time()
                     duration = await generator.run(scenario, plans, targets)

@@ -44,7 +44,8 @@ class SourceClients:
         self.addresses: list[str | None] = (
             list(source_addresses(addresses, first))
             if _on_loopback(self.url) and addresses > 1 else [None])
-        self._timeout = timeout or aiohttp.ClientTimeout(total=300)
+        #: Every request's timeout, unless the request sets its own.
+        self.timeout = timeout or aiohttp.ClientTimeout(total=300)
         self._sessions: list[aiohttp.ClientSession] = []
 
     def session(self, n: int) -> aiohttp.ClientSession:
@@ -59,7 +60,7 @@ class SourceClients:
             # No cookie jar: buyers authenticate with bearer tokens, and matching cookies
             # costs CPU on every request of the generator.
             self._sessions.append(aiohttp.ClientSession(
-                connector=connector, timeout=self._timeout,
+                connector=connector, timeout=self.timeout,
                 cookie_jar=aiohttp.DummyCookieJar()))
         return self
 

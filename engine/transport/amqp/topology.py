@@ -26,10 +26,12 @@ from aiormq.exceptions import (
     ChannelNotFoundEntity,
     ConnectionCommandInvalid,
 )
+from yarl import URL
 
 from engine.errors import BrokerPluginMissing, BrokerUnreachable, Unavailable
 from engine.messages import Command
 from engine.settings import Secret
+from engine.transport.amqp.nodes import NodesConnection, split_urls
 from engine.transport.base import bucket_for
 from engine.types import EventId
 
@@ -115,20 +117,29 @@ async def open_topology(url: Secret, name: str,
     """Connect (a robust connection named `name`), declare and check the topology: the
     connection, its publisher-confirms channel and the bookings exchange.
 
-    The start-up of both sides. A broker that cannot serve raises `BrokerUnreachable` or
-    `BrokerPluginMissing`, the connection closed.
+    The start-up of both sides. `url` may name several nodes of one cluster (nodes.py):
+    the first that answers is used, and a reconnect goes on to the next. A broker that
+    cannot serve raises `BrokerUnreachable` or `BrokerPluginMissing`, the connection closed.
     """
+    urls = split_urls(url.reveal())
     with _quiet_driver_logs():
-        try:
-            connection = await aio_pika.connect_robust(
-                url.reveal(), client_properties={"connection_name": name})
-        except CONNECT_ERRORS as exc:
-            where = urlsplit(url.reveal())
+        failures = []
+        for node in urls:
+            connection = NodesConnection(URL(node), nodes=urls,
+                                         client_properties={"connection_name": name})
+            try:
+                await connection.connect()
+                break
+            except CONNECT_ERRORS as exc:
+                await connection.close()
+                where = urlsplit(node)
+                failures.append(f"{where.hostname}:{where.port or 5672} "
+                                f"({type(exc).__name__}: {exc})")
+        else:
             raise BrokerUnreachable(
-                f"RabbitMQ unreachable at {where.hostname}:{where.port or 5672} "
-                f"({type(exc).__name__}: {exc})",
+                f"RabbitMQ unreachable at {'; '.join(failures) or 'no URL in AMQP_URL'}",
                 hint="Start it (make services), or point AMQP_URL at a running broker "
-                "(unset AMQP_URL to use the in-process transport)") from exc
+                "(unset AMQP_URL to use the in-process transport)")
         try:
             channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
             bookings = await declare(channel, names)
