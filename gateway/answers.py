@@ -56,6 +56,8 @@ class Error(Answer):
     ticket: Ticket = optional(description="`already_checked_in`, `ticket_void`: the ticket")
     checked_in_at: datetime = optional(description=(
         "`already_checked_in`: when the ticket was checked in, the first time"))
+    queue_url: str = optional(description=(
+        "`admission_required`, `admission_expired`: where to join the event's waiting room"))
 
 
 class User(Answer):
@@ -82,6 +84,15 @@ class StreamTicket(Answer):
     expires_in: int = Field(description="seconds")
 
 
+class WaitingRoom(Answer):
+    """An event's waiting room settings."""
+
+    enabled: bool
+    admit_per_minute: int | None
+    queue_opens_at: datetime | None
+    admission_seconds: int
+
+
 class Event(Answer):
     """An event with its live seats left."""
 
@@ -104,6 +115,8 @@ class Event(Answer):
         "`GET /api/events/{event_id}` only: the organizer's display name, when they gave one"))
     waitlist: bool = Field(description=(
         "whether buyers may join its waiting list once sold out"))
+    waiting_room: WaitingRoom = Field(description=(
+        "when enabled, booking needs an admission from `POST /api/events/{id}/queue`"))
 
 
 class Booking(Answer):
@@ -198,4 +211,4 @@ class Config(Answer):
 #: Every answer model, by the name the document gives its schema.
 ANSWERS: dict[str, type[Answer]] = {m.__name__: m for m in (
     Error, Rejection, User, Token, StreamTicket, Event, Ticket, Booking, MyTicket, MyBooking,
-    StaffMember, CheckIn, WaitlistEntry, Config)}
+    StaffMember, CheckIn, WaitlistEntry, Config, WaitingRoom)}
