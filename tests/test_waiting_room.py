@@ -5,6 +5,7 @@ sell-out, and an audit that recomputes the order. The clock is passed in."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -19,6 +20,7 @@ from engine.waiting_room import (
     WaitingRoom,
     audit,
     rank,
+    restore,
 )
 
 OPENS = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
@@ -180,3 +182,45 @@ def test_the_rules_hold_after_every_step(steps: list[tuple[str, int, int]]) -> N
         assert audit(SEED, prequeued, later, r.admission_order) == []
         if r.closed:
             assert not any(e.status is QueueStatus.WAITING for e in r.entries.values())
+        _same_after_reload(r)
+
+
+def _same_after_reload(r: WaitingRoom) -> None:
+    """What a new owner rebuilds from the stored entries decides as the room would."""
+    copy = restore(r.config, r.seed, [replace(e) for e in r.entries.values()],
+                   opened=r.opened, closed=r.closed)
+    assert (copy.head, copy.next_seq, copy.unused, copy.joins) == (
+        r.head, r.next_seq, r.unused, r.joins)
+    assert copy.active == r.active and copy.admission_order == r.admission_order
+    assert list(copy.admitted) == [q for q in r.admitted
+                                   if r.entries[q].status is QueueStatus.ADMITTED]
+    assert copy.prequeued == r.prequeued and copy.waiting == r.waiting
+    assert {q: copy.position(e) for q, e in copy.entries.items()} == {
+        q: r.position(e) for q, e in r.entries.items()}
+
+
+def test_next_due_names_the_opening_the_first_expiry_and_the_next_token() -> None:
+    r = room(admit_per_minute=60, admission_seconds=30)
+    assert r.next_due(OPENS) == SALE  # the opening
+    for n in range(3):
+        r.join(qid(n), n, OPENS)
+    assert len(r.tick(SALE, seats_left=10, sold_out=False)) == 1  # one token
+    # The next token (one a second) comes before the first admission expires.
+    assert r.next_due(SALE) == SALE + timedelta(seconds=1)
+    r.tick(SALE + timedelta(seconds=1), seats_left=10, sold_out=False)
+    r.tick(SALE + timedelta(seconds=2), seats_left=10, sold_out=False)
+    assert r.waiting == 0
+    assert r.next_due(SALE + timedelta(seconds=2)) == SALE + timedelta(seconds=30)
+    assert r.admissions_per_second(SALE) == 1.0
+    r.tick(SALE + timedelta(seconds=40), seats_left=0, sold_out=True)
+    assert r.next_due(SALE + timedelta(seconds=40)) is None  # closed
+
+
+def test_the_adaptive_rate_is_what_the_last_minute_admitted() -> None:
+    r = room(sale_starts_at=None, queue_opens_at=None)
+    assert r.admissions_per_second(SALE) == 0.0
+    for n in range(30):
+        r.join(qid(n), n, SALE)
+    r.tick(SALE, seats_left=5, sold_out=False)  # 10 admitted
+    assert r.admissions_per_second(SALE + timedelta(seconds=10)) == 1.0
+    assert r.admissions_per_second(SALE + timedelta(seconds=61)) == 0.0

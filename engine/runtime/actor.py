@@ -42,6 +42,7 @@ from engine.messages import (
     LeaveCommand,
     Outcome,
     PayCommand,
+    QueueCommand,
     StockUpdate,
     TicketInfo,
     WaitlistCommand,
@@ -50,6 +51,8 @@ from engine.messages import (
 )
 from engine.metrics import Metrics
 from engine.runtime.doors import Doors
+from engine.runtime.rooms import ROOM_TICK, Rooms
+from engine.storage.queue_rooms import LoadedRoom
 from engine.storage.shard_store import BatchWrite
 from engine.tickets import new_tickets
 from engine.transport.base import Envelope, Outlet
@@ -83,6 +86,9 @@ class ShardStore(Protocol):
         """The tickets of these events as the door sees them."""
     async def entry_statuses(self, entry_ids: list[BookingId]) -> dict[BookingId, str]:
         """The stored status of these waiting-list entries (those that exist)."""
+
+    async def rooms(self, ledgers: dict[EventId, EventLedger]) -> dict[EventId, LoadedRoom]:
+        """The waiting rooms of these events that have one enabled."""
 
 
 @dataclass(slots=True)
@@ -130,6 +136,8 @@ class ShardActor:
         self._reply_to: dict[BookingId, str] = {}
         #: Its events' tickets as check-in sees them (engine/runtime/doors.py).
         self._doors = Doors(metrics)
+        #: Its events' waiting rooms (engine/runtime/rooms.py), ticked on the same timer.
+        self._rooms = Rooms(self._arm_room)
         metrics.shard_started(str(shard))
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -214,6 +222,13 @@ class ShardActor:
         if self._deadlines[0] == entry:
             self._deadlines_moved.set()  # an earlier deadline than the timer sleeps for
 
+    def _arm_room(self, event_id: EventId, when: datetime) -> None:
+        """Wake a waiting room at `when` (its opening, an expiry, its next admission)."""
+        entry = (when, event_id, ROOM_TICK)
+        heapq.heappush(self._deadlines, entry)
+        if self._deadlines[0] == entry:
+            self._deadlines_moved.set()
+
     def _disarm(self, event_ids: set[EventId]) -> None:
         """Drop the deadlines of events another actor owns now: its claim armed them there,
         and waking them here would claim them back."""
@@ -226,6 +241,8 @@ class ShardActor:
         """Whether a deadline entry still matters: its hold is open, or its event is not
         in memory (a wake-up makes the claim reload it and expire what is overdue)."""
         ledger = self._ledgers.get(event_id)
+        if booking_id == ROOM_TICK:
+            return ledger is None or self._rooms.has(event_id)
         return ledger is None or booking_id in ledger.holds
 
     def _due(self) -> bool:
@@ -403,6 +420,8 @@ class ShardActor:
         if forwarded:
             await self._outlet.forward(forwarded)
         await self._outlet.ack(batch)
+        if decided.write.rooms.updates:  # before the answers: a join's gateway knows it then
+            await self._outlet.send_rooms(decided.write.rooms.updates)
         if decided.outcomes:
             await self._outlet.send_outcomes(decided.outcomes)
         updates = [StockUpdate(e, self._ledgers[e].available)
@@ -414,6 +433,7 @@ class ShardActor:
         for event_id in event_ids:
             self._ledgers.pop(event_id, None)
         self._doors.forget(event_ids)
+        self._rooms.forget(event_ids)
 
     async def _decide(self, commands: Sequence[tuple[Command, bool]], verify_all: bool,
                       pins: dict[tuple[UserId, str], KeyPin]) -> _Decided:
@@ -427,6 +447,7 @@ class ShardActor:
             for fresh in claimed.values():
                 for hold in fresh.holds.values():
                     self._arm(fresh.event_id, hold)
+            await self._rooms.load(self._store, claimed)
         # A replay (a known key under a new booking id) is decided as the booking its key
         # is pinned to: that one's outcome is looked up with the redeliveries.
         replayed = [self._replayed(c, pins) for c, _ in commands
@@ -465,6 +486,8 @@ class ShardActor:
                 outcome = self._doors.check_in(cmd, ledger, write, now)
             elif isinstance(cmd, JoinCommand | LeaveCommand):
                 outcome = self._waitlist(cmd, ledger, entries, write, now)
+            elif isinstance(cmd, QueueCommand):
+                outcome = self._rooms.join(cmd, ledger, now)
             elif isinstance(cmd, PayCommand):
                 outcome = self._pay(cmd, ledger, prior, write)
                 if outcome.status is BookingStatus.CONFIRMED and ledger is not None:
@@ -482,6 +505,9 @@ class ShardActor:
             if ledger is not None:
                 # Seats this decision returned (a cancel) go to the list before anyone else.
                 self._offer_returned(ledger, write, outcomes, touched, now)
+        # The rooms move on what the batch decided (admissions used, seats returned).
+        self._rooms.settle((self._ledgers[e] for e in sorted({c.event_id for c, _ in commands})
+                            if e in self._ledgers), write, now)
         return _Decided(write, outcomes, touched)
 
     def _replayed(self, cmd: BookCommand, pins: dict[tuple[UserId, str], KeyPin]
@@ -524,11 +550,15 @@ class ShardActor:
 
     def _book(self, cmd: BookCommand, ledger: EventLedger, write: BatchWrite,
               now: datetime) -> Outcome:
-        reason = domain.decide_booking(ledger, cmd.user_id, cmd.quantity, now)
+        # An event with a waiting room sells to admitted buyers only (the gateway refused
+        # the others from its copy already; this is the word that counts).
+        reason = (self._rooms.refuse(cmd.user_id, ledger, now)
+                  or domain.decide_booking(ledger, cmd.user_id, cmd.quantity, now))
         if reason is not None:
             write.rejected(cmd.booking_id, ledger, cmd.user_id, cmd.quantity, reason)
             return Outcome(cmd.booking_id, cmd.event_id, cmd.user_id, BookingStatus.REJECTED,
                            cmd.quantity, reason)
+        self._rooms.used(ledger, cmd.user_id, now)  # accepted: the admission is spent
         if ledger.paid:
             hold = domain.hold(ledger, cmd.booking_id, cmd.user_id, cmd.quantity, now)
             write.hold_taken(hold, ledger)

@@ -1,0 +1,200 @@
+"""The waiting room as state of its event in the shard actor (issue 14): joins, the shuffled
+opening, admissions bounded by seats left and driven by the actor's clock, bookings that need
+and use an admission, expiry, closing at the sell-out, all written in the group commit and
+reloaded by a new owner. Real PostgreSQL; the fake clock moves, nothing sleeps."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from engine.messages import BookCommand, Command, Outcome, QueueCommand, RoomUpdate, WakeCommand
+from engine.runtime import ShardActor
+from engine.storage.invariants import check_invariants
+from engine.storage.shard_store import PgShardStore
+from engine.transport.base import Envelope
+from engine.types import BookingStatus, Role
+from engine.waiting_room import audit
+from tests.clock import FakeClock
+from tests.factories import create_accounts
+from tests.helpers import Api
+from tests.test_actor import RecordingOutlet
+
+
+class RoomOutlet(RecordingOutlet):
+    """Also remembers the rooms' broadcasts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rooms: list[RoomUpdate] = []
+
+    async def send_rooms(self, updates: Sequence[RoomUpdate]) -> None:
+        self.rooms += updates
+
+
+def _env(*commands: Command) -> Envelope:
+    return Envelope(list(commands))
+
+
+async def _room_event(api: Api, clock: FakeClock, seats: int, opens_in: float = 60,
+                      **room: Any) -> int:
+    """An event with a waiting room whose sale opens `opens_in` seconds from the clock's now
+    (its queue open already)."""
+    start = clock.now() + timedelta(seconds=opens_in)
+    event = await api.event(totalTickets=seats, saleStartsAt=start.isoformat(),
+                            waitingRoom={"enabled": True, **room})
+    return int(event["id"])
+
+
+async def _users(api: Api, n: int) -> list[int]:
+    return [a.id for a in await create_accounts(api.pool, api.issuer, n, Role.USER)]
+
+
+async def _entries(api: Api, event_id: int) -> dict[int, str]:
+    rows = await api.pool.fetch(
+        "SELECT user_id, status FROM queue_entries WHERE event_id = $1", event_id)
+    return {r["user_id"]: r["status"] for r in rows}
+
+
+async def _audit(api: Api, event_id: int) -> list[str]:
+    seed = await api.pool.fetchval("SELECT seed FROM queue_rooms WHERE event_id = $1",
+                                   event_id)
+    rows = await api.pool.fetch("SELECT id, prequeued, admit_no FROM queue_entries"
+                                " WHERE event_id = $1 ORDER BY join_no", event_id)
+    order = [r["id"] for r in sorted((r for r in rows if r["admit_no"] is not None),
+                                     key=lambda r: r["admit_no"])]
+    return audit(bytes(seed), [r["id"] for r in rows if r["prequeued"]],
+                 [r["id"] for r in rows if not r["prequeued"]], order)
+
+
+def _book(event_id: int, user: int) -> BookCommand:
+    return BookCommand(uuid.uuid4(), event_id, user, 1, "t")
+
+
+def _by_user(outcomes: list[Outcome]) -> dict[int, Outcome]:
+    return {o.user_id: o for o in outcomes}
+
+
+async def test_the_prequeue_opens_shuffled_and_admits_what_the_seats_absorb(
+        api: Api, clock: FakeClock) -> None:
+    event_id = await _room_event(api, clock, seats=2, admissionSeconds=30)
+    users = await _users(api, 7)
+    outlet = RoomOutlet()
+    async with ShardActor(0, PgShardStore(api.pool), outlet, clock=clock.now,
+                          sleeper=clock.sleep) as actor:
+        actor.submit(_env(*(QueueCommand(uuid.uuid4(), event_id, u, "t") for u in users[:6])))
+        await actor.drain()
+        joined = [o.queue for o in outlet.outcomes]
+        assert all(o.answers == o.booking_id for o in outlet.outcomes)  # all new
+        assert [(q.status, q.position, q.prequeued) for q in joined if q] == [
+            ("prequeue", None, n) for n in range(1, 7)]
+        # Joining again returns the same entry; booking without an admission is refused.
+        actor.submit(_env(QueueCommand(uuid.uuid4(), event_id, users[0], "t")))
+        await actor.drain()
+        assert outlet.outcomes[-1].booking_id == outlet.outcomes[0].booking_id
+        clock.advance(61)  # the sale opens: the actor's own timer admits, nobody asks
+        await actor.drain()
+        admitted = await _admitted(api, event_id)
+        assert len(admitted) == 4  # 2 seats left x the factor 2
+        assert sorted((await _entries(api, event_id)).values()) == ["admitted"] * 4 + [
+            "waiting"] * 2
+        waiting = [u for u in users[:6] if u not in admitted]
+        actor.submit(_env(_book(event_id, waiting[0]), _book(event_id, admitted[0])))
+        await actor.drain()
+        refused, booked = outlet.outcomes[-2:]
+        assert (refused.status, refused.reason) == (BookingStatus.REJECTED,
+                                                   "admission_required")
+        assert booked.status is BookingStatus.CONFIRMED
+        # A late arrival queues behind the pre-queue; unused admissions expire, their
+        # slots move on; the second seat sells and the room closes on whoever still waits.
+        actor.submit(_env(QueueCommand(uuid.uuid4(), event_id, users[6], "t")))
+        clock.advance(31)
+        await actor.drain()
+        statuses = await _entries(api, event_id)
+        assert statuses[admitted[0]] == "used"
+        assert [statuses[u] for u in admitted[1:]] == ["expired"] * 3
+        assert [statuses[u] for u in waiting] == ["admitted", "admitted"]
+        actor.submit(_env(_book(event_id, admitted[1]), _book(event_id, waiting[1])))
+        await actor.drain()
+        expired, sold = outlet.outcomes[-2:]
+        assert expired.reason == "admission_expired" and sold.status is BookingStatus.CONFIRMED
+    statuses = await _entries(api, event_id)
+    assert statuses[users[6]] == "closed" and statuses[waiting[0]] == "admitted"
+    assert await _audit(api, event_id) == []
+    # Every change went out in order, one version after the other.
+    versions = [u.version for u in outlet.rooms]
+    assert versions == list(range(1, len(versions) + 1)) and outlet.rooms[-1].closed
+    assert (await check_invariants(api.pool, [event_id])).ok
+
+
+async def _admitted(api: Api, event_id: int) -> list[int]:
+    rows = await api.pool.fetch("SELECT user_id FROM queue_entries WHERE event_id = $1"
+                                " AND admit_no IS NOT NULL ORDER BY admit_no", event_id)
+    return [r["user_id"] for r in rows]
+
+
+async def test_a_new_owner_reloads_the_room_and_goes_on_in_order(
+        api: Api, clock: FakeClock) -> None:
+    event_id = await _room_event(api, clock, seats=1, opens_in=10, admissionSeconds=30)
+    users = await _users(api, 5)
+    store = PgShardStore(api.pool)
+    old_outlet, new_outlet = RoomOutlet(), RoomOutlet()
+    async with ShardActor(0, store, old_outlet, clock=clock.now, sleeper=clock.sleep) as old:
+        old.submit(_env(*(QueueCommand(uuid.uuid4(), event_id, u, "t") for u in users)))
+        clock.advance(11)
+        await old.drain()
+    first, second = await _admitted(api, event_id)  # 1 seat x 2
+    # The old owner is gone with its memory; the new one claims the event and finds the
+    # line, the admissions and their deadlines as they were.
+    async with ShardActor(1, store, new_outlet, clock=clock.now, sleeper=clock.sleep) as new:
+        rest = [u for u in users if u not in (first, second)]  # in the shuffled order
+        new.submit(_env(WakeCommand(event_id),
+                        *(QueueCommand(uuid.uuid4(), event_id, u, "t") for u in [first, *rest])))
+        await new.drain()
+        places = [o.queue for o in new_outlet.outcomes]
+        assert [(p.status, p.position) for p in places if p] == [
+            ("admitted", None), ("waiting", 1), ("waiting", 2), ("waiting", 3)]
+        clock.advance(31)  # both admissions expire (timer armed by the reload)
+        await new.drain()
+        now_admitted = await _admitted(api, event_id)
+        assert now_admitted[:2] == [first, second] and now_admitted[2:] == rest[:2]
+        new.submit(_env(_book(event_id, rest[0])))
+        await new.drain()
+        assert new_outlet.outcomes[-1].status is BookingStatus.CONFIRMED
+    statuses = await _entries(api, event_id)
+    assert statuses[rest[0]] == "used" and statuses[rest[2]] == "closed"
+    assert await _audit(api, event_id) == []
+    assert (await check_invariants(api.pool, [event_id])).ok
+
+
+async def test_admit_per_minute_paces_admissions_on_the_actors_clock(
+        api: Api, clock: FakeClock) -> None:
+    event_id = await _room_event(api, clock, seats=100, opens_in=0, admitPerMinute=120)
+    users = await _users(api, 8)
+    outlet = RoomOutlet()
+    async with ShardActor(0, PgShardStore(api.pool), outlet, clock=clock.now,
+                          sleeper=clock.sleep) as actor:
+        actor.submit(_env(*(QueueCommand(uuid.uuid4(), event_id, u, "t") for u in users)))
+        await actor.drain()
+        assert len(await _admitted(api, event_id)) == 1  # one token to start with
+        clock.advance(1)  # two a second
+        await actor.drain()
+        assert len(await _admitted(api, event_id)) == 3
+        place = outlet.rooms[-1]
+        assert (place.waiting, place.rate) == (5, 2.0)
+    assert await _admitted(api, event_id) == users[:3]  # no pre-queue: first in, first out
+
+
+async def test_an_event_without_a_room_books_as_ever_and_refuses_joins(api: Api) -> None:
+    event_id = int((await api.event(totalTickets=3))["id"])
+    user, = await _users(api, 1)
+    outlet = RoomOutlet()
+    async with ShardActor(0, PgShardStore(api.pool), outlet) as actor:
+        actor.submit(_env(QueueCommand(uuid.uuid4(), event_id, user, "t"),
+                          _book(event_id, user)))
+        await actor.drain()
+    joined, booked = outlet.outcomes
+    assert (joined.status, joined.reason) == (BookingStatus.REJECTED, "no_waiting_room")
+    assert booked.status is BookingStatus.CONFIRMED and outlet.rooms == []
