@@ -176,6 +176,25 @@ class WaitlistEntry(Answer):
     expires_at: datetime = optional(description="`offered`: when the offer passes on")
 
 
+class QueueEntry(Answer):
+    """A place in an event's waiting room."""
+
+    queue_id: uuid.UUID
+    event_id: int
+    status: Literal["prequeue", "waiting", "admitted", "used", "expired", "closed",
+                    "pending"] = Field(description=(
+        "`prequeue` before the sale opens (shuffled then), `waiting` in line, `admitted` "
+        "(book before `admissionExpiresAt`), `used` (booked), `expired` (join again: back "
+        "of the line), `closed` (sold out); `pending`: not decided within the wait"))
+    position: int | None = Field(description="`waiting`: 1 is the next to be admitted")
+    estimated_wait_seconds: int | None = Field(description=(
+        "`waiting`: at the room's recent admission rate; null while unknown"))
+    prequeued: int = optional(description="`prequeue`: how many are in the pre-queue")
+    admission_expires_at: datetime = optional(description="`admitted`: the end of the window")
+    refresh_after_seconds: int = Field(description=(
+        "ask again no sooner (the stream pushes changes that matter)"))
+
+
 class MyTicket(Answer):
     """One of the caller's tickets."""
 
@@ -211,4 +230,4 @@ class Config(Answer):
 #: Every answer model, by the name the document gives its schema.
 ANSWERS: dict[str, type[Answer]] = {m.__name__: m for m in (
     Error, Rejection, User, Token, StreamTicket, Event, Ticket, Booking, MyTicket, MyBooking,
-    StaffMember, CheckIn, WaitlistEntry, Config, WaitingRoom)}
+    StaffMember, CheckIn, WaitlistEntry, Config, WaitingRoom, QueueEntry)}

@@ -219,6 +219,12 @@ class StaffPath(Params):
     user_id: Id
 
 
+class QueuePath(Params):
+    """`{queue_id}`."""
+
+    queue_id: uuid.UUID
+
+
 class BookingPath(Params):
     """`{booking_id}`."""
 

@@ -36,6 +36,9 @@ from engine.waiting_room import QueueNotOpen as RoomNotOpen
 #: The booking id a room's wake-up carries in the actor's deadline heap.
 ROOM_TICK = uuid.UUID(int=1)
 
+#: The place a refused join answers with (never shown: the refusal is).
+_REFUSED = QueuePlace("rejected")
+
 
 class RoomStore(Protocol):
     """Where rooms are loaded from (`PgShardStore.rooms`)."""
@@ -95,7 +98,8 @@ class Rooms:
         """Decide a join: the account's active entry, or a new one at the back (or in the
         pre-queue); refused before the queue opens, after it closed, or with no room."""
         def answer(status: BookingStatus, queue_id: uuid.UUID, reason: str | None = None,
-                   where: QueuePlace | None = None) -> Outcome:
+                   where: QueuePlace = _REFUSED) -> Outcome:
+            # A refusal carries a place too: `queue` marks the answer as a join's.
             return Outcome(queue_id, cmd.event_id, cmd.user_id, status, 0, reason,
                            answers=cmd.booking_id, queue=where)
 

@@ -34,6 +34,7 @@ from engine.messages import (
     JoinCommand,
     Outcome,
     PayCommand,
+    QueueCommand,
     StockUpdate,
     WaitlistCommand,
 )
@@ -113,7 +114,7 @@ REDELIVER_MAX_PAUSE = 5.0
 
 
 #: The commands a gateway sends and waits for.
-_Sent = BookCommand | CancelCommand | PayCommand | CheckinCommand | WaitlistCommand
+_Sent = BookCommand | CancelCommand | PayCommand | CheckinCommand | WaitlistCommand | QueueCommand
 
 
 class QueuedBooker:
@@ -165,9 +166,9 @@ class QueuedBooker:
         return await self._send_and_wait(CheckinCommand(uuid.uuid4(), event_id, user_id, code,
                                                         self._transport.reply_to))
 
-    async def waitlist(self, command: WaitlistCommand) -> Outcome | None:
-        """Send a waiting-list join or leave to the event's actor; its answer, or None if
-        not within the wait (it is decided anyway, once: read it with GET)."""
+    async def waitlist(self, command: WaitlistCommand | QueueCommand) -> Outcome | None:
+        """Send a waiting-list join or leave, or a waiting-room join, to the event's actor;
+        its answer, or None if not within the wait (it is decided anyway, once)."""
         return await self._send_and_wait(command)
 
     async def _send_and_wait(self, command: _Sent) -> Outcome | None:
@@ -224,6 +225,10 @@ class QueuedBooker:
         if isinstance(command, PayCommand):
             log.error("payment %s of %s never confirmed: checkout recovery settles it",
                       command.payment_id, command.booking_id)
+            return
+        if isinstance(command, QueueCommand):
+            log.error("waiting-room join of user %s on event %s never confirmed",
+                      command.user_id, command.event_id)
             return
         if not isinstance(command, BookCommand):  # a waiting-list request: nothing to record
             log.error("waiting-list %s of user %s on event %s never confirmed",
