@@ -153,3 +153,54 @@ async def event_of(pool: asyncpg.Pool, queue_id: QueueId) -> EventId | None:
     """The event of a waiting-room entry (None: no such entry)."""
     value = await pool.fetchval("SELECT event_id FROM queue_entries WHERE id = $1", queue_id)
     return None if value is None else int(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """One admission given, as the audit lists it."""
+
+    queue_id: QueueId
+    user_id: UserId
+    prequeued: bool
+    status: str
+    #: When its window ended (or ends): the admission was given `admission_seconds` before.
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """What `ticketwar queue audit` checks: the seed, the entries in join order (pre-queued
+    and later), every admission in the order given, and the room's closing."""
+
+    event_id: EventId
+    seed: bytes
+    opened_at: datetime | None
+    closed_at: datetime | None
+    prequeued: list[QueueId]
+    later: list[QueueId]
+    admissions: list[Admission]
+    #: Accounts whose admission was used but who hold no booking of the event (never).
+    used_without_booking: list[UserId]
+
+
+async def audit_record(pool: asyncpg.Pool, event_id: EventId) -> AuditRecord | None:
+    """The event's room as the audit reads it (None: nobody ever joined it)."""
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
+        room = await conn.fetchrow(
+            "SELECT seed, opened_at, closed_at FROM queue_rooms WHERE event_id = $1", event_id)
+        if room is None:
+            return None
+        rows = await conn.fetch(
+            "SELECT id, user_id, prequeued, status, admit_no, admission_expires_at"
+            " FROM queue_entries WHERE event_id = $1 ORDER BY join_no", event_id)
+        unbooked = await conn.fetch(
+            "SELECT q.user_id FROM queue_entries q WHERE q.event_id = $1 AND q.status = 'used'"
+            " AND NOT EXISTS (SELECT 1 FROM bookings b WHERE b.event_id = q.event_id"
+            " AND b.user_id = q.user_id AND b.status <> 'rejected')", event_id)
+    given = sorted((r for r in rows if r["admit_no"] is not None), key=lambda r: r["admit_no"])
+    return AuditRecord(
+        event_id, bytes(room["seed"]), room["opened_at"], room["closed_at"],
+        [r["id"] for r in rows if r["prequeued"]], [r["id"] for r in rows if not r["prequeued"]],
+        [Admission(r["id"], r["user_id"], r["prequeued"], r["status"],
+                   r["admission_expires_at"]) for r in given],
+        [r["user_id"] for r in unbooked])
