@@ -126,6 +126,7 @@ class RoomView:
             return room
         task = self._loads.get(event_id)
         if task is None:
+            self._early[event_id] = []  # from now on, before the read even starts
             task = self._loads[event_id] = asyncio.create_task(self._read(event_id))
             task.add_done_callback(lambda _: self._loads.pop(event_id, None))
         return await asyncio.shield(task)
@@ -137,7 +138,6 @@ class RoomView:
         return await self.room(event_id)
 
     async def _read(self, event_id: EventId) -> Room:
-        self._early[event_id] = []
         try:
             stored = await self._load(event_id)
         finally:

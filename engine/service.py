@@ -147,10 +147,8 @@ class BookingService:
             return await get_event(self._pool, event_id)
 
     async def _read_room(self, event_id: EventId) -> RoomUpdate | None:
-        event = await self.event(event_id)
-        rate = (event.admit_per_minute or 0) / 60
         async with translate_db_errors():
-            return await queue_rooms.load_view(self._pool, event_id, rate)
+            return await queue_rooms.load_view(self._pool, event_id)
 
     async def event_edited(self, event: Event) -> None:
         """An organizer changed an event through this gateway: drop the cached copy, and tell

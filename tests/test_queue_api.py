@@ -186,3 +186,25 @@ async def _queue_events(stream: Any, count: int) -> list[dict[str, Any]]:
         elif line.startswith("data: ") and name == "queue":
             got.append(orjson.loads(line[len("data: "):]))
     return got
+
+
+@pytest.mark.both_transports
+async def test_a_gateway_started_later_reads_the_room_once_and_answers_alike(
+        make_api: Any, clock: FakeClock) -> None:
+    first: Api = await make_api()
+    event = await _room(first, clock, seats=1, opens_in=0)
+    buyers = await first.accounts(3)
+    joined = [await _join(first, b, event["id"]) for b in buyers]
+    await first.drain()
+    places = [await _place(first, b, j.body["queueId"]) for b, j in zip(buyers, joined,
+                                                                        strict=True)]
+    # A gateway that heard none of it (restarted, or another process) reads the room once
+    # and answers the same places, the admission check included.
+    later: Api = await make_api()
+    assert [await _place(later, b, j.body["queueId"])
+            for b, j in zip(buyers, joined, strict=True)] == places
+    assert [p["status"] for p in places] == ["admitted", "admitted", "waiting"]
+    assert (await later.book(buyers[2], event["id"])).status == 403
+    assert (await later.book(buyers[0], event["id"])).status == 201
+    await later.drain()
+    assert (await _place(later, buyers[0], joined[0].body["queueId"]))["status"] == "used"

@@ -153,12 +153,13 @@ class Rooms:
             if dirty or event_id in self._moved:
                 self._moved.discard(event_id)
                 loaded.version += 1
+                change = update(event_id, loaded, now, dirty.values())
                 write.rooms.rooms[event_id] = (room.seed, room.opened, room.closed,
-                                               loaded.version, room.head)
+                                               loaded.version, room.head, change.rate)
                 for entry in dirty.values():
                     write.rooms.entry(event_id, entry)
                 write.touch(ledger)
-                write.rooms.updates.append(update(event_id, loaded, now, dirty.values()))
+                write.rooms.updates.append(change)
             due = room.next_due(now)
             if due is not None and self._armed.get(event_id) != due:
                 self._armed[event_id] = due

@@ -25,8 +25,9 @@ class RoomWrite:
     """What one batch changed in waiting rooms, written after its bookings, and the
     broadcasts to send once it is committed."""
 
-    #: event -> (seed, opened, closed, version, head)
-    rooms: dict[EventId, tuple[bytes, bool, bool, int, int]] = field(default_factory=dict)
+    #: event -> (seed, opened, closed, version, head, admissions per second)
+    rooms: dict[EventId, tuple[bytes, bool, bool, int, int, float]] = field(
+        default_factory=dict)
     #: Entries as the batch left them, by id (the last change wins).
     entries: dict[QueueId, EntryRow] = field(default_factory=dict)
     updates: list[RoomUpdate] = field(default_factory=list)
@@ -46,19 +47,18 @@ async def write_rooms(conn: asyncpg.Connection, write: RoomWrite) -> None:
     finished entry is updated before its new one is inserted (one active each)."""
     if write.rooms:
         ids = list(write.rooms)
-        seeds, opened, closed, versions, heads = zip(*(write.rooms[i] for i in ids),
-                                                     strict=True)
+        columns = zip(*(write.rooms[i] for i in ids), strict=True)
         await conn.execute(
-            "INSERT INTO queue_rooms (event_id, seed, opened_at, closed_at, version, head)"
-            " SELECT d.id, d.seed, CASE WHEN d.opened THEN now() END,"
-            " CASE WHEN d.closed THEN now() END, d.version, d.head"
+            "INSERT INTO queue_rooms (event_id, seed, opened_at, closed_at, version, head,"
+            " rate) SELECT d.id, d.seed, CASE WHEN d.opened THEN now() END,"
+            " CASE WHEN d.closed THEN now() END, d.version, d.head, d.rate"
             " FROM unnest($1::bigint[], $2::bytea[], $3::bool[], $4::bool[], $5::bigint[],"
-            " $6::bigint[]) AS d(id, seed, opened, closed, version, head)"
+            " $6::bigint[], $7::float8[]) AS d(id, seed, opened, closed, version, head, rate)"
             " ON CONFLICT (event_id) DO UPDATE SET"
             " opened_at = coalesce(queue_rooms.opened_at, EXCLUDED.opened_at),"
             " closed_at = coalesce(queue_rooms.closed_at, EXCLUDED.closed_at),"
-            " version = EXCLUDED.version, head = EXCLUDED.head, updated_at = now()",
-            ids, seeds, opened, closed, versions, heads)
+            " version = EXCLUDED.version, head = EXCLUDED.head, rate = EXCLUDED.rate,"
+            " updated_at = now()", ids, *columns)
     if write.entries:
         rows = sorted(write.entries.values(), key=lambda r: (r[1], r[3]))
         await conn.execute(
@@ -128,13 +128,13 @@ async def load_rooms(pool: asyncpg.Pool, ledgers: dict[EventId, EventLedger],
     return loaded
 
 
-async def load_view(pool: asyncpg.Pool, event_id: EventId, rate: float) -> RoomUpdate | None:
+async def load_view(pool: asyncpg.Pool, event_id: EventId) -> RoomUpdate | None:
     """An event's room as stored, in the shape of a broadcast carrying every entry (None:
-    nobody joined yet). `rate` is what the estimates use until a broadcast says better."""
+    nobody joined yet)."""
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
         room = await conn.fetchrow(
-            "SELECT opened_at, closed_at, version, head FROM queue_rooms WHERE event_id = $1",
-            event_id)
+            "SELECT opened_at, closed_at, version, head, rate FROM queue_rooms"
+            " WHERE event_id = $1", event_id)
         if room is None:
             return None
         rows = await conn.fetch(
@@ -146,7 +146,7 @@ async def load_view(pool: asyncpg.Pool, event_id: EventId, rate: float) -> RoomU
     return RoomUpdate(event_id, room["version"], room["head"],
                       0 if closed else sum(e.status == "waiting" for e in entries),
                       sum(e.status == "prequeue" for e in entries),
-                      room["opened_at"] is not None, closed, rate, entries)
+                      room["opened_at"] is not None, closed, room["rate"], entries)
 
 
 async def event_of(pool: asyncpg.Pool, queue_id: QueueId) -> EventId | None:

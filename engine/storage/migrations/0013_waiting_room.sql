@@ -28,6 +28,8 @@ CREATE TABLE queue_rooms (
     version    bigint NOT NULL,
     -- The seq of the next entry to admit: a position is seq - head + 1.
     head       bigint NOT NULL,
+    -- Admissions per second an estimated wait uses, as of the last change.
+    rate       double precision NOT NULL,
     updated_at timestamptz NOT NULL DEFAULT now()
 );
 
