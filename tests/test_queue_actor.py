@@ -7,10 +7,27 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from engine.messages import BookCommand, Command, Outcome, QueueCommand, RoomUpdate, WakeCommand
+from engine.messages import (
+    BookCommand,
+    Command,
+    Outcome,
+    QueueCommand,
+    QueuePlace,
+    RoomEntry,
+    RoomUpdate,
+    StockUpdate,
+    WakeCommand,
+    decode_broadcast,
+    decode_commands,
+    decode_outcomes,
+    encode_commands,
+    encode_outcomes,
+    encode_rooms,
+    encode_stock,
+)
 from engine.runtime import ShardActor
 from engine.storage.invariants import check_invariants
 from engine.storage.shard_store import PgShardStore
@@ -198,3 +215,29 @@ async def test_an_event_without_a_room_books_as_ever_and_refuses_joins(api: Api)
     joined, booked = outlet.outcomes
     assert (joined.status, joined.reason) == (BookingStatus.REJECTED, "no_waiting_room")
     assert booked.status is BookingStatus.CONFIRMED and outlet.rooms == []
+
+
+async def test_a_dead_lettered_join_is_answered_as_a_join(api: Api) -> None:
+    user, = await _users(api, 1)
+    command = QueueCommand(uuid.uuid4(), 1, user, "t")
+    answer, = await PgShardStore(api.pool).dead_lettered([command])
+    assert (answer.status, answer.reason, answer.answers) == (
+        BookingStatus.REJECTED, "undeliverable", command.booking_id)
+    assert answer.queue is not None  # never taken for a booking (stream, routes)
+    assert await api.pool.fetchval("SELECT count(*) FROM bookings WHERE id = $1",
+                                   command.booking_id) == 0
+
+
+def test_the_room_travels_the_wire_intact() -> None:
+    command = QueueCommand(uuid.uuid4(), 4, 9, "gw-1")
+    assert decode_commands(encode_commands([command])) == [command]
+    at = datetime(2030, 1, 1, 10, tzinfo=UTC)
+    answer = Outcome(command.booking_id, 4, 9, BookingStatus.WAITING, 0,
+                     answers=command.booking_id, queue=QueuePlace("admitted", None, None, 3, at))
+    assert decode_outcomes(encode_outcomes([answer])) == [answer]
+    change = RoomUpdate(4, 7, 2, 10, 0, True, False, 1.5, (
+        RoomEntry(command.booking_id, 9, "admitted", 1, at),
+        RoomEntry(uuid.uuid4(), 8, "waiting", 2, None)))
+    assert decode_broadcast(encode_rooms([change])) == ([], [change])
+    stock = [StockUpdate(4, 3)]
+    assert decode_broadcast(encode_stock(stock)) == (stock, [])
