@@ -28,7 +28,7 @@ from engine.messages import (
     encode_rooms,
     encode_stock,
 )
-from engine.runtime import ShardActor
+from engine.runtime import ShardActor, ShardRuntime
 from engine.storage.invariants import check_invariants
 from engine.storage.shard_store import PgShardStore
 from engine.transport.base import Envelope
@@ -36,7 +36,7 @@ from engine.types import BookingStatus, Role
 from engine.waiting_room import audit
 from tests.clock import FakeClock
 from tests.factories import create_accounts
-from tests.helpers import Api
+from tests.helpers import Api, assert_eventually
 from tests.test_actor import RecordingOutlet
 
 
@@ -241,3 +241,55 @@ def test_the_room_travels_the_wire_intact() -> None:
     assert decode_broadcast(encode_rooms([change])) == ([], [change])
     stock = [StockUpdate(4, 3)]
     assert decode_broadcast(encode_stock(stock)) == (stock, [])
+
+
+class DiesAfterCommit(RoomOutlet):
+    """Raises once after a commit when told: the actor dies with its rooms in memory."""
+
+    fail = False
+
+    async def send_outcomes(self, outcomes: Sequence[Outcome]) -> None:
+        if self.fail:
+            self.fail = False
+            raise RuntimeError("a bug after the commit")
+        await super().send_outcomes(outcomes)
+
+
+async def test_an_actor_that_dies_is_succeeded_with_every_place_and_admission(
+        api: Api, clock: FakeClock) -> None:
+    event_id = await _room_event(api, clock, seats=1, opens_in=5, admissionSeconds=30)
+    other = int((await api.event(totalTickets=5))["id"])
+    users = await _users(api, 5)
+    outlet = DiesAfterCommit()
+    runtime = ShardRuntime(PgShardStore(api.pool), shards=1, clock=clock.now,
+                           sleeper=clock.sleep)
+    await runtime.start(outlet)
+    try:
+        runtime.submit(0, _env(*(QueueCommand(uuid.uuid4(), event_id, u, "t") for u in users)))
+        clock.advance(6)
+        await runtime.drain()
+        admitted = await _admitted(api, event_id)
+        dead = runtime.actors[0]
+        outlet.fail = True
+        runtime.submit(0, _env(_book(other, users[0])))
+
+        async def restarted() -> bool:
+            return runtime.actors[0] is not dead
+
+        await assert_eventually(restarted, message="the dead actor was not started again")
+        # The successor claims the room back: an admitted buyer books, a waiting one may
+        # not, and the expiries its predecessor armed still come, in order.
+        rest = [u for u in users if u not in admitted]
+        runtime.submit(0, _env(_book(event_id, rest[0]), _book(event_id, admitted[0])))
+        await runtime.drain()
+        refused, booked = outlet.outcomes[-2:]
+        assert refused.reason == "admission_required"
+        assert booked.status is BookingStatus.CONFIRMED
+        clock.advance(31)
+        await runtime.drain()
+    finally:
+        await runtime.stop()
+    statuses = await _entries(api, event_id)
+    assert statuses[admitted[0]] == "used" and statuses[admitted[1]] == "expired"
+    assert [statuses[u] for u in rest] == ["closed"] * 3  # the one seat sold: closed
+    assert await _audit(api, event_id) == []
