@@ -28,6 +28,7 @@ from engine.messages import (
     encode_rooms,
     encode_stock,
 )
+from engine.metrics import Metrics
 from engine.runtime import ShardActor, ShardRuntime
 from engine.storage.invariants import check_invariants
 from engine.storage.shard_store import PgShardStore
@@ -293,3 +294,28 @@ async def test_an_actor_that_dies_is_succeeded_with_every_place_and_admission(
     assert statuses[admitted[0]] == "used" and statuses[admitted[1]] == "expired"
     assert [statuses[u] for u in rest] == ["closed"] * 3  # the one seat sold: closed
     assert await _audit(api, event_id) == []
+
+
+async def test_the_actor_counts_admissions_waiting_and_unused(
+        api: Api, clock: FakeClock) -> None:
+    event_id = await _room_event(api, clock, seats=2, opens_in=10)
+    users = await _users(api, 6)
+    metrics = Metrics()
+
+    def sample(name: str, **labels: str) -> float:
+        return float(metrics.registry.get_sample_value(name, labels) or 0.0)
+
+    async with ShardActor(0, PgShardStore(api.pool), RoomOutlet(), clock=clock.now,
+                          sleeper=clock.sleep, metrics=metrics) as actor:
+        assert sample("ticketwar_queue_admissions_total", shard="0") == 0  # there at 0
+        actor.submit(_env(*(QueueCommand(uuid.uuid4(), event_id, u, "t") for u in users)))
+        await actor.drain()
+        assert sample("ticketwar_queue_waiting", shard="0") == 6  # all pre-queued
+        clock.advance(40)  # opens; the four admitted waited 40 s
+        await actor.drain()
+    assert sample("ticketwar_queue_admissions_total", shard="0") == 4
+    assert sample("ticketwar_queue_waiting", shard="0") == 2
+    assert sample("ticketwar_queue_admitted_unused", shard="0") == 4
+    assert sample("ticketwar_queue_wait_seconds_count") == 4
+    assert sample("ticketwar_queue_wait_seconds_bucket", le="30.0") == 0
+    assert sample("ticketwar_queue_wait_seconds_bucket", le="60.0") == 4

@@ -417,6 +417,8 @@ class ShardActor:
         self._doors.count(decided.outcomes)
         self._metrics.observe_holds(str(self.shard), decided.write, self._clock(),
                                     self._ledgers.values())
+        self._metrics.observe_rooms(str(self.shard), decided.write.rooms, self._clock(),
+                                    *self._rooms.counts())
         if forwarded:
             await self._outlet.forward(forwarded)
         await self._outlet.ack(batch)

@@ -92,6 +92,11 @@ class Rooms:
         loaded = self._rooms.get(event_id)
         return None if loaded is None else loaded.room
 
+    def counts(self) -> tuple[int, int]:
+        """Buyers waiting (in line or pre-queued) and admitted-but-unused, in every room."""
+        rooms = [loaded.room for loaded in self._rooms.values()]
+        return (sum(r.waiting + r.prequeued for r in rooms), sum(r.unused for r in rooms))
+
     # -- decisions -----------------------------------------------------------------------
 
     def join(self, cmd: QueueCommand, ledger: EventLedger | None, now: datetime) -> Outcome:
