@@ -1,6 +1,7 @@
 """The waiting room in a real browser (issue 14): two buyers in the pre-queue, the sale
 opens, one is admitted and books, the other sees a place in line and then "Sold out" — all
-pushed on their streams, no reload. The server's actors run on the session's fake clock."""
+pushed on their streams, no reload, each state passing an accessibility scan. The server's
+actors run on the session's fake clock."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from playwright.async_api import Page, expect
 from engine.types import Role
 from tests.clock import FakeClock
 from tests.factories import PASSWORD, create_accounts
+from tests.webui.test_accessibility import _violations
 from tests.webui.test_browser import _book, _gateway, _log_in
 
 
@@ -36,6 +38,7 @@ async def test_two_in_the_prequeue_one_admitted_books_the_other_hears_sold_out(
         await expect(page.get_by_test_id("queue-headline")).to_have_text(
             f"You are in the pre-queue with {n} {people}")
         pages[buyer.id] = page
+    assert await _violations(page, "waiting-room-prequeue") == []
 
     clock.advance(61)  # the sale opens on the server: the shuffled pre-queue takes its places
     await api.drain()
@@ -48,10 +51,13 @@ async def test_two_in_the_prequeue_one_admitted_books_the_other_hears_sold_out(
     await expect(lucky.get_by_test_id("queue-turn")).to_have_text(
         re.compile(r"It's your turn — book within \d{1,2}:\d\d$"))
     await expect(other.get_by_test_id("queue-headline")).to_have_text("Your place in line: 1")
+    assert await _violations(lucky, "waiting-room-turn") == []
+    assert await _violations(other, "waiting-room-line") == []
 
     await _book(lucky, event["id"], 1)
     await expect(lucky.get_by_text("Booked!")).to_be_visible()
     await expect(other.get_by_role("alert").filter(has_text="Sold out")).to_be_visible()
+    assert await _violations(other, "waiting-room-sold-out") == []
     assert await db_pool.fetchval(
         "SELECT array_agg(status ORDER BY status) FROM queue_entries WHERE event_id = $1",
         event["id"]) == ["closed", "used"]

@@ -30,7 +30,7 @@ function Turn({ until }: { until: string }) {
   const now = useNow(1000);
   const left = countdown(Date.parse(until) - now);
   return (
-    <Text fw={600} c="green.9" data-testid="queue-turn">
+    <Text fw={600} data-testid="queue-turn">
       {left ? `It's your turn — book within ${left.replace(/^0/, "")}` : "It's your turn"}
     </Text>
   );
