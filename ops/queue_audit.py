@@ -6,11 +6,14 @@ used backed by a booking of the event. Exit 0 when it holds, 1 when not, 2 witho
 from __future__ import annotations
 
 import argparse
+import asyncio
 from typing import Any
 
 from engine.settings import Settings
+from engine.storage import create_pool
 from engine.storage.queue_rooms import AuditRecord, audit_record
 from engine.waiting_room import audit
+from ops.environment import database
 
 
 def add_parser(sub: Any) -> None:
@@ -55,13 +58,18 @@ def _at(value: Any) -> str:
     return "not yet" if value is None else value.isoformat(timespec="seconds")
 
 
+async def _read(settings: Settings, event_id: int) -> AuditRecord | None:
+    pool = await create_pool(settings)
+    try:
+        return await audit_record(pool, event_id)
+    finally:
+        await pool.close()
+
+
 def cmd_audit(args: argparse.Namespace, configured: Settings) -> int:
     """Print and check one event's admission order."""
-    from ops.cli import _run, _with_pool
-    from ops.environment import database
-
     with database(configured) as settings:
-        record = _run(_with_pool(settings, lambda pool: audit_record(pool, args.event)))
+        record = asyncio.run(_read(settings, args.event))
     if record is None:
         print(f"event {args.event} has no waiting room anyone joined")
         return 2
