@@ -365,7 +365,7 @@ def outcome_from_dict(d: dict[str, Any]) -> Outcome:
                    else datetime.fromisoformat(d["expiresAt"]),
                    d.get("amountCents"), d.get("currency"), _checkin_from(d.get("checkin")),
                    bool(d.get("offer")), bool(d.get("waitlist")), d.get("position"),
-                   _place_from(d.get("queue")))
+                   queue=_place_from(d.get("queue")))
 
 
 def encode_outcomes(outcomes: list[Outcome]) -> bytes:
