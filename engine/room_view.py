@@ -76,7 +76,10 @@ class Room:
         return math.ceil(position / self.rate)
 
     def admission(self, user_id: UserId, now: datetime) -> str | None:
-        """None if the account may book now, else the refusal's code."""
+        """None if the account may book now, else the refusal's code (a closed room gates
+        nothing: the sold-out view answers the flood after the sell-out)."""
+        if self.closed:
+            return None
         queue_id = self.latest.get(user_id)
         entry = None if queue_id is None else self.entries[queue_id]
         if entry is not None and entry.status == "admitted":

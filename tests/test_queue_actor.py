@@ -12,6 +12,7 @@ from typing import Any
 
 from engine.messages import (
     BookCommand,
+    CancelCommand,
     Command,
     Outcome,
     QueueCommand,
@@ -319,3 +320,22 @@ async def test_the_actor_counts_admissions_waiting_and_unused(
     assert sample("ticketwar_queue_wait_seconds_count") == 4
     assert sample("ticketwar_queue_wait_seconds_bucket", le="30.0") == 0
     assert sample("ticketwar_queue_wait_seconds_bucket", le="60.0") == 4
+
+
+async def test_a_seat_returned_after_the_room_closed_is_on_sale_again(
+        api: Api, clock: FakeClock) -> None:
+    event_id = await _room_event(api, clock, seats=1, opens_in=0)
+    first, stranger = await _users(api, 2)
+    outlet = RoomOutlet()
+    booking = _book(event_id, first)
+    async with ShardActor(0, PgShardStore(api.pool), outlet, clock=clock.now,
+                          sleeper=clock.sleep) as actor:
+        actor.submit(_env(QueueCommand(uuid.uuid4(), event_id, first, "t"), booking))
+        await actor.drain()
+        assert outlet.rooms[-1].closed  # the one seat sold: the room closed
+        # Its buyer cancels; nobody is on the waiting list and nobody is left in line: the
+        # seat is on sale as if there were no room, never stuck.
+        actor.submit(_env(CancelCommand(booking.booking_id, event_id, first, "t"),
+                          _book(event_id, stranger)))
+        await actor.drain()
+    assert outlet.outcomes[-1].status is BookingStatus.CONFIRMED

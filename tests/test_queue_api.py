@@ -71,6 +71,9 @@ async def test_queue_admit_book_and_close(api: Api, clock: FakeClock) -> None:
     assert (closed["status"], closed["position"]) == ("closed", None)
     after = await _join(api, await api.account(), event["id"])
     assert (after.status, after.body["error"]) == (409, "queue_closed")
+    # A closed room gates nothing: the flood after the sell-out hears "sold out".
+    flood = await api.book(await api.account(), event["id"])
+    assert (flood.status, flood.body["error"]) == (409, "sold_out"), flood.body
 
 
 async def test_an_admission_expires_and_a_new_join_goes_to_the_back(

@@ -127,9 +127,13 @@ class Rooms:
         return answer(BookingStatus.WAITING, known.queue_id, where=place(room, known, now))
 
     def refuse(self, user_id: UserId, ledger: EventLedger, now: datetime) -> str | None:
-        """Why this account may not book the event now (None: it may, or there is no room)."""
+        """Why this account may not book the event now (None: it may, or there is no room).
+        A closed room gates nothing: a seat returned after the sell-out goes to the waiting
+        list first and is otherwise on sale as if there were no room (nobody is left in
+        line to admit)."""
         loaded = self._rooms.get(ledger.event_id)
-        if loaded is None or loaded.room.admission_for(user_id, now) is not None:
+        if (loaded is None or loaded.room.closed
+                or loaded.room.admission_for(user_id, now) is not None):
             return None
         room = loaded.room
         latest = room.latest.get(user_id)
