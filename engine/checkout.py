@@ -12,6 +12,9 @@ The race rules (docs/design.md, "Holds and payment"):
 - No charge without a ticket or a refund, across crashes: the outbox row is written before
   the charge and names it (its id is the provider's idempotency key); recovery asks the
   provider what became of every unsettled row and finishes the job (confirm, or refund).
+- A cancel that owes money back (a buyer within the refund window, an organizer cancelling
+  the event) turns the payment `refunding` in the actor's batch that cancels: the refund is
+  made after the commit, here or by any gateway's recovery, never lost to a crash between.
 """
 
 from __future__ import annotations
@@ -73,6 +76,7 @@ class Checkout:
         self._metrics = metrics or Metrics()
         self._clock, self._sleeper, self._wait = clock, sleeper, wait_seconds
         self._charges: set[asyncio.Task[Outcome | PaymentPending]] = set()
+        self._refunding: set[asyncio.Task[int]] = set()
         self._recovery: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -82,19 +86,21 @@ class Checkout:
     async def stop(self) -> None:
         """Stop recovering and abandon charges in flight: their rows stay unsettled, and the
         next recovery (here or in another gateway) finishes them."""
-        tasks = [*self._charges, *([self._recovery] if self._recovery else [])]
+        tasks = [*self._charges, *self._refunding,
+                 *([self._recovery] if self._recovery else [])]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def settled(self) -> None:
-        """Barrier for tests: every charge started here has finished."""
-        await asyncio.gather(*self._charges, return_exceptions=True)
+        """Barrier for tests: every charge and refund started here has finished."""
+        await asyncio.gather(*self._charges, *self._refunding, return_exceptions=True)
 
     async def _recover_forever(self) -> None:
         while True:
             try:
                 await self.recover(RECOVER_AFTER)
+                await self.refund_owed(older_than_seconds=RECOVER_AFTER)
             except EngineError as exc:  # the database away: next round
                 log.warning("payment recovery: %s", exc.message)
             await self._sleeper(RECOVER_EVERY)
@@ -265,6 +271,52 @@ class Checkout:
         if outcome.status is BookingStatus.EXPIRED:
             raise HoldExpired("the hold expired before the payment came; it was refunded")
         raise NotPayable("the booking was no longer held; the payment was refunded")
+
+    # -- refunds owed by cancels -------------------------------------------------------------
+
+    def start_refunds(self, *, booking_id: BookingId | None = None,
+                      event_id: EventId | None = None) -> None:
+        """Make the refunds a cancel just committed (of a booking, or of a whole event) now,
+        in the background: the answer does not wait on the provider. What this misses (a
+        crash, a provider away) recovery makes later: the `refunding` rows are the outbox."""
+        task = asyncio.create_task(self.refund_owed(booking_id=booking_id, event_id=event_id))
+        self._refunding.add(task)
+        task.add_done_callback(self._refund_done)
+
+    def _refund_done(self, task: asyncio.Task[int]) -> None:
+        self._refunding.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            log.log(logging.WARNING if isinstance(exc, EngineError) else logging.ERROR,
+                    "refunds left to recovery: %r", exc)
+
+    async def refund_owed(self, *, booking_id: BookingId | None = None,
+                          event_id: EventId | None = None,
+                          older_than_seconds: float = 0.0) -> int:
+        """Give back every refund owed (of this booking, this event, or all untouched this
+        long): the provider first, the record after, so a crash between repeats an idempotent
+        refund. Returns how many were owed."""
+        async with translate_db_errors():
+            owed = await payments.refunds_owed(self._pool, booking_id=booking_id,
+                                               event_id=event_id,
+                                               older_than_seconds=older_than_seconds)
+        for payment in owed:
+            assert payment.charge_id is not None  # the CHECK: money moved
+            try:
+                await self._refund(payment, payment.charge_id)
+            except ProviderTimeout as exc:
+                log.warning("refund of payment %s: %s; recovery asks again", payment.id, exc)
+                continue
+            async with translate_db_errors():
+                if await payments.move(self._pool, payment.id, "refunding", "refunded"):
+                    assert payment.refund_reason is not None  # the CHECK: owed says why
+                    self._metrics.refunds.labels(payment.refund_reason).inc()
+        return len(owed)
+
+    async def refund_of(self, booking_id: BookingId) -> payments.Refund | None:
+        """The booking's refund as its owner reads it (`GET /api/bookings/{id}`)."""
+        async with translate_db_errors():
+            return await payments.refund_of(self._pool, booking_id)
 
     # -- recovery --------------------------------------------------------------------------
 

@@ -6,11 +6,18 @@ order; the same functions back the property tests that try to oversell.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from engine.errors import LimitExceeded, NotOnSale, SoldOut
+from engine.errors import (
+    AlreadyExtended,
+    EventCancelled,
+    LimitExceeded,
+    NotExtendable,
+    NotOnSale,
+    SoldOut,
+)
 from engine.types import BookingId, EventId, UserId
 from engine.waitlist import WaitingList
 
@@ -21,16 +28,27 @@ class Availability(StrEnum):
     SCHEDULED = "scheduled"
     ON_SALE = "on_sale"
     SOLD_OUT = "sold_out"
+    #: The organizer cancelled it: every booking void (and refunded), nothing on sale.
+    CANCELLED = "cancelled"
 
 
 def availability(capacity: int, sold: int, sale_starts_at: datetime | None,
-                 now: datetime) -> Availability:
+                 now: datetime, *, cancelled: bool = False) -> Availability:
     """The listed status of an event at `now`."""
+    if cancelled:
+        return Availability.CANCELLED
     if sale_starts_at is not None and now < sale_starts_at:
         return Availability.SCHEDULED
     if sold >= capacity:
         return Availability.SOLD_OUT
     return Availability.ON_SALE
+
+
+#: How long before a hold's deadline its buyer is warned, and may extend it (once). Holds no
+#: longer than this are not warned: the warning would come as they are taken.
+WARN_BEFORE = timedelta(seconds=60)
+#: An extension adds the event's holdSeconds, but never more than this.
+MAX_EXTENSION = timedelta(minutes=10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +71,14 @@ class Hold:
     amount_cents: int
     #: Seats offered to a waiting-list entry (the booking's id is the entry's).
     offer: bool = False
+    #: The buyer was warned that this deadline is near (WCAG 2.2.1), and has extended it.
+    warned: bool = False
+    extended: bool = False
+
+    @property
+    def warn_at(self) -> datetime:
+        """When its buyer is warned: WARN_BEFORE ahead of the deadline."""
+        return self.expires_at - WARN_BEFORE
 
 
 @dataclass(slots=True)
@@ -81,11 +107,19 @@ class EventLedger:
     waitlist: WaitingList = field(default_factory=WaitingList)
     #: Whether buyers may join the waiting list (entries already in it are still served).
     waitlist_open: bool = True
+    #: Until when a buyer may cancel a confirmed paid booking for a refund (None: never).
+    refundable_until: datetime | None = None
+    #: The organizer cancelled the event: it refuses everything from then on.
+    cancelled: bool = False
+    #: Bookings taken (confirmed, or held for payment) since this ledger was loaded: the
+    #: organizer's bookings-per-second chart counts its rise. Not stored; a reload starts it
+    #: again at 0 under a new `epoch`, which is how a reader tells a restart from a fall.
+    booked: int = 0
 
     @property
     def available(self) -> int:
-        """Seats still for sale: neither sold nor held."""
-        return self.capacity - self.sold - self.on_hold
+        """Seats still for sale: neither sold nor held (none once the event is cancelled)."""
+        return 0 if self.cancelled else self.capacity - self.sold - self.on_hold
 
     @property
     def paid(self) -> bool:
@@ -101,9 +135,12 @@ def decide_booking(ledger: EventLedger, user_id: UserId, quantity: int,
                    now: datetime) -> str | None:
     """The rejection reason for this booking, or None if it may be confirmed.
 
-    Order matters and is stable: a sale that has not started beats sold out, which beats
-    the per-user limit (a buyer over the limit on a sold-out event hears "sold out").
+    Order matters and is stable: a cancelled event beats everything, a sale that has not
+    started beats sold out, which beats the per-user limit (a buyer over the limit on a
+    sold-out event hears "sold out").
     """
+    if ledger.cancelled:
+        return EventCancelled.code
     if not ledger.on_sale(now):
         return NotOnSale.code
     if quantity > ledger.available:
@@ -117,6 +154,7 @@ def decide_booking(ledger: EventLedger, user_id: UserId, quantity: int,
 def confirm(ledger: EventLedger, user_id: UserId, quantity: int) -> None:
     """Record a confirmed booking decided by `decide_booking`."""
     ledger.sold += quantity
+    ledger.booked += 1
     ledger.held[user_id] = ledger.held.get(user_id, 0) + quantity
 
 
@@ -139,6 +177,26 @@ def _untake(ledger: EventLedger, user_id: UserId, quantity: int) -> None:
         ledger.held.pop(user_id, None)
 
 
+def refundable(ledger: EventLedger, now: datetime) -> bool:
+    """Whether a buyer cancelling a confirmed paid booking at `now` is still refunded: the
+    window runs up to `refundable_until`, exclusive."""
+    return ledger.refundable_until is not None and now < ledger.refundable_until
+
+
+def cancel_event(ledger: EventLedger) -> tuple[int, list[Hold]]:
+    """The organizer cancels the event: every seat sold goes, every hold and waiting entry
+    with it, the waiting list closes. Returns the seats that were sold and the holds that
+    were open (their outcomes are pushed to their buyers)."""
+    sold, holds = ledger.sold, list(ledger.holds.values())
+    ledger.sold = ledger.on_hold = 0
+    ledger.holds.clear()
+    ledger.held.clear()
+    ledger.waitlist = WaitingList()
+    ledger.waitlist_open = False
+    ledger.cancelled = True
+    return sold, holds
+
+
 def hold(ledger: EventLedger, booking_id: BookingId, user_id: UserId, quantity: int,
          now: datetime, *, offer: bool = False) -> Hold:
     """Take seats decided by `decide_booking` (or offered to a waiting buyer) out of sale
@@ -147,6 +205,8 @@ def hold(ledger: EventLedger, booking_id: BookingId, user_id: UserId, quantity: 
                  ledger.price_cents * quantity, offer)
     ledger.holds[booking_id] = taken
     ledger.on_hold += quantity
+    if not offer:  # an offer is the engine's move, not a buyer's booking
+        ledger.booked += 1
     ledger.held[user_id] = ledger.held.get(user_id, 0) + quantity
     return taken
 
@@ -165,6 +225,43 @@ def drop_hold(ledger: EventLedger, booking_id: BookingId) -> Hold:
     ledger.on_hold -= dropped.quantity
     _untake(ledger, dropped.user_id, dropped.quantity)
     return dropped
+
+
+def due_warnings(ledger: EventLedger, now: datetime) -> list[Hold]:
+    """The open holds whose buyer is to be warned now (once per deadline), earliest first."""
+    if timedelta(seconds=ledger.hold_seconds) <= WARN_BEFORE:
+        return []
+    return sorted((h for h in ledger.holds.values()
+                   if not h.warned and h.warn_at <= now < h.expires_at),
+                  key=lambda h: (h.expires_at, str(h.booking_id)))
+
+
+def warn(ledger: EventLedger, booking_id: BookingId) -> Hold:
+    """Record that a hold's buyer was warned of its deadline."""
+    warned = ledger.holds[booking_id] = replace(ledger.holds[booking_id], warned=True)
+    return warned
+
+
+def decide_extension(ledger: EventLedger, booking_id: BookingId, user_id: UserId,
+                     now: datetime) -> str | None:
+    """Why this hold cannot be extended now, or None: it must be open (by `now`) and the
+    caller's, and extended never before."""
+    held = ledger.holds.get(booking_id)
+    if held is None or held.user_id != user_id or held.expires_at <= now:
+        return NotExtendable.code
+    if held.extended:
+        return AlreadyExtended.code
+    return None
+
+
+def extend(ledger: EventLedger, booking_id: BookingId) -> Hold:
+    """Give a hold decided by `decide_extension` more time: the event's holdSeconds, capped
+    at MAX_EXTENSION, from its current deadline; it is warned again before the new one."""
+    held = ledger.holds[booking_id]
+    more = min(timedelta(seconds=ledger.hold_seconds), MAX_EXTENSION)
+    longer = ledger.holds[booking_id] = replace(held, expires_at=held.expires_at + more,
+                                                warned=False, extended=True)
+    return longer
 
 
 def due_holds(ledger: EventLedger, now: datetime) -> list[Hold]:

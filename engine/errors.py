@@ -128,6 +128,25 @@ class NotCancellable(Conflict):
     code = "not_cancellable"
 
 
+class RefundWindowClosed(NotCancellable):
+    """A confirmed booking of a paid event after the event's `refundableUntil` (or of one that
+    sets none): cancelling it would owe a refund the organizer does not give."""
+
+    code = "refund_window_closed"
+
+
+class NotExtendable(Conflict):
+    """Only an open hold (or offer) of the caller can be extended."""
+
+    code = "not_extendable"
+
+
+class AlreadyExtended(NotExtendable):
+    """A hold is extended once; this one was already."""
+
+    code = "already_extended"
+
+
 class PaidNeedsQueued(Conflict):
     """A paid event's booking is a hold that an actor expires: only the `queued` strategy
     runs actors, so `locked` and `naive` refuse paid events."""
@@ -196,6 +215,13 @@ class CheckinNeedsQueued(Conflict):
     so `locked` and `naive` refuse it."""
 
     code = "checkin_needs_queued"
+
+
+class EventCancelNeedsQueued(Conflict):
+    """Cancelling an event is decided by its shard actor, in order with its bookings: only
+    the `queued` strategy runs them."""
+
+    code = "event_cancel_needs_queued"
 
 
 class PaymentDeclined(EngineError):
@@ -279,6 +305,12 @@ class EventUnknown(BookingRejected):
     code = "event_not_found"
 
 
+class EventCancelled(BookingRejected):
+    """The organizer cancelled the event: nothing of it can be booked, joined or edited."""
+
+    code = "event_cancelled"
+
+
 class NotSoldOut(BookingRejected):
     """A waiting-list join while the seats asked for are on sale: book them instead."""
 
@@ -351,7 +383,8 @@ class DeadLettered(BookingRejected):
 REJECTIONS: dict[str, type[BookingRejected]] = {
     cls.code: cls for cls in (SoldOut, NotOnSale, LimitExceeded, EventUnknown, DeadLettered,
                               Lost, NotSoldOut, WaitlistClosed, NotWaiting, QueueNotOpen,
-                              QueueClosed, NoWaitingRoom, AdmissionRequired, AdmissionExpired)
+                              QueueClosed, NoWaitingRoom, AdmissionRequired, AdmissionExpired,
+                              EventCancelled)
 }
 
 

@@ -63,6 +63,31 @@ class PayCommand:
     reply_to: str
 
 
+@dataclass(frozen=True, slots=True)
+class EventCancelCommand:
+    """The organizer cancels the whole event (the gateway checked who may): its actor voids
+    every booking, releases holds and offers and closes the waiting list, in order with the
+    event's other commands. `booking_id` names only this request (its answer's waiter)."""
+
+    booking_id: BookingId
+    event_id: EventId
+    user_id: UserId
+    reply_to: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExtendCommand:
+    """Ask the event's actor for more time on a held booking (once per hold), decided in
+    order with its deadline. Its answer names `extension_id` (`answers`): a warning or an
+    expiry of the same booking must not be taken for it."""
+
+    booking_id: BookingId
+    event_id: EventId
+    user_id: UserId
+    extension_id: uuid.UUID
+    reply_to: str
+
+
 #: The booking id of a command that concerns no booking.
 NO_BOOKING = uuid.UUID(int=0)
 
@@ -138,7 +163,8 @@ class QueueCommand:
 
 
 Command: TypeAlias = (BookCommand | CancelCommand | PayCommand | WakeCommand | CheckinCommand
-                      | JoinCommand | LeaveCommand | QueueCommand)
+                      | JoinCommand | LeaveCommand | EventCancelCommand | ExtendCommand
+                      | QueueCommand)
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +231,17 @@ class Outcome:
     #: `rejected` with the reason.
     waitlist: bool = False
     position: int | None = None
+    #: A held booking whose deadline is near (pushed to its owner, with `expires_at`): it
+    #: may be extended once.
+    warning: bool = False
+    #: A held booking whose deadline was extended already (it is extended once).
+    extended: bool = False
+    #: An answer to an extension request (`answers` is its id): the hold with its new
+    #: `expires_at`, or the refusal; it concerns that request only.
+    extension: bool = False
+    #: An answer to an organizer's cancel of the whole event (`booking_id` names the request,
+    #: `quantity` the seats it released); it concerns that request only.
+    event_cancel: bool = False
     #: Set on the answer to a waiting-room join (`booking_id` is the entry).
     queue: QueuePlace | None = None
 
@@ -215,6 +252,10 @@ class StockUpdate:
 
     event_id: EventId
     available: int
+    #: The owning actor's count of bookings taken since it loaded the event, and the owner
+    #: epoch it loaded it under (`EventLedger.booked`, `.epoch`); None from other sources
+    #: (an edit, a per-request strategy), which know seats left only.
+    booked: tuple[int, int] | None = None
 
 
 def _command_dict(cmd: Command) -> dict[str, Any]:
@@ -237,6 +278,13 @@ def _command_dict(cmd: Command) -> dict[str, Any]:
     if isinstance(cmd, QueueCommand):
         return {"type": "queue", "bookingId": str(cmd.booking_id), "eventId": cmd.event_id,
                 "userId": cmd.user_id, "replyTo": cmd.reply_to}
+    if isinstance(cmd, ExtendCommand):
+        return {"type": "extend", "bookingId": str(cmd.booking_id), "eventId": cmd.event_id,
+                "userId": cmd.user_id, "extensionId": str(cmd.extension_id),
+                "replyTo": cmd.reply_to}
+    if isinstance(cmd, EventCancelCommand):
+        return {"type": "cancel_event", "bookingId": str(cmd.booking_id),
+                "eventId": cmd.event_id, "userId": cmd.user_id, "replyTo": cmd.reply_to}
     if isinstance(cmd, LeaveCommand):
         return {"type": "leave", "bookingId": str(cmd.booking_id), "eventId": cmd.event_id,
                 "userId": cmd.user_id, "replyTo": cmd.reply_to}
@@ -276,6 +324,13 @@ def _command_from(d: dict[str, Any]) -> Command:
         if kind == "leave":
             return LeaveCommand(uuid.UUID(d["bookingId"]), int(d["eventId"]),
                                 int(d["userId"]), str(d["replyTo"]))
+        if kind == "extend":
+            return ExtendCommand(uuid.UUID(d["bookingId"]), int(d["eventId"]),
+                                 int(d["userId"]), uuid.UUID(d["extensionId"]),
+                                 str(d["replyTo"]))
+        if kind == "cancel_event":
+            return EventCancelCommand(uuid.UUID(d["bookingId"]), int(d["eventId"]),
+                                      int(d["userId"]), str(d["replyTo"]))
     except (KeyError, TypeError, ValueError) as exc:
         raise WireError(f"bad {kind} command: {exc}") from exc
     raise WireError(f"unknown command type {kind!r}")
@@ -321,6 +376,10 @@ def outcome_to_dict(o: Outcome) -> dict[str, Any]:
             "expiresAt": None if o.expires_at is None else o.expires_at.isoformat(),
             "amountCents": o.amount_cents, "currency": o.currency,
             "offer": o.offer, "waitlist": o.waitlist, "position": o.position,
+            **({"eventCancel": True} if o.event_cancel else {}),
+            **({"warning": True} if o.warning else {}),
+            **({"extension": True} if o.extension else {}),
+            **({"extended": True} if o.extended else {}),
             **({} if o.checkin is None else {"checkin": _checkin_dict(o.checkin)}),
             **({} if o.queue is None else {"queue": _place_dict(o.queue)})}
 
@@ -365,7 +424,8 @@ def outcome_from_dict(d: dict[str, Any]) -> Outcome:
                    else datetime.fromisoformat(d["expiresAt"]),
                    d.get("amountCents"), d.get("currency"), _checkin_from(d.get("checkin")),
                    bool(d.get("offer")), bool(d.get("waitlist")), d.get("position"),
-                   queue=_place_from(d.get("queue")))
+                   bool(d.get("warning")), bool(d.get("extended")), bool(d.get("extension")),
+                   bool(d.get("eventCancel")), queue=_place_from(d.get("queue")))
 
 
 def encode_outcomes(outcomes: list[Outcome]) -> bytes:
@@ -384,8 +444,10 @@ def decode_outcomes(body: bytes) -> list[Outcome]:
 
 def encode_stock(updates: list[StockUpdate]) -> bytes:
     """A stock broadcast after a batch."""
+    # Booking counts ride in a key of their own: a reader that predates them ignores it.
     return orjson.dumps({"v": WIRE_VERSION, "type": "stock",
-                         "items": [[u.event_id, u.available] for u in updates]})
+                         "items": [[u.event_id, u.available] for u in updates],
+                         "booked": [[u.event_id, *u.booked] for u in updates if u.booked]})
 
 
 def decode_stock(body: bytes) -> list[StockUpdate]:
@@ -393,7 +455,8 @@ def decode_stock(body: bytes) -> list[StockUpdate]:
     data = orjson.loads(body)
     if data.get("v") != WIRE_VERSION or data.get("type") != "stock":
         raise WireError("not a stock message")
-    return [StockUpdate(int(e), int(a)) for e, a in data["items"]]
+    booked = {int(e): (int(n), int(epoch)) for e, n, epoch in data.get("booked", ())}
+    return [StockUpdate(int(e), int(a), booked.get(int(e))) for e, a in data["items"]]
 
 
 @dataclass(frozen=True, slots=True)

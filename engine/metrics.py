@@ -9,7 +9,7 @@ Label values are bounded: strategies, outcomes, shard numbers, and at most
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -21,13 +21,14 @@ if TYPE_CHECKING:  # the store imports nothing of this module; kept out of the i
     from engine.domain import EventLedger
     from engine.storage.queue_rooms import RoomWrite
     from engine.storage.shard_store import BatchWrite
+    from engine.types import EventId
 
 #: Seats-left gauges exist for this many most recently active events, no more.
 MAX_TRACKED_EVENTS = 50
 
-#: The kinds of notification the outbox holds (migration 0011), pre-labelled so a dashboard
-#: sees zeros before the first email.
-NOTIFICATION_KINDS = ("receipt", "expiry", "refund")
+#: The kinds of notification the outbox holds (migrations 0011, 0014), pre-labelled so a
+#: dashboard sees zeros before the first email.
+NOTIFICATION_KINDS = ("receipt", "expiry", "refund", "warning", "offer")
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
                     10.0)
@@ -44,7 +45,33 @@ PAYMENT_OUTCOMES = ("confirmed", "refunded", "declined", "requires_action", "fai
 #: What a charge's provider call came to (`ticketwar_payment_charge_seconds`).
 CHARGE_RESULTS = ("succeeded", "declined", "requires_action", "timeout")
 #: Why money was given back (`ticketwar_refunds_total`).
-REFUND_REASONS = ("hold_expired", "not_held", "attempt_closed")
+REFUND_REASONS = ("hold_expired", "not_held", "attempt_closed", "buyer_cancelled",
+                  "event_cancelled")
+#: What became of waiting-list offers (`ticketwar_waitlist_offers_total`): made, then taken
+#: (paid, or accepted when free), expired (its seats offered on) or declined (cancelled by
+#: the buyer, its seats offered on at once).
+OFFER_OUTCOMES = ("made", "taken", "expired", "declined")
+
+
+class _PerEvent:
+    """A gauge labelled by event id for the `MAX_TRACKED_EVENTS` most recently set events
+    only: the least recently set is removed beyond that, so the label set stays bounded."""
+
+    def __init__(self, gauge: Gauge) -> None:
+        self._gauge = gauge
+        self._tracked: OrderedDict[int, None] = OrderedDict()
+
+    def __contains__(self, event_id: int) -> bool:
+        return event_id in self._tracked
+
+    def set(self, event_id: int, value: float) -> None:
+        """Set the event's value, making it the most recently active."""
+        self._tracked[event_id] = None
+        self._tracked.move_to_end(event_id)
+        self._gauge.labels(str(event_id)).set(value)
+        while len(self._tracked) > MAX_TRACKED_EVENTS:
+            old, _ = self._tracked.popitem(last=False)
+            self._gauge.remove(str(old))
 
 
 class Metrics:
@@ -170,10 +197,27 @@ class Metrics:
             self.refunds.labels(reason)
         self.notifications = Counter(
             "ticketwar_notifications", "Notification emails the outbox sender finished with, "
-            "by kind (receipt, expiry, refund) and outcome (sent; failed: refused for good "
-            "or given up; retried: a transient failure, tried again later)",
+            "by kind (receipt, expiry, refund, warning) and outcome (sent; failed: refused "
+            "for good or given up; retried: a transient failure, tried again later)",
             ["kind", "outcome"], registry=r)
-        self._tracked: OrderedDict[int, None] = OrderedDict()
+        # The waiting list (docs/design.md, "Waiting list"), from the process running the
+        # actors, counted after commit like the holds.
+        self.waitlist_length = Gauge(
+            "ticketwar_waitlist_length", "Buyers waiting on the waiting lists of the events "
+            "in a shard actor's memory", ["shard"], registry=r)
+        self.event_waitlist_length = Gauge(
+            "ticketwar_event_waitlist_length",
+            "Buyers waiting on an event's waiting list, for recently active lists",
+            ["event_id"], registry=r)
+        self.waitlist_joins = Counter(
+            "ticketwar_waitlist_joins", "Waiting-list entries joined, counted after commit",
+            ["shard"], registry=r)
+        self.waitlist_offers = Counter(
+            "ticketwar_waitlist_offers", "Waiting-list offers, by outcome: made, then taken "
+            "(paid or accepted), expired or declined (both offered on)", ["shard", "outcome"],
+            registry=r)
+        self._seats_left = _PerEvent(self.seats_left)
+        self._event_waitlists = _PerEvent(self.event_waitlist_length)
         for kind in NOTIFICATION_KINDS:
             for outcome in ("sent", "failed", "retried"):
                 self.notifications.labels(kind, outcome)
@@ -186,12 +230,7 @@ class Metrics:
 
     def observe_seats_left(self, event_id: int, available: int) -> None:
         """Track seats left for an event, evicting the least recently active beyond the cap."""
-        self._tracked[event_id] = None
-        self._tracked.move_to_end(event_id)
-        self.seats_left.labels(str(event_id)).set(available)
-        while len(self._tracked) > MAX_TRACKED_EVENTS:
-            old, _ = self._tracked.popitem(last=False)
-            self.seats_left.remove(str(old))
+        self._seats_left.set(event_id, available)
 
     def observe_stock(self, updates: Sequence[StockUpdate]) -> None:
         """Stock-update handler: track seats left for each updated event."""
@@ -199,12 +238,17 @@ class Metrics:
             self.observe_seats_left(u.event_id, u.available)
 
     def shard_started(self, shard: str) -> None:
-        """A shard actor exists: its hold series start at 0 now, so Prometheus sees their
-        first increase (a counter that appears already above 0 has no rate until it moves
-        again, and the first expiries of a sale would go unseen on the dashboard)."""
+        """A shard actor exists: its hold, waiting-list and waiting-room series start at 0 now, so
+        Prometheus sees their first increase (a counter that appears already above 0 has no
+        rate until it moves again, and the first expiries of a sale would go unseen on the
+        dashboard)."""
         self.holds_taken.labels(shard)
         self.holds_expired.labels(shard)
         self.holds_open.labels(shard).set(0)
+        self.waitlist_joins.labels(shard)
+        for outcome in OFFER_OUTCOMES:
+            self.waitlist_offers.labels(shard, outcome)
+        self.waitlist_length.labels(shard).set(0)
         self.queue_admissions.labels(shard)
         self.queue_waiting.labels(shard).set(0)
         self.queue_unused.labels(shard).set(0)
@@ -233,6 +277,24 @@ class Metrics:
             for deadline in write.expired_deadlines:
                 self.hold_expiry_delay.observe(max(0.0, (now - deadline).total_seconds()))
         self.holds_open.labels(shard).set(sum(len(ledger.holds) for ledger in ledgers))
+
+    def observe_waitlists(self, shard: str, write: BatchWrite,
+                          ledgers: Mapping[EventId, EventLedger]) -> None:
+        """After a shard batch committed: entries it added, offers it made and ended, and
+        how many buyers now wait, on the shard and on each event the batch wrote to (an
+        event with nobody waiting gets a series only once it had some)."""
+        if write.waitlist.joined:
+            self.waitlist_joins.labels(shard).inc(len(write.waitlist.joined))
+        if write.waitlist.offered:
+            self.waitlist_offers.labels(shard, "made").inc(len(write.waitlist.offered))
+        for outcome, n in write.offers_ended.items():
+            self.waitlist_offers.labels(shard, outcome).inc(n)
+        for event_id in write.events:
+            ledger = ledgers.get(event_id)
+            if ledger is not None and (ledger.waitlist or event_id in self._event_waitlists):
+                self._event_waitlists.set(event_id, len(ledger.waitlist))
+        self.waitlist_length.labels(shard).set(
+            sum(len(ledger.waitlist) for ledger in ledgers.values()))
 
     def exposition(self) -> bytes:
         """The Prometheus text format of this registry."""

@@ -10,15 +10,24 @@ import importlib
 import logging
 import uuid
 from collections.abc import Callable
+from typing import NoReturn
 
 import asyncpg
 
 from engine.admission import Admission
+from engine.auth import Principal
+from engine.checkin import organizes
 from engine.errors import (
     AdmissionExpired,
     AdmissionRequired,
+    AlreadyExtended,
     EngineError,
+    EventCancelled,
+    EventCancelNeedsQueued,
+    Forbidden,
+    HoldExpired,
     InvalidQuantity,
+    NotExtendable,
     NotFound,
     NotOnSale,
     NoWaitingRoom,
@@ -170,6 +179,8 @@ class BookingService:
         self._check_quantity(quantity)
         with self._admission.admitted():
             event = await self.event(event_id)
+            if event.cancelled:  # from the cached event, no hop (the actor refuses too)
+                raise EventCancelled("the event was cancelled")
             if event.sale_starts_at is not None and self._clock() < event.sale_starts_at:
                 # Answered from the cached event, no hop: nothing can be booked before it.
                 raise NotOnSale("the sale has not started")
@@ -261,6 +272,52 @@ class BookingService:
             outcome = await self.booker.waitlist(command)
         quantity = command.quantity if isinstance(command, JoinCommand) else 0
         return outcome or Pending(command.booking_id, command.event_id, quantity)
+
+    async def extend(self, user_id: UserId, booking_id: BookingId) -> Outcome | Pending:
+        """Give this user's held booking more time, once: the hold with its new `expires_at`
+        (Pending if not decided within the wait). `409 not_extendable` for a booking that
+        is not held, `hold_expired` once it expired, `already_extended` the second time."""
+        booking = await self.booking(user_id, booking_id)  # 404 for anyone but the owner
+        if isinstance(booking, Pending) or booking.status is not BookingStatus.HELD:
+            self._not_extendable(booking)
+        if not isinstance(self.booker, QueuedBooker):  # no hold exists without an actor
+            raise NotExtendable("only a held booking can be extended")
+        assert isinstance(booking, Outcome)
+        with self._admission.admitted():
+            outcome = await self.booker.extend(booking_id, booking.event_id, user_id)
+        if outcome is None:
+            return Pending(booking_id, booking.event_id, booking.quantity)
+        if outcome.reason == AlreadyExtended.code:
+            raise AlreadyExtended("this hold was extended already: it is extended once")
+        if outcome.reason is not None:  # over by the actor's clock, or gone since the read
+            self._not_extendable(await self.booking(user_id, booking_id))
+        return outcome
+
+    @staticmethod
+    def _not_extendable(booking: Outcome | Pending) -> NoReturn:
+        status = booking.status if isinstance(booking, Outcome) else BookingStatus.PENDING
+        if status in (BookingStatus.EXPIRED, BookingStatus.HELD):  # held: due by the clock
+            raise HoldExpired("the hold expired before it was extended")
+        raise NotExtendable(f"only a held booking can be extended; this one is {status}")
+
+    async def cancel_event(self, principal: Principal, event_id: EventId) -> Event | None:
+        """Its vendor or an admin cancels the whole event; its actor decides it, in order with
+        the event's bookings. The event as cancelled, or None if not decided within the wait
+        (it is decided anyway, once). Cancelling a cancelled event answers it again."""
+        async with translate_db_errors():
+            event = await get_event(self._pool, event_id)
+        if not organizes(principal, event):
+            raise Forbidden("only the event's vendor or an admin may cancel it")
+        if not isinstance(self.booker, QueuedBooker):
+            raise EventCancelNeedsQueued(
+                f"events are cancelled by shard actors, not with the {self.strategy} strategy")
+        if not event.cancelled:
+            if await self.booker.cancel_event(event_id, principal.user_id) is None:
+                return None
+            async with translate_db_errors():
+                event = await get_event(self._pool, event_id)
+        self.events.forget(event_id)
+        return event
 
     def _check_quantity(self, quantity: int) -> None:
         if quantity < 1 or quantity > self.settings.max_quantity:

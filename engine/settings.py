@@ -186,6 +186,10 @@ class Settings:
     smtp_url: Secret | None = None
     #: The From of every email; its domain also ends every Message-ID.
     mail_from: str = "Ticket War <tickets@localhost>"
+    #: Days a sent (or given-up) notification is kept before the sender deletes it: long
+    #: enough to answer "did you email me?", short enough that the outbox does not grow
+    #: with every booking ever made.
+    notification_retention_days: int = 30
 
     def __post_init__(self) -> None:
         if self.shards < 1:
@@ -197,6 +201,8 @@ class Settings:
             raise SettingsError(f"NOTIFIER={self.notifier!r}: not one of log, smtp")
         if self.notifier == "smtp" and self.smtp_url is None:
             raise SettingsError("NOTIFIER=smtp needs SMTP_URL")
+        if self.notification_retention_days < 1:
+            raise SettingsError("NOTIFICATION_RETENTION_DAYS must be at least 1")
         if "@" not in parseaddr(self.mail_from)[1]:
             raise SettingsError(f"MAIL_FROM={self.mail_from!r}: not an email address")
         if self.amqp_buckets < 1:

@@ -105,7 +105,7 @@ class Event(Answer):
     per_user_limit: int | None
     sale_starts_at: datetime | None
     vendor_id: int
-    status: Literal["scheduled", "on_sale", "sold_out"]
+    status: Literal["scheduled", "on_sale", "sold_out", "cancelled"]
     price_cents: int = Field(description="per seat, in the currency's minor unit; 0: free")
     currency: str = Field(description="ISO 4217")
     hold_seconds: int = Field(description="how long a paid booking is held for payment")
@@ -115,8 +115,37 @@ class Event(Answer):
         "`GET /api/events/{event_id}` only: the organizer's display name, when they gave one"))
     waitlist: bool = Field(description=(
         "whether buyers may join its waiting list once sold out"))
+    refundable_until: datetime | None = Field(description=(
+        "until when a buyer may cancel a confirmed paid booking for a refund; null: never"))
+    cancelled_at: datetime | None = Field(description=(
+        "when its organizer cancelled it (`status: cancelled`: every booking void, the paid "
+        "ones refunded, nothing on sale); null: it stands"))
     waiting_room: WaitingRoom = Field(description=(
         "when enabled, booking needs an admission from `POST /api/events/{id}/queue`"))
+
+    description: str = optional(description=(
+        "not in the list (`GET /api/events`), to keep it small: the event's plain-text "
+        "description, empty when it has none"))
+    bookings: int = optional(description=(
+        "`GET /api/events/{event_id}` only, once this gateway has heard one: bookings taken "
+        "by the event's owning actor since it loaded the event under `bookingsEpoch`, as "
+        "the stream's `stock` frames carry it (a rate is the rise between two; under a new "
+        "epoch the count started again at 0)"))
+    bookings_epoch: int = optional(description="with `bookings`")
+
+
+class Refund(Answer):
+    """Money given back for a booking."""
+
+    status: Literal["pending", "refunded"] = Field(description=(
+        "`pending`: owed and recorded (made by the gateway at once, or by recovery after a "
+        "crash); `refunded`: the provider gave it back"))
+    amount_cents: int = Field(description="in the currency's minor unit")
+    currency: str
+    reason: Literal["buyer_cancelled", "event_cancelled", "late_payment"] = Field(description=(
+        "why: its buyer cancelled within the refund window, its organizer cancelled the "
+        "event, or the payment came after the hold had ended"))
+    refunded_at: datetime | None = Field(description="when it was made; null while pending")
 
 
 class Booking(Answer):
@@ -137,6 +166,11 @@ class Booking(Answer):
         "true: seats offered from the waiting list (the booking's id is the entry's); held "
         "until `expiresAt`, then offered on. Paid with `POST /api/bookings/{id}/pay`, "
         "accepted the same way (no token) when free"))
+    extended: bool = optional(description=(
+        "`held`: true once its deadline was extended (`POST /api/bookings/{id}/extend`, "
+        "once per hold)"))
+    refund: Refund = optional(description=(
+        "a paid booking cancelled or expired: the money given back, owed or made"))
     payment: Literal["pending"] = optional(description=(
         "`202` to a pay request: the provider has not answered yet; the result comes on the "
         "stream and to a retry with the same Idempotency-Key"))
@@ -218,6 +252,11 @@ class MyBooking(Answer):
     status: Literal["confirmed", "cancelled", "held", "expired", "pending"]
     created_at: datetime
     tickets: list[Ticket] = Field(description="void ones too (a cancelled booking's)")
+    expires_at: datetime = optional(description=(
+        "`held`: when the hold ends unless paid, as in `GET /api/bookings/{booking_id}`"))
+    amount_cents: int = optional(description=(
+        "a paid event's booking: the price of its seats, in the currency's minor unit"))
+    currency: str = optional(description="with `amountCents`: ISO 4217")
 
 
 class Config(Answer):
@@ -229,5 +268,5 @@ class Config(Answer):
 
 #: Every answer model, by the name the document gives its schema.
 ANSWERS: dict[str, type[Answer]] = {m.__name__: m for m in (
-    Error, Rejection, User, Token, StreamTicket, Event, Ticket, Booking, MyTicket, MyBooking,
-    StaffMember, CheckIn, WaitlistEntry, Config, WaitingRoom, QueueEntry)}
+    Error, Rejection, User, Token, StreamTicket, Event, Ticket, Refund, Booking, MyTicket,
+    MyBooking, StaffMember, CheckIn, WaitlistEntry, Config, WaitingRoom, QueueEntry)}

@@ -14,6 +14,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from datetime import timedelta
 
 from aiohttp import web
 
@@ -111,7 +112,8 @@ async def _outbox(app: web.Application) -> AsyncIterator[None]:
     sender = OutboxSender(settings.database_url.reveal(), app[notifier_key],
                           mail_from=settings.mail_from, metrics=app[metrics_key],
                           clock=clock, sleeper=sleeper,
-                          stop_deadline_seconds=settings.shutdown_deadline_seconds)
+                          stop_deadline_seconds=settings.shutdown_deadline_seconds,
+                          retention=timedelta(days=settings.notification_retention_days))
     app[outbox_sender_key] = sender
     await sender.start()
     yield
@@ -238,12 +240,16 @@ def create_app(settings: Settings, *, clock: Clock = utcnow,
     app.router.add_get("/api/events/{event_id}", limited(events.get_event, default, "read"))
     app.router.add_patch("/api/events/{event_id}",
                          limited(events.update_event, default, "write"))
+    app.router.add_post("/api/events/{event_id}/cancel",
+                        limited(events.cancel_event, default, "write"))
     app.router.add_post("/api/events/{event_id}/book",
                         limited(bookings.book, book_limit, "book"))
     app.router.add_get("/api/bookings/{booking_id}",
                        limited(bookings.get_booking, default, "read"))
     app.router.add_post("/api/bookings/{booking_id}/cancel",
                         limited(bookings.cancel_booking, book_limit, "book"))
+    app.router.add_post("/api/bookings/{booking_id}/extend",
+                        limited(bookings.extend_booking, book_limit, "book"))
     app.router.add_post("/api/bookings/{booking_id}/pay",
                         limited(bookings.pay_booking, book_limit, "book"))
     app.router.add_post("/api/events/{event_id}/staff",

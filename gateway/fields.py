@@ -29,6 +29,13 @@ END = datetime(2101, 1, 1, tzinfo=UTC)
 #: pydantic-core and published in the document alike.
 NO_CONTROL = r"^[^\u0000-\u001f\u007f-\u009f]*$"
 
+#: Like NO_CONTROL, but a line feed and a tab are allowed: the text of a description, written
+#: in lines (carriage returns are made line feeds before this is checked, `_lines`).
+NO_CONTROL_BUT_LINES = r"^[^\u0000-\u0008\u000b-\u001f\u007f-\u009f]*$"
+
+#: The longest description an event may have, in characters (Unicode code points).
+MAX_DESCRIPTION = 5000
+
 _ASCII_WHOLE = re.compile(r"[0-9]{1,19}")
 
 
@@ -64,6 +71,14 @@ def _nfc(value: Any) -> Any:
     return unicodedata.normalize("NFC", value) if isinstance(value, str) else value
 
 
+def _lines(value: Any) -> Any:
+    # One spelling of a line break, whichever system wrote the text: CRLF and a lone CR
+    # become LF, so the stored text has only the line feeds the page shows.
+    if isinstance(value, str):
+        return _nfc(value.replace("\r\n", "\n").replace("\r", "\n"))
+    return value
+
+
 def _in_window(value: datetime) -> datetime:
     # The year is checked before any arithmetic: converting year 9999 at -14:00 to UTC
     # overflows.
@@ -85,6 +100,11 @@ def _bounded(min_length: int, max_length: int) -> StringConstraints:
 
 #: An event's name.
 EventName = Annotated[str, _bounded(1, 200), BeforeValidator(_nfc)]
+#: An event's description: plain text in lines, shown as text (never as markup). Not
+#: stripped: its first line may start indented on purpose.
+Description = Annotated[str, StringConstraints(max_length=MAX_DESCRIPTION,
+                                               pattern=NO_CONTROL_BUT_LINES),
+                        BeforeValidator(_lines)]
 #: A venue.
 Label = Annotated[str, _bounded(0, 200), BeforeValidator(_nfc)]
 #: A person's name.

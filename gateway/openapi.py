@@ -103,7 +103,23 @@ _PATHS: dict[str, Any] = {
         "patch": {"summary": "Edit an event (its vendor, ADMIN)", "security": _AUTH,
                   "parameters": _EVENT_ID, "requestBody": _body(_ref("EventPatch")),
                   "responses": {"200": _answer("edited", _ref("Event")), "403": _ERROR,
-                                "404": _ERROR, "409": _ERROR, "422": _ERROR}}},
+                                "404": _ERROR, "422": _ERROR,
+                                "409": _answer("capacity_below_sold / event_cancelled",
+                                               _ref("Rejection"))}}},
+    "/api/events/{event_id}/cancel": {"post": {
+        "summary": "Cancel the whole event (its vendor, ADMIN): decided by its shard actor in "
+                   "order with its bookings; every booking void, holds and offers released, "
+                   "the waiting list closed, every paid booking refunded through the "
+                   "provider (see each booking's `refund`). Cancelling it again answers it",
+        "security": _AUTH, "parameters": _EVENT_ID,
+        "responses": {
+            "200": _answer("cancelled (`status: cancelled`, `cancelledAt`)", _ref("Event")),
+            "202": _answer("its actor has not answered yet: decided anyway, once; read the "
+                           "event", {"type": "object"},
+                           {"Location": {"schema": {"type": "string"}}}),
+            "403": _ERROR, "404": _ERROR,
+            "409": _answer("checked_in (a ticket was checked in: the event is under way) / "
+                           "event_cancel_needs_queued", _ref("Rejection"))}}},
     "/api/events/{event_id}/book": {"post": {
         "summary": "Book seats", "security": _AUTH, "parameters":
             _EVENT_ID + parameters(BookHeaders, "header"),
@@ -118,8 +134,8 @@ _PATHS: dict[str, Any] = {
                            "to join. An accepted booking uses the admission up; a 409 or 422 "
                            "leaves it open", _ref("Rejection")),
             "404": _answer("no such event", _ref("Rejection")),
-            "409": _answer("sold out / not on sale / waiting_room_needs_queued",
-                           _ref("Rejection")),
+            "409": _answer("sold out / not on sale / event_cancelled / "
+                           "waiting_room_needs_queued", _ref("Rejection")),
             "422": _answer("over the per-user limit / bad input", _ref("Rejection")),
             "429": _answer("rate limited", _ref("Error"), _RETRY),
             "503": _answer("broker or database unavailable", _ref("Error"), _RETRY)}}},
@@ -164,11 +180,29 @@ _PATHS: dict[str, Any] = {
         "parameters": _BOOKING_ID,
         "responses": {"200": _answer("booking", _ref("Booking")), "404": _ERROR}}},
     "/api/bookings/{booking_id}/cancel": {"post": {
-        "summary": "Cancel a confirmed or held booking; seats go back on sale at once",
+        "summary": "Cancel a confirmed or held booking; seats go back on sale at once. A "
+                   "confirmed paid booking is refunded in full through the provider "
+                   "(`refund`), within the event's `refundableUntil` only",
         "security": _AUTH, "parameters": _BOOKING_ID,
-        "responses": {"200": _answer("cancelled", _ref("Booking")), "404": _ERROR,
+        "responses": {"200": _answer("cancelled (a paid one with its `refund`)",
+                                     _ref("Booking")), "404": _ERROR,
                       "409": _answer("not_cancellable / checked_in (a ticket of it was "
-                                     "checked in at the door)", _ref("Error"))}}},
+                                     "checked in at the door) / refund_window_closed (paid, "
+                                     "and past `refundableUntil` or the event sets none)",
+                                     _ref("Error"))}}},
+    "/api/bookings/{booking_id}/extend": {"post": {
+        "summary": "More time on a held booking or offer (its owner only), once (WCAG 2.2.1): "
+                   "its deadline moves by the event's holdSeconds, at most 10 minutes. The "
+                   "buyer is warned 60 s before a deadline (a `booking` stream event with "
+                   "`warning: true` and an email) on holds longer than that",
+        "security": _AUTH, "parameters": _BOOKING_ID,
+        "responses": {
+            "200": _answer("extended: the hold with its new `expiresAt`", _ref("Booking")),
+            "202": _answer("not decided within the wait: read the booking", _ref("Booking"),
+                           {"Location": {"schema": {"type": "string"}}}),
+            "404": _ERROR,
+            "409": _answer("already_extended / hold_expired / not_extendable (not held)",
+                           _ref("Error"))}}},
     "/api/bookings/{booking_id}/pay": {"post": {
         "summary": "Pay a held booking (its owner only); at most one successful charge per "
                    "booking, whatever keys are sent",
@@ -256,6 +290,11 @@ _PATHS: dict[str, Any] = {
         "summary": "Server-Sent Events: `stock` for everyone, `booking` and `queue` (a "
                    "waiting-room entry's status, or its position band, at most once a "
                    "second) for the ticket's (or bearer token's) user",
+        "description": "A `stock` frame is `{eventId, availableTickets}`, at most one per "
+                       "event every 0.1 s; after a batch of the event's owning actor it "
+                       "also has `bookings` and `bookingsEpoch`: bookings taken since the "
+                       "actor loaded the event under that epoch, a running count (a rate is "
+                       "the rise between frames; under a new epoch it started again at 0).",
         "parameters": [{"name": "ticket", "in": "query", "schema": {"type": "string"},
                         "description": "from `POST /api/stream/ticket`; never put the access "
                                        "token in this URL"}],

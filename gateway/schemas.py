@@ -17,7 +17,9 @@ from engine.auth import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from engine.currencies import DEFAULT_CURRENCY, EXPONENTS
 from engine.errors import InvalidQuantity, InvalidWaitingRoom
 from gateway.fields import (
+    MAX_DESCRIPTION,
     NO_CONTROL,
+    Description,
     Email,
     EventName,
     Id,
@@ -135,10 +137,22 @@ RoomField = Annotated[WaitingRoomInput, Refusal(InvalidWaitingRoom), Field(descr
     "when malformed"))]
 
 
+RefundableUntil = Annotated[When, Field(description=(
+    "until when (exclusive) a buyer may cancel a confirmed paid booking and be refunded in "
+    "full; null (the default): paid bookings are not cancellable by their buyers (`409 "
+    "refund_window_closed`). Free events' bookings are cancellable whatever it says"))]
+EventDescription = Annotated[Description, Field(description=(
+    f"plain text, at most {MAX_DESCRIPTION} characters; line breaks are kept (CRLF and CR "
+    "are stored as LF), other control characters refused; shown as text, never as markup. "
+    "The whole body still counts against `MAX_BODY_BYTES` (16384 by default, room for 5000 "
+    "characters of up to three UTF-8 bytes each)"))]
+
+
 class EventInput(Body):
     """A new event."""
 
     name: EventName
+    description: EventDescription = ""
     venue: Label | None = None
     starts_at: When | None = None
     sale_starts_at: When | None = None
@@ -148,6 +162,7 @@ class EventInput(Body):
     currency: Currency = DEFAULT_CURRENCY
     hold_seconds: HoldSeconds = DEFAULT_HOLD_SECONDS
     waitlist: Waitlist = True
+    refundable_until: RefundableUntil | None = None
     waiting_room: RoomField = optional()
 
 
@@ -155,6 +170,7 @@ class EventPatch(Body):
     """An edit: only the fields sent change."""
 
     name: EventName = optional()
+    description: EventDescription = optional()
     venue: Label | None = None
     starts_at: When | None = None
     sale_starts_at: When | None = None
@@ -164,6 +180,7 @@ class EventPatch(Body):
     currency: Currency = optional()
     hold_seconds: HoldSeconds = optional()
     waitlist: Waitlist = optional()
+    refundable_until: RefundableUntil | None = None
     waiting_room: RoomField = optional()
 
 

@@ -49,6 +49,15 @@ def _frame(event: str, data: object) -> bytes:
     return b"event: " + event.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
 
 
+def _stock_data(update: StockUpdate) -> dict[str, int]:
+    data = {"eventId": update.event_id, "availableTickets": update.available}
+    if update.booked is not None:
+        # Cumulative, so a debounced or missed frame loses nothing: the page counts the rise
+        # (and, under a new epoch, a fresh count since the actor reloaded the event).
+        data["bookings"], data["bookingsEpoch"] = update.booked
+    return data
+
+
 class StreamHub:
     """Fans engine notifications out to open SSE connections."""
 
@@ -57,8 +66,11 @@ class StreamHub:
         self._subscribers: set[Subscriber] = set()
         #: Open streams per "user:<id>" / "addr:<address>", and in all under "".
         self._open: Counter[str] = Counter()
-        self._pending: dict[EventId, int] = {}
+        self._pending: dict[EventId, StockUpdate] = {}
         self._flush: asyncio.TimerHandle | None = None
+        #: The latest booking count heard per event (`StockUpdate.booked`): where a page that
+        #: opens now starts counting (`booked`), so the first frame it sees is not lost.
+        self._booked: dict[EventId, tuple[int, int]] = {}
 
     def subscribe(self, user_id: UserId | None, address: str) -> Subscriber:
         """A new connection's mailbox; `Overloaded` when a cap is reached."""
@@ -91,15 +103,24 @@ class StreamHub:
     def stock(self, updates: Sequence[StockUpdate]) -> None:
         """Note new stock counts; they go out on the next flush."""
         for u in updates:
-            self._pending[u.event_id] = u.available
+            if u.booked is not None:
+                self._booked[u.event_id] = u.booked
+            earlier = self._pending.get(u.event_id)
+            if u.booked is None and earlier is not None and earlier.booked is not None:
+                # Seats only (an edit): the actor's count still goes out with them.
+                u = StockUpdate(u.event_id, u.available, earlier.booked)
+            self._pending[u.event_id] = u
         if self._flush is None and self._subscribers:
             self._flush = asyncio.get_running_loop().call_later(STOCK_FLUSH_SECONDS,
                                                                 self._flush_stock)
 
+    def booked(self, event_id: EventId) -> tuple[int, int] | None:
+        """The latest (bookings, epoch) of an event's actor this gateway heard, if any."""
+        return self._booked.get(event_id)
+
     def _flush_stock(self) -> None:
         self._flush = None
-        frames = [_frame("stock", {"eventId": e, "availableTickets": n})
-                  for e, n in self._pending.items()]
+        frames = [_frame("stock", _stock_data(u)) for u in self._pending.values()]
         self._pending.clear()
         for sub in list(self._subscribers):
             for frame in frames:
@@ -108,12 +129,17 @@ class StreamHub:
     def outcome(self, outcome: Outcome) -> None:
         """Push a booking's outcome to its owner's connections on this gateway (a
         waiting-list offer is one, `offer: true`; a check-in's answer and the answer to a
-        join, of a waiting list or room, concern the request that asked for them only)."""
-        if outcome.checkin is not None or outcome.waitlist or outcome.queue is not None:
+        join, of a waiting list or room, an extension or an event's cancel concern the request
+        that asked for them only; a warning says the hold's deadline is near, with the
+        deadline)."""
+        if (outcome.checkin is not None or outcome.waitlist or outcome.queue is not None
+                or outcome.event_cancel or outcome.extension):
             return
         frame = _frame("booking", {"id": str(outcome.booking_id), "eventId": outcome.event_id,
                                    "status": outcome.status.value, "reason": outcome.reason,
-                                   "quantity": outcome.quantity, "offer": outcome.offer})
+                                   "quantity": outcome.quantity, "offer": outcome.offer,
+                                   **({"warning": True, "expiresAt": _instant(outcome)}
+                                      if outcome.warning else {})})
         for sub in list(self._subscribers):
             if sub.user_id == outcome.user_id:
                 self._offer(sub, frame)
@@ -146,3 +172,8 @@ class StreamHub:
             with contextlib.suppress(asyncio.QueueFull):
                 sub.queue.put_nowait(None)
         self._subscribers.clear()
+
+
+def _instant(outcome: Outcome) -> str | None:
+    at = outcome.expires_at
+    return None if at is None else at.isoformat().replace("+00:00", "Z")

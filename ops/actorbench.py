@@ -75,7 +75,7 @@ def book_command(event_id: int, user_id: int, quantity: int, key: str) -> BookCo
     return BookCommand(uuid.uuid4(), event_id, user_id, quantity, "actorbench", **extra)
 
 
-async def _fixtures(pool: asyncpg.Pool, users: int, capacity: int) -> tuple[int, list[int]]:
+async def fixtures(pool: asyncpg.Pool, users: int, capacity: int) -> tuple[int, list[int]]:
     """A fresh event with `capacity` seats and no per-user limit, and `users` buyers."""
     tag = uuid.uuid4().hex[:10]
     async with pool.acquire() as conn:
@@ -92,7 +92,7 @@ async def _fixtures(pool: asyncpg.Pool, users: int, capacity: int) -> tuple[int,
 async def actor_rate(pool: asyncpg.Pool, batch: int, bookings: int, quantity: int) -> float:
     """Bookings per second of one actor deciding `bookings` commands at most `batch` at
     a time (all queued before it starts, so every batch is full)."""
-    event, users = await _fixtures(pool, min(bookings, 5000), bookings * quantity)
+    event, users = await fixtures(pool, min(bookings, 5000), bookings * quantity)
     actor = ShardActor(0, PgShardStore(pool), NullOutlet(), max_batch=batch)
     for i in range(bookings):
         actor.submit(Envelope([book_command(event, users[i % len(users)], quantity,
@@ -108,10 +108,14 @@ async def actor_rate(pool: asyncpg.Pool, batch: int, bookings: int, quantity: in
     return bookings / elapsed
 
 
-async def raw_rate(pool: asyncpg.Pool, batch: int, bookings: int, quantity: int) -> float:
-    """Bookings per second of plain batched inserts of the same rows: `batch` bookings with
-    their tickets and idempotency keys per transaction, rows made before the clock starts."""
-    event, users = await _fixtures(pool, min(bookings, 5000), bookings * quantity)
+#: One transaction's rows for `insert_batch`: bookings, their tickets, their keys.
+RawBatch = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]
+
+
+def raw_batches(event: int, users: Sequence[int], bookings: int, batch: int,
+                quantity: int) -> list[RawBatch]:
+    """`bookings` confirmed bookings of `event` with their tickets and idempotency keys, in
+    transactions of `batch` bookings, made before any clock starts."""
     batches = []
     for start in range(0, bookings, batch):
         rows, tickets, keys = [], [], []
@@ -121,22 +125,36 @@ async def raw_rate(pool: asyncpg.Pool, batch: int, bookings: int, quantity: int)
             tickets += [(t.id, t.code, booking, event, user) for t in new_tickets(quantity)]
             keys.append((user, f"raw-{event}-{i}", booking, event, quantity))
         batches.append((rows, tickets, keys))
+    return batches
+
+
+async def insert_batch(conn: asyncpg.Connection, batch: RawBatch) -> None:
+    """One batch's rows in one transaction, a statement per table (`unnest`)."""
+    rows, tickets, keys = batch
+    async with conn.transaction():
+        await conn.execute(
+            "INSERT INTO bookings (id, event_id, user_id, quantity, status, reason)"
+            " SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::int[],"
+            " $5::text[], $6::text[])", *zip(*rows, strict=True))
+        await conn.execute(
+            "INSERT INTO tickets (id, code, booking_id, event_id, user_id)"
+            " SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::bigint[],"
+            " $5::bigint[])", *zip(*tickets, strict=True))
+        await conn.execute(
+            "INSERT INTO idempotency_keys (user_id, key, booking_id, event_id, quantity)"
+            " SELECT * FROM unnest($1::bigint[], $2::text[], $3::uuid[], $4::bigint[],"
+            " $5::int[])", *zip(*keys, strict=True))
+
+
+async def raw_rate(pool: asyncpg.Pool, batch: int, bookings: int, quantity: int) -> float:
+    """Bookings per second of plain batched inserts of the same rows: `batch` bookings with
+    their tickets and idempotency keys per transaction, rows made before the clock starts."""
+    event, users = await fixtures(pool, min(bookings, 5000), bookings * quantity)
+    batches = raw_batches(event, users, bookings, batch, quantity)
     started = time.perf_counter()
     async with pool.acquire() as conn:
-        for rows, tickets, keys in batches:
-            async with conn.transaction():
-                await conn.execute(
-                    "INSERT INTO bookings (id, event_id, user_id, quantity, status, reason)"
-                    " SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::int[],"
-                    " $5::text[], $6::text[])", *zip(*rows, strict=True))
-                await conn.execute(
-                    "INSERT INTO tickets (id, code, booking_id, event_id, user_id)"
-                    " SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::bigint[],"
-                    " $5::bigint[])", *zip(*tickets, strict=True))
-                await conn.execute(
-                    "INSERT INTO idempotency_keys (user_id, key, booking_id, event_id, quantity)"
-                    " SELECT * FROM unnest($1::bigint[], $2::text[], $3::uuid[], $4::bigint[],"
-                    " $5::int[])", *zip(*keys, strict=True))
+        for one in batches:
+            await insert_batch(conn, one)
     return bookings / (time.perf_counter() - started)
 
 

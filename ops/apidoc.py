@@ -51,6 +51,11 @@ _INTRO = """\
   event stream with `?ticket=` from `POST /api/stream/ticket` (valid 30 s, for the stream
   only); the access token never goes in a URL. Anyone can register as `USER`; `VENDOR` and `ADMIN`
   accounts are made by an operator (`ticketwar users add`), never through the API.
+- **The event stream** (`GET /api/stream`) sends `stock` frames to everyone:
+  `{eventId, availableTickets}`, at most one per event every 0.1 s; after a batch of the
+  event's owning actor also `bookings` and `bookingsEpoch`, the bookings it took since it
+  loaded the event under that epoch (a running count: a rate is the rise between frames;
+  under a new epoch it started again at 0). `booking` frames go to the booking's owner.
 - **Idempotency**: `POST /api/events/{event_id}/book` takes an optional `Idempotency-Key`
   header (1 to 200 characters, scoped to the signed-in user). A retry with the same key gets
   the first request's outcome; the same key with another event or quantity is

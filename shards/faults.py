@@ -2,7 +2,9 @@
 
 Active only when FAULT_INJECTION is set (never by default). `crash_after_commit:N` kills the
 worker with SIGKILL right after its N-th batch commits and before that batch is acked — the
-window in which a naive design loses or duplicates orders.
+window in which a naive design loses or duplicates orders. `crash_after_event_cancel` does
+the same right after the batch that cancels an event commits: the refunds it owes are in the
+outbox, and nobody has been answered.
 """
 
 from __future__ import annotations
@@ -34,6 +36,17 @@ class CrashAfterCommitStore(PgShardStore):
             os.kill(os.getpid(), signal.SIGKILL)
 
 
+class CrashAfterEventCancelStore(PgShardStore):
+    """A PgShardStore that SIGKILLs its own process after committing an event's cancel."""
+
+    async def commit(self, batch: BatchWrite) -> None:
+        """Commit, then die before anyone acks if the batch cancelled an event."""
+        await super().commit(batch)
+        if batch.events_cancelled:
+            log.warning("fault injection: SIGKILL after an event's cancel, before ack")
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
 def store_for(spec: str, pool: asyncpg.Pool) -> PgShardStore:
     """The shard store FAULT_INJECTION asks for (a plain one when empty)."""
     if not spec:
@@ -41,4 +54,6 @@ def store_for(spec: str, pool: asyncpg.Pool) -> PgShardStore:
     kind, _, arg = spec.partition(":")
     if kind == "crash_after_commit":
         return CrashAfterCommitStore(pool, int(arg or 1))
+    if kind == "crash_after_event_cancel":
+        return CrashAfterEventCancelStore(pool)
     raise ValueError(f"unknown FAULT_INJECTION {spec!r}")

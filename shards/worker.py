@@ -49,7 +49,9 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> i
         await runtime.wake_holds()  # forwarded through the exchange, so once it is declared
         log.info("shard worker %d/%d consuming", settings.shard_worker_index + 1,
                  settings.shard_workers)
-        waits = {asyncio.create_task(stop.wait(), name="stop"),
+        # The safety net for holds of events no living owner has armed (a vanished host).
+        sweep = asyncio.create_task(runtime.sweep_overdue_holds(), name="hold-sweep")
+        waits = {sweep, asyncio.create_task(stop.wait(), name="stop"),
                  asyncio.create_task(runtime.failed.wait(), name="actor-died"),
                  asyncio.create_task(consumer.lost.wait(), name="consumer-lost")}
         done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)

@@ -42,6 +42,33 @@ async def test_one_event_names_its_organizer_the_list_does_not(api: Api) -> None
     assert "organizer" not in (await api.call("GET", f"/api/events/{unnamed['id']}")).body
 
 
+async def test_description_round_trip_and_bounds(api: Api) -> None:
+    # Plain text in lines: kept as sent (CRLF stored as LF, NFC), read back by the event and
+    # its edits, left out of the list; too long, a wrong type or a control character is a
+    # 422 naming the field, never a 500.
+    vendor = await api.account(Role.VENDOR)
+    plain = await api.event(vendor)
+    assert plain["description"] == ""
+    text = "Doors at 19:00.\r\n\tNo re-entry.\n<b>Cafe\u0301</b>"
+    event = await api.event(vendor, description=text)
+    stored = "Doors at 19:00.\n\tNo re-entry.\n<b>Caf\u00e9</b>"
+    assert event["description"] == stored
+    path = f"/api/events/{event['id']}"
+    assert (await api.call("GET", path)).body["description"] == stored
+    edited = await api.call("PATCH", path, vendor, json={"description": "x" * 5000})
+    assert (edited.status, edited.body["description"]) == (200, "x" * 5000)
+    listed = await api.call("GET", "/api/events?limit=1000")
+    assert all("description" not in e for e in listed.body)
+    for bad in ("x" * 5001, 5, None, ["a"], "bell\u0007", "nul\u0000"):
+        for method, where in (("POST", "/api/events"), ("PATCH", path)):
+            body = {"description": bad} | ({"name": "x", "totalTickets": 1}
+                                           if method == "POST" else {})
+            reply = await api.call(method, where, vendor, json=body)
+            assert (reply.status, reply.body["error"], reply.body.get("field")) \
+                == (422, "invalid_input", "description"), (method, bad)
+    assert (await api.call("GET", path)).body["description"] == "x" * 5000
+
+
 async def test_only_vendors_and_admins_create(api: Api) -> None:
     user, admin = await api.account(Role.USER), await api.account(Role.ADMIN)
     body = {"name": "Gig", "totalTickets": 10}

@@ -107,3 +107,62 @@ def test_a_hold_takes_seats_until_settled_or_dropped() -> None:
     assert domain.decide_booking(lg, 9, 1, NOW) == "sold_out"
     domain.drop_hold(lg, other.booking_id)
     assert (lg.sold, lg.on_hold, lg.available, lg.held) == (2, 0, 2, {7: 2})
+
+
+def test_the_refund_window_closes_at_its_instant() -> None:
+    lg = ledger()
+    assert not domain.refundable(lg, NOW)  # no window set: paid bookings are not refunded
+    lg.refundable_until = NOW
+    assert domain.refundable(lg, NOW - timedelta(microseconds=1))
+    assert not domain.refundable(lg, NOW)
+
+
+def test_cancelling_an_event_clears_everything_and_refuses_after() -> None:
+    lg = ledger(capacity=5)
+    lg.price_cents, lg.hold_seconds = 100, 120
+    domain.confirm(lg, 1, 2)
+    taken = domain.hold(lg, uuid.uuid4(), 2, 1, NOW)
+    sold, holds = domain.cancel_event(lg)
+    assert (sold, holds) == (2, [taken])
+    assert (lg.sold, lg.on_hold, lg.held, lg.available, lg.waitlist_open) == (0, 0, {}, 0, False)
+    assert domain.decide_booking(lg, 3, 1, NOW) == "event_cancelled"
+    assert domain.availability(5, 0, None, NOW, cancelled=True) is Availability.CANCELLED
+
+
+def test_a_hold_is_warned_a_minute_ahead_and_extended_once() -> None:
+    lg = ledger()
+    lg.price_cents, lg.hold_seconds = 100, 300
+    booking = uuid.uuid4()
+    taken = domain.hold(lg, booking, 1, 1, NOW)
+    assert domain.due_warnings(lg, taken.warn_at - timedelta(seconds=1)) == []
+    assert domain.due_warnings(lg, taken.warn_at) == [taken]
+    domain.warn(lg, booking)
+    assert domain.due_warnings(lg, taken.warn_at) == []  # once per deadline
+    assert domain.decide_extension(lg, booking, 2, NOW) == "not_extendable"  # not theirs
+    assert domain.decide_extension(lg, booking, 1, NOW) is None
+    longer = domain.extend(lg, booking)
+    assert longer.expires_at == taken.expires_at + timedelta(seconds=300)
+    assert (longer.warned, longer.extended) == (False, True)
+    assert domain.due_warnings(lg, longer.warn_at) == [longer]  # warned again, before the new
+    assert domain.decide_extension(lg, booking, 1, NOW) == "already_extended"
+    assert domain.decide_extension(lg, booking, 1, longer.expires_at) == "not_extendable"
+    lg.hold_seconds = 3600
+    assert domain.extend(lg, booking).expires_at == longer.expires_at + domain.MAX_EXTENSION
+    short = ledger()
+    short.price_cents, short.hold_seconds = 100, 60
+    domain.hold(short, uuid.uuid4(), 1, 1, NOW)
+    assert domain.due_warnings(short, NOW) == []  # too short to be warned
+
+
+def test_the_ledger_counts_bookings_taken_not_seats_nor_offers() -> None:
+    # The organizer's bookings per second: one per confirmed booking or buyer's hold, however
+    # many seats; a refusal, a settled hold (already counted) and a waiting-list offer (the
+    # engine's move) add none.
+    lg = EventLedger(1, 10, 0, None, None, epoch=1, price_cents=100)
+    taken = domain.hold(lg, uuid.uuid4(), 7, 3, NOW)
+    domain.confirm(lg, 8, 2)
+    assert domain.book(lg, 9, 20, NOW) == "sold_out"
+    domain.settle(lg, taken.booking_id)
+    domain.hold(lg, uuid.uuid4(), 10, 1, NOW, offer=True)
+    assert (lg.booked, lg.sold) == (2, 5)
+

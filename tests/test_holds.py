@@ -72,6 +72,32 @@ async def test_a_paid_booking_is_held_and_its_seats_are_out_of_sale(api: Api) ->
     assert (await check_invariants(api.pool, [event["id"]])).ok
 
 
+async def test_my_bookings_carry_a_holds_deadline_and_price(api: Api) -> None:
+    # The web UI's list shows a hold's countdown and amount from this one read, with no read
+    # per held booking: the list says what `GET /api/bookings/{id}` says.
+    paid = await api.event(totalTickets=5, priceCents=1250, currency="JPY", holdSeconds=60)
+    free = await api.event(totalTickets=5)
+    buyer = await api.account()
+    held = await api.book(buyer, paid["id"], 2)
+    dropped = await api.book(buyer, paid["id"], 1)
+    confirmed = await api.book(buyer, free["id"], 1)
+    assert (held.status, dropped.status, confirmed.status) == (201, 201, 201)
+    assert (await api.call("POST", f"/api/bookings/{dropped.body['id']}/cancel",
+                           buyer)).status == 200
+    mine = {b["id"]: b for b in (await api.call("GET", "/api/me/bookings", buyer)).body}
+    listed = mine[held.body["id"]]
+    assert (listed["status"], listed["amountCents"], listed["currency"]) == ("held", 2500,
+                                                                             "JPY")
+    assert datetime.fromisoformat(listed["expiresAt"]) \
+        == datetime.fromisoformat(held.body["expiresAt"])
+    # A hold that ended keeps its price, not a deadline that no longer means anything; a
+    # free booking has neither.
+    ended = mine[dropped.body["id"]]
+    assert (ended["status"], ended["amountCents"], "expiresAt" in ended) == ("cancelled",
+                                                                            1250, False)
+    assert {"expiresAt", "amountCents", "currency"}.isdisjoint(mine[confirmed.body["id"]])
+
+
 async def test_sold_plus_held_never_exceeds_capacity_in_the_database(api: Api) -> None:
     event = await api.event(totalTickets=3, priceCents=100)
     buyer = await api.account()

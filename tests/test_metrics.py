@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from engine.payments.fake import FakeProvider
 from gateway.keys import checkout_key, payments_key
-from tests.clock import CLOCK, FakeClock
+from tests.clock import FakeClock
 from tests.factories import Account
 from tests.helpers import Api
 
@@ -58,13 +57,6 @@ async def test_metrics_count_outcomes_batches_and_seats(make_api: object) -> Non
     latency_count = sum(v for (name, labels), v in m.items()
                         if name == "ticketwar_booking_duration_seconds_count")
     assert latency_count >= len(buyers)
-
-
-@pytest.fixture
-def clock() -> Iterator[FakeClock]:
-    """The session clock, back to real time after the test."""
-    yield CLOCK
-    CLOCK.reset()
 
 
 @pytest.mark.both_transports
@@ -134,6 +126,73 @@ async def test_metrics_count_holds_expiries_payments_and_refunds(
         assert gateway[(name, labels)] - gateway_before.get((name, labels), 0) == value, name
 
 
+@pytest.mark.both_transports
+async def test_metrics_count_waitlist_joins_offers_and_length(
+        make_api: object, clock: FakeClock) -> None:
+    api: Api = await make_api()  # type: ignore[operator]
+    # Other tests' offers may pass on or expire meanwhile (the clock moves for all): shard
+    # figures are differences from here, bounded by what the database saw elsewhere.
+    await api.drain()
+    since = await api.pool.fetchval("SELECT now()")
+    _, before = await _snapshot(api)
+    event = await api.event(totalTickets=2, holdSeconds=30)
+    holders = await api.accounts(2)
+    tickets = [(await api.book(h, event["id"])).body for h in holders]
+    waiting = await api.accounts(4)
+    for buyer in waiting:
+        joined = await api.call("POST", f"/api/events/{event['id']}/waitlist", buyer,
+                                json={"quantity": 1})
+        assert joined.status == 201, joined.body
+
+    async def elsewhere(what: str) -> int:
+        """Offers of other events made (`offered`) or that expired (`expired`) since."""
+        sql = ("SELECT count(*) FROM waitlist_entries WHERE status = 'offered'"
+               " AND updated_at >= $1 AND event_id <> $2" if what == "offered" else
+               "SELECT count(*) FROM bookings WHERE offer AND status = 'expired'"
+               " AND decided_at >= $1 AND event_id <> $2")
+        return int(await api.pool.fetchval(sql, since, event["id"]))
+
+    async def offer_of(buyer: Account) -> str:
+        await api.drain()
+        [mine] = (await api.call("GET", "/api/me/waitlist", buyer)).body
+        assert mine["status"] == "offered", mine
+        return str(mine["id"])
+
+    await api.drain()
+    _, joined_ = await _snapshot(api)
+    waits = ("ticketwar_event_waitlist_length", (("event_id", str(event["id"])),))
+    assert joined_[waits] == 4
+    assert _delta(joined_, before, "ticketwar_waitlist_joins_total") == 4
+    assert 4 - await elsewhere("offered") <= _delta(
+        joined_, before, "ticketwar_waitlist_length") <= 4
+
+    # A cancel offers the seat to the first, who takes it; the next cancel's offer is
+    # declined (offered on at once), and the one after that expires (offered on again).
+    await api.call("POST", f"/api/bookings/{tickets[0]['id']}/cancel", holders[0])
+    taken = await api.call("POST", f"/api/bookings/{await offer_of(waiting[0])}/pay",
+                           waiting[0])
+    assert taken.status == 200, taken.body
+    await api.call("POST", f"/api/bookings/{tickets[1]['id']}/cancel", holders[1])
+    declined = await api.call("POST", f"/api/bookings/{await offer_of(waiting[1])}/cancel",
+                              waiting[1])
+    assert declined.status == 200, declined.body
+    await offer_of(waiting[2])
+    clock.advance(31)
+    await offer_of(waiting[3])
+
+    _, after = await _snapshot(api)
+    assert after[waits] == 0
+
+    def offers(outcome: str) -> float:
+        return sum(v - before.get((n, labels), 0) for (n, labels), v in after.items()
+                   if n == "ticketwar_waitlist_offers_total" and ("outcome", outcome) in labels)
+
+    made, expired = offers("made"), offers("expired")
+    assert 4 <= made <= 4 + await elsewhere("offered")
+    assert (offers("taken"), offers("declined")) == (1, 1)
+    assert 1 <= expired <= 1 + await elsewhere("expired")
+
+
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
@@ -160,7 +219,7 @@ def _total(m: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str) -
     return sum(v for (n, _), v in m.items() if n == name)
 
 
-def test_a_shard_actor_starts_its_hold_series_at_zero(db_pool: object) -> None:
+def test_a_shard_actor_starts_its_hold_and_waitlist_series_at_zero(db_pool: object) -> None:
     """A counter first seen above 0 has no rate in Prometheus until it moves again: the first
     expiries of a sale would be missing from the dashboard (seen: the panel of expired holds
     empty after a surge that expired some)."""
@@ -172,5 +231,9 @@ def test_a_shard_actor_starts_its_hold_series_at_zero(db_pool: object) -> None:
     metrics = Metrics()
     ShardActor(3, PgShardStore(db_pool), DeadLetters(), metrics=metrics)  # type: ignore[arg-type]
     for name in ("ticketwar_holds_taken_total", "ticketwar_holds_expired_total",
-                 "ticketwar_holds_open"):
+                 "ticketwar_holds_open", "ticketwar_waitlist_joins_total",
+                 "ticketwar_waitlist_length"):
         assert metrics.registry.get_sample_value(name, {"shard": "3"}) == 0.0, name
+    for outcome in ("made", "taken", "expired", "declined"):
+        assert metrics.registry.get_sample_value(
+            "ticketwar_waitlist_offers_total", {"shard": "3", "outcome": outcome}) == 0.0

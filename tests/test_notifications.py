@@ -12,6 +12,7 @@ import signal
 import sys
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from email.message import EmailMessage
 from typing import Any
 
@@ -24,7 +25,7 @@ from engine.notify.sender import OutboxSender, backoff
 from engine.notify.smtp import SmtpNotifier, SmtpServer
 from engine.payments.fake import FakeProvider
 from engine.settings import Secret
-from engine.types import Strategy
+from engine.types import Role, Strategy
 from gateway.keys import checkout_key, metrics_key, outbox_sender_key, payments_key
 from tests.clock import CLOCK, FakeClock
 from tests.conftest import TEST_DATABASE_URL
@@ -35,13 +36,6 @@ from tests.mail_server import MailServer, running_mail_server
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: The From of the tests' own senders (the gateways' is the default, at localhost).
 MAIL_FROM = "Tickets <tickets@test.example>"
-
-
-@pytest.fixture
-def clock() -> Iterator[FakeClock]:
-    """The session clock, back to real time after the test."""
-    yield CLOCK
-    CLOCK.reset()
 
 
 @pytest.fixture
@@ -201,6 +195,74 @@ async def test_a_late_payment_refunded_sends_a_refund_notice(make_api: Any, mail
     assert refund["Subject"] == "Refund of 1,400 JPY for Kabuki"
     assert "after your hold on the seats had expired" in _body(refund)
     assert len(mail.to(buyer.email)) == 2  # the expiry, and the refund
+
+
+async def test_an_event_cancelled_sends_each_payer_a_refund_notice(
+        make_api: Any, mail: MailServer) -> None:
+    api = await _mailing_api(make_api, mail)
+    vendor = await api.account(Role.VENDOR)
+    event = await api.event(vendor, name="Opera", totalTickets=2, priceCents=4000)
+    buyer = await api.account()
+    held = await api.book(buyer, event["id"], 1)
+    paid = await api.call("POST", f"/api/bookings/{held.body['id']}/pay", buyer,
+                          json={"paymentToken": "tok_ok"})
+    assert paid.body["status"] == "confirmed"
+    assert (await api.call("POST", f"/api/events/{event['id']}/cancel", vendor)).status == 200
+    checkout: Checkout = api.app[checkout_key]
+    await checkout.settled()
+    await _sent(api.pool, held.body["id"], "refund")
+    [refund] = [m for m in mail.to(buyer.email) if m["Subject"].startswith("Refund")]
+    assert refund["Subject"] == "Refund of 40.00 EUR for Opera"
+    assert "the organizer cancelled the event" in _body(refund)
+
+
+async def test_a_waiting_list_offer_is_emailed_once(make_api: Any, mail: MailServer) -> None:
+    api = await _mailing_api(make_api, mail)
+    event = await api.event(name="Zugabe", totalTickets=1)
+    holder, waiter = await api.accounts(2)
+    booked = await api.book(holder, event["id"], 1)
+    assert booked.status == 201, booked.body
+    joined = await api.call("POST", f"/api/events/{event['id']}/waitlist", waiter,
+                            json={"quantity": 1})
+    assert joined.status == 201, joined.body
+    cancelled = await api.call("POST", f"/api/bookings/{booked.body['id']}/cancel", holder)
+    assert cancelled.status == 200, cancelled.body
+    message = await _one_email(mail, waiter, "offer")
+    assert message["Subject"].startswith("Seats for Zugabe are yours until"), message["Subject"]
+    assert "next on the waiting list" in _body(message)
+    [offer] = await api.pool.fetch(
+        "SELECT booking_id FROM notifications WHERE kind = 'offer' AND booking_id IN"
+        " (SELECT id FROM bookings WHERE user_id = $1)", waiter.id)
+    assert await api.pool.fetchval("SELECT offer FROM bookings WHERE id = $1",
+                                   offer["booking_id"])
+
+
+# -- retention ---------------------------------------------------------------------------
+
+async def test_settled_notifications_are_deleted_after_their_retention(
+        make_api: Any, mail: MailServer, clock: FakeClock) -> None:
+    api = await _mailing_api(make_api, mail)
+    event = await api.event(totalTickets=5)
+    old_buyer, recent_buyer = await api.accounts(2)
+    old = (await api.book(old_buyer, event["id"], 1)).body["id"]
+    old_row = await _sent(api.pool, old, "receipt")
+    clock.advance(20 * 86400)
+    recent = (await api.book(recent_buyer, event["id"], 1)).body["id"]
+    recent_row = await _sent(api.pool, recent, "receipt")
+    # A row never sent, however old, is not the sender's to delete: it is still owed.
+    owed = uuid.uuid4()
+    await api.pool.execute(
+        "INSERT INTO notifications (id, kind, booking_id, created_at, due_at)"
+        " VALUES ($1, 'receipt', $2, $3, $4)", owed, uuid.UUID(recent),
+        clock.now() - timedelta(days=90), clock.now() + timedelta(days=900))
+    clock.advance(15 * 86400)  # the first receipt is 35 days old, the second 15
+
+    await api.app[outbox_sender_key].prune()
+
+    left = {r["id"] for r in await api.pool.fetch(
+        "SELECT id FROM notifications WHERE id = ANY($1::uuid[])",
+        [old_row["id"], recent_row["id"], owed])}
+    assert left == {recent_row["id"], owed}
 
 
 # -- failures ----------------------------------------------------------------------------

@@ -71,6 +71,38 @@ def test_an_expiry_and_a_refund_say_what_happened() -> None:
                              currency="KWD", codes=()), mail_from="t@x.example", now=NOW)
     assert refund["Subject"] == "Refund of 1.250 KWD for Nachtkonzert"
     assert "arrived after your hold" in refund.get_content()
+    for reason, words in (("buyer_cancelled", "you cancelled your booking"),
+                          ("event_cancelled", "the organizer cancelled the event")):
+        cancelled = compose(_notice(kind="refund", booking_status="cancelled",
+                                    amount_cents=900, currency="EUR", refund_reason=reason),
+                            mail_from="t@x.example", now=NOW)
+        assert words in cancelled.get_content()
+
+
+def test_a_warning_says_when_the_hold_ends_and_that_it_can_be_extended() -> None:
+    warning = compose(_notice(kind="warning", booking_status="held", quantity=2, codes=(),
+                              expires_at=datetime(2026, 12, 2, 0, 30, tzinfo=UTC)),
+                      mail_from="t@x.example", now=NOW)
+    assert warning["Subject"] == "Your hold for Nachtkonzert ends soon"
+    body = warning.get_content()
+    assert "held until Wednesday 2 December 2026, 00:30 UTC" in body
+    assert "extend the hold once" in body
+
+
+def test_an_offer_says_how_many_seats_until_when_and_what_to_do() -> None:
+    deadline = datetime(2026, 12, 2, 1, 10, tzinfo=UTC)
+    paid = compose(_notice(kind="offer", booking_status="held", codes=(), expires_at=deadline,
+                           amount_cents=3000, currency="EUR"), mail_from="t@x.example", now=NOW)
+    assert paid["Subject"] == (
+        "Seats for Nachtkonzert are yours until Wednesday 2 December 2026, 01:10 UTC")
+    body = paid.get_content()
+    for text in ("2 seats for Nachtkonzert", "held for you for 30.00 EUR until Wednesday",
+                 "To pay for them", "offered to the next buyer waiting"):
+        assert text in body, text
+    free = compose(_notice(kind="offer", booking_status="held", quantity=1, codes=(),
+                           expires_at=deadline), mail_from="t@x.example", now=NOW)
+    assert "1 seat for" in free.get_content() and "To accept them" in free.get_content()
+    assert "EUR" not in free.get_content()
 
 
 def test_the_message_id_is_the_notifications_own() -> None:

@@ -4,13 +4,16 @@ dashboards returns data from a real Prometheus scraping a running stack during a
 from __future__ import annotations
 
 import asyncio
+import configparser
 import json
 import os
 import shutil
+import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
@@ -18,6 +21,7 @@ import yaml
 
 from engine.auth import TokenIssuer
 from engine.settings import Secret
+from engine.transport.amqp.topology import Names, shard_queue_arguments
 from ops.surge import scenario as scenarios
 from ops.surge.runner import run_surge
 from ops.surge.stack import free_port, local_gateway
@@ -40,42 +44,160 @@ def dashboard_queries() -> list[tuple[str, str, str]]:
     return out
 
 
-async def _compose(*args: str, secret: str | None) -> tuple[int, str]:
-    env = {k: v for k, v in os.environ.items() if k != "JWT_SECRET"}
-    if secret is not None:
-        env["JWT_SECRET"] = secret
+#: Placeholder secrets the compose file is checked with (never real ones).
+COMPOSE_SECRETS = {"JWT_SECRET": "x" * 40, "RABBITMQ_ERLANG_COOKIE": "testcookie"}
+
+
+async def _compose(*args: str, secrets: dict[str, str] | None = None) -> tuple[int, str]:
+    env = {k: v for k, v in os.environ.items() if k not in COMPOSE_SECRETS}
+    env.update(COMPOSE_SECRETS if secrets is None else secrets)
     proc = await asyncio.create_subprocess_exec(
         str(Path(sys.executable).parent / "docker-compose"), "-f",
         str(ROOT / "docker-compose.yml"), *args, env=env, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT)
-    out, _ = await proc.communicate()
+        stderr=asyncio.subprocess.PIPE)
+    out, err = await proc.communicate()
     assert proc.returncode is not None
-    return proc.returncode, out.decode()
+    return proc.returncode, (out + err).decode()
+
+
+def _resolved() -> dict[str, Any]:
+    """The compose file as Docker Compose resolves it (anchors merged, paths absolute)."""
+    env = {**{k: v for k, v in os.environ.items() if k not in COMPOSE_SECRETS},
+           **COMPOSE_SECRETS}
+    out = subprocess.run(
+        [str(Path(sys.executable).parent / "docker-compose"), "-f",
+         str(ROOT / "docker-compose.yml"), "config", "--format", "json"],
+        env=env, capture_output=True, text=True, check=True).stdout
+    doc: dict[str, Any] = json.loads(out)
+    return doc
+
+
+def _brokers(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {name: svc for name, svc in compose["services"].items()
+            if svc.get("image", "").startswith("rabbitmq:")}
+
+
+def _engine(compose: dict[str, Any], command: str) -> dict[str, dict[str, Any]]:
+    """The services built from this repository whose command starts with `command`."""
+    return {name: svc for name, svc in compose["services"].items()
+            if "build" in svc and svc["command"][0] == command}
 
 
 async def test_compose_file_is_valid() -> None:
-    code, out = await _compose("config", "-q", secret="x" * 40)
+    code, out = await _compose("config", "-q")
     assert (code, out.strip()) == (0, "")
-    code, out = await _compose("config", "--services", secret="x" * 40)
+    code, out = await _compose("config", "--services")
     assert code == 0
-    assert set(out.split()) == {"postgres", "rabbitmq", "gateway", "shards", "prometheus",
-                                "grafana"}
-    # Without the secret the stack refuses to start rather than run with a default.
+    assert set(out.split()) == {"postgres", "rabbitmq1", "rabbitmq2", "rabbitmq3",
+                                "gateway1", "gateway2", "shards1", "shards2", "shards3",
+                                "prometheus", "grafana"}
+    # Without a secret the stack refuses to start rather than run with a default.
     # (compose 2.22 prints the error but exits 0 with -q, so read what it says.)
-    _, out = await _compose("config", secret=None)
-    assert "required variable JWT_SECRET is missing" in out
+    for missing in COMPOSE_SECRETS:
+        _, out = await _compose(
+            "config", secrets={k: v for k, v in COMPOSE_SECRETS.items() if k != missing})
+        assert f"required variable {missing} is missing" in out
 
 
-def test_prometheus_scrapes_every_gateway_process_of_the_compose_stack() -> None:
+def test_every_compose_command_exists_and_parses() -> None:
+    """What each container runs is in the image built here (a console script, a module
+    the Dockerfile copies) or a shell script sh accepts: a stack nobody can start on this
+    machine is at least one whose commands are real."""
+    compose = _resolved()
+    scripts = configparser.ConfigParser()
+    scripts.read(ROOT / "setup.cfg")
+    console = {line.split("=")[0].strip() for line in
+               scripts["options.entry_points"]["console_scripts"].splitlines() if line}
+    copied = (ROOT / "Dockerfile").read_text()
+    for name, svc in compose["services"].items():
+        command = svc.get("command")
+        if "build" in svc:
+            assert svc["build"]["context"] == str(ROOT), name
+            if command[:2] == ["python", "-m"]:
+                assert (ROOT / command[2] / "__main__.py").exists(), name
+                assert f"COPY {command[2]} " in copied, name
+            else:
+                assert command[0] in console, name
+        else:
+            assert ":" in svc["image"] and not svc["image"].endswith(":latest"), name
+        if command and command[:2] == ["sh", "-c"]:
+            check = subprocess.run(["sh", "-n", "-c", command[2]], capture_output=True,
+                                   text=True, check=False)
+            assert check.returncode == 0, f"{name}: {check.stderr}"
+
+
+def test_the_three_rabbitmq_nodes_are_configured_to_form_one_cluster() -> None:
+    compose = _resolved()
+    brokers = _brokers(compose)
+    assert len(brokers) == 3
+    nodes = {f"rabbit@{svc['hostname']}" for svc in brokers.values()}
+    assert len(nodes) == 3  # the image names its node rabbit@<hostname>
+    conf = ROOT / "ops" / "compose" / "rabbitmq-cluster.conf"
+    settings = dict(line.split(" = ", 1) for line in conf.read_text().splitlines()
+                    if line and not line.startswith("#"))
+    assert settings["cluster_formation.peer_discovery_backend"] == "classic_config"
+    assert {v for k, v in settings.items()
+            if k.startswith("cluster_formation.classic_config.nodes.")} == nodes
+    first = [n for n, svc in brokers.items() if not svc.get("depends_on")]
+    assert len(first) == 1  # one node starts alone, the others join it
+    cookie = compose["secrets"]["erlang_cookie"]
+    assert cookie.get("environment") == "RABBITMQ_ERLANG_COOKIE"  # no secret in a file
+    for name, svc in brokers.items():
+        mounts = {v["target"]: v for v in svc["volumes"]}
+        assert mounts["/etc/rabbitmq/conf.d/20-cluster.conf"]["source"] == str(conf)
+        assert mounts["/var/lib/rabbitmq"]["type"] == "volume"
+        assert mounts["/var/lib/rabbitmq"]["source"] == name  # a data volume of its own
+        assert [s["source"] for s in svc["secrets"]] == ["erlang_cookie"]
+        script = svc["command"][2]
+        assert "/run/secrets/erlang_cookie /var/lib/rabbitmq/.erlang.cookie" in script
+        assert "rabbitmq-plugins enable --offline rabbitmq_consistent_hash_exchange" in script
+        if name not in first:
+            assert {n: d["condition"] for n, d in svc["depends_on"].items()} == {
+                first[0]: "service_healthy"}
+    # Quorum queues need no broker setting: the engine declares its shard queues so.
+    assert shard_queue_arguments(Names("tw", 8))["x-queue-type"] == "quorum"
+
+
+def test_gateways_and_workers_are_spread_over_the_three_nodes() -> None:
+    compose = _resolved()
+    hosts = {svc["hostname"] for svc in _brokers(compose).values()}
+    gateways, workers = _engine(compose, "ticketwar"), _engine(compose, "python")
+    assert len(gateways) >= 2 and len(workers) >= 3
+    used: dict[str, set[str]] = {"gateway": set(), "worker": set()}
+    for kind, group in (("gateway", gateways), ("worker", workers)):
+        for name, svc in group.items():
+            host = urlsplit(svc["environment"]["AMQP_URL"]).hostname
+            assert host in hosts, name
+            used[kind].add(str(host))
+            # Every queue gets a member on each node only if all three are up first.
+            assert {n for n, d in svc["depends_on"].items()
+                    if d["condition"] == "service_healthy"} >= hosts | {"postgres"}, name
+    assert len(used["gateway"]) == len(gateways)  # no two gateways on one node
+    assert used["worker"] == hosts
+    assert all(g["environment"]["SHARD_WORKERS"] == "0" for g in gateways.values())
+    # A dead worker, gateway or node comes back by itself (docs/operations.md says so).
+    for name, svc in {**gateways, **workers, **_brokers(compose)}.items():
+        assert svc.get("restart") == "unless-stopped", name
+    published = [p["published"] for g in gateways.values() for p in g["ports"]]
+    assert len(set(published)) == len(gateways)
+
+
+def test_prometheus_scrapes_every_gateway_process_and_worker_of_the_compose_stack() -> None:
     """Behind one port each scrape would meet one process: Prometheus must list each
-    gateway process's own metrics port, as many as docker-compose starts."""
-    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-    gateway = compose["services"]["gateway"]["environment"]
-    processes, base = int(gateway["GATEWAY_PROCESSES"]), int(gateway["GATEWAY_METRICS_PORT"])
+    gateway process's own metrics port, as many as docker-compose starts, on every
+    gateway, and every shard worker."""
+    compose = _resolved()
+    expected = []
+    for name, svc in sorted(_engine(compose, "ticketwar").items()):
+        env = svc["environment"]
+        processes, base = int(env["GATEWAY_PROCESSES"]), int(env["GATEWAY_METRICS_PORT"])
+        expected += [f"{name}:{base + i}" for i in range(processes)]
+    workers = [f"{name}:{svc['environment']['SHARD_METRICS_PORT']}"
+               for name, svc in sorted(_engine(compose, "python").items())]
     config = yaml.safe_load((ROOT / "ops" / "prometheus.yml").read_text())
-    (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "gateway"]
-    targets = [t for group in job["static_configs"] for t in group["targets"]]
-    assert targets == [f"gateway:{base + i}" for i in range(processes)]
+    jobs = {j["job_name"]: [t for group in j["static_configs"] for t in group["targets"]]
+            for j in config["scrape_configs"]}
+    assert jobs == {"gateway": expected, "shards": workers}
 
 
 def test_dashboards_cover_the_operator_questions() -> None:
@@ -90,7 +212,9 @@ def test_dashboards_cover_the_operator_questions() -> None:
                    "ticketwar_fencing_conflicts_total", "up", "ticketwar_holds_open",
                    "ticketwar_holds_taken_total", "ticketwar_holds_expired_total",
                    "ticketwar_hold_expiry_delay_seconds", "ticketwar_payments_total",
-                   "ticketwar_payment_charge_seconds", "ticketwar_refunds_total"):
+                   "ticketwar_payment_charge_seconds", "ticketwar_refunds_total",
+                   "ticketwar_waitlist_length", "ticketwar_event_waitlist_length",
+                   "ticketwar_waitlist_joins_total", "ticketwar_waitlist_offers_total"):
         assert metric in exprs, metric
 
 
@@ -133,20 +257,27 @@ async def test_every_dashboard_query_returns_data(tmp_path: Path, db_pool: Any) 
             settings = Settings(database_url=Secret(TEST_DATABASE_URL),
                                 jwt_secret=Secret(secret))
             pool = await create_pool(settings)
-            # Then a paid event, for the panels of holds and payments.
+            # Then a paid event, for the panels of holds and payments, and a sold-out event
+            # with a waiting list, for the waiting list's.
             paid = scenarios.scaled(
                 scenarios.load(ROOT / "ops" / "scenarios" / "hold-and-abandon.toml"), 120)
+            rush = scenarios.scaled(
+                scenarios.load(ROOT / "ops" / "scenarios" / "waitlist-rush.toml"), 60)
             try:
                 result = await run_surge(scenario, url, pool, TokenIssuer(settings),
                                          strategy="queued", settle_seconds=30)
                 holds = await run_surge(paid, url, pool, TokenIssuer(settings),
                                         strategy="queued", settle_seconds=30)
+                waited = await run_surge(rush, url, pool, TokenIssuer(settings),
+                                         strategy="queued", settle_seconds=30)
             finally:
                 await pool.close()
             assert result.verdict.invariants_ok, result.verdict.violations
             assert result.stats.statuses[429] > 0  # the bots met the limit
             assert holds.verdict.invariants_ok, holds.verdict.violations
             assert holds.verdict.holds is not None and holds.verdict.holds.late_refunded > 0
+            assert waited.verdict.invariants_ok, waited.verdict.violations
+            assert waited.verdict.waitlist is not None and waited.verdict.waitlist.expired > 0
             async with aiohttp.ClientSession() as http:
                 async def query(expr: str) -> list[Any]:
                     async with http.get(f"{api}/query", params={"query": expr}) as resp:
@@ -164,14 +295,18 @@ async def test_every_dashboard_query_returns_data(tmp_path: Path, db_pool: Any) 
 
                 await assert_eventually(scraped, timeout=60, interval=0.5)
 
-                # The holds and payments of the paid surge have reached Prometheus.
+                # The holds and payments of the paid surge, and the waiting list of the
+                # sold-out one, have reached Prometheus.
                 async def counted() -> bool:
                     values = [await query(e) for e in (
                         "sum(ticketwar_holds_expired_total)",
                         "sum(ticketwar_hold_expiry_delay_seconds_count)",
                         'sum(ticketwar_payments_total{outcome="confirmed"})',
                         'sum(ticketwar_refunds_total{reason="hold_expired"})',
-                        "sum(ticketwar_payment_charge_seconds_count)")]
+                        "sum(ticketwar_payment_charge_seconds_count)",
+                        "sum(ticketwar_waitlist_joins_total)",
+                        'sum(ticketwar_waitlist_offers_total{outcome="expired"})',
+                        "max(ticketwar_event_waitlist_length)")]
                     return all(v and float(v[0]["value"][1]) > 0 for v in values)
 
                 await assert_eventually(counted, timeout=30, interval=0.5)

@@ -32,19 +32,31 @@ from tests.helpers import Api, assert_eventually, blocked_on_an_event_row
 from tests.worker import ShardWorker
 
 
-class UnreadableEventStore(PgShardStore):
-    """Loads one event as an old reader met a stored `-infinity`: a naive datetime.min, which
-    no aware clock can be compared with."""
+class SpoilingStore(PgShardStore):
+    """Loads one event with a value spoiled by `spoil` (what a buggy reader or a bad row
+    would hand the actor)."""
 
-    def __init__(self, pool: asyncpg.Pool, bad_event: EventId) -> None:
+    def __init__(self, pool: asyncpg.Pool, bad_event: EventId,
+                 spoil: Callable[[EventLedger], None]) -> None:
         super().__init__(pool)
-        self._bad = bad_event
+        self._bad, self._spoil = bad_event, spoil
 
     async def claim(self, event_ids: set[EventId]) -> dict[EventId, EventLedger]:
         ledgers = await super().claim(event_ids)
         if self._bad in ledgers:
-            ledgers[self._bad].sale_starts_at = datetime.min
+            self._spoil(ledgers[self._bad])
         return ledgers
+
+
+def unreadable_sale_start(ledger: EventLedger) -> None:
+    """As an old reader met a stored `-infinity`: a naive datetime.min, which no aware clock
+    can be compared with."""
+    ledger.sale_starts_at = datetime.min
+
+
+def unencodable_price(ledger: EventLedger) -> None:
+    """A price no bigint holds: its hold's amount is a value the driver refuses to encode."""
+    ledger.price_cents = 2**70
 
 
 async def test_an_event_its_reader_chokes_on_is_isolated_not_fatal(api: Api) -> None:
@@ -52,7 +64,7 @@ async def test_an_event_its_reader_chokes_on_is_isolated_not_fatal(api: Api) -> 
     buyers = await api.accounts(2)
     notifications, outcomes = Notifications(), []
     notifications.on_outcome(outcomes.append)
-    runtime = ShardRuntime(UnreadableEventStore(api.pool, bad), shards=1)
+    runtime = ShardRuntime(SpoilingStore(api.pool, bad, unreadable_sale_start), shards=1)
     transport = InprocTransport(runtime, notifications)
     await transport.start()
     try:
@@ -75,6 +87,32 @@ async def test_an_event_its_reader_chokes_on_is_isolated_not_fatal(api: Api) -> 
     row = await api.pool.fetchrow("SELECT status, reason FROM bookings WHERE id = $1",
                                   doomed.booking_id)
     assert (row["status"], row["reason"]) == ("rejected", "undeliverable")
+
+
+async def test_a_value_the_driver_cannot_encode_is_poison_not_an_outage(api: Api) -> None:
+    # Before: the driver's DataError counted as a dropped connection, so the batch was
+    # retried with backoff for ever and the shard decided nothing else.
+    bad, good = (await api.event(totalTickets=5))["id"], (await api.event(totalTickets=5))["id"]
+    buyers = await api.accounts(2)
+    notifications, outcomes = Notifications(), []
+    notifications.on_outcome(outcomes.append)
+    metrics = Metrics()
+    runtime = ShardRuntime(SpoilingStore(api.pool, bad, unencodable_price), shards=1,
+                           metrics=metrics)
+    transport = InprocTransport(runtime, notifications)
+    await transport.start()
+    try:
+        doomed = BookCommand(uuid.uuid4(), bad, buyers[0].id, 1, "test")
+        await transport.send([doomed])
+        await transport.send([BookCommand(uuid.uuid4(), good, buyers[1].id, 1, "test")])
+        await asyncio.wait_for(transport.drain(), timeout=30)
+    finally:
+        await transport.stop()
+    by_event = {(o.event_id, o.user_id): o for o in outcomes}
+    assert (by_event[bad, buyers[0].id].status, by_event[bad, buyers[0].id].reason) == (
+        BookingStatus.REJECTED, "undeliverable")
+    assert by_event[good, buyers[1].id].status is BookingStatus.CONFIRMED
+    assert metrics.db_retries._value.get() == 0
 
 
 class OutletThatFailsOnce:

@@ -1,12 +1,15 @@
 """A shard worker's stock broadcasts, throttled: the first after a quiet spell goes at once,
 what comes within the interval after it travels in one message with each event's latest
-seats left. Pure asyncio: the sleeper is a gate the test opens."""
+seats left (and its actor's booking count). Pure asyncio: the sleeper is a gate the test
+opens."""
 
 from __future__ import annotations
 
 import asyncio
 
-from engine.messages import StockUpdate
+import orjson
+
+from engine.messages import WIRE_VERSION, StockUpdate, decode_stock, encode_stock
 from engine.transport.stock_throttle import StockThrottle
 
 
@@ -106,3 +109,10 @@ async def test_a_failing_send_does_not_stop_later_broadcasts() -> None:
     await throttle.idle()
     assert calls == [[StockUpdate(1, 1)], [StockUpdate(1, 0)]]
     await throttle.close()
+
+
+def test_stock_messages_carry_the_booking_count_and_old_ones_still_read() -> None:
+    updates = [StockUpdate(1, 5, (12, 3)), StockUpdate(2, 0)]
+    assert decode_stock(encode_stock(updates)) == updates
+    old = orjson.dumps({"v": WIRE_VERSION, "type": "stock", "items": [[1, 5]]})
+    assert decode_stock(old) == [StockUpdate(1, 5)]

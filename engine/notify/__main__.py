@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+from datetime import timedelta
 
 import uvloop
 
@@ -28,7 +29,8 @@ async def run_sender(settings: Settings) -> int:
     await pool.close()
     sender = OutboxSender(settings.database_url.reveal(), create_notifier(settings),
                           mail_from=settings.mail_from,
-                          stop_deadline_seconds=settings.shutdown_deadline_seconds)
+                          stop_deadline_seconds=settings.shutdown_deadline_seconds,
+                          retention=timedelta(days=settings.notification_retention_days))
     await sender.start()
     print(f"outbox sender running ({notifier_name(settings)})", file=sys.stderr, flush=True)
     announce_ready()

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import asyncpg
 
@@ -47,6 +47,9 @@ BACKOFF_SECONDS = (5.0, 600.0)
 MAX_ATTEMPTS = 12
 #: Longest pause before listening again after the listening connection was lost.
 MAX_RELISTEN_SECONDS = 5.0
+#: How often the sender deletes settled rows past their retention, and how many at a time.
+PRUNE_EVERY = timedelta(hours=1)
+PRUNE_BATCH = 1000
 
 
 def backoff(attempts: int) -> float:
@@ -62,7 +65,8 @@ class OutboxSender:
     def __init__(self, dsn: str, notifier: Notifier, *, mail_from: str,
                  metrics: Metrics | None = None, clock: Clock = utcnow,
                  sleeper: Sleeper = asyncio.sleep, workers: int = WORKERS,
-                 stop_deadline_seconds: float = 30.0) -> None:
+                 stop_deadline_seconds: float = 30.0,
+                 retention: timedelta = timedelta(days=30)) -> None:
         self._dsn = dsn
         self._notifier = notifier
         self._mail_from = mail_from
@@ -71,6 +75,8 @@ class OutboxSender:
         self._sleeper = sleeper
         self._workers = workers
         self._stop_deadline = stop_deadline_seconds
+        self._retention = retention
+        self._pruned_at: datetime | None = None
         self._pool: asyncpg.Pool | None = None
         self._listener: asyncpg.Connection | None = None
         self._wake = asyncio.Event()
@@ -111,6 +117,22 @@ class OutboxSender:
         counts = await asyncio.gather(*(self._drain_one_worker()
                                         for _ in range(self._workers)))
         return sum(counts)
+
+    async def prune(self) -> int:
+        """Delete the rows settled (sent or given up) longer ago than the retention, in
+        bounded batches; how many. The sender's loop calls it every `PRUNE_EVERY`."""
+        assert self._pool is not None, "start() first"
+        self._pruned_at = now = self._clock()
+        deleted = 0
+        while not self._stopping:
+            batch = await outbox.prune(self._pool, now - self._retention, PRUNE_BATCH)
+            deleted += batch
+            if batch < PRUNE_BATCH:
+                break
+        if deleted:
+            log.info("outbox: deleted %d notifications settled before %s", deleted,
+                     (now - self._retention).isoformat(timespec="seconds"))
+        return deleted
 
     async def _drain_one_worker(self) -> int:
         done = 0
@@ -191,6 +213,8 @@ class OutboxSender:
             self._wake.clear()
             try:
                 await self.drain()
+                if self._pruned_at is None or self._clock() - self._pruned_at >= PRUNE_EVERY:
+                    await self.prune()
                 wait = await self._until_next_due()
             except TRANSIENT_DB_ERRORS as exc:
                 log.warning("outbox sender: database unavailable (%s)", exc)

@@ -63,13 +63,28 @@ def expiry(notice: Notice) -> tuple[str, str]:
     return f"Your hold for {notice.event_name} has expired", body
 
 
+def warning(notice: Notice) -> tuple[str, str]:
+    """A hold's deadline is a minute away: pay, or ask once for more time (WCAG 2.2.1)."""
+    body = "\n".join([
+        _greeting(notice), "",
+        f"the {_seats(notice.quantity)} held for you for {notice.event_name} "
+        f"({when(notice.starts_at)}) are held until {when(notice.expires_at)}.", "",
+        "Pay before then to get your tickets. If you need more time, the booking page lets "
+        "you extend the hold once.", "",
+        "After that time the seats go back on sale."])
+    return f"Your hold for {notice.event_name} ends soon", body
+
+
 def refund(notice: Notice) -> tuple[str, str]:
     """Money given back, in the currency's own format."""
     amount = (format_amount(notice.amount_cents, notice.currency)
               if notice.amount_cents is not None and notice.currency else "your payment")
-    why = {"expired": "it arrived after your hold on the seats had expired, so no tickets "
-                      "were issued",
-           "cancelled": "the booking was cancelled"}.get(
+    why = {"event_cancelled": "the organizer cancelled the event, and with it your tickets",
+           "buyer_cancelled": "you cancelled your booking, and its tickets are void"}.get(
+        notice.refund_reason or "") or {
+        "expired": "it arrived after your hold on the seats had expired, so no tickets "
+                   "were issued",
+        "cancelled": "the booking was cancelled"}.get(
         notice.booking_status, f"the booking is {notice.booking_status}")
     body = "\n".join([
         _greeting(notice), "",
@@ -78,9 +93,26 @@ def refund(notice: Notice) -> tuple[str, str]:
     return f"Refund of {amount} for {notice.event_name}", body
 
 
-#: Kind -> its template.
+def offer(notice: Notice) -> tuple[str, str]:
+    """Seats returned to a sold-out event, offered to a buyer on its waiting list: how many,
+    at what price, until when; unused, they go to the next in line."""
+    price = (f" for {format_amount(notice.amount_cents, notice.currency)}"
+             if notice.amount_cents and notice.currency else "")
+    take = "pay for them" if price else "accept them"
+    body = "\n".join([
+        _greeting(notice), "",
+        f"{_seats(notice.quantity)} for {notice.event_name} ({when(notice.starts_at)}) came "
+        f"back, and you were next on the waiting list: they are held for you{price} until "
+        f"{when(notice.expires_at)}.", "",
+        f"To {take}, open your tickets page in Ticket War before then. If you do nothing, "
+        "the offer ends and the seats are offered to the next buyer waiting."])
+    return f"Seats for {notice.event_name} are yours until {when(notice.expires_at)}", body
+
+
+#: Kind -> its template (the kinds the outbox's CHECK allows, migrations 0011, 0014, 0015).
 TEMPLATES: dict[str, Callable[[Notice], tuple[str, str]]] = {
-    "receipt": receipt, "expiry": expiry, "refund": refund}
+    "receipt": receipt, "expiry": expiry, "refund": refund, "warning": warning,
+    "offer": offer}
 
 
 def message_id(notice_id: uuid.UUID, mail_from: str) -> str:

@@ -41,8 +41,10 @@ class FakeProvider:
         self.amounts: dict[str, int] = {}
         #: Refunds by idempotency key -> the charge id refunded.
         self.refunds: dict[str, str] = {}
-        #: Tests set an event here to hold every charge until they set it.
+        #: Tests set an event here to hold every charge until they set it; `refund_gate`
+        #: holds every refund the same way.
         self.gate: asyncio.Event | None = None
+        self.refund_gate: asyncio.Event | None = None
 
     async def _delay(self) -> None:
         low, high = self._latency
@@ -77,6 +79,8 @@ class FakeProvider:
     async def refund(self, *, charge_id: str, amount_cents: int,
                      idempotency_key: str) -> None:
         """Record the refund once per key."""
+        if self.refund_gate is not None:
+            await self.refund_gate.wait()
         self.refunds.setdefault(idempotency_key, charge_id)
 
     def successful(self) -> list[str]:

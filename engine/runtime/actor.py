@@ -23,13 +23,16 @@ from engine.door import Door
 from engine.errors import (
     CheckedIn,
     DuplicateWrite,
+    EventCancelled,
     EventUnknown,
     IdempotencyMismatch,
     KeyConflict,
     NotCancellable,
+    NotExtendable,
     NotPayable,
     NotWaiting,
     PoisonBatch,
+    RefundWindowClosed,
     StaleOwner,
     Unavailable,
 )
@@ -38,6 +41,8 @@ from engine.messages import (
     CancelCommand,
     CheckinCommand,
     Command,
+    EventCancelCommand,
+    ExtendCommand,
     JoinCommand,
     LeaveCommand,
     Outcome,
@@ -79,8 +84,9 @@ class ShardStore(Protocol):
     async def dead_lettered(self, commands: Sequence[Command]) -> list[Outcome]:
         """Record commands given up on as rejected; the outcomes to answer."""
 
-    async def events_with_holds(self) -> list[EventId]:
-        """Events that have open holds (whoever owns them)."""
+    async def events_with_holds(self, due_before: datetime | None = None) -> list[EventId]:
+        """Events that have open holds (whoever owns them); with `due_before`, only those
+        with a hold whose deadline is earlier."""
 
     async def doors(self, event_ids: set[EventId]) -> dict[EventId, Door]:
         """The tickets of these events as the door sees them."""
@@ -217,10 +223,14 @@ class ShardActor:
     # -- hold deadlines ------------------------------------------------------------------
 
     def _arm(self, event_id: EventId, hold: Hold) -> None:
-        entry = (hold.expires_at, event_id, hold.booking_id)
-        heapq.heappush(self._deadlines, entry)
-        if self._deadlines[0] == entry:
-            self._deadlines_moved.set()  # an earlier deadline than the timer sleeps for
+        # Its warning too, unless that time is past (a hold too short to be warned; a
+        # reloaded one is warned by its claim's batch).
+        times = [hold.expires_at] + ([hold.warn_at] if hold.warn_at > self._clock() else [])
+        for at in times:
+            entry = (at, event_id, hold.booking_id)
+            heapq.heappush(self._deadlines, entry)
+            if self._deadlines[0] == entry:
+                self._deadlines_moved.set()  # earlier than the timer sleeps for
 
     def _arm_room(self, event_id: EventId, when: datetime) -> None:
         """Wake a waiting room at `when` (its opening, an expiry, its next admission)."""
@@ -417,6 +427,7 @@ class ShardActor:
         self._doors.count(decided.outcomes)
         self._metrics.observe_holds(str(self.shard), decided.write, self._clock(),
                                     self._ledgers.values())
+        self._metrics.observe_waitlists(str(self.shard), decided.write, self._ledgers)
         self._metrics.observe_rooms(str(self.shard), decided.write.rooms, self._clock(),
                                     *self._rooms.counts())
         if forwarded:
@@ -426,8 +437,8 @@ class ShardActor:
             await self._outlet.send_rooms(decided.write.rooms.updates)
         if decided.outcomes:
             await self._outlet.send_outcomes(decided.outcomes)
-        updates = [StockUpdate(e, self._ledgers[e].available)
-                   for e in decided.touched if e in self._ledgers]
+        updates = [StockUpdate(e, ledger.available, (ledger.booked, ledger.epoch))
+                   for e in decided.touched if (ledger := self._ledgers.get(e)) is not None]
         if updates:
             await self._outlet.send_stock(updates)
 
@@ -490,6 +501,11 @@ class ShardActor:
                 outcome = self._waitlist(cmd, ledger, entries, write, now)
             elif isinstance(cmd, QueueCommand):
                 outcome = self._rooms.join(cmd, ledger, now)
+            elif isinstance(cmd, ExtendCommand):
+                outcome = self._extend(cmd, ledger, write, now)
+            elif isinstance(cmd, EventCancelCommand):
+                outcome = self._cancel_event(cmd, ledger, write, outcomes)
+                touched.add(cmd.event_id)
             elif isinstance(cmd, PayCommand):
                 outcome = self._pay(cmd, ledger, prior, write)
                 if outcome.status is BookingStatus.CONFIRMED and ledger is not None:
@@ -499,7 +515,7 @@ class ShardActor:
                 if ledger is not None and outcome.booking_id not in prior:
                     touched.add(ledger.event_id)
             else:
-                outcome = self._cancel(cmd, ledger, prior.get(cmd.booking_id), write)
+                outcome = self._cancel(cmd, ledger, prior.get(cmd.booking_id), write, now)
                 if outcome.status is BookingStatus.CANCELLED and ledger is not None:
                     prior[cmd.booking_id] = outcome  # a second cancel in this batch is refused
                     touched.add(ledger.event_id)
@@ -507,6 +523,19 @@ class ShardActor:
             if ledger is not None:
                 # Seats this decision returned (a cancel) go to the list before anyone else.
                 self._offer_returned(ledger, write, outcomes, touched, now)
+        # Warnings last: of the holds still open once the batch's payments, cancels and
+        # extensions are decided, so none is warned in the batch that ends or extends it
+        # (and no command's answer is preceded by a warning of its booking).
+        for event_id in sorted({c.event_id for c, _ in commands}):
+            owned = self._ledgers.get(event_id)
+            if owned is None:
+                continue
+            for hold in domain.due_warnings(owned, now):
+                warned = domain.warn(owned, hold.booking_id)
+                write.warned(warned, owned)
+                outcomes.append(replace(
+                    self._hold_outcome(owned, warned, BookingStatus.HELD), warning=True,
+                    reply_to=self._reply_to.get(hold.booking_id, "")))
         # The rooms move on what the batch decided (admissions used, seats returned).
         self._rooms.settle((self._ledgers[e] for e in sorted({c.event_id for c, _ in commands})
                             if e in self._ledgers), write, now)
@@ -580,7 +609,7 @@ class ShardActor:
         return Outcome(hold.booking_id, ledger.event_id, hold.user_id, status, hold.quantity,
                        None, tickets, expires_at=hold.expires_at,
                        amount_cents=hold.amount_cents, currency=ledger.currency,
-                       offer=hold.offer)
+                       offer=hold.offer, extended=hold.extended)
 
     def _end_hold(self, ledger: EventLedger, hold: Hold, write: BatchWrite, *,
                   expired: bool) -> Outcome:
@@ -613,7 +642,7 @@ class ShardActor:
                        NotPayable.code, answers=cmd.payment_id)
 
     def _cancel(self, cmd: CancelCommand, ledger: EventLedger | None, prior: Outcome | None,
-                write: BatchWrite) -> Outcome:
+                write: BatchWrite, now: datetime) -> Outcome:
         hold = ledger.holds.get(cmd.booking_id) if ledger is not None else None
         if ledger is not None and hold is not None and hold.user_id == cmd.user_id:
             self._reply_to.pop(hold.booking_id, None)
@@ -628,11 +657,55 @@ class ShardActor:
             # Decided here, in order with the event's check-ins: one of them came first.
             return Outcome(cmd.booking_id, cmd.event_id, cmd.user_id, prior.status,
                            prior.quantity, CheckedIn.code, prior.tickets)
+        if prior.amount_cents and not domain.refundable(ledger, now):
+            # Paid, and past the event's refund window (decided by this batch's clock).
+            return Outcome(cmd.booking_id, cmd.event_id, cmd.user_id, prior.status,
+                           prior.quantity, RefundWindowClosed.code, prior.tickets)
         domain.release(ledger, prior.user_id, prior.quantity)
         write.cancel(cmd.booking_id, ledger, prior.quantity)
+        if prior.amount_cents:
+            write.refunds.append(cmd.booking_id)  # its payment becomes a refund owed
         self._doors.voided(ledger.event_id, cmd.booking_id)
-        return Outcome(cmd.booking_id, cmd.event_id, cmd.user_id, BookingStatus.CANCELLED,
-                       prior.quantity, None, void_tickets(prior.tickets))
+        return replace(prior, status=BookingStatus.CANCELLED, reason=None,
+                       tickets=void_tickets(prior.tickets), reply_to="")
+
+    def _extend(self, cmd: ExtendCommand, ledger: EventLedger | None, write: BatchWrite,
+                now: datetime) -> Outcome:
+        """More time for an open hold, once (WCAG 2.2.1); its new deadline is armed."""
+        reason = (NotExtendable.code if ledger is None
+                  else domain.decide_extension(ledger, cmd.booking_id, cmd.user_id, now))
+        if ledger is None or reason is not None:
+            return Outcome(cmd.booking_id, cmd.event_id, cmd.user_id, BookingStatus.REJECTED,
+                           0, reason, answers=cmd.extension_id, extension=True)
+        longer = domain.extend(ledger, cmd.booking_id)
+        write.extended(longer, ledger)
+        self._arm(ledger.event_id, longer)
+        return replace(self._hold_outcome(ledger, longer, BookingStatus.HELD),
+                       answers=cmd.extension_id, extension=True)
+
+    def _cancel_event(self, cmd: EventCancelCommand, ledger: EventLedger | None,
+                      write: BatchWrite, outcomes: list[Outcome]) -> Outcome:
+        """The organizer cancels the whole event: its holds and offers end (pushed to their
+        buyers), every booking goes void with its seats, the waiting list closes. Once."""
+        def answer(status: BookingStatus, seats: int, reason: str | None = None) -> Outcome:
+            return Outcome(cmd.booking_id, cmd.event_id, cmd.user_id, status, seats, reason,
+                           event_cancel=True)
+
+        if ledger is None:
+            return answer(BookingStatus.REJECTED, 0, EventUnknown.code)
+        if ledger.cancelled:  # a retry, or a redelivery of the cancel that did it
+            return answer(BookingStatus.CANCELLED, 0, EventCancelled.code)
+        if self._doors.opened(ledger.event_id):  # under way: a ticket was checked in
+            return answer(BookingStatus.REJECTED, 0, CheckedIn.code)
+        for hold in list(ledger.holds.values()):
+            ended = self._end_hold(ledger, hold, write, expired=False)
+            outcomes.append(replace(ended, reply_to=self._reply_to.pop(hold.booking_id, "")))
+        for entry in ledger.waitlist:
+            self._reply_to.pop(entry.id, None)
+        sold, _ = domain.cancel_event(ledger)
+        write.event_cancelled(ledger, sold)
+        self._doors.closed(ledger.event_id)
+        return answer(BookingStatus.CANCELLED, sold)
 
     # -- the waiting list ----------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from engine.messages import (
     CheckinCommand,
     CheckinResult,
     Command,
+    EventCancelCommand,
     Outcome,
     TicketInfo,
 )
@@ -44,12 +45,12 @@ class Doors:
 
     async def load(self, store: DoorStore, commands: Iterable[Command],
                    prior: dict[BookingId, Outcome]) -> None:
-        """Load the doors this batch needs: its check-ins' events, and the events of its
-        cancels of confirmed bookings (a ticket of one may have been checked in, perhaps by
-        a previous owner)."""
+        """Load the doors this batch needs: its check-ins' events, the events it cancels
+        whole, and the events of its cancels of confirmed bookings (a ticket of one may have
+        been checked in, perhaps by a previous owner)."""
         needed: set[EventId] = set()
         for cmd in commands:
-            if isinstance(cmd, CheckinCommand):
+            if isinstance(cmd, CheckinCommand | EventCancelCommand):
                 needed.add(cmd.event_id)
             elif isinstance(cmd, CancelCommand):
                 earlier = prior.get(cmd.booking_id)
@@ -84,6 +85,20 @@ class Doors:
         door = self._doors.get(event_id)
         if door is not None:
             door.voided(booking_id)
+
+    def opened(self, event_id: EventId) -> bool:
+        """Whether a ticket of the event was checked in (`load` loaded its door)."""
+        door = self._doors.get(event_id)
+        return door is not None and any(t.checked_in_at is not None
+                                        for t in door.tickets.values())
+
+    def closed(self, event_id: EventId) -> None:
+        """The event was cancelled: every ticket of it is void at the door (`load` loaded its
+        door for the cancel)."""
+        door = self._doors.get(event_id)
+        if door is not None:
+            for booking_id in door.by_booking:
+                door.voided(booking_id)
 
     def check_in(self, cmd: CheckinCommand, ledger: EventLedger | None, write: BatchWrite,
                  now: datetime) -> Outcome:

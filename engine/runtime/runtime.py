@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from datetime import timedelta
 from functools import partial
 
 from engine.errors import Unavailable
@@ -20,6 +21,9 @@ log = logging.getLogger(__name__)
 #: seconds; past that something is broken for good, and the process should exit (`failed`).
 MAX_RESTARTS = 5
 RESTART_WINDOW = 60.0
+#: How often a worker looks for holds nobody expired, and how late one must be to count.
+SWEEP_SECONDS = 0.25
+SWEEP_GRACE_SECONDS = 0.5
 
 
 class ShardRuntime:
@@ -101,6 +105,36 @@ class ShardRuntime:
             return
         if event_ids:
             await self._outlet.forward([WakeCommand(e) for e in event_ids])
+
+    async def sweep_overdue_holds(self, every: float = SWEEP_SECONDS,
+                                  grace: float = SWEEP_GRACE_SECONDS) -> None:
+        """Until stopped: every `every` seconds, wake the owner of each event with a hold
+        more than `grace` seconds past its deadline.
+
+        An owner expires its holds from its own timers; this is for the events nobody arms.
+        When a worker's host vanishes, the broker hands its queues to a standby, but
+        nothing tells the standby that those events have holds: it would claim them only at
+        their next command, and with no restart there is no `wake_holds` either. A hold
+        that outlives its deadline by `grace` means no owner is watching it; the wake goes
+        through the exchange to whoever consumes the event's queue now, which claims the
+        event, expires what is overdue and arms the rest. So an expiry comes at most about
+        `grace + every` late after a failover. A busy but living owner may get a wake it did
+        not need: it costs it one command."""
+        assert self._outlet is not None, "sweep_overdue_holds before start"
+        while not self._stopping:
+            await self._sleeper(every)
+            if self._stopping:
+                return
+            try:
+                overdue = await self.store.events_with_holds(
+                    self._clock() - timedelta(seconds=grace))
+                if overdue:
+                    log.info("waking the owners of %d events with overdue holds", len(overdue))
+                    await self._outlet.forward([WakeCommand(e) for e in overdue])
+            except Unavailable as exc:  # the database or broker away: the next round
+                log.warning("overdue holds not swept: %s", exc.message)
+            except Exception:  # noqa: BLE001 - a safety net must not take its worker down
+                log.exception("overdue holds not swept")
 
     async def drain(self) -> None:
         """Return when every mailbox is empty and every batch is committed and answered.

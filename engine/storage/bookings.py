@@ -24,7 +24,8 @@ _TICKET_ARRAYS = """
 
 _OUTCOME_SQL = """
 SELECT b.id, b.event_id, b.user_id, b.quantity, b.status, b.reason, b.expires_at,
-       b.amount_cents, b.currency, b.offer,""" + _TICKET_ARRAYS + """
+       b.amount_cents, b.currency, b.offer, b.extended_at IS NOT NULL AS extended,
+""" + _TICKET_ARRAYS + """
 FROM bookings b LEFT JOIN tickets t ON t.booking_id = b.id
 WHERE b.id = ANY($1::uuid[])
 GROUP BY b.id
@@ -40,7 +41,7 @@ def _outcome(row: asyncpg.Record) -> Outcome:
     return Outcome(row["id"], row["event_id"], row["user_id"], BookingStatus(row["status"]),
                    row["quantity"], row["reason"], _tickets(row),
                    expires_at=row["expires_at"], amount_cents=row["amount_cents"],
-                   currency=row["currency"], offer=row["offer"])
+                   currency=row["currency"], offer=row["offer"], extended=row["extended"])
 
 
 async def outcomes(db: asyncpg.Pool | asyncpg.Connection,
@@ -180,15 +181,27 @@ class BookingRow:
     status: BookingStatus
     created_at: datetime
     tickets: tuple[TicketInfo, ...]
+    #: A hold's deadline (kept after it ends; only a `held` booking answers with it).
+    expires_at: datetime | None = None
+    #: A paid event's booking: its price in the currency's minor unit, and the currency.
+    amount_cents: int | None = None
+    currency: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """The API's MyBooking object."""
-        return {"id": str(self.id), "eventId": self.event_id, "eventName": self.event_name,
-                "venue": self.venue, "startsAt": _instant(self.starts_at),
-                "quantity": self.quantity, "status": self.status.value,
-                "createdAt": _instant(self.created_at),
-                "tickets": [{"id": str(t.id), "code": t.code, "void": t.void}
-                            for t in self.tickets]}
+        """The API's MyBooking object: a held one with its deadline and price, as
+        `GET /api/bookings/{id}` has them, so a list needs no read per hold."""
+        body: dict[str, Any] = {
+            "id": str(self.id), "eventId": self.event_id, "eventName": self.event_name,
+            "venue": self.venue, "startsAt": _instant(self.starts_at),
+            "quantity": self.quantity, "status": self.status.value,
+            "createdAt": _instant(self.created_at),
+            "tickets": [{"id": str(t.id), "code": t.code, "void": t.void}
+                        for t in self.tickets]}
+        if self.expires_at is not None and self.status is BookingStatus.HELD:
+            body["expiresAt"] = _instant(self.expires_at)
+        if self.amount_cents is not None:
+            body["amountCents"], body["currency"] = self.amount_cents, self.currency
+        return body
 
 
 def _instant(moment: datetime | None) -> str | None:
@@ -197,7 +210,7 @@ def _instant(moment: datetime | None) -> str | None:
 
 _USER_BOOKINGS_SQL = """
 SELECT b.id, b.event_id, e.name, e.venue, e.starts_at, b.quantity, b.status, b.created_at,
-""" + _TICKET_ARRAYS + """
+       b.expires_at, b.amount_cents, b.currency,""" + _TICKET_ARRAYS + """
 FROM bookings b JOIN events e ON e.id = b.event_id
      LEFT JOIN tickets t ON t.booking_id = b.id
 WHERE b.user_id = $1 AND b.status <> 'rejected'
@@ -214,5 +227,5 @@ async def user_bookings(db: asyncpg.Pool, user_id: UserId,
     rows = await db.fetch(_USER_BOOKINGS_SQL, user_id, limit)
     return [BookingRow(r["id"], r["event_id"], r["name"], r["venue"], r["starts_at"],
                        r["quantity"], BookingStatus(r["status"]), r["created_at"],
-                       _tickets(r))
+                       _tickets(r), r["expires_at"], r["amount_cents"], r["currency"])
             for r in rows]

@@ -14,6 +14,8 @@ from engine.messages import (
     CheckinCommand,
     CheckinResult,
     Command,
+    EventCancelCommand,
+    ExtendCommand,
     JoinCommand,
     LeaveCommand,
     Outcome,
@@ -44,6 +46,19 @@ async def record_dead(pool: asyncpg.Pool, commands: Sequence[Command]) -> list[O
                 outcomes.append(Outcome(cmd.checkin_id, cmd.event_id, cmd.user_id,
                                         BookingStatus.REJECTED, 0, REASON,
                                         reply_to=cmd.reply_to, checkin=CheckinResult()))
+                continue
+            if isinstance(cmd, EventCancelCommand):
+                # Nothing of it was written: the event stands, and its organizer hears so.
+                outcomes.append(Outcome(cmd.booking_id, cmd.event_id, cmd.user_id,
+                                        BookingStatus.REJECTED, 0, REASON,
+                                        reply_to=cmd.reply_to, event_cancel=True))
+                continue
+            if isinstance(cmd, ExtendCommand):
+                # The hold keeps its deadline; the request hears it was not extended.
+                outcomes.append(Outcome(cmd.booking_id, cmd.event_id, cmd.user_id,
+                                        BookingStatus.REJECTED, 0, REASON,
+                                        reply_to=cmd.reply_to, answers=cmd.extension_id,
+                                        extension=True))
                 continue
             if isinstance(cmd, JoinCommand | LeaveCommand):
                 # Nothing of it was written (the batch that would have is what failed).

@@ -10,19 +10,30 @@ import asyncpg
 
 from engine.currencies import DEFAULT_CURRENCY
 from engine.domain import availability
-from engine.errors import CapacityBelowSold, Forbidden, InvalidWaitingRoom, NotFound
+from engine.errors import (
+    CapacityBelowSold,
+    EventCancelled,
+    Forbidden,
+    InvalidWaitingRoom,
+    NotFound,
+)
 from engine.storage.users import User
 from engine.types import EventId, Role, UserId
 
 _COLUMNS = ("id, vendor_id, name, venue, starts_at, sale_starts_at, capacity, sold,"
             " per_user_limit, price_cents, currency, hold_seconds, held, waitlist,"
+            " refundable_until, cancelled_at,"
             " waiting_room, admit_per_minute, queue_opens_at, admission_seconds")
+#: One event's columns: with its description, which a list leaves out (up to 5000
+#: characters each, for a list that only shows names, dates and seats).
+_ONE = f"{_COLUMNS}, description"
 
 #: API field -> column, for the fields a vendor may set.
 EDITABLE = {"name": "name", "venue": "venue", "startsAt": "starts_at",
             "saleStartsAt": "sale_starts_at", "totalTickets": "capacity",
             "perUserLimit": "per_user_limit", "priceCents": "price_cents",
-            "currency": "currency", "holdSeconds": "hold_seconds", "waitlist": "waitlist"}
+            "currency": "currency", "holdSeconds": "hold_seconds", "waitlist": "waitlist",
+            "refundableUntil": "refundable_until", "description": "description"}
 
 #: The `waitingRoom` object's fields -> columns (the object is set as a whole).
 ROOM_COLUMNS = {"enabled": "waiting_room", "admitPerMinute": "admit_per_minute",
@@ -49,6 +60,10 @@ class Event:
     held: int = 0
     #: Whether buyers may join its waiting list once sold out.
     waitlist: bool = True
+    #: Until when a buyer may cancel a confirmed paid booking and be refunded (None: never).
+    refundable_until: datetime | None = None
+    #: When its organizer cancelled it (None: it stands).
+    cancelled_at: datetime | None = None
     #: The waiting room in front of its sale (engine/waiting_room.py): on, its admission
     #: rate cap (None: as fast as the sale absorbs), when joining opens (None: any time),
     #: and how long an admission lasts.
@@ -56,6 +71,8 @@ class Event:
     admit_per_minute: int | None = None
     queue_opens_at: datetime | None = None
     admission_seconds: int = 300
+    #: Plain text, "" when it has none; None when not read (a list leaves it out).
+    description: str | None = None
 
     @property
     def paid(self) -> bool:
@@ -64,26 +81,36 @@ class Event:
 
     @property
     def available(self) -> int:
-        """Seats left: neither sold nor held."""
-        return self.capacity - self.sold - self.held
+        """Seats left: neither sold nor held (none once cancelled)."""
+        return 0 if self.cancelled else self.capacity - self.sold - self.held
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether its organizer cancelled it."""
+        return self.cancelled_at is not None
 
     def to_json(self, now: datetime, available: int | None = None) -> dict[str, Any]:
         """The API's event object; `available` overrides the stored count with a fresher one."""
         left = self.available if available is None else available
-        return {
+        body: dict[str, Any] = {
             "id": self.id, "name": self.name, "venue": self.venue,
             "startsAt": _iso(self.starts_at), "totalTickets": self.capacity,
             "availableTickets": left, "perUserLimit": self.per_user_limit,
             "saleStartsAt": _iso(self.sale_starts_at), "vendorId": self.vendor_id,
             "priceCents": self.price_cents, "currency": self.currency,
             "holdSeconds": self.hold_seconds, "waitlist": self.waitlist,
+            "refundableUntil": _iso(self.refundable_until),
+            "cancelledAt": _iso(self.cancelled_at),
             "waitingRoom": {"enabled": self.waiting_room,
                             "admitPerMinute": self.admit_per_minute,
                             "queueOpensAt": _iso(self.queue_opens_at),
                             "admissionSeconds": self.admission_seconds},
             "status": availability(self.capacity, self.capacity - left, self.sale_starts_at,
-                                   now).value,
+                                   now, cancelled=self.cancelled).value,
         }
+        if self.description is not None:
+            body["description"] = self.description
+        return body
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -104,9 +131,11 @@ def _event(row: asyncpg.Record) -> Event:
     return Event(row["id"], row["vendor_id"], row["name"], row["venue"],
                  _moment(row["starts_at"]), _moment(row["sale_starts_at"]), row["capacity"],
                  row["sold"], row["per_user_limit"], row["price_cents"], row["currency"],
-                 row["hold_seconds"], row["held"], row["waitlist"], row["waiting_room"],
-                 row["admit_per_minute"], _moment(row["queue_opens_at"]),
-                 row["admission_seconds"])
+                 row["hold_seconds"], row["held"], row["waitlist"],
+                 _moment(row["refundable_until"]), _moment(row["cancelled_at"]),
+                 row["waiting_room"], row["admit_per_minute"], _moment(row["queue_opens_at"]),
+                 row["admission_seconds"],
+                 row.get("description"))  # absent from a list's rows
 
 
 def check_room(fields: dict[str, Any]) -> None:
@@ -124,7 +153,7 @@ async def create_event(db: asyncpg.Pool, vendor: User, fields: dict[str, Any]) -
     placeholders = ", ".join(f"${i}" for i in range(2, len(cols) + 2))
     row = await db.fetchrow(
         f"INSERT INTO events (vendor_id, {', '.join(cols)}) VALUES ($1, {placeholders})"
-        f" RETURNING {_COLUMNS}", vendor.id, *fields.values())
+        f" RETURNING {_ONE}", vendor.id, *fields.values())
     return _event(row)
 
 
@@ -136,12 +165,14 @@ async def update_event(db: asyncpg.Pool, event_id: EventId, editor: User,
     out at its next write, reloads, and so decides with the new capacity and limits.
     """
     async with db.acquire() as conn, conn.transaction():
-        row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM events WHERE id = $1 FOR UPDATE",
+        row = await conn.fetchrow(f"SELECT {_ONE} FROM events WHERE id = $1 FOR UPDATE",
                                   event_id)
         if row is None:
             raise NotFound(f"no event {event_id}")
         if editor.role is not Role.ADMIN and row["vendor_id"] != editor.id:
             raise Forbidden("only the event's vendor or an admin may edit it")
+        if row["cancelled_at"] is not None:
+            raise EventCancelled("the event was cancelled: it can no longer be edited")
         capacity = fields.get("capacity")
         taken = row["sold"] + row["held"]  # held seats are promised until they expire
         if capacity is not None and capacity < taken:
@@ -153,13 +184,13 @@ async def update_event(db: asyncpg.Pool, event_id: EventId, editor: User,
         sets = ", ".join(f"{col} = ${i}" for i, col in enumerate(fields, start=2))
         updated = await conn.fetchrow(
             f"UPDATE events SET {sets}, owner_epoch = owner_epoch + 1, updated_at = now()"
-            f" WHERE id = $1 RETURNING {_COLUMNS}", event_id, *fields.values())
+            f" WHERE id = $1 RETURNING {_ONE}", event_id, *fields.values())
         return _event(updated)
 
 
 async def get_event(db: asyncpg.Pool | asyncpg.Connection, event_id: EventId) -> Event:
     """One event; `NotFound` if there is none."""
-    row = await db.fetchrow(f"SELECT {_COLUMNS} FROM events WHERE id = $1", event_id)
+    row = await db.fetchrow(f"SELECT {_ONE} FROM events WHERE id = $1", event_id)
     if row is None:
         raise NotFound(f"no event {event_id}")
     return _event(row)
@@ -176,8 +207,9 @@ async def organizer_name(db: asyncpg.Pool | asyncpg.Connection,
 
 async def seats_left(db: asyncpg.Pool | asyncpg.Connection, event_id: EventId) -> int | None:
     """Seats still on sale for one event, as committed (None: no such event)."""
-    value = await db.fetchval("SELECT capacity - sold - held FROM events WHERE id = $1",
-                              event_id)
+    value = await db.fetchval("SELECT CASE WHEN cancelled_at IS NULL"
+                              " THEN capacity - sold - held ELSE 0 END FROM events"
+                              " WHERE id = $1", event_id)
     return None if value is None else int(value)
 
 

@@ -48,6 +48,8 @@ class Notice:
     currency: str | None
     #: The booking's ticket codes, in order (a receipt lists them).
     codes: tuple[str, ...]
+    #: A refund a cancel owed: `buyer_cancelled` or `event_cancelled` (None: a late payment).
+    refund_reason: str | None = None
 
 
 _CLAIM = """
@@ -62,7 +64,8 @@ SELECT n.id, n.kind, n.attempts,
        e.name AS event_name, e.venue, e.starts_at, b.expires_at,
        coalesce(p.amount_cents, b.amount_cents) AS amount_cents,
        coalesce(p.currency, b.currency) AS currency,
-       ARRAY(SELECT t.code FROM tickets t WHERE t.booking_id = b.id ORDER BY t.code) AS codes
+       ARRAY(SELECT t.code FROM tickets t WHERE t.booking_id = b.id ORDER BY t.code) AS codes,
+       p.refund_reason
   FROM claimed c
   JOIN notifications n ON n.id = c.id
   JOIN bookings b ON b.id = n.booking_id
@@ -108,3 +111,18 @@ async def next_due(db: asyncpg.Pool | asyncpg.Connection) -> datetime | None:
     value = await db.fetchval("SELECT min(due_at) FROM notifications"
                               " WHERE sent_at IS NULL AND failed_at IS NULL")
     return value if isinstance(value, datetime) else None
+
+
+async def prune(db: asyncpg.Pool | asyncpg.Connection, settled_before: datetime,
+                limit: int) -> int:
+    """Delete at most `limit` rows sent or given up before `settled_before`; how many.
+
+    Bounded so that one call holds its locks briefly however much has piled up (the caller
+    repeats it); rows a sender has claimed are skipped, never waited for."""
+    status = await db.execute(
+        "DELETE FROM notifications WHERE id IN ("
+        " SELECT id FROM notifications"
+        "  WHERE (sent_at IS NOT NULL OR failed_at IS NOT NULL)"
+        "    AND coalesce(sent_at, failed_at) < $1"
+        "  LIMIT $2 FOR UPDATE SKIP LOCKED)", settled_before, limit)
+    return int(status.split()[-1])

@@ -12,7 +12,7 @@ import asyncpg
 from engine.types import BookingId, EventId, UserId
 
 _COLUMNS = ("id, booking_id, user_id, event_id, amount_cents, currency, provider, client_key,"
-            " status, charge_id, updated_at")
+            " status, charge_id, updated_at, refund_reason")
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +30,22 @@ class Payment:
     status: str
     charge_id: str | None
     updated_at: datetime
+    #: Why a cancel owes its money back (`refunding`, then `refunded`); None otherwise.
+    refund_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Refund:
+    """Money given back for a booking, as its owner reads it."""
+
+    #: `pending` (owed: the provider has not been asked, or not answered yet) or `refunded`.
+    status: str
+    amount_cents: int
+    currency: str
+    #: Why: `buyer_cancelled`, `event_cancelled`, or `late_payment` (it came after the hold).
+    reason: str
+    #: When it was made (None while pending).
+    refunded_at: datetime | None
 
 
 def _payment(row: asyncpg.Record) -> Payment:
@@ -89,3 +105,30 @@ async def unsettled(db: asyncpg.Pool, older_than_seconds: float) -> list[Payment
         " AND updated_at <= now() - make_interval(secs => $1) ORDER BY updated_at",
         older_than_seconds)
     return [_payment(r) for r in rows]
+
+
+async def refunds_owed(db: asyncpg.Pool, *, booking_id: BookingId | None = None,
+                       event_id: EventId | None = None,
+                       older_than_seconds: float = 0.0) -> list[Payment]:
+    """Payments a cancel turned into refunds not yet made (of one booking or one event, or
+    all untouched this long): what the refunder settles."""
+    rows = await db.fetch(
+        f"SELECT {_COLUMNS} FROM payments WHERE status = 'refunding'"
+        " AND ($1::uuid IS NULL OR booking_id = $1) AND ($2::bigint IS NULL OR event_id = $2)"
+        " AND updated_at <= now() - make_interval(secs => $3) ORDER BY updated_at",
+        booking_id, event_id, older_than_seconds)
+    return [_payment(r) for r in rows]
+
+
+async def refund_of(db: asyncpg.Pool, booking_id: BookingId) -> Refund | None:
+    """The booking's latest refund, owed or made, if it has one (more than one only when a
+    charge that came after its attempt was closed was given back, and the buyer paid again)."""
+    row = await db.fetchrow(
+        "SELECT status, amount_cents, currency, refund_reason, updated_at FROM payments"
+        " WHERE booking_id = $1 AND status IN ('refunding', 'refunded')"
+        " ORDER BY updated_at DESC LIMIT 1", booking_id)
+    if row is None:
+        return None
+    made = row["status"] == "refunded"
+    return Refund("refunded" if made else "pending", row["amount_cents"], row["currency"],
+                  row["refund_reason"] or "late_payment", row["updated_at"] if made else None)

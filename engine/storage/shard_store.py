@@ -3,9 +3,11 @@ whole batch in one transaction fenced by the owner epoch."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 
@@ -47,6 +49,16 @@ class BatchWrite:
     checkins: list[CheckinRow] = field(default_factory=list)
     #: The waiting list's changes (`WaitlistWrite`), written after the bookings.
     waitlist: WaitlistWrite = field(default_factory=lambda: WaitlistWrite())
+    #: Confirmed paid bookings in `cancelled` whose buyer is refunded (their payments become
+    #: `refunding`), and events their organizer cancelled whole (written last).
+    refunds: list[BookingId] = field(default_factory=list)
+    events_cancelled: list[EventId] = field(default_factory=list)
+    #: Holds whose buyer was warned of the deadline, and holds extended (new deadline).
+    warnings: list[BookingId] = field(default_factory=list)
+    extensions: list[tuple[BookingId, datetime]] = field(default_factory=list)
+    #: Offers of the waiting list this batch ended, by how (`taken`, `expired`, `declined`):
+    #: a metric, counted after the commit.
+    offers_ended: Counter[str] = field(default_factory=Counter)
     #: The waiting rooms' changes, and their broadcasts (engine/runtime/rooms.py).
     rooms: RoomWrite = field(default_factory=RoomWrite)
 
@@ -85,6 +97,22 @@ class BatchWrite:
         self.cancelled.append(booking_id)
         self.touch(ledger, -quantity)
 
+    def warned(self, hold: Hold, ledger: EventLedger) -> None:
+        """Record a hold's buyer warned of its deadline (the warning email with it)."""
+        self.warnings.append(hold.booking_id)
+        self.touch(ledger)
+
+    def extended(self, hold: Hold, ledger: EventLedger) -> None:
+        """Record a hold given more time: its new deadline."""
+        self.extensions.append((hold.booking_id, hold.expires_at))
+        self.touch(ledger)
+
+    def event_cancelled(self, ledger: EventLedger, sold: int) -> None:
+        """Record an event cancelled whole: every booking of it void, its `sold` seats back
+        (its holds were ended one by one before), its waiting list closed."""
+        self.events_cancelled.append(ledger.event_id)
+        self.touch(ledger, -sold)
+
     def hold_taken(self, hold: Hold, ledger: EventLedger) -> None:
         """Record a new hold: a `held` booking with its deadline and amount."""
         self.bookings.append((hold.booking_id, ledger.event_id, hold.user_id, hold.quantity,
@@ -96,6 +124,8 @@ class BatchWrite:
                   tickets: tuple[TicketInfo, ...]) -> None:
         """Record a hold paid: confirmed, its tickets issued, its seats sold."""
         self.paid.append(hold.booking_id)
+        if hold.offer:
+            self.offers_ended["taken"] += 1
         self._tickets(hold.booking_id, ledger, hold.user_id, tickets)
         self.touch(ledger, hold.quantity, -hold.quantity)
 
@@ -109,6 +139,8 @@ class BatchWrite:
         (self.expired if expired else self.cancelled).append(hold.booking_id)
         if expired:
             self.expired_deadlines.append(hold.expires_at)
+        if hold.offer:
+            self.offers_ended["expired" if expired else "declined"] += 1
         self.touch(ledger, held=-hold.quantity)
 
 
@@ -175,14 +207,17 @@ class PgShardStore:
         """Record commands given up on as rejected; the outcomes to answer."""
         return await record_dead(self._pool, commands)
 
-    async def events_with_holds(self) -> list[EventId]:
+    async def events_with_holds(self, due_before: datetime | None = None) -> list[EventId]:
         """Events that have open holds, or people in a waiting room (whose timers must run
-        too): a restarted worker wakes their owners with them."""
+        too): a restarted worker wakes their owners with them. With `due_before`, only
+        events with a hold overdue at that time (the sweep's, which looks at holds only)."""
         async with translate_db_errors():
             rows = await self._pool.fetch(
-                "SELECT event_id FROM bookings WHERE status = 'held' UNION"
+                "SELECT event_id FROM bookings WHERE status = 'held'"
+                " AND ($1::timestamptz IS NULL OR expires_at < $1) UNION"
                 " SELECT event_id FROM queue_entries"
-                " WHERE status IN ('prequeue', 'waiting', 'admitted')")
+                " WHERE $1::timestamptz IS NULL AND status IN ('prequeue', 'waiting', 'admitted')",
+                due_before)
         return [r["event_id"] for r in rows]
 
     async def doors(self, event_ids: set[EventId]) -> dict[EventId, Door]:
@@ -212,12 +247,14 @@ class PgShardStore:
             rows = await conn.fetch(
                 "UPDATE events SET owner_epoch = owner_epoch + 1 WHERE id = ANY($1::bigint[])"
                 " RETURNING id, capacity, sold, per_user_limit, sale_starts_at, owner_epoch,"
-                " price_cents, currency, hold_seconds, held, waitlist", list(event_ids))
+                " price_cents, currency, hold_seconds, held, waitlist, refundable_until,"
+                " cancelled_at IS NOT NULL AS cancelled", list(event_ids))
             ledgers = {r["id"]: EventLedger(
                 r["id"], r["capacity"], r["sold"], r["per_user_limit"], r["sale_starts_at"],
                 r["owner_epoch"], price_cents=r["price_cents"], currency=r["currency"],
                 hold_seconds=r["hold_seconds"], on_hold=r["held"],
-                waitlist_open=r["waitlist"]) for r in rows}
+                waitlist_open=r["waitlist"], refundable_until=r["refundable_until"],
+                cancelled=r["cancelled"]) for r in rows}
             if ledgers:
                 held = await conn.fetch(
                     "SELECT event_id, user_id, sum(quantity)::int AS n FROM bookings"
@@ -227,13 +264,14 @@ class PgShardStore:
                     ledgers[h["event_id"]].held[h["user_id"]] = h["n"]
                 # Open holds and their deadlines: the new owner arms its timers with them.
                 holds = await conn.fetch(
-                    "SELECT id, event_id, user_id, quantity, expires_at, amount_cents, offer"
+                    "SELECT id, event_id, user_id, quantity, expires_at, amount_cents, offer,"
+                    " warned_at IS NOT NULL AS warned, extended_at IS NOT NULL AS extended"
                     " FROM bookings WHERE event_id = ANY($1::bigint[]) AND status = 'held'",
                     list(ledgers))
                 for h in holds:
                     ledgers[h["event_id"]].holds[h["id"]] = Hold(
                         h["id"], h["user_id"], h["quantity"], h["expires_at"],
-                        h["amount_cents"], h["offer"])
+                        h["amount_cents"], h["offer"], h["warned"], h["extended"])
                 await _load_waitlists(conn, ledgers)
                 # The keys pinned to this event's bookings: a replay is answered from memory.
                 keys = await conn.fetch(
@@ -291,6 +329,7 @@ class PgShardStore:
                 await _write_waitlist(conn, batch.waitlist)
             if batch.rooms:
                 await write_rooms(conn, batch.rooms)
+            await _hold_times(conn, batch.warnings, batch.extensions)
             await _end_holds(conn, batch.paid, "confirmed")
             await _end_holds(conn, batch.expired, "expired")
             if batch.tickets:
@@ -299,6 +338,9 @@ class PgShardStore:
                     " SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::bigint[],"
                     " $5::bigint[])", *zip(*batch.tickets, strict=True))
             await write_checkins(conn, batch.checkins)
+            if batch.refunds:  # before the bookings move: only confirmed ones are refunded
+                await _owe_refunds(conn, "p.booking_id = ANY($1::uuid[])", batch.refunds,
+                                   "buyer_cancelled")
             if batch.cancelled:
                 await conn.execute("UPDATE tickets SET voided_at = now()"
                                    " WHERE booking_id = ANY($1::uuid[]) AND voided_at IS NULL",
@@ -307,6 +349,53 @@ class PgShardStore:
                     "UPDATE bookings SET status = 'cancelled', decided_at = now()"
                     " WHERE id = ANY($1::uuid[]) AND status IN ('confirmed', 'held')",
                     batch.cancelled)
+            if batch.events_cancelled:
+                await _cancel_events(conn, batch.events_cancelled)
+
+
+async def _owe_refunds(conn: asyncpg.Connection, where: str, ids: list[Any],
+                       reason: str) -> None:
+    """Turn the payments of confirmed bookings about to be cancelled into refunds owed: the
+    outbox rows the refunder settles (a `succeeded` one is a payment whose booking the actor
+    confirmed and the checkout has not marked captured yet)."""
+    await conn.execute(
+        "UPDATE payments p SET status = 'refunding', refund_reason = $2, updated_at = now()"
+        " FROM bookings b WHERE b.id = p.booking_id AND b.status = 'confirmed'"
+        f" AND p.status IN ('succeeded', 'captured') AND {where}", ids, reason)
+
+
+async def _cancel_events(conn: asyncpg.Connection, event_ids: list[EventId]) -> None:
+    """Cancel these events whole, after everything else the batch decided for them: every
+    confirmed booking refunded if paid, then void; waiting entries taken off; the list shut."""
+    await _owe_refunds(conn, "b.event_id = ANY($1::bigint[])", event_ids, "event_cancelled")
+    await conn.execute("UPDATE tickets SET voided_at = now()"
+                       " WHERE event_id = ANY($1::bigint[]) AND voided_at IS NULL", event_ids)
+    await conn.execute("UPDATE bookings SET status = 'cancelled', decided_at = now()"
+                       " WHERE event_id = ANY($1::bigint[]) AND status = 'confirmed'",
+                       event_ids)
+    await conn.execute("UPDATE waitlist_entries SET status = 'left', updated_at = now()"
+                       " WHERE event_id = ANY($1::bigint[]) AND status = 'waiting'", event_ids)
+    await conn.execute("UPDATE events SET cancelled_at = now(), waitlist = false"
+                       " WHERE id = ANY($1::bigint[])", event_ids)
+
+
+async def _hold_times(conn: asyncpg.Connection, warnings: list[BookingId],
+                     extensions: list[tuple[BookingId, datetime]]) -> None:
+    """Record warnings (each with its email in the notifications outbox, once per hold) and
+    extensions (the new deadline, warned again before it); before the batch's holds end."""
+    if extensions:
+        ids, deadlines = zip(*extensions, strict=True)
+        moved = await conn.fetchval(
+            "WITH moved AS (UPDATE bookings b SET expires_at = d.at, extended_at = now(),"
+            " warned_at = NULL FROM unnest($1::uuid[], $2::timestamptz[]) AS d(id, at)"
+            " WHERE b.id = d.id AND b.status = 'held' AND b.extended_at IS NULL RETURNING 1)"
+            " SELECT count(*) FROM moved", list(ids), list(deadlines))
+        if moved != len(extensions):
+            raise DuplicateWrite(f"{len(extensions) - moved} holds were not extendable")
+    if warnings:
+        await conn.execute("UPDATE bookings SET warned_at = now()"
+                           " WHERE id = ANY($1::uuid[]) AND status = 'held'", warnings)
+        await conn.execute("SELECT record_hold_warnings($1::uuid[])", warnings)
 
 
 async def _end_holds(conn: asyncpg.Connection, booking_ids: list[BookingId],

@@ -20,17 +20,22 @@ from engine.errors import (
     CheckedIn,
     DeliveryUncertain,
     EngineError,
+    EventUnknown,
     IdempotencyMismatch,
     Lost,
     NotCancellable,
     NotFound,
+    RefundWindowClosed,
     SoldOut,
     Unavailable,
+    rejection,
 )
 from engine.messages import (
     BookCommand,
     CancelCommand,
     CheckinCommand,
+    EventCancelCommand,
+    ExtendCommand,
     JoinCommand,
     Outcome,
     PayCommand,
@@ -114,7 +119,8 @@ REDELIVER_MAX_PAUSE = 5.0
 
 
 #: The commands a gateway sends and waits for.
-_Sent = BookCommand | CancelCommand | PayCommand | CheckinCommand | WaitlistCommand | QueueCommand
+_Sent = (BookCommand | CancelCommand | PayCommand | CheckinCommand | WaitlistCommand
+         | EventCancelCommand | ExtendCommand | QueueCommand)
 
 
 class QueuedBooker:
@@ -145,7 +151,9 @@ class QueuedBooker:
 
     def resolve(self, outcome: Outcome) -> None:
         """Wake the requests on this gateway waiting for this booking's outcome (and the one
-        whose command was a replay of it)."""
+        whose command was a replay of it). A hold's warning answers no request."""
+        if outcome.warning:
+            return
         for booking_id in (outcome.booking_id, outcome.answers):
             if booking_id is None:
                 continue
@@ -166,6 +174,26 @@ class QueuedBooker:
         return await self._send_and_wait(CheckinCommand(uuid.uuid4(), event_id, user_id, code,
                                                         self._transport.reply_to))
 
+    async def extend(self, booking_id: BookingId, event_id: EventId,
+                     user_id: UserId) -> Outcome | None:
+        """Ask a held booking's actor for more time on it; its answer (the hold with its new
+        deadline, or the refusal), or None if not within the wait."""
+        return await self._send_and_wait(ExtendCommand(booking_id, event_id, user_id,
+                                                       uuid.uuid4(), self._transport.reply_to))
+
+    async def cancel_event(self, event_id: EventId, user_id: UserId) -> Outcome | None:
+        """Ask the event's actor to cancel it whole (the caller checked who may); its answer,
+        or None if not within the wait (it is decided anyway, once)."""
+        outcome = await self._send_and_wait(EventCancelCommand(
+            uuid.uuid4(), event_id, user_id, self._transport.reply_to))
+        if outcome is not None and outcome.reason == EventUnknown.code:
+            raise NotFound(f"no event {event_id}")
+        if outcome is not None and outcome.reason == CheckedIn.code:
+            raise CheckedIn("a ticket of this event was checked in: it is under way")
+        if outcome is not None and outcome.status is BookingStatus.REJECTED:
+            raise rejection(outcome.reason or "rejected")  # dead-lettered: the event stands
+        return outcome
+
     async def waitlist(self, command: WaitlistCommand | QueueCommand) -> Outcome | None:
         """Send a waiting-list join or leave, or a waiting-room join, to the event's actor;
         its answer, or None if not within the wait (it is decided anyway, once)."""
@@ -173,9 +201,11 @@ class QueuedBooker:
 
     async def _send_and_wait(self, command: _Sent) -> Outcome | None:
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        # A payment's answer names the payment (`answers`): an expiry or cancellation of the
-        # same booking must not be taken for it.
-        wait_id = command.payment_id if isinstance(command, PayCommand) else command.booking_id
+        # A payment's (an extension's) answer names it (`answers`): an expiry, warning or
+        # cancellation of the same booking must not be taken for it.
+        wait_id = (command.payment_id if isinstance(command, PayCommand)
+                   else command.extension_id if isinstance(command, ExtendCommand)
+                   else command.booking_id)
         # Registered before sending: the outcome can arrive before send() returns.
         waiters = self._waiters[wait_id]
         waiters.append(future)
@@ -216,6 +246,13 @@ class QueuedBooker:
                 pause = min(pause * 2, REDELIVER_MAX_PAUSE)
         if isinstance(command, CancelCommand):
             log.error("cancellation of %s never confirmed: the booking stands",
+                      command.booking_id)
+            return
+        if isinstance(command, EventCancelCommand):
+            log.error("cancel of event %s never confirmed: it stands", command.event_id)
+            return
+        if isinstance(command, ExtendCommand):
+            log.error("extension of %s never confirmed: the hold keeps its deadline",
                       command.booking_id)
             return
         if isinstance(command, CheckinCommand):
@@ -355,6 +392,8 @@ class QueuedBooker:
             return Pending(booking_id, current.event_id, current.quantity)
         if outcome.reason == CheckedIn.code:
             raise CheckedIn("a ticket of this booking was checked in: it stands")
+        if outcome.reason == RefundWindowClosed.code:
+            raise RefundWindowClosed("this paid booking is past the event's refund window")
         if outcome.status is not BookingStatus.CANCELLED:
             # Refused, or the hold expired first (its expiry woke this wait).
             raise NotCancellable("only a confirmed or held booking can be cancelled")

@@ -1,5 +1,5 @@
-"""Booking: `POST /api/events/{id}/book`, `GET /api/bookings/{id}`, cancel, pay, my tickets
-and my bookings."""
+"""Booking: `POST /api/events/{id}/book`, `GET /api/bookings/{id}`, cancel, extend, pay, my
+tickets and my bookings."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from engine.errors import EngineError, rejection
 from engine.messages import Outcome
 from engine.storage import bookings
 from engine.storage.database import translate_db_errors
+from engine.storage.payments import Refund
 from engine.strategies import Pending
 from engine.types import BookingStatus
 from gateway.auth import require_user
@@ -20,6 +21,29 @@ from gateway.keys import checkout_key, metrics_key, pool_key, service_key
 from gateway.responses import json_response
 from gateway.schemas import BookHeaders, BookingPath, BookInput, EventPath, PayInput
 from gateway.validation import header_params, path_params, read_json
+
+
+def _refund_json(refund: Refund) -> dict[str, Any]:
+    return {"status": refund.status, "amountCents": refund.amount_cents,
+            "currency": refund.currency, "reason": refund.reason,
+            "refundedAt": None if refund.refunded_at is None
+            else refund.refunded_at.isoformat().replace("+00:00", "Z")}
+
+
+def _refundable(result: Outcome | Pending) -> bool:
+    """Whether a booking may have money given back: a paid one that ended without a ticket."""
+    return (isinstance(result, Outcome) and bool(result.amount_cents)
+            and result.status in (BookingStatus.CANCELLED, BookingStatus.EXPIRED))
+
+
+async def _with_refund(request: web.Request, result: Outcome | Pending) -> dict[str, Any]:
+    """The booking object, with its refund when it has one (one read, off the hot path)."""
+    body = booking_json(result)
+    if _refundable(result):
+        refund = await request.app[checkout_key].refund_of(result.booking_id)
+        if refund is not None:
+            body["refund"] = _refund_json(refund)
+    return body
 
 
 def booking_json(result: Outcome | Pending) -> dict[str, Any]:
@@ -42,6 +66,8 @@ def booking_json(result: Outcome | Pending) -> dict[str, Any]:
         body["currency"] = result.currency
     if result.offer:
         body["offer"] = True
+    if result.extended and result.status is BookingStatus.HELD:
+        body["extended"] = True
     return body
 
 
@@ -95,14 +121,28 @@ async def get_booking(request: web.Request) -> web.Response:
     principal = require_user(request)
     booking_id = path_params(request, BookingPath).booking_id
     result = await request.app[service_key].booking(principal.user_id, booking_id)
-    return json_response(booking_json(result))
+    return json_response(await _with_refund(request, result))
 
 
 async def cancel_booking(request: web.Request) -> web.Response:
-    """Cancel a confirmed booking; its seats go back on sale."""
+    """Cancel a confirmed or held booking; its seats go back on sale, and a paid one's money
+    back to its buyer (within the event's refund window; else 409 refund_window_closed)."""
     principal = require_user(request)
     booking_id = path_params(request, BookingPath).booking_id
     result = await request.app[service_key].cancel(principal.user_id, booking_id)
+    if isinstance(result, Pending):
+        return _answer(result, created=200)
+    if _refundable(result):
+        # Owed in the outbox since the actor's commit; made now, in the background.
+        request.app[checkout_key].start_refunds(booking_id=booking_id)
+    return json_response(await _with_refund(request, result))
+
+
+async def extend_booking(request: web.Request) -> web.Response:
+    """More time on a held booking, once: 200 with its new `expiresAt`."""
+    principal = require_user(request)
+    booking_id = path_params(request, BookingPath).booking_id
+    result = await request.app[service_key].extend(principal.user_id, booking_id)
     return _answer(result, created=200)
 
 

@@ -1,4 +1,4 @@
-"""`/api/events`: list, read, create (VENDOR/ADMIN), edit (its vendor or ADMIN)."""
+"""`/api/events`: list, read, create (VENDOR/ADMIN), edit and cancel (its vendor or ADMIN)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,15 @@ from engine.storage import events
 from engine.storage.database import translate_db_errors
 from engine.storage.users import User
 from engine.types import Role, utcnow
-from gateway.auth import require_role
-from gateway.keys import checkin_key, pool_key, principal_key, service_key
+from gateway.auth import require_role, require_user
+from gateway.keys import (
+    checkin_key,
+    checkout_key,
+    pool_key,
+    principal_key,
+    service_key,
+    stream_hub_key,
+)
 from gateway.responses import json_response
 from gateway.schemas import EventInput, EventPage, EventPatch, EventPath
 from gateway.validation import path_params, query_params, read_json
@@ -40,8 +47,9 @@ async def list_events(request: web.Request) -> web.Response:
 
 
 async def get_event(request: web.Request) -> web.Response:
-    """One event, with its organizer's name (the event page shows it; the list does not);
-    its vendor and admins also see how many tickets were checked in."""
+    """One event, with its organizer's name and description (the event page shows them; the
+    list does not) and the stream's latest booking count (the organizer's chart starts from
+    it); its vendor and admins also see how many tickets were checked in."""
     event_id = path_params(request, EventPath).event_id
     async with translate_db_errors():
         event = await events.get_event(request.app[pool_key], event_id)
@@ -49,6 +57,9 @@ async def get_event(request: web.Request) -> web.Response:
     body = event.to_json(utcnow())
     if organizer is not None:
         body["organizer"] = organizer
+    booked = request.app[stream_hub_key].booked(event_id)
+    if booked is not None:  # from memory: the count the stream's frames carry on from
+        body["bookings"], body["bookingsEpoch"] = booked
     checked_in = await request.app[checkin_key].checked_in(request.get(principal_key), event)
     if checked_in is not None:
         body["checkedIn"] = checked_in
@@ -76,4 +87,18 @@ async def update_event(request: web.Request) -> web.Response:
         event = await events.update_event(request.app[pool_key], event_id, editor,
                                           _columns(body))
     await request.app[service_key].event_edited(event)
+    return json_response(event.to_json(utcnow()))
+
+
+async def cancel_event(request: web.Request) -> web.Response:
+    """Its vendor (or an admin) cancels the whole event: 200 with the event `cancelled`, its
+    bookings void and the paid ones being refunded; 202 if its actor has not answered yet."""
+    principal = require_user(request)
+    event_id = path_params(request, EventPath).event_id
+    event = await request.app[service_key].cancel_event(principal, event_id)
+    if event is None:
+        return json_response({"id": event_id, "status": "pending"}, 202,
+                             {"Location": f"/api/events/{event_id}"})
+    # The refunds the cancel owes are in the outbox already; made now, in the background.
+    request.app[checkout_key].start_refunds(event_id=event_id)
     return json_response(event.to_json(utcnow()))

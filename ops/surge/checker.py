@@ -8,7 +8,9 @@
 - every retry with the same Idempotency-Key got the first request's booking (I4);
 - seats oversold, counted from tickets as well as bookings (`naive` breaks the counter);
 - on paid events, the holds and payments (`holds.py`): a hold answered 201 is not a
-  confirmation, its payment's 200 is (with the tickets it showed).
+  confirmation, its payment's 200 is (with the tickets it showed);
+- with a waiting list, its order and its offers (`waitlist_check.py`), after the offers'
+  holds ended (`holds.py` again: an offer is a hold).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from engine.payments.fake import FakeProvider
 from engine.storage.invariants import all_refused, check_answers, check_invariants
 from ops.surge.holds import HoldReport, HoldSampler, check_holds
 from ops.surge.record import BOOKING_KINDS, PAY_KINDS, Sample
+from ops.surge.waitlist_check import WaitlistReport, check_waitlist
+from ops.surge.waitlist_rush import WaitlistRun
 
 
 @dataclass
@@ -32,6 +36,7 @@ class Verdict:
     oversold_seats: int
     violations: list[str] = field(default_factory=list)
     holds: HoldReport | None = None
+    waitlist: WaitlistReport | None = None
 
     @property
     def invariants_ok(self) -> bool:
@@ -41,11 +46,15 @@ class Verdict:
 
 async def check(pool: asyncpg.Pool, events: Sequence[int], samples: Sequence[Sample], *,
                 settle_seconds: float = 60.0, holds: HoldSampler | None = None,
-                provider: FakeProvider | None = None) -> Verdict:
+                provider: FakeProvider | None = None,
+                waitlist: WaitlistRun | None = None) -> Verdict:
     """Check the run; waits (bounded) for 202s to be decided. `holds`: the sampler of a run
-    on paid events, which waits for every hold to end first (see `holds.check_holds`)."""
+    on paid events or with a waiting list, which waits for every hold to end first (see
+    `holds.check_holds`); `waitlist`: what the waiting list's phase did."""
     held = None if holds is None else await check_holds(
         pool, events, samples, holds, settle_seconds=settle_seconds, provider=provider)
+    waited = None if waitlist is None else await check_waitlist(pool, events, samples,
+                                                                waitlist)
     answered = [s for s in samples if s.booking_id and s.kind in BOOKING_KINDS]
     shown = {s.booking_id: s.confirmed_codes for s in answered
              if s.status == 201 and s.booking_status != "held"}
@@ -66,6 +75,10 @@ async def check(pool: asyncpg.Pool, events: Sequence[int], samples: Sequence[Sam
     violations = answers.violations()
     if held is not None:
         violations += [f"holds: {v}" for v in held.violations]
+    if waited is not None:
+        violations += [f"waiting list: {v}" for v in waited.violations]
+        if waitlist is not None and waitlist.timed_out:
+            violations.append("waiting list: offers still open when the phase ran out of time")
     by_first: dict[tuple[int, str], str] = {}
     mismatched = 0
     for s in samples:
@@ -91,4 +104,5 @@ async def check(pool: asyncpg.Pool, events: Sequence[int], samples: Sequence[Sam
         " CROSS JOIN LATERAL (SELECT count(*) AS tickets FROM tickets"
         "   WHERE event_id = e.id AND voided_at IS NULL) t"
         " WHERE e.id = ANY($1::bigint[])", list(events))
-    return Verdict(int(counts["confirmed"]), int(counts["oversold"]), violations, held)
+    return Verdict(int(counts["confirmed"]), int(counts["oversold"]), violations, held,
+                   waited)

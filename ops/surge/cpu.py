@@ -11,7 +11,10 @@ A benchmark on one machine measures the client too; so it says how much. Read fr
 
 Each is also split by component — `gateway` (the `ticketwar run` tree but its shard
 workers), `workers` (`python -m shards`), `postgresql`, `rabbitmq` — so a row says where a
-strategy spends what it costs per request, not only how much.
+strategy spends what it costs per request, not only how much. Given the run's database,
+`postgresql_db` is the part of `postgresql` spent by the backends serving that database
+(told apart by their process titles): on a shared machine, the one PostgreSQL figure that
+other people's work does not inflate.
 """
 
 from __future__ import annotations
@@ -28,6 +31,10 @@ SERVICE_COMPONENTS = {"postgres": "postgresql", "beam.smp": "rabbitmq",
 SERVICE_NAMES = frozenset(SERVICE_COMPONENTS)
 #: The parts of a row's CPU, in the order a report shows them.
 COMPONENTS = ("gateway", "workers", "postgresql", "rabbitmq")
+#: The part of `postgresql` spent for the run's own database (see `database_of`).
+OWN_DATABASE = "postgresql_db"
+#: Titles of PostgreSQL processes that serve one database without being a client backend.
+_DATABASE_WORKERS = ("autovacuum worker", "logical replication worker")
 
 
 def _stat(pid: int) -> list[str] | None:
@@ -91,6 +98,33 @@ def component(pid: int, *, service: bool) -> str:
     except OSError:
         return "rabbitmq" if service else "gateway"
     return "workers" if b"shards" in argv and b"-m" in argv else "gateway"
+
+
+def database_of(pid: int) -> str | None:
+    """The database a PostgreSQL process works for, from its process title, or None for the
+    server's own processes (checkpointer, WAL writer, ...) and for any other process.
+
+    A backend's title is `postgres: [cluster: ]user database host(port) activity`, an
+    autovacuum worker's `postgres: [cluster: ]autovacuum worker database`."""
+    try:
+        title = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(
+            errors="replace").strip()
+    except OSError:
+        return None
+    if not title.startswith("postgres: "):
+        return None
+    rest = title.removeprefix("postgres: ")
+    words = rest.split()
+    if words and words[0].endswith(":"):  # `cluster_name` set (Debian's "15/main:")
+        rest = rest.split(":", 1)[1].strip()
+        words = rest.split()
+    for worker in _DATABASE_WORKERS:
+        if rest.startswith(worker + " "):
+            return rest.removeprefix(worker + " ").split()[0]
+    # user database host(port) — the host is "[local]" on a Unix socket.
+    if len(words) >= 3 and ("(" in words[2] or words[2] == "[local]"):
+        return words[1]
+    return None
 
 
 @dataclass(frozen=True)
@@ -157,11 +191,14 @@ class ServerMeter:
 
     Processes found at either end are counted; one that starts during the window counts
     whole (it did all its work inside it), one that ends during it is missed — the bench's
-    gateways and workers live for the whole run.
+    gateways and workers live for the whole run. With `database`, `components` also has
+    `OWN_DATABASE`: the PostgreSQL processes working for that database (pools open their
+    connections at start, so their backends live for the window too).
     """
 
-    def __init__(self, roots: Sequence[int]) -> None:
+    def __init__(self, roots: Sequence[int], database: str | None = None) -> None:
         self._roots = list(roots)
+        self._database = database
         self._before: dict[str, dict[int, float]] = {}
         #: CPU seconds by component over the window, once stopped.
         self.components: dict[str, float] = {}
@@ -180,6 +217,8 @@ class ServerMeter:
         after = self._read()
         spent = []
         parts = dict.fromkeys(COMPONENTS if self._roots else COMPONENTS[2:], 0.0)
+        if self._database is not None:
+            parts[OWN_DATABASE] = 0.0
         for group in ("server", "services"):
             before = self._before.get(group, {})
             total = 0.0
@@ -188,6 +227,9 @@ class ServerMeter:
                 total += used
                 part = component(pid, service=group == "services")
                 parts[part] = parts.get(part, 0.0) + used
+                if (self._database is not None and part == "postgresql"
+                        and database_of(pid) == self._database):
+                    parts[OWN_DATABASE] += used
             spent.append(total)
         self.components = parts
         return spent[0], spent[1]

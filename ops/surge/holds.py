@@ -10,7 +10,8 @@ payments (docs/design.md, "Holds and payment").
   one left its hold to expire;
 - every seat finally sold or free: no hold left open once the last deadline has passed;
 - no charge without a ticket or a refund: every attempt in the payments outbox settled, each
-  confirmed booking captured by exactly one charge of its amount, nothing captured for a
+  confirmed booking with a price captured by exactly one charge of its amount (a free
+  event's waiting-list offer by none), nothing captured for a
   booking that is not confirmed — and, when the provider's own records are at hand (the fake
   provider of an in-process gateway), every charge it took is captured or refunded.
 """
@@ -229,7 +230,10 @@ async def _check_payments(pool: asyncpg.Pool, ids: list[int], rows: dict[str, An
     if unsettled:
         v.append(f"{len(unsettled)} charges without a ticket or a refund, e.g. {unsettled[:3]}")
     captured = Counter(a["booking_id"] for a in attempts if a["status"] == "captured")
-    wrong = [b for b, r in rows.items() if (r["status"] == "confirmed") != (captured[b] == 1)]
+    # A hold that costs nothing (a free event's waiting-list offer) is taken without a charge.
+    wrong = [b for b, r in rows.items() if r["amount_cents"]
+             and (r["status"] == "confirmed") != (captured[b] == 1)]
+    wrong += [b for b, r in rows.items() if not r["amount_cents"] and captured[b]]
     wrong += [a["booking_id"] for a in attempts if a["status"] == "captured"
               and a["amount_cents"] != rows[a["booking_id"]]["amount_cents"]]
     if wrong:

@@ -97,9 +97,15 @@ class LoadGenerator:
         #: Each hold's `expiresAt`, as a wall-clock timestamp, by booking id.
         self._deadlines: dict[str, float] = {}
 
-    async def _request(self, kind: str, method: str, path: str, account: Account,
-                       due: float, body: dict[str, object] | None = None,
-                       key: str | None = None, booking_id: str | None = None) -> Sample:
+    def since_start(self) -> float:
+        """Seconds since the run started: when a request sent now is due."""
+        return time.monotonic() - self._t0
+
+    async def request(self, kind: str, method: str, path: str, account: Account,
+                      due: float, body: dict[str, object] | None = None,
+                      key: str | None = None, booking_id: str | None = None) -> Sample:
+        """Send one request as `account` and record it as a sample of `kind` (the waiting
+        list's phase, `waitlist_rush.py`, sends its own through here too)."""
         headers = dict(account.headers)
         if body is not None:
             headers["Content-Type"] = "application/json"
@@ -145,10 +151,10 @@ class LoadGenerator:
 
     async def _book(self, p: Plan, due: float) -> None:
         path = self._book_path.format(event_id=p.event_id)
-        first = await self._request("book", "POST", path, p.buyer, due,
+        first = await self.request("book", "POST", path, p.buyer, due,
                                     {"quantity": p.quantity}, p.key)
         if p.retry:  # a client that did not trust the first answer
-            await self._request("retry", "POST", path, p.buyer, time.monotonic() - self._t0,
+            await self.request("retry", "POST", path, p.buyer, time.monotonic() - self._t0,
                                 {"quantity": p.quantity}, p.key)
         if first.status == 201 and first.booking_status == "held" and first.booking_id:
             k, self._holds = self._holds, self._holds + 1
@@ -158,7 +164,7 @@ class LoadGenerator:
                     self._pay(p, k, kind, first.booking_id)))
             return
         if p.cancel and first.status == 201 and first.booking_id:
-            await self._request("cancel", "POST", f"/api/bookings/{first.booking_id}/cancel",
+            await self.request("cancel", "POST", f"/api/bookings/{first.booking_id}/cancel",
                                 p.buyer, time.monotonic() - self._t0,
                                 booking_id=first.booking_id)
 
@@ -173,7 +179,7 @@ class LoadGenerator:
         if wait > 0:
             await asyncio.sleep(wait)  # the buyer's behaviour, not a wait for an answer
         token = "tok_declined" if kind == "declined-pay" else "tok_ok"
-        await self._request(kind, "POST", f"/api/bookings/{booking_id}/pay", p.buyer,
+        await self.request(kind, "POST", f"/api/bookings/{booking_id}/pay", p.buyer,
                             time.monotonic() - self._t0, {"paymentToken": token},
                             f"{p.key}-pay", booking_id=booking_id)
 
@@ -232,7 +238,7 @@ class LoadGenerator:
         for i in range(scenario.behaviour.bot_requests):
             if time.monotonic() > deadline:
                 return
-            await self._request("bot", "POST", path, account, time.monotonic() - self._t0,
+            await self.request("bot", "POST", path, account, time.monotonic() - self._t0,
                                 {"quantity": 1}, f"bot-{account.id}-{i}")
 
 

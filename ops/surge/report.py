@@ -10,6 +10,7 @@ from ops.surge.checker import Verdict
 from ops.surge.cpu import COMPONENTS, CpuShare
 from ops.surge.holds import HoldReport
 from ops.surge.record import SellingPhase, Stats
+from ops.surge.waitlist_check import WaitlistReport
 
 STATUSES = (200, 201, 202, 409, 422, 429, 503)
 
@@ -44,6 +45,7 @@ class RunResult:
             "selling": _selling_json(s),
             "refused": self.refused,
             "holds": _holds_json(self),
+            "waitlist": v.waitlist.to_json() if v.waitlist is not None else None,
             # (answered at s, answers, p50 ms, p99 ms) per 0.1 s: where in the run it was slow
             "timeline": [[round(t, 2), n, round(p50, 1), round(p99, 1)]
                          for t, n, p50, p99 in s.timeline],
@@ -98,6 +100,7 @@ def table_rows(results: Sequence[RunResult]) -> list[tuple[str, list[str]]]:
         ("409 answered locally", [f"{r.stats.local_rejections:,}" for r in results]),
         *_selling_rows(results),
         *_hold_rows(results),
+        *_waitlist_rows(results),
         ("invariants", ["OK" if r.verdict.invariants_ok else "VIOLATED" for r in results]),
         *_cpu_rows(results),
     ]
@@ -127,6 +130,31 @@ def _hold_rows(results: Sequence[RunResult]) -> list[tuple[str, list[str]]]:
     ]
 
 
+def _waitlist_rows(results: Sequence[RunResult]) -> list[tuple[str, list[str]]]:
+    if all(r.verdict.waitlist is None for r in results):
+        return []
+
+    def each(show: Callable[[WaitlistReport], str]) -> list[str]:
+        return [show(r.verdict.waitlist) if r.verdict.waitlist is not None else "–"
+                for r in results]
+
+    def p50_p99(w: WaitlistReport, expiry: bool) -> str:
+        return (f"{w.reaction_ms(50, expiry=expiry):.0f} /"
+                f" {w.reaction_ms(99, expiry=expiry):.0f}")
+
+    return [
+        ("waitlist joined", each(lambda w: f"{w.joined:,}")),
+        ("joins/s", each(lambda w: f"{w.joins_per_s:,.0f}")),
+        ("offers made", each(lambda w: f"{w.offers:,}")),
+        ("offers taken / expired", each(lambda w: f"{w.taken:,} / {w.expired:,}")),
+        ("offers/s (all / cancel burst)",
+         each(lambda w: f"{w.offers_per_s:,.1f} / {w.burst_offers_per_s:,.0f}")),
+        ("cancel -> offer p50 / p99 ms", each(lambda w: p50_p99(w, False))),
+        ("expiry -> offer p50 / p99 ms", each(lambda w: p50_p99(w, True))),
+        ("still waiting", each(lambda w: f"{w.waiting:,}")),
+    ]
+
+
 def table(results: Sequence[RunResult]) -> str:
     """Results side by side, one column per strategy."""
     rows = table_rows(results)
@@ -144,6 +172,11 @@ def table(results: Sequence[RunResult]) -> str:
             lines.append(f"- {r.strategy}: refused the scenario's paid events (409 {r.refused}):"
                          " holds need the queued strategy's actors to expire them; not a"
                          " failure")
+        waited = r.verdict.waitlist
+        if waited is not None and waited.refusals.get("waitlist_needs_queued"):
+            lines.append(f"- {r.strategy}: keeps no waiting list (409 waitlist_needs_queued for"
+                         f" {waited.refusals['waitlist_needs_queued']:,} joins): the list lives"
+                         " in the queued strategy's actors; not a failure")
         for violation in r.verdict.violations:
             lines.append(f"! {r.strategy}: {violation}")
     return "\n".join(lines)

@@ -17,13 +17,14 @@ from ops.surge import checker
 from ops.surge.cpu import CpuShare, ServerMeter
 from ops.surge.fleet import run_fleet
 from ops.surge.holds import HoldSampler
-from ops.surge.load import LoadGenerator, plan
+from ops.surge.load import LoadGenerator, Plan, plan
 from ops.surge.population import Account, bulk_accounts, create_events
 from ops.surge.progress import Progress
-from ops.surge.record import summarize
+from ops.surge.record import Sample, summarize
 from ops.surge.report import RunResult
 from ops.surge.scenario import Scenario
 from ops.surge.sources import SourceClients
+from ops.surge.waitlist_rush import WaitlistRun, WaitlistRush
 
 
 async def run_surge(scenario: Scenario, url: str, pool: asyncpg.Pool, issuer: TokenIssuer, *,
@@ -41,7 +42,8 @@ async def run_surge(scenario: Scenario, url: str, pool: asyncpg.Pool, issuer: To
     On paid events, `sold + held` is sampled from the run's start until its last hold ended;
     `provider`: the fake provider serving the gateway, when it is in this process (its
     records are then held against the payments outbox). A gateway whose strategy refuses
-    paid events (409 paid_needs_queued) gives a result that says so.
+    paid events (409 paid_needs_queued) gives a result that says so. A `[waitlist]` is
+    played once the sale is over (`waitlist_rush.py`), its offers sampled like holds.
     """
     tag = uuid.uuid4().hex[:8]
     timeout = aiohttp.ClientTimeout(total=scenario.load.max_seconds + 30)
@@ -55,11 +57,15 @@ async def run_surge(scenario: Scenario, url: str, pool: asyncpg.Pool, issuer: To
             buyers = await bulk_accounts(pool, issuer, scenario.buyers.count, tag=tag)
         bots = await bulk_accounts(pool, issuer, scenario.behaviour.bots, tag=f"{tag}b") \
             if scenario.behaviour.bots else []
+        joiners = await bulk_accounts(pool, issuer, scenario.waitlist.joiners, tag=f"{tag}w") \
+            if scenario.waitlist.joiners else []
         plans = plan(scenario, buyers, events, tag, seed)
         targets = [(b, events[i % len(events)]) for i, b in enumerate(bots)]
         label = f"{scenario.name}/{strategy}"
-        meter = ServerMeter(server_pids)
-        sampler = HoldSampler(pool, events) if scenario.events.paid else None
+        # The run's database named, so the PostgreSQL CPU spent for it is told apart.
+        meter = ServerMeter(server_pids, database=await pool.fetchval("SELECT current_database()"))
+        sampler = HoldSampler(pool, events) if scenario.events.paid or joiners else None
+        waited: WaitlistRun | None = None
         if sampler is not None:
             sampler.start()
         try:
@@ -78,6 +84,9 @@ async def run_surge(scenario: Scenario, url: str, pool: asyncpg.Pool, issuer: To
                     duration = await generator.run(scenario, plans, targets)
                     generator_cpu = time.process_time() - started
                 samples = generator.samples
+            if joiners:
+                waited = await _waitlist_phase(scenario, clients, pool, events, plans,
+                                               samples, joiners)
         except BaseException:
             if sampler is not None:  # a run that failed samples no more
                 await sampler.stop()
@@ -89,9 +98,34 @@ async def run_surge(scenario: Scenario, url: str, pool: asyncpg.Pool, issuer: To
         await sampler.stop()
         sampler = None  # nothing was held: the usual checks say so
     verdict = await checker.check(pool, events, samples, settle_seconds=settle_seconds,
-                                  holds=sampler, provider=provider)
+                                  holds=sampler, provider=provider, waitlist=waited)
     stats = summarize(samples, duration)
     cpu = CpuShare(generator_cpu, server_cpu if server_pids else None, services_cpu,
                    stats.requests, processes, components=meter.components)
     return RunResult(scenario.name, strategy, stats, verdict, cpu,
                      refused=PaidNeedsQueued.code if refused else None)
+
+
+class _Untallied:
+    """The waiting list's requests are not booking requests: the progress line skips them."""
+
+    def add(self, status: int) -> None:
+        """Count nothing."""
+
+
+async def _waitlist_phase(scenario: Scenario, clients: SourceClients, pool: asyncpg.Pool,
+                          events: Sequence[int], plans: Sequence[Plan],
+                          samples: list[Sample], joiners: Sequence[Account]) -> WaitlistRun:
+    """Play `[waitlist]` after the sale: the ticket holders are the buyers whose booking was
+    confirmed; its requests join the run's samples."""
+    by_key = {p.key: p.buyer for p in plans}
+    holders = [(by_key[s.key], s.booking_id) for s in samples
+               if s.kind == "book" and s.status == 201 and s.booking_status == "confirmed"
+               and s.key in by_key and s.booking_id]
+    generator = LoadGenerator(clients, _Untallied())
+    rush = WaitlistRush(generator, pool, events, scenario.waitlist,
+                        concurrency=scenario.load.concurrency,
+                        max_seconds=scenario.load.max_seconds)
+    result = await rush.run(joiners, holders)
+    samples.extend(generator.samples)
+    return result

@@ -31,6 +31,12 @@
                                  # FAKE_PAYMENT_LATENCY, must exceed the lead): refunded
     late_lead_seconds = 0.5
     think_seconds = 1.0          # everyone else pays with tok_ok after up to this long
+    [waitlist]                   # free events only: a crowd waits for returned seats
+    joiners = 0                  # buyers who join the waiting list once the sale is over
+    large_fraction = 0.0         # share of joiners asking for 2 seats (the rest for 1)
+    cancel_fraction = 0.0        # share of ticket holders who cancel once the list is full
+    abandon_fraction = 0.0       # share of offers never taken: they expire and pass on
+    think_seconds = 1.0          # everyone else takes their offer after up to this long
 """
 
 from __future__ import annotations
@@ -69,8 +75,8 @@ class Events:
             body["perUserLimit"] = self.per_user_limit
         if self.paid:
             body.update(priceCents=self.price_cents, currency=self.currency)
-            if self.hold_seconds is not None:
-                body["holdSeconds"] = self.hold_seconds
+        if self.hold_seconds is not None:  # a free event's waiting-list offers last as long
+            body["holdSeconds"] = self.hold_seconds
         return body
 
 
@@ -116,6 +122,18 @@ class Payment:
 
 
 @dataclass(frozen=True)
+class Waitlist:
+    """The crowd that waits once the events are sold out (`waitlist.py`): joiners, the ticket
+    holders who then cancel, and what the waiting buyers do with the offers they get."""
+
+    joiners: int = 0
+    large_fraction: float = 0.0
+    cancel_fraction: float = 0.0
+    abandon_fraction: float = 0.0
+    think_seconds: float = 1.0
+
+
+@dataclass(frozen=True)
 class Scenario:
     """A whole scenario."""
 
@@ -125,6 +143,7 @@ class Scenario:
     load: Load
     behaviour: Behaviour
     payment: Payment = Payment()
+    waitlist: Waitlist = Waitlist()
 
 
 def _section(cls: type, data: Any, where: str) -> Any:
@@ -152,7 +171,7 @@ _KINDS: dict[str, tuple[type, ...]] = {"int": (int,), "int | None": (int,),
 def parse(data: dict[str, Any], default_name: str = "scenario") -> Scenario:
     """Validate a parsed TOML document."""
     unknown = sorted(set(data) - {"name", "events", "buyers", "load", "behaviour",
-                                  "payment"})
+                                  "payment", "waitlist"})
     if unknown:
         raise ScenarioError(f"unknown section(s): {', '.join(unknown)}")
     scenario = Scenario(
@@ -162,6 +181,7 @@ def parse(data: dict[str, Any], default_name: str = "scenario") -> Scenario:
         load=_section(Load, data.get("load"), "load"),
         behaviour=_section(Behaviour, data.get("behaviour"), "behaviour"),
         payment=_section(Payment, data.get("payment"), "payment"),
+        waitlist=_section(Waitlist, data.get("waitlist"), "waitlist"),
     )
     _check(scenario)
     return scenario
@@ -192,15 +212,24 @@ def _check(s: Scenario) -> None:
         problems.append("events.price_cents must be >= 0")
     if pay != Payment() and not s.events.paid:
         problems.append("[payment] needs a paid event (events.price_cents > 0)")
+    w = s.waitlist
+    if w.joiners < 0 or w.think_seconds < 0:
+        problems.append("waitlist.joiners and waitlist.think_seconds must be >= 0")
+    for name in ("large_fraction", "cancel_fraction", "abandon_fraction"):
+        if not 0 <= getattr(w, name) <= 1:
+            problems.append(f"waitlist.{name} must be between 0 and 1")
+    if w != Waitlist() and s.events.paid:
+        # A paid sale's holders are played by [payment]; its cancels would be refunds.
+        problems.append("[waitlist] needs a free event (events.price_cents = 0)")
     if problems:
         raise ScenarioError("; ".join(problems))
 
 
 def scaled(s: Scenario, requests: int) -> Scenario:
-    """The scenario with `requests` booking requests, keeping its shape: buyers, seats and
-    bot requests shrink (or grow) in proportion, so a hot event still sells out; the number
-    of events, per-user limit and behaviour stay as written (setting up 200 events is part
-    of what many-events exercises)."""
+    """The scenario with `requests` booking requests, keeping its shape: buyers, seats, bot
+    requests and waiting-list joiners shrink (or grow) in proportion, so a hot event still
+    sells out; the number of events, per-user limit and behaviour stay as written (setting
+    up 200 events is part of what many-events exercises)."""
     if requests < 1:
         raise ScenarioError("requests must be >= 1")
     f = requests / max(s.load.requests, 1)
@@ -208,7 +237,8 @@ def scaled(s: Scenario, requests: int) -> Scenario:
         s, load=replace(s.load, requests=requests),
         buyers=replace(s.buyers, count=max(1, math.ceil(s.buyers.count * f))),
         events=replace(s.events, seats=max(1, round(s.events.seats * f))),
-        behaviour=replace(s.behaviour, bot_requests=math.ceil(s.behaviour.bot_requests * f)))
+        behaviour=replace(s.behaviour, bot_requests=math.ceil(s.behaviour.bot_requests * f)),
+        waitlist=replace(s.waitlist, joiners=math.ceil(s.waitlist.joiners * f)))
 
 
 def load(path: Path) -> Scenario:

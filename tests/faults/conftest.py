@@ -49,30 +49,42 @@ async def fault_stack(db_pool: Any, aiohttp_client: Any, make_settings: Callable
     """Start workers (optionally with `first_start_env` from the `stack_env` marker)."""
     prefix = f"tw-fault-{uuid.uuid4().hex[:8]}"
     names = Names(prefix, SHARDS)
-    env = {**os.environ, "DATABASE_URL": TEST_DATABASE_URL, "AMQP_URL": TEST_AMQP_URL,
-           "AMQP_PREFIX": prefix, "SHARDS": str(SHARDS), "RECONNECT_DEADLINE_SECONDS": "120"}
     marker = request.node.get_closest_marker("stack_env")
     first = marker.kwargs.get("first_start_env", {}) if marker else {}
-    supervisor = WorkerSupervisor(WORKERS, env, grace_seconds=10, first_start_env=first)
+    supervisor = WorkerSupervisor(WORKERS, worker_env(prefix), grace_seconds=10,
+                                  first_start_env=first)
     await supervisor.start()
+    try:
+        await every_worker_consumes(names, WORKERS)
+        yield FaultStack(supervisor, names, api_factory(prefix, make_settings, aiohttp_client))
+    finally:
+        await supervisor.stop()
+        await delete_namespace(TEST_AMQP_URL, prefix, SHARDS)
 
+
+def worker_env(prefix: str) -> dict[str, str]:
+    """The environment of a fault stack's shard workers, on their own broker namespace."""
+    return {**os.environ, "DATABASE_URL": TEST_DATABASE_URL, "AMQP_URL": TEST_AMQP_URL,
+            "AMQP_PREFIX": prefix, "SHARDS": str(SHARDS), "RECONNECT_DEADLINE_SECONDS": "120"}
+
+
+async def every_worker_consumes(names: Names, workers: int) -> None:
+    """Wait until every worker is active on its own queues and standby on the others."""
     async def everyone_consumes() -> bool:
-        return all(n >= WORKERS for n in await consumers(names))
+        return all(n >= workers for n in await consumers(names))
+    await assert_eventually(everyone_consumes, timeout=30, interval=0.3,
+                            message="shard workers did not start consuming")
 
+
+def api_factory(prefix: str, make_settings: Callable[..., Settings],
+                aiohttp_client: Any) -> Callable[..., Any]:
+    """`make_api(**overrides)`: a gateway in this process on the stack's namespace."""
     async def make_api(**overrides: Any) -> Api:
         overrides = {"amqp_url": Secret(TEST_AMQP_URL), "amqp_prefix": prefix,
                      "shards": SHARDS, **overrides}
         app = create_app(make_settings(**overrides))
         return Api(await aiohttp_client(app), app)
-
-    try:
-        # Every worker active on its own queues and standby on the others.
-        await assert_eventually(everyone_consumes, timeout=30, interval=0.3,
-                                message="shard workers did not start consuming")
-        yield FaultStack(supervisor, names, make_api)
-    finally:
-        await supervisor.stop()
-        await delete_namespace(TEST_AMQP_URL, prefix, SHARDS)
+    return make_api
 
 
 async def rabbitmqctl(*args: str) -> None:

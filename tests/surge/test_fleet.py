@@ -14,7 +14,15 @@ import pytest
 from engine.auth import TokenIssuer
 from engine.settings import Secret, Settings
 from ops.surge import scenario as scenarios
-from ops.surge.cpu import ServerMeter, component, cpu_seconds, services, tree
+from ops.surge.cpu import (
+    OWN_DATABASE,
+    ServerMeter,
+    component,
+    cpu_seconds,
+    database_of,
+    services,
+    tree,
+)
 from ops.surge.runner import run_surge
 from ops.surge.stack import local_gateway
 from tests.surge.conftest import SURGE_DATABASE_URL
@@ -50,6 +58,35 @@ def test_processes_are_told_apart_by_component() -> None:
                 if Path(f"/proc/{pid}/comm").read_text().strip() == "postgres"]
     assert postgres, "no PostgreSQL process on this machine (the suite needs one)"
     assert component(postgres[0], service=True) == "postgresql"
+
+
+def _checkpointers() -> list[int]:
+    found = []
+    for pid in services():
+        try:
+            if "checkpointer" in Path(f"/proc/{pid}/cmdline").read_text():
+                found.append(pid)
+        except FileNotFoundError:  # a backend that ended meanwhile
+            continue
+    return found
+
+
+async def test_postgresql_cpu_of_the_runs_database_is_told_apart(surge_pool: Any) -> None:
+    """A backend of the run's database counts in `postgresql_db` as well as `postgresql`;
+    the server's own processes (checkpointer, WAL writer) belong to no database."""
+    async with surge_pool.acquire() as conn:
+        name = await conn.fetchval("SELECT current_database()")
+        backend = await conn.fetchval("SELECT pg_backend_pid()")
+        assert database_of(backend) == name
+        assert database_of(os.getpid()) is None
+        assert _checkpointers() and not {database_of(pid) for pid in _checkpointers()} - {None}
+        meter = ServerMeter([], database=name)
+        meter.start()
+        await conn.fetchval("SELECT count(*) FROM generate_series(1, 3000000)")
+        meter.stop()
+    own = meter.components[OWN_DATABASE]
+    assert own >= 0.01  # counting three million rows costs a tenth of a second or more
+    assert own <= meter.components["postgresql"]
 
 
 @pytest.mark.slow

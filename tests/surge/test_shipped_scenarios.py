@@ -49,6 +49,9 @@ def test_shipped_scenario_compares_under_default_settings(
             assert run["refused"] == "paid_needs_queued", run
             assert "refused the scenario's paid events" in done.stdout
             continue
+        if run["waitlist"] is not None and run["strategy"] == "locked":
+            assert run["waitlist"]["joined"] == 0  # no actor, no list: the report says so
+            assert "keeps no waiting list (409 waitlist_needs_queued" in done.stdout
         assert run["refused"] is None
         # Booking answers, not set-up failures: something was sold or refused as sold out.
         assert run["statuses"].get("201", 0) > 0, run["statuses"]

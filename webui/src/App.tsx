@@ -9,6 +9,7 @@ import { ApiError, api, explain } from "./api";
 import type { MyBooking, Session, TicketEvent } from "./api";
 import { BookingUpdates } from "./booking";
 import { AuthModal } from "./components/AuthModal";
+import { liveStatus } from "./status";
 import { useTitle } from "./page";
 import { CheckinPage } from "./pages/CheckinPage";
 import { EventPage } from "./pages/EventPage";
@@ -214,7 +215,7 @@ export function App() {
       setEvents((list) => list && list.map((e) => e.id !== eventId ? e : {
         ...e,
         availableTickets,
-        status: availableTickets === 0 ? "sold_out" : e.status === "sold_out" ? "on_sale" : e.status,
+        status: liveStatus(e.status, availableTickets),
       }));
     },
     onBooking: (b) => {

@@ -28,9 +28,16 @@ export interface TicketEvent {
   perUserLimit: number | null;
   saleStartsAt: string | null;
   vendorId: number;
-  status: "scheduled" | "on_sale" | "sold_out";
+  status: "scheduled" | "on_sale" | "sold_out" | "cancelled";
+  /** When its organizer cancelled it (every booking void, the paid ones refunded). */
+  cancelledAt?: string | null;
   /** GET /api/events/{id} only: the organizer's display name, when they gave one. */
   organizer?: string;
+  /** Not in the list (GET /api/events/{id} and edits only): plain text, "" when none. */
+  description?: string;
+  /** GET /api/events/{id} only: the stream's latest booking count of the event, once heard. */
+  bookings?: number;
+  bookingsEpoch?: number;
   /** When enabled, booking needs an admission from the event's waiting room. */
   waitingRoom?: WaitingRoom;
 }
@@ -83,6 +90,32 @@ export interface Booking {
   currency?: string;
   /** `pending`: a pay request the provider has not answered yet. */
   payment?: "pending";
+  /** `held`: its deadline was extended already (once per hold). */
+  extended?: boolean;
+  /** A paid booking cancelled or expired: the money given back, owed or made. */
+  refund?: Refund;
+}
+
+/** Money given back for a booking. */
+export interface Refund {
+  status: "pending" | "refunded";
+  amountCents: number;
+  currency: string;
+  reason: "buyer_cancelled" | "event_cancelled" | "late_payment";
+  refundedAt: string | null;
+}
+
+/** The caller's place on a sold-out event's waiting list, or the offer it became (its held
+ *  booking has the entry's id). `pending`: the join is not decided yet. */
+export interface WaitlistEntry {
+  id: string;
+  eventId: number;
+  quantity: number;
+  status: "waiting" | "offered" | "left" | "pending";
+  /** `waiting`: 1 for the first in line. */
+  position: number | null;
+  /** `offered`: when the offer ends unless paid (or accepted, on a free event). */
+  expiresAt?: string;
 }
 
 /** One of an event's door staff (their account's role unchanged). */
@@ -110,10 +143,17 @@ export interface MyBooking {
   status: BookingStatus;
   createdAt: string;
   tickets: BookingTicket[];
+  /** `held`: when the hold ends unless paid. */
+  expiresAt?: string;
+  /** A paid event's booking: its price, in the currency's minor unit. */
+  amountCents?: number;
+  currency?: string;
 }
 
 export interface EventInput {
   name: string;
+  /** Plain text in lines, at most 5000 characters. */
+  description?: string;
   totalTickets: number;
   venue?: string | null;
   startsAt?: string | null;
@@ -236,6 +276,26 @@ export const api = {
       token, body: { paymentToken }, headers: { "Idempotency-Key": idempotencyKey },
     }),
 
+  /** More time on a held booking, once: the booking with its new `expiresAt` (409
+   *  already_extended / hold_expired / not_extendable arrive as ApiError). */
+  extend: (token: string, id: string) =>
+    call<Booking>("POST", `/api/bookings/${id}/extend`, { token }).then((a) => a.data),
+  /** Its organizer cancels the whole event: every booking void, the paid ones refunded. */
+  cancelEvent: (token: string, id: number) =>
+    call<TicketEvent>("POST", `/api/events/${id}/cancel`, { token }).then((a) => a.data),
+
+  /** Join a sold-out event's waiting list (201 new, 200 joined already: the same entry). */
+  joinWaitlist: (token: string, eventId: number, quantity: number) =>
+    call<WaitlistEntry>("POST", `/api/events/${eventId}/waitlist`, { token, body: { quantity } })
+      .then((a) => a.data),
+
+  leaveWaitlist: (token: string, eventId: number) =>
+    call<WaitlistEntry>("DELETE", `/api/events/${eventId}/waitlist`, { token }).then((a) => a.data),
+
+  /** The caller's entries: waiting (with positions), or offered with the offer open. */
+  myWaitlist: (token: string) =>
+    call<WaitlistEntry[]>("GET", "/api/me/waitlist", { token }).then((a) => a.data),
+
   /** How the engine is set up: which payment provider charges (`fake`: test cards). */
   config: () => call<{ paymentProvider: string }>("GET", "/api/config").then((a) => a.data),
 
@@ -305,6 +365,20 @@ export function explain(error: ApiError): string {
       return "Time ran out: your hold ended and the seats went back on sale.";
     case "not_payable":
       return "This booking can no longer be paid (it was cancelled or has ended).";
+    case "already_extended":
+      return "This hold was extended once already; it cannot be extended again.";
+    case "refund_window_closed":
+      return "This paid booking can no longer be cancelled: the event's refund period is over.";
+    case "event_cancelled":
+      return "This event was cancelled by its organizer.";
+    case "not_sold_out":
+      return "Seats are on sale again: book them instead.";
+    case "waitlist_closed":
+      return "This event keeps no waiting list.";
+    case "not_waiting":
+      return "You are not on this event's waiting list any more.";
+    case "waitlist_needs_queued":
+      return "This box office keeps no waiting lists.";
     case "unknown_user":
       return "No account has that email. They need to register first.";
     case "unauthenticated":

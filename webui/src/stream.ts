@@ -15,6 +15,10 @@ const RECONNECT_MS = 2000;
 export interface StockUpdate {
   eventId: number;
   availableTickets: number;
+  /** From the event's owning actor: bookings taken since it loaded the event, under
+   *  `bookingsEpoch` (absent from an edit's update). */
+  bookings?: number;
+  bookingsEpoch?: number;
 }
 
 export interface BookingUpdate {

@@ -1,6 +1,7 @@
-// The organizer's surge chart: seats sold per second and seats left, from stream counts.
+// The organizer's surge chart: bookings and seats sold per second and seats left, from
+// stream counts.
 import { describe, expect, it } from "vitest";
-import { WINDOW_SECONDS, emptySurge, record, tick } from "./surge";
+import { NONE_HEARD, WINDOW_SECONDS, emptySurge, newBookings, record, startFrom, tick } from "./surge";
 
 const at = (second: number, ms = 0) => second * 1000 + ms;
 
@@ -39,6 +40,38 @@ describe("surge series", () => {
     expect(s.points).toHaveLength(WINDOW_SECONDS);
     expect(s.points.at(-1)!.second).toBe(500);
     expect(s.points[0].second).toBe(500 - WINDOW_SECONDS + 1);
+  });
+
+  it("counts bookings from the actor's running count, not from seats", () => {
+    let s = record(emptySurge(), at(100), 50); // seats from the list: no count yet
+    s = record(s, at(100, 100), 48, { count: 7, epoch: 3 }); // the first count sets the start
+    s = record(s, at(100, 200), 42, { count: 10, epoch: 3 }); // three bookings of two seats
+    s = record(s, at(101, 100), 41, { count: 11, epoch: 3 });
+    s = record(s, at(101, 200), 40); // an edit's update: seats only, the count stands
+    s = record(s, at(101, 300), 38, { count: 13, epoch: 3 });
+    expect(s.points.slice(-2).map((p) => [p.second, p.bookings, p.sold])).toEqual(
+      [[100, 3, 8], [101, 3, 4]]);
+  });
+
+  it("takes a count under a new epoch as bookings since the reload", () => {
+    expect(newBookings(null, { count: 5, epoch: 1 })).toBe(0);
+    expect(newBookings({ count: 5, epoch: 1 }, { count: 9, epoch: 1 })).toBe(4);
+    expect(newBookings({ count: 50, epoch: 1 }, { count: 2, epoch: 2 })).toBe(2);
+    expect(newBookings({ count: 9, epoch: 1 }, { count: 8, epoch: 1 })).toBe(0);
+    expect(newBookings(NONE_HEARD, { count: 3, epoch: 7 })).toBe(3); // the event's first count
+  });
+
+  it("starts from the event read, and mends a frame that came before it", () => {
+    let s = startFrom(record(emptySurge(), at(100), 50), { count: 4, epoch: 2 });
+    s = record(s, at(100, 100), 46, { count: 6, epoch: 2 });
+    expect(s.points.at(-1)!.bookings).toBe(2);
+    // A frame before the read: its count is the start until the read says where it stood.
+    let late = record(record(emptySurge(), at(100), 50), at(100, 100), 44, { count: 3, epoch: 2 });
+    expect(late.points.at(-1)!.bookings).toBe(0);
+    late = startFrom(late, NONE_HEARD);
+    late = record(late, at(100, 200), 42, { count: 4, epoch: 2 });
+    expect(late.points.at(-1)!.bookings).toBe(4);
+    expect(startFrom(late, NONE_HEARD)).toBe(late); // once only
   });
 
   it("does nothing before the first count", () => {

@@ -12,6 +12,7 @@ import { checkQuantity, mostSeats } from "../numbers";
 import type { Typed } from "../numbers";
 import { paths } from "../routes";
 import { HoldPanel } from "./HoldPanel";
+import { WaitlistPanel } from "./WaitlistPanel";
 
 export interface BookingPanelProps {
   event: TicketEvent;
@@ -136,6 +137,10 @@ export function BookingPanel({ event, token, updates, mine, onAskLogin, onBooked
       {attempt.phase === "held" && token && (
         <HoldPanel key={attempt.booking.id} token={token} booking={attempt.booking} updates={updates}
           onSettled={onBooked} />
+      )}
+      {event.status === "sold_out" && (
+        <WaitlistPanel event={event} token={token} updates={updates} onAskLogin={onAskLogin}
+          onChanged={onBooked} />
       )}
       {attempt.phase === "refused" && (
         <Alert color="red" title="Not booked" withCloseButton closeButtonLabel="Close" onClose={reset}>

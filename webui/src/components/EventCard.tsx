@@ -13,6 +13,7 @@ export const STATUS: Record<TicketEvent["status"], { label: string; color: strin
   on_sale: { label: "On sale", color: "teal.9" },
   scheduled: { label: "Coming soon", color: "blue.9" },
   sold_out: { label: "Sold out", color: "red.9" },
+  cancelled: { label: "Cancelled", color: "gray.9" },
 };
 
 /** "3 of 5 seats left · up to 2 per buyer", announced as it changes. */

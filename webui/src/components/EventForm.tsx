@@ -2,7 +2,7 @@
 // refuses what makes no sense before sending it, and shows the server's refusals inside itself,
 // next to the field concerned, in plain words.
 import { useState } from "react";
-import { Alert, Button, Group, NumberInput, Stack, TextInput } from "@mantine/core";
+import { Alert, Button, Group, NumberInput, Stack, TextInput, Textarea } from "@mantine/core";
 import { ApiError, explain } from "../api";
 import type { EventInput, TicketEvent } from "../api";
 import { wholeNumber } from "../numbers";
@@ -12,6 +12,13 @@ import type { Typed } from "../numbers";
 const MAX_SEATS = 10_000_000;
 const MAX_LIMIT = 1000;
 const MAX_TEXT = 200;
+const MAX_DESCRIPTION = 5000;
+
+/** A description as the server stores and counts it: LF line breaks, NFC, in characters
+ *  (code points, not the UTF-16 units of `.length`). */
+export function descriptionLength(text: string): number {
+  return [...text.replace(/\r\n?/g, "\n").normalize("NFC")].length;
+}
 
 /** ISO instant → the value of a datetime-local input (local time, minutes). */
 function toLocalInput(iso: string | null | undefined): string {
@@ -25,7 +32,7 @@ function toIso(local: string): string | null {
   return local ? new Date(local).toISOString() : null;
 }
 
-type Field = "name" | "venue" | "totalTickets" | "perUserLimit" | "startsAt" | "saleStartsAt";
+type Field = "name" | "description" | "venue" | "totalTickets" | "perUserLimit" | "startsAt" | "saleStartsAt";
 type Problems = Partial<Record<Field | "form", string>>;
 
 /** A server refusal in the words of this form, on the field it concerns when it names one. */
@@ -41,11 +48,12 @@ export function serverProblem(error: unknown, sold: number): Problems {
     case "event_not_found":
       return { form: "This event no longer exists." };
     case "body_too_large":
-      return { form: `The name or venue is too long (at most ${MAX_TEXT} characters each).` };
+      return { form: `The name, venue or description is too long to send. Shorten the description (or the name or venue, at most ${MAX_TEXT} characters each).` };
     case "invalid_input":
       switch (field) {
         case "name": return { name: `Give the event a name of at most ${MAX_TEXT} characters.` };
         case "venue": return { venue: `The venue can have at most ${MAX_TEXT} characters.` };
+        case "description": return { description: `The description must be plain text of at most ${MAX_DESCRIPTION.toLocaleString()} characters, without control characters.` };
         case "totalTickets": return { totalTickets: `Seats must be a whole number from 1 to ${MAX_SEATS.toLocaleString()}.` };
         case "perUserLimit": return { perUserLimit: `The limit per buyer must be a whole number from 1 to ${MAX_LIMIT}.` };
         case "startsAt": return { startsAt: "Pick a date between 2000 and 2100." };
@@ -67,6 +75,7 @@ interface Props {
 export function EventForm({ initial, submitLabel, onSubmit }: Props) {
   const [name, setName] = useState(initial?.name ?? "");
   const [venue, setVenue] = useState(initial?.venue ?? "");
+  const [description, setDescription] = useState(initial?.description ?? "");
   // Exactly what the organizer typed, empty included: checked on submit, never rewritten.
   const [totalTickets, setTotal] = useState<Typed>(initial?.totalTickets ?? 100);
   // Empty: no limit per buyer (an event read without one shows empty).
@@ -82,6 +91,10 @@ export function EventForm({ initial, submitLabel, onSubmit }: Props) {
   const check = (): Problems => {
     const found: Problems = {};
     if (!name.trim()) found.name = "Give the event a name.";
+    const written = descriptionLength(description);
+    if (written > MAX_DESCRIPTION) {
+      found.description = `The description can have at most ${MAX_DESCRIPTION.toLocaleString()} characters; this one has ${written.toLocaleString()}.`;
+    }
     const seats = wholeNumber(totalTickets);
     // An empty limit is no limit per buyer; anything else must be a sensible number.
     const limited = String(perUserLimit).trim() !== "";
@@ -111,6 +124,8 @@ export function EventForm({ initial, submitLabel, onSubmit }: Props) {
     try {
       await onSubmit({
         name: name.trim(), venue: venue.trim() || null,
+        // An event read from the list carries no description: leave the stored one alone.
+        ...(initial && initial.description === undefined ? {} : { description }),
         totalTickets: wholeNumber(totalTickets)!, perUserLimit: wholeNumber(perUserLimit),
         startsAt: toIso(startsAt), saleStartsAt: toIso(saleStartsAt),
       });
@@ -129,6 +144,11 @@ export function EventForm({ initial, submitLabel, onSubmit }: Props) {
       <Stack gap="sm">
         <TextInput label="Name" required maxLength={MAX_TEXT} value={name} error={problems.name}
           onChange={(e) => { setName(e.currentTarget.value); edited("name"); }} />
+        {/* No maxLength: a longer text is kept as typed or pasted, and said to be too long. */}
+        <Textarea label="Description" autosize minRows={3} maxRows={10} value={description}
+          description={`Plain text; line breaks are kept. ${descriptionLength(description).toLocaleString()} of ${MAX_DESCRIPTION.toLocaleString()} characters.`}
+          error={problems.description}
+          onChange={(e) => { setDescription(e.currentTarget.value); edited("description"); }} />
         <TextInput label="Venue" maxLength={MAX_TEXT} value={venue} error={problems.venue}
           onChange={(e) => { setVenue(e.currentTarget.value); edited("venue"); }} />
         <Group grow align="flex-start">

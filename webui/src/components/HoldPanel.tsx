@@ -23,6 +23,9 @@ const TEST_CARDS = [
   { token: "tok_timeout", label: "Card whose answer is slow" },
 ] as const;
 
+/** How long before the deadline the buyer is offered more time (the engine warns then). */
+const WARN_MS = 60_000;
+
 /** Re-reads of a payment still processing, in case its push on the stream is lost. */
 const POLL_MS = 1500;
 
@@ -47,7 +50,8 @@ type Phase =
 
 interface Props {
   token: string;
-  /** The held booking (or one that just expired); when it lacks its deadline or price (a list's entry), it is read. */
+  /** The held booking (or one that just expired), with its deadline and price: a Book
+   *  answer and an entry of `GET /api/me/bookings` both carry them, so nothing is read. */
   booking: Pick<Booking, "id" | "status"> & Partial<Booking>;
   updates: BookingUpdates;
   /** The booking was paid or ended: the buyer's bookings are read again. */
@@ -55,6 +59,7 @@ interface Props {
 }
 
 export function HoldPanel({ token, booking: given, updates, onSettled }: Props) {
+  // Kept here because an extension moves the deadline (the answer to /extend).
   const [booking, setBooking] = useState<Partial<Booking> & { id: string }>(given);
   // A booking already expired (a page opened after, a list re-read) says so at once.
   const [phase, setPhase] = useState<Phase>(given.status === "expired" ? { at: "expired" } : { at: "ready" });
@@ -71,13 +76,6 @@ export function HoldPanel({ token, booking: given, updates, onSettled }: Props) 
   useEffect(() => {
     void paymentProvider().then((name) => alive.current && setProvider(name));
   }, []);
-
-  // A list's entry carries no deadline or price: read the booking itself.
-  const missing = given.expiresAt === undefined || given.amountCents === undefined;
-  useEffect(() => {
-    if (!missing) return;
-    void api.booking(token, id).then((b) => alive.current && setBooking(b), () => undefined);
-  }, [missing, token, id]);
 
   // What became of the booking, from the stream or a re-read.
   const settle = useCallback((b: Booking) => {
@@ -122,6 +120,24 @@ export function HoldPanel({ token, booking: given, updates, onSettled }: Props) 
       void api.booking(token, id).then(settle, () => undefined);
     }
   }, [ranOut, open, token, id, settle]);
+
+  // A minute before the deadline (when the engine warns too) the buyer may ask, once, for
+  // more time (WCAG 2.2.1: timing adjustable).
+  const [extending, setExtending] = useState(false);
+  const [extendError, setExtendError] = useState<string | null>(null);
+  const warned = left !== null && left > 0 && left <= WARN_MS && open;
+  const extend = async () => {
+    setExtending(true);
+    setExtendError(null);
+    try {
+      const longer = await api.extend(token, id);
+      if (alive.current) setBooking((b) => ({ ...b, ...longer }));
+    } catch (e) {
+      if (alive.current) setExtendError(e instanceof ApiError ? explain(e) : String(e));
+    } finally {
+      if (alive.current) setExtending(false);
+    }
+  };
 
   const pay = async () => {
     const paymentToken = provider === "fake" ? card : typed.trim();
@@ -187,6 +203,18 @@ export function HoldPanel({ token, booking: given, updates, onSettled }: Props) 
             Time left to pay: <b>{clock}</b>
           </Text>
         )}
+        {warned && !booking.extended && (
+          <Group gap="xs" role="alert" data-testid="hold-warning">
+            <Text size="sm">Less than a minute left.</Text>
+            <Button size="xs" variant="light" loading={extending} onClick={() => void extend()}>
+              Need more time?
+            </Button>
+          </Group>
+        )}
+        {booking.extended && (
+          <Text size="sm" data-testid="hold-extended">Extended: this hold cannot be extended again.</Text>
+        )}
+        {extendError && <Text size="sm" c="red.9" role="alert">{extendError}</Text>}
         {/* Said politely, once a minute and near the end, never each second. */}
         <VisuallyHidden aria-live="polite" aria-atomic="true">{announcement}</VisuallyHidden>
         <form onSubmit={(e) => {

@@ -1,5 +1,5 @@
 // An event's own page (/events/{id}), the one to share: name, venue, date with the weekday,
-// organizer, seats left live, a countdown to the sale opening, and the booking panel.
+// organizer, description, seats left live, a countdown to the sale opening, and the booking panel.
 import { useCallback, useEffect, useState } from "react";
 import { Alert, Anchor, Badge, Card, Group, Stack, Text, Title } from "@mantine/core";
 import { Link } from "react-router";
@@ -9,6 +9,7 @@ import type { BookingUpdates } from "../booking";
 import { BookingPanel } from "../components/BookingPanel";
 import { QueuePanel } from "../components/QueuePanel";
 import { STATUS, SeatsLeft } from "../components/EventCard";
+import { liveStatus } from "../status";
 import { countdown, longDate } from "../dates";
 import { useNow, useTitle } from "../page";
 import { paths } from "../routes";
@@ -46,7 +47,7 @@ export function EventPage({ eventId, listed, token, updates, stock, queue, mine,
   const [read, setRead] = useState<TicketEvent | null>(null);
   const [error, setError] = useState<ApiError | null>(null);
 
-  // Read once for what the list does not carry (the organizer), and for an event the list
+  // Read once for what the list does not carry (the organizer, the description), and for an event the list
   // does not hold; its seats then follow the stream.
   const load = useCallback(async () => {
     try {
@@ -63,12 +64,12 @@ export function EventPage({ eventId, listed, token, updates, stock, queue, mine,
     if (u.eventId === eventId) {
       setRead((e) => e && {
         ...e, availableTickets: u.availableTickets,
-        status: u.availableTickets === 0 ? "sold_out" : e.status === "sold_out" ? "on_sale" : e.status,
+        status: liveStatus(e.status, u.availableTickets),
       });
     }
   }), [stock, eventId]);
 
-  const event = listed ? { ...listed, organizer: read?.organizer } : read;
+  const event = listed ? { ...listed, organizer: read?.organizer, description: read?.description } : read;
   useTitle(event ? event.name : error ? "Event not found" : "Event");
 
   if (!event) {
@@ -97,6 +98,10 @@ export function EventPage({ eventId, listed, token, updates, stock, queue, mine,
             <dd>{event.venue ?? "To be announced"}</dd>
             {event.organizer && (<><dt>Organizer</dt><dd data-testid="organizer">{event.organizer}</dd></>)}
           </dl>
+          {event.description && (
+            // Plain text: React escapes it, and the class keeps its line breaks.
+            <Text className="description" data-testid="event-description">{event.description}</Text>
+          )}
           <SeatsLeft event={event} />
           {opensLater && event.saleStartsAt && (
             <SaleCountdown opensAt={event.saleStartsAt} onOpen={() => void load()} />

@@ -1,18 +1,20 @@
 // An organizer's own event (/organize/events/{id}) during a surge: the totals, and live
-// charts of seats sold per second and seats left over the last minute, fed by the page's
+// charts of bookings per second and seats left over the last minute, fed by the page's
 // event stream (counts pushed at most ten times a second).
 import "@mantine/charts/styles.css";
 import { useEffect, useState } from "react";
 import { Alert, Anchor, Badge, Button, Card, Group, SimpleGrid, Stack, Text, Title } from "@mantine/core";
 import { AreaChart, BarChart } from "@mantine/charts";
 import { Link } from "react-router";
+import { api } from "../api";
 import type { Session, TicketEvent } from "../api";
 import { STATUS } from "../components/EventCard";
+import { CancelEvent } from "../components/CancelEvent";
 import { StaffSection } from "../components/StaffSection";
 import { useTitle } from "../page";
 import { paths } from "../routes";
 import type { StockFeed } from "../stream";
-import { WINDOW_SECONDS, emptySurge, record, tick } from "../surge";
+import { NONE_HEARD, WINDOW_SECONDS, bookedCount, emptySurge, record, startFrom, tick } from "../surge";
 
 interface Props {
   eventId: number;
@@ -43,8 +45,16 @@ export function OrganizerEventPage({ eventId, session, events, stock }: Props) {
     setSurge((s) => (s.left === null && start !== undefined ? record(s, Date.now(), start) : s));
   }, [known, start]);
   useEffect(() => stock.listen((u) => {
-    if (u.eventId === eventId) setSurge((s) => record(s, Date.now(), u.availableTickets));
+    if (u.eventId !== eventId) return;
+    setSurge((s) => record(s, Date.now(), u.availableTickets, bookedCount(u)));
   }), [stock, eventId]);
+  // Where the booking count stands as the page opens (the gateway's latest), so the bookings
+  // of the first frame count too (`startFrom` also mends a frame that came before it).
+  useEffect(() => {
+    void api.event(eventId).then((read) => {
+      setSurge((s) => startFrom(s, bookedCount(read) ?? NONE_HEARD));
+    }, () => undefined);
+  }, [eventId]);
   useEffect(() => {
     const timer = window.setInterval(() => setSurge((s) => tick(s, Date.now())), 1000);
     return () => window.clearInterval(timer);
@@ -65,6 +75,7 @@ export function OrganizerEventPage({ eventId, session, events, stock }: Props) {
   const left = Math.max(0, event.availableTickets);
   const sold = event.totalTickets - left;
   const lastMinute = surge.points.reduce((n, p) => n + p.sold, 0);
+  const bookingsLastMinute = surge.points.reduce((n, p) => n + p.bookings, 0);
   const status = STATUS[event.status];
   return (
     <Stack>
@@ -76,16 +87,17 @@ export function OrganizerEventPage({ eventId, session, events, stock }: Props) {
           <Button component={Link} to={paths.checkin(event.id)} variant="light">Door: check tickets in</Button>
         </Group>
       </Group>
-      <SimpleGrid cols={{ base: 2, sm: 4 }}>
+      <SimpleGrid cols={{ base: 2, sm: 5 }}>
         <Total label="Sold" value={`${sold} / ${event.totalTickets}`} testId="total-sold" />
         <Total label="Left" value={left} testId="total-left" />
-        <Total label="Sold in the last minute" value={lastMinute} testId="total-minute" />
-        <Total label="Most in one second" value={surge.peak} testId="total-peak" />
+        <Total label="Bookings in the last minute" value={bookingsLastMinute} testId="total-bookings-minute" />
+        <Total label="Seats sold in the last minute" value={lastMinute} testId="total-minute" />
+        <Total label="Most seats in one second" value={surge.peak} testId="total-peak" />
       </SimpleGrid>
       <Card withBorder component="figure" m={0} data-testid="chart-rate">
-        <Text component="figcaption" fw={600} mb="xs">Seats sold per second (last {WINDOW_SECONDS} s)</Text>
+        <Text component="figcaption" fw={600} mb="xs">Bookings per second (last {WINDOW_SECONDS} s)</Text>
         <BarChart h={200} data={surge.points} dataKey="label" withTooltip={false}
-          series={[{ name: "sold", label: "seats sold", color: "teal.9" }]} barProps={{ isAnimationActive: false }} />
+          series={[{ name: "bookings", label: "bookings", color: "teal.9" }]} barProps={{ isAnimationActive: false }} />
       </Card>
       <Card withBorder component="figure" m={0} data-testid="chart-left">
         <Text component="figcaption" fw={600} mb="xs">Seats left</Text>
@@ -95,6 +107,7 @@ export function OrganizerEventPage({ eventId, session, events, stock }: Props) {
           areaProps={{ isAnimationActive: false }} />
       </Card>
       <StaffSection token={session.token} eventId={event.id} />
+      <CancelEvent token={session.token} event={event} />
     </Stack>
   );
 }

@@ -2,7 +2,7 @@
 import { useState } from "react";
 import { Alert, Anchor, Badge, Button, Card, Group, Modal, Stack, Table, Text, Title } from "@mantine/core";
 import { Link } from "react-router";
-import { api } from "../api";
+import { ApiError, api, explain } from "../api";
 import type { EventInput, Session, TicketEvent } from "../api";
 import { EventForm } from "../components/EventForm";
 import { useTitle } from "../page";
@@ -31,6 +31,14 @@ export function OrganizerPage({ session, events, onChanged }: Props) {
   };
 
   const create = (input: EventInput) => run(() => api.createEvent(session.token, input), "Created");
+  // The list leaves descriptions out: the form edits the event as read on its own.
+  const openEdit = async (listed: TicketEvent) => {
+    try {
+      setEditing(await api.event(listed.id));
+    } catch (error) {
+      setMessage({ color: "red", text: `${listed.name} could not be opened: ${error instanceof ApiError ? explain(error) : String(error)}` });
+    }
+  };
   const update = (input: EventInput) =>
     run(() => api.updateEvent(session.token, editing!.id, input), "Saved");
 
@@ -65,7 +73,7 @@ export function OrganizerPage({ session, events, onChanged }: Props) {
                   <Table.Td>{e.totalTickets - e.availableTickets} / {e.totalTickets}</Table.Td>
                   <Table.Td visibleFrom="sm">{e.availableTickets}</Table.Td>
                   <Table.Td><Badge variant="light" style={{ flexShrink: 0, overflow: "visible" }}>{e.status.replace("_", " ")}</Badge></Table.Td>
-                  <Table.Td><Button size="xs" variant="light" onClick={() => setEditing(e)}>Edit</Button></Table.Td>
+                  <Table.Td><Button size="xs" variant="light" onClick={() => void openEdit(e)}>Edit</Button></Table.Td>
                 </Table.Tr>
               ))}
             </Table.Tbody>

@@ -1,10 +1,13 @@
 // One booking's tickets (/tickets/{bookingId}), to show at the door or print: each ticket's
 // code as a QR code, the event's date and venue, an add-to-calendar file. A cancelled
-// booking's tickets are shown void, without a code to scan.
-import { useEffect, useMemo } from "react";
+// booking's tickets are shown void, without a code to scan, with the refund of a paid one.
+import { useEffect, useMemo, useState } from "react";
 import { Alert, Anchor, Badge, Button, Card, Group, SimpleGrid, Stack, Text, Title } from "@mantine/core";
 import { Link } from "react-router";
-import type { MyBooking } from "../api";
+import { api } from "../api";
+import type { MyBooking, Refund } from "../api";
+import { longDate } from "../dates";
+import { formatAmount } from "../money";
 import type { BookingUpdates } from "../booking";
 import { HoldPanel } from "../components/HoldPanel";
 import { icsFile } from "../calendar";
@@ -39,6 +42,34 @@ function useCalendarFile(booking: MyBooking | undefined): string | null {
     if (url) URL.revokeObjectURL(url);
   }, [url]);
   return url;
+}
+
+const REFUND_WHY: Record<Refund["reason"], string> = {
+  buyer_cancelled: "you cancelled the booking",
+  event_cancelled: "the organizer cancelled the event",
+  late_payment: "the payment came after the hold had ended",
+};
+
+/** A paid booking's refund, read with the booking itself (the list does not carry it). */
+function RefundNote({ token, bookingId }: { token: string; bookingId: string }) {
+  const [refund, setRefund] = useState<Refund | null>(null);
+  useEffect(() => {
+    let alive = true;
+    void api.booking(token, bookingId).then((b) => alive && setRefund(b.refund ?? null), () => undefined);
+    return () => {
+      alive = false;
+    };
+  }, [token, bookingId]);
+  if (!refund) return null;
+  const amount = formatAmount(refund.amountCents, refund.currency);
+  return (
+    <Alert color="teal" title={refund.status === "refunded" ? `Refunded ${amount}` : `Refund of ${amount} on its way`}
+      data-testid="refund">
+      {refund.status === "refunded" && refund.refundedAt
+        ? `Given back on ${longDate(refund.refundedAt)}: ${REFUND_WHY[refund.reason]}.`
+        : `It is being given back to your card: ${REFUND_WHY[refund.reason]}.`}
+    </Alert>
+  );
 }
 
 export function TicketPage({ bookingId, token, updates, bookings, error, reload }: Props) {
@@ -89,6 +120,7 @@ export function TicketPage({ bookingId, token, updates, bookings, error, reload 
           Its tickets are void and will not let anyone in.
         </Alert>
       )}
+      {(voided || booking.status === "expired") && <RefundNote token={token} bookingId={booking.id} />}
       {(booking.status === "held" || booking.status === "expired") && (
         <HoldPanel token={token} booking={booking} updates={updates} onSettled={() => void reload()} />
       )}

@@ -7,6 +7,7 @@ import { ApiError, api, explain } from "../api";
 import type { MyBooking } from "../api";
 import type { BookingUpdates } from "../booking";
 import { HoldPanel } from "../components/HoldPanel";
+import { MyWaitlist } from "../components/MyWaitlist";
 import { longDate } from "../dates";
 import { useTitle } from "../page";
 import { paths } from "../routes";
@@ -76,10 +77,14 @@ export function TicketsPage({ token, updates, bookings, error, reload }: Props) 
     );
   }
   if (bookings === null) return <Text c="dimmed">Loading your tickets…</Text>;
-  if (bookings.length === 0) return <Text c="dimmed">You have no tickets yet.</Text>;
+  const waitlist = <MyWaitlist token={token} version={bookings} />;
+  if (bookings.length === 0) {
+    return <Stack>{waitlist}<Text c="dimmed">You have no tickets yet.</Text></Stack>;
+  }
 
   return (
     <Stack>
+      {waitlist}
       {error && error !== dismissed && (
         <Alert color="yellow" title="Could not refresh your tickets" withCloseButton
           closeButtonLabel="Close" onClose={() => setDismissed(error)}>
