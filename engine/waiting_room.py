@@ -22,7 +22,8 @@ so every decision is made once, in order, by the single writer of the event.
 - **Windows that expire.** An admission lasts `admission_seconds`; admissions expire in the
   order they were given, so expiring them costs no scan either, and their slot moves on.
 - **Closing.** Sold out with no hold open: every waiting and pre-queued entry is `closed` at
-  once, and no one is admitted again.
+  once, and no one is admitted again. An event its organizer cancels closes its room the
+  same way, and voids the admissions not yet used (`expired` at the cancel).
 """
 
 from __future__ import annotations
@@ -313,6 +314,23 @@ class WaitingRoom:
                 expired.append(entry)
             self.admitted.popleft()
         return expired
+
+    def cancel(self, now: datetime) -> list[Entry]:
+        """The organizer cancelled the event: the room closes as at a sell-out (if it has not
+        already), and every admission not yet used is void — `expired` at `now`, keeping its
+        `admit_no`, so the order of admissions given stays what an audit checks. Returns the
+        entries whose status changed."""
+        voided = []
+        for queue_id in self.admitted:
+            entry = self.entries[queue_id]
+            if entry.status is QueueStatus.ADMITTED:
+                entry.status = QueueStatus.EXPIRED
+                entry.admission_expires_at = now
+                self.active.pop(entry.user_id, None)
+                voided.append(entry)
+        self.admitted.clear()
+        self.unused = 0
+        return voided + ([] if self.closed else self._close())
 
     def _close(self) -> list[Entry]:
         self.closed = True

@@ -14,6 +14,7 @@ from engine.messages import (
     BookCommand,
     CancelCommand,
     Command,
+    EventCancelCommand,
     Outcome,
     QueueCommand,
     QueuePlace,
@@ -39,7 +40,7 @@ from engine.waiting_room import audit
 from tests.clock import FakeClock
 from tests.factories import create_accounts
 from tests.helpers import Api, assert_eventually
-from tests.test_actor import RecordingOutlet
+from tests.test_actor import FailsAfterCommit, RecordingOutlet
 
 
 class RoomOutlet(RecordingOutlet):
@@ -245,16 +246,8 @@ def test_the_room_travels_the_wire_intact() -> None:
     assert decode_broadcast(encode_stock(stock)) == (stock, [])
 
 
-class DiesAfterCommit(RoomOutlet):
+class DiesAfterCommit(RoomOutlet, FailsAfterCommit):
     """Raises once after a commit when told: the actor dies with its rooms in memory."""
-
-    fail = False
-
-    async def send_outcomes(self, outcomes: Sequence[Outcome]) -> None:
-        if self.fail:
-            self.fail = False
-            raise RuntimeError("a bug after the commit")
-        await super().send_outcomes(outcomes)
 
 
 async def test_an_actor_that_dies_is_succeeded_with_every_place_and_admission(
@@ -339,3 +332,43 @@ async def test_a_seat_returned_after_the_room_closed_is_on_sale_again(
                           _book(event_id, stranger)))
         await actor.drain()
     assert outlet.outcomes[-1].status is BookingStatus.CONFIRMED
+
+
+async def test_an_event_cancelled_by_its_organizer_closes_its_room(
+        api: Api, clock: FakeClock) -> None:
+    opened = await _room_event(api, clock, seats=2, opens_in=0)
+    later = await _room_event(api, clock, seats=2, opens_in=60)
+    users = await _users(api, 6)
+    outlet = RoomOutlet()
+    async with ShardActor(0, PgShardStore(api.pool), outlet, clock=clock.now,
+                          sleeper=clock.sleep) as actor:
+        actor.submit(_env(*(QueueCommand(uuid.uuid4(), opened, u, "t") for u in users),
+                          *(QueueCommand(uuid.uuid4(), later, u, "t") for u in users[:3])))
+        await actor.drain()
+        admitted = await _admitted(api, opened)
+        assert len(admitted) == 4 and set((await _entries(api, later)).values()) == {
+            "prequeue"}
+        actor.submit(_env(*(EventCancelCommand(uuid.uuid4(), e, 0, "t")
+                            for e in (opened, later))))
+        await actor.drain()
+        assert [o.status for o in outlet.outcomes[-2:]] == [BookingStatus.CANCELLED] * 2
+        # Nobody is admitted to a sale that is over: a buyer admitted before books nothing
+        # (the event's refusal, not the room's), and the room takes no one new.
+        actor.submit(_env(_book(opened, admitted[0]),
+                          QueueCommand(uuid.uuid4(), opened, users[0], "t")))
+        await actor.drain()
+        booked, joined = outlet.outcomes[-2:]
+        assert (booked.status, booked.reason) == (BookingStatus.REJECTED, "event_cancelled")
+        assert joined.reason == "queue_closed"
+    statuses = await _entries(api, opened)
+    assert [statuses[u] for u in admitted] == ["expired"] * 4  # void, their order kept
+    assert sorted(statuses[u] for u in users if u not in admitted) == ["closed"] * 2
+    assert set((await _entries(api, later)).values()) == {"closed"}
+    assert await _audit(api, opened) == []
+    # The gateways heard it: both rooms closed, every entry that changed with it.
+    last = {u.event_id: u for u in outlet.rooms}
+    assert last[opened].closed and last[later].closed
+    assert {e.status for e in last[opened].entries} == {"expired", "closed"}
+    assert await api.pool.fetchval(
+        "SELECT count(*) FROM queue_rooms WHERE closed_at IS NOT NULL"
+        " AND event_id = ANY($1::bigint[])", [opened, later]) == 2

@@ -128,6 +128,23 @@ def test_the_sell_out_closes_the_room() -> None:
     assert r.tick(SALE + timedelta(seconds=3), seats_left=2, sold_out=False) == []
 
 
+def test_a_cancelled_event_voids_admissions_even_after_the_sell_out() -> None:
+    r = room()
+    admitted = r.join(qid(0), 1, OPENS)[0]
+    r.tick(SALE, seats_left=1, sold_out=False)
+    waiting = r.join(qid(1), 2, SALE)[0]
+    r.tick(SALE, seats_left=0, sold_out=True)  # closed on the waiting one; admitted stays
+    cancelled = SALE + timedelta(seconds=5)
+    assert r.cancel(cancelled) == [admitted]
+    assert admitted.status is QueueStatus.EXPIRED and admitted.admission_expires_at == cancelled
+    assert admitted.admit_no == 0 and r.admission_order == [admitted.queue_id]  # audit's
+    assert r.unused == 0 and r.admission_for(1, cancelled) is None
+    assert waiting.status is QueueStatus.CLOSED and r.next_due(cancelled) is None
+    fresh = room()
+    pre = fresh.join(qid(0), 1, OPENS)[0]
+    assert fresh.cancel(OPENS) == [pre] and pre.status is QueueStatus.CLOSED and fresh.closed
+
+
 def test_holds_open_stop_admissions_without_closing() -> None:
     r = room(sale_starts_at=None, queue_opens_at=None)
     entry = r.join(qid(0), 1, SALE)[0]

@@ -504,7 +504,7 @@ class ShardActor:
             elif isinstance(cmd, ExtendCommand):
                 outcome = self._extend(cmd, ledger, write, now)
             elif isinstance(cmd, EventCancelCommand):
-                outcome = self._cancel_event(cmd, ledger, write, outcomes)
+                outcome = self._cancel_event(cmd, ledger, write, outcomes, now)
                 touched.add(cmd.event_id)
             elif isinstance(cmd, PayCommand):
                 outcome = self._pay(cmd, ledger, prior, write)
@@ -684,9 +684,10 @@ class ShardActor:
                        answers=cmd.extension_id, extension=True)
 
     def _cancel_event(self, cmd: EventCancelCommand, ledger: EventLedger | None,
-                      write: BatchWrite, outcomes: list[Outcome]) -> Outcome:
+                      write: BatchWrite, outcomes: list[Outcome], now: datetime) -> Outcome:
         """The organizer cancels the whole event: its holds and offers end (pushed to their
-        buyers), every booking goes void with its seats, the waiting list closes. Once."""
+        buyers), every booking goes void with its seats, the waiting list and the waiting
+        room close (admissions not used are void). Once."""
         def answer(status: BookingStatus, seats: int, reason: str | None = None) -> Outcome:
             return Outcome(cmd.booking_id, cmd.event_id, cmd.user_id, status, seats, reason,
                            event_cancel=True)
@@ -705,6 +706,7 @@ class ShardActor:
         sold, _ = domain.cancel_event(ledger)
         write.event_cancelled(ledger, sold)
         self._doors.closed(ledger.event_id)
+        self._rooms.cancel(ledger, now)
         return answer(BookingStatus.CANCELLED, sold)
 
     # -- the waiting list ----------------------------------------------------------------

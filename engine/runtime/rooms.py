@@ -3,9 +3,10 @@ actor's order and written in its group commit (engine/waiting_room.py holds the 
 
 Kept apart from the actor's booking logic, which calls it at a few points: rooms to load
 (an event claimed) or forget (a batch rolled back, an event lost), a join to decide, a
-booking to refuse without an admission or to count as using one, and, at the end of every
-batch, each room of the batch's events ticked (opening, expiries, sell-out, admissions) and
-its changes written and broadcast. A room asks the actor's timer for a wake-up at its next
+booking to refuse without an admission or to count as using one, an event cancelled by its
+organizer (its room closes), and, at the end of every batch, each room of the batch's
+events ticked (opening, expiries, sell-out, admissions) and its changes written and
+broadcast. A room asks the actor's timer for a wake-up at its next
 due moment (`next_due`), so admissions follow the actor's injected clock, never a poll.
 """
 
@@ -148,6 +149,16 @@ class Rooms:
         entry = None if loaded is None else loaded.room.use(user_id, now)
         if entry is not None:
             self._changed(ledger.event_id, entry)
+
+    def cancel(self, ledger: EventLedger, now: datetime) -> None:
+        """Its organizer cancelled the event: its room closes and the admissions not used
+        are void (written and broadcast by this batch's `settle`)."""
+        loaded = self._rooms.get(ledger.event_id)
+        if loaded is None:
+            return
+        for entry in loaded.room.cancel(now):
+            self._changed(ledger.event_id, entry)
+        self._moved.add(ledger.event_id)
 
     def settle(self, ledgers: Iterable[EventLedger], write: BatchWrite, now: datetime) -> None:
         """End of a batch: tick every room of its events, write what changed (fenced by the

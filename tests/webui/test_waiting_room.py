@@ -61,3 +61,29 @@ async def test_two_in_the_prequeue_one_admitted_books_the_other_hears_sold_out(
     assert await db_pool.fetchval(
         "SELECT array_agg(status ORDER BY status) FROM queue_entries WHERE event_id = $1",
         event["id"]) == ["closed", "used"]
+
+
+async def test_a_cancelled_events_page_offers_no_waiting_room(
+        make_api: Any, new_page: Any, db_pool: asyncpg.Pool, clock: FakeClock) -> None:
+    api, url = await _gateway(make_api)
+    vendor, = await create_accounts(db_pool, api.issuer, 1, Role.VENDOR)
+    buyer, = await create_accounts(db_pool, api.issuer, 1)
+    event = await api.event(vendor, name="Called Off", totalTickets=2,
+                            saleStartsAt=clock.now().isoformat(),
+                            waitingRoom={"enabled": True})
+    page = await new_page()
+    await page.goto(f"{url}events/{event['id']}")
+    await _log_in(page, buyer.email, PASSWORD)
+    await page.get_by_role("button", name="Join the waiting room").click()
+    await expect(page.get_by_test_id("queue-turn")).to_be_visible()  # admitted at once
+
+    assert (await api.call("POST", f"/api/events/{event['id']}/cancel", vendor)).status == 200
+    await page.reload()
+    # The page says cancelled and offers neither the room (its admission is void) nor a
+    # booking it would only refuse.
+    await expect(page.get_by_test_id(f"event-{event['id']}").get_by_text(
+        "Cancelled", exact=True)).to_be_visible()
+    await expect(page.get_by_test_id("queue")).to_have_count(0)
+    await expect(page.get_by_role("button", name="Book")).to_be_disabled()
+    assert await db_pool.fetchval(
+        "SELECT status FROM queue_entries WHERE event_id = $1", event["id"]) == "expired"

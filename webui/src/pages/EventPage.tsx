@@ -106,7 +106,8 @@ export function EventPage({ eventId, listed, token, updates, stock, queue, mine,
           {opensLater && event.saleStartsAt && (
             <SaleCountdown opensAt={event.saleStartsAt} onOpen={() => void load()} />
           )}
-          {event.waitingRoom?.enabled ? (
+          {/* A cancelled event's room is closed: its page offers nothing to join or book. */}
+          {event.waitingRoom?.enabled && event.status !== "cancelled" ? (
             <QueuePanel event={event} token={token} feed={queue} onAskLogin={onAskLogin}>
               {/* Admitted: the room admits only once the sale has opened. */}
               <BookingPanel event={{ ...event, status: event.status === "sold_out" ? "sold_out" : "on_sale" }}
