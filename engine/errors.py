@@ -59,6 +59,13 @@ class InvalidQuantity(InvalidInput):
     code = "invalid_quantity"
 
 
+class InvalidWaitingRoom(InvalidInput):
+    """An event's `waitingRoom` settings are malformed or contradict its sale (a queue
+    opening after the sale starts)."""
+
+    code = "invalid_waiting_room"
+
+
 class WeakPassword(InvalidInput):
     """The password is too short, too long, or too easy to guess; `suggestions` say what
     would do better."""
@@ -197,6 +204,12 @@ class CheckedIn(NotCancellable):
     code = "checked_in"
 
 
+class WaitingRoomNeedsQueued(Conflict):
+    """A waiting room under `locked` or `naive`: only an actor keeps the line."""
+
+    code = "waiting_room_needs_queued"
+
+
 class CheckinNeedsQueued(Conflict):
     """Check-in is decided by the event's shard actor: only the `queued` strategy runs them,
     so `locked` and `naive` refuse it."""
@@ -316,6 +329,43 @@ class NotWaiting(BookingRejected):
     code = "not_waiting"
 
 
+class QueueNotOpen(BookingRejected):
+    """Joining an event's waiting room before its `queueOpensAt`."""
+
+    code = "queue_not_open"
+
+
+class QueueClosed(BookingRejected):
+    """Joining a waiting room that closed: the event sold out."""
+
+    code = "queue_closed"
+
+
+class NoWaitingRoom(BookingRejected):
+    """Joining the waiting room of an event that has none: book it directly."""
+
+    code = "no_waiting_room"
+
+
+class AdmissionRequired(BookingRejected):
+    """Booking an event with a waiting room without an admission from it; `queue_url` says
+    where to join."""
+
+    code = "admission_required"
+
+    def __init__(self, message: str | None = None, *, queue_url: str | None = None,
+                 booking: dict[str, Any] | None = None) -> None:
+        super().__init__(message, booking=booking)
+        if queue_url is not None:
+            self.details["queue_url"] = queue_url
+
+
+class AdmissionExpired(AdmissionRequired):
+    """Booking with an admission whose window is over: join the room again."""
+
+    code = "admission_expired"
+
+
 class Lost(BookingRejected):
     """The broker never confirmed the command, and re-sending it kept failing until the
     deadline: recorded as rejected, so a late delivery of it can no longer sell a seat."""
@@ -332,7 +382,8 @@ class DeadLettered(BookingRejected):
 #: Outcome reason code -> the rejection class that answers it.
 REJECTIONS: dict[str, type[BookingRejected]] = {
     cls.code: cls for cls in (SoldOut, NotOnSale, LimitExceeded, EventUnknown, DeadLettered,
-                              Lost, NotSoldOut, WaitlistClosed, NotWaiting,
+                              Lost, NotSoldOut, WaitlistClosed, NotWaiting, QueueNotOpen,
+                              QueueClosed, NoWaitingRoom, AdmissionRequired, AdmissionExpired,
                               EventCancelled)
 }
 

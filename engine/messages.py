@@ -150,8 +150,21 @@ class LeaveCommand:
 #: The commands of the waiting list, decided in one place of the actor.
 WaitlistCommand: TypeAlias = JoinCommand | LeaveCommand
 
+
+@dataclass(frozen=True, slots=True)
+class QueueCommand:
+    """Ask the event's actor to put `user_id` in its waiting room. `booking_id` names the
+    entry if it is new (and the request's waiter either way)."""
+
+    booking_id: BookingId
+    event_id: EventId
+    user_id: UserId
+    reply_to: str
+
+
 Command: TypeAlias = (BookCommand | CancelCommand | PayCommand | WakeCommand | CheckinCommand
-                      | JoinCommand | LeaveCommand | EventCancelCommand | ExtendCommand)
+                      | JoinCommand | LeaveCommand | EventCancelCommand | ExtendCommand
+                      | QueueCommand)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +188,18 @@ class CheckinResult:
     """What a check-in's outcome adds: when the ticket was checked in (first), if it was."""
 
     checked_in_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QueuePlace:
+    """What an answer to a waiting-room join adds: where the entry stands."""
+
+    status: str
+    position: int | None = None
+    #: Before the opening: how many are in the pre-queue.
+    prequeued: int | None = None
+    estimated_wait_seconds: int | None = None
+    admission_expires_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +242,8 @@ class Outcome:
     #: An answer to an organizer's cancel of the whole event (`booking_id` names the request,
     #: `quantity` the seats it released); it concerns that request only.
     event_cancel: bool = False
+    #: Set on the answer to a waiting-room join (`booking_id` is the entry).
+    queue: QueuePlace | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,6 +275,9 @@ def _command_dict(cmd: Command) -> dict[str, Any]:
     if isinstance(cmd, JoinCommand):
         return {"type": "join", "bookingId": str(cmd.booking_id), "eventId": cmd.event_id,
                 "userId": cmd.user_id, "quantity": cmd.quantity, "replyTo": cmd.reply_to}
+    if isinstance(cmd, QueueCommand):
+        return {"type": "queue", "bookingId": str(cmd.booking_id), "eventId": cmd.event_id,
+                "userId": cmd.user_id, "replyTo": cmd.reply_to}
     if isinstance(cmd, ExtendCommand):
         return {"type": "extend", "bookingId": str(cmd.booking_id), "eventId": cmd.event_id,
                 "userId": cmd.user_id, "extensionId": str(cmd.extension_id),
@@ -288,6 +318,9 @@ def _command_from(d: dict[str, Any]) -> Command:
         if kind == "join":
             return JoinCommand(uuid.UUID(d["bookingId"]), int(d["eventId"]), int(d["userId"]),
                                _quantity(d), str(d["replyTo"]))
+        if kind == "queue":
+            return QueueCommand(uuid.UUID(d["bookingId"]), int(d["eventId"]),
+                                int(d["userId"]), str(d["replyTo"]))
         if kind == "leave":
             return LeaveCommand(uuid.UUID(d["bookingId"]), int(d["eventId"]),
                                 int(d["userId"]), str(d["replyTo"]))
@@ -347,7 +380,25 @@ def outcome_to_dict(o: Outcome) -> dict[str, Any]:
             **({"warning": True} if o.warning else {}),
             **({"extension": True} if o.extension else {}),
             **({"extended": True} if o.extended else {}),
-            **({} if o.checkin is None else {"checkin": _checkin_dict(o.checkin)})}
+            **({} if o.checkin is None else {"checkin": _checkin_dict(o.checkin)}),
+            **({} if o.queue is None else {"queue": _place_dict(o.queue)})}
+
+
+def _place_dict(p: QueuePlace) -> dict[str, Any]:
+    return {"status": p.status, "position": p.position, "prequeued": p.prequeued,
+            "wait": p.estimated_wait_seconds, "expiresAt": _when(p.admission_expires_at)}
+
+
+def _place_from(d: dict[str, Any] | None) -> QueuePlace | None:
+    if d is None:
+        return None
+    expires = d.get("expiresAt")
+    return QueuePlace(str(d["status"]), d.get("position"), d.get("prequeued"), d.get("wait"),
+                      None if expires is None else datetime.fromisoformat(expires))
+
+
+def _when(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
 
 
 def _checkin_dict(c: CheckinResult) -> dict[str, Any]:
@@ -374,7 +425,7 @@ def outcome_from_dict(d: dict[str, Any]) -> Outcome:
                    d.get("amountCents"), d.get("currency"), _checkin_from(d.get("checkin")),
                    bool(d.get("offer")), bool(d.get("waitlist")), d.get("position"),
                    bool(d.get("warning")), bool(d.get("extended")), bool(d.get("extension")),
-                   bool(d.get("eventCancel")))
+                   bool(d.get("eventCancel")), queue=_place_from(d.get("queue")))
 
 
 def encode_outcomes(outcomes: list[Outcome]) -> bytes:
@@ -406,3 +457,64 @@ def decode_stock(body: bytes) -> list[StockUpdate]:
         raise WireError("not a stock message")
     booked = {int(e): (int(n), int(epoch)) for e, n, epoch in data.get("booked", ())}
     return [StockUpdate(int(e), int(a), booked.get(int(e))) for e, a in data["items"]]
+
+
+@dataclass(frozen=True, slots=True)
+class RoomEntry:
+    """One waiting-room entry as a batch left it."""
+
+    queue_id: uuid.UUID
+    user_id: UserId
+    status: str
+    seq: int | None
+    admission_expires_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class RoomUpdate:
+    """What one batch changed in an event's waiting room, broadcast to every gateway (so
+    that the admission check at booking and a buyer's position cost no database read).
+    `version` counts the room's changes: a gateway that loaded the room at version v skips
+    updates up to v, and reloads when it finds one missing."""
+
+    event_id: EventId
+    version: int
+    head: int
+    waiting: int
+    prequeued: int
+    opened: bool
+    closed: bool
+    #: Admissions per second the estimates use.
+    rate: float
+    entries: tuple[RoomEntry, ...] = ()
+
+
+def encode_rooms(updates: list[RoomUpdate]) -> bytes:
+    """A waiting-room broadcast after a batch (on the stock fanout, its own type)."""
+    return orjson.dumps({"v": WIRE_VERSION, "type": "rooms", "items": [
+        {"eventId": u.event_id, "version": u.version, "head": u.head, "waiting": u.waiting,
+         "prequeued": u.prequeued, "opened": u.opened, "closed": u.closed, "rate": u.rate,
+         "entries": [[str(e.queue_id), e.user_id, e.status, e.seq,
+                      _when(e.admission_expires_at)] for e in u.entries]}
+        for u in updates]})
+
+
+def decode_rooms(data: dict[str, Any]) -> list[RoomUpdate]:
+    """The updates of a decoded `rooms` message."""
+    return [RoomUpdate(int(u["eventId"]), int(u["version"]), int(u["head"]),
+                       int(u["waiting"]), int(u["prequeued"]), bool(u["opened"]),
+                       bool(u["closed"]), float(u["rate"]), tuple(
+                           RoomEntry(uuid.UUID(q), int(user), str(status), seq,
+                                     None if at is None else datetime.fromisoformat(at))
+                           for q, user, status, seq, at in u["entries"]))
+            for u in data["items"]]
+
+
+def decode_broadcast(body: bytes) -> tuple[list[StockUpdate], list[RoomUpdate]]:
+    """A message of the stock fanout: seats left, or waiting-room changes."""
+    data = orjson.loads(body)
+    if not isinstance(data, dict) or data.get("v") != WIRE_VERSION:
+        raise WireError("missing or unsupported version")
+    if data.get("type") == "rooms":
+        return [], decode_rooms(data)
+    return decode_stock(body), []

@@ -19,6 +19,7 @@ from engine.messages import StockUpdate
 
 if TYPE_CHECKING:  # the store imports nothing of this module; kept out of the import graph
     from engine.domain import EventLedger
+    from engine.storage.queue_rooms import RoomWrite
     from engine.storage.shard_store import BatchWrite
     from engine.types import EventId
 
@@ -35,6 +36,8 @@ _BATCH_BUCKETS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500)
 #: A fake provider answers in 1-2 s, a real one in a few hundred milliseconds to tens.
 _PAYMENT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 30.0)
 #: An expiry is promised within 1 s of its deadline: the buckets resolve that second.
+#: Time in a waiting room, from joining to admission: seconds to an hour.
+_QUEUE_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0)
 _EXPIRY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 2.0, 5.0)
 #: How a payment attempt ended (`ticketwar_payments_total`): money kept with a ticket,
 #: given back because the hold was over, or never taken.
@@ -163,6 +166,19 @@ class Metrics:
             "ticketwar_hold_expiry_delay_seconds",
             "From a hold's deadline to the commit that released its seats",
             buckets=_EXPIRY_BUCKETS, registry=r)
+        # Waiting rooms (docs/design.md, "Waiting room"), from the process running the actors.
+        self.queue_waiting = Gauge(
+            "ticketwar_queue_waiting", "Buyers in waiting rooms (in line or pre-queued) in a "
+            "shard actor's memory", ["shard"], registry=r)
+        self.queue_unused = Gauge(
+            "ticketwar_queue_admitted_unused", "Admitted buyers who have neither booked nor "
+            "expired, in a shard actor's rooms", ["shard"], registry=r)
+        self.queue_admissions = Counter(
+            "ticketwar_queue_admissions", "Admissions given by waiting rooms, counted after "
+            "commit", ["shard"], registry=r)
+        self.queue_wait = Histogram(
+            "ticketwar_queue_wait_seconds", "From joining a waiting room to being admitted",
+            buckets=_QUEUE_BUCKETS, registry=r)
         self.payments = Counter(
             "ticketwar_payments", "Payment attempts settled, by outcome", ["outcome"],
             registry=r)
@@ -209,7 +225,7 @@ class Metrics:
             self.reconnects.labels(role)
         for direction in ("published", "delivered"):
             self.amqp_commands.labels(direction)
-            for kind in ("commands", "outcomes", "stock"):
+            for kind in ("commands", "outcomes", "stock", "rooms"):
                 self.amqp_messages.labels(direction, kind)
 
     def observe_seats_left(self, event_id: int, available: int) -> None:
@@ -222,7 +238,7 @@ class Metrics:
             self.observe_seats_left(u.event_id, u.available)
 
     def shard_started(self, shard: str) -> None:
-        """A shard actor exists: its hold and waiting-list series start at 0 now, so
+        """A shard actor exists: its hold, waiting-list and waiting-room series start at 0 now, so
         Prometheus sees their first increase (a counter that appears already above 0 has no
         rate until it moves again, and the first expiries of a sale would go unseen on the
         dashboard)."""
@@ -233,6 +249,21 @@ class Metrics:
         for outcome in OFFER_OUTCOMES:
             self.waitlist_offers.labels(shard, outcome)
         self.waitlist_length.labels(shard).set(0)
+        self.queue_admissions.labels(shard)
+        self.queue_waiting.labels(shard).set(0)
+        self.queue_unused.labels(shard).set(0)
+
+    def observe_rooms(self, shard: str, write: RoomWrite, now: datetime, waiting: int,
+                      unused: int) -> None:
+        """After a shard batch committed: the admissions it gave (with each buyer's time in
+        the room), and who waits or holds an unused admission in the actor's rooms now."""
+        admitted = [row for row in write.entries.values() if row[7] == "admitted"]
+        if admitted:
+            self.queue_admissions.labels(shard).inc(len(admitted))
+            for row in admitted:
+                self.queue_wait.observe(max(0.0, (now - row[8]).total_seconds()))
+        self.queue_waiting.labels(shard).set(waiting)
+        self.queue_unused.labels(shard).set(unused)
 
     def observe_holds(self, shard: str, write: BatchWrite, now: datetime,
                       ledgers: Iterable[EventLedger]) -> None:

@@ -1,4 +1,5 @@
-"""What a gateway learns — booking outcomes and seats left — fanned out to its subscribers.
+"""What a gateway learns — booking outcomes, seats left, waiting rooms — fanned out to its
+subscribers.
 
 Sources are the transport (outcomes and stock from the shard actors) and the inline
 strategies (`locked`, `naive`); subscribers are the requests waiting for an outcome, the
@@ -10,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TypeAlias
 
-from engine.messages import Outcome, StockUpdate
+from engine.messages import Outcome, RoomUpdate, StockUpdate
 
 OutcomeHandler: TypeAlias = Callable[[Outcome], None]
 StockHandler: TypeAlias = Callable[[Sequence[StockUpdate]], None]
 StaleHandler: TypeAlias = Callable[[], None]
+RoomHandler: TypeAlias = Callable[[Sequence[RoomUpdate]], None]
 
 
 class Notifications:
@@ -24,6 +26,7 @@ class Notifications:
         self._outcome_handlers: list[OutcomeHandler] = []
         self._stock_handlers: list[StockHandler] = []
         self._stale_handlers: list[StaleHandler] = []
+        self._room_handlers: list[RoomHandler] = []
 
     def on_outcome(self, handler: OutcomeHandler) -> None:
         """Call `handler` with every outcome."""
@@ -32,6 +35,15 @@ class Notifications:
     def on_stock(self, handler: StockHandler) -> None:
         """Call `handler` with every batch of stock updates."""
         self._stock_handlers.append(handler)
+
+    def on_rooms(self, handler: RoomHandler) -> None:
+        """Call `handler` with every batch of waiting-room changes."""
+        self._room_handlers.append(handler)
+
+    def rooms(self, updates: Sequence[RoomUpdate]) -> None:
+        """Announce waiting-room changes."""
+        for handler in self._room_handlers:
+            handler(updates)
 
     def on_stale(self, handler: StaleHandler) -> None:
         """Call `handler` when notifications may have been missed (the link dropped)."""

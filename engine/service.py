@@ -18,6 +18,8 @@ from engine.admission import Admission
 from engine.auth import Principal
 from engine.checkin import organizes
 from engine.errors import (
+    AdmissionExpired,
+    AdmissionRequired,
     AlreadyExtended,
     EngineError,
     EventCancelled,
@@ -28,7 +30,10 @@ from engine.errors import (
     NotExtendable,
     NotFound,
     NotOnSale,
+    NoWaitingRoom,
     PaidNeedsQueued,
+    QueueNotOpen,
+    WaitingRoomNeedsQueued,
     WaitlistClosed,
     WaitlistNeedsQueued,
 )
@@ -37,14 +42,18 @@ from engine.messages import (
     JoinCommand,
     LeaveCommand,
     Outcome,
+    QueueCommand,
+    RoomEntry,
+    RoomUpdate,
     StockUpdate,
     WaitlistCommand,
     WakeCommand,
 )
 from engine.notifications import Notifications
 from engine.process_share import share, sharing_processes
+from engine.room_view import Room, RoomView
 from engine.settings import Settings
-from engine.storage import bookings
+from engine.storage import bookings, queue_rooms
 from engine.storage.database import translate_db_errors
 from engine.storage.events import Event, get_event, seats_left
 from engine.strategies import STRATEGIES, Booker, BookingRequest, Pending
@@ -53,6 +62,16 @@ from engine.transport.base import Transport
 from engine.types import BookingId, BookingStatus, Clock, EventId, Strategy, UserId, utcnow
 
 log = logging.getLogger(__name__)
+
+
+#: Refusals for want of an admission, by code.
+_ADMISSION_ERRORS: dict[str, type[AdmissionRequired]] = {
+    AdmissionRequired.code: AdmissionRequired, AdmissionExpired.code: AdmissionExpired}
+
+
+def queue_url(event_id: EventId) -> str:
+    """Where a buyer joins an event's waiting room."""
+    return f"/api/events/{event_id}/queue"
 
 
 class BookingService:
@@ -76,6 +95,8 @@ class BookingService:
         self._transport = transport
         self._clock = clock
         self.booker = self._make_booker(pool, transport, clock)
+        #: The waiting rooms as this gateway last heard; the app factory feeds it.
+        self.rooms = RoomView(self._read_room)
 
     async def stop(self) -> None:
         """Stop the strategy's background work (shutdown)."""
@@ -134,6 +155,10 @@ class BookingService:
         async with translate_db_errors():
             return await get_event(self._pool, event_id)
 
+    async def _read_room(self, event_id: EventId) -> RoomUpdate | None:
+        async with translate_db_errors():
+            return await queue_rooms.load_view(self._pool, event_id)
+
     async def event_edited(self, event: Event) -> None:
         """An organizer changed an event through this gateway: drop the cached copy, and tell
         every gateway its seats left — a gateway that learned "sold out" before a capacity
@@ -163,8 +188,63 @@ class BookingService:
                 # A hold needs an actor to expire it; per-request strategies have none.
                 raise PaidNeedsQueued(
                     f"paid events are booked only with the queued strategy, not {self.strategy}")
-            return await self._notify(await self.booker.book(
+            if event.waiting_room:
+                await self._check_admission(user_id, event_id)
+            result = await self._notify(await self.booker.book(
                 BookingRequest(user_id, event_id, quantity, idempotency_key)))
+            if isinstance(result, Outcome) and result.reason in _ADMISSION_ERRORS:
+                raise _ADMISSION_ERRORS[result.reason](queue_url=queue_url(event_id))
+            return result
+
+    async def _check_admission(self, user_id: UserId, event_id: EventId) -> None:
+        """Refuse a booking without a valid admission, from this gateway's copy of the
+        room (read once per event, then kept by broadcasts: no read per request)."""
+        if not isinstance(self.booker, QueuedBooker):
+            raise WaitingRoomNeedsQueued(
+                f"waiting rooms need the queued strategy, not {self.strategy}")
+        room = await self.rooms.room(event_id)
+        refusal = room.admission(user_id, self._clock())
+        if refusal is not None:
+            raise _ADMISSION_ERRORS[refusal](queue_url=queue_url(event_id))
+
+    async def join_queue(self, user_id: UserId, event_id: EventId) -> Outcome | Pending:
+        """Ask the event's actor for a place in its waiting room: the entry (new or the
+        account's active one), a refusal as a rejected outcome, or Pending."""
+        event = await self.event(event_id)
+        if not event.waiting_room:
+            raise NoWaitingRoom("this event has no waiting room: book it directly")
+        if not isinstance(self.booker, QueuedBooker):
+            raise WaitingRoomNeedsQueued(
+                f"waiting rooms need the queued strategy, not {self.strategy}")
+        if event.queue_opens_at is not None and self._clock() < event.queue_opens_at:
+            raise QueueNotOpen("the waiting room has not opened yet")  # from the cached copy
+        # Held from now on (read once): its broadcasts then reach this buyer's stream here.
+        await self.rooms.room(event_id)
+        command = QueueCommand(uuid.uuid4(), event_id, user_id, self._transport.reply_to)
+        with self._admission.admitted():
+            outcome = await self.booker.waitlist(command)
+        return outcome or Pending(command.booking_id, event_id, 0)
+
+    async def queue_entry(self, user_id: UserId, queue_id: uuid.UUID
+                          ) -> tuple[Room, RoomEntry]:
+        """An entry of a waiting room and its room, to its owner only (`NotFound` for
+        everyone else); from this gateway's copy, read once per room."""
+        event_id = self.rooms.event_of(queue_id)
+        stored = event_id is None
+        if event_id is None:
+            async with translate_db_errors():
+                event_id = await queue_rooms.event_of(self._pool, queue_id)
+        if event_id is None:
+            raise NotFound("no such waiting-room entry")
+        room = await self.rooms.room(event_id)
+        if stored and queue_id not in room.entries:
+            # Stored, yet its broadcast has not reached this gateway (it travels apart
+            # from the join's answer): read the room again, once.
+            room = await self.rooms.reload(event_id)
+        entry = room.entries.get(queue_id)
+        if entry is None or entry.user_id != user_id:
+            raise NotFound("no such waiting-room entry")
+        return room, entry
 
     async def join_waitlist(self, user_id: UserId, event_id: EventId,
                             quantity: int) -> Outcome | Pending:

@@ -22,7 +22,8 @@ so every decision is made once, in order, by the single writer of the event.
 - **Windows that expire.** An admission lasts `admission_seconds`; admissions expire in the
   order they were given, so expiring them costs no scan either, and their slot moves on.
 - **Closing.** Sold out with no hold open: every waiting and pre-queued entry is `closed` at
-  once, and no one is admitted again.
+  once, and no one is admitted again. An event its organizer cancels closes its room the
+  same way, and voids the admissions not yet used (`expired` at the cancel).
 """
 
 from __future__ import annotations
@@ -87,6 +88,11 @@ class Entry:
     #: Its place in the line, from the sale's opening on (None in the pre-queue).
     seq: int | None = None
     admission_expires_at: datetime | None = None
+    #: Its join order within the event, and whether it joined before the opening.
+    join_no: int = 0
+    prequeued: bool = False
+    #: The order of its admission (0 for the first admitted), once admitted.
+    admit_no: int | None = None
 
 
 def rank(seed: bytes, queue_id: QueueId) -> bytes:
@@ -120,6 +126,11 @@ class WaitingRoom:
     #: Token bucket for `admit_per_minute`.
     tokens: float = 0.0
     last_tick: datetime | None = None
+    #: Joins so far (the next entry's `join_no`), and each account's latest entry.
+    joins: int = 0
+    latest: dict[UserId, QueueId] = field(default_factory=dict)
+    #: When the admissions of the last minute were given: the rate an estimate uses.
+    recent: deque[datetime] = field(default_factory=deque)
 
     # -- joining -------------------------------------------------------------------------
 
@@ -137,9 +148,12 @@ class WaitingRoom:
         if self.closed:
             raise QueueClosed("the sale is sold out")
         self.open_line(now)
-        entry = Entry(queue_id, user_id, now, QueueStatus.PREQUEUE)
+        entry = Entry(queue_id, user_id, now, QueueStatus.PREQUEUE, join_no=self.joins,
+                      prequeued=not self.opened)
+        self.joins += 1
         self.entries[queue_id] = entry
         self.active[user_id] = queue_id
+        self.latest[user_id] = queue_id
         if self.opened:
             self._enqueue(entry)
         else:
@@ -234,6 +248,8 @@ class WaitingRoom:
             self.head += 1
             entry.status = QueueStatus.ADMITTED
             entry.admission_expires_at = now + timedelta(seconds=self.config.admission_seconds)
+            entry.admit_no = len(self.admission_order)
+            self.recent.append(now)
             self.admitted.append(entry.queue_id)
             self.admission_order.append(entry.queue_id)
             changed.append(entry)
@@ -243,6 +259,38 @@ class WaitingRoom:
             self.tokens -= admitted
         self.last_tick = now
         return changed
+
+    def admissions_per_second(self, now: datetime) -> float:
+        """The rate a wait is estimated at: `admit_per_minute` when set, else what the last
+        minute's admissions show (0 before any)."""
+        if self.config.admit_per_minute is not None:
+            return self.config.admit_per_minute / 60
+        while self.recent and (now - self.recent[0]).total_seconds() > 60:
+            self.recent.popleft()
+        if not self.recent:
+            return 0.0
+        span = max(1.0, (now - self.recent[0]).total_seconds())
+        return len(self.recent) / span
+
+    def next_due(self, now: datetime) -> datetime | None:
+        """When `tick` has something to do without any command coming: the opening, the
+        first admission to expire, the next token of `admit_per_minute` while people wait.
+        (Seats coming back, or admissions used, arrive as commands and tick then.)"""
+        if self.closed:
+            return None
+        times: list[datetime] = []
+        starts = self.config.sale_starts_at
+        if not self.opened and starts is not None:
+            times.append(starts)
+        for queue_id in self.admitted:
+            expires = self.entries[queue_id].admission_expires_at
+            if self.entries[queue_id].status is QueueStatus.ADMITTED and expires is not None:
+                times.append(expires)
+                break
+        rate = (self.config.admit_per_minute or 0) / 60
+        if self.opened and rate and self.head < self.next_seq and self.tokens < 1:
+            times.append(now + timedelta(seconds=(1 - self.tokens) / rate))
+        return min(times) if times else None
 
     def _refill(self, now: datetime) -> None:
         rate = (self.config.admit_per_minute or 0) / 60
@@ -267,6 +315,23 @@ class WaitingRoom:
             self.admitted.popleft()
         return expired
 
+    def cancel(self, now: datetime) -> list[Entry]:
+        """The organizer cancelled the event: the room closes as at a sell-out (if it has not
+        already), and every admission not yet used is void — `expired` at `now`, keeping its
+        `admit_no`, so the order of admissions given stays what an audit checks. Returns the
+        entries whose status changed."""
+        voided = []
+        for queue_id in self.admitted:
+            entry = self.entries[queue_id]
+            if entry.status is QueueStatus.ADMITTED:
+                entry.status = QueueStatus.EXPIRED
+                entry.admission_expires_at = now
+                self.active.pop(entry.user_id, None)
+                voided.append(entry)
+        self.admitted.clear()
+        self.unused = 0
+        return voided + ([] if self.closed else self._close())
+
     def _close(self) -> list[Entry]:
         self.closed = True
         closed = []
@@ -279,6 +344,35 @@ class WaitingRoom:
         self.line.clear()
         self.head = self.next_seq
         return closed
+
+
+def restore(config: RoomConfig, seed: bytes, entries: Iterable[Entry], *, opened: bool,
+            closed: bool) -> WaitingRoom:
+    """A room rebuilt from its stored entries (any order): what a new owner of the event
+    loads. Admissions given are ordered by `admit_no`, the line by `seq`, the pre-queue by
+    join order; the token bucket starts empty (at most one second of admissions lost)."""
+    room = WaitingRoom(config, seed, opened=opened, closed=closed)
+    by_join = sorted(entries, key=lambda e: e.join_no)
+    for entry in by_join:
+        room.entries[entry.queue_id] = entry
+        room.latest[entry.user_id] = entry.queue_id
+        if entry.status in ACTIVE:
+            room.active[entry.user_id] = entry.queue_id
+        if entry.prequeued and not opened:
+            room.prequeue.append(entry.queue_id)
+        if entry.seq is not None:
+            room.next_seq = max(room.next_seq, entry.seq + 1)
+    room.joins = by_join[-1].join_no + 1 if by_join else 0
+    waiting = sorted((e for e in by_join if e.status is QueueStatus.WAITING),
+                     key=lambda e: e.seq or 0)
+    room.line = {e.seq: e.queue_id for e in waiting if e.seq is not None}
+    room.head = min(room.line) if room.line else room.next_seq
+    given = sorted((e for e in by_join if e.admit_no is not None),
+                   key=lambda e: e.admit_no or 0)
+    room.admission_order = [e.queue_id for e in given]
+    room.admitted = deque(e.queue_id for e in given if e.status is QueueStatus.ADMITTED)
+    room.unused = len(room.admitted)
+    return room
 
 
 def audit(seed: bytes, prequeued: Sequence[QueueId], later: Sequence[QueueId],

@@ -56,6 +56,8 @@ class Error(Answer):
     ticket: Ticket = optional(description="`already_checked_in`, `ticket_void`: the ticket")
     checked_in_at: datetime = optional(description=(
         "`already_checked_in`: when the ticket was checked in, the first time"))
+    queue_url: str = optional(description=(
+        "`admission_required`, `admission_expired`: where to join the event's waiting room"))
 
 
 class User(Answer):
@@ -80,6 +82,15 @@ class StreamTicket(Answer):
 
     ticket: str
     expires_in: int = Field(description="seconds")
+
+
+class WaitingRoom(Answer):
+    """An event's waiting room settings."""
+
+    enabled: bool
+    admit_per_minute: int | None
+    queue_opens_at: datetime | None
+    admission_seconds: int
 
 
 class Event(Answer):
@@ -109,6 +120,8 @@ class Event(Answer):
     cancelled_at: datetime | None = Field(description=(
         "when its organizer cancelled it (`status: cancelled`: every booking void, the paid "
         "ones refunded, nothing on sale); null: it stands"))
+    waiting_room: WaitingRoom = Field(description=(
+        "when enabled, booking needs an admission from `POST /api/events/{id}/queue`"))
 
     description: str = optional(description=(
         "not in the list (`GET /api/events`), to keep it small: the event's plain-text "
@@ -197,6 +210,25 @@ class WaitlistEntry(Answer):
     expires_at: datetime = optional(description="`offered`: when the offer passes on")
 
 
+class QueueEntry(Answer):
+    """A place in an event's waiting room."""
+
+    queue_id: uuid.UUID
+    event_id: int
+    status: Literal["prequeue", "waiting", "admitted", "used", "expired", "closed",
+                    "pending"] = Field(description=(
+        "`prequeue` before the sale opens (shuffled then), `waiting` in line, `admitted` "
+        "(book before `admissionExpiresAt`), `used` (booked), `expired` (join again: back "
+        "of the line), `closed` (sold out); `pending`: not decided within the wait"))
+    position: int | None = Field(description="`waiting`: 1 is the next to be admitted")
+    estimated_wait_seconds: int | None = Field(description=(
+        "`waiting`: at the room's recent admission rate; null while unknown"))
+    prequeued: int = optional(description="`prequeue`: how many are in the pre-queue")
+    admission_expires_at: datetime = optional(description="`admitted`: the end of the window")
+    refresh_after_seconds: int = Field(description=(
+        "ask again no sooner (the stream pushes changes that matter)"))
+
+
 class MyTicket(Answer):
     """One of the caller's tickets."""
 
@@ -237,4 +269,4 @@ class Config(Answer):
 #: Every answer model, by the name the document gives its schema.
 ANSWERS: dict[str, type[Answer]] = {m.__name__: m for m in (
     Error, Rejection, User, Token, StreamTicket, Event, Ticket, Refund, Booking, MyTicket,
-    MyBooking, StaffMember, CheckIn, WaitlistEntry, Config)}
+    MyBooking, StaffMember, CheckIn, WaitlistEntry, Config, WaitingRoom, QueueEntry)}

@@ -65,8 +65,20 @@ from gateway.keys import (
     stream_tickets_key,
     transport_key,
 )
+from gateway.queue_feed import QueueFeed
 from gateway.ratelimit import Handler, KeyBy, RateLimits
-from gateway.routes import accounts, bench, bookings, config, door, events, health, stream, waitlist
+from gateway.routes import (
+    accounts,
+    bench,
+    bookings,
+    config,
+    door,
+    events,
+    health,
+    queue,
+    stream,
+    waitlist,
+)
 from gateway.routes.metrics import metrics_endpoint
 from gateway.shedding import shed_when_full
 from gateway.stream import StreamCaps, StreamHub
@@ -163,6 +175,11 @@ def _wire(app: web.Application) -> None:
     notifications.on_stale(service.stock.forget_all)  # ...never from a view that missed some
     notifications.on_stock(hub.stock)
     notifications.on_stock(metrics.observe_stock)
+    notifications.on_rooms(service.rooms.apply)  # the admission check at booking
+    notifications.on_stale(service.rooms.forget_all)
+    feed = QueueFeed(hub, service.rooms, app[clock_key][0])  # `queue` stream events
+    service.rooms.on_change(feed.changed)
+    notifications.on_rooms(feed.swept)  # after the view applied them
 
 
 async def _close_streams(app: web.Application) -> None:
@@ -249,6 +266,10 @@ def create_app(settings: Settings, *, clock: Clock = utcnow,
     app.router.add_delete("/api/events/{event_id}/waitlist",
                           limited(waitlist.leave, book_limit, "book"))
     app.router.add_get("/api/me/waitlist", limited(waitlist.mine, default, "read"))
+    # Joins count per address too: one machine cannot hold many accounts' places cheaply.
+    app.router.add_post("/api/events/{event_id}/queue", limited(
+        limited(queue.join, book_limit, "queue"), book_limit, "queue-address", KeyBy.ADDRESS))
+    app.router.add_get("/api/queue/{queue_id}", limited(queue.entry, default, "read"))
     app.router.add_get("/api/config", limited(config.config, default, "read", KeyBy.ADDRESS))
     app[health_probe_key] = HealthProbe(settings.health_cache_seconds)
     app.router.add_get("/api/health", limited(health.health, default, "health", KeyBy.ADDRESS))

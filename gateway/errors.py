@@ -9,6 +9,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from engine.errors import (
+    AdmissionRequired,
     BodyTooLarge,
     BookingRejected,
     Conflict,
@@ -51,6 +52,7 @@ HTTP_STATUS: dict[type[EngineError], int] = {
     LimitExceeded: 422,
     EventUnknown: 404,
     NotWaiting: 404,
+    AdmissionRequired: 403,  # and admission_expired
     Unavailable: 503,
     PaymentDeclined: 402,
 }

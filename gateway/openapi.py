@@ -29,6 +29,7 @@ from gateway.schemas import (
     EventPath,
     Login,
     PayInput,
+    QueuePath,
     Register,
     StaffInput,
     StaffPath,
@@ -128,8 +129,13 @@ _PATHS: dict[str, Any] = {
                            "`held`, `expiresAt`, `amountCents`, `currency`)", _ref("Booking")),
             "202": _answer("accepted, decision pending", _ref("Booking"), {
                 "Location": {"schema": {"type": "string"}}}),
+            "403": _answer("the event has a waiting room: admission_required (no admission) "
+                           "/ admission_expired (its window is over); `queueUrl` says where "
+                           "to join. An accepted booking uses the admission up; a 409 or 422 "
+                           "leaves it open", _ref("Rejection")),
             "404": _answer("no such event", _ref("Rejection")),
-            "409": _answer("sold out / not on sale / event_cancelled", _ref("Rejection")),
+            "409": _answer("sold out / not on sale / event_cancelled / "
+                           "waiting_room_needs_queued", _ref("Rejection")),
             "422": _answer("over the per-user limit / bad input", _ref("Rejection")),
             "429": _answer("rate limited", _ref("Error"), _RETRY),
             "503": _answer("broker or database unavailable", _ref("Error"), _RETRY)}}},
@@ -243,6 +249,28 @@ _PATHS: dict[str, Any] = {
                 "404": _answer("no such event / not_waiting", _ref("Rejection")),
                 "429": _answer("rate limited", _ref("Error"), _RETRY),
                 "503": _answer("broker or database unavailable", _ref("Error"), _RETRY)}}},
+    "/api/events/{event_id}/queue": {"post": {
+        "summary": "Join an event's waiting room: before `saleStartsAt` the pre-queue "
+                   "(shuffled at the opening), after it the back of the line; one active "
+                   "entry per account. Changes come as `queue` stream events",
+        "security": _AUTH, "parameters": _EVENT_ID,
+        "responses": {
+            "201": _answer("joined", _ref("QueueEntry")),
+            "200": _answer("the account's active entry", _ref("QueueEntry")),
+            "202": _answer("accepted, decision pending", _ref("QueueEntry"), {
+                "Location": {"schema": {"type": "string"}}}),
+            "401": _ERROR,
+            "404": _answer("no such event", _ref("Rejection")),
+            "409": _answer("queue_not_open (before `queueOpensAt`) / queue_closed (sold out) "
+                           "/ no_waiting_room / waiting_room_needs_queued", _ref("Rejection")),
+            "429": _answer("rate limited (joins count per address)", _ref("Error"), _RETRY),
+            "503": _answer("broker or database unavailable", _ref("Error"), _RETRY)}}},
+    "/api/queue/{queue_id}": {"get": {
+        "summary": "A waiting-room entry (its owner only): status, position, estimated wait; "
+                   "poll no faster than `refreshAfterSeconds`",
+        "security": _AUTH, "parameters": parameters(QueuePath, "path"),
+        "responses": {"200": _answer("entry", _ref("QueueEntry")), "401": _ERROR,
+                      "404": _ERROR}}},
     "/api/me/waitlist": {"get": {
         "summary": "My waiting-list entries: waiting (with positions) or offered (open)",
         "security": _AUTH,
@@ -259,8 +287,9 @@ _PATHS: dict[str, Any] = {
         "responses": {"200": _answer("bookings", {"type": "array",
                                                   "items": _ref("MyBooking")})}}},
     "/api/stream": {"get": {
-        "summary": "Server-Sent Events: `stock` for everyone, `booking` for the ticket's (or "
-                   "bearer token's) user",
+        "summary": "Server-Sent Events: `stock` for everyone, `booking` and `queue` (a "
+                   "waiting-room entry's status, or its position band, at most once a "
+                   "second) for the ticket's (or bearer token's) user",
         "description": "A `stock` frame is `{eventId, availableTickets}`, at most one per "
                        "event every 0.1 s; after a batch of the event's owning actor it "
                        "also has `bookings` and `bookingsEpoch`: bookings taken since the "

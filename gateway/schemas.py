@@ -15,7 +15,7 @@ from pydantic.alias_generators import to_camel
 
 from engine.auth import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from engine.currencies import DEFAULT_CURRENCY, EXPONENTS
-from engine.errors import InvalidQuantity
+from engine.errors import InvalidQuantity, InvalidWaitingRoom
 from gateway.fields import (
     MAX_DESCRIPTION,
     NO_CONTROL,
@@ -109,6 +109,34 @@ Waitlist = Annotated[bool, Field(description=(
     "seats in order"))]
 
 
+#: Bounds and default of an admission's window, and the highest admission rate, per minute.
+MIN_ADMISSION_SECONDS, MAX_ADMISSION_SECONDS, DEFAULT_ADMISSION_SECONDS = 30, 3600, 300
+MAX_ADMIT_PER_MINUTE = 1_000_000
+
+
+class WaitingRoomInput(Body):
+    """An event's waiting room, set as a whole (fields left out take their defaults)."""
+
+    enabled: Annotated[bool, Field(description=(
+        "buyers must queue and be admitted before they may book"))]
+    admit_per_minute: Annotated[int, Field(ge=1, le=MAX_ADMIT_PER_MINUTE, description=(
+        "admissions per minute at most; left out, the room admits as fast as bookings are "
+        "decided, never more admitted-but-unused buyers than seats left times a small "
+        "factor")), BeforeValidator(integral)] | None = None
+    queue_opens_at: Annotated[When, Field(description=(
+        "when joining opens (`queue_not_open` before); joins before `saleStartsAt` form "
+        "the pre-queue, shuffled at the opening; not after `saleStartsAt`"))] | None = None
+    admission_seconds: Annotated[int, Field(
+        ge=MIN_ADMISSION_SECONDS, le=MAX_ADMISSION_SECONDS,
+        description="how long an admitted buyer may book"),
+        BeforeValidator(integral)] = DEFAULT_ADMISSION_SECONDS
+
+
+RoomField = Annotated[WaitingRoomInput, Refusal(InvalidWaitingRoom), Field(description=(
+    "a fair waiting room in front of the sale (off unless set); `invalid_waiting_room` "
+    "when malformed"))]
+
+
 RefundableUntil = Annotated[When, Field(description=(
     "until when (exclusive) a buyer may cancel a confirmed paid booking and be refunded in "
     "full; null (the default): paid bookings are not cancellable by their buyers (`409 "
@@ -135,6 +163,7 @@ class EventInput(Body):
     hold_seconds: HoldSeconds = DEFAULT_HOLD_SECONDS
     waitlist: Waitlist = True
     refundable_until: RefundableUntil | None = None
+    waiting_room: RoomField = optional()
 
 
 class EventPatch(Body):
@@ -152,6 +181,7 @@ class EventPatch(Body):
     hold_seconds: HoldSeconds = optional()
     waitlist: Waitlist = optional()
     refundable_until: RefundableUntil | None = None
+    waiting_room: RoomField = optional()
 
 
 class BookInput(Body):
@@ -204,6 +234,12 @@ class StaffPath(Params):
 
     event_id: Id
     user_id: Id
+
+
+class QueuePath(Params):
+    """`{queue_id}`."""
+
+    queue_id: uuid.UUID
 
 
 class BookingPath(Params):

@@ -129,10 +129,11 @@ class StreamHub:
     def outcome(self, outcome: Outcome) -> None:
         """Push a booking's outcome to its owner's connections on this gateway (a
         waiting-list offer is one, `offer: true`; a check-in's answer and the answer to a
-        join, an extension or an event's cancel concern the request that asked for them only;
-        a warning says the hold's deadline is near, with the deadline)."""
-        if (outcome.checkin is not None or outcome.waitlist or outcome.event_cancel
-                or outcome.extension):
+        join, of a waiting list or room, an extension or an event's cancel concern the request
+        that asked for them only; a warning says the hold's deadline is near, with the
+        deadline)."""
+        if (outcome.checkin is not None or outcome.waitlist or outcome.queue is not None
+                or outcome.event_cancel or outcome.extension):
             return
         frame = _frame("booking", {"id": str(outcome.booking_id), "eventId": outcome.event_id,
                                    "status": outcome.status.value, "reason": outcome.reason,
@@ -141,6 +142,17 @@ class StreamHub:
                                       if outcome.warning else {})})
         for sub in list(self._subscribers):
             if sub.user_id == outcome.user_id:
+                self._offer(sub, frame)
+
+    def users(self) -> set[UserId]:
+        """The signed-in users with a stream open on this gateway."""
+        return {sub.user_id for sub in self._subscribers if sub.user_id is not None}
+
+    def to_user(self, user_id: UserId, event: str, data: object) -> None:
+        """Push one event to a user's streams on this gateway (none open: nothing)."""
+        frame = _frame(event, data)
+        for sub in list(self._subscribers):
+            if sub.user_id == user_id:
                 self._offer(sub, frame)
 
     def _offer(self, sub: Subscriber, frame: bytes) -> None:

@@ -80,7 +80,9 @@ def _refusal(schema: type[BaseModel], exc: ValidationError) -> InvalidInput:
     first = errors[0]
     if first["type"] == "json_invalid":
         return MalformedJson("the body is not valid JSON")
-    unknown = sorted(str(e["loc"][0]) for e in errors if e["type"] == "extra_forbidden")
+    # Unknown top-level fields; one inside an object field is that field's refusal.
+    unknown = sorted(str(e["loc"][0]) for e in errors
+                     if e["type"] == "extra_forbidden" and len(e["loc"]) == 1)
     if unknown:
         return InvalidInput(f"unknown field(s): {', '.join(unknown)}", fields=unknown)
     if not first["loc"]:

@@ -8,6 +8,7 @@
     ticketwar surge SCENARIO             play a surge and check the invariants
     ticketwar cluster up|down|status|cut|heal
                                          a cluster of hosts in network namespaces
+    ticketwar queue audit EVENT          a waiting room's admission order, checked
 """
 
 from __future__ import annotations
@@ -313,10 +314,12 @@ def build_parser() -> argparse.ArgumentParser:
     remove.set_defaults(func=cmd_users_remove)
 
     from ops.cluster.command import add_parser as add_cluster
+    from ops.queue_audit import add_parser as add_queue
     from ops.surge.command import add_parser as add_surge
 
     add_surge(sub)
     add_cluster(sub)
+    add_queue(sub)
     return parser
 
 

@@ -5,6 +5,7 @@ sell-out, and an audit that recomputes the order. The clock is passed in."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -19,6 +20,7 @@ from engine.waiting_room import (
     WaitingRoom,
     audit,
     rank,
+    restore,
 )
 
 OPENS = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
@@ -126,6 +128,23 @@ def test_the_sell_out_closes_the_room() -> None:
     assert r.tick(SALE + timedelta(seconds=3), seats_left=2, sold_out=False) == []
 
 
+def test_a_cancelled_event_voids_admissions_even_after_the_sell_out() -> None:
+    r = room()
+    admitted = r.join(qid(0), 1, OPENS)[0]
+    r.tick(SALE, seats_left=1, sold_out=False)
+    waiting = r.join(qid(1), 2, SALE)[0]
+    r.tick(SALE, seats_left=0, sold_out=True)  # closed on the waiting one; admitted stays
+    cancelled = SALE + timedelta(seconds=5)
+    assert r.cancel(cancelled) == [admitted]
+    assert admitted.status is QueueStatus.EXPIRED and admitted.admission_expires_at == cancelled
+    assert admitted.admit_no == 0 and r.admission_order == [admitted.queue_id]  # audit's
+    assert r.unused == 0 and r.admission_for(1, cancelled) is None
+    assert waiting.status is QueueStatus.CLOSED and r.next_due(cancelled) is None
+    fresh = room()
+    pre = fresh.join(qid(0), 1, OPENS)[0]
+    assert fresh.cancel(OPENS) == [pre] and pre.status is QueueStatus.CLOSED and fresh.closed
+
+
 def test_holds_open_stop_admissions_without_closing() -> None:
     r = room(sale_starts_at=None, queue_opens_at=None)
     entry = r.join(qid(0), 1, SALE)[0]
@@ -180,3 +199,45 @@ def test_the_rules_hold_after_every_step(steps: list[tuple[str, int, int]]) -> N
         assert audit(SEED, prequeued, later, r.admission_order) == []
         if r.closed:
             assert not any(e.status is QueueStatus.WAITING for e in r.entries.values())
+        _same_after_reload(r)
+
+
+def _same_after_reload(r: WaitingRoom) -> None:
+    """What a new owner rebuilds from the stored entries decides as the room would."""
+    copy = restore(r.config, r.seed, [replace(e) for e in r.entries.values()],
+                   opened=r.opened, closed=r.closed)
+    assert (copy.head, copy.next_seq, copy.unused, copy.joins) == (
+        r.head, r.next_seq, r.unused, r.joins)
+    assert copy.active == r.active and copy.admission_order == r.admission_order
+    assert list(copy.admitted) == [q for q in r.admitted
+                                   if r.entries[q].status is QueueStatus.ADMITTED]
+    assert copy.prequeued == r.prequeued and copy.waiting == r.waiting
+    assert {q: copy.position(e) for q, e in copy.entries.items()} == {
+        q: r.position(e) for q, e in r.entries.items()}
+
+
+def test_next_due_names_the_opening_the_first_expiry_and_the_next_token() -> None:
+    r = room(admit_per_minute=60, admission_seconds=30)
+    assert r.next_due(OPENS) == SALE  # the opening
+    for n in range(3):
+        r.join(qid(n), n, OPENS)
+    assert len(r.tick(SALE, seats_left=10, sold_out=False)) == 1  # one token
+    # The next token (one a second) comes before the first admission expires.
+    assert r.next_due(SALE) == SALE + timedelta(seconds=1)
+    r.tick(SALE + timedelta(seconds=1), seats_left=10, sold_out=False)
+    r.tick(SALE + timedelta(seconds=2), seats_left=10, sold_out=False)
+    assert r.waiting == 0
+    assert r.next_due(SALE + timedelta(seconds=2)) == SALE + timedelta(seconds=30)
+    assert r.admissions_per_second(SALE) == 1.0
+    r.tick(SALE + timedelta(seconds=40), seats_left=0, sold_out=True)
+    assert r.next_due(SALE + timedelta(seconds=40)) is None  # closed
+
+
+def test_the_adaptive_rate_is_what_the_last_minute_admitted() -> None:
+    r = room(sale_starts_at=None, queue_opens_at=None)
+    assert r.admissions_per_second(SALE) == 0.0
+    for n in range(30):
+        r.join(qid(n), n, SALE)
+    r.tick(SALE, seats_left=5, sold_out=False)  # 10 admitted
+    assert r.admissions_per_second(SALE + timedelta(seconds=10)) == 1.0
+    assert r.admissions_per_second(SALE + timedelta(seconds=61)) == 0.0

@@ -47,6 +47,7 @@ from engine.messages import (
     LeaveCommand,
     Outcome,
     PayCommand,
+    QueueCommand,
     StockUpdate,
     TicketInfo,
     WaitlistCommand,
@@ -55,6 +56,8 @@ from engine.messages import (
 )
 from engine.metrics import Metrics
 from engine.runtime.doors import Doors
+from engine.runtime.rooms import ROOM_TICK, Rooms
+from engine.storage.queue_rooms import LoadedRoom
 from engine.storage.shard_store import BatchWrite
 from engine.tickets import new_tickets
 from engine.transport.base import Envelope, Outlet
@@ -89,6 +92,9 @@ class ShardStore(Protocol):
         """The tickets of these events as the door sees them."""
     async def entry_statuses(self, entry_ids: list[BookingId]) -> dict[BookingId, str]:
         """The stored status of these waiting-list entries (those that exist)."""
+
+    async def rooms(self, ledgers: dict[EventId, EventLedger]) -> dict[EventId, LoadedRoom]:
+        """The waiting rooms of these events that have one enabled."""
 
 
 @dataclass(slots=True)
@@ -136,6 +142,8 @@ class ShardActor:
         self._reply_to: dict[BookingId, str] = {}
         #: Its events' tickets as check-in sees them (engine/runtime/doors.py).
         self._doors = Doors(metrics)
+        #: Its events' waiting rooms (engine/runtime/rooms.py), ticked on the same timer.
+        self._rooms = Rooms(self._arm_room)
         metrics.shard_started(str(shard))
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -224,6 +232,13 @@ class ShardActor:
             if self._deadlines[0] == entry:
                 self._deadlines_moved.set()  # earlier than the timer sleeps for
 
+    def _arm_room(self, event_id: EventId, when: datetime) -> None:
+        """Wake a waiting room at `when` (its opening, an expiry, its next admission)."""
+        entry = (when, event_id, ROOM_TICK)
+        heapq.heappush(self._deadlines, entry)
+        if self._deadlines[0] == entry:
+            self._deadlines_moved.set()
+
     def _disarm(self, event_ids: set[EventId]) -> None:
         """Drop the deadlines of events another actor owns now: its claim armed them there,
         and waking them here would claim them back."""
@@ -236,6 +251,8 @@ class ShardActor:
         """Whether a deadline entry still matters: its hold is open, or its event is not
         in memory (a wake-up makes the claim reload it and expire what is overdue)."""
         ledger = self._ledgers.get(event_id)
+        if booking_id == ROOM_TICK:
+            return ledger is None or self._rooms.has(event_id)
         return ledger is None or booking_id in ledger.holds
 
     def _due(self) -> bool:
@@ -411,9 +428,13 @@ class ShardActor:
         self._metrics.observe_holds(str(self.shard), decided.write, self._clock(),
                                     self._ledgers.values())
         self._metrics.observe_waitlists(str(self.shard), decided.write, self._ledgers)
+        self._metrics.observe_rooms(str(self.shard), decided.write.rooms, self._clock(),
+                                    *self._rooms.counts())
         if forwarded:
             await self._outlet.forward(forwarded)
         await self._outlet.ack(batch)
+        if decided.write.rooms.updates:  # before the answers: a join's gateway knows it then
+            await self._outlet.send_rooms(decided.write.rooms.updates)
         if decided.outcomes:
             await self._outlet.send_outcomes(decided.outcomes)
         updates = [StockUpdate(e, ledger.available, (ledger.booked, ledger.epoch))
@@ -425,6 +446,7 @@ class ShardActor:
         for event_id in event_ids:
             self._ledgers.pop(event_id, None)
         self._doors.forget(event_ids)
+        self._rooms.forget(event_ids)
 
     async def _decide(self, commands: Sequence[tuple[Command, bool]], verify_all: bool,
                       pins: dict[tuple[UserId, str], KeyPin]) -> _Decided:
@@ -438,6 +460,7 @@ class ShardActor:
             for fresh in claimed.values():
                 for hold in fresh.holds.values():
                     self._arm(fresh.event_id, hold)
+            await self._rooms.load(self._store, claimed)
         # A replay (a known key under a new booking id) is decided as the booking its key
         # is pinned to: that one's outcome is looked up with the redeliveries.
         replayed = [self._replayed(c, pins) for c, _ in commands
@@ -476,10 +499,12 @@ class ShardActor:
                 outcome = self._doors.check_in(cmd, ledger, write, now)
             elif isinstance(cmd, JoinCommand | LeaveCommand):
                 outcome = self._waitlist(cmd, ledger, entries, write, now)
+            elif isinstance(cmd, QueueCommand):
+                outcome = self._rooms.join(cmd, ledger, now)
             elif isinstance(cmd, ExtendCommand):
                 outcome = self._extend(cmd, ledger, write, now)
             elif isinstance(cmd, EventCancelCommand):
-                outcome = self._cancel_event(cmd, ledger, write, outcomes)
+                outcome = self._cancel_event(cmd, ledger, write, outcomes, now)
                 touched.add(cmd.event_id)
             elif isinstance(cmd, PayCommand):
                 outcome = self._pay(cmd, ledger, prior, write)
@@ -511,6 +536,9 @@ class ShardActor:
                 outcomes.append(replace(
                     self._hold_outcome(owned, warned, BookingStatus.HELD), warning=True,
                     reply_to=self._reply_to.get(hold.booking_id, "")))
+        # The rooms move on what the batch decided (admissions used, seats returned).
+        self._rooms.settle((self._ledgers[e] for e in sorted({c.event_id for c, _ in commands})
+                            if e in self._ledgers), write, now)
         return _Decided(write, outcomes, touched)
 
     def _replayed(self, cmd: BookCommand, pins: dict[tuple[UserId, str], KeyPin]
@@ -553,11 +581,15 @@ class ShardActor:
 
     def _book(self, cmd: BookCommand, ledger: EventLedger, write: BatchWrite,
               now: datetime) -> Outcome:
-        reason = domain.decide_booking(ledger, cmd.user_id, cmd.quantity, now)
+        # An event with a waiting room sells to admitted buyers only (the gateway refused
+        # the others from its copy already; this is the word that counts).
+        reason = (self._rooms.refuse(cmd.user_id, ledger, now)
+                  or domain.decide_booking(ledger, cmd.user_id, cmd.quantity, now))
         if reason is not None:
             write.rejected(cmd.booking_id, ledger, cmd.user_id, cmd.quantity, reason)
             return Outcome(cmd.booking_id, cmd.event_id, cmd.user_id, BookingStatus.REJECTED,
                            cmd.quantity, reason)
+        self._rooms.used(ledger, cmd.user_id, now)  # accepted: the admission is spent
         if ledger.paid:
             hold = domain.hold(ledger, cmd.booking_id, cmd.user_id, cmd.quantity, now)
             write.hold_taken(hold, ledger)
@@ -652,9 +684,10 @@ class ShardActor:
                        answers=cmd.extension_id, extension=True)
 
     def _cancel_event(self, cmd: EventCancelCommand, ledger: EventLedger | None,
-                      write: BatchWrite, outcomes: list[Outcome]) -> Outcome:
+                      write: BatchWrite, outcomes: list[Outcome], now: datetime) -> Outcome:
         """The organizer cancels the whole event: its holds and offers end (pushed to their
-        buyers), every booking goes void with its seats, the waiting list closes. Once."""
+        buyers), every booking goes void with its seats, the waiting list and the waiting
+        room close (admissions not used are void). Once."""
         def answer(status: BookingStatus, seats: int, reason: str | None = None) -> Outcome:
             return Outcome(cmd.booking_id, cmd.event_id, cmd.user_id, status, seats, reason,
                            event_cancel=True)
@@ -673,6 +706,7 @@ class ShardActor:
         sold, _ = domain.cancel_event(ledger)
         write.event_cancelled(ledger, sold)
         self._doors.closed(ledger.event_id)
+        self._rooms.cancel(ledger, now)
         return answer(BookingStatus.CANCELLED, sold)
 
     # -- the waiting list ----------------------------------------------------------------

@@ -19,6 +19,8 @@ from engine.messages import (
     JoinCommand,
     LeaveCommand,
     Outcome,
+    QueueCommand,
+    QueuePlace,
     WakeCommand,
 )
 from engine.storage import bookings
@@ -64,6 +66,12 @@ async def record_dead(pool: asyncpg.Pool, commands: Sequence[Command]) -> list[O
                                         BookingStatus.REJECTED, 0, REASON,
                                         reply_to=cmd.reply_to, answers=cmd.booking_id,
                                         waitlist=True))
+                continue
+            if isinstance(cmd, QueueCommand):  # a waiting-room join: nothing written either
+                outcomes.append(Outcome(cmd.booking_id, cmd.event_id, cmd.user_id,
+                                        BookingStatus.REJECTED, 0, REASON,
+                                        reply_to=cmd.reply_to, answers=cmd.booking_id,
+                                        queue=QueuePlace("rejected")))
                 continue
             existing = await bookings.get_outcome(pool, cmd.booking_id)
             if existing is None and isinstance(cmd, BookCommand):

@@ -10,13 +10,20 @@ import asyncpg
 
 from engine.currencies import DEFAULT_CURRENCY
 from engine.domain import availability
-from engine.errors import CapacityBelowSold, EventCancelled, Forbidden, NotFound
+from engine.errors import (
+    CapacityBelowSold,
+    EventCancelled,
+    Forbidden,
+    InvalidWaitingRoom,
+    NotFound,
+)
 from engine.storage.users import User
 from engine.types import EventId, Role, UserId
 
 _COLUMNS = ("id, vendor_id, name, venue, starts_at, sale_starts_at, capacity, sold,"
             " per_user_limit, price_cents, currency, hold_seconds, held, waitlist,"
-            " refundable_until, cancelled_at")
+            " refundable_until, cancelled_at,"
+            " waiting_room, admit_per_minute, queue_opens_at, admission_seconds")
 #: One event's columns: with its description, which a list leaves out (up to 5000
 #: characters each, for a list that only shows names, dates and seats).
 _ONE = f"{_COLUMNS}, description"
@@ -27,6 +34,10 @@ EDITABLE = {"name": "name", "venue": "venue", "startsAt": "starts_at",
             "perUserLimit": "per_user_limit", "priceCents": "price_cents",
             "currency": "currency", "holdSeconds": "hold_seconds", "waitlist": "waitlist",
             "refundableUntil": "refundable_until", "description": "description"}
+
+#: The `waitingRoom` object's fields -> columns (the object is set as a whole).
+ROOM_COLUMNS = {"enabled": "waiting_room", "admitPerMinute": "admit_per_minute",
+                "queueOpensAt": "queue_opens_at", "admissionSeconds": "admission_seconds"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +64,13 @@ class Event:
     refundable_until: datetime | None = None
     #: When its organizer cancelled it (None: it stands).
     cancelled_at: datetime | None = None
+    #: The waiting room in front of its sale (engine/waiting_room.py): on, its admission
+    #: rate cap (None: as fast as the sale absorbs), when joining opens (None: any time),
+    #: and how long an admission lasts.
+    waiting_room: bool = False
+    admit_per_minute: int | None = None
+    queue_opens_at: datetime | None = None
+    admission_seconds: int = 300
     #: Plain text, "" when it has none; None when not read (a list leaves it out).
     description: str | None = None
 
@@ -83,6 +101,10 @@ class Event:
             "holdSeconds": self.hold_seconds, "waitlist": self.waitlist,
             "refundableUntil": _iso(self.refundable_until),
             "cancelledAt": _iso(self.cancelled_at),
+            "waitingRoom": {"enabled": self.waiting_room,
+                            "admitPerMinute": self.admit_per_minute,
+                            "queueOpensAt": _iso(self.queue_opens_at),
+                            "admissionSeconds": self.admission_seconds},
             "status": availability(self.capacity, self.capacity - left, self.sale_starts_at,
                                    now, cancelled=self.cancelled).value,
         }
@@ -111,11 +133,22 @@ def _event(row: asyncpg.Record) -> Event:
                  row["sold"], row["per_user_limit"], row["price_cents"], row["currency"],
                  row["hold_seconds"], row["held"], row["waitlist"],
                  _moment(row["refundable_until"]), _moment(row["cancelled_at"]),
+                 row["waiting_room"], row["admit_per_minute"], _moment(row["queue_opens_at"]),
+                 row["admission_seconds"],
                  row.get("description"))  # absent from a list's rows
+
+
+def check_room(fields: dict[str, Any]) -> None:
+    """`InvalidWaitingRoom` when the room would open its queue after the sale starts (the
+    pre-queue exists only between the two)."""
+    opens, sale = fields.get("queue_opens_at"), fields.get("sale_starts_at")
+    if opens is not None and sale is not None and opens > sale:
+        raise InvalidWaitingRoom("waitingRoom.queueOpensAt must not be after saleStartsAt")
 
 
 async def create_event(db: asyncpg.Pool, vendor: User, fields: dict[str, Any]) -> Event:
     """Insert an event owned by `vendor`; `fields` are validated column values."""
+    check_room(fields)
     cols = list(fields)
     placeholders = ", ".join(f"${i}" for i in range(2, len(cols) + 2))
     row = await db.fetchrow(
@@ -147,6 +180,7 @@ async def update_event(db: asyncpg.Pool, event_id: EventId, editor: User,
                 f"{taken} seats are sold or held; capacity cannot be {capacity}", sold=taken)
         if not fields:
             return _event(row)
+        check_room({**dict(row), **fields})
         sets = ", ".join(f"{col} = ${i}" for i, col in enumerate(fields, start=2))
         updated = await conn.fetchrow(
             f"UPDATE events SET {sets}, owner_epoch = owner_epoch + 1, updated_at = now()"

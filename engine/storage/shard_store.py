@@ -19,6 +19,7 @@ from engine.storage import bookings
 from engine.storage.database import translate_db_errors
 from engine.storage.deadletters import record_dead
 from engine.storage.door import CheckinRow, load_doors, write_checkins
+from engine.storage.queue_rooms import LoadedRoom, RoomWrite, load_rooms, write_rooms
 from engine.types import BookingId, EventId, UserId
 from engine.waitlist import Entry
 
@@ -58,6 +59,8 @@ class BatchWrite:
     #: Offers of the waiting list this batch ended, by how (`taken`, `expired`, `declined`):
     #: a metric, counted after the commit.
     offers_ended: Counter[str] = field(default_factory=Counter)
+    #: The waiting rooms' changes, and their broadcasts (engine/runtime/rooms.py).
+    rooms: RoomWrite = field(default_factory=RoomWrite)
 
     def pin(self, user_id: UserId, key: str, pin: KeyPin) -> None:
         """Record a key pinned to its booking, in the transaction that decides the booking."""
@@ -205,18 +208,27 @@ class PgShardStore:
         return await record_dead(self._pool, commands)
 
     async def events_with_holds(self, due_before: datetime | None = None) -> list[EventId]:
-        """Events that have open holds: a restarted worker wakes their owners with them.
-        With `due_before`, only events with a hold overdue at that time (the sweep's)."""
+        """Events that have open holds, or people in a waiting room (whose timers must run
+        too): a restarted worker wakes their owners with them. With `due_before`, only
+        events with a hold overdue at that time (the sweep's, which looks at holds only)."""
         async with translate_db_errors():
             rows = await self._pool.fetch(
-                "SELECT DISTINCT event_id FROM bookings WHERE status = 'held'"
-                " AND ($1::timestamptz IS NULL OR expires_at < $1)", due_before)
+                "SELECT event_id FROM bookings WHERE status = 'held'"
+                " AND ($1::timestamptz IS NULL OR expires_at < $1) UNION"
+                " SELECT event_id FROM queue_entries"
+                " WHERE $1::timestamptz IS NULL AND status IN ('prequeue', 'waiting', 'admitted')",
+                due_before)
         return [r["event_id"] for r in rows]
 
     async def doors(self, event_ids: set[EventId]) -> dict[EventId, Door]:
         """The tickets of these events as the door sees them (read once per owner)."""
         async with translate_db_errors():
             return await load_doors(self._pool, sorted(event_ids))
+    async def rooms(self, ledgers: dict[EventId, EventLedger]) -> dict[EventId, LoadedRoom]:
+        """The waiting rooms of these events that have one enabled (read once per owner)."""
+        async with translate_db_errors():
+            return await load_rooms(self._pool, ledgers)
+
     async def entry_statuses(self, entry_ids: list[BookingId]) -> dict[BookingId, str]:
         """The stored status of these waiting-list entries (those that exist)."""
         async with translate_db_errors():
@@ -315,6 +327,8 @@ class PgShardStore:
             # decided on a state that is not the stored one: recheck everything.
             if batch.waitlist:
                 await _write_waitlist(conn, batch.waitlist)
+            if batch.rooms:
+                await write_rooms(conn, batch.rooms)
             await _hold_times(conn, batch.warnings, batch.extensions)
             await _end_holds(conn, batch.paid, "confirmed")
             await _end_holds(conn, batch.expired, "expired")

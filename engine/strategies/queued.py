@@ -39,6 +39,7 @@ from engine.messages import (
     JoinCommand,
     Outcome,
     PayCommand,
+    QueueCommand,
     StockUpdate,
     WaitlistCommand,
 )
@@ -119,7 +120,7 @@ REDELIVER_MAX_PAUSE = 5.0
 
 #: The commands a gateway sends and waits for.
 _Sent = (BookCommand | CancelCommand | PayCommand | CheckinCommand | WaitlistCommand
-         | EventCancelCommand | ExtendCommand)
+         | EventCancelCommand | ExtendCommand | QueueCommand)
 
 
 class QueuedBooker:
@@ -193,9 +194,9 @@ class QueuedBooker:
             raise rejection(outcome.reason or "rejected")  # dead-lettered: the event stands
         return outcome
 
-    async def waitlist(self, command: WaitlistCommand) -> Outcome | None:
-        """Send a waiting-list join or leave to the event's actor; its answer, or None if
-        not within the wait (it is decided anyway, once: read it with GET)."""
+    async def waitlist(self, command: WaitlistCommand | QueueCommand) -> Outcome | None:
+        """Send a waiting-list join or leave, or a waiting-room join, to the event's actor;
+        its answer, or None if not within the wait (it is decided anyway, once)."""
         return await self._send_and_wait(command)
 
     async def _send_and_wait(self, command: _Sent) -> Outcome | None:
@@ -261,6 +262,10 @@ class QueuedBooker:
         if isinstance(command, PayCommand):
             log.error("payment %s of %s never confirmed: checkout recovery settles it",
                       command.payment_id, command.booking_id)
+            return
+        if isinstance(command, QueueCommand):
+            log.error("waiting-room join of user %s on event %s never confirmed",
+                      command.user_id, command.event_id)
             return
         if not isinstance(command, BookCommand):  # a waiting-list request: nothing to record
             log.error("waiting-list %s of user %s on event %s never confirmed",

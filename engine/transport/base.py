@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from engine.messages import Command, Outcome, StockUpdate
+from engine.messages import Command, Outcome, RoomUpdate, StockUpdate
 from engine.types import EventId
 
 
@@ -81,6 +81,9 @@ class Outlet(Protocol):
 
     async def send_stock(self, updates: Sequence[StockUpdate]) -> None:
         """Broadcast seats left to every gateway."""
+
+    async def send_rooms(self, updates: Sequence[RoomUpdate]) -> None:
+        """Broadcast waiting-room changes to every gateway (each in order, none merged)."""
 
     async def forward(self, commands: Sequence[Command]) -> None:
         """Re-route commands of events this actor lost ownership of, to their current owner."""

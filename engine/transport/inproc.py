@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from engine.errors import ShutdownIncomplete, Unavailable
-from engine.messages import Command, Outcome, StockUpdate
+from engine.messages import Command, Outcome, RoomUpdate, StockUpdate
 from engine.metrics import Metrics
 from engine.notifications import Notifications
 from engine.runtime import ShardRuntime, ShardStore
@@ -109,6 +109,10 @@ class InprocTransport:
     async def send_stock(self, updates: Sequence[StockUpdate]) -> None:
         """Hand stock updates straight to the gateway's handlers."""
         self._notifications.stock(updates)
+
+    async def send_rooms(self, updates: Sequence[RoomUpdate]) -> None:
+        """Hand waiting-room changes straight to the gateway's handlers."""
+        self._notifications.rooms(updates)
 
     async def dead_letter(self, envelope: Envelope) -> None:
         """In-process there is no dead-letter queue: record each command as rejected at

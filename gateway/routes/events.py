@@ -27,7 +27,13 @@ from gateway.validation import path_params, query_params, read_json
 def _columns(body: EventInput | EventPatch) -> dict[str, Any]:
     """The columns the fields sent set (a PATCH changes only those)."""
     sent = body.model_dump(by_alias=True, exclude_unset=True)
-    return {events.EDITABLE[k]: v for k, v in sent.items()}
+    room = sent.pop("waitingRoom", None)
+    columns = {events.EDITABLE[k]: v for k, v in sent.items()}
+    if room is not None and body.waiting_room is not None:
+        # Set as a whole: what it leaves out takes its default.
+        full = body.waiting_room.model_dump(by_alias=True)
+        columns.update({events.ROOM_COLUMNS[k]: v for k, v in full.items()})
+    return columns
 
 
 async def list_events(request: web.Request) -> web.Response:

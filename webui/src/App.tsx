@@ -21,7 +21,7 @@ import type { MyBookings } from "./pages/TicketsPage";
 import { pathOfHash, paths, sectionOf } from "./routes";
 import type { Section } from "./routes";
 import { useSession } from "./session";
-import { StockFeed, useEventStream } from "./stream";
+import { QueueFeed, StockFeed, useEventStream } from "./stream";
 
 // The surge charts (recharts, ~0.5 MB) load only for an organizer who opens them, not for
 // every buyer of a surge.
@@ -122,6 +122,7 @@ export function App() {
   const [live, setLive] = useState<boolean | null>(null); // null: first connection
   const updates = useMemo(() => new BookingUpdates(), []);
   const stock = useMemo(() => new StockFeed(), []);
+  const queue = useMemo(() => new QueueFeed(), []);
   const token = session?.token ?? null;
   const role = session?.user.role;
 
@@ -221,6 +222,7 @@ export function App() {
       updates.deliver({ ...b, tickets: [] });
       setTicketsVersion((v) => v + 1);
     },
+    onQueue: (entry) => queue.deliver(entry),
   });
 
   const go = (next: string | null) => navigate(SECTION_PATH[(next ?? "events") as Section]);
@@ -261,7 +263,7 @@ export function App() {
         <EventsPage events={events} error={eventsError} token={token} updates={updates} mine={mine}
           onAskLogin={openLogin} onBooked={booked} />} />
       <Route path="/events/:eventId" element={
-        <EventRoute events={events} token={token} updates={updates} stock={stock} mine={mine}
+        <EventRoute events={events} token={token} updates={updates} stock={stock} queue={queue} mine={mine}
           onAskLogin={openLogin} onBooked={booked} />} />
       <Route path="/tickets" element={session
         ? <TicketsPage token={session.token} updates={updates} {...mineList} />

@@ -38,6 +38,33 @@ export interface TicketEvent {
   /** GET /api/events/{id} only: the stream's latest booking count of the event, once heard. */
   bookings?: number;
   bookingsEpoch?: number;
+  /** When enabled, booking needs an admission from the event's waiting room. */
+  waitingRoom?: WaitingRoom;
+}
+
+export interface WaitingRoom {
+  enabled: boolean;
+  admitPerMinute: number | null;
+  queueOpensAt: string | null;
+  admissionSeconds: number;
+}
+
+export type QueueStatus = "prequeue" | "waiting" | "admitted" | "used" | "expired" | "closed" | "pending";
+
+/** A place in an event's waiting room (POST /api/events/{id}/queue, GET /api/queue/{id}, and
+ *  the stream's `queue` events). */
+export interface QueueEntry {
+  queueId: string;
+  eventId: number;
+  status: QueueStatus;
+  /** `waiting`: 1 is the next to be admitted. */
+  position: number | null;
+  estimatedWaitSeconds: number | null;
+  /** `prequeue`: how many are in the pre-queue. */
+  prequeued?: number;
+  /** `admitted`: book before this. */
+  admissionExpiresAt?: string;
+  refreshAfterSeconds: number;
 }
 
 export type BookingStatus = "pending" | "confirmed" | "rejected" | "cancelled" | "held" | "expired";
@@ -287,6 +314,14 @@ export const api = {
   removeStaff: (token: string, eventId: number, userId: number) =>
     call<null>("DELETE", `/api/events/${eventId}/staff/${userId}`, { token }).then(() => undefined),
 
+  /** Join an event's waiting room: 201 a new entry, 200 the active one; refusals
+   *  (queue_not_open, queue_closed) arrive as ApiError. */
+  joinQueue: (token: string, eventId: number) =>
+    call<QueueEntry>("POST", `/api/events/${eventId}/queue`, { token }).then((a) => a.data),
+
+  queueEntry: (token: string, queueId: string) =>
+    call<QueueEntry>("GET", `/api/queue/${queueId}`, { token }).then((a) => a.data),
+
   /** A ticket that opens this user's event stream for the next few seconds. */
   streamTicket: (token: string) =>
     call<{ ticket: string; expiresIn: number }>("POST", "/api/stream/ticket", { token })
@@ -303,6 +338,14 @@ export function explain(error: ApiError): string {
       return "That would take you past this event's limit per buyer.";
     case "not_on_sale":
       return "Sales have not opened yet.";
+    case "admission_required":
+      return "This sale has a waiting room: join it, and book when it is your turn.";
+    case "admission_expired":
+      return "Your turn to book ran out. Join the waiting room again.";
+    case "queue_not_open":
+      return "The waiting room has not opened yet.";
+    case "queue_closed":
+      return "Sold out — the waiting room has closed.";
     case "invalid_quantity":
       return "That many seats cannot be booked at once. Ask for fewer.";
     case "rate_limited":

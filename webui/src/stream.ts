@@ -7,6 +7,7 @@
 import { useEffect, useRef } from "react";
 
 import { api } from "./api";
+import type { QueueEntry } from "./api";
 
 /** Wait before reconnecting, as the server's `retry: 2000` asks. */
 const RECONNECT_MS = 2000;
@@ -31,6 +32,8 @@ export interface BookingUpdate {
 export interface StreamHandlers {
   onStock?: (update: StockUpdate) => void;
   onBooking?: (update: BookingUpdate) => void;
+  /** A waiting-room entry of this user changed (its status, or its position's band). */
+  onQueue?: (update: QueueEntry) => void;
   onOpen?: () => void;
   /** The connection dropped; EventSource is already trying again. */
   onError?: () => void;
@@ -73,6 +76,9 @@ export function useEventStream(token: string | null, handlers: StreamHandlers): 
       source.addEventListener("booking", (e) => {
         latest.current.onBooking?.(JSON.parse((e as MessageEvent<string>).data) as BookingUpdate);
       });
+      source.addEventListener("queue", (e) => {
+        latest.current.onQueue?.(JSON.parse((e as MessageEvent<string>).data) as QueueEntry);
+      });
     };
 
     void open();
@@ -84,20 +90,26 @@ export function useEventStream(token: string | null, handlers: StreamHandlers): 
   }, [token]);
 }
 
-/** Hands every stock update of the page's one stream to whoever listens (an event's page,
- *  the organizer's live chart), besides the list the shell keeps. */
-export class StockFeed {
-  private listeners = new Set<(update: StockUpdate) => void>();
+/** Hands every update of one kind from the page's one stream to whoever listens. */
+export class Feed<T> {
+  private listeners = new Set<(update: T) => void>();
 
   /** Listen; returns the way to stop. */
-  listen(listener: (update: StockUpdate) => void): () => void {
+  listen(listener: (update: T) => void): () => void {
     this.listeners.add(listener);
     return () => {
       this.listeners.delete(listener);
     };
   }
 
-  deliver(update: StockUpdate): void {
+  deliver(update: T): void {
     for (const listener of this.listeners) listener(update);
   }
 }
+
+/** Stock updates, for an event's page and the organizer's live chart (besides the list the
+ *  shell keeps). */
+export class StockFeed extends Feed<StockUpdate> {}
+
+/** The user's waiting-room entries as they change, for the event page's waiting room. */
+export class QueueFeed extends Feed<QueueEntry> {}

@@ -32,11 +32,13 @@ from aio_pika.abc import (
 from engine.messages import (
     Command,
     Outcome,
+    RoomUpdate,
     StockUpdate,
     WireError,
     decode_commands,
     encode_commands,
     encode_outcomes,
+    encode_rooms,
     encode_stock,
 )
 from engine.metrics import Metrics
@@ -308,6 +310,12 @@ class AmqpShardConsumer:
         """Broadcast seats left to every gateway: with the stock of this worker's other
         batches of the same few milliseconds, in one message (`StockThrottle`)."""
         self._stock_throttle.put(updates)
+
+    async def send_rooms(self, updates: Sequence[RoomUpdate]) -> None:
+        """Broadcast waiting-room changes on the stock fanout, one message per batch: not
+        throttled like stock, since each change counts (a gateway that misses one sees the
+        gap in the versions and reloads the room)."""
+        await self._fast_publish(self._stock, encode_rooms(list(updates)), "", "rooms")
 
     async def _publish_stock(self, updates: list[StockUpdate]) -> None:
         await self._fast_publish(self._stock, encode_stock(updates), "", "stock")

@@ -34,8 +34,8 @@ from engine.messages import (
     Command,
     StockUpdate,
     WireError,
+    decode_broadcast,
     decode_outcomes,
-    decode_stock,
     encode_commands,
     encode_stock,
 )
@@ -236,9 +236,12 @@ class AmqpTransport:
 
     async def _on_stock(self, message: AbstractIncomingMessage) -> None:
         self._metrics.amqp_messages.labels("delivered", "stock").inc()
-        updates = _decoded(decode_stock, message.body, "stock")
-        if updates:
-            self._notifications.stock(updates)
+        decoded = _decoded(lambda body: [decode_broadcast(body)], message.body, "stock")
+        for stock, rooms in decoded:
+            if stock:
+                self._notifications.stock(stock)
+            if rooms:
+                self._notifications.rooms(rooms)
 
 
 def _decoded(decode: Callable[[bytes], list[T]], body: bytes, what: str) -> list[T]:

@@ -7,12 +7,13 @@ import { ApiError, api, explain } from "../api";
 import type { TicketEvent } from "../api";
 import type { BookingUpdates } from "../booking";
 import { BookingPanel } from "../components/BookingPanel";
+import { QueuePanel } from "../components/QueuePanel";
 import { STATUS, SeatsLeft } from "../components/EventCard";
 import { liveStatus } from "../status";
 import { countdown, longDate } from "../dates";
 import { useNow, useTitle } from "../page";
 import { paths } from "../routes";
-import type { StockFeed } from "../stream";
+import type { QueueFeed, StockFeed } from "../stream";
 
 interface Props {
   eventId: number;
@@ -21,6 +22,7 @@ interface Props {
   token: string | null;
   updates: BookingUpdates;
   stock: StockFeed;
+  queue: QueueFeed;
   mine: number;
   onAskLogin: () => void;
   onBooked: () => void;
@@ -41,7 +43,7 @@ function SaleCountdown({ opensAt, onOpen }: { opensAt: string; onOpen: () => voi
   );
 }
 
-export function EventPage({ eventId, listed, token, updates, stock, mine, onAskLogin, onBooked }: Props) {
+export function EventPage({ eventId, listed, token, updates, stock, queue, mine, onAskLogin, onBooked }: Props) {
   const [read, setRead] = useState<TicketEvent | null>(null);
   const [error, setError] = useState<ApiError | null>(null);
 
@@ -104,8 +106,17 @@ export function EventPage({ eventId, listed, token, updates, stock, mine, onAskL
           {opensLater && event.saleStartsAt && (
             <SaleCountdown opensAt={event.saleStartsAt} onOpen={() => void load()} />
           )}
-          <BookingPanel event={event} token={token} updates={updates} mine={mine}
-            onAskLogin={onAskLogin} onBooked={onBooked} />
+          {/* A cancelled event's room is closed: its page offers nothing to join or book. */}
+          {event.waitingRoom?.enabled && event.status !== "cancelled" ? (
+            <QueuePanel event={event} token={token} feed={queue} onAskLogin={onAskLogin}>
+              {/* Admitted: the room admits only once the sale has opened. */}
+              <BookingPanel event={{ ...event, status: event.status === "sold_out" ? "sold_out" : "on_sale" }}
+                token={token} updates={updates} mine={mine} onAskLogin={onAskLogin} onBooked={onBooked} />
+            </QueuePanel>
+          ) : (
+            <BookingPanel event={event} token={token} updates={updates} mine={mine}
+              onAskLogin={onAskLogin} onBooked={onBooked} />
+          )}
         </Stack>
       </Card>
     </Stack>

@@ -1,0 +1,85 @@
+"""The waiting room: join (`POST /api/events/{id}/queue`) and an entry's place
+(`GET /api/queue/{queueId}`). Joins are decided by the event's actor; places are read from
+this gateway's copy of the room (engine/room_view.py), not the database."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from engine.errors import rejection
+from engine.messages import Outcome, QueuePlace
+from engine.room_view import Room
+from engine.strategies import Pending
+from engine.types import BookingStatus
+from gateway.auth import require_user
+from gateway.keys import service_key
+from gateway.responses import json_response
+from gateway.schemas import EventPath, QueuePath
+from gateway.validation import path_params
+
+#: How soon a client should ask again, by status: a place far back changes slowly.
+_REFRESH = {"prequeue": 10, "admitted": 10, "pending": 2}
+_REFRESH_MIN, _REFRESH_MAX, _REFRESH_DONE = 2, 30, 60
+
+
+def refresh_after(status: str, wait: int | None) -> int:
+    """Seconds a client waits before asking again (the stream pushes what matters)."""
+    if status == "waiting":
+        return max(_REFRESH_MIN, min(_REFRESH_MAX, (wait or 50) // 10))
+    return _REFRESH.get(status, _REFRESH_DONE)
+
+
+def _iso(value: Any) -> str | None:
+    return None if value is None else value.isoformat().replace("+00:00", "Z")
+
+
+def place_json(queue_id: Any, event_id: int, place: QueuePlace) -> dict[str, Any]:
+    """The API's waiting-room entry."""
+    body: dict[str, Any] = {
+        "queueId": str(queue_id), "eventId": event_id, "status": place.status,
+        "position": place.position, "estimatedWaitSeconds": place.estimated_wait_seconds,
+        "refreshAfterSeconds": refresh_after(place.status, place.estimated_wait_seconds)}
+    if place.prequeued is not None:
+        body["prequeued"] = place.prequeued
+    if place.admission_expires_at is not None:
+        body["admissionExpiresAt"] = _iso(place.admission_expires_at)
+    return body
+
+
+def room_place(room: Room, queue_id: Any) -> QueuePlace:
+    """Where an entry of a room stands, from this gateway's copy."""
+    entry = room.entries[queue_id]
+    return QueuePlace(entry.status, room.position(entry),
+                      room.prequeued if entry.status == "prequeue" else None,
+                      room.estimated_wait(entry),
+                      entry.admission_expires_at if entry.status == "admitted" else None)
+
+
+def _answer(result: Outcome | Pending) -> web.Response:
+    if isinstance(result, Pending):
+        body = place_json(result.booking_id, result.event_id, QueuePlace("pending"))
+        return json_response(body, 202, {"Location": f"/api/queue/{result.booking_id}"})
+    if result.status is BookingStatus.REJECTED and result.reason:
+        raise rejection(result.reason)
+    assert result.queue is not None
+    created = result.answers == result.booking_id  # named by this request's own id
+    return json_response(place_json(result.booking_id, result.event_id, result.queue),
+                         201 if created else 200)
+
+
+async def join(request: web.Request) -> web.Response:
+    """Join an event's waiting room: 201 new, 200 the account's active entry, 409 when it
+    is not open (`queue_not_open`), closed (`queue_closed`) or there is none."""
+    principal = require_user(request)
+    event_id = path_params(request, EventPath).event_id
+    return _answer(await request.app[service_key].join_queue(principal.user_id, event_id))
+
+
+async def entry(request: web.Request) -> web.Response:
+    """An entry's status, position and estimated wait, to its owner."""
+    principal = require_user(request)
+    queue_id = path_params(request, QueuePath).queue_id
+    room, _ = await request.app[service_key].queue_entry(principal.user_id, queue_id)
+    return json_response(place_json(queue_id, room.event_id, room_place(room, queue_id)))

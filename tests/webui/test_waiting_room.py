@@ -1,0 +1,89 @@
+"""The waiting room in a real browser (issue 14): two buyers in the pre-queue, the sale
+opens, one is admitted and books, the other sees a place in line and then "Sold out" — all
+pushed on their streams, no reload, each state passing an accessibility scan. The server's
+actors run on the session's fake clock."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+from playwright.async_api import Page, expect
+
+from engine.types import Role
+from tests.clock import FakeClock
+from tests.factories import PASSWORD, create_accounts
+from tests.webui.test_accessibility import _violations
+from tests.webui.test_browser import _book, _gateway, _log_in
+
+
+async def test_two_in_the_prequeue_one_admitted_books_the_other_hears_sold_out(
+        make_api: Any, new_page: Any, db_pool: asyncpg.Pool, clock: FakeClock) -> None:
+    api, url = await _gateway(make_api)
+    vendor, = await create_accounts(db_pool, api.issuer, 1, Role.VENDOR)
+    buyers = await create_accounts(db_pool, api.issuer, 2)
+    # One seat, one admission a minute: the opening admits one buyer, the other waits.
+    event = await api.event(vendor, name="Queue Night", totalTickets=1,
+                            saleStartsAt=(clock.now() + timedelta(seconds=60)).isoformat(),
+                            waitingRoom={"enabled": True, "admitPerMinute": 1})
+    pages: dict[int, Page] = {}
+    for n, buyer in enumerate(buyers, start=1):
+        page = await new_page()
+        await page.goto(f"{url}events/{event['id']}")
+        await _log_in(page, buyer.email, PASSWORD)
+        await page.get_by_role("button", name="Join the waiting room").click()
+        people = "person" if n == 1 else "people"
+        await expect(page.get_by_test_id("queue-headline")).to_have_text(
+            f"You are in the pre-queue with {n} {people}")
+        pages[buyer.id] = page
+    assert await _violations(page, "waiting-room-prequeue") == []
+
+    clock.advance(61)  # the sale opens on the server: the shuffled pre-queue takes its places
+    await api.drain()
+    admitted = await db_pool.fetchval(
+        "SELECT user_id FROM queue_entries WHERE event_id = $1 AND status = 'admitted'",
+        event["id"])
+    lucky = pages[admitted]
+    other = next(p for user, p in pages.items() if user != admitted)
+    # The window is the server's (its clock runs ahead of the browser's here): a m:ss count.
+    await expect(lucky.get_by_test_id("queue-turn")).to_have_text(
+        re.compile(r"It's your turn — book within \d{1,2}:\d\d$"))
+    await expect(other.get_by_test_id("queue-headline")).to_have_text("Your place in line: 1")
+    assert await _violations(lucky, "waiting-room-turn") == []
+    assert await _violations(other, "waiting-room-line") == []
+
+    await _book(lucky, event["id"], 1)
+    await expect(lucky.get_by_text("Booked!")).to_be_visible()
+    await expect(other.get_by_role("alert").filter(has_text="Sold out")).to_be_visible()
+    assert await _violations(other, "waiting-room-sold-out") == []
+    assert await db_pool.fetchval(
+        "SELECT array_agg(status ORDER BY status) FROM queue_entries WHERE event_id = $1",
+        event["id"]) == ["closed", "used"]
+
+
+async def test_a_cancelled_events_page_offers_no_waiting_room(
+        make_api: Any, new_page: Any, db_pool: asyncpg.Pool, clock: FakeClock) -> None:
+    api, url = await _gateway(make_api)
+    vendor, = await create_accounts(db_pool, api.issuer, 1, Role.VENDOR)
+    buyer, = await create_accounts(db_pool, api.issuer, 1)
+    event = await api.event(vendor, name="Called Off", totalTickets=2,
+                            saleStartsAt=clock.now().isoformat(),
+                            waitingRoom={"enabled": True})
+    page = await new_page()
+    await page.goto(f"{url}events/{event['id']}")
+    await _log_in(page, buyer.email, PASSWORD)
+    await page.get_by_role("button", name="Join the waiting room").click()
+    await expect(page.get_by_test_id("queue-turn")).to_be_visible()  # admitted at once
+
+    assert (await api.call("POST", f"/api/events/{event['id']}/cancel", vendor)).status == 200
+    await page.reload()
+    # The page says cancelled and offers neither the room (its admission is void) nor a
+    # booking it would only refuse.
+    await expect(page.get_by_test_id(f"event-{event['id']}").get_by_text(
+        "Cancelled", exact=True)).to_be_visible()
+    await expect(page.get_by_test_id("queue")).to_have_count(0)
+    await expect(page.get_by_role("button", name="Book")).to_be_disabled()
+    assert await db_pool.fetchval(
+        "SELECT status FROM queue_entries WHERE event_id = $1", event["id"]) == "expired"
