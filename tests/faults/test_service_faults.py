@@ -14,8 +14,11 @@ import aio_pika
 import pytest
 
 from engine.messages import BookCommand, decode_outcomes, encode_commands
+from engine.payments.fake import FakeProvider
 from engine.settings import Settings
+from engine.storage.invariants import check_invariants
 from engine.transport.amqp.topology import routing_key
+from gateway.keys import payments_key
 from tests.conftest import TEST_AMQP_URL
 from tests.faults.checks import surge, verify
 from tests.faults.conftest import FaultStack, rabbitmqctl
@@ -185,3 +188,67 @@ async def test_broker_restart_while_selling_with_concurrent_retries(
         "SELECT id FROM bookings WHERE event_id = ANY($1::bigint[]) AND status = 'confirmed'",
         events)}
     assert made <= traced, made - traced
+
+
+async def test_broker_restart_while_payments_are_in_flight(fault_stack: FaultStack) -> None:
+    # Charges take 0.2-0.6 s at the provider; the broker goes away while some are being
+    # charged and others' confirmations are on their way to the actors.
+    api = await fault_stack.make_api(fake_payment_latency="0.2-0.6", payment_wait_seconds=2.0,
+                                     publish_timeout_seconds=2.0)
+    provider = api.app[payments_key]
+    assert isinstance(provider, FakeProvider)
+    events = [(await api.event(totalTickets=30, priceCents=1500, holdSeconds=600))["id"]
+              for _ in range(3)]
+    buyers = await api.accounts(60)
+    holds = await asyncio.gather(*(api.book(b, events[i % 3], 1) for i, b in enumerate(buyers)))
+    assert all(h.status == 201 and h.body["status"] == "held" for h in holds), holds
+    started = asyncio.Event()
+    first: list[Reply] = []
+
+    async def pay(n: int) -> Reply:
+        reply = await api.call("POST", f"/api/bookings/{holds[n].body['id']}/pay", buyers[n],
+                               json={"paymentToken": "tok_ok"},
+                               headers={"Idempotency-Key": f"pay-{n}"})
+        first.append(reply)
+        if len(first) == 10:
+            started.set()
+        return reply
+
+    paying = asyncio.ensure_future(asyncio.gather(*(pay(n) for n in range(len(buyers)))))
+    await started.wait()
+    await rabbitmqctl("stop_app")
+    await rabbitmqctl("start_app")
+    replies = await paying
+    assert {r.status for r in replies} <= {200, 202, 503}, {r.status for r in replies}
+    await assert_eventually(api.transport_healthy, timeout=60, interval=0.5)
+
+    # A client retries what was not answered for good, with the same key, until it is.
+    async def settled(n: int) -> bool:
+        if replies[n].status == 200:
+            return True
+        replies[n] = await api.call(
+            "POST", f"/api/bookings/{holds[n].body['id']}/pay", buyers[n],
+            json={"paymentToken": "tok_ok"}, headers={"Idempotency-Key": f"pay-{n}"})
+        return replies[n].status == 200
+    for n in range(len(buyers)):
+        await assert_eventually(lambda n=n: settled(n), timeout=60, interval=0.5,
+                                message=f"payment {n} never confirmed")
+
+    ids = [uuid.UUID(h.body["id"]) for h in holds]
+    rows = await api.pool.fetch(
+        "SELECT b.id, b.status, count(p.*) FILTER (WHERE p.status = 'captured') AS captured,"
+        " count(p.*) FILTER (WHERE p.charge_id IS NOT NULL) AS charged"
+        " FROM bookings b LEFT JOIN payments p ON p.booking_id = b.id"
+        " WHERE b.id = ANY($1) GROUP BY b.id, b.status", ids)
+    assert {r["status"] for r in rows} == {"confirmed"}
+    assert all(r["captured"] == 1 for r in rows), [dict(r) for r in rows if r["captured"] != 1]
+    # No double charge: the money kept is one charge per booking; any other charge was
+    # given back (no refund lost).
+    assert len(provider.kept()) == len(ids)
+    refunded = set(provider.refunds.values())
+    extra = {r["charge_id"] for r in await api.pool.fetch(
+        "SELECT charge_id FROM payments WHERE booking_id = ANY($1) AND charge_id IS NOT NULL"
+        " AND status <> 'captured'", ids)}
+    assert extra <= refunded, extra - refunded
+    report = await check_invariants(api.pool, events)
+    assert report.ok, report
