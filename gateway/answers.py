@@ -111,6 +111,9 @@ class Event(Answer):
     hold_seconds: int = Field(description="how long a paid booking is held for payment")
     checked_in: int = optional(description=(
         "read by its vendor or an admin only: tickets checked in at the door"))
+    revenue_cents: int = optional(description=(
+        "read by its vendor or an admin only: what its buyers paid and kept paid (captured "
+        "payments; refunded ones left out), in the currency's minor unit"))
     organizer: str = optional(description=(
         "`GET /api/events/{event_id}` only: the organizer's display name, when they gave one"))
     waitlist: bool = Field(description=(

@@ -14,6 +14,7 @@ from engine.checkout import Checkout
 from engine.errors import StartupError
 from engine.payments.fake import FakeProvider
 from engine.storage.invariants import check_invariants
+from engine.types import Role
 from gateway.app import create_app
 from gateway.keys import checkout_key, payments_key
 from tests.clock import FakeClock
@@ -245,6 +246,24 @@ async def test_a_charge_recovery_gave_up_on_is_refunded_when_it_succeeds(
         return bool(reply.body["status"] == "confirmed")
     await assert_eventually(confirmed, message="the second payment never confirmed")
     assert (await check_invariants(api.pool, [event["id"]])).ok
+
+
+async def test_its_organizer_reads_the_revenue_kept(api: Api) -> None:
+    vendor = await api.account(Role.VENDOR)
+    event = await api.event(vendor, totalTickets=5, priceCents=1250, currency="EUR")
+    paying, declined, refunded = await api.accounts(3)
+    for buyer, token in ((paying, "tok_ok"), (declined, "tok_declined")):
+        held = await api.book(buyer, event["id"], 2 if buyer is paying else 1)
+        await _pay(api, buyer, held.body, token)
+    # A hold cancelled before it was paid: whatever its payment came to, nothing is kept.
+    late = await api.book(refunded, event["id"], 1)
+    await api.call("POST", f"/api/bookings/{late.body['id']}/cancel", refunded)
+    await _pay(api, refunded, late.body)
+    read = await api.call("GET", f"/api/events/{event['id']}", vendor)
+    assert read.body["revenueCents"] == 2500, read.body  # 2 seats paid, nothing else kept
+    for outsider in (paying, None):
+        assert "revenueCents" not in (await api.call("GET", f"/api/events/{event['id']}",
+                                                     outsider)).body
 
 
 async def test_the_config_names_the_payment_provider(api: Api) -> None:

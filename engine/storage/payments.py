@@ -132,3 +132,12 @@ async def refund_of(db: asyncpg.Pool, booking_id: BookingId) -> Refund | None:
     made = row["status"] == "refunded"
     return Refund("refunded" if made else "pending", row["amount_cents"], row["currency"],
                   row["refund_reason"] or "late_payment", row["updated_at"] if made else None)
+
+
+async def revenue(db: asyncpg.Pool, event_id: EventId) -> int:
+    """What an event's buyers paid and kept paid, in its currency's minor unit: captured
+    payments only (a refunded or refunding one gave the money back)."""
+    value = await db.fetchval(
+        "SELECT coalesce(sum(amount_cents), 0) FROM payments"
+        " WHERE event_id = $1 AND status = 'captured'", event_id)
+    return int(value)

@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from engine.storage import events
+from engine.storage import events, payments
 from engine.storage.database import translate_db_errors
 from engine.storage.users import User
 from engine.types import Role, utcnow
@@ -49,7 +49,7 @@ async def list_events(request: web.Request) -> web.Response:
 async def get_event(request: web.Request) -> web.Response:
     """One event, with its organizer's name and description (the event page shows them; the
     list does not) and the stream's latest booking count (the organizer's chart starts from
-    it); its vendor and admins also see how many tickets were checked in."""
+    it); its vendor and admins also see how many tickets were checked in and the revenue."""
     event_id = path_params(request, EventPath).event_id
     async with translate_db_errors():
         event = await events.get_event(request.app[pool_key], event_id)
@@ -61,8 +61,10 @@ async def get_event(request: web.Request) -> web.Response:
     if booked is not None:  # from memory: the count the stream's frames carry on from
         body["bookings"], body["bookingsEpoch"] = booked
     checked_in = await request.app[checkin_key].checked_in(request.get(principal_key), event)
-    if checked_in is not None:
+    if checked_in is not None:  # its vendor or an admin: the organizer's totals
         body["checkedIn"] = checked_in
+        async with translate_db_errors():
+            body["revenueCents"] = await payments.revenue(request.app[pool_key], event_id)
     return json_response(body)
 
 

@@ -131,3 +131,25 @@ async def test_my_tickets_shows_each_hold_from_the_list_alone(
     await expect(page.get_by_test_id("hold-countdown")).to_have_text(
         [re.compile(r"Time left to pay: 0[45]:\d\d")] * 2)
     assert reads == []  # the list carried each deadline and price
+
+
+async def test_the_organizer_sees_revenue_kept_and_tickets_checked_in(
+        make_api: Any, new_page: Any, db_pool: asyncpg.Pool) -> None:
+    api, url = await _gateway(make_api)
+    [vendor] = await create_accounts(db_pool, api.issuer, 1, Role.VENDOR)
+    event = await api.event(vendor, name="Till Night", totalTickets=10, priceCents=1250,
+                            currency="EUR")
+    buyer, walker = await create_accounts(db_pool, api.issuer, 2)
+    held = await api.book(buyer, event["id"], 2)
+    paid = await api.call("POST", f"/api/bookings/{held.body['id']}/pay", buyer,
+                          json={"paymentToken": "tok_ok"})
+    assert paid.status == 200, paid.body
+    assert (await api.book(walker, event["id"], 1)).body["status"] == "held"  # not paid
+    door = await api.call("POST", f"/api/events/{event['id']}/checkin", vendor,
+                          json={"code": paid.body["tickets"][0]["code"]})
+    assert door.status == 200, door.body
+    page: Page = await new_page()
+    await page.goto(_at(url, f"/organize/events/{event['id']}"))
+    await _log_in(page, vendor.email, PASSWORD)
+    await expect(page.get_by_test_id("total-revenue")).to_have_text("€25.00")
+    await expect(page.get_by_test_id("total-checked-in")).to_have_text("1 / 3")

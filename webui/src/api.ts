@@ -29,6 +29,9 @@ export interface TicketEvent {
   saleStartsAt: string | null;
   vendorId: number;
   status: "scheduled" | "on_sale" | "sold_out" | "cancelled";
+  /** Per seat, in the currency's minor unit (0: free), and the currency (ISO 4217). */
+  priceCents?: number;
+  currency?: string;
   /** When its organizer cancelled it (every booking void, the paid ones refunded). */
   cancelledAt?: string | null;
   /** GET /api/events/{id} only: the organizer's display name, when they gave one. */
@@ -38,6 +41,10 @@ export interface TicketEvent {
   /** GET /api/events/{id} only: the stream's latest booking count of the event, once heard. */
   bookings?: number;
   bookingsEpoch?: number;
+  /** GET /api/events/{id}, for its vendor or an admin only: tickets checked in at the door,
+   *  and what its buyers paid and kept paid (minor units of `currency`). */
+  checkedIn?: number;
+  revenueCents?: number;
   /** When enabled, booking needs an admission from the event's waiting room. */
   waitingRoom?: WaitingRoom;
 }
@@ -245,7 +252,9 @@ export const api = {
   events: () => call<TicketEvent[]>("GET", "/api/events").then((a) => a.data),
 
   /** One event, with its organizer's name. */
-  event: (id: number) => call<TicketEvent>("GET", `/api/events/${id}`).then((a) => a.data),
+  /** One event; with its organizer's (or an admin's) token, their totals too. */
+  event: (id: number, token?: string) =>
+    call<TicketEvent>("GET", `/api/events/${id}`, { token }).then((a) => a.data),
 
   createEvent: (token: string, input: EventInput) =>
     call<TicketEvent>("POST", "/api/events", { token, body: input }).then((a) => a.data),

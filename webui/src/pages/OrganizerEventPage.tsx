@@ -11,10 +11,14 @@ import type { Session, TicketEvent } from "../api";
 import { STATUS } from "../components/EventCard";
 import { CancelEvent } from "../components/CancelEvent";
 import { StaffSection } from "../components/StaffSection";
+import { formatAmount } from "../money";
 import { useTitle } from "../page";
 import { paths } from "../routes";
 import type { StockFeed } from "../stream";
 import { NONE_HEARD, WINDOW_SECONDS, bookedCount, emptySurge, record, startFrom, tick } from "../surge";
+
+/** How often the page reads the totals the stream does not carry. */
+const TOTALS_MS = 5000;
 
 interface Props {
   eventId: number;
@@ -50,11 +54,22 @@ export function OrganizerEventPage({ eventId, session, events, stock }: Props) {
   }), [stock, eventId]);
   // Where the booking count stands as the page opens (the gateway's latest), so the bookings
   // of the first frame count too (`startFrom` also mends a frame that came before it).
+  // The organizer's totals the stream does not carry (check-ins, revenue): read with the
+  // event as the page opens, then again every few seconds while it is open.
+  const token = session.token;
+  const [totals, setTotals] = useState<Pick<TicketEvent, "checkedIn" | "revenueCents">>({});
   useEffect(() => {
-    void api.event(eventId).then((read) => {
+    void api.event(eventId, token).then((read) => {
       setSurge((s) => startFrom(s, bookedCount(read) ?? NONE_HEARD));
+      setTotals({ checkedIn: read.checkedIn, revenueCents: read.revenueCents });
     }, () => undefined);
-  }, [eventId]);
+    const timer = window.setInterval(() => {
+      void api.event(eventId, token).then(
+        (read) => setTotals({ checkedIn: read.checkedIn, revenueCents: read.revenueCents }),
+        () => undefined);
+    }, TOTALS_MS);
+    return () => window.clearInterval(timer);
+  }, [eventId, token]);
   useEffect(() => {
     const timer = window.setInterval(() => setSurge((s) => tick(s, Date.now())), 1000);
     return () => window.clearInterval(timer);
@@ -87,12 +102,16 @@ export function OrganizerEventPage({ eventId, session, events, stock }: Props) {
           <Button component={Link} to={paths.checkin(event.id)} variant="light">Door: check tickets in</Button>
         </Group>
       </Group>
-      <SimpleGrid cols={{ base: 2, sm: 5 }}>
+      <SimpleGrid cols={{ base: 2, sm: 4 }}>
         <Total label="Sold" value={`${sold} / ${event.totalTickets}`} testId="total-sold" />
         <Total label="Left" value={left} testId="total-left" />
         <Total label="Bookings in the last minute" value={bookingsLastMinute} testId="total-bookings-minute" />
         <Total label="Seats sold in the last minute" value={lastMinute} testId="total-minute" />
         <Total label="Most seats in one second" value={surge.peak} testId="total-peak" />
+        <Total label="Checked in" value={totals.checkedIn === undefined ? "–" : `${totals.checkedIn} / ${sold}`}
+          testId="total-checked-in" />
+        <Total label="Revenue" testId="total-revenue"
+          value={totals.revenueCents === undefined ? "–" : formatAmount(totals.revenueCents, event.currency ?? "EUR")} />
       </SimpleGrid>
       <Card withBorder component="figure" m={0} data-testid="chart-rate">
         <Text component="figcaption" fw={600} mb="xs">Bookings per second (last {WINDOW_SECONDS} s)</Text>
