@@ -50,8 +50,8 @@ type Phase =
 
 interface Props {
   token: string;
-  /** The held booking (or one that just expired), with its deadline and price: a Book
-   *  answer and an entry of `GET /api/me/bookings` both carry them, so nothing is read. */
+  /** The held booking (or one that just expired). A Book answer and an entry of
+   *  `GET /api/me/bookings` carry its deadline and price; one without them is read. */
   booking: Pick<Booking, "id" | "status"> & Partial<Booking>;
   updates: BookingUpdates;
   /** The booking was paid or ended: the buyer's bookings are read again. */
@@ -76,6 +76,14 @@ export function HoldPanel({ token, booking: given, updates, onSettled }: Props) 
   useEffect(() => {
     void paymentProvider().then((name) => alive.current && setProvider(name));
   }, []);
+
+  // A booking handed over without its deadline or price (an offer as the stream announced
+  // it) is read once; a list's entry and a Book answer carry both, so they are not.
+  const missing = booking.expiresAt === undefined || booking.amountCents === undefined;
+  useEffect(() => {
+    if (!missing) return;
+    void api.booking(token, id).then((b) => alive.current && setBooking(b), () => undefined);
+  }, [missing, token, id]);
 
   // What became of the booking, from the stream or a re-read.
   const settle = useCallback((b: Booking) => {
