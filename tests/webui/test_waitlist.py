@@ -63,6 +63,9 @@ async def test_a_buyer_waits_for_a_sold_out_event_and_pays_the_offer(
     await expect(card.get_by_test_id("hold-countdown")).to_be_visible()
     await card.get_by_label("Approved card (tok_ok)").check()
     await card.get_by_role("button", name=re.compile(r"^Pay")).click()
+    # Paying re-reads the list, and the booking is confirmed in it: the answer stays said on
+    # the card (it once vanished with the re-read, and the test passed only if it looked first).
+    await expect(card).to_have_attribute("data-status", "confirmed")
     await expect(card.get_by_test_id("paid")).to_contain_text("Paid — you are in!")
     await expect(mine).to_be_hidden()  # served: no entry left
     assert await db_pool.fetchval(

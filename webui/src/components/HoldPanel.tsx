@@ -7,7 +7,7 @@ import { useCallback, useEffect, useRef, useState } from "react";
 import { Alert, Button, Code, Group, Radio, Stack, Text, TextInput, VisuallyHidden } from "@mantine/core";
 import { Link } from "react-router";
 import { ApiError, api, explain } from "../api";
-import type { Booking } from "../api";
+import type { Booking, BookingTicket } from "../api";
 import { newKey } from "../booking";
 import type { BookingUpdates } from "../booking";
 import { holdAnnouncement, holdClock } from "../hold";
@@ -44,13 +44,13 @@ type Phase =
   | { at: "paying" }
   | { at: "processing" }
   | { at: "declined"; error: ApiError }
-  | { at: "confirmed"; booking: Booking }
+  | { at: "confirmed"; tickets: BookingTicket[] }
   | { at: "expired" }
   | { at: "over"; text: string };
 
 interface Props {
   token: string;
-  /** The held booking (or one that just expired). A Book answer and an entry of
+  /** The held booking (or one that just expired or was paid). A Book answer and an entry of
    *  `GET /api/me/bookings` carry its deadline and price; one without them is read. */
   booking: Pick<Booking, "id" | "status"> & Partial<Booking>;
   updates: BookingUpdates;
@@ -61,8 +61,13 @@ interface Props {
 export function HoldPanel({ token, booking: given, updates, onSettled }: Props) {
   // Kept here because an extension moves the deadline (the answer to /extend).
   const [booking, setBooking] = useState<Partial<Booking> & { id: string }>(given);
-  // A booking already expired (a page opened after, a list re-read) says so at once.
-  const [phase, setPhase] = useState<Phase>(given.status === "expired" ? { at: "expired" } : { at: "ready" });
+  // A booking already expired (a page opened after, a list re-read) says so at once; one
+  // already paid (the panel mounted again after the list's re-read) says it was paid.
+  const [phase, setPhase] = useState<Phase>(() => {
+    if (given.status === "expired") return { at: "expired" };
+    if (given.status === "confirmed" && given.tickets) return { at: "confirmed", tickets: given.tickets };
+    return { at: "ready" };
+  });
   const [provider, setProvider] = useState<string | null | undefined>(undefined);
   const [card, setCard] = useState<string>("tok_ok");
   const [typed, setTyped] = useState("");
@@ -90,7 +95,7 @@ export function HoldPanel({ token, booking: given, updates, onSettled }: Props) 
     if (!alive.current) return;
     if (b.status === "confirmed") {
       if (b.tickets.length > 0) {
-        setPhase({ at: "confirmed", booking: b });
+        setPhase({ at: "confirmed", tickets: b.tickets });
         onSettled();
       } else {
         // The stream carries no ticket codes: read them.
@@ -172,7 +177,7 @@ export function HoldPanel({ token, booking: given, updates, onSettled }: Props) 
   };
 
   if (phase.at === "confirmed") {
-    const tickets = phase.booking.tickets;
+    const tickets = phase.tickets;
     return (
       <Alert color="green" title="Paid — you are in!" data-testid="paid">
         {tickets.length} ticket{tickets.length === 1 ? "" : "s"}, code{tickets.length === 1 ? "" : "s"}:{" "}

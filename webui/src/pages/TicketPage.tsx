@@ -14,7 +14,7 @@ import { icsFile } from "../calendar";
 import { QrCode } from "../components/QrCode";
 import { useTitle } from "../page";
 import { paths } from "../routes";
-import { BOOKING_BADGE, eventLine } from "./TicketsPage";
+import { BOOKING_BADGE, eventLine, useHoldsSeenHere } from "./TicketsPage";
 import type { MyBookings } from "./TicketsPage";
 
 interface Props extends MyBookings {
@@ -79,6 +79,7 @@ export function TicketPage({ bookingId, token, updates, bookings, error, reload 
   const booking = bookings?.find((b) => b.id === bookingId);
   useTitle(booking ? `Tickets · ${booking.eventName}` : "Tickets");
   const calendar = useCalendarFile(booking);
+  const showsHold = useHoldsSeenHere(bookings);
 
   if (!booking) {
     if (bookings === null && !error) return <Text c="dimmed">Loading your tickets…</Text>;
@@ -121,7 +122,7 @@ export function TicketPage({ bookingId, token, updates, bookings, error, reload 
         </Alert>
       )}
       {(voided || booking.status === "expired") && <RefundNote token={token} bookingId={booking.id} />}
-      {(booking.status === "held" || booking.status === "expired") && (
+      {(booking.status === "expired" || showsHold(booking)) && (
         <HoldPanel token={token} booking={booking} updates={updates} onSettled={() => void reload()} />
       )}
       <SimpleGrid cols={{ base: 1, xs: 2, md: 3 }}>

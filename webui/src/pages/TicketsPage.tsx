@@ -37,6 +37,17 @@ export function eventLine(b: MyBooking): string {
   return [b.startsAt ? longDate(b.startsAt) : "Date to be announced", b.venue].filter(Boolean).join(" · ");
 }
 
+/** Which bookings show their HoldPanel: the held ones, and those seen held on this page that
+ *  since ended (paid or expired), so the panel's answer ("Paid — you are in!", "Time ran
+ *  out") stays said after the list is read again instead of vanishing with the re-read.
+ *  Bookings that ended before the page saw them show their badge only. */
+export function useHoldsSeenHere(bookings: MyBooking[] | null): (b: MyBooking) => boolean {
+  const seen = useRef(new Set<string>());
+  for (const b of bookings ?? []) if (b.status === "held") seen.current.add(b.id);
+  return (b) => b.status === "held"
+    || ((b.status === "expired" || b.status === "confirmed") && seen.current.has(b.id));
+}
+
 export function TicketsPage({ token, updates, bookings, error, reload }: Props) {
   useTitle("My Tickets");
   // A refused cancel, said on its booking; the tickets stay (they are still valid).
@@ -45,10 +56,7 @@ export function TicketsPage({ token, updates, bookings, error, reload }: Props) 
   // Cancelling gives the seats to the next buyer at once: ask before doing it.
   const [confirming, setConfirming] = useState<string | null>(null);
   const [dismissed, setDismissed] = useState<string | null>(null);
-  // Holds seen open on this page keep their panel when they expire, so the countdown ends in
-  // the expiry message instead of vanishing; older expired bookings show their badge only.
-  const seenHeld = useRef(new Set<string>());
-  for (const b of bookings ?? []) if (b.status === "held") seenHeld.current.add(b.id);
+  const showsHold = useHoldsSeenHere(bookings);
   // Read afresh whenever the page is opened: the list may be from before a change elsewhere.
   useEffect(() => {
     void reload();
@@ -133,7 +141,7 @@ export function TicketsPage({ token, updates, bookings, error, reload }: Props) 
                 {cancelError.text} Your tickets below are still valid.
               </Alert>
             )}
-            {(b.status === "held" || (b.status === "expired" && seenHeld.current.has(b.id))) && (
+            {showsHold(b) && (
               <div style={{ marginTop: "var(--mantine-spacing-sm)" }}>
                 <HoldPanel token={token} booking={b} updates={updates} onSettled={() => void reload()} />
               </div>
