@@ -6,6 +6,8 @@ from __future__ import annotations
 import uuid
 
 from engine.storage.invariants import check_answers
+from ops.surge.checker import check
+from ops.surge.record import Sample
 from tests.helpers import Api
 
 
@@ -53,3 +55,25 @@ async def test_a_cancel_is_held_to_its_answer(api: Api) -> None:
                                 cancel_unknown={kept.body["id"], gone.body["id"]})).ok
     wrong = await check_answers(api.pool, shown=shown, cancelled={kept.body["id"]})
     assert sorted(wrong.differs) == sorted([kept.body["id"], gone.body["id"]])
+
+
+async def test_a_201_the_database_does_not_bear_out_comes_with_its_evidence(api: Api) -> None:
+    event = await api.event(totalTickets=3)
+    buyer = await api.account()
+    booked = await api.book(buyer, event["id"], 1, key="k-evidence")
+    assert booked.status == 201, booked.body
+    booking_id = booked.body["id"]
+    # The client was shown a code the booking never had: the verdict names the booking, its
+    # stored row and every request about it (the first attempt, and its resend).
+    samples = [Sample("book", 0, 0.0, 10_000.0, None, 1, "TimeoutError", (), "k-evidence",
+                      final=False),
+               Sample("book", 201, 10.2, 35.0, booking_id, 1, None, ("TW-NOTREAL",),
+                      "k-evidence", "confirmed", gateway=1, attempt=1)]
+    verdict = await check(api.pool, [event["id"]], samples, settle_seconds=0)
+    evidence = [v for v in verdict.violations if v.startswith("I2 evidence")]
+    assert verdict.lost == 1 and len(evidence) == 1, verdict.violations
+    code = booked.body["tickets"][0]["code"]
+    assert "stored confirmed/None" in evidence[0] and code in evidence[0], evidence
+    assert "key k-evidence" in evidence[0], evidence
+    assert "book#0@gw0" in evidence[0] and "book#1@gw1" in evidence[0], evidence
+    assert "-> 201 confirmed ['TW-NOTREAL'] final" in evidence[0], evidence

@@ -112,6 +112,8 @@ async def check(pool: asyncpg.Pool, events: Sequence[int], samples: Sequence[Sam
                                  if s.kind in ("book", "retry")),
         settle_seconds=settle_seconds)
     violations = answers.violations()
+    if answers.differs:
+        violations += await explain(pool, answers.differs[:5], samples)
     if held is not None:
         violations += [f"holds: {v}" for v in held.violations]
     if waited is not None:
@@ -160,3 +162,31 @@ async def check(pool: asyncpg.Pool, events: Sequence[int], samples: Sequence[Sam
                    unanswered=sum(s.status == 0 for s in final),
                    contradicted=len(answers.not_rejected) + len(answers.done_after_refusal),
                    resent_to=dict(Counter(s.gateway for s in samples if s.attempt > 0)))
+
+
+async def explain(pool: asyncpg.Pool, booking_ids: Sequence[str],
+                  samples: Sequence[Sample]) -> list[str]:
+    """The evidence for answers the database does not bear out, a line per booking: its
+    row (status, reason, when decided, its tickets, its key) and every request the run made
+    about it, in order — what a rare failure needs to be understood after the run."""
+    rows = {str(r["id"]): r for r in await pool.fetch(
+        "SELECT b.id, b.status, b.reason, b.decided_at, k.key,"
+        " array_agg(t.code || CASE WHEN t.voided_at IS NULL THEN '' ELSE '(void)' END"
+        "   ORDER BY t.code) FILTER (WHERE t.id IS NOT NULL) AS codes"
+        " FROM bookings b LEFT JOIN tickets t ON t.booking_id = b.id"
+        " LEFT JOIN idempotency_keys k ON k.booking_id = b.id"
+        " WHERE b.id = ANY($1::uuid[]) GROUP BY b.id, k.key", list(booking_ids))}
+    lines = []
+    for booking_id in booking_ids:
+        row = rows.get(booking_id)
+        stored = ("no row" if row is None else
+                  f"{row['status']}/{row['reason']} decided {row['decided_at']}"
+                  f" key {row['key']} tickets {list(row['codes'] or ())}")
+        keys = {s.key for s in samples if s.booking_id == booking_id and s.key}
+        asked = [f"{s.kind}#{s.attempt}@gw{s.gateway} t={s.start_s:.2f}s"
+                 f"+{s.latency_ms:.0f}ms -> {s.status} {s.booking_status or s.error or ''}"
+                 f" {list(s.confirmed_codes)}{' final' if s.final else ''}"
+                 for s in sorted(samples, key=lambda s: s.start_s)
+                 if s.booking_id == booking_id or (s.key is not None and s.key in keys)]
+        lines.append(f"I2 evidence for {booking_id}: stored {stored}; asked: {asked}")
+    return lines
