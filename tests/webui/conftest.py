@@ -10,7 +10,7 @@ from typing import Any
 
 import asyncpg
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, Playwright, async_playwright
 
 ROOT = Path(__file__).resolve().parents[2]
 WEBUI_DIST = ROOT / "webui" / "dist"
@@ -39,35 +39,80 @@ async def empty_catalogue(db_pool: asyncpg.Pool) -> None:
 
 
 @pytest.fixture(scope="session")
-async def browser(chromium_path: str) -> AsyncIterator[Browser]:
-    """One headless Chromium for the session."""
+async def playwright_driver() -> AsyncIterator[Playwright]:
+    """Playwright's driver for the session, which launches the Chromiums below."""
     async with async_playwright() as pw:
-        chromium = await pw.chromium.launch(executable_path=chromium_path, headless=True,
-                                            args=["--no-sandbox"])
-        yield chromium
-        await chromium.close()
+        yield pw
 
 
-@pytest.fixture
-async def new_page(browser: Browser) -> AsyncIterator[Callable[[], Any]]:
-    """Pages in fresh browser contexts (one per simulated person); closed after the test.
-    Any uncaught error in the page's JavaScript, or anything the Content-Security-Policy
-    blocked, fails the test."""
-    contexts = []
-    errors: list[str] = []
+@pytest.fixture(scope="session")
+async def browser(playwright_driver: Playwright, chromium_path: str) -> AsyncIterator[Browser]:
+    """One headless Chromium for the session. It has no camera: getUserMedia finds none."""
+    chromium = await playwright_driver.chromium.launch(
+        executable_path=chromium_path, headless=True, args=["--no-sandbox"])
+    yield chromium
+    await chromium.close()
 
-    async def make() -> Page:
-        context = await browser.new_context()
-        contexts.append(context)
+
+class _PageWatch:
+    """Pages opened for a test, each in a fresh browser context (one per simulated person),
+    closed after it; any uncaught error in a page's JavaScript, or anything the
+    Content-Security-Policy blocked, fails the test."""
+
+    def __init__(self) -> None:
+        self.contexts: list[BrowserContext] = []
+        self.errors: list[str] = []
+
+    async def open(self, browser: Browser, **context_options: Any) -> Page:
+        """A page in a new context of `browser` (options as `Browser.new_context` takes)."""
+        context = await browser.new_context(**context_options)
+        self.contexts.append(context)
         page = await context.new_page()
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("pageerror", lambda exc: self.errors.append(str(exc)))
         # Chromium reports what the CSP refused on the console, not as a page error.
-        page.on("console", lambda msg: errors.append(msg.text)
+        page.on("console", lambda msg: self.errors.append(msg.text)
                 if "Content Security Policy" in msg.text else None)
         page.set_default_timeout(15_000)
         return page
 
+    async def close(self) -> None:
+        """Close every context, then fail on what the pages reported."""
+        for context in self.contexts:
+            await context.close()
+        assert not self.errors, f"JavaScript errors or CSP violations in the page: {self.errors}"
+
+
+@pytest.fixture
+async def new_page(browser: Browser) -> AsyncIterator[Callable[[], Any]]:
+    """Pages in fresh browser contexts of the session's Chromium (see `_PageWatch`)."""
+    watch = _PageWatch()
+    yield lambda: watch.open(browser)
+    await watch.close()
+
+
+@pytest.fixture
+async def camera_page(playwright_driver: Playwright, chromium_path: str
+                      ) -> AsyncIterator[Callable[..., Any]]:
+    """`make(video=None, allowed=True)`: a page in a Chromium of its own whose camera is
+    Chromium's fake device — playing `video` (a Y4M file, see `fake_camera`), else its own
+    test pattern — with camera access granted to the page, or refused as a person who says
+    no. One browser per call: the video is fixed when the browser starts."""
+    watch = _PageWatch()
+    browsers: list[Browser] = []
+
+    async def make(video: Path | None = None, *, allowed: bool = True) -> Page:
+        args = ["--no-sandbox", "--use-fake-device-for-media-stream"]
+        if video is not None:
+            args.append(f"--use-file-for-fake-video-capture={video}")
+        browser = await playwright_driver.chromium.launch(
+            executable_path=chromium_path, headless=True, args=args)
+        browsers.append(browser)
+        # Without the grant Chromium answers getUserMedia NotAllowedError, as after a "Block".
+        return await watch.open(browser, permissions=["camera"] if allowed else [])
+
     yield make
-    for context in contexts:
-        await context.close()
-    assert not errors, f"JavaScript errors or CSP violations in the page: {errors}"
+    try:
+        await watch.close()
+    finally:
+        for browser in browsers:
+            await browser.close()
