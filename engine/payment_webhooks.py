@@ -64,7 +64,12 @@ class PaymentWebhooks:
         backing service failed on the way."""
         payment = await self._named(event)
         if payment is not None:
-            _check_agrees(payment, event)
+            try:
+                _check_agrees(payment, event)
+            except PaymentMismatch as exc:  # the provider and the engine disagree on money
+                log.warning("webhook %s on payment %s refused: %s", event.id, payment.id,
+                            exc.message)
+                raise
         async with translate_db_errors():
             first = await webhooks.take(self._pool, self._provider, event.id, event.type.value,
                                         None if payment is None else payment.id)

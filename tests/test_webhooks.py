@@ -38,9 +38,11 @@ def _signature(body: bytes, at: float, secret: str = SECRET) -> str:
     return f"t={stamp},v1={digest.hexdigest()}"
 
 
-async def _post(api: Api, event: dict[str, Any] | bytes, *, at: float | None = None,
-                secret: str = SECRET, signature: str | None = None,
-                signed: bool = True) -> Reply:
+async def post_webhook(api: Api, event: dict[str, Any] | bytes, *, at: float | None = None,
+                       secret: str = SECRET, signature: str | None = None,
+                       signed: bool = True) -> Reply:
+    """POST an event to the webhook as the provider does: signed now (or `at`) with
+    `secret`, or with the `signature` given, or unsigned."""
     body = event if isinstance(event, bytes) else orjson.dumps(event)
     headers = {"Content-Type": "application/json"}
     if signed:
@@ -56,8 +58,9 @@ async def _attempt(api: Api, booking: dict[str, Any]) -> dict[str, Any]:
     return dict(row)
 
 
-def _event(attempt: dict[str, Any], kind: str = "charge.succeeded",
-           charge_id: str | None = "ch_late", **changes: Any) -> dict[str, Any]:
+def webhook_event(attempt: dict[str, Any], kind: str = "charge.succeeded",
+                  charge_id: str | None = "ch_late", **changes: Any) -> dict[str, Any]:
+    """A provider event about this payment attempt (a `payments` row's id and money)."""
     return {"id": f"evt_{uuid.uuid4().hex[:12]}", "type": kind,
             "idempotencyKey": str(attempt["id"]), "chargeId": charge_id,
             "amountCents": attempt["amount_cents"], "currency": attempt["currency"], **changes}
@@ -104,8 +107,8 @@ async def test_a_signed_late_success_confirms_the_pending_payment(make_api: Any)
     ticket = (await api.call("POST", "/api/stream/ticket", buyer)).body["ticket"]
     async with api.client.get(f"/api/stream?ticket={ticket}") as stream:
         assert (await stream.content.readline()).startswith(b"retry:")
-        hook = _event(attempt, charge_id=_charge_of(api, attempt))
-        reply = await _post(api, hook)
+        hook = webhook_event(attempt, charge_id=_charge_of(api, attempt))
+        reply = await post_webhook(api, hook)
         assert (reply.status, reply.body) == (200, {
             "eventId": hook["id"], "duplicate": False, "payment": "captured"})
         frame = await _booking_frame(stream)
@@ -124,7 +127,7 @@ async def test_a_late_success_after_the_hold_expired_is_refunded(
     event, buyer, booking, attempt = await _lost(api, hold_seconds=30)
     clock.advance(31)
     await api.drain()  # the seats went back on sale
-    reply = await _post(api, _event(attempt, charge_id=_charge_of(api, attempt)),
+    reply = await post_webhook(api, webhook_event(attempt, charge_id=_charge_of(api, attempt)),
                         at=clock.now().timestamp())
     assert (reply.status, reply.body["payment"]) == (200, "refunded")
     reread = await api.call("GET", f"/api/bookings/{booking['id']}", buyer)
@@ -147,7 +150,7 @@ async def test_a_late_decline_marks_the_attempt_declined(hooked: Api) -> None:
     ticket = (await api.call("POST", "/api/stream/ticket", buyer)).body["ticket"]
     async with api.client.get(f"/api/stream?ticket={ticket}") as stream:
         assert (await stream.content.readline()).startswith(b"retry:")
-        reply = await _post(api, _event(attempt, "charge.failed", None,
+        reply = await post_webhook(api, webhook_event(attempt, "charge.failed", None,
                                         reason="insufficient funds"))
         assert (reply.status, reply.body["payment"]) == (200, "declined")
         frame = await _booking_frame(stream)
@@ -169,7 +172,7 @@ async def test_money_for_an_attempt_already_closed_is_refunded(hooked: Api) -> N
     assert (await _pay(api, buyer, booking)).status == 200  # paid with another card
     # The buyer finished the first card's step after all: its money must not be kept, as
     # the booking has its one successful charge already.
-    reply = await _post(api, _event(closed, charge_id="ch_3ds_late"))
+    reply = await post_webhook(api, webhook_event(closed, charge_id="ch_3ds_late"))
     assert (reply.status, reply.body["payment"]) == (200, "refunded")
     assert await _payment_rows(api, booking) == ["refunded", "captured"]
     assert _provider(api).refunds == {f"refund-{closed['id']}": "ch_3ds_late"}
@@ -182,38 +185,38 @@ async def test_bad_stale_or_missing_signatures_are_refused(
         hooked: Api, clock: FakeClock) -> None:
     api = hooked
     _, _, booking, attempt = await _lost(api)
-    hook = _event(attempt, charge_id=_charge_of(api, attempt))
+    hook = webhook_event(attempt, charge_id=_charge_of(api, attempt))
     body = orjson.dumps(hook)
     now = clock.now().timestamp()
     refusals = {
-        "missing_signature": await _post(api, body, signed=False),
-        "bad_signature": await _post(api, body, secret="whsec_" + "x" * 40),
-        "stale_signature": await _post(api, body, at=now - 301),
+        "missing_signature": await post_webhook(api, body, signed=False),
+        "bad_signature": await post_webhook(api, body, secret="whsec_" + "x" * 40),
+        "stale_signature": await post_webhook(api, body, at=now - 301),
     }
     for code, reply in refusals.items():
         assert (reply.status, reply.body["error"]) == (400, code), reply.body
-    ahead = await _post(api, body, at=now + 301)  # from the future: a clock to distrust
+    ahead = await post_webhook(api, body, at=now + 301)  # from the future: a clock to distrust
     assert (ahead.status, ahead.body["error"]) == (400, "stale_signature")
     tampered = orjson.dumps({**hook, "amountCents": 1})
     good_for_the_original = _signature(body, now)
     for header in (good_for_the_original, "garbage", "t=abc,v1=00", f"t={int(now)}",
                    "v1=" + "0" * 64):
-        reply = await _post(api, tampered, signature=header)
+        reply = await post_webhook(api, tampered, signature=header)
         assert (reply.status, reply.body["error"]) == (400, "bad_signature"), header
     # A signature from the edge of the window is still good; nothing above changed a thing.
     assert await _payment_rows(api, booking) == ["charging"]
-    late_but_in_time = await _post(api, body, at=now - 299)
+    late_but_in_time = await post_webhook(api, body, at=now - 299)
     assert (late_but_in_time.status, late_but_in_time.body["payment"]) == (200, "captured")
 
 
 async def test_a_replayed_event_is_a_no_op(hooked: Api) -> None:
     api = hooked
     event, buyer, booking, attempt = await _lost(api)
-    hook = _event(attempt, charge_id=_charge_of(api, attempt))
-    assert (await _post(api, hook)).body["duplicate"] is False
+    hook = webhook_event(attempt, charge_id=_charge_of(api, attempt))
+    assert (await post_webhook(api, hook)).body["duplicate"] is False
     settled = api.app[metrics_key].payments.labels("confirmed")._value.get()
     for _ in range(2):  # the provider's retry, re-signed: the event id was taken already
-        again = await _post(api, hook)
+        again = await post_webhook(api, hook)
         assert (again.status, again.body) == (200, {
             "eventId": hook["id"], "duplicate": True, "payment": "captured"})
     assert api.app[metrics_key].payments.labels("confirmed")._value.get() == settled
@@ -227,14 +230,14 @@ async def test_a_mismatched_amount_or_charge_is_refused(hooked: Api) -> None:
     api = hooked
     _, _, booking, attempt = await _lost(api)
     charge_id = _charge_of(api, attempt)
-    hook = _event(attempt, charge_id=charge_id)
+    hook = webhook_event(attempt, charge_id=charge_id)
     for wrong in ({"amountCents": attempt["amount_cents"] + 1}, {"currency": "EUR"}):
-        reply = await _post(api, {**hook, **wrong})
+        reply = await post_webhook(api, {**hook, **wrong})
         assert (reply.status, reply.body["error"]) == (422, "payment_mismatch"), wrong
     assert await _payment_rows(api, booking) == ["charging"]
     # A refused event is not taken: the right one under the same id still settles it.
-    assert (await _post(api, hook)).body["payment"] == "captured"
-    other = await _post(api, _event(attempt, charge_id="ch_someone_else"))
+    assert (await post_webhook(api, hook)).body["payment"] == "captured"
+    other = await post_webhook(api, webhook_event(attempt, charge_id="ch_someone_else"))
     assert (other.status, other.body["error"]) == (422, "payment_mismatch")
     assert await _payment_rows(api, booking) == ["captured"]
 
@@ -242,7 +245,7 @@ async def test_a_mismatched_amount_or_charge_is_refused(hooked: Api) -> None:
 async def test_malformed_events_are_refused(hooked: Api) -> None:
     api = hooked
     _, _, _, attempt = await _lost(api)
-    hook = _event(attempt, charge_id=_charge_of(api, attempt))
+    hook = webhook_event(attempt, charge_id=_charge_of(api, attempt))
     cases = {
         b"not json": (400, "malformed_json"),
         orjson.dumps({**hook, "type": "charge.exploded"}): (422, "invalid_input"),
@@ -252,18 +255,18 @@ async def test_malformed_events_are_refused(hooked: Api) -> None:
         orjson.dumps({**hook, "extra": 1}): (422, "invalid_input"),
     }
     for body, (status, code) in cases.items():
-        reply = await _post(api, body)
+        reply = await post_webhook(api, body)
         assert (reply.status, reply.body["error"]) == (status, code), body
     # A key this engine never gave out (another system's charge) is taken and ignored.
-    unknown = await _post(api, {**hook, "id": "evt_other", "idempotencyKey": "order-17"})
+    unknown = await post_webhook(api, {**hook, "id": "evt_other", "idempotencyKey": "order-17"})
     assert (unknown.status, unknown.body["payment"]) == (200, None)
     # None of it was taken: the event itself still settles the attempt (and leaves nothing
     # for the recovery of later tests to find).
-    assert (await _post(api, hook)).body["payment"] == "captured"
+    assert (await post_webhook(api, hook)).body["payment"] == "captured"
 
 
 async def test_the_webhook_is_off_without_a_secret(api: Api) -> None:
-    reply = await _post(api, {"id": "evt_1"})
+    reply = await post_webhook(api, {"id": "evt_1"})
     assert (reply.status, reply.body["error"]) == (404, "webhooks_disabled")
 
 
@@ -281,7 +284,7 @@ async def test_a_refund_the_provider_reports_settles_the_refund_owed(make_api: A
     assert await _payment_rows(api, held.body) == ["refunding"]
     attempt = await _attempt(api, held.body)
     [charge_id] = provider.successful()
-    reply = await _post(api, _event(attempt, "charge.refunded", charge_id))
+    reply = await post_webhook(api, webhook_event(attempt, "charge.refunded", charge_id))
     assert (reply.status, reply.body["payment"]) == (200, "refunded")
     counted = api.app[metrics_key].refunds.labels("event_cancelled")._value.get()
     gate.set()  # the refunder's own call comes back: the row is refunded once, counted once
