@@ -12,6 +12,8 @@ The race rules (docs/design.md, "Holds and payment"):
 - No charge without a ticket or a refund, across crashes: the outbox row is written before
   the charge and names it (its id is the provider's idempotency key); recovery asks the
   provider what became of every unsettled row and finishes the job (confirm, or refund).
+- A provider's late word (recovery's lookup, or a signed webhook: engine/payment_webhooks.py)
+  is settled by `conclude`, the path a charge's own answer takes, so it obeys every rule above.
 - A cancel that owes money back (a buyer within the refund window, an organizer cancelling
   the event) turns the payment `refunding` in the actor's batch that cancels: the refund is
   made after the commit, here or by any gateway's recovery, never lost to a crash between.
@@ -41,7 +43,8 @@ from engine.errors import (
 from engine.messages import Outcome
 from engine.metrics import Metrics
 from engine.payments.provider import Charge, ChargeStatus, PaymentProvider, ProviderTimeout
-from engine.storage import bookings, payments
+from engine.payments.webhooks import WEBHOOK_RETENTION_DAYS
+from engine.storage import bookings, payments, webhooks
 from engine.storage.database import translate_db_errors
 from engine.storage.payments import Payment
 from engine.types import BookingId, BookingStatus, Clock, EventId, Sleeper, UserId
@@ -52,6 +55,12 @@ log = logging.getLogger(__name__)
 #: live request's attempt is left to the request), and looks every RECOVER_EVERY seconds.
 RECOVER_AFTER = 60.0
 RECOVER_EVERY = 30.0
+
+#: Attempts that ended without money. Money that comes for one anyway (recovery closed it
+#: while the provider still worked on it; a provider's late word contradicting its first) is
+#: refunded, never confirmed: the buyer may have paid with another attempt meanwhile, and a
+#: booking takes one successful charge.
+_CLOSED = ("failed", "declined", "requires_action")
 
 #: Sends a paid hold's confirmation to its actor: (booking, event, user, payment) -> the
 #: actor's answer, None if not within the wait.
@@ -101,6 +110,8 @@ class Checkout:
             try:
                 await self.recover(RECOVER_AFTER)
                 await self.refund_owed(older_than_seconds=RECOVER_AFTER)
+                async with translate_db_errors():
+                    await webhooks.forget_older_than(self._pool, WEBHOOK_RETENTION_DAYS)
             except EngineError as exc:  # the database away: next round
                 log.warning("payment recovery: %s", exc.message)
             await self._sleeper(RECOVER_EVERY)
@@ -231,13 +242,13 @@ class Checkout:
         if not moved:
             async with translate_db_errors():
                 now = await payments.status(self._pool, payment.id)
-            if now == "failed":
-                # Recovery closed the attempt while the provider still worked on it (it knew
-                # nothing of it then): the money came anyway, and nothing will use it. Refund
-                # first, record after: a crash between repeats an idempotent refund.
+            if now in _CLOSED:
+                # The attempt was closed while the provider still worked on it: the money
+                # came anyway, and nothing will use it. Refund first, record after: a crash
+                # between repeats an idempotent refund.
                 await self._refund(payment, charge.charge_id)
                 async with translate_db_errors():
-                    if await payments.move(self._pool, payment.id, "failed", "refunded",
+                    if await payments.move(self._pool, payment.id, now, "refunded",
                                            charge.charge_id):
                         self._settled("refunded", "attempt_closed")
                 raise NotPayable("the payment came after its attempt was closed; refunded")
@@ -307,11 +318,16 @@ class Checkout:
             except ProviderTimeout as exc:
                 log.warning("refund of payment %s: %s; recovery asks again", payment.id, exc)
                 continue
-            async with translate_db_errors():
-                if await payments.move(self._pool, payment.id, "refunding", "refunded"):
-                    assert payment.refund_reason is not None  # the CHECK: owed says why
-                    self._metrics.refunds.labels(payment.refund_reason).inc()
+            await self.refund_made(payment)
         return len(owed)
+
+    async def refund_made(self, payment: Payment) -> None:
+        """Record a refund owed as made, once the provider said so (its answer to the refund,
+        or a `charge.refunded` webhook): whichever comes first moves the row and counts it."""
+        async with translate_db_errors():
+            if await payments.move(self._pool, payment.id, "refunding", "refunded"):
+                assert payment.refund_reason is not None  # the CHECK: owed says why
+                self._metrics.refunds.labels(payment.refund_reason).inc()
 
     async def refund_of(self, booking_id: BookingId) -> payments.Refund | None:
         """The booking's refund as its owner reads it (`GET /api/bookings/{id}`)."""
@@ -328,9 +344,6 @@ class Checkout:
             open_rows = await payments.unsettled(self._pool, older_than_seconds)
         for payment in open_rows:
             try:
-                async with translate_db_errors():
-                    booking = await bookings.get_outcome(self._pool, payment.booking_id)
-                assert booking is not None  # the foreign key
                 if payment.status == "charging":
                     charge = await self._provider.lookup(str(payment.id))
                     if charge is None:  # the provider never got it: no money moved
@@ -339,9 +352,24 @@ class Checkout:
                                                    "failed"):
                                 self._settled("failed")
                         continue
-                    await self._after_charge(payment, charge, booking)
-                elif payment.charge_id is not None:
-                    await self._settle(payment, payment.charge_id, booking)
+                else:
+                    assert payment.charge_id is not None  # the CHECK: money moved
+                    charge = Charge(ChargeStatus.SUCCEEDED, payment.charge_id)
+                await self.conclude(payment, charge)
             except EngineError as exc:
                 log.info("payment %s recovered: %s", payment.id, exc.code)
         return len(open_rows)
+
+    async def conclude(self, payment: Payment, charge: Charge) -> Outcome | PaymentPending:
+        """Settle an attempt with the provider's word on it, come late (recovery's lookup, a
+        signed webhook), by the path a charge's own answer takes: money taken confirms the
+        booking through its actor while the hold is open and is refunded once it is not (or
+        once the attempt was closed); a refusal closes the attempt (`PaymentDeclined`). An
+        attempt whose money is recorded already (`succeeded`) has its confirmation sent
+        again: the actor decides a booking once. A settled attempt stays as it is."""
+        async with translate_db_errors():
+            booking = await bookings.get_outcome(self._pool, payment.booking_id)
+        assert booking is not None  # the foreign key
+        if payment.status == "succeeded" and payment.charge_id is not None:
+            return await self._settle(payment, payment.charge_id, booking)
+        return await self._after_charge(payment, charge, booking)

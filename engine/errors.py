@@ -237,6 +237,40 @@ class PaymentRequiresAction(PaymentDeclined):
     code = "payment_requires_action"
 
 
+class PaymentMismatch(InvalidInput):
+    """A provider's webhook names one of this engine's payment attempts but disagrees with it
+    (another amount, currency or charge): refused, and nothing changes."""
+
+    code = "payment_mismatch"
+
+
+class BadSignature(EngineError):
+    """A webhook's `Ticketwar-Signature` is malformed or was not made with the shared secret
+    over this very body: refused before the body is read."""
+
+    code = "bad_signature"
+
+
+class MissingSignature(BadSignature):
+    """A webhook came without a `Ticketwar-Signature` header."""
+
+    code = "missing_signature"
+
+
+class StaleSignature(BadSignature):
+    """A webhook's signature is good but its timestamp is more than 300 s from this server's
+    clock (either way): refused so that a captured request cannot be replayed later."""
+
+    code = "stale_signature"
+
+
+class WebhooksDisabled(NotFound):
+    """The payment webhook takes nothing: no `PAYMENT_WEBHOOK_SECRET` is set, so no signature
+    could be checked."""
+
+    code = "webhooks_disabled"
+
+
 class IdempotencyMismatch(InvalidInput):
     """The same Idempotency-Key was used with a different request body."""
 

@@ -20,6 +20,8 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 #: HS256 keys shorter than this are refused (RFC 7518 §3.2: key >= hash output size).
 MIN_JWT_SECRET_BYTES = 32
+#: The payment webhooks' HMAC-SHA256 secret is held to the same bound, for the same reason.
+MIN_WEBHOOK_SECRET_BYTES = 32
 
 
 class Secret:
@@ -180,6 +182,13 @@ class Settings:
     fake_payment_latency: str = "1-2"
     #: How long POST /pay waits for the provider and the actor before answering 202.
     payment_wait_seconds: float = 5.0
+    #: The secret the provider signs its webhooks with (`POST /api/payments/webhook`);
+    #: unset, the route takes nothing (`404 webhooks_disabled`) and recovery alone settles
+    #: lost answers.
+    payment_webhook_secret: Secret | None = None
+    #: Where the fake provider sends the webhooks of its `tok_timeout` charges (this
+    #: gateway's `/api/payments/webhook`, signed with PAYMENT_WEBHOOK_SECRET); empty: none.
+    fake_payment_webhook_url: str = ""
     #: How emails leave: `log` (written to the log) or `smtp`; empty means `smtp` when
     #: SMTP_URL is set, else `log` (engine/notify/registry.py).
     notifier: str = ""
@@ -199,6 +208,7 @@ class Settings:
         if self.payment_provider not in ("", "fake"):
             raise SettingsError(f"PAYMENT_PROVIDER={self.payment_provider!r}: not one of fake")
         parse_latency(self.fake_payment_latency)
+        self._check_webhooks()
         if self.notifier not in ("", "log", "smtp"):
             raise SettingsError(f"NOTIFIER={self.notifier!r}: not one of log, smtp")
         if self.notifier == "smtp" and self.smtp_url is None:
@@ -239,6 +249,18 @@ class Settings:
             if getattr(self, window) < 0:
                 raise SettingsError(f"{window.upper()} must not be negative")
 
+    def _check_webhooks(self) -> None:
+        secret = self.payment_webhook_secret
+        if secret is not None and len(secret.reveal().encode()) < MIN_WEBHOOK_SECRET_BYTES:
+            raise SettingsError(
+                f"PAYMENT_WEBHOOK_SECRET must be at least {MIN_WEBHOOK_SECRET_BYTES} bytes")
+        url = self.fake_payment_webhook_url
+        if url and secret is None:
+            raise SettingsError("FAKE_PAYMENT_WEBHOOK_URL needs PAYMENT_WEBHOOK_SECRET to sign "
+                                "with")
+        if url and not url.startswith(("http://", "https://")):
+            raise SettingsError(f"FAKE_PAYMENT_WEBHOOK_URL={url!r}: not an http(s) URL")
+
     @property
     def transport(self) -> str:
         """`rabbitmq` when AMQP_URL is set, else the in-process transport."""
@@ -254,7 +276,8 @@ class Settings:
             return value if value not in (None, "") else None
 
         kw: dict[str, object] = {}
-        for name in ("DATABASE_URL", "AMQP_URL", "JWT_SECRET", "SMTP_URL"):
+        for name in ("DATABASE_URL", "AMQP_URL", "JWT_SECRET", "SMTP_URL",
+                     "PAYMENT_WEBHOOK_SECRET"):
             if (value := get(name)) is not None:
                 kw[name.lower()] = Secret(value)
         casts = {f.name: f.type for f in fields(cls)}

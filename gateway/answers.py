@@ -269,7 +269,22 @@ class Config(Answer):
         "the provider that charges paid bookings; `fake`: test tokens, no money moves"))
 
 
+class WebhookReceipt(Answer):
+    """A provider event taken in (or seen before)."""
+
+    event_id: str
+    duplicate: bool = Field(description=(
+        "the event id was taken before: nothing was done again"))
+    payment: Literal["charging", "declined", "requires_action", "failed", "succeeded",
+                     "captured", "refunding", "refunded"] | None = Field(description=(
+        "the payment attempt the event named, as it is now: `captured` (the booking is "
+        "confirmed), `refunded` (the money came after the hold ended, and went back), "
+        "`declined`, `succeeded` (its actor has not confirmed yet: recovery sends it "
+        "again)...; null when it named none of this engine's (ignored)"))
+
+
 #: Every answer model, by the name the document gives its schema.
 ANSWERS: dict[str, type[Answer]] = {m.__name__: m for m in (
     Error, Rejection, User, Token, StreamTicket, Event, Ticket, Refund, Booking, MyTicket,
-    MyBooking, StaffMember, CheckIn, WaitlistEntry, Config, WaitingRoom, QueueEntry)}
+    MyBooking, StaffMember, CheckIn, WaitlistEntry, Config, WaitingRoom, QueueEntry,
+    WebhookReceipt)}

@@ -25,6 +25,7 @@ from engine.metrics import Metrics
 from engine.notifications import Notifications
 from engine.notify.registry import create_notifier
 from engine.notify.sender import OutboxSender
+from engine.payment_webhooks import PaymentWebhooks
 from engine.payments.provider import PaymentProvider
 from engine.payments.registry import create_provider
 from engine.process_share import share, sharing_processes
@@ -55,6 +56,7 @@ from gateway.keys import (
     notifications_key,
     notifier_key,
     outbox_sender_key,
+    payment_webhooks_key,
     payments_key,
     pool_key,
     service_key,
@@ -78,6 +80,7 @@ from gateway.routes import (
     queue,
     stream,
     waitlist,
+    webhooks,
 )
 from gateway.routes.metrics import metrics_endpoint
 from gateway.shedding import shed_when_full
@@ -149,6 +152,7 @@ async def _engine(app: web.Application) -> AsyncIterator[None]:
                         clock=clock, sleeper=sleeper,
                         wait_seconds=settings.payment_wait_seconds, metrics=app[metrics_key])
     app[checkout_key] = checkout
+    app[payment_webhooks_key] = PaymentWebhooks(app[pool_key], checkout, app[payments_key].name)
     app[checkin_key] = CheckinDesk(
         app[pool_key], service.event,
         booker.check_in if isinstance(booker, QueuedBooker) else None)
@@ -186,6 +190,10 @@ async def _close_streams(app: web.Application) -> None:
     app[stream_hub_key].close()
 
 
+async def _close_provider(app: web.Application) -> None:
+    await app[payments_key].close()
+
+
 def create_app(settings: Settings, *, clock: Clock = utcnow,
                sleeper: Sleeper = asyncio.sleep,
                payments: PaymentProvider | None = None) -> web.Application:
@@ -193,7 +201,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow,
     payment checks (tests move them); `payments` replaces the provider the settings name
     (tests share one between gateways). `PaymentProviderUnset` when none is named."""
     settings = settings.with_jwt_secret()
-    provider = payments or create_provider(settings, sleeper=sleeper)
+    provider = payments or create_provider(settings, clock=clock, sleeper=sleeper)
     app = web.Application(middlewares=[error_middleware,
                                        shed_when_full,  # before the body, token, schema
                                        body_deadline(settings.body_timeout_seconds),
@@ -219,6 +227,8 @@ def create_app(settings: Settings, *, clock: Clock = utcnow,
     app.on_response_prepare.append(add_security_headers)
     # Open event streams would hold shutdown for its whole timeout: end them first.
     app.on_shutdown.append(_close_streams)
+    if payments is None:  # its own provider stops with it; a shared one is its owner's
+        app.on_cleanup.append(_close_provider)
 
     def limited(handler: Handler, limit: str, scope: str, by: KeyBy = KeyBy.CALLER) -> Handler:
         return limits.wrap(handler, limit, scope, by)
@@ -270,6 +280,9 @@ def create_app(settings: Settings, *, clock: Clock = utcnow,
     app.router.add_post("/api/events/{event_id}/queue", limited(
         limited(queue.join, book_limit, "queue"), book_limit, "queue-address", KeyBy.ADDRESS))
     app.router.add_get("/api/queue/{queue_id}", limited(queue.entry, default, "read"))
+    # Signed by the provider, not signed in: counted per address, like other anonymous calls.
+    app.router.add_post("/api/payments/webhook",
+                        limited(webhooks.webhook, default, "webhook", KeyBy.ADDRESS))
     app.router.add_get("/api/config", limited(config.config, default, "read", KeyBy.ADDRESS))
     app[health_probe_key] = HealthProbe(settings.health_cache_seconds)
     app.router.add_get("/api/health", limited(health.health, default, "health", KeyBy.ADDRESS))

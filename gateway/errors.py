@@ -10,6 +10,7 @@ from aiohttp.typedefs import Handler
 
 from engine.errors import (
     AdmissionRequired,
+    BadSignature,
     BodyTooLarge,
     BookingRejected,
     Conflict,
@@ -55,6 +56,7 @@ HTTP_STATUS: dict[type[EngineError], int] = {
     AdmissionRequired: 403,  # and admission_expired
     Unavailable: 503,
     PaymentDeclined: 402,
+    BadSignature: 400,  # and missing_signature, stale_signature
 }
 
 

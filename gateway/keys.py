@@ -14,6 +14,7 @@ from engine.metrics import Metrics
 from engine.notifications import Notifications
 from engine.notify.notifier import Notifier
 from engine.notify.sender import OutboxSender
+from engine.payment_webhooks import PaymentWebhooks
 from engine.payments.provider import PaymentProvider
 from engine.service import BookingService
 from engine.sessions import SessionView
@@ -29,6 +30,8 @@ settings_key = web.AppKey("settings", Settings)
 #: Who takes the money for paid events, and the checkout that uses it.
 payments_key = web.AppKey("payments", PaymentProvider)
 checkout_key = web.AppKey("checkout", Checkout)
+#: The provider's signed events about charges (`POST /api/payments/webhook`).
+payment_webhooks_key = web.AppKey("payment_webhooks", PaymentWebhooks)
 #: Door staff and check-in.
 checkin_key = web.AppKey("checkin", CheckinDesk)
 #: How emails leave, and the sender that drains the outbox through it (process 0 only).

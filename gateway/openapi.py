@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from engine.errors import EngineError, StartupError
+from engine.payments.webhooks import SIGNATURE_TOLERANCE_SECONDS
 from gateway.answers import ANSWERS
 from gateway.errors import status_for
 from gateway.jsonschema import component_schemas, parameters
@@ -34,6 +35,7 @@ from gateway.schemas import (
     StaffInput,
     StaffPath,
     WaitlistInput,
+    WebhookInput,
 )
 
 JSON = "application/json"
@@ -60,12 +62,14 @@ def _answer(description: str, schema: dict[str, Any] | None = None,
 _ERROR = _answer("error", _ref("Error"))
 _RETRY = {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}}
 _AUTH: list[dict[str, list[str]]] = [{"bearer": []}]
+_SIGNED: list[dict[str, list[str]]] = [{"webhookSignature": []}]
 _EVENT_ID = parameters(EventPath, "path")
 _BOOKING_ID = parameters(BookingPath, "path")
 
 #: Request bodies and answers: generated from the models that validate them.
 _SCHEMAS = component_schemas([*ANSWERS.values(), Register, Login, EventInput, EventPatch,
-                              BookInput, PayInput, StaffInput, CheckinInput, WaitlistInput])
+                              BookInput, PayInput, StaffInput, CheckinInput, WaitlistInput,
+                              WebhookInput])
 
 _PATHS: dict[str, Any] = {
     "/api/auth/register": {"post": {
@@ -306,6 +310,32 @@ _PATHS: dict[str, Any] = {
                    "`GET /api/stream?ticket=` with, since EventSource cannot send headers",
         "security": _AUTH,
         "responses": {"200": _answer("ticket", _ref("StreamTicket")), "401": _ERROR}}},
+    "/api/payments/webhook": {"post": {
+        "summary": "The payment provider's signed event about a charge (for the provider, not "
+                   "for buyers): a late `charge.succeeded` confirms its held booking if the "
+                   "hold is still open and is refunded if not, `charge.failed` declines the "
+                   "attempt (the hold stays), `charge.refunded` records a refund owed as made. "
+                   "Each event id is taken once",
+        "description": "Authenticated by `Ticketwar-Signature: t=<unix seconds>,v1=<hex "
+                       "HMAC-SHA256 of \"<t>.\" + the raw body>` with "
+                       "`PAYMENT_WEBHOOK_SECRET` (several `v1` may be sent; one good one is "
+                       f"enough), the timestamp within {SIGNATURE_TOLERANCE_SECONDS} s of the "
+                       "server's clock. The event "
+                       "must agree with the attempt its `idempotencyKey` names. Without a "
+                       "secret configured the route takes nothing (`404 "
+                       "webhooks_disabled`).",
+        "security": _SIGNED, "requestBody": _body(_ref("WebhookInput")),
+        "responses": {
+            "200": _answer("taken: what the attempt came to (`duplicate: true`: the id was "
+                           "taken before, nothing done again)", _ref("WebhookReceipt")),
+            "400": _answer("missing_signature / bad_signature / stale_signature / "
+                           "malformed_json", _ref("Error")),
+            "404": _answer("webhooks_disabled (no PAYMENT_WEBHOOK_SECRET)", _ref("Error")),
+            "422": _answer("invalid_input / payment_mismatch (another amount, currency or "
+                           "charge than the attempt's): not taken", _ref("Error")),
+            "429": _answer("rate limited", _ref("Error"), _RETRY),
+            "503": _answer("not done (the database or the broker away): deliver it again",
+                           _ref("Error"), _RETRY)}}},
     "/api/config": {"get": {"summary": "How this engine is set up, as a client needs it: "
                                        "`paymentProvider` (`fake`: the test tokens `tok_ok`, "
                                        "`tok_declined`, `tok_action`, `tok_timeout` charge and "
@@ -372,7 +402,10 @@ def document() -> dict[str, Any]:
                  "description": "Sell a fixed stock of seats to a surge of buyers, never twice."},
         "paths": _with_default_answer(_PATHS),
         "components": {"schemas": schemas, "securitySchemes": {
-            "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
+            "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+            "webhookSignature": {"type": "apiKey", "in": "header",
+                                 "name": "Ticketwar-Signature",
+                                 "description": "t=<unix seconds>,v1=<hex HMAC-SHA256>"}}},
     }
 
 

@@ -15,7 +15,8 @@ from pydantic.alias_generators import to_camel
 
 from engine.auth import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from engine.currencies import DEFAULT_CURRENCY, EXPONENTS
-from engine.errors import InvalidQuantity, InvalidWaitingRoom
+from engine.errors import InvalidInput, InvalidQuantity, InvalidWaitingRoom
+from engine.payments.webhooks import EventType, ProviderEvent
 from gateway.fields import (
     MAX_DESCRIPTION,
     NO_CONTROL,
@@ -204,6 +205,37 @@ class PayInput(Body):
         "the provider's token for the buyer's card; the fake provider takes `tok_ok`, "
         "`tok_declined`, `tok_timeout`, `tok_action`. Left out (or the whole body) only to "
         "accept a free event's waiting-list offer, which costs nothing"))] = optional()
+
+
+ProviderText = Annotated[str, Field(min_length=1, max_length=200, pattern=NO_CONTROL)]
+
+
+class WebhookInput(Body):
+    """A provider's event about a charge (`POST /api/payments/webhook`), signed."""
+
+    id: Annotated[ProviderText, Field(description=(
+        "the provider's id of the event: each is taken once, however often delivered"))]
+    type: Annotated[EventType, Field(description=(
+        "`charge.succeeded` (money taken), `charge.failed` (refused: no money moved), "
+        "`charge.refunded` (given back)"))]
+    idempotency_key: Annotated[ProviderText, Field(description=(
+        "the key the engine charged with: its payment attempt's id"))]
+    charge_id: Annotated[ProviderText, Field(description=(
+        "the provider's id of the charge; required with `charge.succeeded` and "
+        "`charge.refunded`"))] | None = None
+    amount_cents: Annotated[int, Field(ge=0, le=2**63 - 1, description=(
+        "in the currency's minor unit: must be the attempt's (`payment_mismatch`)"))]
+    currency: Annotated[str, Field(pattern="^[A-Z]{3}$", description=(
+        "ISO 4217: must be the attempt's (`payment_mismatch`)"))]
+    reason: Annotated[str, Field(max_length=500, pattern=NO_CONTROL, description=(
+        "`charge.failed`: the provider's words for the decline"))] | None = None
+
+    def to_event(self) -> ProviderEvent:
+        """The engine's event; `InvalidInput` when a charge that moved money names none."""
+        if self.type is not EventType.FAILED and self.charge_id is None:
+            raise InvalidInput(f"chargeId: is required with {self.type}", field="chargeId")
+        return ProviderEvent(self.id, self.type, self.idempotency_key, self.charge_id,
+                             self.amount_cents, self.currency, self.reason)
 
 
 class StaffInput(Body):

@@ -29,17 +29,27 @@ M = TypeVar("M", bound=BaseModel)
 
 async def read_json(request: web.Request, schema: type[M], *, empty_ok: bool = False) -> M:
     """The validated body; with `empty_ok`, a request without one gets the defaults."""
+    if not request.body_exists and empty_ok:
+        return schema()
+    return parse_json(await read_body(request), schema)
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The raw JSON body, unparsed (what a signature is checked over): required, of type
+    application/json, within MAX_BODY_BYTES."""
     if not request.body_exists:
-        if empty_ok:
-            return schema()
         raise InvalidInput("a JSON body is required")
     if request.content_type != "application/json":
         raise UnsupportedMediaType("send the body as application/json")
     try:
-        raw = await request.read()
+        return await request.read()
     except web.HTTPRequestEntityTooLarge as exc:
         limit = request.app[settings_key].max_body_bytes
         raise BodyTooLarge(f"the body is larger than {limit} bytes") from exc
+
+
+def parse_json(raw: bytes, schema: type[M]) -> M:
+    """A body read by `read_body`, validated."""
     try:
         return schema.model_validate_json(raw)
     except ValidationError as exc:

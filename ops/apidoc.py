@@ -55,7 +55,9 @@ _INTRO = """\
   `{eventId, availableTickets}`, at most one per event every 0.1 s; after a batch of the
   event's owning actor also `bookings` and `bookingsEpoch`, the bookings it took since it
   loaded the event under that epoch (a running count: a rate is the rise between frames;
-  under a new epoch it started again at 0). `booking` frames go to the booking's owner.
+  under a new epoch it started again at 0). `booking` frames go to the booking's owner,
+  among them the outcome of a payment answered `202`: `confirmed`, `expired` (refunded), or,
+  when the provider declines it later, `held` with reason `payment_declined`.
 - **Idempotency**: `POST /api/events/{event_id}/book` takes an optional `Idempotency-Key`
   header (1 to 200 characters, scoped to the signed-in user). A retry with the same key gets
   the first request's outcome; the same key with another event or quantity is
@@ -164,10 +166,16 @@ def render_schema(name: str, schema: dict[str, Any]) -> list[str]:
 # -- operations -----------------------------------------------------------------------------
 
 
+def _auth_column(operation: dict[str, Any]) -> str:
+    """How an operation is authenticated, in a word: `bearer`, `signature` or `none`."""
+    schemes = {name for need in operation.get("security", []) for name in need}
+    return "signature" if "webhookSignature" in schemes else "bearer" if schemes else "none"
+
+
 def _auth(operation: dict[str, Any]) -> str:
-    if operation.get("security"):
-        return "bearer token (`Authorization: Bearer <token>`)"
-    return "none"
+    return {"bearer": "bearer token (`Authorization: Bearer <token>`)",
+            "signature": "the provider's signature (`Ticketwar-Signature`)",
+            "none": "none"}[_auth_column(operation)]
 
 
 def _body(operation: dict[str, Any]) -> str | None:
@@ -188,8 +196,10 @@ def _response_row(status: str, response: dict[str, Any]) -> list[str]:
 
 def render_operation(method: str, path: str, operation: dict[str, Any]) -> list[str]:
     """One operation's section: summary, auth, parameters, request body, responses."""
-    lines = [f"### `{method.upper()} {path}`", "", operation.get("summary", ""), "",
-             f"Auth: {_auth(operation)}.", ""]
+    lines = [f"### `{method.upper()} {path}`", "", operation.get("summary", ""), ""]
+    if operation.get("description"):
+        lines += [operation["description"], ""]
+    lines += [f"Auth: {_auth(operation)}.", ""]
     parameters = operation.get("parameters", [])
     if parameters:
         rows = [[f"`{p['name']}`", p["in"], "yes" if p.get("required") else "no",
@@ -229,7 +239,7 @@ def render(spec: dict[str, Any]) -> str:
     lines += ["## Operations", ""]
     lines += _table(["method and path", "summary", "auth"],
                     [[f"`{m.upper()} {p}`", op.get("summary", ""),
-                      "bearer" if op.get("security") else "none"] for m, p, op in operations])
+                      _auth_column(op)] for m, p, op in operations])
     lines.append("")
     for method, path, op in operations:
         lines += render_operation(method, path, op)

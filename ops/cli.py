@@ -41,6 +41,9 @@ settings come from the environment:
                       gateway process i also serves /metrics on this port + i (default 0: none)
   BOOKING_STRATEGY    queued | locked | naive (naive needs ALLOW_NAIVE=1)
   PAYMENT_PROVIDER    fake; required with DATABASE_URL (the embedded demo uses fake)
+  PAYMENT_WEBHOOK_SECRET
+                      >= 32 bytes: the provider's webhooks are taken, signed with it
+                      (unset: POST /api/payments/webhook answers 404)
   SMTP_URL, MAIL_FROM where emails go (smtp://host:port) and who sends them; unset: the
                       emails are written to the log (NOTIFIER=log)
   HOST, PORT          listen address (default 127.0.0.1:8080)

@@ -5,7 +5,8 @@
 - `tok_declined` (and any unknown token): declined;
 - `tok_action`: requires an extra customer step (3-D Secure), which the fake never completes;
 - `tok_timeout`: the charge succeeds but its answer is lost (`ProviderTimeout`) — the worst
-  case, found again by `lookup`.
+  case, found again by `lookup`, and told by a signed `charge.succeeded` webhook when a
+  `WebhookTarget` is set (`FAKE_PAYMENT_WEBHOOK_URL`), as a real provider tells it.
 
 Charges and refunds live in this process's memory: it is for demos and tests, never for a
 real sale.
@@ -14,15 +15,37 @@ real sale.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import orjson
 
 from engine.payments.provider import Charge, ChargeStatus, ProviderTimeout
-from engine.types import Sleeper
+from engine.payments.webhooks import SIGNATURE_HEADER, EventType, ProviderEvent, sign
+from engine.settings import Secret
+from engine.types import Clock, Sleeper, utcnow
+
+log = logging.getLogger(__name__)
 
 _OUTCOMES = {"tok_ok": ChargeStatus.SUCCEEDED, "tok_timeout": ChargeStatus.SUCCEEDED,
              "tok_action": ChargeStatus.REQUIRES_ACTION}
+
+#: Deliveries of one webhook, at most, while the receiver is away or answers 5xx (1 s, 2 s,
+#: 4 s apart); what they miss, the engine's recovery finds by `lookup`.
+WEBHOOK_ATTEMPTS = 4
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookTarget:
+    """Where the fake sends its webhooks, and the secret it signs them with."""
+
+    url: str
+    secret: Secret
 
 
 class FakeProvider:
@@ -32,10 +55,17 @@ class FakeProvider:
 
     def __init__(self, latency: tuple[float, float] = (1.0, 2.0), *,
                  sleeper: Sleeper = asyncio.sleep,
-                 rng: Callable[[float, float], float] = random.uniform) -> None:
+                 rng: Callable[[float, float], float] = random.uniform,
+                 clock: Clock = utcnow, webhook: WebhookTarget | None = None) -> None:
         self._latency = latency
         self._sleeper = sleeper
         self._rng = rng
+        self._clock = clock
+        #: Where lost answers are told (None: nowhere; tests may set it once a server runs).
+        self.webhook = webhook
+        #: Every webhook delivered, with the status it was answered (`answer`).
+        self.webhooks: list[dict[str, Any]] = []
+        self._deliveries: set[asyncio.Task[None]] = set()
         #: Charges by idempotency key, and the amount each took (what tests look at).
         self.charges: dict[str, Charge] = {}
         self.amounts: dict[str, int] = {}
@@ -68,6 +98,10 @@ class FakeProvider:
                            None if status is not ChargeStatus.DECLINED else "card declined")
             self.charges[idempotency_key] = known
             self.amounts[idempotency_key] = amount_cents
+            if token == "tok_timeout":
+                self._announce(ProviderEvent(f"evt_{uuid.uuid4().hex[:16]}",
+                                             EventType.SUCCEEDED, idempotency_key,
+                                             known.charge_id, amount_cents, currency))
         if token == "tok_timeout":
             raise ProviderTimeout("the fake provider lost its answer (tok_timeout)")
         return known
@@ -82,6 +116,47 @@ class FakeProvider:
         if self.refund_gate is not None:
             await self.refund_gate.wait()
         self.refunds.setdefault(idempotency_key, charge_id)
+
+    def _announce(self, event: ProviderEvent) -> None:
+        """Send the webhook in the background, as a provider does after the charge."""
+        if self.webhook is None:
+            return
+        task = asyncio.create_task(self._deliver(self.webhook, event))
+        self._deliveries.add(task)
+        task.add_done_callback(self._deliveries.discard)
+
+    async def _deliver(self, target: WebhookTarget, event: ProviderEvent) -> None:
+        body = orjson.dumps(event.to_json())
+        for attempt in range(WEBHOOK_ATTEMPTS):
+            if attempt:
+                await self._sleeper(2.0 ** (attempt - 1))
+            # Signed anew each time, as a provider does: the timestamp is the delivery's.
+            headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(
+                target.secret.reveal(), body, int(self._clock().timestamp()))}
+            try:
+                async with aiohttp.ClientSession(
+                        timeout=aiohttp.ClientTimeout(total=10)) as session, \
+                        session.post(target.url, data=body, headers=headers) as answer:
+                    status = answer.status
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                log.warning("webhook %s to %s: %r", event.id, target.url, exc)
+                continue
+            self.webhooks.append({**event.to_json(), "answer": status})
+            if status < 500 and status != 429:
+                return  # taken, or refused for good: sending it again would change nothing
+        log.warning("webhook %s to %s given up; the engine's recovery asks instead",
+                    event.id, target.url)
+
+    async def delivered(self) -> None:
+        """Barrier for tests: every webhook under way has been delivered (or given up)."""
+        while self._deliveries:
+            await asyncio.gather(*self._deliveries, return_exceptions=True)
+
+    async def close(self) -> None:
+        """Drop the deliveries under way (a stopping gateway's own provider)."""
+        for task in list(self._deliveries):
+            task.cancel()
+        await asyncio.gather(*self._deliveries, return_exceptions=True)
 
     def successful(self) -> list[str]:
         """Ids of the charges that took money."""

@@ -1,7 +1,8 @@
 """What the engine needs from a payment provider, shaped like the real ones (Stripe, Adyen,
 Mollie): a charge carries an idempotency key (a repeated charge with it is the same charge),
 may need an extra customer step (`requires_action`, e.g. 3-D Secure), can be looked up by
-that key when its answer was lost, and can be refunded (idempotently too)."""
+that key when its answer was lost, and can be refunded (idempotently too). What a provider
+tells later, unasked, comes as a signed webhook (`engine/payments/webhooks.py`)."""
 
 from __future__ import annotations
 
@@ -52,3 +53,7 @@ class PaymentProvider(Protocol):
     async def refund(self, *, charge_id: str, amount_cents: int,
                      idempotency_key: str) -> None:
         """Give a successful charge's money back; repeating it with the key is harmless."""
+
+    async def close(self) -> None:
+        """Let go of what the provider holds (connections, work under way): the gateway that
+        made it is stopping."""

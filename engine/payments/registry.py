@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 
 from engine.errors import StartupError
-from engine.payments.fake import FakeProvider
+from engine.payments.fake import FakeProvider, WebhookTarget
 from engine.payments.provider import PaymentProvider
 from engine.settings import Settings, parse_latency
-from engine.types import Sleeper
+from engine.types import Clock, Sleeper, utcnow
 
 #: Providers by name. A real one (Stripe, Adyen, ...) is one more entry.
 PROVIDERS = ("fake",)
@@ -30,8 +30,14 @@ def require_provider(settings: Settings) -> None:
                  "provider is the default only with the embedded database")
 
 
-def create_provider(settings: Settings, *,
+def create_provider(settings: Settings, *, clock: Clock = utcnow,
                     sleeper: Sleeper = asyncio.sleep) -> PaymentProvider:
     """The provider `settings.payment_provider` names; `PaymentProviderUnset` when none is."""
     require_provider(settings)
-    return FakeProvider(parse_latency(settings.fake_payment_latency), sleeper=sleeper)
+    target = None
+    if settings.fake_payment_webhook_url:
+        assert settings.payment_webhook_secret is not None  # Settings refuse a URL without
+        target = WebhookTarget(settings.fake_payment_webhook_url,
+                               settings.payment_webhook_secret)
+    return FakeProvider(parse_latency(settings.fake_payment_latency), sleeper=sleeper,
+                        clock=clock, webhook=target)

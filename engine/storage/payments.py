@@ -65,6 +65,12 @@ async def begin(db: asyncpg.Pool, payment_id: uuid.UUID, booking_id: BookingId,
     return None if row is None else _payment(row)
 
 
+async def get(db: asyncpg.Pool, payment_id: uuid.UUID) -> Payment | None:
+    """One attempt, by its id (the provider's idempotency key)."""
+    row = await db.fetchrow(f"SELECT {_COLUMNS} FROM payments WHERE id = $1", payment_id)
+    return None if row is None else _payment(row)
+
+
 async def by_key(db: asyncpg.Pool, booking_id: BookingId, client_key: str) -> Payment | None:
     """The attempt a pay request with this Idempotency-Key made, if any."""
     row = await db.fetchrow(f"SELECT {_COLUMNS} FROM payments"

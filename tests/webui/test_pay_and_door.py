@@ -13,9 +13,11 @@ import asyncpg
 import pytest
 from playwright.async_api import Page, expect
 
+from engine.settings import Secret
 from engine.types import Role
 from tests.clock import FakeClock
 from tests.factories import PASSWORD, create_accounts
+from tests.test_webhooks import SECRET, post_webhook, webhook_event
 from tests.webui.test_browser import _gateway, _log_in, _signed_in_buyer
 from tests.webui.test_pages import _at
 
@@ -61,6 +63,34 @@ async def test_a_buyer_pays_a_hold_with_the_test_cards_declined_then_approved(
         " WHERE b.user_id = $1", buyer.id))
     assert codes == stored and len(codes) == 2
     assert await _status(db_pool, buyer.id) == "confirmed"
+
+
+async def test_a_slow_payment_the_provider_declines_later_says_so_and_keeps_the_hold(
+        make_api: Any, new_page: Any, db_pool: asyncpg.Pool) -> None:
+    api, url, buyer, page = await _signed_in_buyer(
+        make_api, new_page, db_pool, payment_webhook_secret=Secret(SECRET))
+    event = await api.event(name="Paid Slowly", totalTickets=2, priceCents=900,
+                            currency="EUR", holdSeconds=300)
+    await page.goto(_at(url, f"/events/{event['id']}"))
+    await page.get_by_role("button", name="Book").click()
+    hold = page.get_by_test_id("hold")
+    await hold.get_by_label("Card whose answer is slow (tok_timeout)").check()
+    await hold.get_by_role("button", name=re.compile(r"^Pay")).click()
+    await expect(page.get_by_test_id("payment-processing")).to_be_visible()
+
+    # The provider's word comes later, by its signed webhook: declined.
+    row = await db_pool.fetchrow("SELECT id, amount_cents, currency FROM payments"
+                                 " WHERE user_id = $1", buyer.id)
+    reply = await post_webhook(api, webhook_event(dict(row), "charge.failed", None))
+    assert (reply.status, reply.body["payment"]) == (200, "declined")
+    await expect(page.get_by_test_id("payment-declined")).to_contain_text(
+        "Your card was declined")
+    await expect(page.get_by_test_id("payment-processing")).to_have_count(0)
+    assert await _status(db_pool, buyer.id) == "held"  # the hold stays: another card
+
+    await hold.get_by_label("Approved card (tok_ok)").check()
+    await hold.get_by_role("button", name=re.compile(r"^Pay")).click()
+    await expect(page.get_by_test_id("paid")).to_contain_text("Paid — you are in!")
 
 
 @pytest.mark.both_transports

@@ -1,8 +1,9 @@
 // A held booking of a paid event: the time left to pay (mm:ss; screen readers hear it once
 // a minute, not every second), the amount in its currency, and the pay form. With the fake
 // provider the form offers its test cards, marked as such. Every answer is said in plain
-// words: paid (the tickets), declined (the hold stays), processing (the result comes on the
-// stream or a re-read), time ran out (the seats went back on sale).
+// words: paid (the tickets), declined (the hold stays; also when the provider's word comes
+// later, on the stream), processing (the result comes on the stream or a re-read), time ran
+// out (the seats went back on sale).
 import { useCallback, useEffect, useRef, useState } from "react";
 import { Alert, Button, Code, Group, Radio, Stack, Text, TextInput, VisuallyHidden } from "@mantine/core";
 import { Link } from "react-router";
@@ -104,6 +105,10 @@ export function HoldPanel({ token, booking: given, updates, onSettled }: Props) 
     } else if (b.status === "expired") {
       setPhase({ at: "expired" });
       onSettled();
+    } else if (b.status === "held" && b.reason === "payment_declined") {
+      // The provider declined a payment answered "processing", later (its webhook, pushed
+      // on the stream): nothing was charged, and the hold stays for another card.
+      setPhase({ at: "declined", error: new ApiError(402, "payment_declined", "declined") });
     } else if (b.status !== "held" && b.status !== "pending") {
       setPhase({ at: "over", text: "This booking was cancelled; nothing is held any more." });
       onSettled();
