@@ -83,6 +83,34 @@ async def test_a_lost_confirm_answers_202_and_the_booking_is_decided(
     assert await api.pool.fetchval("SELECT sold FROM events WHERE id = $1", event["id"]) == 1
 
 
+async def test_a_connection_given_up_mid_publish_answers_202_and_the_booking_is_decided(
+        proxy: FaultProxy, shard_worker: ShardWorker, aiohttp_client: Any,
+        make_settings: Callable[..., Settings]) -> None:
+    # Heartbeats of 1 s: the client declares the silent link dead after 3 s, long before the
+    # publish's own timeout, and closes it with the confirm still awaited. The broker client
+    # cancels that wait; the cancellation once reached the request (the buyer got a dropped
+    # connection) and the re-send that would have delivered it (the booking was never
+    # decided, nor recorded lost) — a cut RabbitMQ node lost a hundred 202s that way.
+    url = TEST_AMQP_URL.replace(":5672/", f":{proxy.port}/") + "?heartbeat=1"
+    settings = make_settings(amqp_url=Secret(url), coalesce_ms=0,
+                             publish_timeout_seconds=30.0, lost_after_seconds=60.0)
+    app = create_app(settings)
+    api = Api(await aiohttp_client(app), app, shard_worker)
+    event = await api.event(totalTickets=5)
+    buyer = await api.account()
+    proxy.stall("both")
+    reply = await api.book(buyer, event["id"], 1)
+    assert reply.status == 202, reply.body
+    booking_id = reply.body["id"]
+    proxy.heal()
+
+    async def confirmed() -> bool:
+        return await _status(api, booking_id) == ("confirmed", None)
+
+    await assert_eventually(confirmed, timeout=30,
+                            message="the booking given up mid-publish was never decided")
+
+
 async def test_a_booking_never_delivered_is_recorded_lost_and_stays_lost(
         proxy: FaultProxy, via_proxy: Callable[..., Any]) -> None:
     api = await via_proxy(publish_timeout_seconds=0.5, lost_after_seconds=2.0)

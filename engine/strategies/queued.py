@@ -52,6 +52,14 @@ from engine.types import BookingId, BookingStatus, EventId, UserId
 log = logging.getLogger(__name__)
 
 
+
+def _say_if_it_failed(task: asyncio.Task[None]) -> None:
+    """A re-send that died of an error leaves its command neither delivered nor recorded
+    lost: say so loudly (the task's own exception would surface only when collected)."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("a re-send died: its command may be undecided",
+                  exc_info=task.exception())
+
 class StockView:
     """Seats left per event as this gateway last heard; a hint, never the authority.
 
@@ -220,6 +228,7 @@ class QueuedBooker:
             task = asyncio.create_task(self._redeliver(command))
             self._redeliveries.add(task)
             task.add_done_callback(self._redeliveries.discard)
+            task.add_done_callback(_say_if_it_failed)
             return None
         except TimeoutError:
             return None

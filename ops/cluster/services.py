@@ -5,6 +5,7 @@ own processes (`python -m shards`, `ticketwar run` for the gateways)."""
 from __future__ import annotations
 
 import glob
+import math
 import os
 import shutil
 import subprocess
@@ -146,12 +147,16 @@ def start_rabbit(state: State, mq: Host) -> None:
     (home / "rabbitmq-env.conf").write_text("")
     (home / "enabled_plugins").write_text("[rabbitmq_consistent_hash_exchange].\n")
     # guest may log in from other hosts (by default only over loopback); a partitioned
-    # minority pauses rather than diverging.
+    # minority pauses rather than diverging. A peer is declared down after 10 s of silence
+    # (net_ticktime; the default 60 s is up to 75): until then every queue declaration of
+    # the cluster waits on the silent node, so a client that lost its node reconnects to
+    # another at once but cannot declare its reply queue there for that long.
     (home / "rabbitmq.conf").write_text(
         f"listeners.tcp.default = {topology.AMQP_PORT}\n"
         "loopback_users = none\n"
         "disk_free_limit.absolute = 50MB\n"
-        "cluster_partition_handling = pause_minority\n")
+        "cluster_partition_handling = pause_minority\n"
+        "net_ticktime = 10\n")
     spawn(state, mq, "rabbitmq", [str(RABBIT_BIN / "rabbitmq-server")], rabbit_env(state, mq))
 
 
@@ -271,14 +276,37 @@ def start_gateways(state: State, nodes: list[Host]) -> None:
                          SHARD_WORKERS="0", MAX_REQUESTS_IN_FLIGHT="1000"))
 
 
-def gateway_healthy(g: Host) -> bool:
-    """Whether the gateway answers /api/health 200, asked from the load host."""
-    url = f"http://{g.address('broker')}:{topology.GATEWAY_PORT}/api/health"
+def _gateway_get(g: Host, path: str) -> tuple[int, str] | None:
+    """GET `path` of gateway `g`, asked from the load host (the network its clients use):
+    the status and body, or None when it does not answer."""
+    url = f"http://{g.address('broker')}:{topology.GATEWAY_PORT}{path}"
     probe = ("import sys, urllib.request\n"
              "try:\n"
-             f"    sys.exit(0 if urllib.request.urlopen({url!r}, timeout=3).status == 200 else 1)\n"
+             f"    r = urllib.request.urlopen({url!r}, timeout=3)\n"
              "except Exception:\n"
-             "    sys.exit(1)\n")
+             "    sys.exit(1)\n"
+             "print(r.status)\n"
+             "print(r.read().decode())\n")
     done = subprocess.run(in_namespace(topology.host("load"), [sys.executable, "-c", probe]),
-                          capture_output=True, check=False, timeout=30)
-    return done.returncode == 0
+                          capture_output=True, check=False, timeout=30, text=True)
+    if done.returncode != 0:
+        return None
+    status, _, body = done.stdout.partition("\n")
+    return int(status), body
+
+
+def gateway_metric(g: Host, sample: str) -> float:
+    """The sum of gateway `g`'s Prometheus samples whose line starts with `sample` (a name
+    with the start of its labels, e.g. `ticketwar_amqp_messages_total{direction="delivered"`);
+    NaN when the gateway does not answer."""
+    got = _gateway_get(g, "/metrics")
+    if got is None:
+        return math.nan
+    return sum(float(line.rsplit(" ", 1)[1]) for line in got[1].splitlines()
+               if line.startswith(sample))
+
+
+def gateway_healthy(g: Host) -> bool:
+    """Whether the gateway answers /api/health 200, asked from the load host."""
+    got = _gateway_get(g, "/api/health")
+    return got is not None and got[0] == 200

@@ -86,6 +86,10 @@ class AmqpTransport:
         self.reply_to = f"{settings.amqp_prefix}.reply.{uuid.uuid4().hex}"
         self._notifications = notifications
         self._connection: aio_pika.abc.AbstractRobustConnection | None = None
+        #: Where outcomes and stock arrive; its queues are this connection's own.
+        self._receive: aio_pika.abc.AbstractRobustChannel | None = None
+        #: Whether this connection's reply and stock queues are declared and consumed.
+        self._listening = False
         self._publish_channel: AbstractChannel | None = None
         self._exchange: AbstractExchange | None = None
         self._stock_exchange: AbstractExchange | None = None
@@ -104,25 +108,57 @@ class AmqpTransport:
             await topology.open_topology(self._url, "ticketwar-gateway", self._names)
         self._connection.reconnect_callbacks.add(self._on_reconnect)
         self._connection.close_callbacks.add(self._on_close)
-        receive = await self._connection.channel()
-        await receive.set_qos(prefetch_count=256)
-        replies = await receive.declare_queue(self.reply_to, exclusive=True, auto_delete=True)
-        await replies.consume(self._on_outcomes, no_ack=True)
-        stock_exchange = await receive.get_exchange(self._names.stock)
+        self._receive = await self._connection.channel()
+        await self._receive.set_qos(prefetch_count=256)
         self._stock_exchange = await self._publish_channel.get_exchange(self._names.stock)
-        stock = await receive.declare_queue(exclusive=True, auto_delete=True)
-        await stock.bind(stock_exchange)
-        await stock.consume(self._on_stock, no_ack=True)
+        await self._listen()
+
+    async def _listen(self) -> None:
+        """Declare this connection's own reply and stock queues, consume them, and address
+        the outcomes of commands sent from now on to the new reply queue.
+
+        Both are exclusive to the connection and made anew, under new names, on every
+        reconnect — not restored under their old names by the robust channel: when the node
+        they lived on is cut off, the rest of the cluster keeps them, exclusive to a
+        connection that is gone, until it declares that node down (a minute or more), and
+        declaring one again is refused RESOURCE_LOCKED, which failed the whole reconnect
+        (publishing included) until then. Outcomes still addressed to the old queue are
+        lost; their requests answer 202 and are decided all the same."""
+        assert self._receive is not None
+        reply_to = f"{self._names.prefix}.reply.{uuid.uuid4().hex}"
+        replies = await self._receive.declare_queue(reply_to, exclusive=True, auto_delete=True,
+                                                    robust=False)
+        await replies.consume(self._on_outcomes, no_ack=True, robust=False)
+        stock_exchange = await self._receive.get_exchange(self._names.stock)
+        stock = await self._receive.declare_queue(exclusive=True, auto_delete=True,
+                                                  robust=False)
+        await stock.bind(stock_exchange, robust=False)
+        await stock.consume(self._on_stock, no_ack=True, robust=False)
+        self.reply_to = reply_to
+        self._listening = True
 
     def _on_close(self, *_: object) -> None:
         # The stock fanout queue goes with the connection: broadcasts are missed from now on.
         self._notifications.stale()
 
-    def _on_reconnect(self, *_: object) -> None:
+    async def _on_reconnect(self, *_: object) -> None:
         self._metrics.reconnects.labels("gateway").inc()
         # ...until now: whatever was learned before the outage may be stale.
         self._notifications.stale()
         log.info("RabbitMQ connection restored")
+        self._listening = False
+        pause = 0.1
+        while self._connection is not None and not self._connection.is_closed:
+            try:
+                await self._listen()
+                return
+            except BROKER_ERRORS + NOT_KEPT as exc:
+                # The reconnect callback's errors are swallowed by aio-pika: say it here,
+                # and try again while the connection stands (a reconnect calls this anew).
+                log.warning("no reply queue after reconnecting (%s); retrying",
+                            type(exc).__name__)
+                await asyncio.sleep(pause)  # a backoff between attempts
+                pause = min(pause * 2, 2.0)
 
     async def stop(self) -> None:
         """Close the connection (channels and consumers with it); idempotent."""
@@ -131,9 +167,10 @@ class AmqpTransport:
             await connection.close()
 
     async def healthy(self) -> bool:
-        """True while connected and the publishing channel is open."""
+        """True while connected, the publishing channel open and the replies received."""
         return (self._connection is not None and not self._connection.is_closed
-                and self._publish_channel is not None and not self._publish_channel.is_closed)
+                and self._publish_channel is not None and not self._publish_channel.is_closed
+                and self._listening)
 
     # -- sending -------------------------------------------------------------------------
 
@@ -180,7 +217,11 @@ class AmqpTransport:
             if future.done():
                 return
             if t.cancelled():
-                future.cancel()
+                # Only stop() cancels a publish of ours, and the message may have left by
+                # then: its waiters must hear "uncertain", never a cancellation, which
+                # each would take for its own (a request dropped, a re-send abandoned).
+                future.set_exception(DeliveryUncertain(
+                    "the publish was cancelled awaiting its confirm: it may have been kept"))
             elif t.exception() is not None:
                 future.set_exception(t.exception())  # type: ignore[arg-type]
             else:
@@ -202,6 +243,14 @@ class AmqpTransport:
                 async with asyncio.timeout(self._timeout):
                     await self._exchange.publish(message, key, mandatory=True)
                 self._metrics.confirm_seconds.observe(time.perf_counter() - started)
+            except asyncio.CancelledError as exc:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise  # cancelled by us (stop): not an answer about the message
+                # The broker client cancelled the confirm it awaited: its connection was
+                # declared dead (missed heartbeats) with the message possibly on its way.
+                raise DeliveryUncertain(
+                    "the connection closed awaiting the confirm: it may have kept it") from exc
             except NOT_KEPT as exc:
                 raise Unavailable(f"RabbitMQ refused the command: {type(exc).__name__}") \
                     from exc

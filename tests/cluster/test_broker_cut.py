@@ -1,0 +1,66 @@
+"""A RabbitMQ node cut off mid-surge (fault (b)): the node the gateways are connected to.
+The other two keep the quorum queues' majority; the cut node pauses itself (pause_minority);
+the gateways and workers that were on it reconnect to another node and go on — a gateway's
+reply and stock queues, exclusive to its old connection and still known to the cluster
+while the cut node's connections linger, must not stop it from receiving again. Healed,
+the node rejoins on its own; the verdict is clean."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+
+from ops.cluster import services, topology
+from tests.cluster.cluster import Surge, node_of, rejoined, ticketwar
+from tests.helpers import assert_eventually
+
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
+
+#: A gateway's outcome messages received: they reach it only through its reply queue.
+OUTCOMES = 'ticketwar_amqp_messages_total{direction="delivered",kind="outcomes"'
+
+
+async def _outcomes(g: topology.Host) -> float:
+    return await asyncio.to_thread(services.gateway_metric, g, OUTCOMES)
+
+
+@pytest.mark.timeout(600)  # the first cluster test also pays for `cluster up`
+async def test_a_broker_node_cut_mid_surge_loses_nothing(cluster: Path) -> None:
+    gateways = topology.of_role("gateway")
+    homes = {g.name: await node_of(cluster, g) for g in gateways}
+    assert all(homes.values()), f"a gateway has no broker connection: {homes}"
+    # The node most gateways are on: cutting it takes their replies and stock with it.
+    cut = max(set(homes.values()), key=list(homes.values()).count)
+    assert cut is not None
+    on_it = [g for g in gateways if homes[g.name] == cut]
+    print(f"gateways by node: {homes}; cutting {cut}")
+
+    async with Surge(cluster, seconds=45) as surge:  # long enough to outlast the reconnect
+        await surge.selling()
+        await ticketwar(cluster, "cut", cut)
+        cut_at = time.monotonic()
+        for g in on_it:
+            async def moved(g: topology.Host = g) -> bool:
+                node = await node_of(cluster, g, tuple(
+                    m.name for m in topology.of_role("rabbitmq") if m.name != cut))
+                return node is not None
+
+            await assert_eventually(moved, timeout=90, interval=0.5,
+                                    message=f"{g.name} did not reconnect to another node")
+            print(f"{g.name} on another node {time.monotonic() - cut_at:.1f}s after the cut")
+            # Reconnected is not enough: its decisions must reach it again (a reply queue
+            # left behind on the cut node answers every booking 202 after a 5 s wait).
+            before = await _outcomes(g)
+
+            async def receiving(g: topology.Host = g, before: float = before) -> bool:
+                return await _outcomes(g) > before
+
+            await assert_eventually(receiving, timeout=30, interval=0.5,
+                                    message=f"{g.name} receives no outcome after reconnecting")
+        r = await surge.result()
+        await ticketwar(cluster, "heal", cut)
+    print(f"answers per second: {r['per_second']}")
+    await rejoined(cluster)
