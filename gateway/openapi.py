@@ -194,8 +194,9 @@ _PATHS: dict[str, Any] = {
     "/api/bookings/{booking_id}/extend": {"post": {
         "summary": "More time on a held booking or offer (its owner only), once (WCAG 2.2.1): "
                    "its deadline moves by the event's holdSeconds, at most 10 minutes. The "
-                   "buyer is warned 60 s before a deadline (a `booking` stream event with "
-                   "`warning: true` and an email) on holds longer than that",
+                   "buyer is warned at the booking's `warnAt` (a `booking` stream event with "
+                   "`warning: true` and an email): 60 s before a deadline, or halfway through "
+                   "a hold shorter than two minutes",
         "security": _AUTH, "parameters": _BOOKING_ID,
         "responses": {
             "200": _answer("extended: the hold with its new `expiresAt`", _ref("Booking")),

@@ -10,7 +10,7 @@ from datetime import datetime
 
 import asyncpg
 
-from engine.domain import EventLedger, Hold, KeyPin
+from engine.domain import EventLedger, Hold, KeyPin, warn_lead
 from engine.door import Door
 from engine.errors import DuplicateWrite, KeyConflict, PoisonBatch, StaleOwner
 from engine.messages import Command, Outcome, TicketInfo
@@ -269,9 +269,11 @@ class PgShardStore:
                     " FROM bookings WHERE event_id = ANY($1::bigint[]) AND status = 'held'",
                     list(ledgers))
                 for h in holds:
-                    ledgers[h["event_id"]].holds[h["id"]] = Hold(
+                    ledger = ledgers[h["event_id"]]
+                    ledger.holds[h["id"]] = Hold(
                         h["id"], h["user_id"], h["quantity"], h["expires_at"],
-                        h["amount_cents"], h["offer"], h["warned"], h["extended"])
+                        h["amount_cents"], h["offer"], h["warned"], h["extended"],
+                        warn_lead(ledger.hold_seconds))
                 await _load_waitlists(conn, ledgers)
                 # The keys pinned to this event's bookings: a replay is answered from memory.
                 keys = await conn.fetch(
