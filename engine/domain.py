@@ -44,11 +44,18 @@ def availability(capacity: int, sold: int, sale_starts_at: datetime | None,
     return Availability.ON_SALE
 
 
-#: How long before a hold's deadline its buyer is warned, and may extend it (once). Holds no
-#: longer than this are not warned: the warning would come as they are taken.
+#: How long before a hold's deadline its buyer is warned, and may extend it (once); a hold
+#: shorter than twice this is warned halfway instead (`warn_lead`).
 WARN_BEFORE = timedelta(seconds=60)
 #: An extension adds the event's holdSeconds, but never more than this.
 MAX_EXTENSION = timedelta(minutes=10)
+
+
+def warn_lead(hold_seconds: int) -> timedelta:
+    """How long before its deadline a hold of an event with this holdSeconds is warned: a
+    minute, or half the hold when that is less — so a short hold (10 s at least) is warned
+    while there is still time to act, neither as it is taken nor never."""
+    return min(WARN_BEFORE, timedelta(seconds=hold_seconds) / 2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,11 +81,14 @@ class Hold:
     #: The buyer was warned that this deadline is near (WCAG 2.2.1), and has extended it.
     warned: bool = False
     extended: bool = False
+    #: How long before the deadline its buyer is warned (`warn_lead` of the event's
+    #: holdSeconds when it was taken or loaded; an extension keeps it).
+    warn_before: timedelta = WARN_BEFORE
 
     @property
     def warn_at(self) -> datetime:
-        """When its buyer is warned: WARN_BEFORE ahead of the deadline."""
-        return self.expires_at - WARN_BEFORE
+        """When its buyer is warned: `warn_before` ahead of the deadline."""
+        return self.expires_at - self.warn_before
 
 
 @dataclass(slots=True)
@@ -202,7 +212,8 @@ def hold(ledger: EventLedger, booking_id: BookingId, user_id: UserId, quantity: 
     """Take seats decided by `decide_booking` (or offered to a waiting buyer) out of sale
     until paid or expired."""
     taken = Hold(booking_id, user_id, quantity, now + timedelta(seconds=ledger.hold_seconds),
-                 ledger.price_cents * quantity, offer)
+                 ledger.price_cents * quantity, offer,
+                 warn_before=warn_lead(ledger.hold_seconds))
     ledger.holds[booking_id] = taken
     ledger.on_hold += quantity
     if not offer:  # an offer is the engine's move, not a buyer's booking
@@ -229,8 +240,6 @@ def drop_hold(ledger: EventLedger, booking_id: BookingId) -> Hold:
 
 def due_warnings(ledger: EventLedger, now: datetime) -> list[Hold]:
     """The open holds whose buyer is to be warned now (once per deadline), earliest first."""
-    if timedelta(seconds=ledger.hold_seconds) <= WARN_BEFORE:
-        return []
     return sorted((h for h in ledger.holds.values()
                    if not h.warned and h.warn_at <= now < h.expires_at),
                   key=lambda h: (h.expires_at, str(h.booking_id)))

@@ -217,13 +217,6 @@ class CheckinNeedsQueued(Conflict):
     code = "checkin_needs_queued"
 
 
-class EventCancelNeedsQueued(Conflict):
-    """Cancelling an event is decided by its shard actor, in order with its bookings: only
-    the `queued` strategy runs them."""
-
-    code = "event_cancel_needs_queued"
-
-
 class PaymentDeclined(EngineError):
     """The payment provider refused the charge; the hold stays until it expires."""
 

@@ -244,6 +244,9 @@ class Outcome:
     event_cancel: bool = False
     #: Set on the answer to a waiting-room join (`booking_id` is the entry).
     queue: QueuePlace | None = None
+    #: A hold's: when its buyer is warned that `expires_at` is near, and offered more time
+    #: (`domain.warn_lead`: a minute ahead, or halfway through a shorter hold).
+    warn_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -374,7 +377,7 @@ def outcome_to_dict(o: Outcome) -> dict[str, Any]:
             "replyTo": o.reply_to,
             "answers": None if o.answers is None else str(o.answers),
             "expiresAt": None if o.expires_at is None else o.expires_at.isoformat(),
-            "amountCents": o.amount_cents, "currency": o.currency,
+            "warnAt": _when(o.warn_at), "amountCents": o.amount_cents, "currency": o.currency,
             "offer": o.offer, "waitlist": o.waitlist, "position": o.position,
             **({"eventCancel": True} if o.event_cancel else {}),
             **({"warning": True} if o.warning else {}),
@@ -425,7 +428,9 @@ def outcome_from_dict(d: dict[str, Any]) -> Outcome:
                    d.get("amountCents"), d.get("currency"), _checkin_from(d.get("checkin")),
                    bool(d.get("offer")), bool(d.get("waitlist")), d.get("position"),
                    bool(d.get("warning")), bool(d.get("extended")), bool(d.get("extension")),
-                   bool(d.get("eventCancel")), queue=_place_from(d.get("queue")))
+                   bool(d.get("eventCancel")), queue=_place_from(d.get("queue")),
+                   warn_at=None if d.get("warnAt") is None
+                   else datetime.fromisoformat(d["warnAt"]))
 
 
 def encode_outcomes(outcomes: list[Outcome]) -> bytes:

@@ -23,7 +23,6 @@ from engine.errors import (
     AlreadyExtended,
     EngineError,
     EventCancelled,
-    EventCancelNeedsQueued,
     Forbidden,
     HoldExpired,
     InvalidQuantity,
@@ -58,6 +57,7 @@ from engine.storage.database import translate_db_errors
 from engine.storage.events import Event, get_event, seats_left
 from engine.strategies import STRATEGIES, Booker, BookingRequest, Pending
 from engine.strategies.queued import QueuedBooker, StockView
+from engine.strategies.sql import cancel_event_in_transaction
 from engine.transport.base import Transport
 from engine.types import BookingId, BookingStatus, Clock, EventId, Strategy, UserId, utcnow
 
@@ -308,16 +308,26 @@ class BookingService:
             event = await get_event(self._pool, event_id)
         if not organizes(principal, event):
             raise Forbidden("only the event's vendor or an admin may cancel it")
-        if not isinstance(self.booker, QueuedBooker):
-            raise EventCancelNeedsQueued(
-                f"events are cancelled by shard actors, not with the {self.strategy} strategy")
         if not event.cancelled:
-            if await self.booker.cancel_event(event_id, principal.user_id) is None:
-                return None
+            if isinstance(self.booker, QueuedBooker):
+                if await self.booker.cancel_event(event_id, principal.user_id) is None:
+                    return None
+            else:
+                await self._cancel_event_inline(event_id)
             async with translate_db_errors():
                 event = await get_event(self._pool, event_id)
         self.events.forget(event_id)
         return event
+
+    async def _cancel_event_inline(self, event_id: EventId) -> None:
+        """`locked` and `naive` have no actor: the event is cancelled in one transaction under
+        its row lock, and this gateway tells what an actor's batch would have pushed — each
+        hold it ended to its buyer, and the seats (none) to every gateway."""
+        async with translate_db_errors():
+            ended = await cancel_event_in_transaction(self._pool, event_id)
+        for outcome in ended:
+            self._notifications.outcome(outcome)
+        await self._transport.broadcast_stock([StockUpdate(event_id, 0)])
 
     def _check_quantity(self, quantity: int) -> None:
         if quantity < 1 or quantity > self.settings.max_quantity:

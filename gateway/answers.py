@@ -162,6 +162,10 @@ class Booking(Answer):
     tickets: list[Ticket]
     expires_at: datetime = optional(description=(
         "`held`: when the hold ends unless paid (then `expired`, seats back on sale)"))
+    warn_at: datetime = optional(description=(
+        "`held`: when the engine warns its buyer that `expiresAt` is near (a `booking` "
+        "stream event with `warning: true`, and an email) — a minute before it, or halfway "
+        "through a hold shorter than two minutes; a client offers more time from then"))
     amount_cents: int = optional(description=(
         "a paid event's booking: the price of its seats, in the currency's minor unit"))
     currency: str = optional(description="with `amountCents`: ISO 4217")
@@ -257,6 +261,8 @@ class MyBooking(Answer):
     tickets: list[Ticket] = Field(description="void ones too (a cancelled booking's)")
     expires_at: datetime = optional(description=(
         "`held`: when the hold ends unless paid, as in `GET /api/bookings/{booking_id}`"))
+    warn_at: datetime = optional(description=(
+        "`held`: when its buyer is warned, as in `GET /api/bookings/{booking_id}`"))
     amount_cents: int = optional(description=(
         "a paid event's booking: the price of its seats, in the currency's minor unit"))
     currency: str = optional(description="with `amountCents`: ISO 4217")

@@ -111,9 +111,10 @@ _PATHS: dict[str, Any] = {
                                 "409": _answer("capacity_below_sold / event_cancelled",
                                                _ref("Rejection"))}}},
     "/api/events/{event_id}/cancel": {"post": {
-        "summary": "Cancel the whole event (its vendor, ADMIN): decided by its shard actor in "
-                   "order with its bookings; every booking void, holds and offers released, "
-                   "the waiting list closed, every paid booking refunded through the "
+        "summary": "Cancel the whole event (its vendor, ADMIN): decided in order with its "
+                   "bookings (by its shard actor, or under `locked` and `naive` in one "
+                   "transaction under its row lock); every booking void, holds and offers "
+                   "released, the waiting list closed, every paid booking refunded through the "
                    "provider (see each booking's `refund`). Cancelling it again answers it",
         "security": _AUTH, "parameters": _EVENT_ID,
         "responses": {
@@ -122,8 +123,8 @@ _PATHS: dict[str, Any] = {
                            "event", {"type": "object"},
                            {"Location": {"schema": {"type": "string"}}}),
             "403": _ERROR, "404": _ERROR,
-            "409": _answer("checked_in (a ticket was checked in: the event is under way) / "
-                           "event_cancel_needs_queued", _ref("Rejection"))}}},
+            "409": _answer("checked_in (a ticket was checked in: the event is under way)",
+                           _ref("Rejection"))}}},
     "/api/events/{event_id}/book": {"post": {
         "summary": "Book seats", "security": _AUTH, "parameters":
             _EVENT_ID + parameters(BookHeaders, "header"),
@@ -197,8 +198,9 @@ _PATHS: dict[str, Any] = {
     "/api/bookings/{booking_id}/extend": {"post": {
         "summary": "More time on a held booking or offer (its owner only), once (WCAG 2.2.1): "
                    "its deadline moves by the event's holdSeconds, at most 10 minutes. The "
-                   "buyer is warned 60 s before a deadline (a `booking` stream event with "
-                   "`warning: true` and an email) on holds longer than that",
+                   "buyer is warned at the booking's `warnAt` (a `booking` stream event with "
+                   "`warning: true` and an email): 60 s before a deadline, or halfway through "
+                   "a hold shorter than two minutes",
         "security": _AUTH, "parameters": _BOOKING_ID,
         "responses": {
             "200": _answer("extended: the hold with its new `expiresAt`", _ref("Booking")),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -150,8 +151,17 @@ def test_a_hold_is_warned_a_minute_ahead_and_extended_once() -> None:
     assert domain.extend(lg, booking).expires_at == longer.expires_at + domain.MAX_EXTENSION
     short = ledger()
     short.price_cents, short.hold_seconds = 100, 60
-    domain.hold(short, uuid.uuid4(), 1, 1, NOW)
-    assert domain.due_warnings(short, NOW) == []  # too short to be warned
+    brief = domain.hold(short, uuid.uuid4(), 1, 1, NOW)
+    assert brief.warn_at == NOW + timedelta(seconds=30)  # half of a hold of a minute or less
+    assert domain.due_warnings(short, NOW) == []
+    assert domain.due_warnings(short, brief.warn_at) == [brief]
+
+
+@pytest.mark.parametrize(("hold_seconds", "lead"), [
+    (10, 5), (11, 5.5), (60, 30), (119, 59.5), (120, 60), (600, 60), (86400, 60)])
+def test_the_warning_comes_a_minute_ahead_or_half_the_hold(hold_seconds: int,
+                                                           lead: float) -> None:
+    assert domain.warn_lead(hold_seconds) == timedelta(seconds=lead)
 
 
 def test_the_ledger_counts_bookings_taken_not_seats_nor_offers() -> None:

@@ -1,5 +1,6 @@
 """Adjustable hold deadlines (issue 13, WCAG 2.2.1): the owning actor warns the buyer 60 s
-before a hold or offer expires — a `booking` stream event and an email — and grants one
+before a hold or offer expires (halfway through a shorter one) — a `booking` stream event and
+an email — and grants one
 extension, decided in order with the deadline on the actor's clock (tests move a fake one)."""
 
 from __future__ import annotations
@@ -143,8 +144,41 @@ async def test_only_an_open_hold_of_the_caller_is_extended(api: Api, clock: Fake
     await api.drain()
     assert (await api.call("GET", f"/api/bookings/{booking['id']}", buyer)).body[
         "status"] == "expired"
-    assert await _warning_rows(api, booking) == 0  # a 30 s hold is never warned
+    # Its warning (15 s ahead) fell due with its deadline, in the same batch: not sent.
+    assert await _warning_rows(api, booking) == 0
     assert (await check_invariants(api.pool, [event["id"]])).ok
+
+
+@pytest.mark.both_transports
+@pytest.mark.parametrize(("hold_seconds", "lead"), [(10, 5), (30, 15), (121, 60)])
+async def test_a_short_hold_is_warned_half_its_length_ahead(
+        make_api: Any, clock: FakeClock, hold_seconds: int, lead: int) -> None:
+    # A minute ahead, or half the hold when it is shorter than two minutes: a 30 s hold is
+    # warned 15 s before its end, not as it is taken (nor never).
+    api: Api = await make_api()
+    _, buyer, booking = await _held(api, hold_seconds)
+    assert _at(booking) - datetime.fromisoformat(booking["warnAt"]) == timedelta(seconds=lead)
+    seen = _warnings(api)
+    clock.advance(hold_seconds - lead - 1)
+    await api.drain()
+    assert seen == [] and await _warning_rows(api, booking) == 0  # not yet
+    clock.advance(1)
+    await api.drain()
+
+    async def warned(times: int) -> bool:  # pushed per deadline; its email once per hold
+        return len(seen) == times and await _warning_rows(api, booking) == 1
+    await assert_eventually(lambda: warned(1), message=f"no warning {lead} s ahead")
+    assert seen[0].warn_at == datetime.fromisoformat(booking["warnAt"])
+    reread = (await api.call("GET", f"/api/bookings/{booking['id']}", buyer)).body
+    assert reread["warnAt"] == booking["warnAt"]
+    [listed] = (await api.call("GET", "/api/me/bookings", buyer)).body
+    assert listed["warnAt"] == booking["warnAt"]
+    extended = (await _extend(api, buyer, booking)).body
+    assert _at(extended) - datetime.fromisoformat(extended["warnAt"]) == timedelta(
+        seconds=lead)  # the same lead before the new deadline
+    clock.advance(hold_seconds - 1)  # the extension added hold_seconds: warned again
+    await api.drain()
+    await assert_eventually(lambda: warned(2), message="no warning before the new deadline")
 
 
 async def test_a_new_owner_keeps_the_extension_and_the_warning(

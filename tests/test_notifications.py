@@ -237,6 +237,26 @@ async def test_a_waiting_list_offer_is_emailed_once(make_api: Any, mail: MailSer
                                    offer["booking_id"])
 
 
+async def test_a_free_offer_not_taken_up_is_not_called_unpaid(
+        make_api: Any, mail: MailServer, clock: FakeClock) -> None:
+    api = await _mailing_api(make_api, mail)
+    event = await api.event(name="Zugabe", totalTickets=1, holdSeconds=120)
+    holder, waiter = await api.accounts(2)
+    booked = await api.book(holder, event["id"], 1)
+    assert (await api.call("POST", f"/api/events/{event['id']}/waitlist", waiter,
+                           json={"quantity": 1})).status == 201
+    assert (await api.call("POST", f"/api/bookings/{booked.body['id']}/cancel",
+                           holder)).status == 200
+    await api.drain()
+    [offer] = (await api.call("GET", "/api/me/bookings", waiter)).body
+    clock.advance(121)  # the offer runs out, nobody took it up
+    await api.drain()
+    await _sent(api.pool, offer["id"], "expiry")
+    [expiry] = [m for m in mail.to(waiter.email) if m["Subject"].endswith("has expired")]
+    assert expiry["Subject"] == "Your offer for Zugabe has expired"
+    assert "were not taken up by" in _body(expiry) and "paid" not in _body(expiry)
+
+
 # -- retention ---------------------------------------------------------------------------
 
 async def test_settled_notifications_are_deleted_after_their_retention(

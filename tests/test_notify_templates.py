@@ -105,6 +105,42 @@ def test_an_offer_says_how_many_seats_until_when_and_what_to_do() -> None:
     assert "EUR" not in free.get_content()
 
 
+def _words(kind: str, **fields: Any) -> tuple[str, str]:
+    """Subject and body of a notice about a hold of 2 seats ending at 00:30."""
+    message = compose(_notice(kind=kind, codes=(), **{
+        "booking_status": "expired" if kind == "expiry" else "held",
+        "expires_at": datetime(2026, 12, 2, 0, 30, tzinfo=UTC), **fields}),
+        mail_from="t@x.example", now=NOW)
+    return message["Subject"], message.get_content()
+
+
+@pytest.mark.parametrize("offer", [False, True])
+def test_nothing_free_is_said_to_be_unpaid(offer: bool) -> None:
+    # A free event's waiting-list offer (priceCents 0: amount 0) is accepted, not paid for.
+    what = "offer" if offer else "hold"
+    for amount in (0, None):
+        subject, body = _words("expiry", amount_cents=amount,
+                               currency="EUR" if amount == 0 else None, offer=offer)
+        assert subject == f"Your {what} for Nachtkonzert has expired"
+        assert "paid" not in body.lower() and "payment" not in body and "refund" not in body
+        assert ("were not taken up by" if offer else "were not claimed by") in body
+        assert "Wednesday 2 December 2026, 00:30 UTC" in body
+        subject, body = _words("warning", amount_cents=amount, offer=offer)
+        assert subject == f"Your {what} for Nachtkonzert ends soon"
+        assert "pay" not in body.lower() and "Accept them before then" in body
+
+
+def test_an_expired_or_ending_offer_says_where_its_seats_go() -> None:
+    _, paid = _words("expiry", amount_cents=3000, currency="EUR", offer=True)
+    assert "offered to you from the waiting list" in paid
+    assert "were not paid for by" in paid and "it is refunded" in paid
+    assert "the next buyer waiting" in paid and "gone back on sale" not in paid
+    _, held = _words("expiry", amount_cents=3000, currency="EUR")
+    assert "were not paid for by" in held and "gone back on sale" in held
+    _, ending = _words("warning", amount_cents=3000, currency="EUR", offer=True)
+    assert "Pay before then" in ending and "the next buyer waiting" in ending
+
+
 def test_the_message_id_is_the_notifications_own() -> None:
     assert message_id(uuid.UUID(int=1), "nobody") == f"<{uuid.UUID(int=1)}@ticketwar>"
     assert when(datetime(2027, 1, 1, 9, 5, tzinfo=UTC)) == "Friday 1 January 2027, 09:05 UTC"

@@ -50,29 +50,52 @@ def receipt(notice: Notice) -> tuple[str, str]:
     return f"Your tickets for {notice.event_name}", "\n".join(lines)
 
 
+def _free(notice: Notice) -> bool:
+    """Nothing to pay: a free event's waiting-list offer (amount 0) is accepted, not paid."""
+    return not notice.amount_cents
+
+
+def _what(notice: Notice) -> str:
+    return "offer" if notice.offer else "hold"
+
+
+def _held(notice: Notice) -> str:
+    """`the 2 seats held for you for <event> (<date>)`, or offered to them for an offer."""
+    whose = "offered to you from the waiting list" if notice.offer else "held for you"
+    return (f"the {_seats(notice.quantity)} {whose} for {notice.event_name} "
+            f"({when(notice.starts_at)})")
+
+
 def expiry(notice: Notice) -> tuple[str, str]:
-    """A hold not paid in time: its seats went back on sale."""
-    body = "\n".join([
-        _greeting(notice), "",
-        f"the {_seats(notice.quantity)} held for you for {notice.event_name} "
-        f"({when(notice.starts_at)}) were not paid for by {when(notice.expires_at)}, "
-        "so they have gone back on sale. No tickets were issued.", "",
-        "If a payment of yours went through after that time, it is refunded; a separate "
-        "email confirms the refund.", "",
-        "You can book again while seats are left."])
-    return f"Your hold for {notice.event_name} has expired", body
+    """A hold not paid in time, or an offer not taken up (a free one is not "unpaid"): its
+    seats went back on sale, or to the next buyer waiting."""
+    missed = ("were not paid for" if not _free(notice)
+              else "were not taken up" if notice.offer else "were not claimed")
+    gone = ("have been offered to the next buyer waiting" if notice.offer
+            else "have gone back on sale")
+    lines = [_greeting(notice), "",
+             f"{_held(notice)} {missed} by {when(notice.expires_at)}, so they {gone}. "
+             "No tickets were issued."]
+    if not _free(notice):
+        lines += ["", "If a payment of yours went through after that time, it is refunded; a "
+                  "separate email confirms the refund."]
+    lines += ["", "You can book again while seats are left."]
+    return f"Your {_what(notice)} for {notice.event_name} has expired", "\n".join(lines)
 
 
 def warning(notice: Notice) -> tuple[str, str]:
-    """A hold's deadline is a minute away: pay, or ask once for more time (WCAG 2.2.1)."""
+    """A hold's or offer's deadline is near: pay (accept, when free), or ask once for more
+    time (WCAG 2.2.1)."""
+    take = "Accept them" if _free(notice) else "Pay"
+    then = ("are offered to the next buyer waiting (back on sale if nobody is)" if notice.offer
+            else "go back on sale")
     body = "\n".join([
         _greeting(notice), "",
-        f"the {_seats(notice.quantity)} held for you for {notice.event_name} "
-        f"({when(notice.starts_at)}) are held until {when(notice.expires_at)}.", "",
-        "Pay before then to get your tickets. If you need more time, the booking page lets "
-        "you extend the hold once.", "",
-        "After that time the seats go back on sale."])
-    return f"Your hold for {notice.event_name} ends soon", body
+        f"{_held(notice)} are held until {when(notice.expires_at)}.", "",
+        f"{take} before then to get your tickets. If you need more time, the booking page "
+        f"lets you extend the {_what(notice)} once.", "",
+        f"After that time the seats {then}."])
+    return f"Your {_what(notice)} for {notice.event_name} ends soon", body
 
 
 def refund(notice: Notice) -> tuple[str, str]:
@@ -82,8 +105,8 @@ def refund(notice: Notice) -> tuple[str, str]:
     why = {"event_cancelled": "the organizer cancelled the event, and with it your tickets",
            "buyer_cancelled": "you cancelled your booking, and its tickets are void"}.get(
         notice.refund_reason or "") or {
-        "expired": "it arrived after your hold on the seats had expired, so no tickets "
-                   "were issued",
+        "expired": f"it arrived after your {_what(notice)} on the seats had expired, so no "
+                   "tickets were issued",
         "cancelled": "the booking was cancelled"}.get(
         notice.booking_status, f"the booking is {notice.booking_status}")
     body = "\n".join([

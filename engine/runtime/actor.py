@@ -609,7 +609,7 @@ class ShardActor:
         return Outcome(hold.booking_id, ledger.event_id, hold.user_id, status, hold.quantity,
                        None, tickets, expires_at=hold.expires_at,
                        amount_cents=hold.amount_cents, currency=ledger.currency,
-                       offer=hold.offer, extended=hold.extended)
+                       offer=hold.offer, extended=hold.extended, warn_at=hold.warn_at)
 
     def _end_hold(self, ledger: EventLedger, hold: Hold, write: BatchWrite, *,
                   expired: bool) -> Outcome:

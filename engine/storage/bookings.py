@@ -9,6 +9,7 @@ from typing import Any
 
 import asyncpg
 
+from engine.domain import warn_lead
 from engine.messages import Outcome, TicketInfo
 from engine.types import BookingId, BookingStatus, EventId, UserId
 
@@ -25,10 +26,12 @@ _TICKET_ARRAYS = """
 _OUTCOME_SQL = """
 SELECT b.id, b.event_id, b.user_id, b.quantity, b.status, b.reason, b.expires_at,
        b.amount_cents, b.currency, b.offer, b.extended_at IS NOT NULL AS extended,
+       e.hold_seconds,
 """ + _TICKET_ARRAYS + """
-FROM bookings b LEFT JOIN tickets t ON t.booking_id = b.id
+FROM bookings b JOIN events e ON e.id = b.event_id
+     LEFT JOIN tickets t ON t.booking_id = b.id
 WHERE b.id = ANY($1::uuid[])
-GROUP BY b.id
+GROUP BY b.id, e.id
 """
 
 
@@ -37,11 +40,19 @@ def _tickets(row: asyncpg.Record) -> tuple[TicketInfo, ...]:
         row["ticket_ids"], row["codes"], row["voids"], strict=True))
 
 
+def _warn_at(row: asyncpg.Record) -> datetime | None:
+    """When a hold's buyer is warned, by the rule its actor follows (the event's holdSeconds
+    as it stands: an edit makes the actor reload its holds with it too)."""
+    at = row["expires_at"]
+    return None if at is None else at - warn_lead(row["hold_seconds"])
+
+
 def _outcome(row: asyncpg.Record) -> Outcome:
     return Outcome(row["id"], row["event_id"], row["user_id"], BookingStatus(row["status"]),
                    row["quantity"], row["reason"], _tickets(row),
                    expires_at=row["expires_at"], amount_cents=row["amount_cents"],
-                   currency=row["currency"], offer=row["offer"], extended=row["extended"])
+                   currency=row["currency"], offer=row["offer"], extended=row["extended"],
+                   warn_at=_warn_at(row))
 
 
 async def outcomes(db: asyncpg.Pool | asyncpg.Connection,
@@ -186,6 +197,8 @@ class BookingRow:
     #: A paid event's booking: its price in the currency's minor unit, and the currency.
     amount_cents: int | None = None
     currency: str | None = None
+    #: A hold's warning time (`Outcome.warn_at`).
+    warn_at: datetime | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The API's MyBooking object: a held one with its deadline and price, as
@@ -199,6 +212,7 @@ class BookingRow:
                         for t in self.tickets]}
         if self.expires_at is not None and self.status is BookingStatus.HELD:
             body["expiresAt"] = _instant(self.expires_at)
+            body["warnAt"] = _instant(self.warn_at)
         if self.amount_cents is not None:
             body["amountCents"], body["currency"] = self.amount_cents, self.currency
         return body
@@ -210,7 +224,7 @@ def _instant(moment: datetime | None) -> str | None:
 
 _USER_BOOKINGS_SQL = """
 SELECT b.id, b.event_id, e.name, e.venue, e.starts_at, b.quantity, b.status, b.created_at,
-       b.expires_at, b.amount_cents, b.currency,""" + _TICKET_ARRAYS + """
+       b.expires_at, b.amount_cents, b.currency, e.hold_seconds,""" + _TICKET_ARRAYS + """
 FROM bookings b JOIN events e ON e.id = b.event_id
      LEFT JOIN tickets t ON t.booking_id = b.id
 WHERE b.user_id = $1 AND b.status <> 'rejected'
@@ -227,5 +241,6 @@ async def user_bookings(db: asyncpg.Pool, user_id: UserId,
     rows = await db.fetch(_USER_BOOKINGS_SQL, user_id, limit)
     return [BookingRow(r["id"], r["event_id"], r["name"], r["venue"], r["starts_at"],
                        r["quantity"], BookingStatus(r["status"]), r["created_at"],
-                       _tickets(r), r["expires_at"], r["amount_cents"], r["currency"])
+                       _tickets(r), r["expires_at"], r["amount_cents"], r["currency"],
+                       _warn_at(r))
             for r in rows]

@@ -50,6 +50,8 @@ class Notice:
     codes: tuple[str, ...]
     #: A refund a cancel owed: `buyer_cancelled` or `event_cancelled` (None: a late payment).
     refund_reason: str | None = None
+    #: The booking is a waiting-list offer (seats that came back), not a buyer's own hold.
+    offer: bool = False
 
 
 _CLAIM = """
@@ -65,7 +67,7 @@ SELECT n.id, n.kind, n.attempts,
        coalesce(p.amount_cents, b.amount_cents) AS amount_cents,
        coalesce(p.currency, b.currency) AS currency,
        ARRAY(SELECT t.code FROM tickets t WHERE t.booking_id = b.id ORDER BY t.code) AS codes,
-       p.refund_reason
+       p.refund_reason, b.offer
   FROM claimed c
   JOIN notifications n ON n.id = c.id
   JOIN bookings b ON b.id = n.booking_id

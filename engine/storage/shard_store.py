@@ -7,15 +7,15 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 import asyncpg
 
-from engine.domain import EventLedger, Hold, KeyPin
+from engine.domain import EventLedger, Hold, KeyPin, warn_lead
 from engine.door import Door
 from engine.errors import DuplicateWrite, KeyConflict, PoisonBatch, StaleOwner
 from engine.messages import Command, Outcome, TicketInfo
 from engine.storage import bookings
+from engine.storage.cancellation import cancel_events, owe_refunds
 from engine.storage.database import translate_db_errors
 from engine.storage.deadletters import record_dead
 from engine.storage.door import CheckinRow, load_doors, write_checkins
@@ -269,9 +269,11 @@ class PgShardStore:
                     " FROM bookings WHERE event_id = ANY($1::bigint[]) AND status = 'held'",
                     list(ledgers))
                 for h in holds:
-                    ledgers[h["event_id"]].holds[h["id"]] = Hold(
+                    ledger = ledgers[h["event_id"]]
+                    ledger.holds[h["id"]] = Hold(
                         h["id"], h["user_id"], h["quantity"], h["expires_at"],
-                        h["amount_cents"], h["offer"], h["warned"], h["extended"])
+                        h["amount_cents"], h["offer"], h["warned"], h["extended"],
+                        warn_lead(ledger.hold_seconds))
                 await _load_waitlists(conn, ledgers)
                 # The keys pinned to this event's bookings: a replay is answered from memory.
                 keys = await conn.fetch(
@@ -339,7 +341,7 @@ class PgShardStore:
                     " $5::bigint[])", *zip(*batch.tickets, strict=True))
             await write_checkins(conn, batch.checkins)
             if batch.refunds:  # before the bookings move: only confirmed ones are refunded
-                await _owe_refunds(conn, "p.booking_id = ANY($1::uuid[])", batch.refunds,
+                await owe_refunds(conn, "p.booking_id = ANY($1::uuid[])", batch.refunds,
                                    "buyer_cancelled")
             if batch.cancelled:
                 await conn.execute("UPDATE tickets SET voided_at = now()"
@@ -350,33 +352,7 @@ class PgShardStore:
                     " WHERE id = ANY($1::uuid[]) AND status IN ('confirmed', 'held')",
                     batch.cancelled)
             if batch.events_cancelled:
-                await _cancel_events(conn, batch.events_cancelled)
-
-
-async def _owe_refunds(conn: asyncpg.Connection, where: str, ids: list[Any],
-                       reason: str) -> None:
-    """Turn the payments of confirmed bookings about to be cancelled into refunds owed: the
-    outbox rows the refunder settles (a `succeeded` one is a payment whose booking the actor
-    confirmed and the checkout has not marked captured yet)."""
-    await conn.execute(
-        "UPDATE payments p SET status = 'refunding', refund_reason = $2, updated_at = now()"
-        " FROM bookings b WHERE b.id = p.booking_id AND b.status = 'confirmed'"
-        f" AND p.status IN ('succeeded', 'captured') AND {where}", ids, reason)
-
-
-async def _cancel_events(conn: asyncpg.Connection, event_ids: list[EventId]) -> None:
-    """Cancel these events whole, after everything else the batch decided for them: every
-    confirmed booking refunded if paid, then void; waiting entries taken off; the list shut."""
-    await _owe_refunds(conn, "b.event_id = ANY($1::bigint[])", event_ids, "event_cancelled")
-    await conn.execute("UPDATE tickets SET voided_at = now()"
-                       " WHERE event_id = ANY($1::bigint[]) AND voided_at IS NULL", event_ids)
-    await conn.execute("UPDATE bookings SET status = 'cancelled', decided_at = now()"
-                       " WHERE event_id = ANY($1::bigint[]) AND status = 'confirmed'",
-                       event_ids)
-    await conn.execute("UPDATE waitlist_entries SET status = 'left', updated_at = now()"
-                       " WHERE event_id = ANY($1::bigint[]) AND status = 'waiting'", event_ids)
-    await conn.execute("UPDATE events SET cancelled_at = now(), waitlist = false"
-                       " WHERE id = ANY($1::bigint[])", event_ids)
+                await cancel_events(conn, batch.events_cancelled)
 
 
 async def _hold_times(conn: asyncpg.Connection, warnings: list[BookingId],

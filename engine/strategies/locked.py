@@ -7,7 +7,7 @@ import uuid
 
 import asyncpg
 
-from engine.errors import NotFound
+from engine.errors import EventCancelled, NotFound
 from engine.messages import Outcome
 from engine.storage.database import translate_db_errors
 from engine.strategies import BookingRequest, Pending
@@ -34,7 +34,7 @@ class LockedBooker:
             # The epoch bump fences a shard actor that may hold this event in memory.
             row = await conn.fetchrow(
                 "UPDATE events SET sold = sold + $2, owner_epoch = owner_epoch + 1"
-                " WHERE id = $1 AND sold + held + $2 <= capacity"
+                " WHERE id = $1 AND sold + held + $2 <= capacity AND cancelled_at IS NULL"
                 " AND (sale_starts_at IS NULL OR sale_starts_at <= $3)"
                 " RETURNING per_user_limit", req.event_id, req.quantity, self._clock())
             if row is None:
@@ -52,10 +52,12 @@ class LockedBooker:
                                 new_tickets(req.quantity))
 
     async def _why_not(self, conn: asyncpg.Connection, req: BookingRequest) -> str:
-        row = await conn.fetchrow("SELECT sale_starts_at FROM events WHERE id = $1",
-                                  req.event_id)
+        row = await conn.fetchrow("SELECT sale_starts_at, cancelled_at FROM events"
+                                  " WHERE id = $1", req.event_id)
         if row is None:
             raise NotFound(f"no event {req.event_id}")
+        if row["cancelled_at"] is not None:  # after this gateway's cached copy was read
+            return EventCancelled.code
         if row["sale_starts_at"] is not None and row["sale_starts_at"] > self._clock():
             return "not_on_sale"
         return "sold_out"

@@ -7,7 +7,7 @@ import uuid
 
 import asyncpg
 
-from engine.errors import NotFound
+from engine.errors import EventCancelled, NotFound
 from engine.messages import Outcome
 from engine.storage.database import translate_db_errors
 from engine.strategies import BookingRequest, Pending
@@ -32,12 +32,14 @@ class NaiveBooker:
             if replay is not None:
                 return replay
             event = await conn.fetchrow(
-                "SELECT capacity, sold, sale_starts_at, per_user_limit FROM events"
+                "SELECT capacity, sold, sale_starts_at, per_user_limit, cancelled_at FROM events"
                 " WHERE id = $1", req.event_id)
             if event is None:
                 raise NotFound(f"no event {req.event_id}")
             reason = None
-            if event["sale_starts_at"] is not None and event["sale_starts_at"] > self._clock():
+            if event["cancelled_at"] is not None:  # after this gateway's cached copy was read
+                reason = EventCancelled.code
+            elif event["sale_starts_at"] is not None and event["sale_starts_at"] > self._clock():
                 reason = "not_on_sale"
             elif event["capacity"] - event["sold"] < req.quantity:
                 reason = "sold_out"

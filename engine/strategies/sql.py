@@ -7,8 +7,9 @@ import asyncpg
 from engine.errors import CheckedIn, IdempotencyMismatch, NotCancellable, NotFound
 from engine.messages import Outcome, TicketInfo, void_tickets
 from engine.storage import bookings
+from engine.storage.cancellation import cancel_events
 from engine.strategies import BookingRequest
-from engine.types import BookingId, BookingStatus, UserId
+from engine.types import BookingId, BookingStatus, EventId, UserId
 
 
 async def claim_or_replay(conn: asyncpg.Connection, req: BookingRequest,
@@ -78,3 +79,36 @@ async def cancel_in_transaction(pool: asyncpg.Pool, user_id: UserId,
         return Outcome(booking_id, row["event_id"], user_id, BookingStatus.CANCELLED,
                        row["quantity"], None,
                        void_tickets(TicketInfo(t["id"], t["code"]) for t in tickets))
+
+
+async def cancel_event_in_transaction(pool: asyncpg.Pool, event_id: EventId) -> list[Outcome]:
+    """Cancel a whole event in one transaction, as its shard actor would: its open holds and
+    offers end (left by a queued run before the strategy was switched), every confirmed
+    booking goes void (a paid one's refund owed, in the payments outbox), the waiting list
+    closes, and no seat is sold or held any more. Returns the holds it ended, for their
+    buyers; nothing for an event cancelled already. `NotFound`, or `CheckedIn` for an event
+    under way (nothing changes then)."""
+    async with pool.acquire() as conn, conn.transaction():
+        # The row lock orders the cancel with the event's bookings (each takes it first); the
+        # epoch bump fences any shard actor holding the event in memory.
+        row = await conn.fetchrow(
+            "UPDATE events SET owner_epoch = owner_epoch + 1 WHERE id = $1"
+            " RETURNING cancelled_at IS NOT NULL AS cancelled, currency", event_id)
+        if row is None:
+            raise NotFound(f"no event {event_id}")
+        if row["cancelled"]:  # a retry: it is answered again, and nothing moves twice
+            return []
+        if await conn.fetchval("SELECT true FROM tickets WHERE event_id = $1"
+                               " AND checked_in_at IS NOT NULL LIMIT 1", event_id):
+            raise CheckedIn("a ticket of this event was checked in: it is under way")
+        holds = await conn.fetch(
+            "UPDATE bookings SET status = 'cancelled', decided_at = now()"
+            " WHERE event_id = $1 AND status = 'held'"
+            " RETURNING id, user_id, quantity, expires_at, amount_cents, offer,"
+            " extended_at IS NOT NULL AS extended", event_id)
+        await cancel_events(conn, [event_id])
+        await conn.execute("UPDATE events SET sold = 0, held = 0 WHERE id = $1", event_id)
+    return [Outcome(h["id"], event_id, h["user_id"], BookingStatus.CANCELLED, h["quantity"],
+                    None, expires_at=h["expires_at"], amount_cents=h["amount_cents"],
+                    currency=row["currency"], offer=h["offer"], extended=h["extended"])
+            for h in holds]

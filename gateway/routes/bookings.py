@@ -4,6 +4,7 @@ tickets and my bookings."""
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -23,11 +24,15 @@ from gateway.schemas import BookHeaders, BookingPath, BookInput, EventPath, PayI
 from gateway.validation import header_params, path_params, read_json
 
 
+def _instant(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
 def _refund_json(refund: Refund) -> dict[str, Any]:
     return {"status": refund.status, "amountCents": refund.amount_cents,
             "currency": refund.currency, "reason": refund.reason,
             "refundedAt": None if refund.refunded_at is None
-            else refund.refunded_at.isoformat().replace("+00:00", "Z")}
+            else _instant(refund.refunded_at)}
 
 
 def _refundable(result: Outcome | Pending) -> bool:
@@ -60,7 +65,9 @@ def booking_json(result: Outcome | Pending) -> dict[str, Any]:
     if result.reason:
         body["reason"] = result.reason
     if result.expires_at is not None and result.status is BookingStatus.HELD:
-        body["expiresAt"] = result.expires_at.isoformat().replace("+00:00", "Z")
+        body["expiresAt"] = _instant(result.expires_at)
+        if result.warn_at is not None:
+            body["warnAt"] = _instant(result.warn_at)
     if result.amount_cents is not None:
         body["amountCents"] = result.amount_cents
         body["currency"] = result.currency

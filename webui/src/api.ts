@@ -92,6 +92,9 @@ export interface Booking {
   tickets: BookingTicket[];
   /** `held`: when the hold ends unless paid. */
   expiresAt?: string;
+  /** `held`: when the engine warns that the end is near (a minute before it, or halfway
+   *  through a hold shorter than two minutes); more time is offered from then. */
+  warnAt?: string;
   /** A paid event's booking: its price, in the currency's minor unit. */
   amountCents?: number;
   currency?: string;
@@ -152,6 +155,8 @@ export interface MyBooking {
   tickets: BookingTicket[];
   /** `held`: when the hold ends unless paid. */
   expiresAt?: string;
+  /** `held`: when the engine warns that the end is near, as in `Booking`. */
+  warnAt?: string;
   /** A paid event's booking: its price, in the currency's minor unit. */
   amountCents?: number;
   currency?: string;

@@ -24,9 +24,6 @@ const TEST_CARDS = [
   { token: "tok_timeout", label: "Card whose answer is slow" },
 ] as const;
 
-/** How long before the deadline the buyer is offered more time (the engine warns then). */
-const WARN_MS = 60_000;
-
 /** Re-reads of a payment still processing, in case its push on the stream is lost. */
 const POLL_MS = 1500;
 
@@ -83,9 +80,10 @@ export function HoldPanel({ token, booking: given, updates, onSettled }: Props) 
     void paymentProvider().then((name) => alive.current && setProvider(name));
   }, []);
 
-  // A booking handed over without its deadline or price (an offer as the stream announced
-  // it) is read once; a list's entry and a Book answer carry both, so they are not.
-  const missing = booking.expiresAt === undefined || booking.amountCents === undefined;
+  // A booking handed over without its deadline, warning time or price (an offer as the
+  // stream announced it) is read once; a list's entry and a Book answer carry them all.
+  const missing = booking.expiresAt === undefined || booking.warnAt === undefined
+    || booking.amountCents === undefined;
   useEffect(() => {
     if (!missing) return;
     void api.booking(token, id).then((b) => alive.current && setBooking(b), () => undefined);
@@ -139,11 +137,14 @@ export function HoldPanel({ token, booking: given, updates, onSettled }: Props) 
     }
   }, [ranOut, open, token, id, settle]);
 
-  // A minute before the deadline (when the engine warns too) the buyer may ask, once, for
-  // more time (WCAG 2.2.1: timing adjustable).
+  // From the engine's warning time (`warnAt`: a minute before the deadline, or halfway
+  // through a shorter hold) the buyer may ask, once, for more time (WCAG 2.2.1: timing
+  // adjustable). The page follows the engine's rule rather than a rule of its own.
   const [extending, setExtending] = useState(false);
   const [extendError, setExtendError] = useState<string | null>(null);
-  const warned = left !== null && left > 0 && left <= WARN_MS && open;
+  const warnAt = booking.warnAt ? Date.parse(booking.warnAt) : null;
+  const warned = left !== null && left > 0 && warnAt !== null && now >= warnAt && open;
+  const lead = booking.expiresAt && warnAt !== null ? Date.parse(booking.expiresAt) - warnAt : 0;
   const extend = async () => {
     setExtending(true);
     setExtendError(null);
@@ -223,7 +224,8 @@ export function HoldPanel({ token, booking: given, updates, onSettled }: Props) 
         )}
         {warned && !booking.extended && (
           <Group gap="xs" role="alert" data-testid="hold-warning">
-            <Text size="sm">Less than a minute left.</Text>
+            <Text size="sm">{lead >= 60_000 ? "Less than a minute left."
+              : `Less than ${Math.round(lead / 1000)} seconds left.`}</Text>
             <Button size="xs" variant="light" loading={extending} onClick={() => void extend()}>
               Need more time?
             </Button>
