@@ -40,7 +40,9 @@ async def test_schemathesis_finds_no_server_error_and_no_schema_violation(
     (vendor,) = await bulk_accounts(db_pool, TokenIssuer(settings), 1, Role.VENDOR,
                                     tag=f"fuzz{os.getpid()}")
     env = {"DATABASE_URL": TEST_DATABASE_URL, "JWT_SECRET": settings.jwt_secret.reveal(),
-           "DATA_DIR": str(tmp_path / ".ticketwar"), **UNLIMITED}
+           "DATA_DIR": str(tmp_path / ".ticketwar"),
+           # Webhooks on, as deployed: the route is fuzzed behind its signature check.
+           "PAYMENT_WEBHOOK_SECRET": "fuzz-" + "w" * 40, **UNLIMITED}
     async with local_gateway("queued", env) as url:
         excluded = [arg for path in EXCLUDED for arg in ("--exclude-path", path)]
         proc = await asyncio.create_subprocess_exec(
