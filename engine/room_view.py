@@ -43,6 +43,8 @@ class Room:
     opened: bool = False
     closed: bool = False
     rate: float = 0.0
+    #: Closed by a sell-out with the event's waiting list open: closed entries may join it.
+    waitlist: bool = False
     entries: dict[QueueId, RoomEntry] = field(default_factory=dict)
     #: Each account's latest entry.
     latest: dict[UserId, QueueId] = field(default_factory=dict)
@@ -51,7 +53,7 @@ class Room:
         """Apply an update; the entries it changed, each as (before, after)."""
         self.version, self.head, self.waiting = update.version, update.head, update.waiting
         self.prequeued, self.opened, self.closed = update.prequeued, update.opened, update.closed
-        self.rate = update.rate
+        self.rate, self.waitlist = update.rate, update.waitlist
         changed = []
         for entry in update.entries:
             changed.append((self.entries.get(entry.queue_id), entry))

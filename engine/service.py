@@ -74,6 +74,11 @@ def queue_url(event_id: EventId) -> str:
     return f"/api/events/{event_id}/queue"
 
 
+def waitlist_url(event_id: EventId) -> str:
+    """Where a buyer joins an event's waiting list (offered to a sold-out room's line)."""
+    return f"/api/events/{event_id}/waitlist"
+
+
 class BookingService:
     """Book, cancel and read bookings with the strategy the settings name."""
 

@@ -228,6 +228,9 @@ class QueueEntry(Answer):
         "`waiting`: at the room's recent admission rate; null while unknown"))
     prequeued: int = optional(description="`prequeue`: how many are in the pre-queue")
     admission_expires_at: datetime = optional(description="`admitted`: the end of the window")
+    waitlist_url: str = optional(description=(
+        "`closed` by the sell-out, when the event keeps a waiting list: where to join it "
+        "(`POST`, seats that come back are offered to it in turn); never after a cancel"))
     refresh_after_seconds: int = Field(description=(
         "ask again no sooner (the stream pushes changes that matter)"))
 

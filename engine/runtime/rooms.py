@@ -170,10 +170,16 @@ class Rooms:
             self._tick(ledger, now)
             room, event_id = loaded.room, ledger.event_id
             dirty = self._dirty.pop(event_id, {})
+            offered = offers_waitlist(room, ledger)
+            if room.closed and offered != loaded.waitlist:
+                # Closed, or its list turned on or off since: the gateways must hear whether
+                # the closed entries may join the waiting list (said once per load at least).
+                self._moved.add(event_id)
             if dirty or event_id in self._moved:
                 self._moved.discard(event_id)
                 loaded.version += 1
-                change = update(event_id, loaded, now, dirty.values())
+                loaded.waitlist = offered
+                change = update(event_id, loaded, now, dirty.values(), waitlist=offered)
                 write.rooms.rooms[event_id] = (room.seed, room.opened, room.closed,
                                                loaded.version, room.head, change.rate)
                 for entry in dirty.values():
@@ -205,11 +211,17 @@ class Rooms:
         self._dirty.setdefault(event_id, {})[entry.queue_id] = entry
 
 
+def offers_waitlist(room: WaitingRoom, ledger: EventLedger) -> bool:
+    """Whether the room's closed entries are offered the event's waiting list: closed by the
+    sell-out (not by a cancel, where nothing is left to wait for) with the list open."""
+    return room.closed and ledger.waitlist_open and not ledger.cancelled
+
+
 def update(event_id: EventId, loaded: LoadedRoom, now: datetime,
-           entries: Iterable[Entry]) -> RoomUpdate:
+           entries: Iterable[Entry], *, waitlist: bool = False) -> RoomUpdate:
     """The broadcast of a room's change: its summary and the entries that changed."""
     room = loaded.room
     return RoomUpdate(event_id, loaded.version, room.head, room.waiting, room.prequeued,
                       room.opened, room.closed, room.admissions_per_second(now),
                       tuple(RoomEntry(e.queue_id, e.user_id, e.status.value, e.seq,
-                                      e.admission_expires_at) for e in entries))
+                                      e.admission_expires_at) for e in entries), waitlist)

@@ -79,6 +79,8 @@ class LoadedRoom:
 
     room: WaitingRoom
     version: int
+    #: What its last broadcast said of the waiting list (None: nothing since the load).
+    waitlist: bool | None = None
 
 
 def _config(row: asyncpg.Record, admit_factor: float) -> RoomConfig:
@@ -132,9 +134,13 @@ async def load_view(pool: asyncpg.Pool, event_id: EventId) -> RoomUpdate | None:
     """An event's room as stored, in the shape of a broadcast carrying every entry (None:
     nobody joined yet)."""
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
+        # The waiting list is offered as the actor decides it (`offers_waitlist`): closed
+        # by the sell-out, the list open, the event not cancelled.
         room = await conn.fetchrow(
-            "SELECT opened_at, closed_at, version, head, rate FROM queue_rooms"
-            " WHERE event_id = $1", event_id)
+            "SELECT q.opened_at, q.closed_at, q.version, q.head, q.rate,"
+            " q.closed_at IS NOT NULL AND e.waitlist AND e.cancelled_at IS NULL AS waitlist"
+            " FROM queue_rooms q JOIN events e ON e.id = q.event_id"
+            " WHERE q.event_id = $1", event_id)
         if room is None:
             return None
         rows = await conn.fetch(
@@ -146,7 +152,8 @@ async def load_view(pool: asyncpg.Pool, event_id: EventId) -> RoomUpdate | None:
     return RoomUpdate(event_id, room["version"], room["head"],
                       0 if closed else sum(e.status == "waiting" for e in entries),
                       sum(e.status == "prequeue" for e in entries),
-                      room["opened_at"] is not None, closed, room["rate"], entries)
+                      room["opened_at"] is not None, closed, room["rate"], entries,
+                      room["waitlist"])
 
 
 async def event_of(pool: asyncpg.Pool, queue_id: QueueId) -> EventId | None:

@@ -11,6 +11,7 @@ from aiohttp import web
 from engine.errors import rejection
 from engine.messages import Outcome, QueuePlace
 from engine.room_view import Room
+from engine.service import waitlist_url
 from engine.strategies import Pending
 from engine.types import BookingStatus
 from gateway.auth import require_user
@@ -35,8 +36,10 @@ def _iso(value: Any) -> str | None:
     return None if value is None else value.isoformat().replace("+00:00", "Z")
 
 
-def place_json(queue_id: Any, event_id: int, place: QueuePlace) -> dict[str, Any]:
-    """The API's waiting-room entry."""
+def place_json(queue_id: Any, event_id: int, place: QueuePlace, *,
+               waitlist: bool = False) -> dict[str, Any]:
+    """The API's waiting-room entry; a `closed` one of a room that offers the event's
+    waiting list says where to join it."""
     body: dict[str, Any] = {
         "queueId": str(queue_id), "eventId": event_id, "status": place.status,
         "position": place.position, "estimatedWaitSeconds": place.estimated_wait_seconds,
@@ -45,6 +48,8 @@ def place_json(queue_id: Any, event_id: int, place: QueuePlace) -> dict[str, Any
         body["prequeued"] = place.prequeued
     if place.admission_expires_at is not None:
         body["admissionExpiresAt"] = _iso(place.admission_expires_at)
+    if waitlist and place.status == "closed":
+        body["waitlistUrl"] = waitlist_url(event_id)
     return body
 
 
@@ -55,6 +60,12 @@ def room_place(room: Room, queue_id: Any) -> QueuePlace:
                       room.prequeued if entry.status == "prequeue" else None,
                       room.estimated_wait(entry),
                       entry.admission_expires_at if entry.status == "admitted" else None)
+
+
+def room_json(room: Room, queue_id: Any) -> dict[str, Any]:
+    """The API's entry of a room, from this gateway's copy (a GET's answer, a push)."""
+    return place_json(queue_id, room.event_id, room_place(room, queue_id),
+                      waitlist=room.waitlist)
 
 
 def _answer(result: Outcome | Pending) -> web.Response:
@@ -82,4 +93,4 @@ async def entry(request: web.Request) -> web.Response:
     principal = require_user(request)
     queue_id = path_params(request, QueuePath).queue_id
     room, _ = await request.app[service_key].queue_entry(principal.user_id, queue_id)
-    return json_response(place_json(queue_id, room.event_id, room_place(room, queue_id)))
+    return json_response(room_json(room, queue_id))

@@ -1,7 +1,7 @@
 """The waiting room in a real browser (issue 14): two buyers in the pre-queue, the sale
-opens, one is admitted and books, the other sees a place in line and then "Sold out" — all
-pushed on their streams, no reload, each state passing an accessibility scan. The server's
-actors run on the session's fake clock."""
+opens, one is admitted and books, the other sees a place in line and then "Sold out" with
+the waiting list to join — all pushed on their streams, no reload, each state passing an
+accessibility scan. The server's actors run on the session's fake clock."""
 
 from __future__ import annotations
 
@@ -58,6 +58,10 @@ async def test_two_in_the_prequeue_one_admitted_books_the_other_hears_sold_out(
     await expect(lucky.get_by_text("Booked!")).to_be_visible()
     await expect(other.get_by_role("alert").filter(has_text="Sold out")).to_be_visible()
     assert await _violations(other, "waiting-room-sold-out") == []
+    # The room closed on the sell-out: the one left in line is offered the waiting list.
+    await other.get_by_role("button", name="Join the waiting list").click()
+    await expect(other.get_by_test_id("waitlist-place")).to_have_text(
+        "You are first in line for 1 seat.")
     assert await db_pool.fetchval(
         "SELECT array_agg(status ORDER BY status) FROM queue_entries WHERE event_id = $1",
         event["id"]) == ["closed", "used"]

@@ -71,6 +71,8 @@ export interface QueueEntry {
   prequeued?: number;
   /** `admitted`: book before this. */
   admissionExpiresAt?: string;
+  /** `closed` by the sell-out, when the event keeps a waiting list: where to join it. */
+  waitlistUrl?: string;
   refreshAfterSeconds: number;
 }
 
