@@ -91,6 +91,7 @@ class WaitingRoom(Answer):
     admit_per_minute: int | None
     queue_opens_at: datetime | None
     admission_seconds: int
+    admit_factor: float = Field(description="admitted-but-unused buyers at most, per seat left")
 
 
 class Event(Answer):

@@ -83,9 +83,9 @@ class LoadedRoom:
     waitlist: bool | None = None
 
 
-def _config(row: asyncpg.Record, admit_factor: float) -> RoomConfig:
+def _config(row: asyncpg.Record) -> RoomConfig:
     return RoomConfig(row["sale_starts_at"], row["queue_opens_at"], row["admit_per_minute"],
-                      row["admission_seconds"], admit_factor)
+                      row["admission_seconds"], row["admit_factor"])
 
 
 def _entry(r: asyncpg.Record) -> Entry:
@@ -94,15 +94,15 @@ def _entry(r: asyncpg.Record) -> Entry:
 
 
 async def load_rooms(pool: asyncpg.Pool, ledgers: dict[EventId, EventLedger],
-                     new_seed: bytes | None = None, *, admit_factor: float = 2.0
-                     ) -> dict[EventId, LoadedRoom]:
+                     new_seed: bytes | None = None) -> dict[EventId, LoadedRoom]:
     """The rooms of these events that have one enabled, rebuilt from their rows (a room
     nobody joined yet gets a fresh seed, `new_seed` or random, written with its first
     change). One read each of settings, rooms and entries."""
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
         settings = await conn.fetch(
-            "SELECT id, sale_starts_at, queue_opens_at, admit_per_minute, admission_seconds"
-            " FROM events WHERE id = ANY($1::bigint[]) AND waiting_room", list(ledgers))
+            "SELECT id, sale_starts_at, queue_opens_at, admit_per_minute, admission_seconds,"
+            " admit_factor FROM events WHERE id = ANY($1::bigint[]) AND waiting_room",
+            list(ledgers))
         if not settings:
             return {}
         ids = [r["id"] for r in settings]
@@ -117,7 +117,7 @@ async def load_rooms(pool: asyncpg.Pool, ledgers: dict[EventId, EventLedger],
             entries[r["event_id"]].append(_entry(r))
     loaded = {}
     for row in settings:
-        config = _config(row, admit_factor)
+        config = _config(row)
         got = stored.get(row["id"])
         if got is None:
             room = WaitingRoom(config, new_seed or secrets.token_bytes(16))

@@ -52,6 +52,8 @@ export interface TicketEvent {
 export interface WaitingRoom {
   enabled: boolean;
   admitPerMinute: number | null;
+  /** Admitted-but-unused buyers at most, per seat left. */
+  admitFactor: number;
   queueOpensAt: string | null;
   admissionSeconds: number;
 }
