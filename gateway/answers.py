@@ -236,6 +236,23 @@ class QueueEntry(Answer):
         "ask again no sooner (the stream pushes changes that matter)"))
 
 
+class QueueView(Answer):
+    """An event's waiting room as its organizer watches it (from the gateway's copy)."""
+
+    event_id: int
+    opened: bool = Field(description="the sale has opened: the pre-queue took its places")
+    closed: bool = Field(description="sold out (no hold open) or cancelled: nobody waits")
+    prequeued: int = Field(description="in the pre-queue, before the opening")
+    waiting: int = Field(description="in line, not yet admitted")
+    admitted_unused: int = Field(description=(
+        "admitted buyers who have neither booked nor expired; never more than seats left "
+        "times `admitFactor`"))
+    admitted_last_minute: int = Field(description=(
+        "admissions given in the last 60 s, as this gateway heard them (counted from when it "
+        "first read the room, if that is later): the admission rate"))
+    seats_left: int = Field(description="neither sold nor held, as last broadcast")
+
+
 class MyTicket(Answer):
     """One of the caller's tickets."""
 
@@ -276,4 +293,5 @@ class Config(Answer):
 #: Every answer model, by the name the document gives its schema.
 ANSWERS: dict[str, type[Answer]] = {m.__name__: m for m in (
     Error, Rejection, User, Token, StreamTicket, Event, Ticket, Refund, Booking, MyTicket,
-    MyBooking, StaffMember, CheckIn, WaitlistEntry, Config, WaitingRoom, QueueEntry)}
+    MyBooking, StaffMember, CheckIn, WaitlistEntry, Config, WaitingRoom, QueueEntry,
+    QueueView)}

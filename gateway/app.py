@@ -270,6 +270,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow,
     app.router.add_post("/api/events/{event_id}/queue", limited(
         limited(queue.join, book_limit, "queue"), book_limit, "queue-address", KeyBy.ADDRESS))
     app.router.add_get("/api/queue/{queue_id}", limited(queue.entry, default, "read"))
+    app.router.add_get("/api/events/{event_id}/queue", limited(queue.watch, default, "read"))
     app.router.add_get("/api/config", limited(config.config, default, "read", KeyBy.ADDRESS))
     app[health_probe_key] = HealthProbe(settings.health_cache_seconds)
     app.router.add_get("/api/health", limited(health.health, default, "health", KeyBy.ADDRESS))

@@ -259,7 +259,7 @@ def test_the_room_travels_the_wire_intact() -> None:
     assert decode_outcomes(encode_outcomes([answer])) == [answer]
     change = RoomUpdate(4, 7, 2, 10, 0, True, False, 1.5, (
         RoomEntry(command.booking_id, 9, "admitted", 1, at),
-        RoomEntry(uuid.uuid4(), 8, "waiting", 2, None)), waitlist=True)
+        RoomEntry(uuid.uuid4(), 8, "waiting", 2, None)), waitlist=True, unused=1, admitted=3)
     assert decode_broadcast(encode_rooms([change])) == ([], [change])
     stock = [StockUpdate(4, 3)]
     assert decode_broadcast(encode_stock(stock)) == (stock, [])

@@ -224,4 +224,5 @@ def update(event_id: EventId, loaded: LoadedRoom, now: datetime,
     return RoomUpdate(event_id, loaded.version, room.head, room.waiting, room.prequeued,
                       room.opened, room.closed, room.admissions_per_second(now),
                       tuple(RoomEntry(e.queue_id, e.user_id, e.status.value, e.seq,
-                                      e.admission_expires_at) for e in entries), waitlist)
+                                      e.admission_expires_at) for e in entries), waitlist,
+                      room.unused, len(room.admission_order))

@@ -144,8 +144,8 @@ async def load_view(pool: asyncpg.Pool, event_id: EventId) -> RoomUpdate | None:
         if room is None:
             return None
         rows = await conn.fetch(
-            "SELECT id, user_id, status, seq, admission_expires_at FROM queue_entries"
-            " WHERE event_id = $1 ORDER BY join_no", event_id)
+            "SELECT id, user_id, status, seq, admission_expires_at, admit_no"
+            " FROM queue_entries WHERE event_id = $1 ORDER BY join_no", event_id)
     entries = tuple(RoomEntry(r["id"], r["user_id"], r["status"], r["seq"],
                               r["admission_expires_at"]) for r in rows)
     closed = room["closed_at"] is not None
@@ -153,7 +153,8 @@ async def load_view(pool: asyncpg.Pool, event_id: EventId) -> RoomUpdate | None:
                       0 if closed else sum(e.status == "waiting" for e in entries),
                       sum(e.status == "prequeue" for e in entries),
                       room["opened_at"] is not None, closed, room["rate"], entries,
-                      room["waitlist"])
+                      room["waitlist"], sum(e.status == "admitted" for e in entries),
+                      sum(r["admit_no"] is not None for r in rows))
 
 
 async def event_of(pool: asyncpg.Pool, queue_id: QueueId) -> EventId | None:

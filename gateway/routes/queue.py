@@ -1,6 +1,7 @@
-"""The waiting room: join (`POST /api/events/{id}/queue`) and an entry's place
-(`GET /api/queue/{queueId}`). Joins are decided by the event's actor; places are read from
-this gateway's copy of the room (engine/room_view.py), not the database."""
+"""The waiting room: join (`POST /api/events/{id}/queue`), an entry's place
+(`GET /api/queue/{queueId}`) and the organizer's view (`GET /api/events/{id}/queue`). Joins
+are decided by the event's actor; places and the view are read from this gateway's copy of
+the room (engine/room_view.py), not the database."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from aiohttp import web
 
 from engine.errors import rejection
 from engine.messages import Outcome, QueuePlace
-from engine.room_view import Room
+from engine.room_view import Room, RoomSummary
 from engine.service import waitlist_url
 from engine.strategies import Pending
 from engine.types import BookingStatus
@@ -86,6 +87,24 @@ async def join(request: web.Request) -> web.Response:
     principal = require_user(request)
     event_id = path_params(request, EventPath).event_id
     return _answer(await request.app[service_key].join_queue(principal.user_id, event_id))
+
+
+def summary_json(summary: RoomSummary) -> dict[str, Any]:
+    """The API's organizer view of a waiting room."""
+    return {"eventId": summary.event_id, "opened": summary.opened, "closed": summary.closed,
+            "prequeued": summary.prequeued, "waiting": summary.waiting,
+            "admittedUnused": summary.unused,
+            "admittedLastMinute": summary.admitted_last_minute,
+            "seatsLeft": summary.seats_left}
+
+
+async def watch(request: web.Request) -> web.Response:
+    """The event's waiting room as its vendor or an admin watches it: the line, the
+    admissions, the seats left (403 for others, 409 `no_waiting_room`)."""
+    principal = require_user(request)
+    event_id = path_params(request, EventPath).event_id
+    return json_response(summary_json(
+        await request.app[service_key].room_summary(principal, event_id)))
 
 
 async def entry(request: web.Request) -> web.Response:
