@@ -40,6 +40,9 @@ ROOM_TICK = uuid.UUID(int=1)
 #: The place a refused join answers with (never shown: the refusal is).
 _REFUSED = QueuePlace("rejected")
 
+#: A stored due moment within this of the room's own is left as it is.
+DUE_SLACK_SECONDS = 0.001
+
 
 class RoomStore(Protocol):
     """Where rooms are loaded from (`PgShardStore.rooms`)."""
@@ -175,18 +178,25 @@ class Rooms:
                 # Closed, or its list turned on or off since: the gateways must hear whether
                 # the closed entries may join the waiting list (said once per load at least).
                 self._moved.add(event_id)
+            due = room.next_due(now)
             if dirty or event_id in self._moved:
                 self._moved.discard(event_id)
                 loaded.version += 1
                 loaded.waitlist = offered
                 change = update(event_id, loaded, now, dirty.values(), waitlist=offered)
                 write.rooms.rooms[event_id] = (room.seed, room.opened, room.closed,
-                                               loaded.version, room.head, change.rate)
+                                               loaded.version, room.head, change.rate, due)
                 for entry in dirty.values():
                     write.rooms.entry(event_id, entry)
                 write.touch(ledger)
                 write.rooms.updates.append(change)
-            due = room.next_due(now)
+                loaded.due = due
+            elif due_moved(loaded.due, due):
+                # Nothing a gateway needs to hear (a tick that found no token, a reload), yet
+                # the sweep must read when the room is next due, not a moment long past.
+                write.rooms.dues[event_id] = due
+                write.touch(ledger)
+                loaded.due = due
             if due is not None and self._armed.get(event_id) != due:
                 self._armed[event_id] = due
                 self._arm(event_id, due)
@@ -209,6 +219,15 @@ class Rooms:
 
     def _changed(self, event_id: EventId, entry: Entry) -> None:
         self._dirty.setdefault(event_id, {})[entry.queue_id] = entry
+
+
+def due_moved(stored: datetime | None, due: datetime | None) -> bool:
+    """Whether the room's next due moment moved from the one stored (by more than the float
+    arithmetic of the admission pace wobbles: a token's time, recomputed, may differ by a
+    microsecond)."""
+    if stored is None or due is None:
+        return stored is not due
+    return abs((due - stored).total_seconds()) > DUE_SLACK_SECONDS
 
 
 def offers_waitlist(room: WaitingRoom, ledger: EventLedger) -> bool:

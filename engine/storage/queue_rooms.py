@@ -25,11 +25,13 @@ class RoomWrite:
     """What one batch changed in waiting rooms, written after its bookings, and the
     broadcasts to send once it is committed."""
 
-    #: event -> (seed, opened, closed, version, head, admissions per second)
-    rooms: dict[EventId, tuple[bytes, bool, bool, int, int, float]] = field(
+    #: event -> (seed, opened, closed, version, head, admissions per second, next due)
+    rooms: dict[EventId, tuple[bytes, bool, bool, int, int, float, datetime | None]] = field(
         default_factory=dict)
     #: Entries as the batch left them, by id (the last change wins).
     entries: dict[QueueId, EntryRow] = field(default_factory=dict)
+    #: Rooms whose next due moment alone moved (nothing broadcast): event -> due.
+    dues: dict[EventId, datetime | None] = field(default_factory=dict)
     updates: list[RoomUpdate] = field(default_factory=list)
 
     def entry(self, event_id: EventId, e: Entry) -> None:
@@ -39,7 +41,7 @@ class RoomWrite:
                                     e.admission_expires_at)
 
     def __bool__(self) -> bool:
-        return bool(self.rooms or self.entries)
+        return bool(self.rooms or self.entries or self.dues)
 
 
 async def write_rooms(conn: asyncpg.Connection, write: RoomWrite) -> None:
@@ -50,15 +52,22 @@ async def write_rooms(conn: asyncpg.Connection, write: RoomWrite) -> None:
         columns = zip(*(write.rooms[i] for i in ids), strict=True)
         await conn.execute(
             "INSERT INTO queue_rooms (event_id, seed, opened_at, closed_at, version, head,"
-            " rate) SELECT d.id, d.seed, CASE WHEN d.opened THEN now() END,"
-            " CASE WHEN d.closed THEN now() END, d.version, d.head, d.rate"
+            " rate, due_at) SELECT d.id, d.seed, CASE WHEN d.opened THEN now() END,"
+            " CASE WHEN d.closed THEN now() END, d.version, d.head, d.rate, d.due"
             " FROM unnest($1::bigint[], $2::bytea[], $3::bool[], $4::bool[], $5::bigint[],"
-            " $6::bigint[], $7::float8[]) AS d(id, seed, opened, closed, version, head, rate)"
+            " $6::bigint[], $7::float8[], $8::timestamptz[])"
+            " AS d(id, seed, opened, closed, version, head, rate, due)"
             " ON CONFLICT (event_id) DO UPDATE SET"
             " opened_at = coalesce(queue_rooms.opened_at, EXCLUDED.opened_at),"
             " closed_at = coalesce(queue_rooms.closed_at, EXCLUDED.closed_at),"
             " version = EXCLUDED.version, head = EXCLUDED.head, rate = EXCLUDED.rate,"
-            " updated_at = now()", ids, *columns)
+            " due_at = EXCLUDED.due_at, updated_at = now()", ids, *columns)
+    if write.dues:
+        # Only the due moment: the rest of the row is what the gateways last heard.
+        await conn.execute(
+            "UPDATE queue_rooms q SET due_at = d.due FROM unnest($1::bigint[],"
+            " $2::timestamptz[]) AS d(id, due) WHERE q.event_id = d.id",
+            list(write.dues), list(write.dues.values()))
     if write.entries:
         rows = sorted(write.entries.values(), key=lambda r: (r[1], r[3]))
         await conn.execute(
@@ -81,6 +90,8 @@ class LoadedRoom:
     version: int
     #: What its last broadcast said of the waiting list (None: nothing since the load).
     waitlist: bool | None = None
+    #: Its next due moment as stored (`queue_rooms.due_at`: what the sweep reads).
+    due: datetime | None = None
 
 
 def _config(row: asyncpg.Record) -> RoomConfig:
@@ -107,7 +118,7 @@ async def load_rooms(pool: asyncpg.Pool, ledgers: dict[EventId, EventLedger],
             return {}
         ids = [r["id"] for r in settings]
         stored = {r["event_id"]: r for r in await conn.fetch(
-            "SELECT event_id, seed, opened_at, closed_at, version FROM queue_rooms"
+            "SELECT event_id, seed, opened_at, closed_at, version, due_at FROM queue_rooms"
             " WHERE event_id = ANY($1::bigint[])", ids)}
         entries: dict[EventId, list[Entry]] = {i: [] for i in ids}
         for r in await conn.fetch(
@@ -126,7 +137,7 @@ async def load_rooms(pool: asyncpg.Pool, ledgers: dict[EventId, EventLedger],
         room = restore(config, bytes(got["seed"]), entries[row["id"]],
                        opened=got["opened_at"] is not None,
                        closed=got["closed_at"] is not None)
-        loaded[row["id"]] = LoadedRoom(room, got["version"])
+        loaded[row["id"]] = LoadedRoom(room, got["version"], due=got["due_at"])
     return loaded
 
 
