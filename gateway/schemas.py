@@ -113,7 +113,7 @@ Waitlist = Annotated[bool, Field(description=(
 #: Bounds and default of an admission's window, and the highest admission rate, per minute.
 MIN_ADMISSION_SECONDS, MAX_ADMISSION_SECONDS, DEFAULT_ADMISSION_SECONDS = 30, 3600, 300
 MAX_ADMIT_PER_MINUTE = 1_000_000
-#: Bounds and default of the admitted-but-unused buyers per seat left (migration 0017).
+#: Bounds and default of the admitted-but-unused buyers per seat left (migration 0018).
 MIN_ADMIT_FACTOR, MAX_ADMIT_FACTOR, DEFAULT_ADMIT_FACTOR = 1.0, 10.0, 2.0
 
 
