@@ -492,6 +492,13 @@ class RoomUpdate:
     #: Admissions per second the estimates use.
     rate: float
     entries: tuple[RoomEntry, ...] = ()
+    #: Closed by a sell-out on an event whose waiting list is open: its closed entries are
+    #: offered that list (never after a cancel, nor with the list turned off).
+    waitlist: bool = False
+    #: Admitted buyers who have neither booked nor expired, and admissions given so far
+    #: (the organizer's view: a gateway derives the admission rate from the latter's rise).
+    unused: int = 0
+    admitted: int = 0
 
 
 def encode_rooms(updates: list[RoomUpdate]) -> bytes:
@@ -499,6 +506,7 @@ def encode_rooms(updates: list[RoomUpdate]) -> bytes:
     return orjson.dumps({"v": WIRE_VERSION, "type": "rooms", "items": [
         {"eventId": u.event_id, "version": u.version, "head": u.head, "waiting": u.waiting,
          "prequeued": u.prequeued, "opened": u.opened, "closed": u.closed, "rate": u.rate,
+         "waitlist": u.waitlist, "unused": u.unused, "admitted": u.admitted,
          "entries": [[str(e.queue_id), e.user_id, e.status, e.seq,
                       _when(e.admission_expires_at)] for e in u.entries]}
         for u in updates]})
@@ -511,7 +519,9 @@ def decode_rooms(data: dict[str, Any]) -> list[RoomUpdate]:
                        bool(u["closed"]), float(u["rate"]), tuple(
                            RoomEntry(uuid.UUID(q), int(user), str(status), seq,
                                      None if at is None else datetime.fromisoformat(at))
-                           for q, user, status, seq, at in u["entries"]))
+                           for q, user, status, seq, at in u["entries"]),
+                       bool(u.get("waitlist", False)), int(u.get("unused", 0)),
+                       int(u.get("admitted", 0)))
             for u in data["items"]]
 
 

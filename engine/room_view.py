@@ -10,6 +10,10 @@ A link to the broker that dropped (broadcasts missed) forgets every room.
 The copy is a hint in the strict direction only where it says "admitted": the actor checks
 every booking again, so a stale copy can refuse an admitted buyer for a moment (who retries),
 never let a buyer without an admission buy.
+
+It also answers the organizer's view of a room: its counts as broadcast, and the admissions
+of the last minute, from the rise of the admissions given between the broadcasts this
+gateway heard (an admission is always a change, so a minute with no broadcast had none).
 """
 
 from __future__ import annotations
@@ -17,18 +21,38 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from engine.messages import RoomEntry, RoomUpdate
-from engine.types import EventId, UserId
+from engine.types import Clock, EventId, UserId, utcnow
 from engine.waiting_room import QueueId
 
 log = logging.getLogger(__name__)
 
 #: An entry that may still move: the account's active one.
 ACTIVE = frozenset({"prequeue", "waiting", "admitted"})
+
+#: The window of the admission rate the organizer is shown.
+RATE_WINDOW = timedelta(seconds=60)
+
+
+@dataclass(frozen=True, slots=True)
+class RoomSummary:
+    """What an event's organizer is shown of its waiting room, live."""
+
+    event_id: EventId
+    opened: bool
+    closed: bool
+    prequeued: int
+    waiting: int
+    #: Admitted buyers who have neither booked nor expired.
+    unused: int
+    #: Admissions given in the last `RATE_WINDOW` (since this gateway read the room, if later).
+    admitted_last_minute: int
+    seats_left: int
 
 
 @dataclass(slots=True)
@@ -43,15 +67,27 @@ class Room:
     opened: bool = False
     closed: bool = False
     rate: float = 0.0
+    #: Closed by a sell-out with the event's waiting list open: closed entries may join it.
+    waitlist: bool = False
+    #: Admitted-but-unused buyers, and admissions given so far.
+    unused: int = 0
+    admitted: int = 0
+    #: (when heard, `admitted` then), oldest first: one at most from before the window.
+    heard: deque[tuple[datetime, int]] = field(default_factory=deque)
     entries: dict[QueueId, RoomEntry] = field(default_factory=dict)
     #: Each account's latest entry.
     latest: dict[UserId, QueueId] = field(default_factory=dict)
 
-    def merge(self, update: RoomUpdate) -> list[tuple[RoomEntry | None, RoomEntry]]:
-        """Apply an update; the entries it changed, each as (before, after)."""
+    def merge(self, update: RoomUpdate, now: datetime
+              ) -> list[tuple[RoomEntry | None, RoomEntry]]:
+        """Apply an update heard at `now`; the entries it changed, each as (before, after)."""
         self.version, self.head, self.waiting = update.version, update.head, update.waiting
         self.prequeued, self.opened, self.closed = update.prequeued, update.opened, update.closed
-        self.rate = update.rate
+        self.rate, self.waitlist = update.rate, update.waitlist
+        self.unused, self.admitted = update.unused, update.admitted
+        if not self.heard or self.heard[-1][1] != update.admitted:
+            self.heard.append((now, update.admitted))
+        self._prune(now)
         changed = []
         for entry in update.entries:
             changed.append((self.entries.get(entry.queue_id), entry))
@@ -61,6 +97,22 @@ class Room:
             if entry.status in ACTIVE or entry.user_id not in self.latest:
                 self.latest[entry.user_id] = entry.queue_id
         return changed
+
+    def admitted_within(self, now: datetime, window: timedelta = RATE_WINDOW) -> int:
+        """Admissions given in the `window` before `now`, as this gateway heard them (those
+        since it read the room, if it read it later)."""
+        self._prune(now, window)
+        return self.admitted - self.heard[0][1] if self.heard else 0
+
+    def summary(self, now: datetime, seats_left: int) -> RoomSummary:
+        """The organizer's view of the room at `now`, with the event's seats left."""
+        return RoomSummary(self.event_id, self.opened, self.closed, self.prequeued,
+                           self.waiting, self.unused, self.admitted_within(now), seats_left)
+
+    def _prune(self, now: datetime, window: timedelta = RATE_WINDOW) -> None:
+        # Keep the last count heard before the window: the rise is measured from it.
+        while len(self.heard) > 1 and self.heard[1][0] <= now - window:
+            self.heard.popleft()
 
     def position(self, entry: RoomEntry) -> int | None:
         """1 for the next to be admitted; None unless waiting in the line."""
@@ -100,8 +152,9 @@ Listener = Callable[[Room, RoomEntry | None, RoomEntry], None]
 class RoomView:
     """The rooms of this gateway; see the module docstring."""
 
-    def __init__(self, load: Loader) -> None:
+    def __init__(self, load: Loader, clock: Clock = utcnow) -> None:
         self._load = load
+        self._clock = clock
         self._rooms: dict[EventId, Room] = {}
         self._loads: dict[EventId, asyncio.Task[Room]] = {}
         self._early: dict[EventId, list[RoomUpdate]] = {}
@@ -146,6 +199,7 @@ class RoomView:
         finally:
             early = self._early.pop(event_id)
         room = Room(event_id)
+        room.heard.append((self._clock(), 0 if stored is None else stored.admitted))
         if stored is not None:
             self._apply_to(room, stored, quiet=True)
         self._rooms[event_id] = room
@@ -172,7 +226,7 @@ class RoomView:
             self._apply_to(room, update, quiet=False)
 
     def _apply_to(self, room: Room, update: RoomUpdate, *, quiet: bool) -> None:
-        for before, after in room.merge(update):
+        for before, after in room.merge(update, self._clock()):
             self._by_queue[after.queue_id] = room.event_id
             if not quiet:
                 for listener in self._listeners:

@@ -50,7 +50,7 @@ from engine.messages import (
 )
 from engine.notifications import Notifications
 from engine.process_share import share, sharing_processes
-from engine.room_view import Room, RoomView
+from engine.room_view import Room, RoomSummary, RoomView
 from engine.settings import Settings
 from engine.storage import bookings, queue_rooms
 from engine.storage.database import translate_db_errors
@@ -72,6 +72,11 @@ _ADMISSION_ERRORS: dict[str, type[AdmissionRequired]] = {
 def queue_url(event_id: EventId) -> str:
     """Where a buyer joins an event's waiting room."""
     return f"/api/events/{event_id}/queue"
+
+
+def waitlist_url(event_id: EventId) -> str:
+    """Where a buyer joins an event's waiting list (offered to a sold-out room's line)."""
+    return f"/api/events/{event_id}/waitlist"
 
 
 class BookingService:
@@ -96,7 +101,7 @@ class BookingService:
         self._clock = clock
         self.booker = self._make_booker(pool, transport, clock)
         #: The waiting rooms as this gateway last heard; the app factory feeds it.
-        self.rooms = RoomView(self._read_room)
+        self.rooms = RoomView(self._read_room, clock)
 
     async def stop(self) -> None:
         """Stop the strategy's background work (shutdown)."""
@@ -224,6 +229,22 @@ class BookingService:
         with self._admission.admitted():
             outcome = await self.booker.waitlist(command)
         return outcome or Pending(command.booking_id, event_id, 0)
+
+    async def room_summary(self, principal: Principal, event_id: EventId) -> RoomSummary:
+        """An event's waiting room as its vendor or an admin watches it (`Forbidden` for
+        everyone else, `NoWaitingRoom` without one): from this gateway's copy of the room,
+        read once, and its stock view — no database read per look."""
+        event = await self.event(event_id)
+        if not organizes(principal, event):
+            raise Forbidden("only the event's vendor or an admin may watch its waiting room")
+        if not event.waiting_room:
+            raise NoWaitingRoom("this event has no waiting room")
+        if not isinstance(self.booker, QueuedBooker):
+            raise WaitingRoomNeedsQueued(
+                f"waiting rooms need the queued strategy, not {self.strategy}")
+        room = await self.rooms.room(event_id)
+        left = self.stock.get(event_id)
+        return room.summary(self._clock(), event.available if left is None else left)
 
     async def queue_entry(self, user_id: UserId, queue_id: uuid.UUID
                           ) -> tuple[Room, RoomEntry]:

@@ -73,7 +73,8 @@ class RoomConfig:
     queue_opens_at: datetime | None = None
     admit_per_minute: int | None = None
     admission_seconds: int = 300
-    #: Admitted-but-unused buyers at most, per seat left.
+    #: Admitted-but-unused buyers at most, per seat left (`waitingRoom.admitFactor`, 1 to 10:
+    #: below 1 the last seat would never be offered).
     admit_factor: float = 2.0
 
 

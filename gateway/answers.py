@@ -91,6 +91,7 @@ class WaitingRoom(Answer):
     admit_per_minute: int | None
     queue_opens_at: datetime | None
     admission_seconds: int
+    admit_factor: float = Field(description="admitted-but-unused buyers at most, per seat left")
 
 
 class Event(Answer):
@@ -232,8 +233,28 @@ class QueueEntry(Answer):
         "`waiting`: at the room's recent admission rate; null while unknown"))
     prequeued: int = optional(description="`prequeue`: how many are in the pre-queue")
     admission_expires_at: datetime = optional(description="`admitted`: the end of the window")
+    waitlist_url: str = optional(description=(
+        "`closed` by the sell-out, when the event keeps a waiting list: where to join it "
+        "(`POST`, seats that come back are offered to it in turn); never after a cancel"))
     refresh_after_seconds: int = Field(description=(
         "ask again no sooner (the stream pushes changes that matter)"))
+
+
+class QueueView(Answer):
+    """An event's waiting room as its organizer watches it (from the gateway's copy)."""
+
+    event_id: int
+    opened: bool = Field(description="the sale has opened: the pre-queue took its places")
+    closed: bool = Field(description="sold out (no hold open) or cancelled: nobody waits")
+    prequeued: int = Field(description="in the pre-queue, before the opening")
+    waiting: int = Field(description="in line, not yet admitted")
+    admitted_unused: int = Field(description=(
+        "admitted buyers who have neither booked nor expired; never more than seats left "
+        "times `admitFactor`"))
+    admitted_last_minute: int = Field(description=(
+        "admissions given in the last 60 s, as this gateway heard them (counted from when it "
+        "first read the room, if that is later): the admission rate"))
+    seats_left: int = Field(description="neither sold nor held, as last broadcast")
 
 
 class MyTicket(Answer):
@@ -293,4 +314,4 @@ class WebhookReceipt(Answer):
 ANSWERS: dict[str, type[Answer]] = {m.__name__: m for m in (
     Error, Rejection, User, Token, StreamTicket, Event, Ticket, Refund, Booking, MyTicket,
     MyBooking, StaffMember, CheckIn, WaitlistEntry, Config, WaitingRoom, QueueEntry,
-    WebhookReceipt)}
+    WebhookReceipt, QueueView)}

@@ -283,6 +283,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow,
     # Signed by the provider, not signed in: counted per address, like other anonymous calls.
     app.router.add_post("/api/payments/webhook",
                         limited(webhooks.webhook, default, "webhook", KeyBy.ADDRESS))
+    app.router.add_get("/api/events/{event_id}/queue", limited(queue.watch, default, "read"))
     app.router.add_get("/api/config", limited(config.config, default, "read", KeyBy.ADDRESS))
     app[health_probe_key] = HealthProbe(settings.health_cache_seconds)
     app.router.add_get("/api/health", limited(health.health, default, "health", KeyBy.ADDRESS))

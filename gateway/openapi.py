@@ -270,7 +270,17 @@ _PATHS: dict[str, Any] = {
             "409": _answer("queue_not_open (before `queueOpensAt`) / queue_closed (sold out) "
                            "/ no_waiting_room / waiting_room_needs_queued", _ref("Rejection")),
             "429": _answer("rate limited (joins count per address)", _ref("Error"), _RETRY),
-            "503": _answer("broker or database unavailable", _ref("Error"), _RETRY)}}},
+            "503": _answer("broker or database unavailable", _ref("Error"), _RETRY)}},
+        "get": {
+            "summary": "The event's waiting room as its vendor or an ADMIN watches it, live: "
+                       "the pre-queue and the line, admitted-but-unused buyers, admissions "
+                       "in the last minute, seats left (from the gateway's memory)",
+            "security": _AUTH, "parameters": _EVENT_ID,
+            "responses": {
+                "200": _answer("the room now", _ref("QueueView")), "401": _ERROR,
+                "403": _ERROR, "404": _answer("no such event", _ref("Rejection")),
+                "409": _answer("no_waiting_room / waiting_room_needs_queued",
+                               _ref("Rejection"))}}},
     "/api/queue/{queue_id}": {"get": {
         "summary": "A waiting-room entry (its owner only): status, position, estimated wait; "
                    "poll no faster than `refreshAfterSeconds`",

@@ -20,7 +20,7 @@ from engine.messages import RoomEntry, RoomUpdate
 from engine.room_view import Room, RoomView
 from engine.types import Clock
 from engine.waiting_room import QueueId
-from gateway.routes.queue import place_json, room_place
+from gateway.routes.queue import room_json
 from gateway.stream import StreamHub
 
 #: At most one position update per buyer per this many seconds.
@@ -76,5 +76,4 @@ class QueueFeed:
         position = room.position(entry)
         if position is not None:
             self._pushed[entry.queue_id] = (band(position), self._clock().timestamp())
-        body = place_json(entry.queue_id, room.event_id, room_place(room, entry.queue_id))
-        self._hub.to_user(entry.user_id, "queue", body)
+        self._hub.to_user(entry.user_id, "queue", room_json(room, entry.queue_id))

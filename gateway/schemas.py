@@ -113,6 +113,8 @@ Waitlist = Annotated[bool, Field(description=(
 #: Bounds and default of an admission's window, and the highest admission rate, per minute.
 MIN_ADMISSION_SECONDS, MAX_ADMISSION_SECONDS, DEFAULT_ADMISSION_SECONDS = 30, 3600, 300
 MAX_ADMIT_PER_MINUTE = 1_000_000
+#: Bounds and default of the admitted-but-unused buyers per seat left (migration 0018).
+MIN_ADMIT_FACTOR, MAX_ADMIT_FACTOR, DEFAULT_ADMIT_FACTOR = 1.0, 10.0, 2.0
 
 
 class WaitingRoomInput(Body):
@@ -122,8 +124,8 @@ class WaitingRoomInput(Body):
         "buyers must queue and be admitted before they may book"))]
     admit_per_minute: Annotated[int, Field(ge=1, le=MAX_ADMIT_PER_MINUTE, description=(
         "admissions per minute at most; left out, the room admits as fast as bookings are "
-        "decided, never more admitted-but-unused buyers than seats left times a small "
-        "factor")), BeforeValidator(integral)] | None = None
+        "decided, never more admitted-but-unused buyers than seats left times "
+        "`admitFactor`")), BeforeValidator(integral)] | None = None
     queue_opens_at: Annotated[When, Field(description=(
         "when joining opens (`queue_not_open` before); joins before `saleStartsAt` form "
         "the pre-queue, shuffled at the opening; not after `saleStartsAt`"))] | None = None
@@ -131,6 +133,12 @@ class WaitingRoomInput(Body):
         ge=MIN_ADMISSION_SECONDS, le=MAX_ADMISSION_SECONDS,
         description="how long an admitted buyer may book"),
         BeforeValidator(integral)] = DEFAULT_ADMISSION_SECONDS
+    admit_factor: Annotated[float, Field(
+        ge=MIN_ADMIT_FACTOR, le=MAX_ADMIT_FACTOR, allow_inf_nan=False, description=(
+            "admitted-but-unused buyers at most, per seat left: higher keeps a sale busy "
+            "when many admitted buyers never book, lower sends fewer to a sell-out they "
+            "will miss; at least 1, so the last seats are always offered"))
+    ] = DEFAULT_ADMIT_FACTOR
 
 
 RoomField = Annotated[WaitingRoomInput, Refusal(InvalidWaitingRoom), Field(description=(

@@ -207,6 +207,25 @@ async def test_admit_per_minute_paces_admissions_on_the_actors_clock(
     assert await _admitted(api, event_id) == users[:3]  # no pre-queue: first in, first out
 
 
+async def test_the_events_admit_factor_bounds_the_admitted_but_unused(
+        api: Api, clock: FakeClock) -> None:
+    tight = await _room_event(api, clock, seats=4, opens_in=0, admitFactor=1)
+    loose = await _room_event(api, clock, seats=4, opens_in=0, admitFactor=2.5)
+    default = await _room_event(api, clock, seats=4, opens_in=0)
+    users = await _users(api, 12)
+    async with ShardActor(0, PgShardStore(api.pool), RoomOutlet(), clock=clock.now,
+                          sleeper=clock.sleep) as actor:
+        actor.submit(_env(*(QueueCommand(uuid.uuid4(), e, u, "t")
+                            for e in (tight, loose, default) for u in users)))
+        await actor.drain()
+        # 4 seats left: x1, x2.5 and the default x2 admitted-but-unused at most.
+        assert [len(await _admitted(api, e)) for e in (tight, loose, default)] == [4, 10, 8]
+        actor.submit(_env(_book(tight, (await _admitted(api, tight))[0])))
+        await actor.drain()
+        # One seat sold, its admission used: 3 seats left x1, and 3 still unused.
+        assert len(await _admitted(api, tight)) == 4
+
+
 async def test_an_event_without_a_room_books_as_ever_and_refuses_joins(api: Api) -> None:
     event_id = int((await api.event(totalTickets=3))["id"])
     user, = await _users(api, 1)
@@ -240,7 +259,7 @@ def test_the_room_travels_the_wire_intact() -> None:
     assert decode_outcomes(encode_outcomes([answer])) == [answer]
     change = RoomUpdate(4, 7, 2, 10, 0, True, False, 1.5, (
         RoomEntry(command.booking_id, 9, "admitted", 1, at),
-        RoomEntry(uuid.uuid4(), 8, "waiting", 2, None)))
+        RoomEntry(uuid.uuid4(), 8, "waiting", 2, None)), waitlist=True, unused=1, admitted=3)
     assert decode_broadcast(encode_rooms([change])) == ([], [change])
     stock = [StockUpdate(4, 3)]
     assert decode_broadcast(encode_stock(stock)) == (stock, [])

@@ -211,3 +211,60 @@ async def test_a_gateway_started_later_reads_the_room_once_and_answers_alike(
     assert (await later.book(buyers[0], event["id"])).status == 201
     await later.drain()
     assert (await _place(later, buyers[0], joined[0].body["queueId"]))["status"] == "used"
+
+
+@pytest.mark.both_transports
+async def test_closed_entries_are_offered_the_waiting_list(
+        make_api: Any, clock: FakeClock) -> None:
+    api: Api = await make_api()
+    vendor = await api.account(Role.VENDOR)
+    event, no_list, called_off = [
+        await api.event(vendor, totalTickets=1, saleStartsAt=clock.now().isoformat(),
+                        waitlist=waitlist, waitingRoom={"enabled": True})
+        for waitlist in (True, False, True)]
+    buyers = await api.accounts(3)
+    joined = {e["id"]: [(await _join(api, b, e["id"])).body for b in buyers]
+              for e in (event, no_list, called_off)}
+    await api.drain()  # 1 seat x 2: the first two admitted, the third waits
+
+    ticket = (await api.call("POST", "/api/stream/ticket", buyers[2])).body["ticket"]
+    async with api.client.get(f"/api/stream?ticket={ticket}") as stream:
+        assert (await stream.content.readline()).startswith(b"retry:")
+        for e in (event, no_list):
+            assert (await api.book(buyers[0], e["id"])).status == 201  # sold out: closed
+        assert (await api.call("POST", f"/api/events/{called_off['id']}/cancel",
+                               vendor)).status == 200
+        await api.drain()
+        pushed: dict[int, dict[str, Any]] = {}
+        async with asyncio.timeout(5):  # its places may come first: until all three closed
+            while [pushed.get(e["id"], {}).get("status") for e in (event, no_list, called_off)
+                   ] != ["closed"] * 3:
+                got, = await _queue_events(stream, 1)
+                pushed[got["eventId"]] = got
+    url = f"/api/events/{event['id']}/waitlist"
+    # Sold out with no hold open: the one left in line is told where the waiting list is,
+    # on the stream and when it asks; not for an event without a list, nor a cancelled one.
+    assert (pushed[event["id"]]["status"], pushed[event["id"]]["waitlistUrl"]) == (
+        "closed", url)
+    for e in (no_list, called_off):
+        assert pushed[e["id"]]["status"] == "closed" and "waitlistUrl" not in pushed[e["id"]]
+    later: Api = await make_api()  # a gateway that reads the room whole answers alike
+    for gateway in (api, later):
+        closed = await _place(gateway, buyers[2], joined[event["id"]][2]["queueId"])
+        assert (closed["status"], closed["waitlistUrl"]) == ("closed", url)
+        admitted = await _place(gateway, buyers[1], joined[event["id"]][1]["queueId"])
+        assert admitted["status"] == "admitted" and "waitlistUrl" not in admitted
+        for e in (no_list, called_off):
+            assert "waitlistUrl" not in await _place(gateway, buyers[2],
+                                                     joined[e["id"]][2]["queueId"])
+    # The organizer turns the list off, then on again: the line hears each (the actor says
+    # it again after the reload an edit causes).
+    for waitlist in (False, True):
+        edit = await api.call("PATCH", f"/api/events/{event['id']}", vendor,
+                              json={"waitlist": waitlist})
+        assert edit.status == 200, edit.body
+        await api.drain()
+        place = await _place(api, buyers[2], joined[event["id"]][2]["queueId"])
+        assert place.get("waitlistUrl") == (url if waitlist else None)
+    wait = await api.call("POST", url, buyers[2], json={"quantity": 1})
+    assert (wait.status, wait.body["status"], wait.body["position"]) == (201, "waiting", 1)

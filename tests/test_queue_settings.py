@@ -14,18 +14,21 @@ from tests.helpers import Api
 async def test_the_room_is_off_by_default_and_set_as_a_whole(api: Api) -> None:
     event = await api.event()
     assert event["waitingRoom"] == {"enabled": False, "admitPerMinute": None,
-                                    "queueOpensAt": None, "admissionSeconds": 300}
+                                    "queueOpensAt": None, "admissionSeconds": 300,
+                                    "admitFactor": 2}
     vendor = await api.account(Role.VENDOR)
     room = await api.event(vendor, saleStartsAt="2030-01-01T10:00:00Z", waitingRoom={
-        "enabled": True, "admitPerMinute": 600, "queueOpensAt": "2030-01-01T09:00:00Z"})
+        "enabled": True, "admitPerMinute": 600, "queueOpensAt": "2030-01-01T09:00:00Z",
+        "admitFactor": 1.5})
     assert room["waitingRoom"] == {"enabled": True, "admitPerMinute": 600,
                                    "queueOpensAt": "2030-01-01T09:00:00Z",
-                                   "admissionSeconds": 300}
+                                   "admissionSeconds": 300, "admitFactor": 1.5}
     patched = await api.call("PATCH", f"/api/events/{room['id']}", vendor,
                              json={"waitingRoom": {"enabled": True, "admissionSeconds": 60}})
     assert patched.status == 200, patched.body
     assert patched.body["waitingRoom"] == {"enabled": True, "admitPerMinute": None,
-                                           "queueOpensAt": None, "admissionSeconds": 60}
+                                           "queueOpensAt": None, "admissionSeconds": 60,
+                                           "admitFactor": 2}
     read = await api.call("GET", f"/api/events/{room['id']}")
     assert read.body["waitingRoom"] == patched.body["waitingRoom"]
 
@@ -38,6 +41,11 @@ async def test_the_room_is_off_by_default_and_set_as_a_whole(api: Api) -> None:
     {"enabled": True, "admissionSeconds": 29},
     {"enabled": True, "admissionSeconds": 3601},
     {"enabled": True, "queueOpensAt": "tomorrow"},
+    {"enabled": True, "admitFactor": 0.9},  # fewer admitted than seats: the last one stuck
+    {"enabled": True, "admitFactor": 10.5},
+    {"enabled": True, "admitFactor": "2"},
+    {"enabled": True, "admitFactor": True},
+    {"enabled": True, "admitFactor": None},
     {"enabled": True, "queueOpensAt": "2030-01-01T12:00:00Z"},  # after the sale starts
     {"enabled": True, "surprise": 1},
     None,

@@ -40,6 +40,9 @@ ROOM_TICK = uuid.UUID(int=1)
 #: The place a refused join answers with (never shown: the refusal is).
 _REFUSED = QueuePlace("rejected")
 
+#: A stored due moment within this of the room's own is left as it is.
+DUE_SLACK_SECONDS = 0.001
+
 
 class RoomStore(Protocol):
     """Where rooms are loaded from (`PgShardStore.rooms`)."""
@@ -170,17 +173,30 @@ class Rooms:
             self._tick(ledger, now)
             room, event_id = loaded.room, ledger.event_id
             dirty = self._dirty.pop(event_id, {})
+            offered = offers_waitlist(room, ledger)
+            if room.closed and offered != loaded.waitlist:
+                # Closed, or its list turned on or off since: the gateways must hear whether
+                # the closed entries may join the waiting list (said once per load at least).
+                self._moved.add(event_id)
+            due = room.next_due(now)
             if dirty or event_id in self._moved:
                 self._moved.discard(event_id)
                 loaded.version += 1
-                change = update(event_id, loaded, now, dirty.values())
+                loaded.waitlist = offered
+                change = update(event_id, loaded, now, dirty.values(), waitlist=offered)
                 write.rooms.rooms[event_id] = (room.seed, room.opened, room.closed,
-                                               loaded.version, room.head, change.rate)
+                                               loaded.version, room.head, change.rate, due)
                 for entry in dirty.values():
                     write.rooms.entry(event_id, entry)
                 write.touch(ledger)
                 write.rooms.updates.append(change)
-            due = room.next_due(now)
+                loaded.due = due
+            elif due_moved(loaded.due, due):
+                # Nothing a gateway needs to hear (a tick that found no token, a reload), yet
+                # the sweep must read when the room is next due, not a moment long past.
+                write.rooms.dues[event_id] = due
+                write.touch(ledger)
+                loaded.due = due
             if due is not None and self._armed.get(event_id) != due:
                 self._armed[event_id] = due
                 self._arm(event_id, due)
@@ -205,11 +221,27 @@ class Rooms:
         self._dirty.setdefault(event_id, {})[entry.queue_id] = entry
 
 
+def due_moved(stored: datetime | None, due: datetime | None) -> bool:
+    """Whether the room's next due moment moved from the one stored (by more than the float
+    arithmetic of the admission pace wobbles: a token's time, recomputed, may differ by a
+    microsecond)."""
+    if stored is None or due is None:
+        return stored is not due
+    return abs((due - stored).total_seconds()) > DUE_SLACK_SECONDS
+
+
+def offers_waitlist(room: WaitingRoom, ledger: EventLedger) -> bool:
+    """Whether the room's closed entries are offered the event's waiting list: closed by the
+    sell-out (not by a cancel, where nothing is left to wait for) with the list open."""
+    return room.closed and ledger.waitlist_open and not ledger.cancelled
+
+
 def update(event_id: EventId, loaded: LoadedRoom, now: datetime,
-           entries: Iterable[Entry]) -> RoomUpdate:
+           entries: Iterable[Entry], *, waitlist: bool = False) -> RoomUpdate:
     """The broadcast of a room's change: its summary and the entries that changed."""
     room = loaded.room
     return RoomUpdate(event_id, loaded.version, room.head, room.waiting, room.prequeued,
                       room.opened, room.closed, room.admissions_per_second(now),
                       tuple(RoomEntry(e.queue_id, e.user_id, e.status.value, e.seq,
-                                      e.admission_expires_at) for e in entries))
+                                      e.admission_expires_at) for e in entries), waitlist,
+                      room.unused, len(room.admission_order))

@@ -109,7 +109,8 @@ class ShardRuntime:
     async def sweep_overdue_holds(self, every: float = SWEEP_SECONDS,
                                   grace: float = SWEEP_GRACE_SECONDS) -> None:
         """Until stopped: every `every` seconds, wake the owner of each event with a hold
-        more than `grace` seconds past its deadline.
+        more than `grace` seconds past its deadline, or a waiting room past its next due
+        moment (`queue_rooms.due_at`: an opening, an expiry, an admission of the pace).
 
         An owner expires its holds from its own timers; this is for the events nobody arms.
         When a worker's host vanishes, the broker hands its queues to a standby, but
@@ -129,7 +130,7 @@ class ShardRuntime:
                 overdue = await self.store.events_with_holds(
                     self._clock() - timedelta(seconds=grace))
                 if overdue:
-                    log.info("waking the owners of %d events with overdue holds", len(overdue))
+                    log.info("waking the owners of %d events with overdue timers", len(overdue))
                     await self._outlet.forward([WakeCommand(e) for e in overdue])
             except Unavailable as exc:  # the database or broker away: the next round
                 log.warning("overdue holds not swept: %s", exc.message)

@@ -23,7 +23,7 @@ from engine.types import EventId, Role, UserId
 _COLUMNS = ("id, vendor_id, name, venue, starts_at, sale_starts_at, capacity, sold,"
             " per_user_limit, price_cents, currency, hold_seconds, held, waitlist,"
             " refundable_until, cancelled_at,"
-            " waiting_room, admit_per_minute, queue_opens_at, admission_seconds")
+            " waiting_room, admit_per_minute, queue_opens_at, admission_seconds, admit_factor")
 #: One event's columns: with its description, which a list leaves out (up to 5000
 #: characters each, for a list that only shows names, dates and seats).
 _ONE = f"{_COLUMNS}, description"
@@ -37,7 +37,8 @@ EDITABLE = {"name": "name", "venue": "venue", "startsAt": "starts_at",
 
 #: The `waitingRoom` object's fields -> columns (the object is set as a whole).
 ROOM_COLUMNS = {"enabled": "waiting_room", "admitPerMinute": "admit_per_minute",
-                "queueOpensAt": "queue_opens_at", "admissionSeconds": "admission_seconds"}
+                "queueOpensAt": "queue_opens_at", "admissionSeconds": "admission_seconds",
+                "admitFactor": "admit_factor"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,11 +67,12 @@ class Event:
     cancelled_at: datetime | None = None
     #: The waiting room in front of its sale (engine/waiting_room.py): on, its admission
     #: rate cap (None: as fast as the sale absorbs), when joining opens (None: any time),
-    #: and how long an admission lasts.
+    #: how long an admission lasts, and the admitted-but-unused buyers at most per seat left.
     waiting_room: bool = False
     admit_per_minute: int | None = None
     queue_opens_at: datetime | None = None
     admission_seconds: int = 300
+    admit_factor: float = 2.0
     #: Plain text, "" when it has none; None when not read (a list leaves it out).
     description: str | None = None
 
@@ -104,7 +106,8 @@ class Event:
             "waitingRoom": {"enabled": self.waiting_room,
                             "admitPerMinute": self.admit_per_minute,
                             "queueOpensAt": _iso(self.queue_opens_at),
-                            "admissionSeconds": self.admission_seconds},
+                            "admissionSeconds": self.admission_seconds,
+                            "admitFactor": self.admit_factor},
             "status": availability(self.capacity, self.capacity - left, self.sale_starts_at,
                                    now, cancelled=self.cancelled).value,
         }
@@ -134,7 +137,7 @@ def _event(row: asyncpg.Record) -> Event:
                  row["hold_seconds"], row["held"], row["waitlist"],
                  _moment(row["refundable_until"]), _moment(row["cancelled_at"]),
                  row["waiting_room"], row["admit_per_minute"], _moment(row["queue_opens_at"]),
-                 row["admission_seconds"],
+                 row["admission_seconds"], row["admit_factor"],
                  row.get("description"))  # absent from a list's rows
 
 

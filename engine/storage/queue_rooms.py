@@ -25,11 +25,13 @@ class RoomWrite:
     """What one batch changed in waiting rooms, written after its bookings, and the
     broadcasts to send once it is committed."""
 
-    #: event -> (seed, opened, closed, version, head, admissions per second)
-    rooms: dict[EventId, tuple[bytes, bool, bool, int, int, float]] = field(
+    #: event -> (seed, opened, closed, version, head, admissions per second, next due)
+    rooms: dict[EventId, tuple[bytes, bool, bool, int, int, float, datetime | None]] = field(
         default_factory=dict)
     #: Entries as the batch left them, by id (the last change wins).
     entries: dict[QueueId, EntryRow] = field(default_factory=dict)
+    #: Rooms whose next due moment alone moved (nothing broadcast): event -> due.
+    dues: dict[EventId, datetime | None] = field(default_factory=dict)
     updates: list[RoomUpdate] = field(default_factory=list)
 
     def entry(self, event_id: EventId, e: Entry) -> None:
@@ -39,7 +41,7 @@ class RoomWrite:
                                     e.admission_expires_at)
 
     def __bool__(self) -> bool:
-        return bool(self.rooms or self.entries)
+        return bool(self.rooms or self.entries or self.dues)
 
 
 async def write_rooms(conn: asyncpg.Connection, write: RoomWrite) -> None:
@@ -50,15 +52,22 @@ async def write_rooms(conn: asyncpg.Connection, write: RoomWrite) -> None:
         columns = zip(*(write.rooms[i] for i in ids), strict=True)
         await conn.execute(
             "INSERT INTO queue_rooms (event_id, seed, opened_at, closed_at, version, head,"
-            " rate) SELECT d.id, d.seed, CASE WHEN d.opened THEN now() END,"
-            " CASE WHEN d.closed THEN now() END, d.version, d.head, d.rate"
+            " rate, due_at) SELECT d.id, d.seed, CASE WHEN d.opened THEN now() END,"
+            " CASE WHEN d.closed THEN now() END, d.version, d.head, d.rate, d.due"
             " FROM unnest($1::bigint[], $2::bytea[], $3::bool[], $4::bool[], $5::bigint[],"
-            " $6::bigint[], $7::float8[]) AS d(id, seed, opened, closed, version, head, rate)"
+            " $6::bigint[], $7::float8[], $8::timestamptz[])"
+            " AS d(id, seed, opened, closed, version, head, rate, due)"
             " ON CONFLICT (event_id) DO UPDATE SET"
             " opened_at = coalesce(queue_rooms.opened_at, EXCLUDED.opened_at),"
             " closed_at = coalesce(queue_rooms.closed_at, EXCLUDED.closed_at),"
             " version = EXCLUDED.version, head = EXCLUDED.head, rate = EXCLUDED.rate,"
-            " updated_at = now()", ids, *columns)
+            " due_at = EXCLUDED.due_at, updated_at = now()", ids, *columns)
+    if write.dues:
+        # Only the due moment: the rest of the row is what the gateways last heard.
+        await conn.execute(
+            "UPDATE queue_rooms q SET due_at = d.due FROM unnest($1::bigint[],"
+            " $2::timestamptz[]) AS d(id, due) WHERE q.event_id = d.id",
+            list(write.dues), list(write.dues.values()))
     if write.entries:
         rows = sorted(write.entries.values(), key=lambda r: (r[1], r[3]))
         await conn.execute(
@@ -79,11 +88,15 @@ class LoadedRoom:
 
     room: WaitingRoom
     version: int
+    #: What its last broadcast said of the waiting list (None: nothing since the load).
+    waitlist: bool | None = None
+    #: Its next due moment as stored (`queue_rooms.due_at`: what the sweep reads).
+    due: datetime | None = None
 
 
-def _config(row: asyncpg.Record, admit_factor: float) -> RoomConfig:
+def _config(row: asyncpg.Record) -> RoomConfig:
     return RoomConfig(row["sale_starts_at"], row["queue_opens_at"], row["admit_per_minute"],
-                      row["admission_seconds"], admit_factor)
+                      row["admission_seconds"], row["admit_factor"])
 
 
 def _entry(r: asyncpg.Record) -> Entry:
@@ -92,20 +105,20 @@ def _entry(r: asyncpg.Record) -> Entry:
 
 
 async def load_rooms(pool: asyncpg.Pool, ledgers: dict[EventId, EventLedger],
-                     new_seed: bytes | None = None, *, admit_factor: float = 2.0
-                     ) -> dict[EventId, LoadedRoom]:
+                     new_seed: bytes | None = None) -> dict[EventId, LoadedRoom]:
     """The rooms of these events that have one enabled, rebuilt from their rows (a room
     nobody joined yet gets a fresh seed, `new_seed` or random, written with its first
     change). One read each of settings, rooms and entries."""
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
         settings = await conn.fetch(
-            "SELECT id, sale_starts_at, queue_opens_at, admit_per_minute, admission_seconds"
-            " FROM events WHERE id = ANY($1::bigint[]) AND waiting_room", list(ledgers))
+            "SELECT id, sale_starts_at, queue_opens_at, admit_per_minute, admission_seconds,"
+            " admit_factor FROM events WHERE id = ANY($1::bigint[]) AND waiting_room",
+            list(ledgers))
         if not settings:
             return {}
         ids = [r["id"] for r in settings]
         stored = {r["event_id"]: r for r in await conn.fetch(
-            "SELECT event_id, seed, opened_at, closed_at, version FROM queue_rooms"
+            "SELECT event_id, seed, opened_at, closed_at, version, due_at FROM queue_rooms"
             " WHERE event_id = ANY($1::bigint[])", ids)}
         entries: dict[EventId, list[Entry]] = {i: [] for i in ids}
         for r in await conn.fetch(
@@ -115,7 +128,7 @@ async def load_rooms(pool: asyncpg.Pool, ledgers: dict[EventId, EventLedger],
             entries[r["event_id"]].append(_entry(r))
     loaded = {}
     for row in settings:
-        config = _config(row, admit_factor)
+        config = _config(row)
         got = stored.get(row["id"])
         if got is None:
             room = WaitingRoom(config, new_seed or secrets.token_bytes(16))
@@ -124,7 +137,7 @@ async def load_rooms(pool: asyncpg.Pool, ledgers: dict[EventId, EventLedger],
         room = restore(config, bytes(got["seed"]), entries[row["id"]],
                        opened=got["opened_at"] is not None,
                        closed=got["closed_at"] is not None)
-        loaded[row["id"]] = LoadedRoom(room, got["version"])
+        loaded[row["id"]] = LoadedRoom(room, got["version"], due=got["due_at"])
     return loaded
 
 
@@ -132,21 +145,27 @@ async def load_view(pool: asyncpg.Pool, event_id: EventId) -> RoomUpdate | None:
     """An event's room as stored, in the shape of a broadcast carrying every entry (None:
     nobody joined yet)."""
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
+        # The waiting list is offered as the actor decides it (`offers_waitlist`): closed
+        # by the sell-out, the list open, the event not cancelled.
         room = await conn.fetchrow(
-            "SELECT opened_at, closed_at, version, head, rate FROM queue_rooms"
-            " WHERE event_id = $1", event_id)
+            "SELECT q.opened_at, q.closed_at, q.version, q.head, q.rate,"
+            " q.closed_at IS NOT NULL AND e.waitlist AND e.cancelled_at IS NULL AS waitlist"
+            " FROM queue_rooms q JOIN events e ON e.id = q.event_id"
+            " WHERE q.event_id = $1", event_id)
         if room is None:
             return None
         rows = await conn.fetch(
-            "SELECT id, user_id, status, seq, admission_expires_at FROM queue_entries"
-            " WHERE event_id = $1 ORDER BY join_no", event_id)
+            "SELECT id, user_id, status, seq, admission_expires_at, admit_no"
+            " FROM queue_entries WHERE event_id = $1 ORDER BY join_no", event_id)
     entries = tuple(RoomEntry(r["id"], r["user_id"], r["status"], r["seq"],
                               r["admission_expires_at"]) for r in rows)
     closed = room["closed_at"] is not None
     return RoomUpdate(event_id, room["version"], room["head"],
                       0 if closed else sum(e.status == "waiting" for e in entries),
                       sum(e.status == "prequeue" for e in entries),
-                      room["opened_at"] is not None, closed, room["rate"], entries)
+                      room["opened_at"] is not None, closed, room["rate"], entries,
+                      room["waitlist"], sum(e.status == "admitted" for e in entries),
+                      sum(r["admit_no"] is not None for r in rows))
 
 
 async def event_of(pool: asyncpg.Pool, queue_id: QueueId) -> EventId | None:

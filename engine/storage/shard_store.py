@@ -210,13 +210,17 @@ class PgShardStore:
     async def events_with_holds(self, due_before: datetime | None = None) -> list[EventId]:
         """Events that have open holds, or people in a waiting room (whose timers must run
         too): a restarted worker wakes their owners with them. With `due_before`, only
-        events with a hold overdue at that time (the sweep's, which looks at holds only)."""
+        events with a timer overdue at that time (the sweep's): a hold past its deadline, or
+        a room past its next due moment (an opening, an expiry, an admission of the pace)."""
         async with translate_db_errors():
             rows = await self._pool.fetch(
                 "SELECT event_id FROM bookings WHERE status = 'held'"
                 " AND ($1::timestamptz IS NULL OR expires_at < $1) UNION"
                 " SELECT event_id FROM queue_entries"
-                " WHERE $1::timestamptz IS NULL AND status IN ('prequeue', 'waiting', 'admitted')",
+                " WHERE $1::timestamptz IS NULL AND status IN ('prequeue', 'waiting', 'admitted')"
+                # A room turned off keeps its row but no owner loads it: never due.
+                " UNION SELECT q.event_id FROM queue_rooms q JOIN events e ON e.id = q.event_id"
+                " WHERE q.due_at < $1 AND e.waiting_room",
                 due_before)
         return [r["event_id"] for r in rows]
 

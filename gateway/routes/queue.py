@@ -1,6 +1,7 @@
-"""The waiting room: join (`POST /api/events/{id}/queue`) and an entry's place
-(`GET /api/queue/{queueId}`). Joins are decided by the event's actor; places are read from
-this gateway's copy of the room (engine/room_view.py), not the database."""
+"""The waiting room: join (`POST /api/events/{id}/queue`), an entry's place
+(`GET /api/queue/{queueId}`) and the organizer's view (`GET /api/events/{id}/queue`). Joins
+are decided by the event's actor; places and the view are read from this gateway's copy of
+the room (engine/room_view.py), not the database."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from aiohttp import web
 
 from engine.errors import rejection
 from engine.messages import Outcome, QueuePlace
-from engine.room_view import Room
+from engine.room_view import Room, RoomSummary
+from engine.service import waitlist_url
 from engine.strategies import Pending
 from engine.types import BookingStatus
 from gateway.auth import require_user
@@ -35,8 +37,10 @@ def _iso(value: Any) -> str | None:
     return None if value is None else value.isoformat().replace("+00:00", "Z")
 
 
-def place_json(queue_id: Any, event_id: int, place: QueuePlace) -> dict[str, Any]:
-    """The API's waiting-room entry."""
+def place_json(queue_id: Any, event_id: int, place: QueuePlace, *,
+               waitlist: bool = False) -> dict[str, Any]:
+    """The API's waiting-room entry; a `closed` one of a room that offers the event's
+    waiting list says where to join it."""
     body: dict[str, Any] = {
         "queueId": str(queue_id), "eventId": event_id, "status": place.status,
         "position": place.position, "estimatedWaitSeconds": place.estimated_wait_seconds,
@@ -45,6 +49,8 @@ def place_json(queue_id: Any, event_id: int, place: QueuePlace) -> dict[str, Any
         body["prequeued"] = place.prequeued
     if place.admission_expires_at is not None:
         body["admissionExpiresAt"] = _iso(place.admission_expires_at)
+    if waitlist and place.status == "closed":
+        body["waitlistUrl"] = waitlist_url(event_id)
     return body
 
 
@@ -55,6 +61,12 @@ def room_place(room: Room, queue_id: Any) -> QueuePlace:
                       room.prequeued if entry.status == "prequeue" else None,
                       room.estimated_wait(entry),
                       entry.admission_expires_at if entry.status == "admitted" else None)
+
+
+def room_json(room: Room, queue_id: Any) -> dict[str, Any]:
+    """The API's entry of a room, from this gateway's copy (a GET's answer, a push)."""
+    return place_json(queue_id, room.event_id, room_place(room, queue_id),
+                      waitlist=room.waitlist)
 
 
 def _answer(result: Outcome | Pending) -> web.Response:
@@ -77,9 +89,27 @@ async def join(request: web.Request) -> web.Response:
     return _answer(await request.app[service_key].join_queue(principal.user_id, event_id))
 
 
+def summary_json(summary: RoomSummary) -> dict[str, Any]:
+    """The API's organizer view of a waiting room."""
+    return {"eventId": summary.event_id, "opened": summary.opened, "closed": summary.closed,
+            "prequeued": summary.prequeued, "waiting": summary.waiting,
+            "admittedUnused": summary.unused,
+            "admittedLastMinute": summary.admitted_last_minute,
+            "seatsLeft": summary.seats_left}
+
+
+async def watch(request: web.Request) -> web.Response:
+    """The event's waiting room as its vendor or an admin watches it: the line, the
+    admissions, the seats left (403 for others, 409 `no_waiting_room`)."""
+    principal = require_user(request)
+    event_id = path_params(request, EventPath).event_id
+    return json_response(summary_json(
+        await request.app[service_key].room_summary(principal, event_id)))
+
+
 async def entry(request: web.Request) -> web.Response:
     """An entry's status, position and estimated wait, to its owner."""
     principal = require_user(request)
     queue_id = path_params(request, QueuePath).queue_id
     room, _ = await request.app[service_key].queue_entry(principal.user_id, queue_id)
-    return json_response(place_json(queue_id, room.event_id, room_place(room, queue_id)))
+    return json_response(room_json(room, queue_id))

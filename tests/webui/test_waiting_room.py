@@ -1,7 +1,8 @@
 """The waiting room in a real browser (issue 14): two buyers in the pre-queue, the sale
-opens, one is admitted and books, the other sees a place in line and then "Sold out" — all
-pushed on their streams, no reload, each state passing an accessibility scan. The server's
-actors run on the session's fake clock."""
+opens, one is admitted and books, the other sees a place in line and then "Sold out" with
+the waiting list to join — all pushed on their streams, no reload, each state passing an
+accessibility scan; and the organizer watching the room's line and admissions live. The
+server's actors run on the session's fake clock."""
 
 from __future__ import annotations
 
@@ -14,20 +15,31 @@ from playwright.async_api import Page, expect
 
 from engine.types import Role
 from tests.clock import FakeClock
-from tests.factories import PASSWORD, create_accounts
+from tests.factories import PASSWORD, Account, create_accounts
+from tests.helpers import Api
 from tests.webui.test_accessibility import _violations
 from tests.webui.test_browser import _book, _gateway, _log_in
 
 
-async def test_two_in_the_prequeue_one_admitted_books_the_other_hears_sold_out(
-        make_api: Any, new_page: Any, db_pool: asyncpg.Pool, clock: FakeClock) -> None:
+async def _one_seat_room(make_api: Any, db_pool: asyncpg.Pool, clock: FakeClock,
+                         buyers: int, **room: Any
+                         ) -> tuple[Api, str, Account, list[Account], dict[str, Any]]:
+    """A gateway serving the UI, a vendor, buyers, and the vendor's one-seat event whose
+    sale opens in a minute behind a waiting room."""
     api, url = await _gateway(make_api)
     vendor, = await create_accounts(db_pool, api.issuer, 1, Role.VENDOR)
-    buyers = await create_accounts(db_pool, api.issuer, 2)
-    # One seat, one admission a minute: the opening admits one buyer, the other waits.
+    accounts = await create_accounts(db_pool, api.issuer, buyers)
     event = await api.event(vendor, name="Queue Night", totalTickets=1,
                             saleStartsAt=(clock.now() + timedelta(seconds=60)).isoformat(),
-                            waitingRoom={"enabled": True, "admitPerMinute": 1})
+                            waitingRoom={"enabled": True, **room})
+    return api, url, vendor, accounts, event
+
+
+async def test_two_in_the_prequeue_one_admitted_books_the_other_hears_sold_out(
+        make_api: Any, new_page: Any, db_pool: asyncpg.Pool, clock: FakeClock) -> None:
+    # One seat, one admission a minute: the opening admits one buyer, the other waits.
+    api, url, _, buyers, event = await _one_seat_room(make_api, db_pool, clock, 2,
+                                                      admitPerMinute=1)
     pages: dict[int, Page] = {}
     for n, buyer in enumerate(buyers, start=1):
         page = await new_page()
@@ -58,6 +70,10 @@ async def test_two_in_the_prequeue_one_admitted_books_the_other_hears_sold_out(
     await expect(lucky.get_by_text("Booked!")).to_be_visible()
     await expect(other.get_by_role("alert").filter(has_text="Sold out")).to_be_visible()
     assert await _violations(other, "waiting-room-sold-out") == []
+    # The room closed on the sell-out: the one left in line is offered the waiting list.
+    await other.get_by_role("button", name="Join the waiting list").click()
+    await expect(other.get_by_test_id("waitlist-place")).to_have_text(
+        "You are first in line for 1 seat.")
     assert await db_pool.fetchval(
         "SELECT array_agg(status ORDER BY status) FROM queue_entries WHERE event_id = $1",
         event["id"]) == ["closed", "used"]
@@ -87,3 +103,25 @@ async def test_a_cancelled_events_page_offers_no_waiting_room(
     await expect(page.get_by_role("button", name="Book")).to_be_disabled()
     assert await db_pool.fetchval(
         "SELECT status FROM queue_entries WHERE event_id = $1", event["id"]) == "expired"
+
+
+async def test_the_organizer_watches_the_room_live(
+        make_api: Any, new_page: Any, db_pool: asyncpg.Pool, clock: FakeClock) -> None:
+    api, url, vendor, buyers, event = await _one_seat_room(make_api, db_pool, clock, 3)
+    page = await new_page()
+    await page.goto(f"{url}organize/events/{event['id']}")
+    await _log_in(page, vendor.email, PASSWORD)
+    room = page.get_by_test_id("room-watch")
+    await expect(room.get_by_test_id("room-prequeued")).to_have_text("0")
+    for buyer in buyers:  # they join while the organizer watches: no reload
+        joined = await api.call("POST", f"/api/events/{event['id']}/queue", buyer)
+        assert joined.status == 201, joined.body
+    await expect(room.get_by_test_id("room-prequeued")).to_have_text("3")
+    assert await _violations(page, "waiting-room-organizer") == []
+
+    clock.advance(61)  # the sale opens: 1 seat x 2 admitted, one in line
+    await api.drain()
+    await expect(room.get_by_text("Admitting")).to_be_visible()
+    for test_id, value in (("room-prequeued", "0"), ("room-waiting", "1"),
+                           ("room-unused", "2"), ("room-rate", "2"), ("room-seats-left", "1")):
+        await expect(room.get_by_test_id(test_id)).to_have_text(value)

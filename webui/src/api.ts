@@ -52,11 +52,27 @@ export interface TicketEvent {
 export interface WaitingRoom {
   enabled: boolean;
   admitPerMinute: number | null;
+  /** Admitted-but-unused buyers at most, per seat left. */
+  admitFactor: number;
   queueOpensAt: string | null;
   admissionSeconds: number;
 }
 
 export type QueueStatus = "prequeue" | "waiting" | "admitted" | "used" | "expired" | "closed" | "pending";
+
+/** An event's waiting room as its organizer watches it (GET /api/events/{id}/queue). */
+export interface QueueView {
+  eventId: number;
+  opened: boolean;
+  closed: boolean;
+  prequeued: number;
+  waiting: number;
+  /** Admitted buyers who have neither booked nor expired. */
+  admittedUnused: number;
+  /** Admissions given in the last 60 s: the admission rate. */
+  admittedLastMinute: number;
+  seatsLeft: number;
+}
 
 /** A place in an event's waiting room (POST /api/events/{id}/queue, GET /api/queue/{id}, and
  *  the stream's `queue` events). */
@@ -71,6 +87,8 @@ export interface QueueEntry {
   prequeued?: number;
   /** `admitted`: book before this. */
   admissionExpiresAt?: string;
+  /** `closed` by the sell-out, when the event keeps a waiting list: where to join it. */
+  waitlistUrl?: string;
   refreshAfterSeconds: number;
 }
 
@@ -335,6 +353,10 @@ export const api = {
 
   queueEntry: (token: string, queueId: string) =>
     call<QueueEntry>("GET", `/api/queue/${queueId}`, { token }).then((a) => a.data),
+
+  /** The organizer's view of an event's waiting room (its vendor or an ADMIN). */
+  queueView: (token: string, eventId: number) =>
+    call<QueueView>("GET", `/api/events/${eventId}/queue`, { token }).then((a) => a.data),
 
   /** A ticket that opens this user's event stream for the next few seconds. */
   streamTicket: (token: string) =>

@@ -1,8 +1,9 @@
 // An event's waiting room, in place of the booking panel while the room is on: join, the
 // pre-queue's size before the sale opens, the place in line with a progress bar and the
 // estimated wait, "It's your turn — book within 4:59" with the booking panel when admitted,
-// and "Sold out" the moment the room closes. Changes come on the page's stream; the entry is
-// also read again no faster than the server's `refreshAfterSeconds` asks.
+// and "Sold out" the moment the room closes, with the waiting list to join when the server
+// offers it (closed by the sell-out, the event keeping a list). Changes come on the page's
+// stream; the entry is also read again no faster than the server's `refreshAfterSeconds` asks.
 import { useCallback, useEffect, useRef, useState } from "react";
 import type { ReactNode } from "react";
 import { Alert, Button, Progress, Stack, Text } from "@mantine/core";
@@ -20,6 +21,8 @@ interface Props {
   onAskLogin: () => void;
   /** The booking panel, shown while admitted (and after, with its answer). */
   children: ReactNode;
+  /** The event's waiting list, offered once the room closed on the sell-out. */
+  waitlist: ReactNode;
 }
 
 /** Where this browser remembers the entry of an event, so a reload finds its place. */
@@ -36,7 +39,7 @@ function Turn({ until }: { until: string }) {
   );
 }
 
-export function QueuePanel({ event, token, feed, onAskLogin, children }: Props) {
+export function QueuePanel({ event, token, feed, onAskLogin, children, waitlist }: Props) {
   const [entry, setEntry] = useState<QueueEntry | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
@@ -115,6 +118,7 @@ export function QueuePanel({ event, token, feed, onAskLogin, children }: Props) 
         )}
       </div>
       {(entry.status === "admitted" || entry.status === "used") && children}
+      {entry.status === "closed" && entry.waitlistUrl && waitlist}
       {entry.status === "prequeue" && (
         <Text size="sm">When the sale opens, places are drawn at random: arriving early gives no
           advantage. Keep this page open.</Text>

@@ -8,6 +8,7 @@ import type { TicketEvent } from "../api";
 import type { BookingUpdates } from "../booking";
 import { BookingPanel } from "../components/BookingPanel";
 import { QueuePanel } from "../components/QueuePanel";
+import { WaitlistPanel } from "../components/WaitlistPanel";
 import { STATUS, SeatsLeft } from "../components/EventCard";
 import { liveStatus } from "../status";
 import { countdown, longDate } from "../dates";
@@ -108,7 +109,9 @@ export function EventPage({ eventId, listed, token, updates, stock, queue, mine,
           )}
           {/* A cancelled event's room is closed: its page offers nothing to join or book. */}
           {event.waitingRoom?.enabled && event.status !== "cancelled" ? (
-            <QueuePanel event={event} token={token} feed={queue} onAskLogin={onAskLogin}>
+            <QueuePanel event={event} token={token} feed={queue} onAskLogin={onAskLogin}
+              waitlist={<WaitlistPanel event={{ ...event, status: "sold_out" }} token={token}
+                updates={updates} onAskLogin={onAskLogin} onChanged={onBooked} />}>
               {/* Admitted: the room admits only once the sale has opened. */}
               <BookingPanel event={{ ...event, status: event.status === "sold_out" ? "sold_out" : "on_sale" }}
                 token={token} updates={updates} mine={mine} onAskLogin={onAskLogin} onBooked={onBooked} />

@@ -1,6 +1,6 @@
-// An organizer's own event (/organize/events/{id}) during a surge: the totals, and live
-// charts of bookings per second and seats left over the last minute, fed by the page's
-// event stream (counts pushed at most ten times a second).
+// An organizer's own event (/organize/events/{id}) during a surge: the totals, live charts
+// of bookings per second and seats left over the last minute, fed by the page's event stream
+// (counts pushed at most ten times a second), and its waiting room's line when it has one.
 import "@mantine/charts/styles.css";
 import { useEffect, useState } from "react";
 import { Alert, Anchor, Badge, Button, Card, Group, SimpleGrid, Stack, Text, Title } from "@mantine/core";
@@ -10,7 +10,9 @@ import { api } from "../api";
 import type { Session, TicketEvent } from "../api";
 import { STATUS } from "../components/EventCard";
 import { CancelEvent } from "../components/CancelEvent";
+import { RoomWatch } from "../components/RoomWatch";
 import { StaffSection } from "../components/StaffSection";
+import { Total } from "../components/Total";
 import { formatAmount } from "../money";
 import { useTitle } from "../page";
 import { paths } from "../routes";
@@ -26,15 +28,6 @@ interface Props {
   /** The shell's live list (null while it loads). */
   events: TicketEvent[] | null;
   stock: StockFeed;
-}
-
-function Total({ label, value, testId }: { label: string; value: string | number; testId: string }) {
-  return (
-    <Card withBorder padding="sm">
-      <Text size="xs" c="dimmed">{label}</Text>
-      <Text fz="xl" fw={700} data-testid={testId}>{value}</Text>
-    </Card>
-  );
 }
 
 export function OrganizerEventPage({ eventId, session, events, stock }: Props) {
@@ -113,6 +106,7 @@ export function OrganizerEventPage({ eventId, session, events, stock }: Props) {
         <Total label="Revenue" testId="total-revenue"
           value={totals.revenueCents === undefined ? "–" : formatAmount(totals.revenueCents, event.currency ?? "EUR")} />
       </SimpleGrid>
+      {event.waitingRoom?.enabled && <RoomWatch token={session.token} eventId={event.id} />}
       <Card withBorder component="figure" m={0} data-testid="chart-rate">
         <Text component="figcaption" fw={600} mb="xs">Bookings per second (last {WINDOW_SECONDS} s)</Text>
         <BarChart h={200} data={surge.points} dataKey="label" withTooltip={false}
