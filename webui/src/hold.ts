@@ -1,6 +1,7 @@
 // A held booking's time to pay (or, when it costs nothing, to accept): the clock the buyer
 // sees (mm:ss, every second) and what a screen reader is told, which changes only at coarse
 // steps so it is not read out each second.
+import { spokenTimeLeft } from "./dates";
 
 /** "04:05" until the hold ends, then null (under an hour, as holds are; longer ones show
  *  hours too). */
@@ -18,11 +19,7 @@ export type HoldAction = "pay" | "accept";
 /** What is announced about the time left: once a minute, then at 30 and 10 seconds; null
  *  once it is over (the expiry message says so instead). */
 export function holdAnnouncement(ms: number, action: HoldAction = "pay"): string | null {
-  if (ms <= 0) return null;
-  const seconds = Math.ceil(ms / 1000);
-  const left = (time: string) => `${time} left to ${action}.`;
-  if (seconds <= 10) return left("10 seconds");
-  if (seconds <= 30) return left("30 seconds");
-  if (seconds <= 60) return left("1 minute");
-  return left(`${Math.ceil(seconds / 60)} minutes`);
+  // A hold is short: each minute, not the coarser steps of a sale's countdown.
+  const time = ms > 60_000 ? `${Math.ceil(ms / 60_000)} minutes` : spokenTimeLeft(ms);
+  return time === null ? null : `${time} left to ${action}.`;
 }
