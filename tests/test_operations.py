@@ -10,19 +10,24 @@ import os
 import shutil
 import subprocess
 import sys
+import uuid
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+import asyncpg
 import pytest
 import yaml
 
 from engine.auth import TokenIssuer
 from engine.settings import Secret
 from engine.transport.amqp.topology import Names, shard_queue_arguments
+from engine.types import Role
 from ops.surge import scenario as scenarios
+from ops.surge.population import bulk_accounts, create_events, retry_after
 from ops.surge.runner import run_surge
 from ops.surge.stack import free_port, local_gateway
 from tests.conftest import TEST_AMQP_URL, TEST_DATABASE_URL
@@ -39,7 +44,7 @@ def dashboard_queries() -> list[tuple[str, str, str]]:
     for path in DASHBOARDS:
         doc = json.loads(path.read_text())
         for panel in doc["panels"]:
-            for target in panel["targets"]:
+            for target in panel.get("targets", []):  # a row's header has none
                 out.append((doc["title"], panel["title"], target["expr"]))
     return out
 
@@ -214,8 +219,77 @@ def test_dashboards_cover_the_operator_questions() -> None:
                    "ticketwar_hold_expiry_delay_seconds", "ticketwar_payments_total",
                    "ticketwar_payment_charge_seconds", "ticketwar_refunds_total",
                    "ticketwar_waitlist_length", "ticketwar_event_waitlist_length",
-                   "ticketwar_waitlist_joins_total", "ticketwar_waitlist_offers_total"):
+                   "ticketwar_waitlist_joins_total", "ticketwar_waitlist_offers_total",
+                   "ticketwar_queue_waiting", "ticketwar_queue_admissions_total",
+                   "ticketwar_queue_admitted_unused", "ticketwar_queue_wait_seconds_bucket"):
         assert metric in exprs, metric
+
+
+def test_the_surge_dashboard_has_a_waiting_room_row() -> None:
+    """Issue 14: "a dashboard row: queue length, admissions per second, admitted-unused,
+    time in queue p50 / p99" — a row header, then its four panels side by side under it."""
+    [surge] = [d for d in (json.loads(p.read_text()) for p in DASHBOARDS)
+               if d["title"] == "Ticket War — Surge"]
+    panels = surge["panels"]
+    assert len({p["id"] for p in panels}) == len(panels)
+    [row] = [p for p in panels if p["type"] == "row"]
+    assert (row["title"], row["collapsed"], row["gridPos"]["w"]) == ("Waiting room", False, 24)
+    y = row["gridPos"]["y"] + row["gridPos"]["h"]
+    under = sorted((p for p in panels if p["gridPos"]["y"] == y), key=lambda p: p["gridPos"]["x"])
+    assert all(p["gridPos"]["y"] < row["gridPos"]["y"] for p in panels
+               if p is not row and p not in under)  # the row is the last
+    assert [p["gridPos"]["x"] for p in under] == [0, 6, 12, 18]
+    assert [[t["expr"] for t in p["targets"]] for p in under] == [
+        ["sum(ticketwar_queue_waiting)"],
+        ["sum(rate(ticketwar_queue_admissions_total[1m]))"],
+        ["sum(ticketwar_queue_admitted_unused)"],
+        [f"histogram_quantile({q}, sum by (le) (rate(ticketwar_queue_wait_seconds_bucket[5m])))"
+         for q in ("0.5", "0.99")]]
+    assert under[3]["fieldConfig"]["defaults"]["unit"] == "s"
+
+
+async def _room_sale(url: str, pool: asyncpg.Pool, issuer: TokenIssuer, *, seats: int = 4,
+                     buyers: int = 10) -> None:
+    """A sale behind a waiting room, for its row of panels: buyers pre-queue, the sale opens
+    a few seconds later, and the admitted book one seat each until it is sold out."""
+    [vendor] = await bulk_accounts(pool, issuer, 1, Role.VENDOR)
+    crowd = {a.id: a for a in await bulk_accounts(pool, issuer, buyers)}
+    opens = datetime.now(UTC) + timedelta(seconds=5)
+    async with aiohttp.ClientSession() as http:
+        [event_id] = await create_events(
+            http, url, vendor, 1, seats, {"saleStartsAt": opens.isoformat(),
+                                          "waitingRoom": {"enabled": True}}, "Room sale")
+        for buyer in crowd.values():
+            while True:  # joins from one address are rate limited: come back when told
+                async with http.post(f"{url}/api/events/{event_id}/queue",
+                                     headers=buyer.headers) as resp:
+                    if resp.status != 429:
+                        assert resp.status == 201, await resp.text()
+                        assert (await resp.json())["status"] == "prequeue"
+                        break
+                    wait = retry_after(resp.headers.get("Retry-After"))
+                await asyncio.sleep(wait)  # what the server asked for
+        booked: set[int] = set()
+
+        async def sold_out() -> bool:
+            admitted = await pool.fetch(
+                "SELECT user_id FROM queue_entries WHERE event_id = $1 AND status = 'admitted'",
+                event_id)
+            for row in admitted:
+                if row["user_id"] in booked:
+                    continue
+                async with http.post(f"{url}/api/events/{event_id}/book", json={"quantity": 1},
+                                     headers={**crowd[row["user_id"]].headers,
+                                              "Idempotency-Key": str(uuid.uuid4())}) as resp:
+                    assert resp.status in (201, 202, 403, 409), await resp.text()
+                    if resp.status != 403:  # a copy of the room a moment behind: again
+                        booked.add(row["user_id"])
+            return bool(await pool.fetchval(
+                "SELECT count(*) = $2 FROM bookings WHERE event_id = $1"
+                " AND status = 'confirmed'", event_id, seats))
+
+        await assert_eventually(sold_out, timeout=60, interval=0.2,
+                                message="the waiting room's sale did not sell out")
 
 
 @pytest.mark.slow
@@ -257,8 +331,8 @@ async def test_every_dashboard_query_returns_data(tmp_path: Path, db_pool: Any) 
             settings = Settings(database_url=Secret(TEST_DATABASE_URL),
                                 jwt_secret=Secret(secret))
             pool = await create_pool(settings)
-            # Then a paid event, for the panels of holds and payments, and a sold-out event
-            # with a waiting list, for the waiting list's.
+            # Then a paid event, for the panels of holds and payments, a sold-out event with
+            # a waiting list, for the waiting list's, and a sale behind a waiting room.
             paid = scenarios.scaled(
                 scenarios.load(ROOT / "ops" / "scenarios" / "hold-and-abandon.toml"), 120)
             rush = scenarios.scaled(
@@ -270,6 +344,7 @@ async def test_every_dashboard_query_returns_data(tmp_path: Path, db_pool: Any) 
                                         strategy="queued", settle_seconds=30)
                 waited = await run_surge(rush, url, pool, TokenIssuer(settings),
                                          strategy="queued", settle_seconds=30)
+                await _room_sale(url, pool, TokenIssuer(settings))
             finally:
                 await pool.close()
             assert result.verdict.invariants_ok, result.verdict.violations
@@ -295,8 +370,8 @@ async def test_every_dashboard_query_returns_data(tmp_path: Path, db_pool: Any) 
 
                 await assert_eventually(scraped, timeout=60, interval=0.5)
 
-                # The holds and payments of the paid surge, and the waiting list of the
-                # sold-out one, have reached Prometheus.
+                # The holds and payments of the paid surge, the waiting list of the sold-out
+                # one, and the room's admissions and times in line have reached Prometheus.
                 async def counted() -> bool:
                     values = [await query(e) for e in (
                         "sum(ticketwar_holds_expired_total)",
@@ -306,7 +381,12 @@ async def test_every_dashboard_query_returns_data(tmp_path: Path, db_pool: Any) 
                         "sum(ticketwar_payment_charge_seconds_count)",
                         "sum(ticketwar_waitlist_joins_total)",
                         'sum(ticketwar_waitlist_offers_total{outcome="expired"})',
-                        "max(ticketwar_event_waitlist_length)")]
+                        "max(ticketwar_event_waitlist_length)",
+                        "sum(ticketwar_queue_admissions_total)",
+                        "sum(ticketwar_queue_wait_seconds_count)",
+                        # Admitted seconds after joining: a real quantile, not NaN.
+                        "histogram_quantile(0.5, sum by (le)"
+                        " (rate(ticketwar_queue_wait_seconds_bucket[5m])))")]
                     return all(v and float(v[0]["value"][1]) > 0 for v in values)
 
                 await assert_eventually(counted, timeout=30, interval=0.5)

@@ -1,13 +1,14 @@
 """The waiting room in a real browser (issue 14): two buyers in the pre-queue, the sale
 opens, one is admitted and books, the other sees a place in line and then "Sold out" with
 the waiting list to join — all pushed on their streams, no reload, each state passing an
-accessibility scan; and the organizer watching the room's line and admissions live. The
-server's actors run on the session's fake clock."""
+accessibility scan; the pre-queue's countdown to the sale, said politely at coarse steps;
+and the organizer watching the room's line and admissions live. The server's actors run on
+the session's fake clock."""
 
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -125,3 +126,60 @@ async def test_the_organizer_watches_the_room_live(
     for test_id, value in (("room-prequeued", "0"), ("room-waiting", "1"),
                            ("room-unused", "2"), ("room-rate", "2"), ("room-seats-left", "1")):
         await expect(room.get_by_test_id(test_id)).to_have_text(value)
+
+
+async def test_the_prequeue_counts_down_to_the_sale_and_says_so_politely(
+        make_api: Any, new_page: Any, db_pool: asyncpg.Pool, clock: FakeClock) -> None:
+    # Issue 14: the sale's countdown inside the waiting-room panel, heard by screen readers
+    # at coarse steps (never each second), gone once the sale opens.
+    api, url = await _gateway(make_api)
+    vendor, = await create_accounts(db_pool, api.issuer, 1, Role.VENDOR)
+    buyer, = await create_accounts(db_pool, api.issuer, 1)
+    opens_in = timedelta(minutes=25)  # inside the session's hour, whose timer logs out
+    event = await api.event(vendor, name="Countdown Night", totalTickets=3,
+                            saleStartsAt=(clock.now() + opens_in).isoformat(),
+                            waitingRoom={"enabled": True})
+    page = await new_page()
+    await page.clock.install()  # the page's timers on a clock this test moves
+    await page.goto(f"{url}events/{event['id']}")
+    await _log_in(page, buyer.email, PASSWORD)
+    panel = page.get_by_test_id("queue")
+    await panel.get_by_role("button", name="Join the waiting room").click()
+    await expect(panel.get_by_test_id("queue-headline")).to_have_text(
+        "You are in the pre-queue with 1 person")
+
+    # One countdown on the page, the panel's: a timer for the eye, silent each second.
+    await expect(page.get_by_test_id("countdown")).to_have_count(1)
+    timer = panel.get_by_role("timer")
+    await expect(timer).to_have_text(re.compile(r"^Sales open in 2[45]:\d\d \("))
+    await expect(timer).to_have_attribute("aria-live", "off")
+    said = panel.get_by_test_id("countdown-announcement")
+    await expect(said).to_have_attribute("aria-live", "polite")
+    await expect(said).to_have_text("The sale opens in about 30 minutes.")
+    assert await _violations(page, "waiting-room-countdown") == []
+
+    # The server's clock is real time here (not moved yet), as the page's starts.
+    opening = datetime.fromisoformat(event["saleStartsAt"]).timestamp() * 1000
+
+    async def at(left: timedelta) -> None:
+        """The page's clock moved on to `left` before the opening."""
+        now = await page.evaluate("Date.now()")
+        await page.clock.fast_forward(max(0, int(opening - left.total_seconds() * 1000 - now)))
+
+    await at(timedelta(minutes=20, seconds=30))
+    await expect(timer).to_have_text(re.compile(r"^Sales open in 20:[23]\d"))
+    await expect(said).to_have_text("The sale opens in about 30 minutes.")  # no new word yet
+    await at(timedelta(minutes=19, seconds=59))
+    await expect(said).to_have_text("The sale opens in about 20 minutes.")
+    await at(timedelta(minutes=4, seconds=1))
+    await expect(said).to_have_text("The sale opens in 5 minutes.")
+    await at(timedelta(seconds=25))
+    await expect(said).to_have_text("The sale opens in 30 seconds.")
+
+    # The sale opens on the server: the place is drawn, and the countdown has gone.
+    clock.advance(opens_in.total_seconds() + 1)
+    await api.drain()
+    await at(timedelta(seconds=-1))
+    await expect(panel.get_by_test_id("queue-turn")).to_be_visible()  # alone: admitted
+    await expect(page.get_by_test_id("countdown")).to_have_count(0)
+    await expect(said).to_have_count(0)

@@ -89,3 +89,49 @@ async def test_my_waiting_list_shows_the_place_and_leaves(
     await expect(mine).to_be_hidden()
     assert await db_pool.fetchval(
         "SELECT status FROM waitlist_entries WHERE user_id = $1", buyer.id) == "left"
+
+
+async def test_a_free_offer_is_accepted_with_one_button(
+        make_api: Any, new_page: Any, db_pool: asyncpg.Pool) -> None:
+    # A free event's offer is a hold costing nothing: the page says "accept", never "pay",
+    # shows no card form, and one button confirms it (issue 13; it was offered for payment).
+    api, url, buyer, page = await _signed_in_buyer(make_api, new_page, db_pool)
+    event = await api.event(name="Free Gig", totalTickets=1, holdSeconds=300)
+    holder = await api.account()
+    booked = (await api.book(holder, event["id"], 1)).body
+    assert booked["status"] == "confirmed"  # free: no hold
+    await page.goto(_at(url, f"/events/{event['id']}"))
+    panel = page.get_by_test_id("waitlist")
+    await panel.get_by_role("button", name="Join the waiting list").click()
+    await expect(page.get_by_test_id("waitlist-place")).to_have_text(
+        "You are first in line for 1 seat.")
+
+    cancelled = await api.call("POST", f"/api/bookings/{booked['id']}/cancel", holder)
+    assert cancelled.status == 200, cancelled.body
+    offer = page.get_by_test_id("waitlist-offer")
+    await expect(offer).to_contain_text("they are yours if you accept them")
+    await expect(offer.get_by_test_id("hold-countdown")).to_have_text(
+        re.compile(r"Time left to accept: 0[45]:\d\d"))
+    await expect(offer.get_by_test_id("hold-amount")).to_have_text("free")
+    await expect(offer).not_to_contain_text(re.compile(r"\bpay", re.IGNORECASE))
+    await expect(offer.get_by_role("radio")).to_have_count(0)
+    await expect(offer.get_by_role("textbox")).to_have_count(0)
+
+    # My Tickets says the same of the list's entry and of the held booking.
+    await page.get_by_role("tab", name="My Tickets").click()
+    mine = page.get_by_test_id("my-waitlist")
+    await expect(mine).to_contain_text(
+        re.compile(r"Seats offered to you — 0[45]:\d\d left to accept: accept them in the"
+                   r" booking below\."))
+    card = page.get_by_test_id("booking")
+    await expect(card).to_contain_text("Awaiting acceptance")
+    await expect(card).not_to_contain_text(re.compile(r"\bpay", re.IGNORECASE))
+    await expect(card.get_by_role("button")).to_have_text(["Cancel booking", "Accept the seats"])
+    await card.get_by_role("button", name="Accept the seats").click()
+    await expect(card).to_have_attribute("data-status", "confirmed")
+    await expect(card.get_by_test_id("paid")).to_contain_text("Accepted — you are in!")
+    await expect(mine).to_be_hidden()
+    assert await db_pool.fetchval(
+        "SELECT count(*) FROM tickets WHERE user_id = $1 AND voided_at IS NULL", buyer.id) == 1
+    assert await db_pool.fetchval("SELECT count(*) FROM payments WHERE user_id = $1",
+                                  buyer.id) == 0

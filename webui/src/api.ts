@@ -302,10 +302,12 @@ export const api = {
     call<Booking>("POST", `/api/bookings/${id}/cancel`, { token }).then((a) => a.data),
 
   /** Pay a held booking: 200 confirmed, 202 still processing; declined (402) or over
-   *  (409 hold_expired / not_payable) arrive as ApiError. */
-  pay: (token: string, id: string, paymentToken: string, idempotencyKey: string) =>
+   *  (409 hold_expired / not_payable) arrive as ApiError. A free hold (amount 0: a free
+   *  event's waiting-list offer) is accepted the same way, with no token (`null`). */
+  pay: (token: string, id: string, paymentToken: string | null, idempotencyKey: string) =>
     call<Booking>("POST", `/api/bookings/${id}/pay`, {
-      token, body: { paymentToken }, headers: { "Idempotency-Key": idempotencyKey },
+      token, body: paymentToken === null ? {} : { paymentToken },
+      headers: { "Idempotency-Key": idempotencyKey },
     }),
 
   /** More time on a held booking, once: the booking with its new `expiresAt` (409

@@ -25,6 +25,25 @@ export function countdown(ms: number): string | null {
   return days ? `${days} d ${clock}` : clock;
 }
 
+/** Time left as a screen reader is told it, in steps coarse enough that a live region
+ *  holding it speaks seldom: by days beyond two days, by hours beyond 50 minutes, by ten
+ *  minutes beyond ten, then each minute, then 30 and 10 seconds; null once past. Rounded up,
+ *  so the words are exact as a step is crossed (when they change, and are said). */
+export function spokenTimeLeft(ms: number): string | null {
+  if (ms <= 0) return null;
+  const seconds = Math.ceil(ms / 1000);
+  const minutes = Math.ceil(seconds / 60);
+  const plural = (n: number, unit: string) => `${n} ${unit}${n === 1 ? "" : "s"}`;
+  if (seconds <= 10) return "10 seconds";
+  if (seconds <= 30) return "30 seconds";
+  if (minutes <= 10) return plural(minutes, "minute");
+  const tens = Math.ceil(minutes / 10) * 10;
+  if (tens < 60) return `about ${tens} minutes`;
+  const hours = Math.ceil(minutes / 60);
+  if (hours <= 48) return `about ${plural(hours, "hour")}`;
+  return `about ${plural(Math.ceil(hours / 24), "day")}`;
+}
+
 /** "21:07": the hour and minute of a moment on a 24-hour clock (HH:MM, as a door reads it
  *  out), in the browser's time zone. */
 export function clockTime(iso: string): string {

@@ -1,6 +1,6 @@
 // The hold's countdown and what screen readers hear of it.
 import { describe, expect, it } from "vitest";
-import { holdAnnouncement, holdClock } from "./hold";
+import { holdAnnouncement, holdClock, isFreeHold } from "./hold";
 
 describe("holdClock", () => {
   it("shows minutes and seconds, rounding up to the next second", () => {
@@ -31,5 +31,18 @@ describe("holdAnnouncement", () => {
 
   it("says nothing once the hold is over", () => {
     expect(holdAnnouncement(0)).toBeNull();
+  });
+});
+
+describe("a free hold", () => {
+  it("is one whose amount is known to be zero", () => {
+    expect(isFreeHold({ amountCents: 0 })).toBe(true);
+    expect(isFreeHold({ amountCents: 900 })).toBe(false);
+    expect(isFreeHold({})).toBe(false); // not read yet: the pay form waits, it is not offered free
+  });
+
+  it("is announced as time left to accept", () => {
+    expect(holdAnnouncement(300_000, "accept")).toBe("5 minutes left to accept.");
+    expect(holdAnnouncement(10_000, "accept")).toBe("10 seconds left to accept.");
   });
 });

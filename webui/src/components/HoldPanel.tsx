@@ -3,7 +3,8 @@
 // provider the form offers its test cards, marked as such. Every answer is said in plain
 // words: paid (the tickets), declined (the hold stays; also when the provider's word comes
 // later, on the stream), processing (the result comes on the stream or a re-read), time ran
-// out (the seats went back on sale).
+// out (the seats went back on sale). A hold that costs nothing (a free event's waiting-list
+// offer) has no card form: one button accepts it, the same pay request without a token.
 import { useCallback, useEffect, useRef, useState } from "react";
 import { Alert, Button, Code, Group, Radio, Stack, Text, TextInput, VisuallyHidden } from "@mantine/core";
 import { Link } from "react-router";
@@ -11,7 +12,7 @@ import { ApiError, api, explain } from "../api";
 import type { Booking, BookingTicket } from "../api";
 import { newKey } from "../booking";
 import type { BookingUpdates } from "../booking";
-import { holdAnnouncement, holdClock } from "../hold";
+import { holdAnnouncement, holdClock, isFreeHold } from "../hold";
 import { formatAmount } from "../money";
 import { useNow } from "../page";
 import { paths } from "../routes";
@@ -84,10 +85,16 @@ export function HoldPanel({ token, booking: given, updates, onSettled }: Props) 
   // stream announced it) is read once; a list's entry and a Book answer carry them all.
   const missing = booking.expiresAt === undefined || booking.warnAt === undefined
     || booking.amountCents === undefined;
+  // Until its price is read the form waits (a free hold has none); a failed read shows the
+  // pay form, which a free hold takes too (the engine charges nothing for it).
+  const [readFailed, setReadFailed] = useState(false);
   useEffect(() => {
     if (!missing) return;
-    void api.booking(token, id).then((b) => alive.current && setBooking(b), () => undefined);
+    void api.booking(token, id).then((b) => alive.current && setBooking(b),
+      () => alive.current && setReadFailed(true));
   }, [missing, token, id]);
+  const free = isFreeHold(booking);
+  const priced = booking.amountCents !== undefined || readFailed;
 
   // What became of the booking, from the stream or a re-read.
   const settle = useCallback((b: Booking) => {
@@ -159,8 +166,9 @@ export function HoldPanel({ token, booking: given, updates, onSettled }: Props) 
   };
 
   const pay = async () => {
-    const paymentToken = provider === "fake" ? card : typed.trim();
-    if (!paymentToken) return;
+    // Nothing to charge for a free hold: no token, and the engine confirms it.
+    const paymentToken = free ? null : provider === "fake" ? card : typed.trim();
+    if (paymentToken === "") return;
     setPhase({ at: "paying" });
     try {
       const { status, data } = await api.pay(token, id, paymentToken, newKey());
@@ -185,7 +193,7 @@ export function HoldPanel({ token, booking: given, updates, onSettled }: Props) 
   if (phase.at === "confirmed") {
     const tickets = phase.tickets;
     return (
-      <Alert color="green" title="Paid — you are in!" data-testid="paid">
+      <Alert color="green" title={free ? "Accepted — you are in!" : "Paid — you are in!"} data-testid="paid">
         {tickets.length} ticket{tickets.length === 1 ? "" : "s"}, code{tickets.length === 1 ? "" : "s"}:{" "}
         {tickets.map((t) => (
           <Code key={t.id} data-testid="paid-code" mr={4} style={{ whiteSpace: "nowrap" }}>{t.code}</Code>
@@ -197,7 +205,8 @@ export function HoldPanel({ token, booking: given, updates, onSettled }: Props) 
   if (phase.at === "expired") {
     return (
       <Alert color="gray" title="Time ran out" role="alert" data-testid="hold-expired">
-        Your hold ended before it was paid, and the seats went back on sale. Nothing was charged.
+        {free ? "Your hold ended before it was accepted, and the seats went back on sale."
+          : "Your hold ended before it was paid, and the seats went back on sale. Nothing was charged."}
       </Alert>
     );
   }
@@ -207,19 +216,22 @@ export function HoldPanel({ token, booking: given, updates, onSettled }: Props) 
 
   const amount = booking.amountCents !== undefined && booking.currency
     ? formatAmount(booking.amountCents, booking.currency) : null;
+  const action = free ? "accept" : "pay";
   const clock = left === null ? null : holdClock(left);
-  const announcement = left === null ? null : holdAnnouncement(left);
+  const announcement = left === null ? null : holdAnnouncement(left, action);
   const seats = booking.quantity;
   return (
-    <Alert color="blue" title="Seats held — pay to confirm" data-testid="hold">
+    <Alert color="blue" title={free ? "Seats held for you — accept them to confirm" : "Seats held — pay to confirm"}
+      data-testid="hold">
       <Stack gap="xs">
         <Text size="sm">
           {seats !== undefined && `${seats} seat${seats === 1 ? "" : "s"} held for you`}
-          {amount && <> · total <b data-testid="hold-amount">{amount}</b></>}
+          {free ? <> · <b data-testid="hold-amount">free</b></>
+            : amount && <> · total <b data-testid="hold-amount">{amount}</b></>}
         </Text>
         {clock && (
           <Text size="sm" role="timer" aria-live="off" data-testid="hold-countdown">
-            Time left to pay: <b>{clock}</b>
+            Time left to {action}: <b>{clock}</b>
           </Text>
         )}
         {warned && !booking.extended && (
@@ -237,7 +249,12 @@ export function HoldPanel({ token, booking: given, updates, onSettled }: Props) 
         {extendError && <Text size="sm" c="red.9" role="alert">{extendError}</Text>}
         {/* Said politely, once a minute and near the end, never each second. */}
         <VisuallyHidden aria-live="polite" aria-atomic="true">{announcement}</VisuallyHidden>
-        <form onSubmit={(e) => {
+        {free && (
+          <Group>
+            <Button loading={phase.at === "paying"} onClick={() => void pay()}>Accept the seats</Button>
+          </Group>
+        )}
+        {priced && !free && <form onSubmit={(e) => {
           e.preventDefault();
           void pay();
         }}>
@@ -261,7 +278,7 @@ export function HoldPanel({ token, booking: given, updates, onSettled }: Props) 
               </Button>
             </Group>
           </Stack>
-        </form>
+        </form>}
         {phase.at === "processing" && (
           <Text size="sm" role="status" data-testid="payment-processing">
             Payment processing… Keep this page open: the answer comes here.

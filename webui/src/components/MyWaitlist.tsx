@@ -1,11 +1,12 @@
 // "My waiting list" on the tickets page: each sold-out event the buyer waits for, with their
 // place in line and a way out; an entry that became an offer points at its booking below,
-// where the countdown and the pay form are (a held booking of the list).
+// where the countdown and the pay form are (a held booking of the list; a free event's offer
+// is accepted there, not paid).
 import { useCallback, useEffect, useState } from "react";
 import { Anchor, Button, Card, Group, Stack, Text, Title } from "@mantine/core";
 import { Link } from "react-router";
 import { ApiError, api, explain } from "../api";
-import type { WaitlistEntry } from "../api";
+import type { TicketEvent, WaitlistEntry } from "../api";
 import { holdClock } from "../hold";
 import { useNow } from "../page";
 import { paths } from "../routes";
@@ -20,7 +21,7 @@ interface Props {
 
 export function MyWaitlist({ token, version }: Props) {
   const [entries, setEntries] = useState<WaitlistEntry[]>([]);
-  const [names, setNames] = useState<Record<number, string>>({});
+  const [events, setEvents] = useState<Record<number, TicketEvent>>({});
   const [leaving, setLeaving] = useState<number | null>(null);
   const [problem, setProblem] = useState<string | null>(null);
   const now = useNow(1000);
@@ -31,8 +32,8 @@ export function MyWaitlist({ token, version }: Props) {
       const mine = await myWaitlist(token);
       setEntries(mine);
       const ids = [...new Set(mine.map((e) => e.eventId))];
-      const events = await Promise.all(ids.map((id) => api.event(id).catch(() => null)));
-      setNames(Object.fromEntries(events.flatMap((e) => (e ? [[e.id, e.name]] : []))));
+      const read = await Promise.all(ids.map((id) => api.event(id).catch(() => null)));
+      setEvents(Object.fromEntries(read.flatMap((e) => (e ? [[e.id, e]] : []))));
     } catch (e) {
       setProblem(e instanceof ApiError ? explain(e) : String(e));
     }
@@ -60,15 +61,16 @@ export function MyWaitlist({ token, version }: Props) {
       <Stack gap="xs">
         <Title order={2} size="h4">My waiting list</Title>
         {entries.map((e) => {
-          const name = names[e.eventId] ?? `Event ${e.eventId}`;
+          const name = events[e.eventId]?.name ?? `Event ${e.eventId}`;
           const left = e.expiresAt ? holdClock(Date.parse(e.expiresAt) - now) : null;
+          const [verb, them] = events[e.eventId]?.priceCents === 0 ? ["accept", "accept them"] : ["pay", "pay for them"];
           return (
             <Group key={e.id} justify="space-between" data-testid="waitlist-entry" data-status={e.status}>
               <div>
                 <Anchor component={Link} to={paths.event(e.eventId)} fw={500}>{name}</Anchor>
                 <Text size="sm">
                   {e.status === "offered"
-                    ? `Seats offered to you${left ? ` — ${left} left to pay` : ""}: pay for them in the booking below.`
+                    ? `Seats offered to you${left ? ` — ${left} left to ${verb}` : ""}: ${them} in the booking below.`
                     : placeInLine(e)}
                 </Text>
               </div>

@@ -1,9 +1,10 @@
 // An event's waiting room, in place of the booking panel while the room is on: join, the
-// pre-queue's size before the sale opens, the place in line with a progress bar and the
-// estimated wait, "It's your turn — book within 4:59" with the booking panel when admitted,
-// and "Sold out" the moment the room closes, with the waiting list to join when the server
-// offers it (closed by the sell-out, the event keeping a list). Changes come on the page's
-// stream; the entry is also read again no faster than the server's `refreshAfterSeconds` asks.
+// pre-queue's size and the sale's countdown before it opens, the place in line with a
+// progress bar and the estimated wait, "It's your turn — book within 4:59" with the booking
+// panel when admitted, and "Sold out" the moment the room closes, with the waiting list to
+// join when the server offers it (closed by the sell-out, the event keeping a list). Changes
+// come on the page's stream; the entry is also read again no faster than the server's
+// `refreshAfterSeconds` asks.
 import { useCallback, useEffect, useRef, useState } from "react";
 import type { ReactNode } from "react";
 import { Alert, Button, Progress, Stack, Text } from "@mantine/core";
@@ -23,6 +24,9 @@ interface Props {
   children: ReactNode;
   /** The event's waiting list, offered once the room closed on the sell-out. */
   waitlist: ReactNode;
+  /** The sale's countdown (the page's, which reads the event again at the opening), shown
+   *  before joining and in the pre-queue; nothing once the sale is open. */
+  saleCountdown?: ReactNode;
 }
 
 /** Where this browser remembers the entry of an event, so a reload finds its place. */
@@ -39,7 +43,7 @@ function Turn({ until }: { until: string }) {
   );
 }
 
-export function QueuePanel({ event, token, feed, onAskLogin, children, waitlist }: Props) {
+export function QueuePanel({ event, token, feed, onAskLogin, children, waitlist, saleCountdown }: Props) {
   const [entry, setEntry] = useState<QueueEntry | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
@@ -98,6 +102,7 @@ export function QueuePanel({ event, token, feed, onAskLogin, children, waitlist 
       <Stack gap="xs" data-testid="queue">
         {entry && <Text size="sm">{headline(entry)}. You can join again, at the back of the line.</Text>}
         {!entry && <Text size="sm">This sale has a waiting room: join it, and book when it is your turn.</Text>}
+        {saleCountdown}
         <Button onClick={() => void join()} loading={busy} disabled={event.status === "sold_out"}>
           {entry ? "Join again" : "Join the waiting room"}
         </Button>
@@ -117,6 +122,7 @@ export function QueuePanel({ event, token, feed, onAskLogin, children, waitlist 
           <Text fw={600} data-testid="queue-headline">{headline(entry)}</Text>
         )}
       </div>
+      {(entry.status === "prequeue" || entry.status === "pending") && saleCountdown}
       {(entry.status === "admitted" || entry.status === "used") && children}
       {entry.status === "closed" && entry.waitlistUrl && waitlist}
       {entry.status === "prequeue" && (

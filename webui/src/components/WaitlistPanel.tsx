@@ -1,6 +1,7 @@
 // The waiting list of a sold-out event: join it for some seats, see your place in line,
 // leave it. When seats come back and are offered to you (pushed on the stream under the
-// entry's id), the offer is a hold: its countdown and its pay form are the HoldPanel's.
+// entry's id), the offer is a hold: its countdown and its pay form are the HoldPanel's (a
+// free event's offer is accepted there with one button, nothing to pay).
 import { useCallback, useEffect, useState } from "react";
 import { Button, Group, NumberInput, Stack, Text } from "@mantine/core";
 import { ApiError, api, explain } from "../api";
@@ -80,11 +81,12 @@ export function WaitlistPanel({ event, token, updates, onAskLogin, onChanged }: 
 
   if (entry === undefined) return null;
   if (entry?.status === "offered" && token) {
+    const take = event.priceCents === 0 ? "accept them" : "pay";
     return (
       <Stack gap="xs" data-testid="waitlist-offer">
         <Text size="sm" fw={500}>
-          Seats came back and you were next in line: they are yours if you pay before the time
-          runs out; after that they go to the next buyer waiting.
+          Seats came back and you were next in line: they are yours if you {take} before the
+          time runs out; after that they go to the next buyer waiting.
         </Text>
         <HoldPanel token={token} updates={updates} onSettled={onChanged}
           booking={{ id: entry.id, status: "held", quantity: entry.quantity, expiresAt: entry.expiresAt }} />

@@ -1,5 +1,6 @@
 // An event's own page (/events/{id}), the one to share: name, venue, date with the weekday,
-// organizer, description, seats left live, a countdown to the sale opening, and the booking panel.
+// organizer, description, seats left live, a countdown to the sale opening (inside the waiting
+// room's panel when it has one), and the booking panel.
 import { useCallback, useEffect, useState } from "react";
 import { Alert, Anchor, Badge, Card, Group, Stack, Text, Title } from "@mantine/core";
 import { Link } from "react-router";
@@ -8,11 +9,12 @@ import type { TicketEvent } from "../api";
 import type { BookingUpdates } from "../booking";
 import { BookingPanel } from "../components/BookingPanel";
 import { QueuePanel } from "../components/QueuePanel";
+import { SaleCountdown } from "../components/SaleCountdown";
 import { WaitlistPanel } from "../components/WaitlistPanel";
 import { STATUS, SeatsLeft } from "../components/EventCard";
 import { liveStatus } from "../status";
-import { countdown, longDate } from "../dates";
-import { useNow, useTitle } from "../page";
+import { longDate } from "../dates";
+import { useTitle } from "../page";
 import { paths } from "../routes";
 import type { QueueFeed, StockFeed } from "../stream";
 
@@ -27,21 +29,6 @@ interface Props {
   mine: number;
   onAskLogin: () => void;
   onBooked: () => void;
-}
-
-/** "Sales open in 01:02:03", ticking; the page is read again when it reaches zero. */
-function SaleCountdown({ opensAt, onOpen }: { opensAt: string; onOpen: () => void }) {
-  const now = useNow(1000);
-  const left = countdown(Date.parse(opensAt) - now);
-  useEffect(() => {
-    if (left === null) onOpen();
-  }, [left, onOpen]);
-  if (left === null) return null;
-  return (
-    <Text size="sm" c="blue.9" data-testid="countdown" role="timer" aria-live="off">
-      Sales open in <b>{left}</b> ({longDate(opensAt)})
-    </Text>
-  );
 }
 
 export function EventPage({ eventId, listed, token, updates, stock, queue, mine, onAskLogin, onBooked }: Props) {
@@ -83,6 +70,11 @@ export function EventPage({ eventId, listed, token, updates, stock, queue, mine,
   }
   const status = STATUS[event.status];
   const opensLater = event.saleStartsAt !== null && Date.parse(event.saleStartsAt) > Date.now();
+  // The page is read again when the sale opens. A room shows the countdown inside its panel.
+  const saleCountdown = opensLater && event.saleStartsAt
+    ? <SaleCountdown opensAt={event.saleStartsAt} onOpen={() => void load()} /> : null;
+  // A cancelled event's room is closed: its page offers nothing to join or book.
+  const room = event.waitingRoom?.enabled && event.status !== "cancelled";
   return (
     <Stack>
       <Anchor component={Link} to={paths.events} size="sm">← All events</Anchor>
@@ -104,12 +96,10 @@ export function EventPage({ eventId, listed, token, updates, stock, queue, mine,
             <Text className="description" data-testid="event-description">{event.description}</Text>
           )}
           <SeatsLeft event={event} />
-          {opensLater && event.saleStartsAt && (
-            <SaleCountdown opensAt={event.saleStartsAt} onOpen={() => void load()} />
-          )}
-          {/* A cancelled event's room is closed: its page offers nothing to join or book. */}
-          {event.waitingRoom?.enabled && event.status !== "cancelled" ? (
+          {!room && saleCountdown}
+          {room ? (
             <QueuePanel event={event} token={token} feed={queue} onAskLogin={onAskLogin}
+              saleCountdown={saleCountdown}
               waitlist={<WaitlistPanel event={{ ...event, status: "sold_out" }} token={token}
                 updates={updates} onAskLogin={onAskLogin} onChanged={onBooked} />}>
               {/* Admitted: the room admits only once the sale has opened. */}

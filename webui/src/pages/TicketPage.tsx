@@ -14,7 +14,7 @@ import { icsFile } from "../calendar";
 import { QrCode } from "../components/QrCode";
 import { useTitle } from "../page";
 import { paths } from "../routes";
-import { BOOKING_BADGE, eventLine, useHoldsSeenHere } from "./TicketsPage";
+import { bookingBadge, eventLine, useHoldsSeenHere } from "./TicketsPage";
 import type { MyBookings } from "./TicketsPage";
 
 interface Props extends MyBookings {
@@ -91,7 +91,7 @@ export function TicketPage({ bookingId, token, updates, bookings, error, reload 
       </Alert>
     );
   }
-  const badge = BOOKING_BADGE[booking.status];
+  const badge = bookingBadge(booking);
   const voided = booking.status === "cancelled";
   return (
     <Stack className="ticket-page">

@@ -9,6 +9,7 @@ import type { BookingUpdates } from "../booking";
 import { HoldPanel } from "../components/HoldPanel";
 import { MyWaitlist } from "../components/MyWaitlist";
 import { longDate } from "../dates";
+import { isFreeHold } from "../hold";
 import { useTitle } from "../page";
 import { paths } from "../routes";
 
@@ -26,11 +27,18 @@ interface Props extends MyBookings {
 }
 
 /** "Cancelled" and the like, for what is not a plain confirmed booking. */
-export const BOOKING_BADGE: Partial<Record<MyBooking["status"], { label: string; color: string }>> = {
+const BOOKING_BADGE: Partial<Record<MyBooking["status"], { label: string; color: string }>> = {
   cancelled: { label: "Cancelled", color: "gray.8" },
   held: { label: "Awaiting payment", color: "blue.9" },
   expired: { label: "Expired", color: "gray.8" },
 };
+
+/** A booking's badge, if it has one: a held one that costs nothing (a free event's
+ *  waiting-list offer) awaits acceptance, not payment. */
+export function bookingBadge(b: MyBooking): { label: string; color: string } | undefined {
+  if (b.status === "held" && isFreeHold(b)) return { label: "Awaiting acceptance", color: "blue.9" };
+  return BOOKING_BADGE[b.status];
+}
 
 /** Where and when, as a ticket prints it. */
 export function eventLine(b: MyBooking): string {
@@ -100,7 +108,7 @@ export function TicketsPage({ token, updates, bookings, error, reload }: Props) 
         </Alert>
       )}
       {bookings.map((b) => {
-        const badge = BOOKING_BADGE[b.status];
+        const badge = bookingBadge(b);
         const cancellable = b.status === "confirmed" || b.status === "held";
         return (
           <Card key={b.id} withBorder data-testid="booking" data-status={b.status}>
