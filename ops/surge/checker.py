@@ -10,7 +10,10 @@
 - on paid events, the holds and payments (`holds.py`): a hold answered 201 is not a
   confirmation, its payment's 200 is (with the tickets it showed);
 - with a waiting list, its order and its offers (`waitlist_check.py`), after the offers'
-  holds ended (`holds.py` again: an offer is a hold).
+  holds ended (`holds.py` again: an offer is a hold);
+- with a waiting room, its admission order, that nobody booked without an admission or was
+  admitted after the sell-out, and that the event sold out (`queue_check.py`), once every
+  booking is decided.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ import asyncpg
 from engine.payments.fake import FakeProvider
 from engine.storage.invariants import all_refused, check_answers, check_invariants
 from ops.surge.holds import HoldReport, HoldSampler, check_holds
+from ops.surge.queue_check import QueueReport, check_queue
+from ops.surge.queue_rush import QueueRun
 from ops.surge.record import BOOKING_KINDS, PAY_KINDS, Sample
 from ops.surge.waitlist_check import WaitlistReport, check_waitlist
 from ops.surge.waitlist_rush import WaitlistRun
@@ -38,6 +43,7 @@ class Verdict:
     violations: list[str] = field(default_factory=list)
     holds: HoldReport | None = None
     waitlist: WaitlistReport | None = None
+    queue: QueueReport | None = None
     #: 201s whose booking is not in the database as shown.
     lost: int = 0
     #: Keys answered with more than one booking, plus bookings that sold seats with no key
@@ -86,10 +92,12 @@ class Verdict:
 async def check(pool: asyncpg.Pool, events: Sequence[int], samples: Sequence[Sample], *,
                 settle_seconds: float = 60.0, holds: HoldSampler | None = None,
                 provider: FakeProvider | None = None,
-                waitlist: WaitlistRun | None = None) -> Verdict:
+                waitlist: WaitlistRun | None = None,
+                queue: QueueRun | None = None) -> Verdict:
     """Check the run; waits (bounded) for 202s to be decided. `holds`: the sampler of a run
     on paid events or with a waiting list, which waits for every hold to end first (see
-    `holds.check_holds`); `waitlist`: what the waiting list's phase did."""
+    `holds.check_holds`); `waitlist`: what the waiting list's phase did; `queue`: what the
+    waiting room's buyers did and saw."""
     held = None if holds is None else await check_holds(
         pool, events, samples, holds, settle_seconds=settle_seconds, provider=provider)
     waited = None if waitlist is None else await check_waitlist(pool, events, samples,
@@ -112,6 +120,9 @@ async def check(pool: asyncpg.Pool, events: Sequence[int], samples: Sequence[Sam
                                  if s.kind in ("book", "retry")),
         settle_seconds=settle_seconds)
     violations = answers.violations()
+    room = None if queue is None else await check_queue(pool, events, samples, queue)
+    if room is not None:
+        violations += [f"waiting room: {v}" for v in room.violations]
     if answers.differs:
         violations += await explain(pool, answers.differs[:5], samples)
     if held is not None:
@@ -157,7 +168,7 @@ async def check(pool: asyncpg.Pool, events: Sequence[int], samples: Sequence[Sam
         " WHERE e.id = ANY($1::bigint[])", list(events))
     final = [s for s in samples if s.final and (s.kind in BOOKING_KINDS or s.kind == "cancel")]
     return Verdict(int(counts["confirmed"]), int(counts["oversold"]), violations, held,
-                   waited, lost=len(answers.differs), duplicates=len(twice) + unpinned,
+                   waited, room, lost=len(answers.differs), duplicates=len(twice) + unpinned,
                    unfinished=len(answers.unfinished),
                    unanswered=sum(s.status == 0 for s in final),
                    contradicted=len(answers.not_rejected) + len(answers.done_after_refusal),

@@ -26,9 +26,24 @@ Buyers are created in bulk straight in the database (and their tokens minted wit
 engine's JWT secret), so the surge tool needs the same DATABASE_URL and JWT_SECRET (or
 DATA_DIR) as the gateway. Exit code 1 when any invariant is violated.
 
+A scenario with a [queue] section (ops/scenarios/queue-rush.toml: 50,000 buyers, 1,000
+seats) puts a waiting room in front of its events' sale. Its queue opens prequeue_seconds
+before the sale and every buyer joins it, the pre-queue spread over that window and
+late_fraction of them just after the opening; each asks GET /api/queue/{id} again no sooner
+than the answer's refreshAfterSeconds (`listeners` of them also hold GET /api/stream open),
+books once admitted, and sneak_fraction of them try once to book out of turn. The checker
+applies `ticketwar queue audit`'s rules to the admission order (the shuffled pre-queue, then
+first in, first out) and proves that nobody booked without an admission, nobody was
+admitted after the sell-out and every seat was sold once; the table gives the joins per
+second absorbed, the p50 / p99 of a status change reaching its buyer (polled and pushed)
+and the time from the opening to the sell-out. --requests N plays it with N buyers (seats
+and windows in proportion). It needs the queued strategy (locked and naive answer 409
+waiting_room_needs_queued, which the report says) and one generator process.
+
 examples:
   ticketwar surge ops/scenarios/hot-event.toml --url http://127.0.0.1:8080
   ticketwar surge ops/scenarios/hot-event.toml --compare naive,locked,queued --json out.json
+  ticketwar surge ops/scenarios/queue-rush.toml --compare queued --requests 5000
 """
 
 
@@ -69,6 +84,10 @@ def cmd_surge(args: argparse.Namespace, configured: Settings) -> int:
             scenario = scenarios.scaled(scenario, args.requests)
     except scenarios.ScenarioError as exc:
         print(f"ticketwar surge: {exc}", file=sys.stderr)
+        return 2
+    if scenario.queue.enabled and args.processes > 1:
+        print("ticketwar surge: a scenario with a [queue] runs in one generator process"
+              " (leave out --processes)", file=sys.stderr)
         return 2
     with database(configured) as settings:
         results = uvloop.run(_run_all(scenario, settings, args))

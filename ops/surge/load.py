@@ -17,7 +17,7 @@ import time
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import aiohttp
 import orjson
@@ -111,6 +111,11 @@ class LoadGenerator:
         """Seconds since the run started: when a request sent now is due."""
         return time.monotonic() - self._t0
 
+    def begin(self, start_at: float) -> None:
+        """Start the run's clock at `start_at` (a `time.monotonic()` instant), for a phase
+        that schedules its own requests (`queue_rush.py`) instead of `run`."""
+        self._t0 = start_at
+
     async def request(self, kind: str, method: str, path: str, account: Account,
                       due: float, body: dict[str, object] | None = None,
                       key: str | None = None, booking_id: str | None = None) -> Sample:
@@ -118,12 +123,22 @@ class LoadGenerator:
         (same key) at the next gateway while the failover policy says so; every attempt is
         recorded, the last marked final (the waiting list's phase, `waitlist_rush.py`, sends
         its own through here too)."""
+        return (await self.exchange(kind, method, path, account, due, body, key,
+                                    booking_id))[0]
+
+    async def exchange(self, kind: str, method: str, path: str, account: Account,
+                       due: float, body: dict[str, object] | None = None,
+                       key: str | None = None, booking_id: str | None = None
+                       ) -> tuple[Sample, Any, float | None]:
+        """`request`, also returning the final answer's decoded body (None without one) and
+        its Retry-After: what a client that reads the answer acts on (the waiting room's
+        buyers, `queue_rush.py`)."""
         home = account.id % len(self._gateways)
         attempt = 0
         while True:
             gateway = gateway_for(home, attempt, len(self._gateways))
-            sample, wait = await self._attempt(kind, method, path, account, due, body, key,
-                                               booking_id, gateway, attempt)
+            sample, wait, data = await self._attempt(kind, method, path, account, due, body,
+                                                     key, booking_id, gateway, attempt)
             policy = self._failover
             elapsed = time.monotonic() - self._t0 - due
             if policy is None or not policy.resends(sample.status, attempt, elapsed):
@@ -136,13 +151,13 @@ class LoadGenerator:
         self.samples.append(sample)
         if kind in BOOKING_KINDS:
             self._progress.add(sample.status)
-        return sample
+        return sample, data, wait
 
     async def _attempt(self, kind: str, method: str, path: str, account: Account,
                        due: float, body: dict[str, object] | None, key: str | None,
                        booking_id: str | None, gateway: int,
-                       attempt: int) -> tuple[Sample, float | None]:
-        """One try at one gateway: its sample and the answer's Retry-After."""
+                       attempt: int) -> tuple[Sample, float | None, Any]:
+        """One try at one gateway: its sample, the answer's Retry-After and its body."""
         headers = dict(account.headers)
         if body is not None:
             headers["Content-Type"] = "application/json"
@@ -184,7 +199,7 @@ class LoadGenerator:
         shown = status == 201 or (status == 200 and kind in PAY_KINDS)
         sample = Sample(kind, status, due, (now - due) * 1000, booking_id, quantity, error,
                         codes if shown else (), key, booking_status, gateway, attempt)
-        return sample, wait
+        return sample, wait, data
 
     async def _book(self, p: Plan, due: float) -> None:
         path = self._book_path.format(event_id=p.event_id)

@@ -6,9 +6,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from engine.errors import PaidNeedsQueued, WaitingRoomNeedsQueued
 from ops.surge.checker import Verdict
 from ops.surge.cpu import COMPONENTS, CpuShare
 from ops.surge.holds import HoldReport
+from ops.surge.queue_check import QueueReport
 from ops.surge.record import SellingPhase, Stats
 from ops.surge.waitlist_check import WaitlistReport
 
@@ -25,7 +27,8 @@ class RunResult:
     verdict: Verdict
     cpu: CpuShare | None = None
     #: Why the gateway refused the scenario outright (`paid_needs_queued`: a strategy
-    #: without actors cannot expire a hold), or None.
+    #: without actors cannot expire a hold; `waiting_room_needs_queued`: nor keep a line),
+    #: or None.
     refused: str | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -46,6 +49,7 @@ class RunResult:
             "refused": self.refused,
             "holds": _holds_json(self),
             "waitlist": v.waitlist.to_json() if v.waitlist is not None else None,
+            "queue": v.queue.to_json() if v.queue is not None else None,
             # (answered at s, answers, p50 ms, p99 ms) per 0.1 s: where in the run it was slow
             "timeline": [[round(t, 2), n, round(p50, 1), round(p99, 1)]
                          for t, n, p50, p99 in s.timeline],
@@ -101,6 +105,7 @@ def table_rows(results: Sequence[RunResult]) -> list[tuple[str, list[str]]]:
         *_selling_rows(results),
         *_hold_rows(results),
         *_waitlist_rows(results),
+        *_queue_rows(results),
         ("invariants", ["OK" if r.verdict.invariants_ok else "VIOLATED" for r in results]),
         *_cpu_rows(results),
     ]
@@ -155,6 +160,47 @@ def _waitlist_rows(results: Sequence[RunResult]) -> list[tuple[str, list[str]]]:
     ]
 
 
+def _queue_rows(results: Sequence[RunResult]) -> list[tuple[str, list[str]]]:
+    if all(r.verdict.queue is None for r in results):
+        return []
+
+    def each(show: Callable[[QueueReport], str]) -> list[str]:
+        return [show(r.verdict.queue) if r.verdict.queue is not None else "–" for r in results]
+
+    def p50_p99(q: QueueReport, channel: str) -> str:
+        if not q.updates[channel]:
+            return "–"
+        return f"{q.update_ms(50, channel):,.0f} / {q.update_ms(99, channel):,.0f}"
+
+    return [
+        ("room joined (pre-queued)", each(lambda q: f"{q.joined:,} ({q.prequeued:,})")),
+        ("joins/s absorbed / offered",
+         each(lambda q: f"{q.joins_per_s:,.0f} / {q.offered_joins_per_s:,.0f}")),
+        ("join p99 ms", each(lambda q: f"{q.join_p99_ms:,.0f}")),
+        ("polls (p99 ms)", each(lambda q: f"{q.polls:,} ({q.poll_p99_ms:,.0f})")),
+        ("update p50 / p99 ms, polled", each(lambda q: p50_p99(q, "poll"))),
+        ("update p50 / p99 ms, pushed", each(lambda q: p50_p99(q, "stream"))),
+        ("admitted / used", each(lambda q: f"{q.admitted:,} / {q.used:,}")),
+        ("opening -> sell-out s", each(lambda q: "not sold out" if q.sellout_s is None
+                                       else f"{q.sellout_s:.2f}")),
+        ("admitted after sell-out", each(lambda q: f"{q.admitted_after_sellout:,}")),
+        ("out of turn: tried / 403", each(lambda q: f"{q.sneaks:,} / {q.sneaks_refused:,}")),
+        ("admitted from 1st half", each(lambda q: "–" if q.early_share is None
+                                        else f"{q.early_share:.0%}")),
+        ("still waiting at the end", each(lambda q: f"{q.unfinished:,}")),
+    ]
+
+
+#: What the table says of a strategy that refused a scenario outright (not a failure).
+_REFUSED = {
+    PaidNeedsQueued.code: "refused the scenario's paid events (409 paid_needs_queued): holds"
+                          " need the queued strategy's actors to expire them; not a failure",
+    WaitingRoomNeedsQueued.code: "keeps no waiting room (409 waiting_room_needs_queued for"
+                                 " every join): the line lives in the queued strategy's"
+                                 " actors; not a failure",
+}
+
+
 def table(results: Sequence[RunResult]) -> str:
     """Results side by side, one column per strategy."""
     rows = table_rows(results)
@@ -169,9 +215,7 @@ def table(results: Sequence[RunResult]) -> str:
             v.rjust(c) for v, c in zip(values, cols, strict=True)))
     for r in results:
         if r.refused is not None:
-            lines.append(f"- {r.strategy}: refused the scenario's paid events (409 {r.refused}):"
-                         " holds need the queued strategy's actors to expire them; not a"
-                         " failure")
+            lines.append(f"- {r.strategy}: {_REFUSED.get(r.refused, r.refused)}")
         waited = r.verdict.waitlist
         if waited is not None and waited.refusals.get("waitlist_needs_queued"):
             lines.append(f"- {r.strategy}: keeps no waiting list (409 waitlist_needs_queued for"

@@ -6,14 +6,15 @@ import contextlib
 import time
 import uuid
 from collections.abc import Sequence
+from datetime import timedelta
 
 import aiohttp
 import asyncpg
 
 from engine.auth import TokenIssuer
-from engine.errors import PaidNeedsQueued
+from engine.errors import PaidNeedsQueued, WaitingRoomNeedsQueued
 from engine.payments.fake import FakeProvider
-from engine.types import Role
+from engine.types import Role, utcnow
 from ops.surge import checker
 from ops.surge.cpu import CpuShare, ServerMeter
 from ops.surge.fleet import run_fleet
@@ -21,11 +22,15 @@ from ops.surge.holds import HoldSampler
 from ops.surge.load import LoadGenerator, Plan, plan
 from ops.surge.population import Account, bulk_accounts, create_events
 from ops.surge.progress import Progress
+from ops.surge.queue_rush import QueueRun, QueueRush
 from ops.surge.record import Sample, summarize
 from ops.surge.report import RunResult
 from ops.surge.scenario import Scenario
 from ops.surge.sources import SourceClients
 from ops.surge.waitlist_rush import WaitlistRun, WaitlistRush
+
+#: From a waiting room's creation to its queue opening: the event's round trip fits.
+QUEUE_LEAD_SECONDS = 1.0
 
 
 async def run_surge(scenario: Scenario, url: str | Sequence[str], pool: asyncpg.Pool,
@@ -49,11 +54,15 @@ async def run_surge(scenario: Scenario, url: str | Sequence[str], pool: asyncpg.
     `provider`: the fake provider serving the gateway, when it is in this process (its
     records are then held against the payments outbox). A gateway whose strategy refuses
     paid events (409 paid_needs_queued) gives a result that says so. A `[waitlist]` is
-    played once the sale is over (`waitlist_rush.py`), its offers sampled like holds.
+    played once the sale is over (`waitlist_rush.py`), its offers sampled like holds. A
+    `[queue]` replaces the load phase: the events get a waiting room and every buyer goes
+    through it (`queue_rush.py`); a strategy without one (409 waiting_room_needs_queued for
+    every join) gives a result that says so.
     """
     urls = [url] if isinstance(url, str) else list(url)
-    if processes > 1 and len(urls) > 1:
-        raise ValueError("a surge over several gateways runs in one generator process")
+    if processes > 1 and (len(urls) > 1 or scenario.queue.enabled):
+        raise ValueError("a surge over several gateways, or through a waiting room, runs in"
+                         " one generator process")
     tag = uuid.uuid4().hex[:8]
     timeout = aiohttp.ClientTimeout(total=scenario.load.max_seconds + 30)
     async with contextlib.AsyncExitStack() as stack:
@@ -61,12 +70,15 @@ async def run_surge(scenario: Scenario, url: str | Sequence[str], pool: asyncpg.
                     for u in urls]
         clients, url = gateways[0], urls[0]  # the population is made through the first
         (vendor,) = await bulk_accounts(pool, issuer, 1, Role.VENDOR, tag=f"{tag}v")
-        events = await create_events(clients.session(vendor.id), url, vendor,
-                                     scenario.events.count,
-                                     scenario.events.seats, scenario.events.api_fields(),
-                                     f"{scenario.name} {tag}")
-        if buyers is None:
+        if buyers is None:  # before the events: a waiting room's clock starts with them
             buyers = await bulk_accounts(pool, issuer, scenario.buyers.count, tag=tag)
+        fields = scenario.events.api_fields()
+        opens_at = utcnow() + timedelta(seconds=QUEUE_LEAD_SECONDS)
+        if scenario.queue.enabled:
+            fields.update(scenario.queue.api_fields(opens_at))
+        events = await create_events(clients.session(vendor.id), url, vendor,
+                                     scenario.events.count, scenario.events.seats, fields,
+                                     f"{scenario.name} {tag}")
         bots = await bulk_accounts(pool, issuer, scenario.behaviour.bots, tag=f"{tag}b") \
             if scenario.behaviour.bots else []
         joiners = await bulk_accounts(pool, issuer, scenario.waitlist.joiners, tag=f"{tag}w") \
@@ -78,10 +90,22 @@ async def run_surge(scenario: Scenario, url: str | Sequence[str], pool: asyncpg.
         meter = ServerMeter(server_pids, database=await pool.fetchval("SELECT current_database()"))
         sampler = HoldSampler(pool, events) if scenario.events.paid or joiners else None
         waited: WaitlistRun | None = None
+        queued: QueueRun | None = None
         if sampler is not None:
             sampler.start()
         try:
-            if processes > 1:
+            if scenario.queue.enabled:
+                with Progress(len(buyers), f"{label} joins") as progress:
+                    generator = LoadGenerator(gateways, _Untallied())
+                    rush = QueueRush(generator, gateways, events, scenario.queue, tag=tag,
+                                     seed=seed, max_seconds=scenario.load.max_seconds,
+                                     progress=progress)
+                    meter.start()
+                    started = time.process_time()
+                    queued = await rush.run(buyers, opens_at)
+                    generator_cpu = time.process_time() - started
+                samples, duration = generator.samples, queued.duration_s
+            elif processes > 1:
                 meter.start()
                 fleet = await run_fleet(scenario, url, plans, targets, processes=processes,
                                         book_path=book_path, label=label)
@@ -109,13 +133,19 @@ async def run_surge(scenario: Scenario, url: str | Sequence[str], pool: asyncpg.
     if refused and sampler is not None:
         await sampler.stop()
         sampler = None  # nothing was held: the usual checks say so
+    no_room = queued is not None and bool(queued.traces) and all(
+        t.join_error == WaitingRoomNeedsQueued.code for t in queued.traces)
     verdict = await checker.check(pool, events, samples, settle_seconds=settle_seconds,
-                                  holds=sampler, provider=provider, waitlist=waited)
+                                  holds=sampler, provider=provider, waitlist=waited,
+                                  queue=None if no_room else queued)
     stats = summarize(samples, duration)
+    # A waiting room's buyers mostly join and poll: its CPU is per request of any kind.
+    sent = stats.requests if queued is None else len(samples)
     cpu = CpuShare(generator_cpu, server_cpu if server_pids else None, services_cpu,
-                   stats.requests, processes, components=meter.components)
+                   sent, processes, components=meter.components)
     return RunResult(scenario.name, strategy, stats, verdict, cpu,
-                     refused=PaidNeedsQueued.code if refused else None)
+                     refused=PaidNeedsQueued.code if refused else
+                     WaitingRoomNeedsQueued.code if no_room else None)
 
 
 class _Untallied:

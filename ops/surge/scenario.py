@@ -37,6 +37,17 @@
     cancel_fraction = 0.0        # share of ticket holders who cancel once the list is full
     abandon_fraction = 0.0       # share of offers never taken: they expire and pass on
     think_seconds = 1.0          # everyone else takes their offer after up to this long
+    [queue]                      # free events only: a waiting room in front of the sale
+    prequeue_seconds = 0.0       # > 0: the events have a waiting room opening this long
+                                 # before the sale, and every buyer joins it (queue_rush.py):
+                                 # the pre-queue's buyers spread over the window
+    late_fraction = 0.0          # share of buyers joining after the opening instead (first
+    late_seconds = 10.0          # in, first out behind the pre-queue), over this long
+    sneak_fraction = 0.0         # share of buyers who try to book once while waiting, out of
+                                 # turn: 403 admission_required
+    listeners = 0                # buyers who also listen on GET /api/stream (the rest poll)
+    admission_seconds = 300      # waitingRoom.admissionSeconds (30 to 3600)
+    admit_per_minute = 0         # waitingRoom.admitPerMinute; 0: left out (as fast as sold)
 """
 
 from __future__ import annotations
@@ -44,6 +55,7 @@ from __future__ import annotations
 import math
 import tomllib
 from dataclasses import dataclass, fields, replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +146,42 @@ class Waitlist:
 
 
 @dataclass(frozen=True)
+class Queue:
+    """A waiting room in front of the sale (`queue_rush.py`): who joins when, who listens on
+    the stream, who tries to book out of turn, and the room's settings. Off unless
+    `prequeue_seconds` > 0; the booking requests are then the admitted buyers' (and the
+    sneaks'), and `load.requests` is only the scale `--requests` is measured against."""
+
+    prequeue_seconds: float = 0.0
+    late_fraction: float = 0.0
+    late_seconds: float = 10.0
+    sneak_fraction: float = 0.0
+    listeners: int = 0
+    admission_seconds: int = 300
+    admit_per_minute: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the events have a waiting room."""
+        return self.prequeue_seconds > 0
+
+    def api_fields(self, opens_at: datetime) -> dict[str, object]:
+        """What `POST /api/events` is sent for a room whose queue opens at `opens_at`."""
+        room: dict[str, object] = {"enabled": True, "queueOpensAt": opens_at.isoformat(),
+                                   "admissionSeconds": self.admission_seconds}
+        if self.admit_per_minute:
+            room["admitPerMinute"] = self.admit_per_minute
+        starts = opens_at + timedelta(seconds=self.prequeue_seconds)
+        return {"saleStartsAt": starts.isoformat(), "waitingRoom": room}
+
+
+#: The shortest pre-queue a scaled scenario keeps: the crowd's joins and the first polls
+#: must fit before the opening however small the crowd.
+MIN_PREQUEUE_SECONDS = 5.0
+MIN_LATE_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
 class Scenario:
     """A whole scenario."""
 
@@ -144,6 +192,7 @@ class Scenario:
     behaviour: Behaviour
     payment: Payment = Payment()
     waitlist: Waitlist = Waitlist()
+    queue: Queue = Queue()
 
 
 def _section(cls: type, data: Any, where: str) -> Any:
@@ -171,7 +220,7 @@ _KINDS: dict[str, tuple[type, ...]] = {"int": (int,), "int | None": (int,),
 def parse(data: dict[str, Any], default_name: str = "scenario") -> Scenario:
     """Validate a parsed TOML document."""
     unknown = sorted(set(data) - {"name", "events", "buyers", "load", "behaviour",
-                                  "payment", "waitlist"})
+                                  "payment", "waitlist", "queue"})
     if unknown:
         raise ScenarioError(f"unknown section(s): {', '.join(unknown)}")
     scenario = Scenario(
@@ -182,6 +231,7 @@ def parse(data: dict[str, Any], default_name: str = "scenario") -> Scenario:
         behaviour=_section(Behaviour, data.get("behaviour"), "behaviour"),
         payment=_section(Payment, data.get("payment"), "payment"),
         waitlist=_section(Waitlist, data.get("waitlist"), "waitlist"),
+        queue=_section(Queue, data.get("queue"), "queue"),
     )
     _check(scenario)
     return scenario
@@ -221,24 +271,60 @@ def _check(s: Scenario) -> None:
     if w != Waitlist() and s.events.paid:
         # A paid sale's holders are played by [payment]; its cancels would be refunds.
         problems.append("[waitlist] needs a free event (events.price_cents = 0)")
+    problems += _queue_problems(s)
     if problems:
         raise ScenarioError("; ".join(problems))
+
+
+def _queue_problems(s: Scenario) -> list[str]:
+    q = s.queue
+    if q == Queue():
+        return []
+    if not q.enabled:
+        return ["[queue] needs queue.prequeue_seconds > 0 (the waiting room's pre-queue)"]
+    problems = []
+    for name in ("late_fraction", "sneak_fraction"):
+        if not 0 <= getattr(q, name) <= 1:
+            problems.append(f"queue.{name} must be between 0 and 1")
+    if q.late_seconds <= 0:
+        problems.append("queue.late_seconds must be > 0")
+    if not 30 <= q.admission_seconds <= 3600:
+        problems.append("queue.admission_seconds must be between 30 and 3600")
+    if q.admit_per_minute < 0:
+        problems.append("queue.admit_per_minute must be >= 0 (0: not set)")
+    if not 0 <= q.listeners <= s.buyers.count:
+        problems.append("queue.listeners must be between 0 and buyers.count")
+    if s.events.paid:
+        problems.append("[queue] needs a free event (events.price_cents = 0)")
+    if s.waitlist != Waitlist():
+        problems.append("[queue] and [waitlist] are not played together")
+    if s.behaviour != Behaviour():
+        # Every admitted buyer books once; retries, cancels and bots are other scenarios'.
+        problems.append("[queue] takes no [behaviour]: each admitted buyer books once")
+    return problems
 
 
 def scaled(s: Scenario, requests: int) -> Scenario:
     """The scenario with `requests` booking requests, keeping its shape: buyers, seats, bot
     requests and waiting-list joiners shrink (or grow) in proportion, so a hot event still
     sells out; the number of events, per-user limit and behaviour stay as written (setting
-    up 200 events is part of what many-events exercises)."""
+    up 200 events is part of what many-events exercises). A waiting room's windows and
+    listeners shrink in proportion too (its crowd joins at the same rate), its pre-queue to
+    `MIN_PREQUEUE_SECONDS` at the least."""
     if requests < 1:
         raise ScenarioError("requests must be >= 1")
     f = requests / max(s.load.requests, 1)
+    q = s.queue
+    if q.enabled:  # the crowd joins at the same rate: its windows shrink with it
+        q = replace(q, prequeue_seconds=max(MIN_PREQUEUE_SECONDS, q.prequeue_seconds * f),
+                    late_seconds=max(MIN_LATE_SECONDS, q.late_seconds * f),
+                    listeners=math.ceil(q.listeners * f))
     return replace(
         s, load=replace(s.load, requests=requests),
         buyers=replace(s.buyers, count=max(1, math.ceil(s.buyers.count * f))),
         events=replace(s.events, seats=max(1, round(s.events.seats * f))),
         behaviour=replace(s.behaviour, bot_requests=math.ceil(s.behaviour.bot_requests * f)),
-        waitlist=replace(s.waitlist, joiners=math.ceil(s.waitlist.joiners * f)))
+        waitlist=replace(s.waitlist, joiners=math.ceil(s.waitlist.joiners * f)), queue=q)
 
 
 def load(path: Path) -> Scenario:
