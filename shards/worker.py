@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Coroutine
+from typing import Any
 
 from prometheus_client import start_http_server
 
@@ -62,9 +64,31 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> i
             log.error("shard worker exiting: %s", reason)
             code = 1
     finally:
-        await consumer.stop_consuming()
+        # Every step that talks to the broker or the database is bounded: a worker giving up
+        # because its host is cut off would otherwise wait on the silent links for good —
+        # and never exit for its supervisor to start it again.
+        if not await _bounded(consumer.stop_consuming(), "stop consuming"):
+            code = 1
         if not await runtime.stop(settings.shutdown_deadline_seconds):
             code = 1  # batches abandoned: their messages go back to the queue on close
-        await consumer.stop()
-        await pool.close()
+        if not await _bounded(consumer.stop(), "close the broker connection"):
+            code = 1  # the broker requeues what was unacked once it drops the connection
+        if not await _bounded(pool.close(), "close the database pool"):
+            pool.terminate()  # the server ends the sessions once it notices
+            code = 1
     return code
+
+
+#: How long each shutdown step that talks to the broker or the database may take.
+CLOSE_SECONDS = 5.0
+
+
+async def _bounded(step: Coroutine[Any, Any, None], what: str) -> bool:
+    """Run a shutdown step within CLOSE_SECONDS; False (logged) when it did not finish."""
+    try:
+        async with asyncio.timeout(CLOSE_SECONDS):
+            await step
+    except TimeoutError:
+        log.error("shard worker: could not %s within %.0fs; going on", what, CLOSE_SECONDS)
+        return False
+    return True

@@ -141,6 +141,8 @@ def test_the_three_rabbitmq_nodes_are_configured_to_form_one_cluster() -> None:
     settings = dict(line.split(" = ", 1) for line in conf.read_text().splitlines()
                     if line and not line.startswith("#"))
     assert settings["cluster_formation.peer_discovery_backend"] == "classic_config"
+    # A cut node declared down in seconds: until then no client can declare a queue.
+    assert int(settings["net_ticktime"]) <= 15
     assert {v for k, v in settings.items()
             if k.startswith("cluster_formation.classic_config.nodes.")} == nodes
     first = [n for n, svc in brokers.items() if not svc.get("depends_on")]

@@ -261,10 +261,14 @@ def migrate(state: State, nodes: list[Host]) -> None:
 
 
 def start_workers(state: State, nodes: list[Host]) -> None:
-    """`python -m shards` on every worker host, each the active consumer of its shards."""
+    """`python -m shards` on every worker host, each the active consumer of its shards, kept
+    running by the host's keeper (ops/cluster/keep.py): a worker that gives up on RabbitMQ
+    after RECONNECT_DEADLINE_SECONDS exits, and is started again."""
     for w in topology.of_role("worker"):
-        spawn(state, w, "shards", [sys.executable, "-m", "shards"],
-              engine_env(state, w, nodes, SHARD_WORKER_INDEX=str(w.index)))
+        spawn(state, w, "shards", [sys.executable, "-m", "ops.cluster.keep", "-m", "shards"],
+              engine_env(state, w, nodes, SHARD_WORKER_INDEX=str(w.index),
+                         RECONNECT_DEADLINE_SECONDS=str(
+                             topology.WORKER_RECONNECT_DEADLINE_SECONDS)))
 
 
 def start_gateways(state: State, nodes: list[Host]) -> None:

@@ -25,6 +25,9 @@ PG_PORT = 5432
 #: Short heartbeats so a cut is noticed in seconds (RabbitMQ closes a connection after two
 #: missed ones), not the minute of the default.
 AMQP_HEARTBEAT_SECONDS = 5
+#: A worker without RabbitMQ for this long exits and its keeper starts it again (60 s by
+#: default): short, so the cluster test of a long cut lasts well under a minute.
+WORKER_RECONNECT_DEADLINE_SECONDS = 15
 
 
 @dataclass(frozen=True)

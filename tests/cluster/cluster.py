@@ -45,9 +45,12 @@ class Surge:
     `selling()` returns once bookings are being confirmed; `result()` waits for the end and
     returns its report, the verdict printed and held clean."""
 
-    def __init__(self, state_dir: Path, *, rate: float = RATE, seconds: float = SECONDS):
+    def __init__(self, state_dir: Path, *, rate: float = RATE, seconds: float = SECONDS,
+                 seats_share: float | None = None):
         self._args = ["--state-dir", str(state_dir), "--rate", str(rate),
                       "--seconds", str(seconds)]
+        if seats_share is not None:  # seats per request offered (the load's default: 0.6)
+            self._args += ["--seats-share", str(seats_share)]
         self._proc: asyncio.subprocess.Process | None = None
         #: The load's stderr (its progress lines, a traceback), beside the hosts' logs.
         self.log = load_state(state_dir).host_dir("load") / "surge.log"

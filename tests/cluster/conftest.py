@@ -4,6 +4,7 @@ most of a test's time, so they share it (a package fixture), each test leaving i
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import tempfile
@@ -18,7 +19,7 @@ from tests.cluster.cluster import rejoined, ticketwar
 
 
 @pytest.fixture(scope="package")
-async def cluster_dir() -> AsyncIterator[Path]:
+async def cluster_dir(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Path]:
     """A cluster up for the tests of this package, and down (every namespace gone) after the
     last of them, whatever happened — not at the end of the session, so the rest of a
     `make test` does not share the machine with ten idle hosts. Its state in a temporary
@@ -31,9 +32,19 @@ async def cluster_dir() -> AsyncIterator[Path]:
         print(f"cluster up in {time.monotonic() - started:.1f}s")
         yield state_dir
     finally:
+        # The hosts' logs outlive the cluster (pytest keeps its last runs' temporary
+        # directories): a failure found in CI must be readable after `down`.
+        kept = tmp_path_factory.mktemp("cluster-logs")
+        await asyncio.to_thread(_keep_logs, state_dir, kept)
+        print(f"cluster logs kept in {kept}")
         await ticketwar(state_dir, "down")
         assert netns.ours() == [], "namespaces left after down"
         shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def _keep_logs(state_dir: Path, kept: Path) -> None:
+    for log in state_dir.glob("*/*.log"):
+        shutil.copy(log, kept / f"{log.parent.name}-{log.name}")
 
 
 @pytest.fixture

@@ -79,3 +79,39 @@ async def test_a_worker_cut_from_the_brokers_mid_surge_loses_nothing(cluster: Pa
 @pytest.mark.timeout(600)  # the first cluster test also pays for `cluster up`
 async def test_a_worker_cut_off_entirely_mid_surge_loses_nothing(cluster: Path) -> None:
     await _cut_worker(cluster)
+
+
+@pytest.mark.timeout(600)
+async def test_a_worker_cut_past_its_reconnect_deadline_is_started_again(cluster: Path) -> None:
+    # Cut off longer than RECONNECT_DEADLINE_SECONDS, the worker gives up and exits (its
+    # shards are the standbys' by then); its host's keeper starts it again, and once healed
+    # the new process joins the cluster on its own — nobody restarts anything by hand.
+    w = await _busiest_worker(cluster)
+    log = load_state(cluster).host_dir(w.name) / "shards.log"
+    starts, exits = (log.read_text().count(s) for s in (" started (pid ", " exited with "))
+
+    def exited() -> bool:
+        return log.read_text().count(" exited with ") > exits
+
+    async with Surge(cluster, seconds=45) as surge:
+        await surge.selling()
+        await ticketwar(cluster, "cut", w.name)
+        cut_at = time.monotonic()
+
+        async def gave_up() -> bool:
+            return await asyncio.to_thread(exited)
+
+        await assert_eventually(gave_up, timeout=120, interval=0.5,
+                                message=f"the cut {w.name} never gave up on RabbitMQ")
+        print(f"{w.name} exited {time.monotonic() - cut_at:.1f}s after the cut")
+        await ticketwar(cluster, "heal", w.name)
+
+        async def back() -> bool:
+            return (log.read_text().count(" started (pid ") > starts
+                    and await node_of(cluster, w) is not None)
+
+        await assert_eventually(back, timeout=90, interval=0.5,
+                                message=f"{w.name} was not started again, or never reconnected")
+        r = await surge.result()
+    assert r["taken_over"] > 0, "no standby took over an event of the cut worker"
+    await rejoined(cluster)
