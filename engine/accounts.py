@@ -49,7 +49,7 @@ async def register(pool: asyncpg.Pool, email: str, password: str, name: str | No
 async def login(pool: asyncpg.Pool, issuer: TokenIssuer, email: str,
                 password: str) -> tuple[str, User]:
     """A token for valid credentials; `InvalidCredentials` otherwise (same time either way)."""
-    async with translate_db_errors():
+    async with translate_db_errors(read=True):
         found = await users.find_credentials(pool, email.strip())
     ok = await verify_password(found[1] if found else None, password)
     if found is None or not ok:

@@ -434,6 +434,13 @@ class Unavailable(EngineError):
         self.retry_after = retry_after
 
 
+class DatabaseTimeout(Unavailable):
+    """The database did not answer a read within DB_REQUEST_TIMEOUT_SECONDS (a cut or
+    stalled link); nothing was changed, retry after `Retry-After` seconds."""
+
+    code = "database_timeout"
+
+
 class Overloaded(Unavailable):
     """The gateway is at one of its caps (open connections, event streams in all or from
     this user or address); retry after `Retry-After` seconds."""

@@ -153,8 +153,10 @@ class BookingService:
         return booker
 
     async def event(self, event_id: EventId) -> Event:
-        """The event (cached briefly); `NotFound` if it does not exist."""
-        return await self.events.get(event_id)
+        """The event (cached briefly); `NotFound` if it does not exist. A request waits for
+        a read at most its bound; the read itself goes on for whoever else waits on it."""
+        async with translate_db_errors(read=True):
+            return await self.events.get(event_id)
 
     async def _read_event(self, event_id: EventId) -> Event:
         async with translate_db_errors():
@@ -325,7 +327,7 @@ class BookingService:
         """Its vendor or an admin cancels the whole event; its actor decides it, in order with
         the event's bookings. The event as cancelled, or None if not decided within the wait
         (it is decided anyway, once). Cancelling a cancelled event answers it again."""
-        async with translate_db_errors():
+        async with translate_db_errors(read=True):  # nothing decided yet: a retry is safe
             event = await get_event(self._pool, event_id)
         if not organizes(principal, event):
             raise Forbidden("only the event's vendor or an admin may cancel it")
@@ -363,7 +365,7 @@ class BookingService:
 
     async def booking(self, user_id: UserId, booking_id: BookingId) -> Outcome | Pending:
         """A booking as its owner sees it; `NotFound` for everyone else."""
-        async with translate_db_errors():
+        async with translate_db_errors(read=True):
             outcome = await bookings.get_outcome(self._pool, booking_id)
             if outcome is not None:
                 if outcome.user_id != user_id:

@@ -106,6 +106,10 @@ class Settings:
     rate_limit_register: str = "10/hour"
     rate_limit_default: str = "100/second"
     db_pool_max: int = 20
+    #: A gateway request waits at most this long for each database read it makes (a free
+    #: pool connection and the statements); past it, `503 database_timeout`. A silent
+    #: database (a cut host: no reset) would otherwise hold it for asyncpg's 30 s.
+    db_request_timeout_seconds: float = 5.0
     #: Who may read GET /metrics: addresses or CIDR networks (default: loopback and the
     #: private networks, where Prometheus runs beside the gateway).
     metrics_allowed: frozenset[str] = frozenset({
@@ -240,7 +244,8 @@ class Settings:
                 ip_network(entry, strict=False)
             except ValueError as exc:
                 raise SettingsError(f"METRICS_ALLOWED: {exc}") from exc
-        for timeout in ("idle_timeout_seconds", "body_timeout_seconds"):
+        for timeout in ("idle_timeout_seconds", "body_timeout_seconds",
+                        "db_request_timeout_seconds"):
             if getattr(self, timeout) <= 0:
                 raise SettingsError(f"{timeout.upper()} must be more than 0")
         if self.gateway_processes < 1:

@@ -41,7 +41,7 @@ from engine.transport.registry import create_transport
 from engine.types import Clock, Sleeper, utcnow
 from gateway import openapi, webui
 from gateway.auth import auth_middleware
-from gateway.deadlines import body_deadline
+from gateway.deadlines import body_deadline, db_read_deadline
 from gateway.errors import error_middleware
 from gateway.headers import add_security_headers
 from gateway.health import HealthProbe
@@ -205,6 +205,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow,
     app = web.Application(middlewares=[error_middleware,
                                        shed_when_full,  # before the body, token, schema
                                        body_deadline(settings.body_timeout_seconds),
+                                       db_read_deadline(settings.db_request_timeout_seconds),
                                        auth_middleware],
                           client_max_size=settings.max_body_bytes)
     app[settings_key] = settings

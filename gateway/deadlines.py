@@ -1,5 +1,6 @@
-"""A deadline on reading a request's body, so a client sending it byte by byte (slowloris)
-cannot hold a handler and its connection open.
+"""Deadlines of a request: on reading its body, so a client sending it byte by byte
+(slowloris) cannot hold a handler and its connection open; and on each database read it
+makes, so a silent database answers 503 instead of nothing (`engine/storage/read_bound.py`).
 
 aiohttp hands a request to its handler as soon as the head has arrived and has no timeout
 of its own on the body. Bodies are small (MAX_BODY_BYTES), so this middleware reads the
@@ -14,6 +15,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from engine.errors import RequestTimeout
+from engine.storage.read_bound import bounded
 
 
 def body_deadline(seconds: float) -> Middleware:
@@ -28,5 +30,17 @@ def body_deadline(seconds: float) -> Middleware:
             except TimeoutError:
                 raise RequestTimeout(f"the body did not arrive within {seconds:g} s") from None
         return await handler(request)
+
+    return middleware
+
+
+def db_read_deadline(seconds: float) -> Middleware:
+    """Middleware: each database read of the request waits at most `seconds`
+    (`503 database_timeout` past it)."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        with bounded(seconds):
+            return await handler(request)
 
     return middleware

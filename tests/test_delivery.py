@@ -247,15 +247,25 @@ async def pg_proxy() -> AsyncIterator[FaultProxy]:
         yield p
 
 
+@pytest.fixture
+async def via_pg_proxy(pg_proxy: FaultProxy, shard_worker: ShardWorker, aiohttp_client: Any,
+                       make_settings: Callable[..., Settings]) -> Callable[..., Any]:
+    """Build a gateway that reaches PostgreSQL through the proxy; the shard worker reaches
+    it directly, so decisions go on."""
+
+    async def make(**overrides: Any) -> Api:
+        url = str(URL(TEST_DATABASE_URL).with_port(pg_proxy.port))
+        settings = make_settings(database_url=Secret(url), amqp_url=Secret(TEST_AMQP_URL),
+                                 **overrides)
+        app = create_app(settings)
+        return Api(await aiohttp_client(app), app, shard_worker)
+    return make
+
+
 async def test_a_booking_the_broker_kept_is_answered_202_when_the_gateway_loses_its_database(
-        pg_proxy: FaultProxy, shard_worker: ShardWorker, db_pool: asyncpg.Pool,
-        aiohttp_client: Any, make_settings: Callable[..., Settings]) -> None:
-    # The gateway reaches PostgreSQL through the proxy; the shard worker, directly.
-    url = str(URL(TEST_DATABASE_URL).with_port(pg_proxy.port))
-    settings = make_settings(database_url=Secret(url), amqp_url=Secret(TEST_AMQP_URL),
-                             booking_wait_seconds=1.0)
-    app = create_app(settings)
-    api = Api(await aiohttp_client(app), app, shard_worker)
+        pg_proxy: FaultProxy, via_pg_proxy: Callable[..., Any], shard_worker: ShardWorker,
+        db_pool: asyncpg.Pool) -> None:
+    api = await via_pg_proxy(booking_wait_seconds=1.0)
     event = await api.event(totalTickets=5)
     buyer = await api.account()
     async with db_pool.acquire() as conn, conn.transaction():
@@ -279,3 +289,33 @@ async def test_a_booking_the_broker_kept_is_answered_202_when_the_gateway_loses_
     assert (seen.status, seen.body["status"]) == (200, "confirmed")
     retry = await api.book(buyer, event["id"], 1, key="kept-then-cut-off")
     assert (retry.status, retry.body["id"]) == (201, reply.body["id"])
+
+
+async def test_a_silent_database_answers_reads_503_within_the_bound_and_200_once_healed(
+        pg_proxy: FaultProxy, via_pg_proxy: Callable[..., Any]) -> None:
+    # A stalled link drops nothing and resets nothing: without a bound of its own a read
+    # waits for asyncpg's 30 s command timeout, and the client hears nothing meanwhile.
+    api = await via_pg_proxy(db_request_timeout_seconds=1.0)
+    event = await api.event(totalTickets=5)
+    buyer = await api.account()
+    booked = await api.book(buyer, event["id"], 1)
+    assert booked.status == 201, booked.body
+    credentials = {"email": "silent-db@example.com", "password": "a long enough passphrase"}
+    assert (await api.call("POST", "/api/auth/register", json=credentials)).status == 201
+    reads = [("GET", f"/api/bookings/{booked.body['id']}", buyer, None),
+             ("GET", "/api/me/tickets", buyer, None),
+             ("POST", "/api/auth/login", None, credentials)]
+
+    pg_proxy.stall("both")  # the host is cut: packets go nowhere, nothing is refused
+    try:
+        for method, path, account, body in reads:
+            # Well below the 30 s: the call fails the test if it is not answered in 10 s.
+            async with asyncio.timeout(10):
+                reply = await api.call(method, path, account, json=body)
+            assert (reply.status, reply.body["error"]) == (503, "database_timeout"), path
+            assert int(reply.headers["Retry-After"]) >= 1
+    finally:
+        pg_proxy.heal()  # else the app's teardown waits on the stalled pool
+    for method, path, account, body in reads:
+        reply = await api.call(method, path, account, json=body)
+        assert reply.status == 200, (path, reply.body)

@@ -12,9 +12,10 @@ from urllib.parse import unquote, urlsplit
 
 import asyncpg
 
-from engine.errors import DatabaseUnreachable, Unavailable
+from engine.errors import DatabaseTimeout, DatabaseUnreachable, Unavailable
 from engine.settings import Secret, Settings, SettingsError
 from engine.storage.migrate import migrate
+from engine.storage.read_bound import BoundedPool, read_bound
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +74,11 @@ async def create_pool(settings: Settings, *, apply_migrations: bool = True,
     delay = 0.2
     for attempt in range(8):
         try:
-            pool: asyncpg.Pool = await asyncpg.create_pool(
+            # asyncpg.create_pool's own construction, with acquires bounded in requests.
+            pool: asyncpg.Pool = await BoundedPool(
                 dsn, min_size=1, max_size=settings.db_pool_max, command_timeout=30,
+                max_queries=50_000, max_inactive_connection_lifetime=300.0, loop=None,
+                connection_class=asyncpg.Connection, record_class=asyncpg.Record,
                 init=None if on_statement is None else _counting(on_statement),
                 reset=keep_session)
             break
@@ -151,10 +155,21 @@ async def ensure_database(dsn: str) -> None:
 
 
 @asynccontextmanager
-async def translate_db_errors() -> AsyncIterator[None]:
-    """Turn a dropped or restarting database into `Unavailable` (answered 503)."""
+async def translate_db_errors(*, read: bool = False) -> AsyncIterator[None]:
+    """Turn a dropped or restarting database into `Unavailable` (answered 503).
+
+    `read`: the block only reads (a retry is safe), so in a gateway request's task it waits
+    at most the request's bound (`read_bound`) and then raises `DatabaseTimeout`. Never for
+    a block that writes: given up on, it may still commit, and 503 would say "not done".
+    """
+    seconds = read_bound() if read else None
+    deadline = asyncio.timeout(seconds)
     try:
-        yield
+        async with deadline:
+            yield
     except TRANSIENT_DB_ERRORS as exc:
+        if deadline.expired():
+            raise DatabaseTimeout(
+                f"the database did not answer within {seconds:g} s") from exc
         raise Unavailable(f"database unavailable: {type(exc).__name__}") from exc
 

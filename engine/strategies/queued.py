@@ -326,7 +326,7 @@ class QueuedBooker:
             raise SoldOut("sold out")
         # A retry of a booking confirmed before the sell-out must hear "confirmed" again
         # (I4): one primary-key read, a second to fetch the outcome when the key exists.
-        async with translate_db_errors():
+        async with translate_db_errors(read=True):
             prior = await bookings.outcome_for_key(self._pool, req.user_id,
                                                    req.idempotency_key)
         if prior is not None:
@@ -389,7 +389,7 @@ class QueuedBooker:
 
     async def cancel(self, user_id: UserId, booking_id: BookingId) -> Outcome | Pending:
         """Send the cancellation to the event's actor (the only writer of its stock)."""
-        async with translate_db_errors():
+        async with translate_db_errors(read=True):  # before anything is sent
             current = await bookings.get_outcome(self._pool, booking_id)
         if current is None or current.user_id != user_id:
             raise NotFound("no such booking")

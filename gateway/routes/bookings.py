@@ -170,7 +170,7 @@ async def pay_booking(request: web.Request) -> web.Response:
 async def my_tickets(request: web.Request) -> web.Response:
     """The caller's tickets, newest first."""
     principal = require_user(request)
-    async with translate_db_errors():
+    async with translate_db_errors(read=True):
         rows = await bookings.user_tickets(request.app[pool_key], principal.user_id)
     return json_response([t.to_json() for t in rows])
 
@@ -178,6 +178,6 @@ async def my_tickets(request: web.Request) -> web.Response:
 async def my_bookings(request: web.Request) -> web.Response:
     """The caller's bookings, newest first, cancelled ones with their tickets void."""
     principal = require_user(request)
-    async with translate_db_errors():
+    async with translate_db_errors(read=True):
         rows = await bookings.user_bookings(request.app[pool_key], principal.user_id)
     return json_response([b.to_json() for b in rows])

@@ -39,7 +39,7 @@ def _columns(body: EventInput | EventPatch) -> dict[str, Any]:
 async def list_events(request: web.Request) -> web.Response:
     """All events with live seats left."""
     page = query_params(request, EventPage)
-    async with translate_db_errors():
+    async with translate_db_errors(read=True):
         rows = await events.list_events(request.app[pool_key], limit=page.limit,
                                         offset=page.offset)
     now = utcnow()
@@ -51,7 +51,7 @@ async def get_event(request: web.Request) -> web.Response:
     list does not) and the stream's latest booking count (the organizer's chart starts from
     it); its vendor and admins also see how many tickets were checked in and the revenue."""
     event_id = path_params(request, EventPath).event_id
-    async with translate_db_errors():
+    async with translate_db_errors(read=True):
         event = await events.get_event(request.app[pool_key], event_id)
         organizer = await events.organizer_name(request.app[pool_key], event_id)
     body = event.to_json(utcnow())
@@ -63,7 +63,7 @@ async def get_event(request: web.Request) -> web.Response:
     checked_in = await request.app[checkin_key].checked_in(request.get(principal_key), event)
     if checked_in is not None:  # its vendor or an admin: the organizer's totals
         body["checkedIn"] = checked_in
-        async with translate_db_errors():
+        async with translate_db_errors(read=True):
             body["revenueCents"] = await payments.revenue(request.app[pool_key], event_id)
     return json_response(body)
 

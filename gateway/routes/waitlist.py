@@ -68,6 +68,6 @@ async def leave(request: web.Request) -> web.Response:
 async def mine(request: web.Request) -> web.Response:
     """The caller's waiting-list entries (waiting, or offered and open), with positions."""
     principal = require_user(request)
-    async with translate_db_errors():
+    async with translate_db_errors(read=True):
         rows = await waitlist.user_entries(request.app[pool_key], principal.user_id)
     return json_response([e.to_json() for e in rows])
