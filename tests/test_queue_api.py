@@ -16,7 +16,7 @@ from engine.types import Role
 from gateway.keys import metrics_key, service_key
 from tests.clock import FakeClock
 from tests.factories import Account
-from tests.helpers import Api, Reply
+from tests.helpers import Api, Reply, assert_eventually
 
 
 async def _room(api: Api, clock: FakeClock, seats: int, opens_in: float = 30,
@@ -264,7 +264,15 @@ async def test_closed_entries_are_offered_the_waiting_list(
                               json={"waitlist": waitlist})
         assert edit.status == 200, edit.body
         await api.drain()
-        place = await _place(api, buyers[2], joined[event["id"]][2]["queueId"])
-        assert place.get("waitlistUrl") == (url if waitlist else None)
+
+        async def heard(waitlist: bool = waitlist) -> bool:
+            place = await _place(api, buyers[2], joined[event["id"]][2]["queueId"])
+            return place.get("waitlistUrl") == (url if waitlist else None)
+
+        # The edit's wake reaches the actor after the PATCH is answered, and its room
+        # broadcast after that: no barrier covers both, so a bounded wait for the line to
+        # hear it (a CI run under load read the room before the broadcast came).
+        await assert_eventually(heard, timeout=10, interval=0.05,
+                                message=f"the line did not hear waitlist={waitlist}")
     wait = await api.call("POST", url, buyers[2], json={"quantity": 1})
     assert (wait.status, wait.body["status"], wait.body["position"]) == (201, "waiting", 1)

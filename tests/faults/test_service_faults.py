@@ -231,8 +231,18 @@ async def test_broker_restart_while_payments_are_in_flight(fault_stack: FaultSta
             json={"paymentToken": "tok_ok"}, headers={"Idempotency-Key": f"pay-{n}"})
         return replies[n].status == 200
     for n in range(len(buyers)):
-        await assert_eventually(lambda n=n: settled(n), timeout=60, interval=0.5,
-                                message=f"payment {n} never confirmed")
+        try:
+            await assert_eventually(lambda n=n: settled(n), timeout=60, interval=0.5)
+        except AssertionError:
+            # What the last retry was told, and what the database says: a CI run once got
+            # here with nothing more to go on.
+            row = await api.pool.fetch(
+                "SELECT b.status AS booking, p.status AS payment, p.client_key"
+                " FROM bookings b LEFT JOIN payments p ON p.booking_id = b.id"
+                " WHERE b.id = $1", holds[n].body["id"])
+            raise AssertionError(f"payment {n} never confirmed: last answer "
+                                 f"{replies[n].status} {replies[n].body}; stored "
+                                 f"{[dict(r) for r in row]}") from None
 
     ids = [uuid.UUID(h.body["id"]) for h in holds]
     rows = await api.pool.fetch(

@@ -90,6 +90,8 @@ class AmqpTransport:
         self._receive: aio_pika.abc.AbstractRobustChannel | None = None
         #: Whether this connection's reply and stock queues are declared and consumed.
         self._listening = False
+        #: The declaration of new ones after a reconnect, while it runs.
+        self._relisten: asyncio.Future[None] | None = None
         self._publish_channel: AbstractChannel | None = None
         self._exchange: AbstractExchange | None = None
         self._stock_exchange: AbstractExchange | None = None
@@ -141,20 +143,27 @@ class AmqpTransport:
         # The stock fanout queue goes with the connection: broadcasts are missed from now on.
         self._notifications.stale()
 
-    async def _on_reconnect(self, *_: object) -> None:
+    def _on_reconnect(self, *_: object) -> None:
         self._metrics.reconnects.labels("gateway").inc()
         # ...until now: whatever was learned before the outage may be stale.
         self._notifications.stale()
         log.info("RabbitMQ connection restored")
         self._listening = False
+        # In a task of its own: aio-pika awaits its reconnect callbacks inside its own
+        # reconnect, which must not wait on declarations that may need it to finish first.
+        if self._relisten is not None:
+            self._relisten.cancel()
+        self._relisten = asyncio.ensure_future(self._listen_again())
+
+    async def _listen_again(self) -> None:
+        """New reply and stock queues for the new connection, retried while it stands (a
+        further reconnect starts this anew); `healthy()` is false until they exist."""
         pause = 0.1
         while self._connection is not None and not self._connection.is_closed:
             try:
                 await self._listen()
                 return
             except BROKER_ERRORS + NOT_KEPT as exc:
-                # The reconnect callback's errors are swallowed by aio-pika: say it here,
-                # and try again while the connection stands (a reconnect calls this anew).
                 log.warning("no reply queue after reconnecting (%s); retrying",
                             type(exc).__name__)
                 await asyncio.sleep(pause)  # a backoff between attempts
@@ -162,6 +171,8 @@ class AmqpTransport:
 
     async def stop(self) -> None:
         """Close the connection (channels and consumers with it); idempotent."""
+        if self._relisten is not None:
+            self._relisten.cancel()
         connection, self._connection = self._connection, None
         if connection is not None and not connection.is_closed:
             await connection.close()
