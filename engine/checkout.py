@@ -230,8 +230,13 @@ class Checkout:
 
     async def _action_of(self, payment: Payment, booking: Outcome) -> PayResult:
         """The step an open `requires_action` attempt waits on, as the provider has it; once
-        the step has ended there, its result is on its way (`PaymentPending`)."""
-        charge = await self._provider.lookup(str(payment.id))
+        the step has ended there (or the provider did not answer), `PaymentPending`: the
+        result comes on the stream and to a retry."""
+        try:
+            charge = await self._provider.lookup(str(payment.id))
+        except ProviderTimeout as exc:
+            log.warning("payment %s: its step not looked up: %s", payment.id, exc)
+            return PaymentPending(booking)
         if (charge is None or charge.status is not ChargeStatus.REQUIRES_ACTION
                 or charge.next_action_url is None):
             return PaymentPending(booking)

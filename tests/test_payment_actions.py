@@ -6,11 +6,13 @@ is open, refunded once it is over, declined (the hold stays) when the customer f
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
 
 from engine.payments.fake import FakeProvider, WebhookTarget
+from engine.payments.provider import ProviderTimeout
 from engine.settings import Secret
 from engine.storage.invariants import check_invariants
 from tests.clock import FakeClock
@@ -163,3 +165,22 @@ async def test_a_step_is_completed_once(api: Api) -> None:
     twice = await _complete(api, url, "succeeded")
     assert (twice.status, twice.body["error"]) == (409, "action_not_pending")
     await _close(api, None, booking)
+
+
+class _LookupLost(FakeProvider):
+    """A fake whose lookups go unanswered (the provider's API away for a moment)."""
+
+    async def lookup(self, idempotency_key: str) -> Any:
+        """Never answers in time."""
+        raise ProviderTimeout("lookup lost")
+
+
+async def test_a_step_the_provider_cannot_be_asked_about_is_answered_pending(
+        make_api: Any) -> None:
+    api: Api = await make_api(payments=_LookupLost((0, 0)))
+    _, buyer, booking, _ = await _needs_action(api)
+    again = await _pay(api, buyer, booking, "tok_ok", key="another")
+    assert (again.status, again.body["payment"]) == (202, "pending"), again.body
+    await api.pool.execute(  # leave nothing open for the recovery of later tests
+        "UPDATE payments SET status = 'declined' WHERE booking_id = $1",
+        uuid.UUID(booking["id"]))
