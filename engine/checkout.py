@@ -14,6 +14,11 @@ The race rules (docs/design.md, "Holds and payment"):
   provider what became of every unsettled row and finishes the job (confirm, or refund).
 - A provider's late word (recovery's lookup, or a signed webhook: engine/payment_webhooks.py)
   is settled by `conclude`, the path a charge's own answer takes, so it obeys every rule above.
+- A charge that needs an extra customer step (3-D Secure) stays open as `requires_action`,
+  in flight like `charging` (no second charge meanwhile), and its pay is answered with the
+  provider's step (`ActionRequired`); the step's end comes back as a late word like any other.
+  Recovery closes one whose hold is over while the step is still undone (`declined`): money
+  that comes for it later is refunded as for any closed attempt.
 - A cancel that owes money back (a buyer within the refund window, an organizer cancelling
   the event) turns the payment `refunding` in the actor's batch that cancels: the refund is
   made after the commit, here or by any gateway's recovery, never lost to a crash between.
@@ -38,7 +43,6 @@ from engine.errors import (
     NotPayable,
     PaidNeedsQueued,
     PaymentDeclined,
-    PaymentRequiresAction,
 )
 from engine.messages import Outcome
 from engine.metrics import Metrics
@@ -60,7 +64,10 @@ RECOVER_EVERY = 30.0
 #: while the provider still worked on it; a provider's late word contradicting its first) is
 #: refunded, never confirmed: the buyer may have paid with another attempt meanwhile, and a
 #: booking takes one successful charge.
-_CLOSED = ("failed", "declined", "requires_action")
+_CLOSED = ("failed", "declined")
+
+#: Attempts the provider may still be deciding: what recovery asks it about by key.
+_ASKED = ("charging", "requires_action")
 
 #: Sends a paid hold's confirmation to its actor: (booking, event, user, payment) -> the
 #: actor's answer, None if not within the wait.
@@ -75,6 +82,20 @@ class PaymentPending:
     booking: Outcome
 
 
+@dataclass(frozen=True, slots=True)
+class ActionRequired:
+    """The provider asks the buyer for an extra step (3-D Secure) at `url`: `202`, the hold
+    and the attempt stay open, and the step's end comes like any late result (the owner's
+    stream, a retry with the same Idempotency-Key)."""
+
+    booking: Outcome
+    url: str
+
+
+#: What a pay comes to when it is not refused.
+PayResult = Outcome | PaymentPending | ActionRequired
+
+
 class Checkout:
     """`pay` for requests, `recover` for what a crash or a lost answer left unsettled."""
 
@@ -84,7 +105,7 @@ class Checkout:
         self._pool, self._provider, self._confirm = pool, provider, confirm
         self._metrics = metrics or Metrics()
         self._clock, self._sleeper, self._wait = clock, sleeper, wait_seconds
-        self._charges: set[asyncio.Task[Outcome | PaymentPending]] = set()
+        self._charges: set[asyncio.Task[PayResult]] = set()
         self._refunding: set[asyncio.Task[int]] = set()
         self._recovery: asyncio.Task[None] | None = None
 
@@ -119,8 +140,9 @@ class Checkout:
     # -- paying ----------------------------------------------------------------------------
 
     async def pay(self, user_id: UserId, booking_id: BookingId, token: str | None,
-                  key: str | None) -> Outcome | PaymentPending:
-        """Pay a held booking of this user: the confirmed booking, or PaymentPending. A free
+                  key: str | None) -> PayResult:
+        """Pay a held booking of this user: the confirmed booking, PaymentPending, or the
+        provider's customer step (ActionRequired). A free
         hold (a free event's waiting-list offer) is accepted with no token and no charge."""
         async with translate_db_errors():
             booking = await bookings.get_outcome(self._pool, booking_id)
@@ -144,7 +166,11 @@ class Checkout:
                 booking.amount_cents, booking.currency, self._provider.name, key)
         if payment is None:
             # Another attempt is in flight or paid: never a second charge. Its result comes
-            # on the stream, or to a retry.
+            # on the stream, or to a retry; one at the customer's step is answered with it.
+            async with translate_db_errors():
+                live = await payments.live(self._pool, booking_id)
+            if live is not None and live.status == "requires_action":
+                return await self._action_of(live, booking)
             return PaymentPending(booking)
         task = asyncio.create_task(self._charge(payment, token, booking))
         self._charges.add(task)
@@ -154,7 +180,7 @@ class Checkout:
         except TimeoutError:
             return PaymentPending(booking)
 
-    async def _accept_free(self, booking: Outcome) -> Outcome | PaymentPending:
+    async def _accept_free(self, booking: Outcome) -> PayResult:
         """A hold that costs nothing: no provider, no outbox (no money can be owed either
         way); the actor confirms it if it is still open. Accepting it again answers it."""
         if booking.status is BookingStatus.CONFIRMED:
@@ -172,7 +198,7 @@ class Checkout:
             raise HoldExpired("the offer expired before it was accepted")
         raise NotPayable(f"only a held booking can be accepted; this one is {outcome.status}")
 
-    def _charge_done(self, task: asyncio.Task[Outcome | PaymentPending]) -> None:
+    def _charge_done(self, task: asyncio.Task[PayResult]) -> None:
         self._charges.discard(task)
         if not task.cancelled() and task.exception() is not None:
             exc = task.exception()
@@ -188,22 +214,36 @@ class Checkout:
             # Its actor expires it (in order): no charge for a hold that is over.
             raise HoldExpired("the hold expired before it was paid")
 
-    async def _replay(self, earlier: Payment, booking: Outcome) -> Outcome | PaymentPending:
+    async def _replay(self, earlier: Payment, booking: Outcome) -> PayResult:
         """A retry with the same Idempotency-Key: the first attempt's result, no new charge."""
         if earlier.status in ("charging", "succeeded"):
             return PaymentPending(booking)
         if earlier.status == "captured":
             return booking
         if earlier.status == "requires_action":
-            raise PaymentRequiresAction("the provider asks for a step this checkout lacks")
+            return await self._action_of(earlier, booking)
         if earlier.status in ("declined", "failed"):
             raise PaymentDeclined("the payment was declined")
         raise (HoldExpired("the hold expired before it was paid; the charge was refunded")
                if booking.status is BookingStatus.EXPIRED else
                NotPayable("the booking was no longer held; the charge was refunded"))
 
+    async def _action_of(self, payment: Payment, booking: Outcome) -> PayResult:
+        """The step an open `requires_action` attempt waits on, as the provider has it; once
+        the step has ended there (or the provider did not answer), `PaymentPending`: the
+        result comes on the stream and to a retry."""
+        try:
+            charge = await self._provider.lookup(str(payment.id))
+        except ProviderTimeout as exc:
+            log.warning("payment %s: its step not looked up: %s", payment.id, exc)
+            return PaymentPending(booking)
+        if (charge is None or charge.status is not ChargeStatus.REQUIRES_ACTION
+                or charge.next_action_url is None):
+            return PaymentPending(booking)
+        return ActionRequired(booking, charge.next_action_url)
+
     async def _charge(self, payment: Payment, token: str,
-                      booking: Outcome) -> Outcome | PaymentPending:
+                      booking: Outcome) -> PayResult:
         started = time.perf_counter()
         try:
             charge = await self._provider.charge(
@@ -226,18 +266,24 @@ class Checkout:
             self._metrics.refunds.labels(refund_reason).inc()
 
     async def _after_charge(self, payment: Payment, charge: Charge,
-                            booking: Outcome) -> Outcome | PaymentPending:
+                            booking: Outcome) -> PayResult:
+        # Only an open attempt moves on; a closed one's row stays (the moves below miss).
+        before = "requires_action" if payment.status == "requires_action" else "charging"
+        if charge.status is ChargeStatus.REQUIRES_ACTION:
+            async with translate_db_errors():
+                still = before == "requires_action" or await payments.move(
+                    self._pool, payment.id, "charging", "requires_action")
+            if not still or charge.next_action_url is None:
+                return PaymentPending(booking)  # moved on elsewhere: that process settles it
+            return ActionRequired(booking, charge.next_action_url)
         if charge.status is not ChargeStatus.SUCCEEDED:
             async with translate_db_errors():
-                if await payments.move(self._pool, payment.id, "charging",
-                                       charge.status.value):
-                    self._settled(charge.status.value)
-            if charge.status is ChargeStatus.REQUIRES_ACTION:
-                raise PaymentRequiresAction("the provider asks for a step this checkout lacks")
+                if await payments.move(self._pool, payment.id, before, "declined"):
+                    self._settled("declined")
             raise PaymentDeclined(charge.reason or "the payment was declined")
         assert charge.charge_id is not None
         async with translate_db_errors():
-            moved = await payments.move(self._pool, payment.id, "charging", "succeeded",
+            moved = await payments.move(self._pool, payment.id, before, "succeeded",
                                         charge.charge_id)
         if not moved:
             async with translate_db_errors():
@@ -260,7 +306,7 @@ class Checkout:
                                     idempotency_key=f"refund-{payment.id}")
 
     async def _settle(self, payment: Payment, charge_id: str,
-                      booking: Outcome) -> Outcome | PaymentPending:
+                      booking: Outcome) -> PayResult:
         """Money was taken: the actor confirms the booking with it, or it is refunded."""
         assert self._confirm is not None
         outcome = await self._confirm(payment.booking_id, payment.event_id, payment.user_id,
@@ -338,19 +384,23 @@ class Checkout:
 
     async def recover(self, older_than_seconds: float = RECOVER_AFTER) -> int:
         """Settle every attempt left unsettled this long (a crash, a lost answer): ask the
-        provider about those still `charging`, then confirm or refund those that took money.
-        Returns how many were looked at."""
+        provider about those still `charging` or at the customer's step, then confirm or
+        refund those that took money. Returns how many were looked at."""
         async with translate_db_errors():
             open_rows = await payments.unsettled(self._pool, older_than_seconds)
         for payment in open_rows:
             try:
-                if payment.status == "charging":
+                if payment.status in _ASKED:
                     charge = await self._provider.lookup(str(payment.id))
                     if charge is None:  # the provider never got it: no money moved
                         async with translate_db_errors():
-                            if await payments.move(self._pool, payment.id, "charging",
+                            if await payments.move(self._pool, payment.id, payment.status,
                                                    "failed"):
                                 self._settled("failed")
+                        continue
+                    if (charge.status is ChargeStatus.REQUIRES_ACTION
+                            and payment.status == "requires_action"):
+                        await self._close_if_over(payment)
                         continue
                 else:
                     assert payment.charge_id is not None  # the CHECK: money moved
@@ -360,11 +410,23 @@ class Checkout:
                 log.info("payment %s recovered: %s", payment.id, exc.code)
         return len(open_rows)
 
-    async def conclude(self, payment: Payment, charge: Charge) -> Outcome | PaymentPending:
+    async def _close_if_over(self, payment: Payment) -> None:
+        """An attempt whose customer step is still undone: left to the customer while its
+        hold is open, closed (`declined`) once the hold is over — nothing could confirm it,
+        and money the step brings later is refunded as for any closed attempt."""
+        async with translate_db_errors():
+            booking = await bookings.get_outcome(self._pool, payment.booking_id)
+            if booking is not None and booking.status is BookingStatus.HELD:
+                return
+            if await payments.move(self._pool, payment.id, "requires_action", "declined"):
+                self._settled("declined")
+
+    async def conclude(self, payment: Payment, charge: Charge) -> PayResult:
         """Settle an attempt with the provider's word on it, come late (recovery's lookup, a
         signed webhook), by the path a charge's own answer takes: money taken confirms the
         booking through its actor while the hold is open and is refunded once it is not (or
-        once the attempt was closed); a refusal closes the attempt (`PaymentDeclined`). An
+        once the attempt was closed); a refusal closes the attempt (`PaymentDeclined`), as
+        does a customer step failed; a step asked for keeps it open (`ActionRequired`). An
         attempt whose money is recorded already (`succeeded`) has its confirmation sent
         again: the actor decides a booking once. A settled attempt stays as it is."""
         async with translate_db_errors():

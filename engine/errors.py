@@ -223,11 +223,11 @@ class PaymentDeclined(EngineError):
     code = "payment_declined"
 
 
-class PaymentRequiresAction(PaymentDeclined):
-    """The provider asks the buyer for an extra step (3-D Secure): not supported yet, so the
-    charge did not happen; the hold stays until it expires."""
+class ActionNotPending(Conflict):
+    """The fake provider's customer step was ended already (succeeded or failed): a step is
+    ended once."""
 
-    code = "payment_requires_action"
+    code = "action_not_pending"
 
 
 class PaymentMismatch(InvalidInput):

@@ -41,7 +41,7 @@ _QUEUE_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.
 _EXPIRY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 2.0, 5.0)
 #: How a payment attempt ended (`ticketwar_payments_total`): money kept with a ticket,
 #: given back because the hold was over, or never taken.
-PAYMENT_OUTCOMES = ("confirmed", "refunded", "declined", "requires_action", "failed")
+PAYMENT_OUTCOMES = ("confirmed", "refunded", "declined", "failed")
 #: What a charge's provider call came to (`ticketwar_payment_charge_seconds`).
 CHARGE_RESULTS = ("succeeded", "declined", "requires_action", "timeout")
 #: Why money was given back (`ticketwar_refunds_total`).

@@ -10,8 +10,8 @@ of engine/checkout.py holds for it too.
 - `charge.succeeded`: `Checkout.conclude`, as recovery does with the provider's lookup — the
   actor confirms the booking if its hold is open, else the money is refunded (and money for
   an attempt already closed is refunded too: a booking takes one successful charge).
-- `charge.failed`: the attempt in flight becomes `declined`; the hold stays, and its buyer is
-  told on the stream.
+- `charge.failed`: the attempt in flight (or at the customer's step) becomes `declined`; the
+  hold stays, and its buyer is told on the stream.
 - `charge.refunded`: a refund owed (`refunding`) is recorded as made.
 """
 
@@ -93,7 +93,7 @@ class PaymentWebhooks:
             log.info("webhook %s on payment %s: %s", event.id, payment.id, exc.code)
         after = await self._now(payment)
         declined = None
-        if payment.status == "charging" and after.status == "declined":
+        if payment.status in ("charging", "requires_action") and after.status == "declined":
             async with translate_db_errors():
                 held = await bookings.get_outcome(self._pool, payment.booking_id)
             if held is not None:

@@ -152,6 +152,14 @@ class Refund(Answer):
     refunded_at: datetime | None = Field(description="when it was made; null while pending")
 
 
+class NextAction(Answer):
+    """An extra step the payment provider asks of the buyer (3-D Secure)."""
+
+    url: str = Field(description=(
+        "where the buyer takes it (the provider's page; with the `fake` provider, its "
+        "`POST /api/fake-provider/actions/{attempt_id}/complete` route)"))
+
+
 class Booking(Answer):
     """A booking and, once confirmed, its tickets."""
 
@@ -179,9 +187,13 @@ class Booking(Answer):
         "once per hold)"))
     refund: Refund = optional(description=(
         "a paid booking cancelled or expired: the money given back, owed or made"))
-    payment: Literal["pending"] = optional(description=(
-        "`202` to a pay request: the provider has not answered yet; the result comes on the "
-        "stream and to a retry with the same Idempotency-Key"))
+    payment: Literal["pending", "requires_action"] = optional(description=(
+        "`202` to a pay request: `pending`, the provider has not answered yet; "
+        "`requires_action`, the provider asks the buyer for an extra step (3-D Secure) at "
+        "`nextAction.url`. Either way the result comes on the stream and to a retry with the "
+        "same Idempotency-Key"))
+    next_action: NextAction = optional(description=(
+        "`payment: requires_action`: the step the buyer takes at the provider"))
 
 
 class Rejection(Error):
@@ -310,8 +322,16 @@ class WebhookReceipt(Answer):
         "again)...; null when it named none of this engine's (ignored)"))
 
 
+class FakeActionResult(Answer):
+    """What the fake provider's customer step came to."""
+
+    status: Literal["succeeded", "declined"] = Field(description=(
+        "the charge at the fake provider now; the engine hears it by the signed webhook "
+        "(`FAKE_PAYMENT_WEBHOOK_URL`), or by recovery's lookup"))
+
+
 #: Every answer model, by the name the document gives its schema.
 ANSWERS: dict[str, type[Answer]] = {m.__name__: m for m in (
     Error, Rejection, User, Token, StreamTicket, Event, Ticket, Refund, Booking, MyTicket,
     MyBooking, StaffMember, CheckIn, WaitlistEntry, Config, WaitingRoom, QueueEntry,
-    WebhookReceipt, QueueView)}
+    WebhookReceipt, QueueView, NextAction, FakeActionResult)}

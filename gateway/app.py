@@ -26,6 +26,7 @@ from engine.notifications import Notifications
 from engine.notify.registry import create_notifier
 from engine.notify.sender import OutboxSender
 from engine.payment_webhooks import PaymentWebhooks
+from engine.payments.fake import FakeProvider
 from engine.payments.provider import PaymentProvider
 from engine.payments.registry import create_provider
 from engine.process_share import share, sharing_processes
@@ -76,6 +77,7 @@ from gateway.routes import (
     config,
     door,
     events,
+    fake_provider,
     health,
     queue,
     stream,
@@ -284,6 +286,10 @@ def create_app(settings: Settings, *, clock: Clock = utcnow,
     # Signed by the provider, not signed in: counted per address, like other anonymous calls.
     app.router.add_post("/api/payments/webhook",
                         limited(webhooks.webhook, default, "webhook", KeyBy.ADDRESS))
+    if isinstance(app[payments_key], FakeProvider):
+        # The fake provider's customer step (3-D Secure): a real provider hosts its own.
+        app.router.add_post("/api/fake-provider/actions/{attempt_id}/complete", limited(
+            fake_provider.complete_action, default, "write", KeyBy.ADDRESS))
     app.router.add_get("/api/events/{event_id}/queue", limited(queue.watch, default, "read"))
     app.router.add_get("/api/config", limited(config.config, default, "read", KeyBy.ADDRESS))
     app[health_probe_key] = HealthProbe(settings.health_cache_seconds)

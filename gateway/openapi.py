@@ -20,6 +20,7 @@ from gateway.errors import status_for
 from gateway.jsonschema import component_schemas, parameters
 from gateway.responses import json_response
 from gateway.schemas import (
+    ActionPath,
     BookHeaders,
     BookingPath,
     BookInput,
@@ -28,6 +29,7 @@ from gateway.schemas import (
     EventPage,
     EventPatch,
     EventPath,
+    FakeActionInput,
     Login,
     PayInput,
     QueuePath,
@@ -69,7 +71,7 @@ _BOOKING_ID = parameters(BookingPath, "path")
 #: Request bodies and answers: generated from the models that validate them.
 _SCHEMAS = component_schemas([*ANSWERS.values(), Register, Login, EventInput, EventPatch,
                               BookInput, PayInput, StaffInput, CheckinInput, WaitlistInput,
-                              WebhookInput])
+                              WebhookInput, FakeActionInput])
 
 _PATHS: dict[str, Any] = {
     "/api/auth/register": {"post": {
@@ -216,10 +218,13 @@ _PATHS: dict[str, Any] = {
         "requestBody": _body(_ref("PayInput")),
         "responses": {
             "200": _answer("paid: confirmed, with tickets", _ref("Booking")),
-            "202": _answer("the provider has not answered yet (`payment: pending`); the "
-                           "result comes on the stream and to a retry with the same key",
+            "202": _answer("the provider has not answered yet (`payment: pending`), or asks "
+                           "the buyer for an extra step (`payment: requires_action`, 3-D "
+                           "Secure, at `nextAction.url`; the hold and the attempt stay open, "
+                           "and a pay with any key answers the same step); the result comes "
+                           "on the stream and to a retry with the same key",
                            _ref("Booking"), {"Location": {"schema": {"type": "string"}}}),
-            "402": _answer("payment_declined / payment_requires_action: the hold stays",
+            "402": _answer("payment_declined (a customer step failed too): the hold stays",
                            _ref("Error")),
             "404": _ERROR,
             "409": _answer("hold_expired / not_payable", _ref("Error")),
@@ -348,6 +353,23 @@ _PATHS: dict[str, Any] = {
             "429": _answer("rate limited", _ref("Error"), _RETRY),
             "503": _answer("not done (the database or the broker away): deliver it again",
                            _ref("Error"), _RETRY)}}},
+    "/api/fake-provider/actions/{attempt_id}/complete": {"post": {
+        "summary": "The fake provider's customer step (3-D Secure) for a `tok_action` charge, "
+                   "ended as the buyer would at a real provider's page (served only when "
+                   "PAYMENT_PROVIDER is `fake`): `succeeded` takes the money, `failed` "
+                   "refuses it. The engine hears it by the fake's signed webhook "
+                   "(`FAKE_PAYMENT_WEBHOOK_URL`) or by recovery's lookup, and settles the "
+                   "booking by its own rules: confirmed while the hold is open, refunded "
+                   "once it is over, declined (the hold stays) on `failed`",
+        "parameters": parameters(ActionPath, "path"),
+        "requestBody": _body(_ref("FakeActionInput")),
+        "responses": {
+            "200": _answer("the step ended: the charge at the fake now",
+                           _ref("FakeActionResult")),
+            "404": _answer("no such charge at the fake provider", _ref("Error")),
+            "409": _answer("action_not_pending: its step ended already", _ref("Error")),
+            "422": _ERROR,
+            "429": _answer("rate limited", _ref("Error"), _RETRY)}}},
     "/api/config": {"get": {"summary": "How this engine is set up, as a client needs it: "
                                        "`paymentProvider` (`fake`: the test tokens `tok_ok`, "
                                        "`tok_declined`, `tok_action`, `tok_timeout` charge and "

@@ -8,7 +8,7 @@ checks. Field names are snake_case here and camelCase on the wire.
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -216,6 +216,20 @@ class PayInput(Body):
 
 
 ProviderText = Annotated[str, Field(min_length=1, max_length=200, pattern=NO_CONTROL)]
+
+
+class FakeActionInput(Body):
+    """How the buyer ended the fake provider's customer step (3-D Secure)."""
+
+    outcome: Annotated[Literal["succeeded", "failed"], Field(description=(
+        "`succeeded`: the money is taken (`charge.succeeded`); `failed`: refused "
+        "(`charge.failed`)"))]
+
+
+class ActionPath(Params):
+    """`{attempt_id}`: the payment attempt (the provider's idempotency key)."""
+
+    attempt_id: uuid.UUID
 
 
 class WebhookInput(Body):

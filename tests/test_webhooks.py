@@ -166,12 +166,12 @@ async def test_a_late_decline_marks_the_attempt_declined(hooked: Api) -> None:
 async def test_money_for_an_attempt_already_closed_is_refunded(hooked: Api) -> None:
     api = hooked
     event, buyer, booking = await _held(api)
-    action = await _pay(api, buyer, booking, "tok_action")  # 3-D Secure: no money yet
-    assert (action.status, action.body["error"]) == (402, "payment_requires_action")
+    declined = await _pay(api, buyer, booking, "tok_declined")  # the provider said no
+    assert (declined.status, declined.body["error"]) == (402, "payment_declined")
     closed = await _attempt(api, booking)
     assert (await _pay(api, buyer, booking)).status == 200  # paid with another card
-    # The buyer finished the first card's step after all: its money must not be kept, as
-    # the booking has its one successful charge already.
+    # The provider's late word contradicts its first (the money came after all): it must not
+    # be kept, as the booking has its one successful charge already.
     reply = await post_webhook(api, webhook_event(closed, charge_id="ch_3ds_late"))
     assert (reply.status, reply.body["payment"]) == (200, "refunded")
     assert await _payment_rows(api, booking) == ["refunded", "captured"]

@@ -3,7 +3,9 @@
 
 - `tok_ok`: succeeds;
 - `tok_declined` (and any unknown token): declined;
-- `tok_action`: requires an extra customer step (3-D Secure), which the fake never completes;
+- `tok_action`: requires an extra customer step (3-D Secure): the charge's `next_action_url`
+  (`action_url`) is the gateway's fake-provider route, where a test or the buyer ends it with
+  `complete_action` — succeeded or failed, told by a signed webhook like any late result;
 - `tok_timeout`: the charge succeeds but its answer is lost (`ProviderTimeout`) — the worst
   case, found again by `lookup`, and told by a signed `charge.succeeded` webhook when a
   `WebhookTarget` is set (`FAKE_PAYMENT_WEBHOOK_URL`), as a real provider tells it.
@@ -32,12 +34,22 @@ from engine.types import Clock, Sleeper, utcnow
 
 log = logging.getLogger(__name__)
 
+
+def _charge_id() -> str:
+    return f"ch_{uuid.uuid4().hex[:16]}"
+
 _OUTCOMES = {"tok_ok": ChargeStatus.SUCCEEDED, "tok_timeout": ChargeStatus.SUCCEEDED,
              "tok_action": ChargeStatus.REQUIRES_ACTION}
 
 #: Deliveries of one webhook, at most, while the receiver is away or answers 5xx (1 s, 2 s,
 #: 4 s apart); what they miss, the engine's recovery finds by `lookup`.
 WEBHOOK_ATTEMPTS = 4
+
+
+def action_url(idempotency_key: str) -> str:
+    """Where the customer completes the step of the charge made with this key: the route
+    the gateway serves for the fake provider (gateway/routes/fake_provider.py)."""
+    return f"/api/fake-provider/actions/{idempotency_key}/complete"
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +81,7 @@ class FakeProvider:
         #: Charges by idempotency key, and the amount each took (what tests look at).
         self.charges: dict[str, Charge] = {}
         self.amounts: dict[str, int] = {}
+        self._currencies: dict[str, str] = {}
         #: Refunds by idempotency key -> the charge id refunded.
         self.refunds: dict[str, str] = {}
         #: Tests set an event here to hold every charge until they set it; `refund_gate`
@@ -93,11 +106,13 @@ class FakeProvider:
         known = self.charges.get(idempotency_key)  # a concurrent copy finished first
         if known is None:
             status = _OUTCOMES.get(token, ChargeStatus.DECLINED)
-            known = Charge(status, f"ch_{uuid.uuid4().hex[:16]}"
-                           if status is ChargeStatus.SUCCEEDED else None,
-                           None if status is not ChargeStatus.DECLINED else "card declined")
+            known = Charge(status, _charge_id() if status is ChargeStatus.SUCCEEDED else None,
+                           None if status is not ChargeStatus.DECLINED else "card declined",
+                           action_url(idempotency_key)
+                           if status is ChargeStatus.REQUIRES_ACTION else None)
             self.charges[idempotency_key] = known
             self.amounts[idempotency_key] = amount_cents
+            self._currencies[idempotency_key] = currency
             if token == "tok_timeout":
                 self._announce(ProviderEvent(f"evt_{uuid.uuid4().hex[:16]}",
                                              EventType.SUCCEEDED, idempotency_key,
@@ -105,6 +120,23 @@ class FakeProvider:
         if token == "tok_timeout":
             raise ProviderTimeout("the fake provider lost its answer (tok_timeout)")
         return known
+
+    def complete_action(self, idempotency_key: str, succeeded: bool) -> Charge | None:
+        """The customer ended the step of this charge: it succeeds (money taken) or fails,
+        and the signed webhook tells the engine. None when no charge with this key waits on
+        a step (unknown, or ended already)."""
+        known = self.charges.get(idempotency_key)
+        if known is None or known.status is not ChargeStatus.REQUIRES_ACTION:
+            return None
+        ended = (Charge(ChargeStatus.SUCCEEDED, _charge_id()) if succeeded
+                 else Charge(ChargeStatus.DECLINED, None, "authentication failed"))
+        self.charges[idempotency_key] = ended
+        self._announce(ProviderEvent(
+            f"evt_{uuid.uuid4().hex[:16]}",
+            EventType.SUCCEEDED if succeeded else EventType.FAILED, idempotency_key,
+            ended.charge_id, self.amounts[idempotency_key], self._currencies[idempotency_key],
+            ended.reason))
+        return ended
 
     async def lookup(self, idempotency_key: str) -> Charge | None:
         """The charge made with this key, if any."""

@@ -29,6 +29,8 @@ class Charge:
     charge_id: str | None = None
     #: The provider's words for a decline.
     reason: str | None = None
+    #: `requires_action`: where the customer takes the extra step (the provider's page).
+    next_action_url: str | None = None
 
 
 class ProviderTimeout(Exception):
@@ -48,7 +50,8 @@ class PaymentProvider(Protocol):
         `ProviderTimeout` when no answer came."""
 
     async def lookup(self, idempotency_key: str) -> Charge | None:
-        """What the charge made with this key came to; None if the provider never got it."""
+        """What the charge made with this key came to (`requires_action` while the customer's
+        step is not done); None if the provider never got it."""
 
     async def refund(self, *, charge_id: str, amount_cents: int,
                      idempotency_key: str) -> None:

@@ -79,10 +79,10 @@ async def by_key(db: asyncpg.Pool, booking_id: BookingId, client_key: str) -> Pa
 
 
 async def live(db: asyncpg.Pool, booking_id: BookingId) -> Payment | None:
-    """The booking's attempt in flight or paid, if any."""
+    """The booking's attempt in flight (at the customer's step too) or paid, if any."""
     row = await db.fetchrow(
         f"SELECT {_COLUMNS} FROM payments WHERE booking_id = $1"
-        " AND status IN ('charging', 'succeeded', 'captured')", booking_id)
+        " AND status IN ('charging', 'requires_action', 'succeeded', 'captured')", booking_id)
     return None if row is None else _payment(row)
 
 
@@ -104,10 +104,11 @@ async def move(db: asyncpg.Pool, payment_id: uuid.UUID, before: str, after: str,
 
 
 async def unsettled(db: asyncpg.Pool, older_than_seconds: float) -> list[Payment]:
-    """Attempts whose end is not known (charging, or money taken and not yet captured or
-    refunded) untouched for this long: what recovery resolves."""
+    """Attempts whose end is not known (charging, at the customer's step, or money taken and
+    not yet captured or refunded) untouched for this long: what recovery resolves."""
     rows = await db.fetch(
-        f"SELECT {_COLUMNS} FROM payments WHERE status IN ('charging', 'succeeded')"
+        f"SELECT {_COLUMNS} FROM payments"
+        " WHERE status IN ('charging', 'requires_action', 'succeeded')"
         " AND updated_at <= now() - make_interval(secs => $1) ORDER BY updated_at",
         older_than_seconds)
     return [_payment(r) for r in rows]

@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from engine.checkout import PaymentPending
+from engine.checkout import ActionRequired, PaymentPending
 from engine.errors import EngineError, rejection
 from engine.messages import Outcome
 from engine.storage import bookings
@@ -154,16 +154,21 @@ async def extend_booking(request: web.Request) -> web.Response:
 
 
 async def pay_booking(request: web.Request) -> web.Response:
-    """Pay a held booking: 200 confirmed, 202 payment pending, 402 declined, 409 expired."""
+    """Pay a held booking: 200 confirmed, 202 payment pending or at the customer's step, 402
+    declined, 409 expired."""
     principal = require_user(request)
     booking_id = path_params(request, BookingPath).booking_id
     body = await read_json(request, PayInput, empty_ok=True)
     key = header_params(request, BookHeaders).idempotency_key
     result = await request.app[checkout_key].pay(principal.user_id, booking_id,
                                                  body.payment_token, key)
+    location = {"Location": f"/api/bookings/{booking_id}"}
     if isinstance(result, PaymentPending):
         return json_response({**booking_json(result.booking), "payment": "pending"}, 202,
-                             {"Location": f"/api/bookings/{booking_id}"})
+                             location)
+    if isinstance(result, ActionRequired):
+        return json_response({**booking_json(result.booking), "payment": "requires_action",
+                              "nextAction": {"url": result.url}}, 202, location)
     return json_response(booking_json(result))
 
 

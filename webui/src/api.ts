@@ -116,8 +116,11 @@ export interface Booking {
   /** A paid event's booking: its price, in the currency's minor unit. */
   amountCents?: number;
   currency?: string;
-  /** `pending`: a pay request the provider has not answered yet. */
-  payment?: "pending";
+  /** `pending`: a pay request the provider has not answered yet; `requires_action`: the
+   * provider asks for an extra step (3-D Secure) at `nextAction.url` (this UI offers no
+   * page for it: the result comes on the stream like a pending one's). */
+  payment?: "pending" | "requires_action";
+  nextAction?: { url: string };
   /** `held`: its deadline was extended already (once per hold). */
   extended?: boolean;
   /** A paid booking cancelled or expired: the money given back, owed or made. */
@@ -397,8 +400,6 @@ export function explain(error: ApiError): string {
     }
     case "payment_declined":
       return "Your card was declined. Nothing was charged; your seats stay held until the timer runs out, so you can try another card.";
-    case "payment_requires_action":
-      return "Your bank asks for an extra step this checkout cannot do yet. Nothing was charged; try another card.";
     case "hold_expired":
       return "Time ran out: your hold ended and the seats went back on sale.";
     case "not_payable":

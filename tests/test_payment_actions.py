@@ -1,0 +1,186 @@
+"""The provider's extra customer step (3-D Secure), completed as real providers do it (issue
+13): a pay that needs it answers `202 payment: requires_action` with the step's `nextAction`,
+the hold and the attempt stay open, and the step's end comes back as a signed webhook (or to
+recovery's lookup) and is settled by the checkout's own race rules — confirmed while the hold
+is open, refunded once it is over, declined (the hold stays) when the customer fails it."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+
+from engine.payments.fake import FakeProvider, WebhookTarget
+from engine.payments.provider import ProviderTimeout
+from engine.settings import Secret
+from engine.storage.invariants import check_invariants
+from tests.clock import FakeClock
+from tests.factories import Account
+from tests.helpers import Api, Reply
+from tests.test_payments import _checkout, _held, _pay, _payment_rows
+from tests.test_webhooks import ROUTE, SECRET
+
+
+async def _hooked(make_api: Any, clock: FakeClock) -> tuple[Api, FakeProvider]:
+    """A gateway whose fake provider sends its signed webhooks to the gateway itself."""
+    provider = FakeProvider((0, 0), clock=clock.now)
+    api: Api = await make_api(payment_webhook_secret=Secret(SECRET), payments=provider)
+    provider.webhook = WebhookTarget(str(api.client.make_url(ROUTE)), Secret(SECRET))
+    return api, provider
+
+
+async def _needs_action(api: Api) -> tuple[dict[str, Any], Account, dict[str, Any], str]:
+    """A held booking paid with `tok_action`: the step's URL, the attempt open."""
+    event, buyer, booking = await _held(api, hold_seconds=30)
+    reply = await _pay(api, buyer, booking, "tok_action", key="3ds")
+    assert reply.status == 202, reply.body
+    assert (reply.body["status"], reply.body["payment"]) == ("held", "requires_action")
+    return event, buyer, booking, reply.body["nextAction"]["url"]
+
+
+async def _complete(api: Api, url: str, outcome: str) -> Reply:
+    """The customer finishing the step at the (fake) provider."""
+    return await api.call("POST", url, json={"outcome": outcome})
+
+
+async def _close(api: Api, url: str | None, booking: dict[str, Any]) -> None:
+    """End the step (failed) and let recovery hear it, so no open attempt is left for the
+    recovery of later tests to find."""
+    if url is not None:
+        assert (await _complete(api, url, "failed")).status == 200
+    await _checkout(api).recover(0)
+    assert await _payment_rows(api, booking) == ["declined"]
+
+
+async def test_a_step_asked_for_is_answered_202_with_its_url_and_keeps_the_attempt(
+        api: Api) -> None:
+    event, buyer, booking, url = await _needs_action(api)
+    assert url.startswith("/api/fake-provider/actions/") and url.endswith("/complete")
+    # The same key, or another one, answers the same step: the attempt is still in flight,
+    # so no second charge is made while the customer is at it.
+    for key in ("3ds", "another"):
+        again = await _pay(api, buyer, booking, "tok_ok", key=key)
+        assert (again.status, again.body["payment"], again.body["nextAction"]["url"]) == (
+            202, "requires_action", url), again.body
+    assert await _payment_rows(api, booking) == ["requires_action"]
+    held = await api.call("GET", f"/api/bookings/{booking['id']}", buyer)
+    assert held.body["status"] == "held"
+    assert (await check_invariants(api.pool, [event["id"]])).ok
+    await _close(api, url, booking)
+
+
+async def _ended_by_webhook(make_api: Any, clock: FakeClock, outcome: str) -> tuple[
+        Api, FakeProvider, dict[str, Any], Account, dict[str, Any]]:
+    """A step asked for and ended with `outcome` at the fake, its webhook taken."""
+    api, provider = await _hooked(make_api, clock)
+    event, buyer, booking, url = await _needs_action(api)
+    done = await _complete(api, url, outcome)
+    charge = "succeeded" if outcome == "succeeded" else "declined"
+    assert (done.status, done.body["status"]) == (200, charge), done.body
+    await provider.delivered()
+    [sent] = provider.webhooks
+    assert (sent["type"], sent["answer"]) == (
+        "charge.succeeded" if outcome == "succeeded" else "charge.failed", 200)
+    return api, provider, event, buyer, booking
+
+
+async def test_completing_the_step_confirms_the_booking_by_webhook(
+        make_api: Any, clock: FakeClock) -> None:
+    api, provider, event, buyer, booking = await _ended_by_webhook(make_api, clock,
+                                                                   "succeeded")
+    reread = await api.call("GET", f"/api/bookings/{booking['id']}", buyer)
+    assert (reread.body["status"], len(reread.body["tickets"])) == ("confirmed", 1)
+    assert await _payment_rows(api, booking) == ["captured"]
+    again = await _pay(api, buyer, booking, "tok_action", key="3ds")  # the key's answer
+    assert (again.status, again.body["status"]) == (200, "confirmed")
+    assert provider.kept() == provider.successful() and len(provider.successful()) == 1
+    assert (await check_invariants(api.pool, [event["id"]])).ok
+
+
+async def test_failing_the_step_declines_the_attempt_and_the_hold_stays(
+        make_api: Any, clock: FakeClock) -> None:
+    api, _, event, buyer, booking = await _ended_by_webhook(make_api, clock, "failed")
+    assert await _payment_rows(api, booking) == ["declined"]
+    held = await api.call("GET", f"/api/bookings/{booking['id']}", buyer)
+    assert held.body["status"] == "held"
+    replay = await _pay(api, buyer, booking, "tok_ok", key="3ds")
+    assert (replay.status, replay.body["error"]) == (402, "payment_declined")
+    assert (await _pay(api, buyer, booking, "tok_ok")).status == 200  # another card
+    assert (await check_invariants(api.pool, [event["id"]])).ok
+
+
+@pytest.mark.parametrize("closed_first", [False, True], ids=["open", "closed_by_recovery"])
+async def test_completing_the_step_after_the_hold_expired_is_refunded(
+        make_api: Any, clock: FakeClock, closed_first: bool) -> None:
+    api, provider = await _hooked(make_api, clock)
+    event, buyer, booking, url = await _needs_action(api)
+    clock.advance(31)
+    await api.drain()  # the hold expired: its seat is back on sale
+    if closed_first:  # recovery found the step undone and the hold over: nothing to wait on
+        await _checkout(api).recover(0)
+        assert await _payment_rows(api, booking) == ["declined"]
+    # Finished at the provider all the same: the money goes back, never into a ticket.
+    assert (await _complete(api, url, "succeeded")).status == 200
+    await provider.delivered()
+    reread = await api.call("GET", f"/api/bookings/{booking['id']}", buyer)
+    assert (reread.body["status"], reread.body["tickets"]) == ("expired", [])
+    assert reread.body["refund"]["reason"] == "late_payment"
+    assert await _payment_rows(api, booking) == ["refunded"]
+    assert len(provider.successful()) == 1 and provider.kept() == []
+    assert (await check_invariants(api.pool, [event["id"]])).ok
+
+
+async def test_without_webhooks_recovery_settles_the_completed_step(api: Api) -> None:
+    event, buyer, booking, url = await _needs_action(api)
+    await _checkout(api).recover(0)  # still at the customer: left open
+    assert await _payment_rows(api, booking) == ["requires_action"]
+    assert (await _complete(api, url, "succeeded")).status == 200
+    assert await _payment_rows(api, booking) == ["requires_action"]  # nobody told the engine
+    await _checkout(api).recover(0)
+    reread = await api.call("GET", f"/api/bookings/{booking['id']}", buyer)
+    assert (reread.body["status"], len(reread.body["tickets"])) == ("confirmed", 1)
+    assert await _payment_rows(api, booking) == ["captured"]
+    assert (await check_invariants(api.pool, [event["id"]])).ok
+
+
+@pytest.mark.parametrize(("path", "body", "status", "code"), [
+    ("/api/fake-provider/actions/nope/complete", {"outcome": "succeeded"}, 404, "not_found"),
+    (None, {"outcome": "maybe"}, 422, "invalid_input"),
+    (None, {}, 422, "invalid_input"),
+])
+async def test_the_fake_step_refuses_bad_calls(api: Api, path: str | None,
+                                               body: dict[str, Any], status: int,
+                                               code: str) -> None:
+    _, _, booking, url = await _needs_action(api)
+    reply = await api.call("POST", path or url, json=body)
+    assert (reply.status, reply.body["error"]) == (status, code), reply.body
+    assert await _payment_rows(api, booking) == ["requires_action"]
+    await _close(api, url, booking)
+
+
+async def test_a_step_is_completed_once(api: Api) -> None:
+    _, _, booking, url = await _needs_action(api)
+    assert (await _complete(api, url, "failed")).status == 200
+    twice = await _complete(api, url, "succeeded")
+    assert (twice.status, twice.body["error"]) == (409, "action_not_pending")
+    await _close(api, None, booking)
+
+
+class _LookupLost(FakeProvider):
+    """A fake whose lookups go unanswered (the provider's API away for a moment)."""
+
+    async def lookup(self, idempotency_key: str) -> Any:
+        """Never answers in time."""
+        raise ProviderTimeout("lookup lost")
+
+
+async def test_a_step_the_provider_cannot_be_asked_about_is_answered_pending(
+        make_api: Any) -> None:
+    api: Api = await make_api(payments=_LookupLost((0, 0)))
+    _, buyer, booking, _ = await _needs_action(api)
+    again = await _pay(api, buyer, booking, "tok_ok", key="another")
+    assert (again.status, again.body["payment"]) == (202, "pending"), again.body
+    await api.pool.execute(  # leave nothing open for the recovery of later tests
+        "UPDATE payments SET status = 'declined' WHERE booking_id = $1",
+        uuid.UUID(booking["id"]))
