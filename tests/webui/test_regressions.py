@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import asyncpg
-from playwright.async_api import expect
+from playwright.async_api import Route, expect
 
 from engine.types import Role
 from gateway.keys import stream_hub_key
@@ -35,22 +35,32 @@ async def test_book_with_a_refused_session_opens_the_login_box_and_books_nothing
     card = page.get_by_test_id(f"event-{event['id']}")
     await expect(card).to_be_visible()
     token = await _stored_token(page)
+    # The page learns it from Book's own 401: the login box opens and says why (it used to
+    # say so in the card only, leaving the user shown in the header). Every other request the
+    # page starts from here fails, so that no other read hears the 401 first and opens the
+    # box before the click (a loaded CI run's did); the open stream stays as it was.
+    await page.route("**/api/**", _only_book)
     await db_pool.execute(  # signed out everywhere, from another device
         "UPDATE users SET token_version = token_version + 1 WHERE id = $1", buyer.id)
     await assert_eventually(lambda: _token_refused(api, token), timeout=5,
                             message="the gateway never heard")
-    # The page learns it from Book's own 401: the login box opens and says why (it used to
-    # say so in the card only, leaving the user shown in the header). Another read of the
-    # page may hear the 401 first and open the box over the card (a loaded CI run's did):
-    # the click is forced through, so Book is tried with the refused token either way.
-    await card.get_by_role("textbox", name="Seats").fill("1", force=True)
-    await card.get_by_role("button", name="Book").click(force=True)
+    await card.get_by_role("textbox", name="Seats").fill("1")
+    await card.get_by_role("button", name="Book").click()
     await expect(page.get_by_role("dialog")).to_contain_text("Your session has ended")
     await expect(page.get_by_role("banner").get_by_role("button", name="Log in")) \
         .to_be_visible()
     await expect(page.get_by_test_id("signed-in-as")).to_have_count(0)
     assert await db_pool.fetchval("SELECT count(*) FROM bookings WHERE user_id = $1",
                                   buyer.id) == 0
+
+
+async def _only_book(route: Route) -> None:
+    """Let a booking through to the gateway; fail every other request as unreachable."""
+    request = route.request
+    if request.method == "POST" and request.url.endswith("/book"):
+        await route.continue_()
+    else:
+        await route.abort("internetdisconnected")
 
 
 async def test_a_body_too_large_for_the_server_is_said_in_the_forms_own_words(
