@@ -229,18 +229,23 @@ class Checkout:
                NotPayable("the booking was no longer held; the charge was refunded"))
 
     async def _action_of(self, payment: Payment, booking: Outcome) -> PayResult:
-        """The step an open `requires_action` attempt waits on, as the provider has it; once
-        the step has ended there (or the provider did not answer), `PaymentPending`: the
-        result comes on the stream and to a retry."""
+        """The step an open `requires_action` attempt waits on, as the provider has it. Once
+        the step has ended there, its end is settled here and now, by the same race rules as
+        a charge's first answer (the buyer is back from the bank's page and asks again; a
+        webhook or recovery that settles it meanwhile finds the row moved). Not answered, or
+        not known there: `PaymentPending`, the result comes on the stream and to a retry."""
         try:
             charge = await self._provider.lookup(str(payment.id))
         except ProviderTimeout as exc:
             log.warning("payment %s: its step not looked up: %s", payment.id, exc)
             return PaymentPending(booking)
-        if (charge is None or charge.status is not ChargeStatus.REQUIRES_ACTION
-                or charge.next_action_url is None):
+        if charge is None:
             return PaymentPending(booking)
-        return ActionRequired(booking, charge.next_action_url)
+        if charge.status is ChargeStatus.REQUIRES_ACTION:
+            if charge.next_action_url is None:
+                return PaymentPending(booking)
+            return ActionRequired(booking, charge.next_action_url)
+        return await self._after_charge(payment, charge, booking)
 
     async def _charge(self, payment: Payment, token: str,
                       booking: Outcome) -> PayResult:

@@ -358,7 +358,8 @@ _PATHS: dict[str, Any] = {
                    "ended as the buyer would at a real provider's page (served only when "
                    "PAYMENT_PROVIDER is `fake`): `succeeded` takes the money, `failed` "
                    "refuses it. The engine hears it by the fake's signed webhook "
-                   "(`FAKE_PAYMENT_WEBHOOK_URL`) or by recovery's lookup, and settles the "
+                   "(`FAKE_PAYMENT_WEBHOOK_URL`), by the buyer's pay sent again with its "
+                   "key, or by recovery's lookup, and settles the "
                    "booking by its own rules: confirmed while the hold is open, refunded "
                    "once it is over, declined (the hold stays) on `failed`",
         "parameters": parameters(ActionPath, "path"),

@@ -144,6 +144,26 @@ async def test_without_webhooks_recovery_settles_the_completed_step(api: Api) ->
     assert (await check_invariants(api.pool, [event["id"]])).ok
 
 
+@pytest.mark.parametrize("outcome", ["succeeded", "failed"])
+async def test_a_retry_after_the_step_settles_it_at_once(api: Api, outcome: str) -> None:
+    # No webhook: the buyer comes back from the bank's page and the page asks again with the
+    # same key. The provider's lookup has the step's end, and the retry acts on it as the
+    # first answer would have — not "pending" until recovery's next round a minute later.
+    event, buyer, booking, url = await _needs_action(api)
+    assert (await _complete(api, url, outcome)).status == 200
+    again = await _pay(api, buyer, booking, "tok_action", key="3ds")
+    if outcome == "succeeded":
+        assert (again.status, again.body["status"], len(again.body["tickets"])) == (
+            200, "confirmed", 1), again.body
+        assert await _payment_rows(api, booking) == ["captured"]
+    else:
+        assert (again.status, again.body["error"]) == (402, "payment_declined"), again.body
+        assert await _payment_rows(api, booking) == ["declined"]
+        held = await api.call("GET", f"/api/bookings/{booking['id']}", buyer)
+        assert held.body["status"] == "held"  # the hold stays for another card
+    assert (await check_invariants(api.pool, [event["id"]])).ok
+
+
 @pytest.mark.parametrize(("path", "body", "status", "code"), [
     ("/api/fake-provider/actions/nope/complete", {"outcome": "succeeded"}, 404, "not_found"),
     (None, {"outcome": "maybe"}, 422, "invalid_input"),

@@ -18,6 +18,7 @@ from engine.types import Role
 from tests.clock import FakeClock
 from tests.factories import PASSWORD, create_accounts
 from tests.test_webhooks import SECRET, post_webhook, webhook_event
+from tests.webui.test_accessibility import _violations
 from tests.webui.test_browser import _gateway, _log_in, _signed_in_buyer
 from tests.webui.test_pages import _at
 
@@ -63,6 +64,54 @@ async def test_a_buyer_pays_a_hold_with_the_test_cards_declined_then_approved(
         " WHERE b.user_id = $1", buyer.id))
     assert codes == stored and len(codes) == 2
     assert await _status(db_pool, buyer.id) == "confirmed"
+
+
+async def _payments(db_pool: asyncpg.Pool, buyer_id: int) -> list[str]:
+    return [r["status"] for r in await db_pool.fetch(
+        "SELECT status FROM payments WHERE user_id = $1 ORDER BY created_at", buyer_id)]
+
+
+async def test_a_card_that_asks_for_a_bank_step_is_refused_then_confirmed_at_the_test_bank(
+        make_api: Any, new_page: Any, db_pool: asyncpg.Pool) -> None:
+    # No webhook is configured: the page learns how the step ended by asking again.
+    api, url, buyer, page = await _signed_in_buyer(make_api, new_page, db_pool)
+    event = await api.event(name="Secure Gala", totalTickets=3, priceCents=4000,
+                            currency="EUR", holdSeconds=300)
+    await page.goto(_at(url, f"/events/{event['id']}"))
+    await page.get_by_role("button", name="Book").click()
+    hold = page.get_by_test_id("hold")
+    bank = page.get_by_role("group", name="Test bank")
+
+    async def pay_with_the_bank_step() -> None:
+        await hold.get_by_label("Card that asks for a bank step (tok_action)").check()
+        await hold.get_by_role("button", name=re.compile(r"^Pay")).click()
+        await expect(page.get_by_test_id("bank-step")).to_contain_text(
+            "Your bank asks you to confirm this payment")
+        await expect(bank).to_contain_text("Test bank — no money moves")
+        # While the bank asks, there is no second way to pay: the attempt is open.
+        await expect(hold.get_by_role("button", name=re.compile(r"^Pay"))).to_have_count(0)
+        await expect(page.get_by_test_id("hold-countdown")).to_be_visible()
+        assert await _status(db_pool, buyer.id) == "held"
+
+    await pay_with_the_bank_step()
+    assert await _payments(db_pool, buyer.id) == ["requires_action"]
+    assert await _violations(page, "bank-step") == []
+    await bank.get_by_role("button", name="Refuse it").click()
+    await expect(page.get_by_test_id("payment-declined")).to_contain_text(
+        "Your card was declined")
+    await expect(page.get_by_test_id("bank-step")).to_have_count(0)
+    assert await _status(db_pool, buyer.id) == "held"  # the hold stays for another try
+    assert await _payments(db_pool, buyer.id) == ["declined"]
+
+    await pay_with_the_bank_step()
+    await bank.get_by_role("button", name="Confirm the payment").click()
+    await expect(page.get_by_test_id("paid")).to_contain_text("Paid — you are in!")
+    [code] = await page.get_by_test_id("paid-code").all_inner_texts()
+    assert code == await db_pool.fetchval(
+        "SELECT t.code FROM tickets t JOIN bookings b ON b.id = t.booking_id"
+        " WHERE b.user_id = $1", buyer.id)
+    assert await _status(db_pool, buyer.id) == "confirmed"
+    assert await _payments(db_pool, buyer.id) == ["declined", "captured"]
 
 
 async def test_a_slow_payment_the_provider_declines_later_says_so_and_keeps_the_hold(

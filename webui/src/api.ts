@@ -117,8 +117,8 @@ export interface Booking {
   amountCents?: number;
   currency?: string;
   /** `pending`: a pay request the provider has not answered yet; `requires_action`: the
-   * provider asks for an extra step (3-D Secure) at `nextAction.url` (this UI offers no
-   * page for it: the result comes on the stream like a pending one's). */
+   * provider asks the buyer for an extra step (3-D Secure) at `nextAction.url`; the same
+   * pay request sent again afterwards (same Idempotency-Key) answers how it ended. */
   payment?: "pending" | "requires_action";
   nextAction?: { url: string };
   /** `held`: its deadline was extended already (once per hold). */
@@ -335,6 +335,11 @@ export const api = {
 
   /** How the engine is set up: which payment provider charges (`fake`: test cards). */
   config: () => call<{ paymentProvider: string }>("GET", "/api/config").then((a) => a.data),
+
+  /** The fake provider's bank step (`nextAction.url` of a `tok_action` charge), ended as the
+   *  buyer chose; 409 action_not_pending when it had ended already. */
+  endFakeBankStep: (url: string, outcome: "succeeded" | "failed") =>
+    call<{ status: string }>("POST", url, { body: { outcome } }).then((a) => a.data),
 
   /** Check a ticket in at the door; already checked in, unknown or void arrive as ApiError. */
   checkIn: (token: string, eventId: number, code: string) =>

@@ -3,12 +3,14 @@
 // provider the form offers its test cards, marked as such. Every answer is said in plain
 // words: paid (the tickets), declined (the hold stays; also when the provider's word comes
 // later, on the stream), processing (the result comes on the stream or a re-read), time ran
-// out (the seats went back on sale). A hold that costs nothing (a free event's waiting-list
+// out (the seats went back on sale), the bank's extra step (3-D Secure: BankStep) when the
+// provider asks for it. A hold that costs nothing (a free event's waiting-list
 // offer) has no card form: one button accepts it, the same pay request without a token.
 import { useCallback, useEffect, useRef, useState } from "react";
 import { Alert, Button, Code, Group, Radio, Stack, Text, TextInput, VisuallyHidden } from "@mantine/core";
 import { Link } from "react-router";
 import { ApiError, api, explain } from "../api";
+import { BankStep } from "./BankStep";
 import type { Booking, BookingTicket } from "../api";
 import { newKey } from "../booking";
 import type { BookingUpdates } from "../booking";
@@ -42,6 +44,8 @@ type Phase =
   | { at: "ready" }
   | { at: "paying" }
   | { at: "processing" }
+  // The provider asks the buyer for a step at their bank; the same request (key) follows it.
+  | { at: "bank"; url: string; key: string; paymentToken: string | null }
   | { at: "declined"; error: ApiError }
   | { at: "confirmed"; tickets: BookingTicket[] }
   | { at: "expired" }
@@ -134,7 +138,8 @@ export function HoldPanel({ token, booking: given, updates, onSettled }: Props) 
 
   const left = booking.expiresAt ? Date.parse(booking.expiresAt) - now : null;
   const ranOut = left !== null && left <= 0;
-  const open = phase.at === "ready" || phase.at === "declined" || phase.at === "paying";
+  const open = phase.at === "ready" || phase.at === "declined" || phase.at === "paying"
+    || phase.at === "bank";
   // The deadline passed by this browser's clock: the engine expires the hold on its own; read
   // the booking once to hear it (the stream says so too).
   useEffect(() => {
@@ -165,15 +170,14 @@ export function HoldPanel({ token, booking: given, updates, onSettled }: Props) 
     }
   };
 
-  const pay = async () => {
-    // Nothing to charge for a free hold: no token, and the engine confirms it.
-    const paymentToken = free ? null : provider === "fake" ? card : typed.trim();
-    if (paymentToken === "") return;
-    setPhase({ at: "paying" });
+  /** Send the pay request (`key`: a retry sends the same one) and act on its answer. */
+  const send = async (paymentToken: string | null, key: string) => {
     try {
-      const { status, data } = await api.pay(token, id, paymentToken, newKey());
+      const { status, data } = await api.pay(token, id, paymentToken, key);
       if (!alive.current) return;
-      if (status === 202) setPhase({ at: "processing" });
+      if (status === 202 && data.payment === "requires_action" && data.nextAction) {
+        setPhase({ at: "bank", url: data.nextAction.url, key, paymentToken });
+      } else if (status === 202) setPhase({ at: "processing" });
       else settle(data);
     } catch (e) {
       if (!alive.current) return;
@@ -188,6 +192,14 @@ export function HoldPanel({ token, booking: given, updates, onSettled }: Props) 
         setPhase({ at: "declined", error });
       }
     }
+  };
+
+  const pay = async () => {
+    // Nothing to charge for a free hold: no token, and the engine confirms it.
+    const paymentToken = free ? null : provider === "fake" ? card : typed.trim();
+    if (paymentToken === "") return;
+    setPhase({ at: "paying" });
+    await send(paymentToken, newKey());
   };
 
   if (phase.at === "confirmed") {
@@ -254,7 +266,10 @@ export function HoldPanel({ token, booking: given, updates, onSettled }: Props) 
             <Button loading={phase.at === "paying"} onClick={() => void pay()}>Accept the seats</Button>
           </Group>
         )}
-        {priced && !free && <form onSubmit={(e) => {
+        {phase.at === "bank" && (
+          <BankStep url={phase.url} onCheck={() => send(phase.paymentToken, phase.key)} />
+        )}
+        {priced && !free && phase.at !== "bank" && <form onSubmit={(e) => {
           e.preventDefault();
           void pay();
         }}>
