@@ -158,6 +158,14 @@ class BookingService:
         async with translate_db_errors(read=True):
             return await self.events.get(event_id)
 
+    async def sale_opens_in(self, event_id: EventId) -> float | None:
+        """Seconds until the event's sale opens by this service's clock (negative once it
+        has), from the cached event; None for a sale with no opening time."""
+        event = await self.event(event_id)
+        if event.sale_starts_at is None:
+            return None
+        return (event.sale_starts_at - self._clock()).total_seconds()
+
     async def _read_event(self, event_id: EventId) -> Event:
         async with translate_db_errors():
             return await get_event(self._pool, event_id)

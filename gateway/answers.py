@@ -249,7 +249,11 @@ class QueueEntry(Answer):
         "`closed` by the sell-out, when the event keeps a waiting list: where to join it "
         "(`POST`, seats that come back are offered to it in turn); never after a cancel"))
     refresh_after_seconds: int = Field(description=(
-        "ask again no sooner (the stream pushes changes that matter)"))
+        "ask again no sooner (the stream pushes changes that matter). It grows with what "
+        "cannot change soon, so a room's polls stay bounded whatever its crowd: 2 s at the "
+        "front of the line, longer further back (position / 50, up to 300 s); in the "
+        "pre-queue its size / 250 (10–300 s), and just after the opening when that comes "
+        "first, spread over its size / 1,000 seconds"))
 
 
 class QueueView(Answer):

@@ -76,6 +76,23 @@ async def test_queue_admit_book_and_close(api: Api, clock: FakeClock) -> None:
     assert (flood.status, flood.body["error"]) == (409, "sold_out"), flood.body
 
 
+async def test_a_pre_queued_client_is_asked_back_just_after_the_opening(
+        api: Api, clock: FakeClock) -> None:
+    # Told "10 s" 5 s before the opening, a client would ask 5 s after the shuffle; told
+    # "after the opening", a whole crowd comes back within a few seconds of it, spread.
+    event = await _room(api, clock, seats=5, opens_in=30)
+    buyer = await api.account()
+    early = await _join(api, buyer, event["id"])
+    assert (early.body["status"], early.body["refreshAfterSeconds"]) == ("prequeue", 10)
+    clock.advance(25.5)
+    place = await _place(api, buyer, early.body["queueId"])
+    assert place["status"] == "prequeue" and place["refreshAfterSeconds"] in (6, 7), place
+    clock.advance(5)
+    await api.drain()
+    place = await _place(api, buyer, early.body["queueId"])
+    assert place["status"] == "admitted", place
+
+
 async def test_an_admission_expires_and_a_new_join_goes_to_the_back(
         api: Api, clock: FakeClock) -> None:
     event = await _room(api, clock, seats=1, opens_in=0, admissionSeconds=30)

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from engine.errors import rejection
 from engine.messages import Outcome, QueuePlace
+from engine.queue_refresh import refresh_after
 from engine.room_view import Room, RoomSummary
 from engine.service import waitlist_url
 from engine.strategies import Pending
@@ -21,30 +22,23 @@ from gateway.responses import json_response
 from gateway.schemas import EventPath, QueuePath
 from gateway.validation import path_params
 
-#: How soon a client should ask again, by status: a place far back changes slowly.
-_REFRESH = {"prequeue": 10, "admitted": 10, "pending": 2}
-_REFRESH_MIN, _REFRESH_MAX, _REFRESH_DONE = 2, 30, 60
-
-
-def refresh_after(status: str, wait: int | None) -> int:
-    """Seconds a client waits before asking again (the stream pushes what matters)."""
-    if status == "waiting":
-        return max(_REFRESH_MIN, min(_REFRESH_MAX, (wait or 50) // 10))
-    return _REFRESH.get(status, _REFRESH_DONE)
-
 
 def _iso(value: Any) -> str | None:
     return None if value is None else value.isoformat().replace("+00:00", "Z")
 
 
 def place_json(queue_id: Any, event_id: int, place: QueuePlace, *,
-               waitlist: bool = False) -> dict[str, Any]:
+               waitlist: bool = False, opens_in: float | None = None) -> dict[str, Any]:
     """The API's waiting-room entry; a `closed` one of a room that offers the event's
-    waiting list says where to join it."""
+    waiting list says where to join it. `opens_in` (seconds to the sale's opening, when
+    known) brings a pre-queued client back just after the shuffle."""
+    refresh = refresh_after(place.status, position=place.position,
+                            wait=place.estimated_wait_seconds, prequeued=place.prequeued,
+                            opens_in=opens_in)
     body: dict[str, Any] = {
         "queueId": str(queue_id), "eventId": event_id, "status": place.status,
         "position": place.position, "estimatedWaitSeconds": place.estimated_wait_seconds,
-        "refreshAfterSeconds": refresh_after(place.status, place.estimated_wait_seconds)}
+        "refreshAfterSeconds": refresh}
     if place.prequeued is not None:
         body["prequeued"] = place.prequeued
     if place.admission_expires_at is not None:
@@ -63,13 +57,13 @@ def room_place(room: Room, queue_id: Any) -> QueuePlace:
                       entry.admission_expires_at if entry.status == "admitted" else None)
 
 
-def room_json(room: Room, queue_id: Any) -> dict[str, Any]:
+def room_json(room: Room, queue_id: Any, opens_in: float | None = None) -> dict[str, Any]:
     """The API's entry of a room, from this gateway's copy (a GET's answer, a push)."""
     return place_json(queue_id, room.event_id, room_place(room, queue_id),
-                      waitlist=room.waitlist)
+                      waitlist=room.waitlist, opens_in=opens_in)
 
 
-def _answer(result: Outcome | Pending) -> web.Response:
+def _answer(result: Outcome | Pending, opens_in: float | None) -> web.Response:
     if isinstance(result, Pending):
         body = place_json(result.booking_id, result.event_id, QueuePlace("pending"))
         return json_response(body, 202, {"Location": f"/api/queue/{result.booking_id}"})
@@ -77,8 +71,8 @@ def _answer(result: Outcome | Pending) -> web.Response:
         raise rejection(result.reason)
     assert result.queue is not None
     created = result.answers == result.booking_id  # named by this request's own id
-    return json_response(place_json(result.booking_id, result.event_id, result.queue),
-                         201 if created else 200)
+    return json_response(place_json(result.booking_id, result.event_id, result.queue,
+                                    opens_in=opens_in), 201 if created else 200)
 
 
 async def join(request: web.Request) -> web.Response:
@@ -86,7 +80,9 @@ async def join(request: web.Request) -> web.Response:
     is not open (`queue_not_open`), closed (`queue_closed`) or there is none."""
     principal = require_user(request)
     event_id = path_params(request, EventPath).event_id
-    return _answer(await request.app[service_key].join_queue(principal.user_id, event_id))
+    service = request.app[service_key]
+    result = await service.join_queue(principal.user_id, event_id)
+    return _answer(result, await service.sale_opens_in(event_id))
 
 
 def summary_json(summary: RoomSummary) -> dict[str, Any]:
@@ -111,5 +107,6 @@ async def entry(request: web.Request) -> web.Response:
     """An entry's status, position and estimated wait, to its owner."""
     principal = require_user(request)
     queue_id = path_params(request, QueuePath).queue_id
-    room, _ = await request.app[service_key].queue_entry(principal.user_id, queue_id)
-    return json_response(room_json(room, queue_id))
+    service = request.app[service_key]
+    room, _ = await service.queue_entry(principal.user_id, queue_id)
+    return json_response(room_json(room, queue_id, await service.sale_opens_in(room.event_id)))
