@@ -77,3 +77,21 @@ async def test_a_201_the_database_does_not_bear_out_comes_with_its_evidence(api:
     assert "key k-evidence" in evidence[0], evidence
     assert "book#0@gw0" in evidence[0] and "book#1@gw1" in evidence[0], evidence
     assert "-> 201 confirmed ['TW-NOTREAL'] final" in evidence[0], evidence
+
+
+async def test_a_request_left_unanswered_comes_with_every_attempt_it_made(api: Api) -> None:
+    # A cluster run ended once with "1 unanswered" and nothing to go on: the verdict now
+    # says which request it was and what each of its attempts met, gateway by gateway.
+    event = await api.event(totalTickets=3)
+    samples = [Sample("book", 503, 1.0, 40.0, None, 1, "service_unavailable", (), "k-silent",
+                      final=False),
+               Sample("book", 0, 1.3, 10_000.0, None, 1, "TimeoutError", (), "k-silent",
+                      gateway=1, attempt=1),
+               Sample("book", 0, 2.0, 5.0, None, 1, "TimeoutError", (), "k-other")]
+    verdict = await check(api.pool, [event["id"]], samples, settle_seconds=0)
+    assert (verdict.unanswered, verdict.clean) == (2, False)
+    line, other = verdict.unanswered_evidence
+    assert line.startswith("unanswered book key k-silent"), line
+    assert "#0@gw0 t=1.00s+40ms -> 503 service_unavailable" in line, line
+    assert "#1@gw1 t=1.30s+10000ms -> 0 TimeoutError" in line, line
+    assert "k-other" not in line and other.startswith("unanswered book key k-other"), other

@@ -110,7 +110,7 @@ def main() -> None:
     row = {**r.to_json(), "timeline": None, "per_second": per_second(r),
            "verdict": v.summary(), "clean": v.clean, "lost": v.lost,
            "duplicates": v.duplicates, "pending": v.pending, "unanswered": v.unanswered,
-           "contradicted": v.contradicted,
+           "contradicted": v.contradicted, "unanswered_evidence": v.unanswered_evidence,
            "resent_to": {str(g): n for g, n in v.resent_to.items()}}
     print("result " + orjson.dumps(row).decode(), flush=True)
     sys.exit(0 if v.clean else 1)

@@ -57,6 +57,8 @@ class Verdict:
     contradicted: int = 0
     #: Attempts resent at another gateway (failover.py), by the gateway they went to.
     resent_to: dict[int, int] = field(default_factory=dict)
+    #: A line per unanswered request (the first few): every attempt it made, in order.
+    unanswered_evidence: list[str] = field(default_factory=list)
 
     @property
     def resent(self) -> int:
@@ -167,12 +169,29 @@ async def check(pool: asyncpg.Pool, events: Sequence[int], samples: Sequence[Sam
         "   WHERE event_id = e.id AND voided_at IS NULL) t"
         " WHERE e.id = ANY($1::bigint[])", list(events))
     final = [s for s in samples if s.final and (s.kind in BOOKING_KINDS or s.kind == "cancel")]
+    silent = [s for s in final if s.status == 0]
     return Verdict(int(counts["confirmed"]), int(counts["oversold"]), violations, held,
                    waited, room, lost=len(answers.differs), duplicates=len(twice) + unpinned,
                    unfinished=len(answers.unfinished),
-                   unanswered=sum(s.status == 0 for s in final),
+                   unanswered=len(silent),
                    contradicted=len(answers.not_rejected) + len(answers.done_after_refusal),
-                   resent_to=dict(Counter(s.gateway for s in samples if s.attempt > 0)))
+                   resent_to=dict(Counter(s.gateway for s in samples if s.attempt > 0)),
+                   unanswered_evidence=[_attempts(s, samples) for s in silent[:5]])
+
+
+def _attempts(last: Sample, samples: Sequence[Sample]) -> str:
+    """The attempts of the request whose last attempt was `last` (same key, or the same
+    booking for a cancel), in order: where and when each was sent, how long it took, and
+    what came back — what an unanswered request needs to be understood after the run."""
+    def same(s: Sample) -> bool:
+        if last.key is not None:
+            return s.key == last.key
+        return s.kind == last.kind and s.booking_id == last.booking_id
+
+    tries = [f"#{s.attempt}@gw{s.gateway} t={s.start_s:.2f}s+{s.latency_ms:.0f}ms -> "
+             f"{s.status} {s.error or s.booking_status or ''}".rstrip()
+             for s in sorted(samples, key=lambda s: (s.start_s, s.attempt)) if same(s)]
+    return f"unanswered {last.kind} key {last.key} booking {last.booking_id}: {tries}"
 
 
 async def explain(pool: asyncpg.Pool, booking_ids: Sequence[str],

@@ -93,6 +93,8 @@ class Surge:
               f"answers {r['statuses']}")
         print(f"verdict: {r['verdict']}; {r['taken_over']} events taken over by a standby")
         assert r["violations"] == [], r["violations"]
+        for line in r.get("unanswered_evidence") or ():
+            print(line)
         assert r["clean"] and r["confirmed_seats"] > 0, r["verdict"]
         assert self._proc.returncode == 0
         return r

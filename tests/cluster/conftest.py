@@ -17,9 +17,12 @@ import pytest
 from ops.cluster import netns, topology
 from tests.cluster.cluster import rejoined, ticketwar
 
+#: Where each cluster's host logs are kept after `down` (ignored by git, like the rest).
+LOGS = Path(__file__).resolve().parents[2] / ".ticketwar" / "cluster-logs"
+
 
 @pytest.fixture(scope="package")
-async def cluster_dir(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Path]:
+async def cluster_dir() -> AsyncIterator[Path]:
     """A cluster up for the tests of this package, and down (every namespace gone) after the
     last of them, whatever happened — not at the end of the session, so the rest of a
     `make test` does not share the machine with ten idle hosts. Its state in a temporary
@@ -32,9 +35,12 @@ async def cluster_dir(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator
         print(f"cluster up in {time.monotonic() - started:.1f}s")
         yield state_dir
     finally:
-        # The hosts' logs outlive the cluster (pytest keeps its last runs' temporary
-        # directories): a failure found in CI must be readable after `down`.
-        kept = tmp_path_factory.mktemp("cluster-logs")
+        # The hosts' logs outlive the cluster, in the checkout's own state directory: a
+        # failure found in CI must be readable after `down`, and pytest's temporary
+        # directories are removed by its next three sessions (a CI run's were, before
+        # anyone read them).
+        kept = LOGS / time.strftime("%Y%m%d-%H%M%S")
+        kept.mkdir(parents=True, exist_ok=True)
         await asyncio.to_thread(_keep_logs, state_dir, kept)
         print(f"cluster logs kept in {kept}")
         await ticketwar(state_dir, "down")
