@@ -3,14 +3,18 @@
 Runbook on SIGTERM/SIGINT: stop consuming (no new deliveries) → each actor finishes the batch
 in flight (commit, ack, answer) → close the broker connection (unacked deliveries go back to
 their queue for the standby) → close the database pool. Exit code 0. If an actor dies or a
-consumer cannot be restored, the process exits 1 so its supervisor restarts it.
+consumer cannot be restored, the process exits 1 so its supervisor restarts it. Each step
+is bounded, and a watchdog thread ends the process (exit code 1) if the whole shutdown
+outlasts their sum.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import threading
 from collections.abc import Coroutine
 from typing import Any
 
@@ -66,7 +70,10 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> i
     finally:
         # Every step that talks to the broker or the database is bounded: a worker giving up
         # because its host is cut off would otherwise wait on the silent links for good —
-        # and never exit for its supervisor to start it again.
+        # and never exit for its supervisor to start it again. The watchdog bounds the whole
+        # of it, the event loop's own cleanup after this function included: a cut host's
+        # worker once went on reconnecting for minutes after its last step.
+        _watchdog(settings.shutdown_deadline_seconds + 4 * CLOSE_SECONDS)
         if not await _bounded(consumer.stop_consuming(), "stop consuming"):
             code = 1
         if not await runtime.stop(settings.shutdown_deadline_seconds):
@@ -81,6 +88,22 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> i
 
 #: How long each shutdown step that talks to the broker or the database may take.
 CLOSE_SECONDS = 5.0
+
+
+def _watchdog(seconds: float) -> threading.Timer:
+    """Leave the process, exit code 1, if it is still running `seconds` from now. A thread,
+    so that neither a blocked event loop nor a task that will not be cancelled holds the
+    exit up; nothing is lost by leaving: unacknowledged deliveries go back to their queues
+    when the broker sees the connection gone, and every commit made is made."""
+    def leave() -> None:
+        log.error("shard worker: shutdown did not end within %.0fs; leaving now", seconds)
+        logging.shutdown()
+        os._exit(1)
+
+    timer = threading.Timer(seconds, leave)
+    timer.daemon = True  # a shutdown that ends in time is not held up by it
+    timer.start()
+    return timer
 
 
 async def _bounded(step: Coroutine[Any, Any, None], what: str) -> bool:
