@@ -17,8 +17,13 @@ The race rules (docs/design.md, "Holds and payment"):
 - A charge that needs an extra customer step (3-D Secure) stays open as `requires_action`,
   in flight like `charging` (no second charge meanwhile), and its pay is answered with the
   provider's step (`ActionRequired`); the step's end comes back as a late word like any other.
-  Recovery closes one whose hold is over while the step is still undone (`declined`): money
-  that comes for it later is refunded as for any closed attempt.
+- A waiting step is cancelled at the provider before anything else may happen in its place:
+  a pay with another key (another card) cancels it before the new charge, and a hold that
+  ended (recovery, a retry, the cancel of the booking or its event) has it cancelled before
+  its row closes. The provider decides the race: a cancel taken means no money can come
+  (`declined`); a step that succeeded first is settled as any late success (confirmed while
+  the hold is open, refunded once it is not), and nothing else is charged. A cancel not
+  answered leaves the row open and charges nothing new: the same pay, or recovery, asks again.
 - A cancel that owes money back (a buyer within the refund window, an organizer cancelling
   the event) turns the payment `refunding` in the actor's batch that cancels: the refund is
   made after the commit, here or by any gateway's recovery, never lost to a crash between.
@@ -123,7 +128,8 @@ class Checkout:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def settled(self) -> None:
-        """Barrier for tests: every charge and refund started here has finished."""
+        """Barrier for tests: every charge, and everything `after_cancel` started here, has
+        finished."""
         await asyncio.gather(*self._charges, *self._refunding, return_exceptions=True)
 
     async def _recover_forever(self) -> None:
@@ -142,8 +148,10 @@ class Checkout:
     async def pay(self, user_id: UserId, booking_id: BookingId, token: str | None,
                   key: str | None) -> PayResult:
         """Pay a held booking of this user: the confirmed booking, PaymentPending, or the
-        provider's customer step (ActionRequired). A free
-        hold (a free event's waiting-list offer) is accepted with no token and no charge."""
+        provider's customer step (ActionRequired). While an attempt waits on its step, a pay
+        with another key is another card: the step is cancelled first (`_switch_from`). A
+        free hold (a free event's waiting-list offer) is accepted with no token and no
+        charge."""
         async with translate_db_errors():
             booking = await bookings.get_outcome(self._pool, booking_id)
             if booking is None or booking.user_id != user_id:
@@ -159,19 +167,24 @@ class Checkout:
             raise PaidNeedsQueued("holds are paid only with the queued strategy")
         if token is None:
             raise InvalidInput("a paid hold needs a paymentToken", field="paymentToken")
-        assert booking.amount_cents is not None and booking.currency is not None
-        async with translate_db_errors():
-            payment = await payments.begin(
-                self._pool, uuid.uuid4(), booking_id, user_id, booking.event_id,
-                booking.amount_cents, booking.currency, self._provider.name, key)
+        payment = await self._begin(booking, key)
         if payment is None:
             # Another attempt is in flight or paid: never a second charge. Its result comes
-            # on the stream, or to a retry; one at the customer's step is answered with it.
+            # on the stream, or to a retry; one at the customer's step is answered with it,
+            # unless this is another card (a new key), for which that step is cancelled.
             async with translate_db_errors():
                 live = await payments.live(self._pool, booking_id)
-            if live is not None and live.status == "requires_action":
+            if live is None or live.status != "requires_action":
+                return PaymentPending(booking)
+            if key is None or key == live.client_key:
+                # A pay without a key cannot be told from a retry of the first: the step.
                 return await self._action_of(live, booking)
-            return PaymentPending(booking)
+            switched = await self._switch_from(live, booking)
+            if switched is not None:
+                return switched
+            payment = await self._begin(booking, key)
+            if payment is None:  # another pay took the freed booking first
+                return PaymentPending(booking)
         task = asyncio.create_task(self._charge(payment, token, booking))
         self._charges.add(task)
         task.add_done_callback(self._charge_done)
@@ -179,6 +192,59 @@ class Checkout:
             return await asyncio.wait_for(asyncio.shield(task), self._wait)
         except TimeoutError:
             return PaymentPending(booking)
+
+    async def _begin(self, booking: Outcome, key: str | None) -> Payment | None:
+        """Record an attempt to pay this held booking (`charging`, before any charge); None
+        when another is in flight or paid."""
+        assert booking.amount_cents is not None and booking.currency is not None
+        async with translate_db_errors():
+            return await payments.begin(
+                self._pool, uuid.uuid4(), booking.booking_id, booking.user_id,
+                booking.event_id, booking.amount_cents, booking.currency,
+                self._provider.name, key)
+
+    async def _switch_from(self, live: Payment, booking: Outcome) -> PayResult | None:
+        """Another card while the booking's attempt waits on its customer step: the step is
+        cancelled at the provider first, so it can never take money as well. None once it
+        is over with no money to come (cancelled, or failed there meanwhile): the new card
+        may be charged. A step that succeeded first is settled instead — by the rules of
+        any late success, no second charge — and answers. A cancel not answered is
+        `PaymentPending` with nothing charged: the step may still bring money, and the same
+        pay again (its key made no attempt) asks the provider again."""
+        try:
+            charge = await self._end_step(live)
+        except ProviderTimeout as exc:
+            log.warning("payment %s: its step not cancelled for another card: %s", live.id,
+                        exc)
+            return PaymentPending(booking)
+        if charge is None or charge.status is ChargeStatus.DECLINED:
+            return None
+        if charge.status is ChargeStatus.REQUIRES_ACTION:  # the provider kept it: the step
+            return (PaymentPending(booking) if charge.next_action_url is None
+                    else ActionRequired(booking, charge.next_action_url))
+        result = await self._after_charge(live, charge, booking)
+        if not isinstance(result, PaymentPending):
+            return result
+        # Settled elsewhere meanwhile (its webhook): answer what it came to, as its own key
+        # would be answered.
+        async with translate_db_errors():
+            now = await payments.get(self._pool, live.id)
+            booking_now = await bookings.get_outcome(self._pool, live.booking_id)
+        assert now is not None and booking_now is not None  # never deleted; the foreign key
+        return await self._replay(now, booking_now)
+
+    async def _end_step(self, payment: Payment) -> Charge | None:
+        """Cancel an attempt's customer step at the provider, and close its row if that
+        leaves no money to come: `declined` (cancelled, or failed there first) or `failed`
+        (the provider never got it). Returns the provider's answer; a success (the step
+        ended first) is the caller's to settle. `ProviderTimeout`: the row stays open."""
+        charge = await self._provider.cancel(str(payment.id))
+        if charge is None or charge.status is ChargeStatus.DECLINED:
+            after = "failed" if charge is None else "declined"
+            async with translate_db_errors():
+                if await payments.move(self._pool, payment.id, "requires_action", after):
+                    self._settled(after)
+        return charge
 
     async def _accept_free(self, booking: Outcome) -> PayResult:
         """A hold that costs nothing: no provider, no outbox (no money can be owed either
@@ -233,7 +299,10 @@ class Checkout:
         the step has ended there, its end is settled here and now, by the same race rules as
         a charge's first answer (the buyer is back from the bank's page and asks again; a
         webhook or recovery that settles it meanwhile finds the row moved). Not answered, or
-        not known there: `PaymentPending`, the result comes on the stream and to a retry."""
+        not known there: `PaymentPending`, the result comes on the stream and to a retry.
+        A hold over while its step waits has the step cancelled (`_close_over`)."""
+        if booking.status is not BookingStatus.HELD:
+            return await self._close_over(payment, booking)
         try:
             charge = await self._provider.lookup(str(payment.id))
         except ProviderTimeout as exc:
@@ -336,21 +405,36 @@ class Checkout:
 
     # -- refunds owed by cancels -------------------------------------------------------------
 
-    def start_refunds(self, *, booking_id: BookingId | None = None,
-                      event_id: EventId | None = None) -> None:
-        """Make the refunds a cancel just committed (of a booking, or of a whole event) now,
-        in the background: the answer does not wait on the provider. What this misses (a
-        crash, a provider away) recovery makes later: the `refunding` rows are the outbox."""
-        task = asyncio.create_task(self.refund_owed(booking_id=booking_id, event_id=event_id))
+    def after_cancel(self, *, booking_id: BookingId | None = None,
+                     event_id: EventId | None = None) -> None:
+        """What a cancel just committed (of a booking, or of a whole event) leaves to the
+        provider, now, in the background (the answer does not wait on the provider): the
+        customer steps its holds left waiting are cancelled there, so they can no longer
+        take money, and the refunds it owes are made. What this misses (a crash, a provider
+        away) recovery does later: the `requires_action` and `refunding` rows are the
+        outbox."""
+        task = asyncio.create_task(self._after_cancel(booking_id, event_id))
         self._refunding.add(task)
         task.add_done_callback(self._refund_done)
+
+    async def _after_cancel(self, booking_id: BookingId | None,
+                            event_id: EventId | None) -> int:
+        async with translate_db_errors():
+            waiting = await payments.waiting(self._pool, booking_id=booking_id,
+                                             event_id=event_id)
+        for payment in waiting:
+            try:
+                await self._close_if_over(payment)
+            except EngineError as exc:  # what a payer would be told (expired, refunded...)
+                log.info("payment %s closed after a cancel: %s", payment.id, exc.code)
+        return await self.refund_owed(booking_id=booking_id, event_id=event_id)
 
     def _refund_done(self, task: asyncio.Task[int]) -> None:
         self._refunding.discard(task)
         if not task.cancelled() and task.exception() is not None:
             exc = task.exception()
             log.log(logging.WARNING if isinstance(exc, EngineError) else logging.ERROR,
-                    "refunds left to recovery: %r", exc)
+                    "what a cancel left is left to recovery: %r", exc)
 
     async def refund_owed(self, *, booking_id: BookingId | None = None,
                           event_id: EventId | None = None,
@@ -417,14 +501,39 @@ class Checkout:
 
     async def _close_if_over(self, payment: Payment) -> None:
         """An attempt whose customer step is still undone: left to the customer while its
-        hold is open, closed (`declined`) once the hold is over — nothing could confirm it,
-        and money the step brings later is refunded as for any closed attempt."""
+        hold is open, closed by `_close_over` once the hold is over."""
         async with translate_db_errors():
             booking = await bookings.get_outcome(self._pool, payment.booking_id)
-            if booking is not None and booking.status is BookingStatus.HELD:
-                return
-            if await payments.move(self._pool, payment.id, "requires_action", "declined"):
-                self._settled("declined")
+        assert booking is not None  # the foreign key
+        if booking.status is not BookingStatus.HELD:
+            await self._close_over(payment, booking)
+
+    async def _close_over(self, payment: Payment, booking: Outcome) -> PayResult:
+        """The customer step of an attempt whose hold is over (expired, cancelled): nothing
+        could confirm it any more. It is cancelled at the provider first, so the buyer
+        cannot finish it and pay for nothing, and the row closes on the provider's word
+        (cancelled, or failed there): then no money can come, and the answer is the one a
+        pay of the hold gets now (`HoldExpired` / `NotPayable`). A success found instead is
+        settled as any late one (refunded: the hold is over). Unanswered: the row stays for
+        recovery's next round (`PaymentPending`)."""
+        try:
+            charge = await self._end_step(payment)
+        except ProviderTimeout as exc:
+            log.warning("payment %s: its step not cancelled: %s; recovery asks again",
+                        payment.id, exc)
+            return PaymentPending(booking)
+        if charge is not None and charge.status is ChargeStatus.SUCCEEDED:
+            return await self._after_charge(payment, charge, booking)
+        if charge is not None and charge.status is ChargeStatus.REQUIRES_ACTION:
+            # A provider that would not cancel it: closed all the same, as nothing can
+            # confirm it; money the step brings later is refunded as for any closed attempt.
+            log.warning("payment %s: the provider kept its step after a cancel", payment.id)
+            async with translate_db_errors():
+                if await payments.move(self._pool, payment.id, "requires_action", "declined"):
+                    self._settled("declined")
+        if booking.status is BookingStatus.EXPIRED:
+            raise HoldExpired("the hold expired before it was paid")
+        raise NotPayable(f"only a held booking can be paid; this one is {booking.status}")
 
     async def conclude(self, payment: Payment, charge: Charge) -> PayResult:
         """Settle an attempt with the provider's word on it, come late (recovery's lookup, a

@@ -221,8 +221,12 @@ _PATHS: dict[str, Any] = {
             "202": _answer("the provider has not answered yet (`payment: pending`), or asks "
                            "the buyer for an extra step (`payment: requires_action`, 3-D "
                            "Secure, at `nextAction.url`; the hold and the attempt stay open, "
-                           "and a pay with any key answers the same step); the result comes "
-                           "on the stream and to a retry with the same key",
+                           "and a pay with the same key, or none, answers the same step; a "
+                           "new key is another card: the step is cancelled at the provider "
+                           "first, and only then is the new card charged — a step that "
+                           "succeeded first is answered instead, and a cancel the provider "
+                           "did not answer is `pending` with nothing charged); the result "
+                           "comes on the stream and to a retry with the same key",
                            _ref("Booking"), {"Location": {"schema": {"type": "string"}}}),
             "402": _answer("payment_declined (a customer step failed too): the hold stays",
                            _ref("Error")),
@@ -368,7 +372,8 @@ _PATHS: dict[str, Any] = {
             "200": _answer("the step ended: the charge at the fake now",
                            _ref("FakeActionResult")),
             "404": _answer("no such charge at the fake provider", _ref("Error")),
-            "409": _answer("action_not_pending: its step ended already", _ref("Error")),
+            "409": _answer("action_not_pending: its step ended already, or the engine "
+                           "cancelled it (another card, or its hold ended)", _ref("Error")),
             "422": _ERROR,
             "429": _answer("rate limited", _ref("Error"), _RETRY)}}},
     "/api/config": {"get": {"summary": "How this engine is set up, as a client needs it: "

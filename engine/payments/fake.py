@@ -5,7 +5,9 @@
 - `tok_declined` (and any unknown token): declined;
 - `tok_action`: requires an extra customer step (3-D Secure): the charge's `next_action_url`
   (`action_url`) is the gateway's fake-provider route, where a test or the buyer ends it with
-  `complete_action` — succeeded or failed, told by a signed webhook like any late result;
+  `complete_action` — succeeded or failed, told by a signed webhook like any late result —
+  unless the engine cancelled it first (`cancel`: declined, reason "cancelled"; no webhook,
+  since the engine that asked has the answer);
 - `tok_timeout`: the charge succeeds but its answer is lost (`ProviderTimeout`) — the worst
   case, found again by `lookup`, and told by a signed `charge.succeeded` webhook when a
   `WebhookTarget` is set (`FAKE_PAYMENT_WEBHOOK_URL`), as a real provider tells it.
@@ -27,7 +29,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from engine.payments.provider import Charge, ChargeStatus, ProviderTimeout
+from engine.payments.provider import CANCELLED, Charge, ChargeStatus, ProviderTimeout
 from engine.payments.webhooks import SIGNATURE_HEADER, EventType, ProviderEvent, sign
 from engine.settings import Secret
 from engine.types import Clock, Sleeper, utcnow
@@ -137,6 +139,17 @@ class FakeProvider:
             ended.charge_id, self.amounts[idempotency_key], self._currencies[idempotency_key],
             ended.reason))
         return ended
+
+    async def cancel(self, idempotency_key: str) -> Charge | None:
+        """Cancel the charge's step if it still waits (its `complete_action` then finds it
+        ended); else, or again, the charge as it is. No webhook: the caller has the answer,
+        and a `charge.failed` for it would reach the buyer's stream as a decline."""
+        known = self.charges.get(idempotency_key)
+        if known is None or known.status is not ChargeStatus.REQUIRES_ACTION:
+            return known
+        cancelled = Charge(ChargeStatus.DECLINED, None, CANCELLED)
+        self.charges[idempotency_key] = cancelled
+        return cancelled
 
     async def lookup(self, idempotency_key: str) -> Charge | None:
         """The charge made with this key, if any."""

@@ -1,8 +1,9 @@
 """What the engine needs from a payment provider, shaped like the real ones (Stripe, Adyen,
 Mollie): a charge carries an idempotency key (a repeated charge with it is the same charge),
-may need an extra customer step (`requires_action`, e.g. 3-D Secure), can be looked up by
-that key when its answer was lost, and can be refunded (idempotently too). What a provider
-tells later, unasked, comes as a signed webhook (`engine/payments/webhooks.py`)."""
+may need an extra customer step (`requires_action`, e.g. 3-D Secure) that can be cancelled
+while it waits, can be looked up by that key when its answer was lost, and can be refunded
+(idempotently too). What a provider tells later, unasked, comes as a signed webhook
+(`engine/payments/webhooks.py`)."""
 
 from __future__ import annotations
 
@@ -15,9 +16,17 @@ class ChargeStatus(StrEnum):
     """How a charge ended."""
 
     SUCCEEDED = "succeeded"
+    #: No money moved, and none will: refused, a customer step failed, or cancelled
+    #: (`reason` CANCELLED).
     DECLINED = "declined"
     #: The customer must do something first (3-D Secure); no money has moved yet.
     REQUIRES_ACTION = "requires_action"
+
+
+#: The `reason` of a charge cancelled at its customer step (`PaymentProvider.cancel`). A
+#: cancelled charge is `DECLINED`: to the engine it is an attempt that ended without money,
+#: as a failed step is, and every rule for those holds for it unchanged.
+CANCELLED = "cancelled"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +61,14 @@ class PaymentProvider(Protocol):
     async def lookup(self, idempotency_key: str) -> Charge | None:
         """What the charge made with this key came to (`requires_action` while the customer's
         step is not done); None if the provider never got it."""
+
+    async def cancel(self, idempotency_key: str) -> Charge | None:
+        """Cancel the charge made with this key while it waits on its customer step (as
+        Stripe cancels a PaymentIntent in `requires_action`), so the step can no longer take
+        money. Returns what the charge is after the call: `DECLINED` (reason CANCELLED) once
+        cancelled, or its real end when the step had ended first (a success stands: the
+        cancel lost the race); None if the provider never got it. Repeating it is harmless;
+        `ProviderTimeout` when no answer came (the cancel may or may not have been made)."""
 
     async def refund(self, *, charge_id: str, amount_cents: int,
                      idempotency_key: str) -> None:

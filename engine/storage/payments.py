@@ -114,6 +114,17 @@ async def unsettled(db: asyncpg.Pool, older_than_seconds: float) -> list[Payment
     return [_payment(r) for r in rows]
 
 
+async def waiting(db: asyncpg.Pool, *, booking_id: BookingId | None = None,
+                  event_id: EventId | None = None) -> list[Payment]:
+    """Attempts at their customer step, of one booking or one event: what a cancel of it
+    leaves for the checkout to cancel at the provider."""
+    rows = await db.fetch(
+        f"SELECT {_COLUMNS} FROM payments WHERE status = 'requires_action'"
+        " AND ($1::uuid IS NULL OR booking_id = $1) AND ($2::bigint IS NULL OR event_id = $2)"
+        " ORDER BY updated_at", booking_id, event_id)
+    return [_payment(r) for r in rows]
+
+
 async def refunds_owed(db: asyncpg.Pool, *, booking_id: BookingId | None = None,
                        event_id: EventId | None = None,
                        older_than_seconds: float = 0.0) -> list[Payment]:

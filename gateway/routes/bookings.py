@@ -140,8 +140,9 @@ async def cancel_booking(request: web.Request) -> web.Response:
     if isinstance(result, Pending):
         return _answer(result, created=200)
     if _refundable(result):
-        # Owed in the outbox since the actor's commit; made now, in the background.
-        request.app[checkout_key].start_refunds(booking_id=booking_id)
+        # Owed in the outbox since the actor's commit; made now, in the background (and a
+        # bank step the hold left waiting is cancelled at the provider: no money for it).
+        request.app[checkout_key].after_cancel(booking_id=booking_id)
     return json_response(await _with_refund(request, result))
 
 

@@ -101,6 +101,7 @@ async def cancel_event(request: web.Request) -> web.Response:
     if event is None:
         return json_response({"id": event_id, "status": "pending"}, 202,
                              {"Location": f"/api/events/{event_id}"})
-    # The refunds the cancel owes are in the outbox already; made now, in the background.
-    request.app[checkout_key].start_refunds(event_id=event_id)
+    # The refunds the cancel owes are in the outbox already; made now, in the background,
+    # and the bank steps its holds left waiting are cancelled at the provider.
+    request.app[checkout_key].after_cancel(event_id=event_id)
     return json_response(event.to_json(utcnow()))

@@ -19,7 +19,7 @@ from gateway.validation import path_params, read_json
 
 async def complete_action(request: web.Request) -> web.Response:
     """End the step: 200 with the charge's status at the fake, 404 no such charge, 409 its
-    step ended already, 422 a bad outcome."""
+    step ended already (or was cancelled), 422 a bad outcome."""
     provider = request.app[payments_key]
     assert isinstance(provider, FakeProvider)  # the route exists only for the fake
     attempt = str(path_params(request, ActionPath).attempt_id)
@@ -28,5 +28,6 @@ async def complete_action(request: web.Request) -> web.Response:
         raise NotFound("no such charge at the fake provider")
     ended = provider.complete_action(attempt, body.outcome == "succeeded")
     if ended is None:
-        raise ActionNotPending("this charge's customer step has ended already")
+        raise ActionNotPending("this charge's customer step has ended already (or was "
+                               "cancelled)")
     return json_response({"status": ended.status.value})

@@ -11,12 +11,15 @@ from typing import Any
 
 import asyncpg
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import Locator, Page, expect
 
+from engine.payments.fake import FakeProvider, action_url
 from engine.settings import Secret
 from engine.types import Role
+from gateway.keys import payments_key
 from tests.clock import FakeClock
-from tests.factories import PASSWORD, create_accounts
+from tests.factories import PASSWORD, Account, create_accounts
+from tests.helpers import Api
 from tests.test_webhooks import SECRET, post_webhook, webhook_event
 from tests.webui.test_accessibility import _violations
 from tests.webui.test_browser import _gateway, _log_in, _signed_in_buyer
@@ -71,15 +74,21 @@ async def _payments(db_pool: asyncpg.Pool, buyer_id: int) -> list[str]:
         "SELECT status FROM payments WHERE user_id = $1 ORDER BY created_at", buyer_id)]
 
 
+async def _holding(make_api: Any, new_page: Any, db_pool: asyncpg.Pool,
+                   name: str) -> tuple[Api, Account, Page, Locator]:
+    """A signed-in buyer's page holding a seat of a new paid event (300 s), and its hold."""
+    api, url, buyer, page = await _signed_in_buyer(make_api, new_page, db_pool)
+    event = await api.event(name=name, totalTickets=3, priceCents=4000, currency="EUR",
+                            holdSeconds=300)
+    await page.goto(_at(url, f"/events/{event['id']}"))
+    await page.get_by_role("button", name="Book").click()
+    return api, buyer, page, page.get_by_test_id("hold")
+
+
 async def test_a_card_that_asks_for_a_bank_step_is_refused_then_confirmed_at_the_test_bank(
         make_api: Any, new_page: Any, db_pool: asyncpg.Pool) -> None:
     # No webhook is configured: the page learns how the step ended by asking again.
-    api, url, buyer, page = await _signed_in_buyer(make_api, new_page, db_pool)
-    event = await api.event(name="Secure Gala", totalTickets=3, priceCents=4000,
-                            currency="EUR", holdSeconds=300)
-    await page.goto(_at(url, f"/events/{event['id']}"))
-    await page.get_by_role("button", name="Book").click()
-    hold = page.get_by_test_id("hold")
+    api, buyer, page, hold = await _holding(make_api, new_page, db_pool, "Secure Gala")
     bank = page.get_by_role("group", name="Test bank")
 
     async def pay_with_the_bank_step() -> None:
@@ -112,6 +121,35 @@ async def test_a_card_that_asks_for_a_bank_step_is_refused_then_confirmed_at_the
         " WHERE b.user_id = $1", buyer.id)
     assert await _status(db_pool, buyer.id) == "confirmed"
     assert await _payments(db_pool, buyer.id) == ["declined", "captured"]
+
+
+async def test_a_buyer_at_the_bank_step_uses_another_card_and_the_step_is_cancelled(
+        make_api: Any, new_page: Any, db_pool: asyncpg.Pool) -> None:
+    api, buyer, page, hold = await _holding(make_api, new_page, db_pool, "Other Card Gala")
+    step_card = hold.get_by_label("Card that asks for a bank step (tok_action)")
+    await step_card.check()
+    await hold.get_by_role("button", name=re.compile(r"^Pay")).click()
+    await expect(page.get_by_role("group", name="Test bank")).to_be_visible()
+    [step] = await db_pool.fetch("SELECT id FROM payments WHERE user_id = $1", buyer.id)
+
+    # Back to the card form, the focus on the card picked before; the step still waits.
+    await page.get_by_test_id("bank-step").get_by_role("button",
+                                                       name="Use another card").click()
+    await expect(page.get_by_test_id("bank-step")).to_have_count(0)
+    await expect(step_card).to_be_focused()
+    assert await _payments(db_pool, buyer.id) == ["requires_action"]
+    await hold.get_by_label("Approved card (tok_ok)").check()
+    await hold.get_by_role("button", name=re.compile(r"^Pay")).click()
+    await expect(page.get_by_test_id("paid")).to_contain_text("Paid — you are in!")
+    assert await _status(db_pool, buyer.id) == "confirmed"
+    # The new card paid, once; the bank step was cancelled at the provider first, so
+    # finishing it now takes no money.
+    assert await _payments(db_pool, buyer.id) == ["declined", "captured"]
+    late = await api.call("POST", action_url(str(step["id"])), json={"outcome": "succeeded"})
+    assert (late.status, late.body["error"]) == (409, "action_not_pending")
+    provider = api.app[payments_key]
+    assert isinstance(provider, FakeProvider)
+    assert len(provider.successful()) == 1 and provider.refunds == {}
 
 
 async def test_a_slow_payment_the_provider_declines_later_says_so_and_keeps_the_hold(

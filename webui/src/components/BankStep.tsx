@@ -2,7 +2,9 @@
 // to confirm. With the fake provider the step is a test bank right here, marked as such, with
 // its two answers; with a real one, a link to the provider's page. Either way the buyer comes
 // back to "Check the payment", which sends the same pay request again (same key: no second
-// charge) and so hears how the step ended; the stream may say it first (a webhook).
+// charge) and so hears how the step ended; the stream may say it first (a webhook). The
+// buyer may instead use another card: back to the card form, whose pay (a new key) has the
+// engine cancel this step at the provider before charging the new card.
 import { useState } from "react";
 import { Button, Group, Paper, Stack, Text } from "@mantine/core";
 import { ApiError, api, explain } from "../api";
@@ -15,9 +17,11 @@ interface Props {
   url: string;
   /** Send the pay request again and act on its answer. */
   onCheck: () => Promise<void>;
+  /** Leave the step for the card form (another card: the engine cancels this step). */
+  onOtherCard: () => void;
 }
 
-export function BankStep({ url, onCheck }: Props) {
+export function BankStep({ url, onCheck, onOtherCard }: Props) {
   const [busy, setBusy] = useState<"succeeded" | "failed" | "check" | null>(null);
   const [error, setError] = useState<string | null>(null);
   const fake = FAKE_STEP.test(url);
@@ -70,6 +74,12 @@ export function BankStep({ url, onCheck }: Props) {
             onClick={() => void run("check")}>I have confirmed — check the payment</Button>
         </Group>
       )}
+      <Group gap="xs">
+        <Button size="xs" variant="default" disabled={busy !== null} onClick={onOtherCard}>
+          Use another card
+        </Button>
+        <Text size="xs" c="dimmed">Paying with another card cancels this bank step.</Text>
+      </Group>
       {error && <Text size="sm" c="red.9" role="alert">{error}</Text>}
     </Stack>
   );

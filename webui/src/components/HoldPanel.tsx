@@ -4,7 +4,8 @@
 // words: paid (the tickets), declined (the hold stays; also when the provider's word comes
 // later, on the stream), processing (the result comes on the stream or a re-read), time ran
 // out (the seats went back on sale), the bank's extra step (3-D Secure: BankStep) when the
-// provider asks for it. A hold that costs nothing (a free event's waiting-list
+// provider asks for it, left for the card form if the buyer uses another card instead (its
+// pay, a new key, cancels the step). A hold that costs nothing (a free event's waiting-list
 // offer) has no card form: one button accepts it, the same pay request without a token.
 import { useCallback, useEffect, useRef, useState } from "react";
 import { Alert, Button, Code, Group, Radio, Stack, Text, TextInput, VisuallyHidden } from "@mantine/core";
@@ -194,6 +195,18 @@ export function HoldPanel({ token, booking: given, updates, onSettled }: Props) 
     }
   };
 
+  // Back from the bank step to the card form: the button that did it is gone, so the focus
+  // goes to the card the buyer had picked (or the token field), where they choose anew.
+  const form = useRef<HTMLFormElement>(null);
+  const [backFromBank, setBackFromBank] = useState(false);
+  useEffect(() => {
+    if (!backFromBank || !form.current) return;
+    const inputs = form.current;
+    (inputs.querySelector<HTMLInputElement>("input:checked")
+      ?? inputs.querySelector<HTMLInputElement>("input"))?.focus();
+    setBackFromBank(false);
+  }, [backFromBank]);
+
   const pay = async () => {
     // Nothing to charge for a free hold: no token, and the engine confirms it.
     const paymentToken = free ? null : provider === "fake" ? card : typed.trim();
@@ -267,9 +280,13 @@ export function HoldPanel({ token, booking: given, updates, onSettled }: Props) 
           </Group>
         )}
         {phase.at === "bank" && (
-          <BankStep url={phase.url} onCheck={() => send(phase.paymentToken, phase.key)} />
+          <BankStep url={phase.url} onCheck={() => send(phase.paymentToken, phase.key)}
+            onOtherCard={() => {
+              setPhase({ at: "ready" });
+              setBackFromBank(true);
+            }} />
         )}
-        {priced && !free && phase.at !== "bank" && <form onSubmit={(e) => {
+        {priced && !free && phase.at !== "bank" && <form ref={form} onSubmit={(e) => {
           e.preventDefault();
           void pay();
         }}>
