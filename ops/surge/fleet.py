@@ -29,7 +29,7 @@ from ops.surge.scenario import Scenario
 from ops.surge.sources import DEFAULT_ADDRESSES, SourceClients
 
 #: Statuses counted apart on the progress line; anything else is counted under 0.
-_SLOTS = (0, 200, 201, 202, 409, 422, 429, 503)
+SLOTS = (0, 200, 201, 202, 409, 422, 429, 503)
 #: Longest wait for the generator processes to start (imports, connections).
 _START_SECONDS = 60.0
 
@@ -57,14 +57,15 @@ class FleetResult:
     processes: int
 
 
-class _SlotTally:
-    """Counts answers into this process's row of shared memory (one writer per row)."""
+class SlotTally:
+    """Counts answers into this process's row of shared memory (one writer per row); the
+    parent's `watch` shows the sum."""
 
     def __init__(self, counts: Any, row: int) -> None:
-        self._counts, self._base = counts, row * len(_SLOTS)
+        self._counts, self._base = counts, row * len(SLOTS)
 
     def add(self, status: int) -> None:
-        slot = _SLOTS.index(status) if status in _SLOTS else 0
+        slot = SLOTS.index(status) if status in SLOTS else 0
         self._counts[self._base + slot] += 1
 
 
@@ -90,7 +91,7 @@ async def _load(share: Share, ready: Any, go: Any, start: Any,
                 counts: Any) -> tuple[str, int, list[Sample], float, float]:
     per = max(1, DEFAULT_ADDRESSES // share.processes)
     async with SourceClients(share.url, addresses=per, first=share.index * per) as clients:
-        generator = LoadGenerator(clients, _SlotTally(counts, share.index),
+        generator = LoadGenerator(clients, SlotTally(counts, share.index),
                                   book_path=share.book_path)
         await asyncio.to_thread(ready.wait, _START_SECONDS)
         await asyncio.to_thread(go.wait, _START_SECONDS)
@@ -107,7 +108,7 @@ async def run_fleet(scenario: Scenario, url: str, plans: Sequence[Plan],
     ctx = mp.get_context("spawn")  # never fork a process that runs an event loop
     ready, go = ctx.Barrier(processes + 1), ctx.Barrier(processes + 1)
     start = ctx.Value("d", 0.0, lock=False)
-    counts = ctx.Array("q", processes * len(_SLOTS), lock=False)
+    counts = ctx.Array("q", processes * len(SLOTS), lock=False)
     results = ctx.Queue()
     procs = [ctx.Process(target=_work, daemon=True, name=f"surge-generator-{i}",
                          args=(Share(i, processes, url, book_path, scenario,
@@ -127,27 +128,40 @@ async def run_fleet(scenario: Scenario, url: str, plans: Sequence[Plan],
         start.value = time.monotonic() + 0.1
         await asyncio.to_thread(go.wait, _START_SECONDS)
         cpu = time.process_time()
-        with Progress(total, label) as progress:
-            watcher = asyncio.create_task(_watch(progress, counts, processes))
-            try:
-                reports = await asyncio.to_thread(_collect, results, procs)
-            finally:
-                watcher.cancel()
-            _tally(progress, counts, processes)
+        reports = await reports_of(results, procs, Progress(total, label), counts)
         cpu = time.process_time() - cpu
     finally:
-        for proc in procs:
-            proc.join(timeout=10)
-            if proc.is_alive():
-                proc.kill()
-    errors = [r for r in reports if r[0] == "error"]
-    if errors:
-        raise RuntimeError(f"generator process {errors[0][1]} failed:\n{errors[0][2]}")
+        reap(procs)
     return FleetResult([s for r in reports for s in r[2]], max(r[3] for r in reports),
                        cpu + sum(r[4] for r in reports), processes)
 
 
-def _collect(results: Any, procs: Sequence[Any]) -> list[Any]:
+async def reports_of(results: Any, procs: Sequence[Any], progress: Progress,
+                     counts: Any) -> list[Any]:
+    """Every process's report, `progress` kept current from their counts meanwhile; raises
+    with the first failed process's traceback."""
+    with progress:
+        watcher = asyncio.create_task(watch(progress, counts, len(procs)))
+        try:
+            reports = await asyncio.to_thread(collect, results, procs)
+        finally:
+            watcher.cancel()
+        tally(progress, counts, len(procs))
+    errors = [r for r in reports if r[0] == "error"]
+    if errors:
+        raise RuntimeError(f"generator process {errors[0][1]} failed:\n{errors[0][2]}")
+    return reports
+
+
+def reap(procs: Sequence[Any]) -> None:
+    """Wait a little for each process to exit, and kill the ones that do not."""
+    for proc in procs:
+        proc.join(timeout=10)
+        if proc.is_alive():
+            proc.kill()
+
+
+def collect(results: Any, procs: Sequence[Any]) -> list[Any]:
     """Every process's report; raises if one died without reporting (killed, out of
     memory) rather than waiting for it forever."""
     reports: list[Any] = []
@@ -170,16 +184,18 @@ def _first_error(results: Any) -> str:
     return str(report[2]) if report[0] == "error" else "no error reported"
 
 
-def _tally(progress: Progress, counts: Any, processes: int) -> None:
+def tally(progress: Progress, counts: Any, processes: int) -> None:
+    """Show on `progress` the answers every process has counted so far."""
     totals: Counter[int] = Counter()
     for row in range(processes):
-        for i, status in enumerate(_SLOTS):
-            totals[status] += counts[row * len(_SLOTS) + i]
+        for i, status in enumerate(SLOTS):
+            totals[status] += counts[row * len(SLOTS) + i]
     progress.counts = +totals
     progress.done = sum(totals.values())
 
 
-async def _watch(progress: Progress, counts: Any, processes: int) -> None:
+async def watch(progress: Progress, counts: Any, processes: int) -> None:
+    """Keep `progress` current with the processes' counts until cancelled."""
     while True:
-        _tally(progress, counts, processes)
+        tally(progress, counts, processes)
         await asyncio.sleep(0.25)  # a display refresh, not a synchronisation

@@ -140,9 +140,12 @@ class QueueRush:
         self._deadline = 0.0
         self.result = QueueRun(0)
 
-    async def run(self, buyers: Sequence[Account], opens_at: datetime) -> QueueRun:
+    async def run(self, buyers: Sequence[Account], opens_at: datetime,
+                  share: tuple[int, int] = (0, 1)) -> QueueRun:
         """Play the room for `buyers`, its queue opening at `opens_at`: until every buyer is
-        done, or `max_seconds` after the opening."""
+        done, or `max_seconds` after the opening. `share` (k, n): play only the buyers whose
+        index is k modulo n, on the whole run's schedule (one of n generator processes,
+        `queue_fleet.py`); the run then holds their traces only."""
         rules, run = self._rules, QueueRun(len(buyers))
         self.result = run
         start = time.monotonic() + (opens_at.timestamp() - time.time())
@@ -150,10 +153,12 @@ class QueueRush:
         self._deadline = start + rules.prequeue_seconds + self._max_seconds
         late, sneaks, listeners = roles(rules, len(buyers), self._seed)
         offsets = join_offsets(rules, len(buyers), late)
+        mine, of = share
         run.traces = [BuyerTrace(i, a.id, self._events[i % len(self._events)], i not in late,
-                                 i in sneaks, i in listeners) for i, a in enumerate(buyers)]
-        tasks = [asyncio.create_task(self._buyer(t, a, start + offsets[t.index]))
-                 for t, a in zip(run.traces, buyers, strict=True)]
+                                 i in sneaks, i in listeners)
+                      for i, a in enumerate(buyers) if i % of == mine]
+        tasks = [asyncio.create_task(self._buyer(t, buyers[t.index], start + offsets[t.index]))
+                 for t in run.traces]
         try:
             await asyncio.wait_for(asyncio.gather(*tasks),
                                    max(0.0, self._deadline - time.monotonic()) + 30)

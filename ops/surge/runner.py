@@ -22,6 +22,7 @@ from ops.surge.holds import HoldSampler
 from ops.surge.load import LoadGenerator, Plan, plan
 from ops.surge.population import Account, bulk_accounts, create_events
 from ops.surge.progress import Progress
+from ops.surge.queue_fleet import run_queue_fleet
 from ops.surge.queue_rush import QueueRun, QueueRush
 from ops.surge.record import Sample, summarize
 from ops.surge.report import RunResult
@@ -31,6 +32,9 @@ from ops.surge.waitlist_rush import WaitlistRun, WaitlistRush
 
 #: From a waiting room's creation to its queue opening: the event's round trip fits.
 QUEUE_LEAD_SECONDS = 1.0
+#: The same with several generator processes: each is started (spawned, imported,
+#: connected) before the opening.
+FLEET_LEAD_SECONDS = 10.0
 
 
 async def run_surge(scenario: Scenario, url: str | Sequence[str], pool: asyncpg.Pool,
@@ -60,9 +64,8 @@ async def run_surge(scenario: Scenario, url: str | Sequence[str], pool: asyncpg.
     every join) gives a result that says so.
     """
     urls = [url] if isinstance(url, str) else list(url)
-    if processes > 1 and (len(urls) > 1 or scenario.queue.enabled):
-        raise ValueError("a surge over several gateways, or through a waiting room, runs in"
-                         " one generator process")
+    if processes > 1 and len(urls) > 1:
+        raise ValueError("a surge over several gateways runs in one generator process")
     tag = uuid.uuid4().hex[:8]
     timeout = aiohttp.ClientTimeout(total=scenario.load.max_seconds + 30)
     async with contextlib.AsyncExitStack() as stack:
@@ -73,7 +76,8 @@ async def run_surge(scenario: Scenario, url: str | Sequence[str], pool: asyncpg.
         if buyers is None:  # before the events: a waiting room's clock starts with them
             buyers = await bulk_accounts(pool, issuer, scenario.buyers.count, tag=tag)
         fields = scenario.events.api_fields()
-        opens_at = utcnow() + timedelta(seconds=QUEUE_LEAD_SECONDS)
+        opens_at = utcnow() + timedelta(
+            seconds=QUEUE_LEAD_SECONDS if processes == 1 else FLEET_LEAD_SECONDS)
         if scenario.queue.enabled:
             fields.update(scenario.queue.api_fields(opens_at))
         events = await create_events(clients.session(vendor.id), url, vendor,
@@ -94,7 +98,14 @@ async def run_surge(scenario: Scenario, url: str | Sequence[str], pool: asyncpg.
         if sampler is not None:
             sampler.start()
         try:
-            if scenario.queue.enabled:
+            if scenario.queue.enabled and processes > 1:
+                meter.start()
+                played = await run_queue_fleet(scenario, urls, events, buyers, opens_at,
+                                               processes=processes, tag=tag, seed=seed,
+                                               label=label)
+                queued, samples, generator_cpu = played.run, played.samples, played.cpu_s
+                duration = queued.duration_s
+            elif scenario.queue.enabled:
                 with Progress(len(buyers), f"{label} joins") as progress:
                     generator = LoadGenerator(gateways, _Untallied())
                     rush = QueueRush(generator, gateways, events, scenario.queue, tag=tag,

@@ -74,16 +74,19 @@ def test_the_surge_help_explains_the_queue_rush() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(150)
+@pytest.mark.parametrize("processes", [1, 2], ids=["one-generator", "two-generators"])
 async def test_queue_rush_in_process_admits_in_the_audited_order(
-        make_settings: Any, db_pool: asyncpg.Pool) -> None:
+        make_settings: Any, db_pool: asyncpg.Pool, processes: int) -> None:
+    # Two generator processes (queue_fleet.py) play the same run, each its own buyers: the
+    # merged traces and samples must give the checker the same whole run.
     app = create_app(make_settings(booking_strategy=Strategy.QUEUED,
                                    max_requests_in_flight=2_000))
     scenario = small()
     async with TestServer(app) as server:
         result = await run_surge(scenario, str(server.make_url("")).rstrip("/"),
                                  app[pool_key], app[issuer_key], strategy="queued",
-                                 settle_seconds=30)
+                                 settle_seconds=30, processes=processes)
     row = result.to_json()
     print(table([result]))  # what a failure needs to be understood (shown by pytest then)
     assert row["invariants_ok"], row["violations"]
