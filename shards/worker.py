@@ -36,7 +36,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> i
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    pool = await create_pool(settings)
+    pool = await create_pool(settings, server_settings=SESSION_SETTINGS)
     metrics = Metrics()
     metrics.up.labels("shards").set(1)
     if settings.shard_metrics_port:
@@ -88,6 +88,14 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> i
 
 #: How long each shutdown step that talks to the broker or the database may take.
 CLOSE_SECONDS = 5.0
+#: The worker's PostgreSQL sessions. A batch's transaction never waits on anything but its
+#: own statements (milliseconds), so one left idle inside a transaction this long belongs to
+#: a worker that is gone — its host cut off mid-batch — and PostgreSQL ends it, releasing its
+#: row locks. Without it the server keeps the dead session (it cannot tell) and its locks for
+#: as long as TCP takes to give up: the standby's claim of the events (`owner_epoch`) and every
+#: gateway's insert of the batch's keys waited behind them, and a client's booking went
+#: unanswered for a minute at both gateways.
+SESSION_SETTINGS = {"idle_in_transaction_session_timeout": "10s"}
 
 
 def _watchdog(seconds: float) -> threading.Timer:

@@ -63,11 +63,13 @@ def embedded_database(settings: Settings) -> Iterator[Settings]:
 
 
 async def create_pool(settings: Settings, *, apply_migrations: bool = True,
-                      on_statement: Callable[[], None] | None = None) -> asyncpg.Pool:
+                      on_statement: Callable[[], None] | None = None,
+                      server_settings: dict[str, str] | None = None) -> asyncpg.Pool:
     """Connect a pool (retrying while the server starts) and bring the schema up to date.
 
     `on_statement` is called after every statement any of its connections sends (metrics:
-    the count of database round trips is what the hot path is judged by)."""
+    the count of database round trips is what the hot path is judged by);
+    `server_settings`, PostgreSQL settings for each of its sessions."""
     if settings.database_url is None:
         raise SettingsError("no DATABASE_URL: wrap the entry point in embedded_database()")
     dsn = settings.database_url.reveal()
@@ -80,7 +82,7 @@ async def create_pool(settings: Settings, *, apply_migrations: bool = True,
                 max_queries=50_000, max_inactive_connection_lifetime=300.0, loop=None,
                 connection_class=asyncpg.Connection, record_class=asyncpg.Record,
                 init=None if on_statement is None else _counting(on_statement),
-                reset=keep_session)
+                reset=keep_session, server_settings=server_settings)
             break
         except TRANSIENT_DB_ERRORS as exc:
             if attempt == 7:
