@@ -11,6 +11,7 @@ buyers' traces and its samples, which are merged into one run for the checker.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import time
 import traceback
@@ -70,11 +71,10 @@ async def _play(share: QueueShare, counts: Any) -> tuple[str, int, list[Sample],
                                                          float]:
     per = max(1, DEFAULT_ADDRESSES // share.processes)
     timeout = aiohttp.ClientTimeout(total=share.scenario.load.max_seconds + 30)
-    clients = [SourceClients(u, addresses=per, first=share.index * per, timeout=timeout)
-               for u in share.urls]
-    for c in clients:
-        await c.__aenter__()
-    try:
+    async with contextlib.AsyncExitStack() as stack:
+        clients = [await stack.enter_async_context(
+            SourceClients(u, addresses=per, first=share.index * per, timeout=timeout))
+            for u in share.urls]
         tally_ = SlotTally(counts, share.index)
         generator = LoadGenerator(clients, tally_)
         rush = QueueRush(generator, clients, share.events, share.scenario.queue,
@@ -84,9 +84,6 @@ async def _play(share: QueueShare, counts: Any) -> tuple[str, int, list[Sample],
         run = await rush.run(share.buyers, share.opens_at,
                              share=(share.index, share.processes))
         return "ok", share.index, generator.samples, run, time.process_time() - cpu
-    finally:
-        for c in clients:
-            await c.__aexit__(None, None, None)
 
 
 def merged(runs: Sequence[QueueRun], buyers: int) -> QueueRun:
