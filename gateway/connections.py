@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import resource
+from typing import cast
 
 import orjson
 from aiohttp import web
@@ -119,7 +120,9 @@ class _Refused(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        # A cast, not an isinstance check: uvloop's transports (the gateway's loop) do not
+        # subclass asyncio.Transport, and a failed check left the connection unanswered.
+        transport = cast(asyncio.Transport, transport)
         if self._gate.lingering >= MAX_LINGERING_REFUSALS:
             transport.abort()
             return

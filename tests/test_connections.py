@@ -17,9 +17,12 @@ from typing import Any
 import asyncpg
 import orjson
 import pytest
+import uvloop
+from aiohttp import web
 
 from engine import auth
 from engine.settings import Settings
+from gateway.connections import ConnectionGate
 from gateway.keys import issuer_key, pool_key, stream_hub_key
 from gateway.serve import Listening, listening
 from tests.factories import Account, create_accounts
@@ -143,6 +146,36 @@ async def test_connections_over_the_cap_get_a_fast_503(gateway: GatewayFactory) 
         writer.close()
         for _, w in idle:
             w.close()
+
+
+@pytest.mark.parametrize("run", [asyncio.run, uvloop.run], ids=["asyncio", "uvloop"])
+def test_a_refused_connection_is_answered_and_closed_on_either_loop(
+        run: Callable[..., Any]) -> None:
+    # The gateway runs on uvloop, whose transports are not asyncio.Transport subclasses: a
+    # type check there failed every refusal, so a connection over the cap was neither
+    # answered nor closed (4,902 leaked in one queue-rush, each held until the client gave up).
+    async def refused_twice() -> list[bytes]:
+        gate = ConnectionGate(0)  # every connection is over the cap
+        aiohttp_server = web.Server(lambda _: web.Response())
+        server = await asyncio.get_running_loop().create_server(
+            lambda: gate.protocol(aiohttp_server), "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        answers = []
+        try:
+            for _ in range(2):
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.write(GET_HEALTH.encode())
+                answers.append(await _closed_within(reader, 5))
+                writer.close()
+            await assert_eventually(lambda: _true(gate.lingering == 0))
+        finally:
+            server.close()  # not wait_closed: it would wait for a leaked connection forever
+        assert gate.refused == 2
+        return answers
+
+    for answer in run(refused_twice()):
+        assert answer.startswith(b"HTTP/1.1 503")
+        assert b'"error":"overloaded"' in answer
 
 
 async def test_idle_connections_are_closed(gateway: GatewayFactory) -> None:
