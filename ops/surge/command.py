@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from ops.surge import scenario as scenarios
 from ops.surge.chart import chart
 from ops.surge.report import RunResult, table
 from ops.surge.runner import run_surge
-from ops.surge.stack import local_gateway
+from ops.surge.stack import local_gateway, log_summary
 
 HELP = """\
 Buyers are created in bulk straight in the database (and their tokens minted with the
@@ -125,10 +126,13 @@ async def _run_all(scenario: scenarios.Scenario, settings: Settings,
                "JWT_SECRET": settings.jwt_secret.reveal()}
         for strategy in [s.strip() for s in args.compare.split(",") if s.strip()]:
             pids: list[int] = []
-            async with local_gateway(strategy, env, pids=pids) as url:
+            log_path = (settings.data_dir / "surge-logs"
+                        / f"{scenario.name}-{strategy}-{time.strftime('%Y%m%d-%H%M%S')}.log")
+            async with local_gateway(strategy, env, pids=pids, log_path=log_path) as url:
                 results.append(await run_surge(scenario, url, pool, issuer,
                                                strategy=strategy, seed=args.seed,
                                                processes=args.processes, server_pids=pids))
+            print(log_summary(log_path), file=sys.stderr)
         return results
     finally:
         await pool.close()

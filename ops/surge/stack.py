@@ -11,6 +11,7 @@ import socket
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
 
 import aiohttp
 
@@ -25,16 +26,21 @@ def free_port() -> int:
 @contextlib.asynccontextmanager
 async def local_gateway(strategy: str, extra_env: Mapping[str, str] | None = None,
                         startup_seconds: float = 90.0,
-                        pids: list[int] | None = None) -> AsyncIterator[str]:
+                        pids: list[int] | None = None,
+                        log_path: Path | None = None) -> AsyncIterator[str]:
     """`ticketwar run` with BOOKING_STRATEGY=strategy; yields its base URL once healthy.
-    The gateway's process id is appended to `pids`, if given (to read its memory)."""
+    The gateway's process id is appended to `pids`, if given (to read its memory). Its
+    log (warnings and errors of every process) goes to `log_path`, kept afterwards, if
+    given; else to a temporary file, read only to say why it failed to start."""
     port = free_port()
     # A local stack for measurements: the fake provider unless one is named.
     env = {"PAYMENT_PROVIDER": "fake", **os.environ, "BOOKING_STRATEGY": strategy,
            "ALLOW_NAIVE": "1", "PORT": str(port), "HOST": "127.0.0.1", **(extra_env or {})}
     # A file, not a pipe: nobody reads the logs while it runs, and a full pipe would
     # block the gateway (and its workers, who share it) mid-surge.
-    log = tempfile.TemporaryFile()
+    if log_path is not None:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+    log = tempfile.TemporaryFile() if log_path is None else log_path.open("w+b")
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "ops.cli", "--log-level", "WARNING", "run", env=env,
         stdout=asyncio.subprocess.DEVNULL, stderr=log)
@@ -66,3 +72,19 @@ async def local_gateway(strategy: str, extra_env: Mapping[str, str] | None = Non
                 proc.kill()
                 await proc.wait()
         log.close()
+
+
+def log_summary(path: Path, top: int = 3) -> str:
+    """One line on a kept stack log: its path, its warnings and errors, the commonest."""
+    counts: dict[str, int] = {}
+    levels = {"WARNING": 0, "ERROR": 0}
+    for line in path.read_text(errors="replace").splitlines():
+        parts = line.split(" ", 4)  # date time LEVEL logger: message
+        if len(parts) == 5 and parts[2] in levels:
+            levels[parts[2]] += 1
+            key = f"{parts[3]} {parts[4][:80]}"
+            counts[key] = counts.get(key, 0) + 1
+    common = sorted(counts.items(), key=lambda kv: -kv[1])[:top]
+    said = "; ".join(f"{n} × {text}" for text, n in common)
+    return (f"stack log {path}: {levels['WARNING']} warnings, {levels['ERROR']} errors"
+            + (f" ({said})" if said else ""))

@@ -39,6 +39,13 @@ def test_shipped_scenario_compares_under_default_settings(
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     runs = orjson.loads(out.read_bytes())["runs"]
     assert [r["strategy"] for r in runs] == ["locked", "queued"]
+    # Each stack's log is kept and summed up; no process of it died on an exception (the
+    # uvloop refusal defect showed only there, 4,902 tracebacks in one run).
+    logs = sorted((tmp_path / ".ticketwar" / "surge-logs").glob("*.log"))
+    assert [p.name.split("-")[-3] for p in logs] == ["locked", "queued"], logs
+    assert done.stderr.count("stack log ") == 2, done.stderr[-3000:]
+    for log in logs:
+        assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
     shipped = scenarios.load(path)
     paid, room = shipped.events.paid, shipped.queue.enabled
     for run in runs:
