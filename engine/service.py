@@ -97,6 +97,8 @@ class BookingService:
         # Each gateway process admits its share of the host's budget.
         self._admission = Admission(share(settings.max_requests_in_flight,
                                           sharing_processes(settings)))
+        self._join_admission = Admission(share(settings.max_joins_in_flight,
+                                               sharing_processes(settings)))
         self._transport = transport
         self._clock = clock
         self.booker = self._make_booker(pool, transport, clock)
@@ -116,6 +118,11 @@ class BookingService:
     def in_flight(self) -> int:
         """Booking and cancel requests being worked on now."""
         return self._admission.in_flight
+
+    @property
+    def joins_in_flight(self) -> int:
+        """Waiting-room joins being worked on now (bounded apart from the bookings)."""
+        return self._join_admission.in_flight
 
     @property
     def at_capacity(self) -> bool:
@@ -236,7 +243,7 @@ class BookingService:
         # Held from now on (read once): its broadcasts then reach this buyer's stream here.
         await self.rooms.room(event_id)
         command = QueueCommand(uuid.uuid4(), event_id, user_id, self._transport.reply_to)
-        with self._admission.admitted():
+        with self._join_admission.admitted():
             outcome = await self.booker.waitlist(command)
         return outcome or Pending(command.booking_id, event_id, 0)
 

@@ -160,6 +160,12 @@ class Settings:
     #: capacity x the latency to keep (~440 req/s x 0.3 s on the 2-core machine; in `make
     #: soak` at twice the capacity, 2000 and 256 let p99 exceed 1 s, 128 kept it at 0.7 s).
     max_requests_in_flight: int = 128
+    #: Waiting-room joins this host's gateway works on at once (each process its share),
+    #: apart from the bookings': a join is cheap for the actor (one row in the group
+    #: commit) and the rush comes all at once. Under the booking bound, 64 joins in flight
+    #: per process met a queue-rush's 880 joins a second with 37,600 `503`s, whose retries
+    #: then took the CPU the joins needed (docs/benchmarks.md, the waiting room).
+    max_joins_in_flight: int = 2048
     #: Commands a shard actor may have waiting in its mailbox (in-process); more are refused.
     shard_backlog: int = 20000
     #: How long a stopping process may take to finish the batches in flight; past it they

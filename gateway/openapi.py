@@ -272,7 +272,10 @@ _PATHS: dict[str, Any] = {
         "responses": {
             "201": _answer("joined", _ref("QueueEntry")),
             "200": _answer("the account's active entry", _ref("QueueEntry")),
-            "202": _answer("accepted, decision pending", _ref("QueueEntry"), {
+            "202": _answer("accepted, decision pending (`status: pending`): join again "
+                           "after `refreshAfterSeconds` (`Location`, this URL) to learn the "
+                           "outcome: the entry this join made (200), its refusal, or a new "
+                           "entry if it never reached its actor", _ref("QueueEntry"), {
                 "Location": {"schema": {"type": "string"}}}),
             "401": _ERROR,
             "404": _answer("no such event", _ref("Rejection")),

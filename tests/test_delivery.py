@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -166,6 +167,64 @@ async def test_past_its_bound_the_gateway_refuses_before_any_side_effect(
     proxy.heal()
     assert [r.status for r in await asyncio.gather(*held)] == [201, 201]
     assert (await api.book(buyers[2], event["id"], 1, key="refused-at-the-door")).status == 201
+
+
+async def test_a_pending_join_learns_its_outcome_by_joining_again(
+        proxy: FaultProxy, via_proxy: Callable[..., Any]) -> None:
+    # A 202 to a join named its command's id as the place to ask; when that join was never
+    # delivered, or turned out to be the account's second, nothing ever had that id, and
+    # the client asked it for 404 until the end (106 buyers of one full-size queue-rush).
+    api = await via_proxy(publish_timeout_seconds=1.0)
+    opens = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    room = await api.event(totalTickets=5, saleStartsAt=opens, waitingRoom={"enabled": True})
+    buyer = await api.account()
+    join = f"/api/events/{room['id']}/queue"
+    proxy.stall("down")  # the join reaches its actor; the confirm and answer do not come back
+    pending = await api.call("POST", join, buyer)
+    assert (pending.status, pending.body["status"]) == (202, "pending"), pending.body
+    assert pending.headers["Location"] == join
+    proxy.heal()
+
+    async def decided() -> bool:
+        return await api.pool.fetchval(
+            "SELECT count(*) FROM queue_entries WHERE user_id = $1", buyer.id) == 1
+
+    await assert_eventually(decided, message="the pending join was never decided")
+    again = await api.call("POST", pending.headers["Location"], buyer)
+    # The entry the first join made, not a second one.
+    assert (again.status, again.body["status"]) == (200, "prequeue"), again.body
+    assert again.body["queueId"] == await api.pool.fetchval(
+        "SELECT id::text FROM queue_entries WHERE user_id = $1", buyer.id)
+    seen = await api.call("GET", f"/api/queue/{again.body['queueId']}", buyer)
+    assert (seen.status, seen.body["status"]) == (200, "prequeue")
+
+
+async def test_waiting_room_joins_have_a_bound_of_their_own(
+        proxy: FaultProxy, via_proxy: Callable[..., Any]) -> None:
+    # Under the bookings' bound a rush of joins met 503 from the 65th in flight on, and
+    # the retries cost more than the joins: joins are bounded apart, and more widely.
+    api = await via_proxy(publish_timeout_seconds=30.0, max_requests_in_flight=1,
+                          max_joins_in_flight=2)
+    plain = await api.event(totalTickets=5)
+    opens = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    room = await api.event(totalTickets=5, saleStartsAt=opens, waitingRoom={"enabled": True})
+    buyers = await api.accounts(4)
+    service = api.app[service_key]
+    proxy.stall("down")  # publishes wait for confirms: requests stay in flight
+    held = [asyncio.create_task(api.book(buyers[0], plain["id"], 1))]
+    async def in_flight(bookings: int, joins: int) -> bool:
+        return (service.in_flight, service.joins_in_flight) == (bookings, joins)
+
+    await assert_eventually(partial(in_flight, 1, 0), message="the booking never got in flight")
+    # The booking bound is full, yet joins are taken, up to their own bound.
+    held += [asyncio.create_task(api.call("POST", f"/api/events/{room['id']}/queue", b))
+             for b in buyers[1:3]]
+    await assert_eventually(partial(in_flight, 1, 2), message="the joins never got in flight")
+    refused = await api.call("POST", f"/api/events/{room['id']}/queue", buyers[3])
+    assert (refused.status, refused.body["error"]) == (503, "unavailable")
+    proxy.heal()
+    assert [r.status for r in await asyncio.gather(*held)] == [201, 201, 201]
+    assert (await api.call("POST", f"/api/events/{room['id']}/queue", buyers[3])).status == 201
 
 
 async def test_a_full_shard_mailbox_refuses_at_once(make_api: Callable[..., Any]) -> None:

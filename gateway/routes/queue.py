@@ -65,8 +65,12 @@ def room_json(room: Room, queue_id: Any, opens_in: float | None = None) -> dict[
 
 def _answer(result: Outcome | Pending, opens_in: float | None) -> web.Response:
     if isinstance(result, Pending):
+        # Joining again is how to learn the outcome: the actor decides an account's joins
+        # in order, so the next one answers the entry this one made (200) or its refusal —
+        # and is a new join if this one was never delivered. `/api/queue/{queueId}` would
+        # name nothing in those cases (the account's entry has another id, or none).
         body = place_json(result.booking_id, result.event_id, QueuePlace("pending"))
-        return json_response(body, 202, {"Location": f"/api/queue/{result.booking_id}"})
+        return json_response(body, 202, {"Location": f"/api/events/{result.event_id}/queue"})
     if result.status is BookingStatus.REJECTED and result.reason:
         raise rejection(result.reason)
     assert result.queue is not None

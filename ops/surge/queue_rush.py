@@ -210,17 +210,24 @@ class QueueRush:
         return True  # refused, or gave up on a refusal: an outcome too
 
     async def _join(self, t: BuyerTrace, account: Account) -> dict[str, Any] | None:
-        """Join (again after a 429 or 503, as Retry-After says: joining again is the same
-        entry); the entry as answered, or None when refused."""
+        """Join (again after a 429 or 503, as Retry-After says, and after a 202 as its
+        `refreshAfterSeconds` says: joining again is the same entry, and how a pending join
+        learns its outcome); the entry as answered, or None when refused (or still pending
+        at the phase's end)."""
         path = f"/api/events/{t.event_id}/queue"
         while True:
             sample, body, wait = await self._gen.exchange(
                 "queue-join", "POST", path, account, self._gen.since_start())
-            if sample.status not in TRY_LATER or not await self._pause(wait):
-                break
+            if sample.status in TRY_LATER:
+                if await self._pause(wait):
+                    continue
+            elif sample.status == 202 and isinstance(body, dict):
+                if await self._pause(float(body.get("refreshAfterSeconds") or 1)):
+                    continue
+            break
         t.join_status, t.join_error = sample.status, sample.error
         self._progress.add(sample.status)
-        if sample.status not in (200, 201, 202) or not isinstance(body, dict):
+        if sample.status not in (200, 201) or not isinstance(body, dict):
             return None
         t.queue_id, t.joined_as = str(body.get("queueId")), str(body.get("status"))
         return body
@@ -250,8 +257,8 @@ class QueueRush:
         if sample.status == 200 and isinstance(body, dict):
             t.saw(body, time.time(), "poll")
             return body
-        if sample.status in TRY_LATER or (sample.status == 404 and t.joined_as == "pending"):
-            # Not now (or a join still being decided): ask again as told, or in a second.
+        if sample.status in TRY_LATER:
+            # Not now: ask again as told, or in a second.
             return {**place, "refreshAfterSeconds": wait or 1}
         t.poll_refused = (sample.status, sample.error)
         return None  # refused: this buyer gives up

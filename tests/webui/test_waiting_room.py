@@ -8,11 +8,12 @@ the session's fake clock."""
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
-from playwright.async_api import Page, expect
+from playwright.async_api import Page, Route, expect
 
 from engine.types import Role
 from tests.clock import FakeClock
@@ -183,3 +184,35 @@ async def test_the_prequeue_counts_down_to_the_sale_and_says_so_politely(
     await expect(panel.get_by_test_id("queue-turn")).to_be_visible()  # alone: admitted
     await expect(page.get_by_test_id("countdown")).to_have_count(0)
     await expect(said).to_have_count(0)
+
+
+async def test_a_pending_join_joins_again_and_shows_the_place_it_made(
+        make_api: Any, new_page: Any, db_pool: asyncpg.Pool, clock: FakeClock) -> None:
+    # A join the actor answers late is 202 `pending`, its queueId naming nothing that can be
+    # read yet (or ever, when it was the account's second join): the panel asked that id,
+    # heard 404 and stayed on "Joining…". It now joins again, as the 202 says.
+    _, url, _, (buyer,), event = await _one_seat_room(make_api, db_pool, clock, 1)
+    page = await new_page()
+    await page.goto(f"{url}events/{event['id']}")
+    await _log_in(page, buyer.email, PASSWORD)
+    late: list[str] = []
+
+    async def first_answer_late(route: Route) -> None:
+        if route.request.method != "POST" or late:
+            await route.continue_()
+            return
+        decided = await route.fetch()  # the join is made; its answer is held back
+        late.append((await decided.json())["queueId"])
+        await route.fulfill(status=202, json={
+            "queueId": str(uuid.uuid4()), "eventId": event["id"], "status": "pending",
+            "position": None, "estimatedWaitSeconds": None, "refreshAfterSeconds": 1})
+
+    await page.route(f"**/api/events/{event['id']}/queue", first_answer_late)
+    await page.get_by_role("button", name="Join the waiting room").click()
+    await expect(page.get_by_test_id("queue-headline")).to_have_text(
+        "You are in the pre-queue with 1 person")
+    await page.reload()  # the place kept for a reload is the entry, not the pending id
+    await expect(page.get_by_test_id("queue-headline")).to_have_text(
+        "You are in the pre-queue with 1 person")
+    assert await db_pool.fetchval("SELECT array_agg(id::text) FROM queue_entries "
+                                  "WHERE user_id = $1", buyer.id) == late

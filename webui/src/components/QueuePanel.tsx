@@ -69,27 +69,39 @@ export function QueuePanel({ event, token, feed, onAskLogin, children, waitlist,
     });
   }), [feed]);
 
-  // Asked again no faster than the server says, while the entry can still change.
+  // The answer to a join: kept for a reload once it names an entry (a pending one names
+  // none yet: joining again learns what it became).
+  const joined = useCallback((answer: QueueEntry) => {
+    if (answer.status !== "pending") sessionStorage.setItem(storageKey(event.id), answer.queueId);
+    show(answer);
+  }, [event.id, show]);
+
+  // Asked again no faster than the server says, while the entry can still change; a pending
+  // join by joining again (the same entry once decided), as its 202 says. A failed ask
+  // keeps the entry and asks again after the same wait.
+  const [asks, setAsks] = useState(0);
   const queueId = entry?.queueId;
   const refresh = entry?.refreshAfterSeconds;
   const moving = entry ? stillMoving(entry) : false;
+  const pending = entry?.status === "pending";
   useEffect(() => {
     if (!token || !queueId || !moving || !refresh) return;
+    const again = () => setAsks((n) => n + 1);
     const timer = window.setTimeout(() => {
-      api.queueEntry(token, queueId).then(show, () => undefined);
+      if (pending) api.joinQueue(token, event.id).then(joined, again);
+      else api.queueEntry(token, queueId).then(show, again);
     }, refresh * 1000);
     return () => window.clearTimeout(timer);
-  }, [token, queueId, moving, refresh, entry, show]);
+  }, [token, event.id, queueId, moving, pending, refresh, entry, asks, show, joined]);
 
   const join = async () => {
     if (!token) return onAskLogin();
     setBusy(true);
     setError(null);
     try {
-      const joined = await api.joinQueue(token, event.id);
-      sessionStorage.setItem(storageKey(event.id), joined.queueId);
+      const answer = await api.joinQueue(token, event.id);
       first.current = null;
-      show(joined);
+      joined(answer);
     } catch (e) {
       setError(e instanceof ApiError ? explain(e) : String(e));
     } finally {
