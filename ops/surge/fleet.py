@@ -90,7 +90,8 @@ def _work(share: Share, ready: Any, go: Any, start: Any, counts: Any, results: A
 async def _load(share: Share, ready: Any, go: Any, start: Any,
                 counts: Any) -> tuple[str, int, list[Sample], float, float]:
     per = max(1, DEFAULT_ADDRESSES // share.processes)
-    async with SourceClients(share.url, addresses=per, first=share.index * per) as clients:
+    async with SourceClients(share.url, addresses=per, first=share.index * per,
+                             connections=share.scenario.load.connections_per_address) as clients:
         generator = LoadGenerator(clients, SlotTally(counts, share.index),
                                   book_path=share.book_path)
         await asyncio.to_thread(ready.wait, _START_SECONDS)

@@ -73,7 +73,8 @@ async def _play(share: QueueShare, counts: Any) -> tuple[str, int, list[Sample],
     timeout = aiohttp.ClientTimeout(total=share.scenario.load.max_seconds + 30)
     async with contextlib.AsyncExitStack() as stack:
         clients = [await stack.enter_async_context(
-            SourceClients(u, addresses=per, first=share.index * per, timeout=timeout))
+            SourceClients(u, addresses=per, first=share.index * per, timeout=timeout,
+                          connections=share.scenario.load.connections_per_address))
             for u in share.urls]
         tally_ = SlotTally(counts, share.index)
         generator = LoadGenerator(clients, tally_)

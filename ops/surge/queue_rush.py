@@ -66,6 +66,9 @@ class BuyerTrace:
     join_status: int = 0
     join_error: str | None = None
     joined_as: str | None = None
+    #: Some attempt at the join went unanswered (a connection error) or was answered
+    #: `pending`: with no entry answered in the end, the account may hold one all the same.
+    join_unsure: bool = False
     #: Each status seen after the join, the first time it was seen: (status, when, channel).
     seen: list[tuple[str, float, str]] = field(default_factory=list)
     #: A booking out of turn: when it was sent, and its answer (status, error code).
@@ -218,6 +221,7 @@ class QueueRush:
         while True:
             sample, body, wait = await self._gen.exchange(
                 "queue-join", "POST", path, account, self._gen.since_start())
+            t.join_unsure = t.join_unsure or sample.status in (0, 202)
             if sample.status in TRY_LATER:
                 if await self._pause(wait):
                     continue

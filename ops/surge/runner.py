@@ -69,8 +69,9 @@ async def run_surge(scenario: Scenario, url: str | Sequence[str], pool: asyncpg.
     tag = uuid.uuid4().hex[:8]
     timeout = aiohttp.ClientTimeout(total=scenario.load.max_seconds + 30)
     async with contextlib.AsyncExitStack() as stack:
-        gateways = [await stack.enter_async_context(SourceClients(u, timeout=timeout))
-                    for u in urls]
+        gateways = [await stack.enter_async_context(SourceClients(
+            u, timeout=timeout, connections=scenario.load.connections_per_address))
+            for u in urls]
         clients, url = gateways[0], urls[0]  # the population is made through the first
         (vendor,) = await bulk_accounts(pool, issuer, 1, Role.VENDOR, tag=f"{tag}v")
         if buyers is None:  # before the events: a waiting room's clock starts with them

@@ -17,6 +17,9 @@
     concurrency = 200            # workers (mode = "concurrency")
     quantity = 1                 # seats per request
     max_seconds = 120            # hard stop
+    connections_per_address = 0  # open connections per source address at most (0: no
+                                 # bound); a bound models the pool of a load balancer
+                                 # in front of the gateways, which reuses its connections
     [behaviour]
     retry_fraction = 0.0         # share of requests sent again with the same Idempotency-Key
     cancel_fraction = 0.0        # share of confirmed bookings cancelled during the run
@@ -109,6 +112,7 @@ class Load:
     concurrency: int = 200
     quantity: int = 1
     max_seconds: float = 120.0
+    connections_per_address: int = 0
 
 
 @dataclass(frozen=True)

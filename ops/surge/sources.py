@@ -39,7 +39,7 @@ class SourceClients:
     """One aiohttp session per source address; `session(n)` is buyer n's."""
 
     def __init__(self, url: str, *, addresses: int = DEFAULT_ADDRESSES, first: int = 0,
-                 timeout: aiohttp.ClientTimeout | None = None) -> None:
+                 timeout: aiohttp.ClientTimeout | None = None, connections: int = 0) -> None:
         self.url = url.rstrip("/")
         self.addresses: list[str | None] = (
             list(source_addresses(addresses, first))
@@ -47,6 +47,8 @@ class SourceClients:
         #: Every request's timeout, unless the request sets its own.
         self.timeout = timeout or aiohttp.ClientTimeout(total=300)
         self._sessions: list[aiohttp.ClientSession] = []
+        #: Open connections per address at most (0: none); more requests wait for one.
+        self.connections = connections
 
     def session(self, n: int) -> aiohttp.ClientSession:
         """The session of buyer (or bot) number n."""
@@ -55,7 +57,7 @@ class SourceClients:
     async def __aenter__(self) -> SourceClients:
         for address in self.addresses:
             connector = aiohttp.TCPConnector(
-                limit=0, limit_per_host=0,
+                limit=self.connections, limit_per_host=0,
                 local_addr=(address, 0) if address is not None else None)
             # No cookie jar: buyers authenticate with bearer tokens, and matching cookies
             # costs CPU on every request of the generator.

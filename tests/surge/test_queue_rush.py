@@ -24,7 +24,7 @@ from gateway.app import create_app
 from gateway.keys import issuer_key, pool_key
 from ops.surge import scenario as scenarios
 from ops.surge.queue_check import check_queue
-from ops.surge.queue_rush import QueueRun
+from ops.surge.queue_rush import BuyerTrace, QueueRun
 from ops.surge.report import table
 from ops.surge.runner import run_surge
 
@@ -176,6 +176,28 @@ async def test_the_checker_finds_what_the_room_broke(surge_pool: asyncpg.Pool) -
     assert "did not sell out: 1 of 3 seats left" in text, text
     assert "3 entries no join of the run was answered with" in text, text
     assert report.admitted_after_sellout == 0  # no sell-out to be after
+
+
+async def test_an_entry_unheard_after_an_unsure_join_is_no_lost_answer(
+        surge_pool: asyncpg.Pool) -> None:
+    db = surge_pool
+    # Two entries nobody was answered with. One account's join went pending and, joined
+    # again, was refused: the room had closed meanwhile, so it never heard of its entry.
+    # The other's join was refused outright: its entry is an answer lost.
+    event = await _room(db, seats=1, sold=1, entries=[("expired", 50, None),
+                                                      ("expired", 50, None)])
+    try:
+        users = [r["user_id"] for r in await db.fetch(
+            "SELECT user_id FROM queue_entries WHERE event_id = $1 ORDER BY join_no", event)]
+        run = QueueRun(buyers=2)
+        run.traces = [BuyerTrace(n, user, event, True, False, False, join_status=409,
+                                 join_error="queue_closed", join_unsure=unsure)
+                      for n, (user, unsure) in enumerate(zip(users, (True, False), strict=True))]
+        report = await check_queue(db, [event], [], run)
+    finally:
+        await _drop(db, event)
+    text = " | ".join(report.violations)
+    assert "1 entries no join of the run was answered with" in text, text
 
 
 async def test_the_checker_finds_an_admission_after_the_sell_out(

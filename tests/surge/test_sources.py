@@ -3,6 +3,7 @@ from many addresses, so per-address limits see what they would see in production
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 from pathlib import Path
 
@@ -52,3 +53,38 @@ async def test_the_generator_spreads_buyers_over_loopback_addresses() -> None:
 async def test_a_remote_gateway_is_reached_from_the_default_address() -> None:
     async with SourceClients("http://192.0.2.1:8080", addresses=16) as clients:
         assert clients.addresses == [None]
+
+
+async def test_connections_per_address_bounds_what_each_address_holds_open() -> None:
+    # As a load balancer's pool in front of the gateways: requests past the bound wait for
+    # one of the address's connections instead of opening another.
+    open_now, most = 0, 0
+    release = asyncio.Event()
+    ports: set[int] = set()
+
+    async def slow(request: web.Request) -> web.Response:
+        nonlocal open_now, most
+        assert request.transport is not None
+        ports.add(request.transport.get_extra_info("peername")[1])
+        open_now += 1
+        most = max(most, open_now)
+        if open_now == 2:
+            release.set()  # both connections are busy: let them finish
+        await release.wait()
+        open_now -= 1
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_get("/slow", slow)
+    async with TestServer(app, host="127.0.0.1") as server:
+        url = str(server.make_url("")).rstrip("/")
+        async with SourceClients(url, addresses=1, connections=2) as clients:
+            session = clients.session(0)
+
+            async def get() -> int:
+                async with session.get(f"{url}/slow") as resp:
+                    return resp.status
+
+            statuses = await asyncio.gather(*(get() for _ in range(6)))
+    assert statuses == [200] * 6
+    assert most == 2 and len(ports) == 2  # six requests over two connections
