@@ -10,6 +10,7 @@ import signal
 import socket
 import sys
 import tempfile
+from collections import Counter
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
@@ -76,15 +77,13 @@ async def local_gateway(strategy: str, extra_env: Mapping[str, str] | None = Non
 
 def log_summary(path: Path, top: int = 3) -> str:
     """One line on a kept stack log: its path, its warnings and errors, the commonest."""
-    counts: dict[str, int] = {}
-    levels = {"WARNING": 0, "ERROR": 0}
+    levels: Counter[str] = Counter()
+    messages: Counter[str] = Counter()
     for line in path.read_text(errors="replace").splitlines():
         parts = line.split(" ", 4)  # date time LEVEL logger: message
-        if len(parts) == 5 and parts[2] in levels:
+        if len(parts) == 5 and parts[2] in ("WARNING", "ERROR"):
             levels[parts[2]] += 1
-            key = f"{parts[3]} {parts[4][:80]}"
-            counts[key] = counts.get(key, 0) + 1
-    common = sorted(counts.items(), key=lambda kv: -kv[1])[:top]
-    said = "; ".join(f"{n} × {text}" for text, n in common)
+            messages[f"{parts[3]} {parts[4][:80]}"] += 1
+    said = "; ".join(f"{n} × {text}" for text, n in messages.most_common(top))
     return (f"stack log {path}: {levels['WARNING']} warnings, {levels['ERROR']} errors"
             + (f" ({said})" if said else ""))
