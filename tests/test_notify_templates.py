@@ -3,8 +3,10 @@ settings that pick a notifier."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import UTC, datetime
+from email.message import EmailMessage
 from typing import Any
 
 import pytest
@@ -176,3 +178,31 @@ def test_unusable_notification_settings_are_refused(env: dict[str, str], words: 
 def test_an_smtp_url_that_is_not_one_is_refused() -> None:
     with pytest.raises(SettingsError, match="SMTP_URL"):
         create_notifier(Settings(smtp_url=Secret("http://mail.example")))
+
+
+class _CountedRendering(EmailMessage):
+    """An email that counts how often its body is rendered."""
+
+    renders = 0
+
+    def get_content(self, *args: Any, **kwargs: Any) -> Any:
+        type(self).renders += 1
+        return super().get_content(*args, **kwargs)
+
+
+async def test_the_log_notifier_renders_the_body_only_when_debug_is_logged(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Rendering the body for a debug line nobody logs cost a gateway CPU per receipt."""
+    message = compose(_notice(), mail_from="Tickets <t@example.com>", now=NOW)
+    counted = _CountedRendering()
+    for name, value in message.items():
+        counted[name] = value
+    counted.set_content(message.get_content())
+    with caplog.at_level(logging.INFO, logger="engine.notify.log"):
+        await LogNotifier().send(counted)
+    assert _CountedRendering.renders == 0
+    assert "AAAA-1111" not in caplog.text and "email" in caplog.text  # the headers only
+    with caplog.at_level(logging.DEBUG, logger="engine.notify.log"):
+        await LogNotifier().send(counted)
+    assert _CountedRendering.renders == 1
+    assert "AAAA-1111" in caplog.text

@@ -19,7 +19,8 @@ class LogNotifier:
         """Log the message."""
         log.info("email %s to %s: %s", message["Message-ID"], message["To"],
                  message["Subject"])
-        log.debug("%s", message.get_content())
+        if log.isEnabledFor(logging.DEBUG):  # the body is costly to render for nothing
+            log.debug("%s", message.get_content())
 
     async def close(self) -> None:
         """Nothing to close."""
