@@ -206,3 +206,21 @@ async def test_the_log_notifier_renders_the_body_only_when_debug_is_logged(
         await LogNotifier().send(counted)
     assert _CountedRendering.renders == 1
     assert "AAAA-1111" in caplog.text
+
+
+def test_a_header_many_emails_share_is_parsed_once() -> None:
+    """The From (and an event's subject, the second's Date) are parsed once, not per email:
+    parsing headers was most of a receipt's composing CPU in a sale."""
+    first = compose(_notice(), mail_from="Tickets <t@example.com>", now=NOW)
+    second = compose(_notice(id=uuid.UUID(int=8), name="Bob", email="bob@example.com"),
+                     mail_from="Tickets <t@example.com>", now=NOW)
+    assert first["From"] is second["From"] and first["Subject"] is second["Subject"]
+    assert first["Date"] is second["Date"]
+    assert first["To"] != second["To"] and first["Message-ID"] != second["Message-ID"]
+    assert type(first["To"]) is type(second["To"])  # not a new header class per email
+    assert first["From"].addresses[0].addr_spec == "t@example.com"  # parsed all the same
+    fresh = EmailMessage()
+    for name in ("From", "To", "Subject", "Date", "Message-ID"):
+        fresh[name] = str(first[name])  # parsed anew from text, as before the cache
+    fresh.set_content(first.get_content())
+    assert fresh.as_bytes() == first.as_bytes()
