@@ -183,10 +183,12 @@ def test_an_smtp_url_that_is_not_one_is_refused() -> None:
 class _CountedRendering(EmailMessage):
     """An email that counts how often its body is rendered."""
 
-    renders = 0
+    def __init__(self) -> None:
+        super().__init__()
+        self.renders = 0
 
     def get_content(self, *args: Any, **kwargs: Any) -> Any:
-        type(self).renders += 1
+        self.renders += 1
         return super().get_content(*args, **kwargs)
 
 
@@ -200,11 +202,11 @@ async def test_the_log_notifier_renders_the_body_only_when_debug_is_logged(
     counted.set_content(message.get_content())
     with caplog.at_level(logging.INFO, logger="engine.notify.log"):
         await LogNotifier().send(counted)
-    assert _CountedRendering.renders == 0
+    assert counted.renders == 0
     assert "AAAA-1111" not in caplog.text and "email" in caplog.text  # the headers only
     with caplog.at_level(logging.DEBUG, logger="engine.notify.log"):
         await LogNotifier().send(counted)
-    assert _CountedRendering.renders == 1
+    assert counted.renders == 1
     assert "AAAA-1111" in caplog.text
 
 
