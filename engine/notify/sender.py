@@ -5,12 +5,13 @@ every row that is due, then waits for the next wake-up, for the earliest retry t
 or for the sweep (`SWEEP_SECONDS`) — the safety net for a notification missed while its
 listening connection was down; the sweep is not how the sender learns of new rows.
 
-Each row is sent inside the transaction that claimed it (`engine/storage/outbox.py`): the
-row stays locked while its email is handed over, and is marked sent in the same
-transaction. So any number of senders (every host's, or several in one) share the outbox
-without sending a row twice at the same time, and the only duplicate possible is a resend
-after a sender died between the server's acceptance and its commit — with the same
-Message-ID, so it is recognisable as one.
+Rows are sent in batches (`BATCH`), each inside the transaction that claimed it
+(`engine/storage/outbox.py`): the batch stays locked while its emails are handed over, one
+by one, and every outcome is recorded in the same transaction — one claim and one update
+for the lot. So any number of senders (every host's, or several in one) share the outbox
+without sending a row twice at the same time, and the only duplicates possible are the
+batch's emails already accepted when a sender died before its commit — resent with the same
+Message-IDs, so each is recognisable as a copy.
 
 A transient failure (4xx, the server away) is tried again later with exponential backoff
 (`BACKOFF_SECONDS`), on the clock the sender is given; a permanent one (5xx), or
@@ -22,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import asyncpg
@@ -30,15 +32,20 @@ from engine.metrics import Metrics
 from engine.notify.notifier import Notifier, PermanentFailure, TransientFailure
 from engine.notify.templates import compose
 from engine.storage import outbox
-from engine.storage.database import TRANSIENT_DB_ERRORS, keep_session
-from engine.storage.outbox import Notice
+from engine.storage.database import TRANSIENT_DB_ERRORS, counting, keep_session
+from engine.storage.outbox import Notice, Outcome
 from engine.types import Clock, Sleeper, utcnow
 
 log = logging.getLogger(__name__)
 
-#: Rows sent at once by one sender: each holds a connection of the sender's own pool (never
-#: the gateway's, whose connections the hot path and embedded actors need) while it sends.
+#: Batches sent at once by one sender: each holds a connection of the sender's own pool
+#: (never the gateway's, whose connections the hot path and embedded actors need) while it
+#: sends.
 WORKERS = 2
+#: Rows one transaction claims, sends and records: one claim and one record for the lot,
+#: instead of four round trips per email. It is also the most emails a sender killed
+#: mid-batch sends twice (each copy with its Message-ID, so it is recognisable as one).
+BATCH = 20
 #: The safety net: look at the outbox this often even when nothing was heard.
 SWEEP_SECONDS = 60.0
 #: Wait before the n-th retry: first, doubled each time, at most the second value.
@@ -65,8 +72,10 @@ class OutboxSender:
     def __init__(self, dsn: str, notifier: Notifier, *, mail_from: str,
                  metrics: Metrics | None = None, clock: Clock = utcnow,
                  sleeper: Sleeper = asyncio.sleep, workers: int = WORKERS,
+                 batch: int = BATCH,
                  stop_deadline_seconds: float = 30.0,
-                 retention: timedelta = timedelta(days=30)) -> None:
+                 retention: timedelta = timedelta(days=30),
+                 on_statement: Callable[[], None] | None = None) -> None:
         self._dsn = dsn
         self._notifier = notifier
         self._mail_from = mail_from
@@ -74,8 +83,10 @@ class OutboxSender:
         self._clock = clock
         self._sleeper = sleeper
         self._workers = workers
+        self._batch = batch
         self._stop_deadline = stop_deadline_seconds
         self._retention = retention
+        self._on_statement = on_statement
         self._pruned_at: datetime | None = None
         self._pool: asyncpg.Pool | None = None
         self._listener: asyncpg.Connection | None = None
@@ -86,8 +97,9 @@ class OutboxSender:
     async def start(self) -> None:
         """Open the sender's pool and start sending in the background (listening first, so
         nothing committed from now on goes unheard; the first round sends the backlog)."""
-        self._pool = await asyncpg.create_pool(self._dsn, min_size=0, max_size=self._workers,
-                                               reset=keep_session)
+        self._pool = await asyncpg.create_pool(
+            self._dsn, min_size=0, max_size=self._workers, reset=keep_session,
+            init=None if self._on_statement is None else counting(self._on_statement))
         self._task = asyncio.create_task(self._run(), name="outbox-sender")
 
     async def stop(self) -> None:
@@ -137,56 +149,61 @@ class OutboxSender:
     async def _drain_one_worker(self) -> int:
         done = 0
         try:
-            while not self._stopping and await self._send_one():
-                done += 1
+            while not self._stopping and (sent := await self._send_batch()):
+                done += sent
         except TRANSIENT_DB_ERRORS as exc:
-            # The row in hand stays unmarked: sent again once the database is back.
+            # The batch in hand stays unmarked: sent again once the database is back.
             log.warning("outbox sender: database unavailable (%s)", exc)
         return done
 
-    async def _send_one(self) -> bool:
-        """Claim one due row, send it, record the outcome, in one transaction; False when
-        nothing was due."""
+    async def _send_batch(self) -> int:
+        """Claim a batch of due rows, send them, record every outcome, in one transaction;
+        how many rows it settled or rescheduled (0: nothing was due)."""
         assert self._pool is not None, "start() first"
+        outcomes: list[tuple[Notice, Outcome]] = []
         async with self._pool.acquire() as conn, conn.transaction():
-            notice = await outbox.claim(conn, self._clock())
-            if notice is None:
-                return False
-            await self._deliver(conn, notice)
-        return True
+            for notice in await outbox.claim(conn, self._clock(), self._batch):
+                if self._stopping:
+                    break  # the rest stay unmarked, for the next sender to send
+                outcomes.append((notice, await self._deliver(notice)))
+            await outbox.record(conn, [outcome for _, outcome in outcomes])
+        for notice, outcome in outcomes:
+            self._settled(notice, outcome)
+        return len(outcomes)
 
-    async def _deliver(self, conn: asyncpg.Connection, notice: Notice) -> None:
+    async def _deliver(self, notice: Notice) -> Outcome:
         now = self._clock()
         if notice.email is None:
-            await self._failed(conn, notice, "the account was removed: no address")
-            return
+            return Outcome.failed(notice.id, now, "the account was removed: no address")
         try:
             await self._notifier.send(compose(notice, mail_from=self._mail_from, now=now))
         except PermanentFailure as exc:
-            await self._failed(conn, notice, exc.reason)
+            return Outcome.failed(notice.id, now, exc.reason)
         except TransientFailure as exc:
             attempts = notice.attempts + 1
             if attempts >= MAX_ATTEMPTS:
-                await self._failed(conn, notice, f"gave up after {attempts} attempts: "
-                                                 f"{exc.reason}")
-                return
-            wait = backoff(attempts)
-            log.info("notification %s (%s) not sent (%s); again in %.0fs", notice.id,
-                     notice.kind, exc.reason, wait)
-            await outbox.retry(conn, notice.id, now + timedelta(seconds=wait), exc.reason)
-            self._count(notice, "retried")
+                return Outcome.failed(notice.id, now, f"gave up after {attempts} attempts: "
+                                                      f"{exc.reason}")
+            return Outcome.retry(notice.id, now + timedelta(seconds=backoff(attempts)),
+                                 exc.reason)
         except Exception as exc:  # noqa: BLE001 - a bug must not stop every other email
             # Like the actor's poison command: this row alone is set aside, loudly.
             log.exception("notification %s (%s) could not be sent", notice.id, notice.kind)
-            await self._failed(conn, notice, f"{type(exc).__name__}: {exc}")
-        else:
-            await outbox.sent(conn, notice.id, now)
-            self._count(notice, "sent")
+            return Outcome.failed(notice.id, now, f"{type(exc).__name__}: {exc}")
+        return Outcome.sent(notice.id, now)
 
-    async def _failed(self, conn: asyncpg.Connection, notice: Notice, reason: str) -> None:
-        log.warning("notification %s (%s) failed: %s", notice.id, notice.kind, reason)
-        await outbox.failed(conn, notice.id, self._clock(), reason)
-        self._count(notice, "failed")
+    def _settled(self, notice: Notice, outcome: Outcome) -> None:
+        """Log and count an outcome once it is committed."""
+        if outcome.failed_at is not None:
+            log.warning("notification %s (%s) failed: %s", notice.id, notice.kind,
+                        outcome.error)
+            self._count(notice, "failed")
+        elif outcome.due_at is not None:
+            log.info("notification %s (%s) not sent (%s); again at %s", notice.id,
+                     notice.kind, outcome.error, outcome.due_at.isoformat(timespec="seconds"))
+            self._count(notice, "retried")
+        else:
+            self._count(notice, "sent")
 
     def _count(self, notice: Notice, outcome: str) -> None:
         if self._metrics is not None:

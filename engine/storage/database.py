@@ -81,7 +81,7 @@ async def create_pool(settings: Settings, *, apply_migrations: bool = True,
                 dsn, min_size=1, max_size=settings.db_pool_max, command_timeout=30,
                 max_queries=50_000, max_inactive_connection_lifetime=300.0, loop=None,
                 connection_class=asyncpg.Connection, record_class=asyncpg.Record,
-                init=None if on_statement is None else _counting(on_statement),
+                init=None if on_statement is None else counting(on_statement),
                 reset=keep_session, server_settings=server_settings)
             break
         except TRANSIENT_DB_ERRORS as exc:
@@ -102,8 +102,8 @@ async def create_pool(settings: Settings, *, apply_migrations: bool = True,
     return pool
 
 
-def _counting(on_statement: Callable[[], None]
-              ) -> Callable[[asyncpg.Connection], Awaitable[None]]:
+def counting(on_statement: Callable[[], None]
+             ) -> Callable[[asyncpg.Connection], Awaitable[None]]:
     """A pool `init` hook: each new connection reports its statements to `on_statement`."""
     async def init(conn: asyncpg.Connection) -> None:
         conn.add_query_logger(lambda _query: on_statement())

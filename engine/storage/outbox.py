@@ -1,11 +1,11 @@
 """The notifications outbox (migration 0011): its rows are written by triggers in the
-transaction of the decision they report; the sender claims one at a time here, with what its
-email needs, and records how the attempt ended.
+transaction of the decision they report; the sender claims a batch of them here, with what
+their emails need, and records how each attempt ended in one statement.
 
-A claim locks its row (`FOR UPDATE SKIP LOCKED`) for the transaction the caller holds open
+A claim locks its rows (`FOR UPDATE SKIP LOCKED`) for the transaction the caller holds open
 while sending: any number of senders share the outbox, none ever takes a row another is
-sending, and a sender that dies mid-send releases its row unmarked — to be sent again, with
-the same Message-ID."""
+sending, and a sender that dies mid-batch releases its rows unmarked — to be sent again,
+with the same Message-IDs."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ _CLAIM = """
 WITH claimed AS (
     SELECT id FROM notifications
      WHERE sent_at IS NULL AND failed_at IS NULL AND due_at <= $1
-     ORDER BY due_at LIMIT 1
+     ORDER BY due_at LIMIT $2
        FOR UPDATE SKIP LOCKED)
 SELECT n.id, n.kind, n.attempts,
        CASE WHEN u.deleted_at IS NULL THEN u.email END AS email, u.name,
@@ -74,38 +74,66 @@ SELECT n.id, n.kind, n.attempts,
   JOIN events e ON e.id = b.event_id
   JOIN users u ON u.id = b.user_id
   LEFT JOIN payments p ON p.id = n.payment_id
+ ORDER BY n.due_at
 """
 
 
-async def claim(conn: asyncpg.Connection, now: datetime) -> Notice | None:
-    """Lock the longest-due unsent row for the caller's transaction; None when nothing is
-    due (or every due row is being sent by someone else)."""
-    row = await conn.fetchrow(_CLAIM, now)
-    if row is None:
-        return None
-    values = dict(row)
-    values["codes"] = tuple(values["codes"])
-    return Notice(**values)
+async def claim(conn: asyncpg.Connection, now: datetime, limit: int) -> list[Notice]:
+    """Lock at most `limit` of the longest-due unsent rows for the caller's transaction,
+    longest-due first; empty when nothing is due (or every due row is being sent by someone
+    else)."""
+    notices = []
+    for row in await conn.fetch(_CLAIM, now, limit):
+        values = dict(row)
+        values["codes"] = tuple(values["codes"])
+        notices.append(Notice(**values))
+    return notices
 
 
-async def sent(conn: asyncpg.Connection, notice_id: uuid.UUID, now: datetime) -> None:
-    """The message was accepted."""
-    await conn.execute("UPDATE notifications SET sent_at = $2, attempts = attempts + 1"
-                       " WHERE id = $1", notice_id, now)
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How one attempt at a row ended: sent, to be tried again at `due_at`, or given up."""
+
+    id: uuid.UUID
+    sent_at: datetime | None = None
+    failed_at: datetime | None = None
+    due_at: datetime | None = None
+    #: What went wrong (a retry or a failure); a sent row keeps its last one.
+    error: str | None = None
+
+    @classmethod
+    def sent(cls, notice_id: uuid.UUID, now: datetime) -> Outcome:
+        """The message was accepted."""
+        return cls(notice_id, sent_at=now)
+
+    @classmethod
+    def retry(cls, notice_id: uuid.UUID, due_at: datetime, reason: str) -> Outcome:
+        """A transient failure: try again at `due_at`."""
+        return cls(notice_id, due_at=due_at, error=reason)
+
+    @classmethod
+    def failed(cls, notice_id: uuid.UUID, now: datetime, reason: str) -> Outcome:
+        """Given up: never sent, with the reason."""
+        return cls(notice_id, failed_at=now, error=reason)
 
 
-async def retry(conn: asyncpg.Connection, notice_id: uuid.UUID, due_at: datetime,
-                reason: str) -> None:
-    """A transient failure: try again at `due_at`."""
-    await conn.execute("UPDATE notifications SET due_at = $2, error = $3,"
-                       " attempts = attempts + 1 WHERE id = $1", notice_id, due_at, reason)
+_RECORD = """
+UPDATE notifications n
+   SET sent_at = o.sent_at, failed_at = o.failed_at,
+       due_at = coalesce(o.due_at, n.due_at), error = coalesce(o.error, n.error),
+       attempts = n.attempts + 1
+  FROM unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[], $4::timestamptz[],
+              $5::text[]) AS o(id, sent_at, failed_at, due_at, error)
+ WHERE n.id = o.id
+"""
 
 
-async def failed(conn: asyncpg.Connection, notice_id: uuid.UUID, now: datetime,
-                 reason: str) -> None:
-    """Given up: never sent, with the reason."""
-    await conn.execute("UPDATE notifications SET failed_at = $2, error = $3,"
-                       " attempts = attempts + 1 WHERE id = $1", notice_id, now, reason)
+async def record(conn: asyncpg.Connection, outcomes: list[Outcome]) -> None:
+    """Record how each attempt ended, every row in one statement (nothing when empty)."""
+    if outcomes:
+        await conn.execute(_RECORD, [o.id for o in outcomes],
+                           [o.sent_at for o in outcomes], [o.failed_at for o in outcomes],
+                           [o.due_at for o in outcomes], [o.error for o in outcomes])
 
 
 async def next_due(db: asyncpg.Pool | asyncpg.Connection) -> datetime | None:
