@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-fast test-cluster test-webui lint bench actorbench capacity soak clean help services webui docs
+.PHONY: run test test-fast test-cluster test-webui lint bench actorbench senderbench capacity soak clean help services webui docs
 
 help:  ## show the targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -67,6 +67,9 @@ bench: $(STAMP) services  ## side-by-side benchmark on this machine; writes .ben
 
 actorbench: $(STAMP) services  ## one shard actor on PostgreSQL vs raw batched inserts; writes .bench/actorbench.json
 	$(BIN)/python -m ops.actorbench $(ACTORBENCH_ARGS)
+
+senderbench: $(STAMP) services  ## the outbox sender alone: CPU per email by rows per transaction
+	$(BIN)/python -m ops.senderbench $(SENDERBENCH_ARGS)
 
 capacity: $(STAMP) services  ## per-component costs measured here, hosts for 100k and 1M req/s; writes .bench/capacity.json
 	$(BIN)/python -m ops.capacity $(CAPACITY_ARGS)

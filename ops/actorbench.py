@@ -22,7 +22,6 @@ import argparse
 import contextlib
 import dataclasses
 import os
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -30,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import orjson
 
 from engine.messages import BookCommand, Command, Outcome, StockUpdate
 from engine.runtime.actor import ShardActor
@@ -41,6 +39,7 @@ from engine.storage.outbox import BOOKING_TRIGGERS
 from engine.storage.shard_store import PgShardStore
 from engine.tickets import new_tickets
 from engine.transport.base import Envelope
+from ops import microbench
 
 DEFAULT_DB = "postgresql://postgres@127.0.0.1:5432/ticketwar_bench"
 DEFAULT_SIZES = (1, 8, 64, 256, 1024)
@@ -214,13 +213,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "outbox_triggers": not args.without_outbox, "rows": rows}
 
 
-def main() -> None:
-    """Entry point of `python -m ops.actorbench`."""
-    import uvloop
-
-    parser = argparse.ArgumentParser(
-        prog="python -m ops.actorbench", description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+def arguments(parser: argparse.ArgumentParser) -> None:
+    """The bench's options."""
     parser.add_argument("--sizes", type=int, nargs="+", default=list(DEFAULT_SIZES),
                         help="batch sizes (default 1 8 64 256 1024)")
     parser.add_argument("--bookings", type=int, default=20_000,
@@ -228,13 +222,11 @@ def main() -> None:
     parser.add_argument("--quantity", type=int, default=1, help="tickets per booking")
     parser.add_argument("--without-outbox", action="store_true",
                         help="disable the notification triggers on bookings for the run")
-    args = parser.parse_args()
-    report = uvloop.run(run(args))
-    out = Path(".bench")
-    out.mkdir(exist_ok=True)
-    (out / "actorbench.json").write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
-    print("wrote .bench/actorbench.json")
-    sys.exit(0)
+
+
+def main() -> None:
+    """Entry point of `python -m ops.actorbench`."""
+    microbench.main("python -m ops.actorbench", __doc__, arguments, run, "actorbench")
 
 
 if __name__ == "__main__":
