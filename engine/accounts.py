@@ -17,7 +17,7 @@ from engine.auth import (
 from engine.errors import InvalidCredentials, InvalidInput, SessionRevoked
 from engine.sessions import SessionView
 from engine.storage import sessions, users
-from engine.storage.database import translate_db_errors
+from engine.storage.database import translate_db_errors, write_transaction
 from engine.storage.users import User
 from engine.types import Role
 
@@ -42,8 +42,8 @@ async def register(pool: asyncpg.Pool, email: str, password: str, name: str | No
     email = normalize_email(email)
     check_password_strength(password, [email, name or ""])
     password_hash = await hash_password(password)
-    async with translate_db_errors():
-        return await users.create_user(pool, email, password_hash, name, role)
+    async with translate_db_errors(), write_transaction(pool) as conn:
+        return await users.create_user(conn, email, password_hash, name, role)
 
 
 async def login(pool: asyncpg.Pool, issuer: TokenIssuer, email: str,

@@ -441,6 +441,14 @@ class DatabaseTimeout(Unavailable):
     code = "database_timeout"
 
 
+class OutcomeUnknown(EngineError):
+    """The database stopped answering while the change was being committed: it may have
+    been made. Read it back — or retry with the same Idempotency-Key — before making it
+    again."""
+
+    code = "outcome_unknown"
+
+
 class Overloaded(Unavailable):
     """The gateway is at one of its caps (open connections, event streams in all or from
     this user or address); retry after `Retry-After` seconds."""

@@ -23,6 +23,7 @@ from engine.errors import (
     MethodNotAllowed,
     NotFound,
     NotWaiting,
+    OutcomeUnknown,
     Overloaded,
     PaymentDeclined,
     RateLimited,
@@ -55,6 +56,7 @@ HTTP_STATUS: dict[type[EngineError], int] = {
     NotWaiting: 404,
     AdmissionRequired: 403,  # and admission_expired
     Unavailable: 503,
+    OutcomeUnknown: 504,  # not 503: that one promises nothing was done
     PaymentDeclined: 402,
     BadSignature: 400,  # and missing_signature, stale_signature
 }

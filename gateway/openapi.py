@@ -25,6 +25,7 @@ from gateway.schemas import (
     BookingPath,
     BookInput,
     CheckinInput,
+    EventHeaders,
     EventInput,
     EventPage,
     EventPatch,
@@ -64,6 +65,10 @@ def _answer(description: str, schema: dict[str, Any] | None = None,
 _ERROR = _answer("error", _ref("Error"))
 _RETRY = {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}}
 _AUTH: list[dict[str, list[str]]] = [{"bearer": []}]
+#: A write whose COMMIT was in flight when the database stopped answering.
+_OUTCOME_UNKNOWN = _answer("outcome_unknown: the database stopped answering while the "
+                           "change was committing; it may have been made — read it back, or "
+                           "retry with the same Idempotency-Key", _ref("Error"))
 _SIGNED: list[dict[str, list[str]]] = [{"webhookSignature": []}]
 _EVENT_ID = parameters(EventPath, "path")
 _BOOKING_ID = parameters(BookingPath, "path")
@@ -77,7 +82,8 @@ _PATHS: dict[str, Any] = {
     "/api/auth/register": {"post": {
         "summary": "Create a USER account", "requestBody": _body(_ref("Register")),
         "responses": {"201": _answer("created", _ref("User")), "409": _ERROR, "422": _ERROR,
-                      "429": _answer("rate limited", _ref("Error"), _RETRY)}}},
+                      "429": _answer("rate limited", _ref("Error"), _RETRY),
+                      "504": _OUTCOME_UNKNOWN}}},
     "/api/auth/login": {"post": {
         "summary": "Exchange credentials for a bearer token",
         "requestBody": _body(_ref("Login")),
@@ -99,9 +105,16 @@ _PATHS: dict[str, Any] = {
                 "parameters": parameters(EventPage, "query"),
             "responses": {"200": _answer("events", {"type": "array", "items": _ref("Event")})}},
         "post": {"summary": "Create an event (VENDOR, ADMIN)", "security": _AUTH,
+                 "parameters": parameters(EventHeaders, "header"),
                  "requestBody": _body(_ref("EventInput")),
-                 "responses": {"201": _answer("created", _ref("Event")), "401": _ERROR,
-                               "403": _ERROR, "422": _ERROR}}},
+                 "responses": {"201": _answer("created (or, for a key used before, the event "
+                                              "it created)", _ref("Event")),
+                               "401": _ERROR, "403": _ERROR,
+                               "422": _answer("invalid input, or idempotency_key_reused",
+                                              _ref("Error")),
+                               "503": _answer("not done: the database unavailable",
+                                              _ref("Error"), _RETRY),
+                               "504": _OUTCOME_UNKNOWN}}},
     "/api/events/{event_id}": {
         "get": {"summary": "One event (its vendor and ADMINs also see `checkedIn`)",
                 "parameters": _EVENT_ID,
@@ -109,7 +122,7 @@ _PATHS: dict[str, Any] = {
         "patch": {"summary": "Edit an event (its vendor, ADMIN)", "security": _AUTH,
                   "parameters": _EVENT_ID, "requestBody": _body(_ref("EventPatch")),
                   "responses": {"200": _answer("edited", _ref("Event")), "403": _ERROR,
-                                "404": _ERROR, "422": _ERROR,
+                                "404": _ERROR, "422": _ERROR, "504": _OUTCOME_UNKNOWN,
                                 "409": _answer("capacity_below_sold / event_cancelled",
                                                _ref("Rejection"))}}},
     "/api/events/{event_id}/cancel": {"post": {

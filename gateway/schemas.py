@@ -314,3 +314,11 @@ class BookHeaders(Params):
 
     idempotency_key: Key | None = Field(None, alias="Idempotency-Key", description=(
         "retries with the same key get the first outcome"))
+
+
+class EventHeaders(Params):
+    """Headers of an event's creation."""
+
+    idempotency_key: Key | None = Field(None, alias="Idempotency-Key", description=(
+        "a retry with the same key gets the event the first request created (one event "
+        "per key and vendor); the same key with other fields is refused"))

@@ -61,7 +61,9 @@ _INTRO = """\
 - **Idempotency**: `POST /api/events/{event_id}/book` takes an optional `Idempotency-Key`
   header (1 to 200 characters, scoped to the signed-in user). A retry with the same key gets
   the first request's outcome; the same key with another event or quantity is
-  `422 idempotency_key_reused`.
+  `422 idempotency_key_reused`. `POST /api/events` takes one too, scoped to the vendor: a
+  retry with the same key gets the event the first request created, as it is now (one event
+  per key); the same key with other fields is `422 idempotency_key_reused`.
 - **`202` + `Location`**: when the decision on a booking (or a cancellation) takes longer
   than the gateway waits (`BOOKING_WAIT_SECONDS`, strategy `queued` only), the answer is
   `202` with the booking in status `pending` and `Location: /api/bookings/{id}`. The decision
@@ -74,6 +76,11 @@ _INTRO = """\
   confirm it in time, the answer is `202`, never `503`: the gateway re-sends it until it is
   confirmed and decided; one never confirmed within `LOST_AFTER_SECONDS` ends `rejected` with
   reason `lost`.
+- **`504 outcome_unknown`**: the database stopped answering while a write of the gateway's
+  own (an account, an event, an edit) was being committed — the link cut, or the server
+  silent past the command timeout. The change may have been made: read it back, or retry
+  with the same `Idempotency-Key` (an event's creation), before making it again. A write cut
+  off before its commit is `503`, and then nothing was done.
 """
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -12,7 +13,7 @@ from urllib.parse import unquote, urlsplit
 
 import asyncpg
 
-from engine.errors import DatabaseTimeout, DatabaseUnreachable, Unavailable
+from engine.errors import DatabaseTimeout, DatabaseUnreachable, OutcomeUnknown, Unavailable
 from engine.settings import Secret, Settings, SettingsError
 from engine.storage.migrate import migrate
 from engine.storage.read_bound import BoundedPool, read_bound
@@ -175,3 +176,32 @@ async def translate_db_errors(*, read: bool = False) -> AsyncIterator[None]:
                 f"the database did not answer within {seconds:g} s") from exc
         raise Unavailable(f"database unavailable: {type(exc).__name__}") from exc
 
+
+
+@asynccontextmanager
+async def write_transaction(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    """A connection in a transaction, for a write whose answer must not say "not done"
+    when it was done.
+
+    A failure before COMMIT propagates as it is — the server rolls back what a dropped
+    connection left open, so `translate_db_errors` answers it `503`, nothing done. A
+    failure while the COMMIT is in flight (the link cut, the server silent past the
+    command timeout) raises `OutcomeUnknown`: the server may have committed and only the
+    answer was lost. A statement sent outside a transaction has the same window for its
+    whole run, which is why gateway writes go through here rather than autocommit.
+    """
+    async with pool.acquire() as conn:
+        transaction = conn.transaction()
+        await transaction.start()
+        try:
+            yield conn
+        except BaseException:
+            with contextlib.suppress(*TRANSIENT_DB_ERRORS):
+                await transaction.rollback()
+            raise
+        try:
+            await transaction.commit()
+        except TRANSIENT_DB_ERRORS as exc:
+            raise OutcomeUnknown("the database stopped answering while the change was being"
+                                 f" committed ({type(exc).__name__}): it may have been made"
+                                 ) from exc

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+import orjson
 
 from engine.currencies import DEFAULT_CURRENCY
 from engine.domain import availability
@@ -14,9 +16,11 @@ from engine.errors import (
     CapacityBelowSold,
     EventCancelled,
     Forbidden,
+    IdempotencyMismatch,
     InvalidWaitingRoom,
     NotFound,
 )
+from engine.storage.database import write_transaction
 from engine.storage.users import User
 from engine.types import EventId, Role, UserId
 
@@ -149,14 +153,40 @@ def check_room(fields: dict[str, Any]) -> None:
         raise InvalidWaitingRoom("waitingRoom.queueOpensAt must not be after saleStartsAt")
 
 
-async def create_event(db: asyncpg.Pool, vendor: User, fields: dict[str, Any]) -> Event:
-    """Insert an event owned by `vendor`; `fields` are validated column values."""
+def _digest(fields: dict[str, Any]) -> bytes:
+    """What identifies a create's request: its column values, in a canonical form."""
+    return hashlib.sha256(orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)).digest()
+
+
+async def create_event(db: asyncpg.Pool, vendor: User, fields: dict[str, Any],
+                       key: str | None = None) -> Event:
+    """Insert an event owned by `vendor`; `fields` are validated column values.
+
+    With the vendor's `key` (an Idempotency-Key), a create the vendor already made with it
+    returns that event (as it is now) instead of making a second; the same key with other
+    fields is `IdempotencyMismatch`. The write commits through `write_transaction`, so a
+    commit whose answer was lost is `OutcomeUnknown`, never "not done".
+    """
     check_room(fields)
     cols = list(fields)
+    values = list(fields.values())
+    if key is not None:
+        cols += ["creation_key", "creation_digest"]
+        values += [key, _digest(fields)]
     placeholders = ", ".join(f"${i}" for i in range(2, len(cols) + 2))
-    row = await db.fetchrow(
-        f"INSERT INTO events (vendor_id, {', '.join(cols)}) VALUES ($1, {placeholders})"
-        f" RETURNING {_ONE}", vendor.id, *fields.values())
+    insert = (f"INSERT INTO events (vendor_id, {', '.join(cols)}) VALUES ($1, {placeholders})"
+              + (" ON CONFLICT (vendor_id, creation_key) WHERE creation_key IS NOT NULL"
+                 " DO NOTHING" if key is not None else "")
+              + f" RETURNING {_ONE}")
+    async with write_transaction(db) as conn:
+        row = await conn.fetchrow(insert, vendor.id, *values)
+        if row is None:  # the key made an event before: that one, if the request matches
+            row = await conn.fetchrow(
+                f"SELECT {_ONE}, creation_digest FROM events"
+                " WHERE vendor_id = $1 AND creation_key = $2", vendor.id, key)
+            if row["creation_digest"] != values[-1]:
+                raise IdempotencyMismatch(
+                    "this Idempotency-Key created an event with other fields")
     return _event(row)
 
 
@@ -167,7 +197,7 @@ async def update_event(db: asyncpg.Pool, event_id: EventId, editor: User,
     Every edit bumps the owner epoch: the shard actor holding the event in memory is fenced
     out at its next write, reloads, and so decides with the new capacity and limits.
     """
-    async with db.acquire() as conn, conn.transaction():
+    async with write_transaction(db) as conn:
         row = await conn.fetchrow(f"SELECT {_ONE} FROM events WHERE id = $1 FOR UPDATE",
                                   event_id)
         if row is None:

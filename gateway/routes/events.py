@@ -20,8 +20,8 @@ from gateway.keys import (
     stream_hub_key,
 )
 from gateway.responses import json_response
-from gateway.schemas import EventInput, EventPage, EventPatch, EventPath
-from gateway.validation import path_params, query_params, read_json
+from gateway.schemas import EventHeaders, EventInput, EventPage, EventPatch, EventPath
+from gateway.validation import header_params, path_params, query_params, read_json
 
 
 def _columns(body: EventInput | EventPatch) -> dict[str, Any]:
@@ -69,12 +69,13 @@ async def get_event(request: web.Request) -> web.Response:
 
 
 async def create_event(request: web.Request) -> web.Response:
-    """A vendor creates an event and sets its stock."""
+    """A vendor creates an event and sets its stock; with an Idempotency-Key, once."""
     principal = require_role(request, Role.VENDOR, Role.ADMIN)
     body = await read_json(request, EventInput)
+    key = header_params(request, EventHeaders).idempotency_key
     vendor = User(principal.user_id, principal.email, principal.role)
     async with translate_db_errors():
-        event = await events.create_event(request.app[pool_key], vendor, _columns(body))
+        event = await events.create_event(request.app[pool_key], vendor, _columns(body), key)
     return json_response(event.to_json(utcnow()), 201,
                          {"Location": f"/api/events/{event.id}"})
 

@@ -344,3 +344,33 @@ async def test_an_event_without_a_limit_per_buyer_books_and_edits_as_such(
     await expect(page.get_by_text("Saved: Open Bar II")).to_be_visible()
     assert await db_pool.fetchval("SELECT per_user_limit FROM events WHERE id = $1",
                                   event["id"]) is None
+
+
+async def test_pressing_create_again_after_a_lost_answer_makes_one_event(
+        make_api: Any, new_page: Any, db_pool: asyncpg.Pool) -> None:
+    """The first create reaches the server and is made, but its answer is lost on the way
+    back (here replaced by the 504 a commit cut mid-flight gets): the organizer is told it
+    may have gone through, presses Create again, and the form's Idempotency-Key finds the
+    event the first press made instead of making a second."""
+    _, vendor, page = await _new_event_form(make_api, new_page, db_pool)
+    lost: list[str] = []
+
+    async def lose_the_first_answer(route: Any) -> None:
+        response = await route.fetch()  # the server does make the event
+        if lost or route.request.method != "POST":
+            await route.fulfill(response=response)
+            return
+        lost.append(route.request.headers["idempotency-key"])
+        await route.fulfill(status=504, content_type="application/json", body=(
+            '{"error": "outcome_unknown", "message": "the database stopped answering"}'))
+    await page.route("**/api/events", lose_the_first_answer)
+    form = page.get_by_role("dialog")
+    await form.get_by_label("Name").fill("Twice Pressed")
+    await form.get_by_label("Seats").fill("30")
+    await form.get_by_role("button", name="Create event").click()
+    await expect(form.get_by_text("lost track of whether that went through")).to_be_visible()
+    await form.get_by_role("button", name="Create event").click()
+    await expect(page.get_by_text("Created: Twice Pressed")).to_be_visible()
+    assert lost, "the first answer was never intercepted"
+    assert await db_pool.fetchval("SELECT count(*) FROM events WHERE vendor_id = $1",
+                                  vendor.id) == 1

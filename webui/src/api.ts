@@ -282,8 +282,11 @@ export const api = {
   event: (id: number, token?: string) =>
     call<TicketEvent>("GET", `/api/events/${id}`, { token }).then((a) => a.data),
 
-  createEvent: (token: string, input: EventInput) =>
-    call<TicketEvent>("POST", "/api/events", { token, body: input }).then((a) => a.data),
+  /** Created once per key: the same key again answers the event the first request made. */
+  createEvent: (token: string, input: EventInput, idempotencyKey: string) =>
+    call<TicketEvent>("POST", "/api/events", {
+      token, body: input, headers: { "Idempotency-Key": idempotencyKey },
+    }).then((a) => a.data),
 
   updateEvent: (token: string, id: number, input: Partial<EventInput>) =>
     call<TicketEvent>("PATCH", `/api/events/${id}`, { token, body: input }).then((a) => a.data),
@@ -399,6 +402,8 @@ export function explain(error: ApiError): string {
     case "unavailable":
     case "overloaded":
       return "The box office is overloaded right now. Try again in a moment.";
+    case "outcome_unknown":
+      return "The box office lost track of whether that went through. Check before doing it again — pressing the same button again is safe.";
     case "weak_password": {
       const suggestions = error.body.suggestions;
       return [error.message, ...(Array.isArray(suggestions) ? suggestions : [])].join(" ");

@@ -5,6 +5,8 @@ import { Link } from "react-router";
 import { ApiError, api, explain } from "../api";
 import type { EventInput, Session, TicketEvent } from "../api";
 import { EventForm } from "../components/EventForm";
+import { newKey } from "../booking";
+import { formKey } from "../keys";
 import { useTitle } from "../page";
 import { paths } from "../routes";
 
@@ -18,6 +20,9 @@ export function OrganizerPage({ session, events, onChanged }: Props) {
   useTitle("Organize");
   const [editing, setEditing] = useState<TicketEvent | null>(null);
   const [creating, setCreating] = useState(false);
+  // One draft per opening of the form: pressing Create again with the same fields (after a
+  // lost answer) reuses the key, so the event is made once.
+  const [draft, setDraft] = useState(newKey);
   const [message, setMessage] = useState<{ color: string; text: string } | null>(null);
   const mine = events.filter((e) => session.user.role === "ADMIN" || e.vendorId === session.user.id);
 
@@ -30,7 +35,8 @@ export function OrganizerPage({ session, events, onChanged }: Props) {
     onChanged();
   };
 
-  const create = (input: EventInput) => run(() => api.createEvent(session.token, input), "Created");
+  const create = (input: EventInput) =>
+    run(() => api.createEvent(session.token, input, formKey(draft, input)), "Created");
   // The list leaves descriptions out: the form edits the event as read on its own.
   const openEdit = async (listed: TicketEvent) => {
     try {
@@ -46,7 +52,7 @@ export function OrganizerPage({ session, events, onChanged }: Props) {
     <Stack>
       <Group justify="space-between">
         <Title order={2}>Your events</Title>
-        <Button onClick={() => setCreating(true)}>New event</Button>
+        <Button onClick={() => { setDraft(newKey()); setCreating(true); }}>New event</Button>
       </Group>
       {message && (
         <Alert color={message.color} withCloseButton onClose={() => setMessage(null)}>{message.text}</Alert>

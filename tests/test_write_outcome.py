@@ -1,0 +1,169 @@
+"""A gateway write whose answer was lost (issue 15): `503` promises nothing was done, so a
+link that dies while the write's COMMIT is in flight — the server may have committed — is
+answered `504 outcome_unknown` instead; and an event created with an Idempotency-Key is
+created once, however often its vendor retries.
+
+The cut is made at an exact point with the real server: a trigger that sleeps (`pg_sleep`)
+either in the INSERT itself or, deferred, inside the COMMIT, and a TCP fault proxy between
+the gateway and PostgreSQL that closes the link while the backend sleeps there."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import asyncpg
+import pytest
+
+from engine.settings import Secret
+from engine.types import Role
+from tests.conftest import TEST_DATABASE_URL
+from tests.factories import Account
+from tests.faultproxy import FaultProxy
+from tests.helpers import Api, assert_eventually
+
+#: Seconds the trigger sleeps: the window in which the test cuts the link.
+_SLEEP = 2
+
+
+@pytest.fixture
+async def db_proxy() -> AsyncIterator[FaultProxy]:
+    """A fault proxy in front of the test database."""
+    url = urlsplit(TEST_DATABASE_URL)
+    async with FaultProxy(url.hostname or "127.0.0.1", url.port or 5432) as proxy:
+        yield proxy
+
+
+def _through(proxy: FaultProxy) -> Secret:
+    url = urlsplit(TEST_DATABASE_URL)
+    netloc = f"{url.username}@127.0.0.1:{proxy.port}" if url.username else \
+        f"127.0.0.1:{proxy.port}"
+    return Secret(url._replace(netloc=netloc).geturl())
+
+
+@pytest.fixture
+async def slow_events(db_pool: asyncpg.Pool) -> AsyncIterator[str]:
+    """Triggers that sleep for an event named '<tag> at insert…' in its INSERT, and for one
+    named '<tag> at commit…' in its COMMIT (a deferred constraint trigger); the tag."""
+    tag = f"slow-{uuid.uuid4().hex[:8]}"
+    fn = f"test_sleep_{tag.replace('-', '_')}"
+    await db_pool.execute(
+        f"CREATE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql AS"
+        f" $$ BEGIN PERFORM pg_sleep({_SLEEP}); RETURN NEW; END $$")
+    await db_pool.execute(
+        f"CREATE TRIGGER {fn}_insert BEFORE INSERT ON events FOR EACH ROW"
+        f" WHEN (NEW.name LIKE '{tag} at insert%') EXECUTE FUNCTION {fn}()")
+    await db_pool.execute(
+        f"CREATE CONSTRAINT TRIGGER {fn}_commit AFTER INSERT ON events"
+        f" DEFERRABLE INITIALLY DEFERRED FOR EACH ROW"
+        f" WHEN (NEW.name LIKE '{tag} at commit%') EXECUTE FUNCTION {fn}()")
+    try:
+        yield tag
+    finally:
+        await db_pool.execute(f"DROP TRIGGER {fn}_insert ON events")
+        await db_pool.execute(f"DROP TRIGGER {fn}_commit ON events")
+        await db_pool.execute(f"DROP FUNCTION {fn}()")
+
+
+async def _sleeping(pool: asyncpg.Pool) -> bool:
+    return bool(await pool.fetchval(
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep'"
+        " AND datname = current_database() AND pid <> pg_backend_pid()"))
+
+
+async def _named(pool: asyncpg.Pool, name: str) -> int:
+    return int(await pool.fetchval("SELECT count(*) FROM events WHERE name = $1", name))
+
+
+async def _create_cut_while_sleeping(api: Api, proxy: FaultProxy, pool: asyncpg.Pool,
+                                     name: str, key: str) -> tuple[Account, Any]:
+    """POST the event and cut the gateway's link to PostgreSQL while its backend sleeps in
+    the trigger; the vendor and the answer."""
+    vendor = await api.account(Role.VENDOR)
+    request = asyncio.ensure_future(api.call(
+        "POST", "/api/events", vendor, json={"name": name, "totalTickets": 10},
+        headers={"Idempotency-Key": key}))
+    await assert_eventually(lambda: _sleeping(pool), message="the trigger never slept")
+    await proxy.cut()
+    return vendor, await request
+
+
+async def test_a_link_cut_while_the_commit_is_in_flight_is_answered_outcome_unknown(
+        make_api: Any, db_proxy: FaultProxy, db_pool: asyncpg.Pool, slow_events: str) -> None:
+    api: Api = await make_api(database_url=_through(db_proxy), gateway_process_index=1)
+    name = f"{slow_events} at commit"
+    vendor, reply = await _create_cut_while_sleeping(api, db_proxy, db_pool, name,
+                                                     "create-once")
+    # Not 503, which would tell the vendor nothing was made: the server did commit.
+    assert (reply.status, reply.body["error"]) == (504, "outcome_unknown"), reply.body
+
+    async def committed() -> bool:
+        return await _named(db_pool, name) == 1
+    await assert_eventually(committed, timeout=3 * _SLEEP,
+                            message="the commit the answer was lost for never landed")
+    # The vendor retries with the same key: the event the first attempt made, not another.
+    again = await api.call("POST", "/api/events", vendor,
+                           json={"name": name, "totalTickets": 10},
+                           headers={"Idempotency-Key": "create-once"})
+    assert again.status == 201, again.body
+    assert await _named(db_pool, name) == 1
+    made = await db_pool.fetchval("SELECT id FROM events WHERE name = $1", name)
+    assert again.body["id"] == made
+
+
+async def test_a_link_cut_before_the_commit_is_answered_not_done(
+        make_api: Any, db_proxy: FaultProxy, db_pool: asyncpg.Pool, slow_events: str) -> None:
+    api: Api = await make_api(database_url=_through(db_proxy), gateway_process_index=1)
+    name = f"{slow_events} at insert"
+    _, reply = await _create_cut_while_sleeping(api, db_proxy, db_pool, name, "create-twice")
+    assert (reply.status, reply.body["error"]) == (503, "unavailable"), reply.body
+
+    async def rolled_back() -> bool:  # the backend gone, its transaction with it
+        return not await _sleeping(db_pool)
+    await assert_eventually(rolled_back, timeout=3 * _SLEEP)
+    assert await _named(db_pool, name) == 0  # 503: nothing was done, as it says
+
+
+# -- Idempotency-Key on POST /api/events -----------------------------------------------
+
+async def _create(api: Api, vendor: Account, key: str | None, **fields: Any) -> Any:
+    body = {"name": "Keyed", "totalTickets": 10, **fields}
+    return await api.call("POST", "/api/events", vendor, json=body,
+                          headers={"Idempotency-Key": key} if key else None)
+
+
+async def test_a_create_retried_with_its_key_makes_one_event(api: Api,
+                                                             db_pool: asyncpg.Pool) -> None:
+    vendor = await api.account(Role.VENDOR)
+    name = f"keyed {uuid.uuid4().hex[:8]}"
+    replies = await asyncio.gather(*(_create(api, vendor, "k1", name=name) for _ in range(5)))
+    assert {r.status for r in replies} == {201}
+    assert len({r.body["id"] for r in replies}) == 1
+    assert replies[0].headers["Location"] == f"/api/events/{replies[0].body['id']}"
+    assert await _named(db_pool, name) == 1
+    # The same key with other fields is another request: refused, nothing made.
+    other = await _create(api, vendor, "k1", name=name, totalTickets=11)
+    assert (other.status, other.body["error"]) == (422, "idempotency_key_reused")
+    assert await _named(db_pool, name) == 1
+
+
+async def test_keys_are_per_vendor_and_a_create_without_one_is_never_deduplicated(
+        api: Api, db_pool: asyncpg.Pool) -> None:
+    first, second = await api.account(Role.VENDOR), await api.account(Role.VENDOR)
+    name = f"unkeyed {uuid.uuid4().hex[:8]}"
+    mine = await _create(api, first, "same-key", name=name)
+    theirs = await _create(api, second, "same-key", name=name)
+    assert mine.status == theirs.status == 201
+    assert mine.body["id"] != theirs.body["id"]
+    for _ in range(2):
+        assert (await _create(api, first, None, name=name)).status == 201
+    assert await _named(db_pool, name) == 4
+
+
+async def test_a_bad_key_is_refused_before_anything_is_made(api: Api) -> None:
+    vendor = await api.account(Role.VENDOR)
+    reply = await _create(api, vendor, "x" * 201)
+    assert reply.status == 422 and reply.body["error"] == "invalid_input", reply.body
