@@ -69,6 +69,11 @@ _AUTH: list[dict[str, list[str]]] = [{"bearer": []}]
 _OUTCOME_UNKNOWN = _answer("outcome_unknown: the database stopped answering while the "
                            "change was committing; it may have been made — read it back, or "
                            "retry with the same Idempotency-Key", _ref("Error"))
+#: The same, for what the queued strategy's actors write (never the gateway itself).
+_LOCKED_OUTCOME_UNKNOWN = _answer("outcome_unknown, under the `locked` and `naive` strategies "
+                                  "only (their transaction is the gateway's own): the change "
+                                  "may have been made — read it back, or retry with the same "
+                                  "Idempotency-Key", _ref("Error"))
 _SIGNED: list[dict[str, list[str]]] = [{"webhookSignature": []}]
 _EVENT_ID = parameters(EventPath, "path")
 _BOOKING_ID = parameters(BookingPath, "path")
@@ -94,12 +99,14 @@ _PATHS: dict[str, Any] = {
                    "seconds",
         "security": _AUTH,
         "responses": {"204": {"description": "signed out"}, "401": _ERROR,
-                      "429": _answer("rate limited", _ref("Error"), _RETRY)}}},
+                      "429": _answer("rate limited", _ref("Error"), _RETRY),
+                      "504": _OUTCOME_UNKNOWN}}},
     "/api/auth/logout-all": {"post": {
         "summary": "Sign out every token of the caller, on every device",
         "security": _AUTH,
         "responses": {"204": {"description": "signed out everywhere"}, "401": _ERROR,
-                      "429": _answer("rate limited", _ref("Error"), _RETRY)}}},
+                      "429": _answer("rate limited", _ref("Error"), _RETRY),
+                      "504": _OUTCOME_UNKNOWN}}},
     "/api/events": {
         "get": {"summary": "Events with live seats left",
                 "parameters": parameters(EventPage, "query"),
@@ -139,7 +146,8 @@ _PATHS: dict[str, Any] = {
                            {"Location": {"schema": {"type": "string"}}}),
             "403": _ERROR, "404": _ERROR,
             "409": _answer("checked_in (a ticket was checked in: the event is under way)",
-                           _ref("Rejection"))}}},
+                           _ref("Rejection")),
+            "504": _LOCKED_OUTCOME_UNKNOWN}}},
     "/api/events/{event_id}/book": {"post": {
         "summary": "Book seats", "security": _AUTH, "parameters":
             _EVENT_ID + parameters(BookHeaders, "header"),
@@ -158,7 +166,8 @@ _PATHS: dict[str, Any] = {
                            "waiting_room_needs_queued", _ref("Rejection")),
             "422": _answer("over the per-user limit / bad input", _ref("Rejection")),
             "429": _answer("rate limited", _ref("Error"), _RETRY),
-            "503": _answer("broker or database unavailable", _ref("Error"), _RETRY)}}},
+            "503": _answer("broker or database unavailable", _ref("Error"), _RETRY),
+            "504": _LOCKED_OUTCOME_UNKNOWN}}},
     "/api/events/{event_id}/staff": {
         "post": {"summary": "Make an account door staff of this event (its vendor, ADMIN): "
                             "it may check tickets in here; its role does not change",
@@ -168,7 +177,7 @@ _PATHS: dict[str, Any] = {
                                "200": _answer("staff already", _ref("StaffMember")),
                                "403": _ERROR,
                                "404": _answer("no such event / unknown_user", _ref("Error")),
-                               "422": _ERROR}},
+                               "422": _ERROR, "504": _OUTCOME_UNKNOWN}},
         "get": {"summary": "The event's door staff (its vendor, ADMIN)", "security": _AUTH,
                 "parameters": _EVENT_ID,
                 "responses": {"200": _answer("staff", {"type": "array",
@@ -178,7 +187,8 @@ _PATHS: dict[str, Any] = {
         "summary": "Revoke an account's check-in rights for this event (its vendor, ADMIN)",
         "security": _AUTH, "parameters": parameters(StaffPath, "path"),
         "responses": {"204": {"description": "revoked"}, "403": _ERROR,
-                      "404": _answer("no such event, or not its staff", _ref("Error"))}}},
+                      "404": _answer("no such event, or not its staff", _ref("Error")),
+                      "504": _OUTCOME_UNKNOWN}}},
     "/api/events/{event_id}/checkin": {"post": {
         "summary": "Check a ticket in at the door (the event's vendor, its staff, ADMIN); "
                    "decided by the event's shard actor, in order with its cancels",
@@ -209,7 +219,7 @@ _PATHS: dict[str, Any] = {
                       "409": _answer("not_cancellable / checked_in (a ticket of it was "
                                      "checked in at the door) / refund_window_closed (paid, "
                                      "and past `refundableUntil` or the event sets none)",
-                                     _ref("Error"))}}},
+                                     _ref("Error")), "504": _LOCKED_OUTCOME_UNKNOWN}}},
     "/api/bookings/{booking_id}/extend": {"post": {
         "summary": "More time on a held booking or offer (its owner only), once (WCAG 2.2.1): "
                    "its deadline moves by the event's holdSeconds, at most 10 minutes. The "
@@ -246,7 +256,10 @@ _PATHS: dict[str, Any] = {
             "404": _ERROR,
             "409": _answer("hold_expired / not_payable", _ref("Error")),
             "422": _ERROR,
-            "429": _answer("rate limited", _ref("Error"), _RETRY)}}},
+            "429": _answer("rate limited", _ref("Error"), _RETRY),
+            "504": _answer("outcome_unknown: the answer to recording the attempt was lost, "
+                           "so nothing was charged; a retry with the same key finds the "
+                           "attempt (`pending`) and charges nothing new", _ref("Error"))}}},
     "/api/events/{event_id}/waitlist": {
         "post": {
             "summary": "Join a sold-out event's waiting list: returned seats are offered to "

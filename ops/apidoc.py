@@ -77,10 +77,12 @@ _INTRO = """\
   confirmed and decided; one never confirmed within `LOST_AFTER_SECONDS` ends `rejected` with
   reason `lost`.
 - **`504 outcome_unknown`**: the database stopped answering while a write of the gateway's
-  own (an account, an event, an edit) was being committed — the link cut, or the server
-  silent past the command timeout. The change may have been made: read it back, or retry
-  with the same `Idempotency-Key` (an event's creation), before making it again. A write cut
-  off before its commit is `503`, and then nothing was done.
+  own was being committed — an account, a sign-out, an event or its edit, door staff, a
+  payment attempt, and under `locked` and `naive` a booking or a cancel (under `queued` the
+  shard actors write those) — the link cut, or the server silent past the command timeout.
+  The change may have been made: read it back, or retry with the same `Idempotency-Key`
+  (an event's creation, a booking, a payment), before making it again. A write cut off
+  before its commit is `503`, and then nothing was done.
 """
 
 

@@ -18,8 +18,10 @@ from urllib.parse import urlsplit
 import asyncpg
 import pytest
 
+from engine.payments.fake import FakeProvider
 from engine.settings import Secret
-from engine.types import Role
+from engine.types import Role, Strategy
+from gateway.keys import payments_key
 from tests.conftest import TEST_DATABASE_URL
 from tests.factories import Account
 from tests.faultproxy import FaultProxy
@@ -167,3 +169,147 @@ async def test_a_bad_key_is_refused_before_anything_is_made(api: Api) -> None:
     vendor = await api.account(Role.VENDOR)
     reply = await _create(api, vendor, "x" * 201)
     assert reply.status == 422 and reply.body["error"] == "invalid_input", reply.body
+
+
+# -- every other gateway write: the same honest answer ---------------------------------
+
+@pytest.fixture
+async def sleep_at_commit(db_pool: asyncpg.Pool) -> AsyncIterator[Any]:
+    """`await sleep_at_commit(table, "INSERT", "NEW.user_id = 7")`: the COMMIT of a write of
+    such a row sleeps (a deferred constraint trigger), for the test to cut the link there."""
+    made: list[tuple[str, str]] = []
+
+    async def install(table: str, operation: str, condition: str) -> None:
+        fn = f"test_commit_sleep_{uuid.uuid4().hex[:10]}"
+        await db_pool.execute(
+            f"CREATE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql AS"
+            f" $$ BEGIN PERFORM pg_sleep({_SLEEP}); RETURN NULL; END $$")
+        await db_pool.execute(
+            f"CREATE CONSTRAINT TRIGGER {fn} AFTER {operation} ON {table}"
+            f" DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN ({condition})"
+            f" EXECUTE FUNCTION {fn}()")
+        made.append((table, fn))
+    yield install
+    for table, fn in made:
+        await db_pool.execute(f"DROP TRIGGER {fn} ON {table}")
+        await db_pool.execute(f"DROP FUNCTION {fn}()")
+
+
+async def _cut_at_commit(api: Api, proxy: FaultProxy, pool: asyncpg.Pool, method: str,
+                         path: str, account: Account, **request: Any) -> Any:
+    """Send the request, cut the gateway's link to PostgreSQL while its COMMIT sleeps, and
+    return the answer, which must be `504 outcome_unknown`."""
+    call = asyncio.ensure_future(api.call(method, path, account, **request))
+    await assert_eventually(lambda: _sleeping(pool), message="the commit never slept")
+    await proxy.cut()
+    reply = await call
+    assert (reply.status, reply.body["error"]) == (504, "outcome_unknown"), reply.body
+    return reply
+
+
+async def test_a_sign_out_whose_commit_answer_was_lost_is_outcome_unknown(
+        make_api: Any, db_proxy: FaultProxy, db_pool: asyncpg.Pool,
+        sleep_at_commit: Any) -> None:
+    api: Api = await make_api(database_url=_through(db_proxy), gateway_process_index=1)
+    buyer, everywhere = await api.account(), await api.account()
+    await sleep_at_commit("revoked_tokens", "INSERT", f"NEW.user_id = {buyer.id}")
+    await sleep_at_commit("users", "UPDATE", f"NEW.id = {everywhere.id}")
+    await _cut_at_commit(api, db_proxy, db_pool, "POST", "/api/auth/logout", buyer)
+
+    async def signed_out() -> bool:
+        return bool(await db_pool.fetchval(
+            "SELECT count(*) FROM revoked_tokens WHERE user_id = $1", buyer.id))
+    await assert_eventually(signed_out, timeout=3 * _SLEEP,
+                            message="the sign-out the answer was lost for never landed")
+    await _cut_at_commit(api, db_proxy, db_pool, "POST", "/api/auth/logout-all", everywhere)
+
+    async def everywhere_out() -> bool:
+        return await db_pool.fetchval(
+            "SELECT token_version FROM users WHERE id = $1", everywhere.id) == 1
+    await assert_eventually(everywhere_out, timeout=3 * _SLEEP)
+
+
+async def test_a_staff_change_whose_commit_answer_was_lost_is_outcome_unknown(
+        make_api: Any, db_proxy: FaultProxy, db_pool: asyncpg.Pool,
+        sleep_at_commit: Any) -> None:
+    api: Api = await make_api(database_url=_through(db_proxy), gateway_process_index=1)
+    vendor = await api.account(Role.VENDOR)
+    event = await api.event(vendor)
+    door = await db_pool.fetchrow("INSERT INTO users (email, password_hash, role)"
+                                  " VALUES ($1, '!', 'USER') RETURNING id, email",
+                                  f"door-{uuid.uuid4().hex[:8]}@example.com")
+    await sleep_at_commit("event_staff", "INSERT", f"NEW.event_id = {event['id']}")
+    await sleep_at_commit("event_staff", "DELETE", f"OLD.event_id = {event['id']}")
+    staff = f"/api/events/{event['id']}/staff"
+    await _cut_at_commit(api, db_proxy, db_pool, "POST", staff, vendor,
+                         json={"email": door["email"]})
+    # The grant landed; granting again says so (200, not a second grant).
+    again = await api.call("POST", staff, vendor, json={"email": door["email"]})
+    assert again.status == 200, again.body
+    await _cut_at_commit(api, db_proxy, db_pool, "DELETE", f"{staff}/{door['id']}", vendor)
+
+    async def revoked() -> bool:
+        return not await db_pool.fetchval(
+            "SELECT count(*) FROM event_staff WHERE event_id = $1", event["id"])
+    await assert_eventually(revoked, timeout=3 * _SLEEP)
+
+
+@pytest.mark.parametrize("strategy", [Strategy.LOCKED, Strategy.NAIVE])
+async def test_a_booking_whose_commit_answer_was_lost_is_outcome_unknown_and_replayed(
+        make_api: Any, db_proxy: FaultProxy, db_pool: asyncpg.Pool, sleep_at_commit: Any,
+        strategy: Strategy) -> None:
+    api: Api = await make_api(database_url=_through(db_proxy), gateway_process_index=1,
+                              booking_strategy=strategy, allow_naive=True)
+    event = await api.event(totalTickets=5)
+    buyer = await api.account()
+    await sleep_at_commit("bookings", "INSERT OR UPDATE", f"NEW.user_id = {buyer.id}")
+    book = f"/api/events/{event['id']}/book"
+    await _cut_at_commit(api, db_proxy, db_pool, "POST", book, buyer, json={"quantity": 2},
+                         headers={"Idempotency-Key": "lost-answer"})
+
+    async def booked() -> bool:
+        return bool(await db_pool.fetchval(
+            "SELECT count(*) FROM bookings WHERE user_id = $1", buyer.id))
+    await assert_eventually(booked, timeout=3 * _SLEEP)
+    # The buyer retries with the key: the booking that was made, not a second one.
+    again = await api.book(buyer, event["id"], 2, key="lost-answer")
+    assert (again.status, again.body["status"]) == (201, "confirmed"), again.body
+    rows = await db_pool.fetch("SELECT id FROM bookings WHERE user_id = $1", buyer.id)
+    assert [str(r["id"]) for r in rows] == [again.body["id"]]
+    # Cancelling it, with the answer lost again, is as honest.
+    await _cut_at_commit(api, db_proxy, db_pool, "POST",
+                         f"/api/bookings/{again.body['id']}/cancel", buyer)
+
+    async def cancelled() -> bool:
+        return await db_pool.fetchval(
+            "SELECT status FROM bookings WHERE user_id = $1", buyer.id) == "cancelled"
+    await assert_eventually(cancelled, timeout=3 * _SLEEP)
+
+
+async def test_a_payment_attempt_whose_commit_answer_was_lost_charges_nothing_twice(
+        make_api: Any, db_proxy: FaultProxy, db_pool: asyncpg.Pool,
+        sleep_at_commit: Any) -> None:
+    api: Api = await make_api(database_url=_through(db_proxy), gateway_process_index=1)
+    event = await api.event(totalTickets=2, priceCents=700, currency="JPY", holdSeconds=60)
+    buyer = await api.account()
+    held = await api.book(buyer, event["id"], 1)
+    assert held.body["status"] == "held", held.body
+    await sleep_at_commit("payments", "INSERT", f"NEW.user_id = {buyer.id}")
+    pay = f"/api/bookings/{held.body['id']}/pay"
+    await _cut_at_commit(api, db_proxy, db_pool, "POST", pay, buyer,
+                         json={"paymentToken": "tok_ok"}, headers={"Idempotency-Key": "p1"})
+
+    async def recorded() -> bool:
+        return bool(await db_pool.fetchval(
+            "SELECT count(*) FROM payments WHERE user_id = $1", buyer.id))
+    await assert_eventually(recorded, timeout=3 * _SLEEP)
+    # The attempt was recorded, the charge never made; the retry finds that attempt (no
+    # second one, no charge) and answers it pending: recovery settles it with the provider.
+    again = await api.call("POST", pay, buyer, json={"paymentToken": "tok_ok"},
+                           headers={"Idempotency-Key": "p1"})
+    assert again.status == 202, again.body
+    assert [r["status"] for r in await db_pool.fetch(
+        "SELECT status FROM payments WHERE user_id = $1", buyer.id)] == ["charging"]
+    provider = api.app[payments_key]
+    assert isinstance(provider, FakeProvider)
+    assert not provider.charges

@@ -179,9 +179,10 @@ async def translate_db_errors(*, read: bool = False) -> AsyncIterator[None]:
 
 
 @asynccontextmanager
-async def write_transaction(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
-    """A connection in a transaction, for a write whose answer must not say "not done"
-    when it was done.
+async def write_transaction(
+        db: asyncpg.Pool | asyncpg.Connection) -> AsyncIterator[asyncpg.Connection]:
+    """A connection in a transaction (of the pool, or `db` itself), for a write whose answer
+    must not say "not done" when it was done.
 
     A failure before COMMIT propagates as it is — the server rolls back what a dropped
     connection left open, so `translate_db_errors` answers it `503`, nothing done. A
@@ -190,18 +191,21 @@ async def write_transaction(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connect
     answer was lost. A statement sent outside a transaction has the same window for its
     whole run, which is why gateway writes go through here rather than autocommit.
     """
-    async with pool.acquire() as conn:
-        transaction = conn.transaction()
-        await transaction.start()
-        try:
-            yield conn
-        except BaseException:
-            with contextlib.suppress(*TRANSIENT_DB_ERRORS):
-                await transaction.rollback()
-            raise
-        try:
-            await transaction.commit()
-        except TRANSIENT_DB_ERRORS as exc:
-            raise OutcomeUnknown("the database stopped answering while the change was being"
-                                 f" committed ({type(exc).__name__}): it may have been made"
-                                 ) from exc
+    if isinstance(db, asyncpg.Pool):
+        async with db.acquire() as conn, write_transaction(conn) as same:
+            yield same
+        return
+    transaction = db.transaction()
+    await transaction.start()
+    try:
+        yield db
+    except BaseException:
+        with contextlib.suppress(*TRANSIENT_DB_ERRORS):
+            await transaction.rollback()
+        raise
+    try:
+        await transaction.commit()
+    except TRANSIENT_DB_ERRORS as exc:
+        raise OutcomeUnknown("the database stopped answering while the change was being"
+                             f" committed ({type(exc).__name__}): it may have been made"
+                             ) from exc

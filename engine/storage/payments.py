@@ -9,6 +9,7 @@ from datetime import datetime
 
 import asyncpg
 
+from engine.storage.database import write_transaction
 from engine.types import BookingId, EventId, UserId
 
 _COLUMNS = ("id, booking_id, user_id, event_id, amount_cents, currency, provider, client_key,"
@@ -56,12 +57,15 @@ async def begin(db: asyncpg.Pool, payment_id: uuid.UUID, booking_id: BookingId,
                 user_id: UserId, event_id: EventId, amount_cents: int, currency: str,
                 provider: str, client_key: str | None) -> Payment | None:
     """Record an attempt as `charging` before any charge; None when the booking already has
-    one in flight or paid (the unique index: at most one successful charge per booking)."""
-    row = await db.fetchrow(
-        "INSERT INTO payments (id, booking_id, user_id, event_id, amount_cents, currency,"
-        " provider, client_key, status) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'charging')"
-        f" ON CONFLICT DO NOTHING RETURNING {_COLUMNS}", payment_id, booking_id, user_id,
-        event_id, amount_cents, currency, provider, client_key)
+    one in flight or paid (the unique index: at most one successful charge per booking).
+    `OutcomeUnknown` if the answer to its COMMIT was lost: the attempt may be recorded, so
+    no charge may follow, and a retry with its key finds it."""
+    async with write_transaction(db) as conn:
+        row = await conn.fetchrow(
+            "INSERT INTO payments (id, booking_id, user_id, event_id, amount_cents, currency,"
+            " provider, client_key, status) VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"
+            f" 'charging') ON CONFLICT DO NOTHING RETURNING {_COLUMNS}", payment_id,
+            booking_id, user_id, event_id, amount_cents, currency, provider, client_key)
     return None if row is None else _payment(row)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncpg
 
+from engine.storage.database import write_transaction
 from engine.types import UserId
 
 #: The NOTIFY channel revocations are announced on.
@@ -30,8 +31,9 @@ async def revoked_tokens(db: asyncpg.Pool | asyncpg.Connection) -> list[tuple[st
 
 async def revoke_token(db: asyncpg.Pool, token_id: str, user_id: UserId,
                        expires_at: int) -> None:
-    """Sign out one token until it expires; forgets tokens that have expired meanwhile."""
-    async with db.acquire() as conn, conn.transaction():
+    """Sign out one token until it expires; forgets tokens that have expired meanwhile.
+    `OutcomeUnknown` if the answer to its COMMIT was lost."""
+    async with write_transaction(db) as conn:
         await conn.execute("DELETE FROM revoked_tokens WHERE expires_at < now()")
         await conn.execute(
             "INSERT INTO revoked_tokens (jti, user_id, expires_at)"
@@ -41,8 +43,9 @@ async def revoke_token(db: asyncpg.Pool, token_id: str, user_id: UserId,
 
 async def revoke_all(db: asyncpg.Pool, user_id: UserId) -> int | None:
     """Sign out every token of the user (bump the version); the new version, or None if the
-    user is gone."""
-    version: int | None = await db.fetchval(
-        "UPDATE users SET token_version = token_version + 1"
-        " WHERE id = $1 AND deleted_at IS NULL RETURNING token_version", user_id)
+    user is gone. `OutcomeUnknown` if the answer to its COMMIT was lost."""
+    async with write_transaction(db) as conn:
+        version: int | None = await conn.fetchval(
+            "UPDATE users SET token_version = token_version + 1"
+            " WHERE id = $1 AND deleted_at IS NULL RETURNING token_version", user_id)
     return version

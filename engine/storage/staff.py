@@ -8,6 +8,7 @@ from typing import Any
 
 import asyncpg
 
+from engine.storage.database import write_transaction
 from engine.types import EventId, UserId
 
 
@@ -40,8 +41,9 @@ def _member(row: asyncpg.Record) -> StaffMember:
 async def grant(db: asyncpg.Pool, event_id: EventId, email: str,
                 granted_by: UserId) -> tuple[StaffMember, bool] | None:
     """Make the account with this email staff of the event: (the member, whether newly
-    granted); None when no live account has the email."""
-    async with db.acquire() as conn, conn.transaction():
+    granted); None when no live account has the email. `OutcomeUnknown` if the answer to
+    its COMMIT was lost."""
+    async with write_transaction(db) as conn:
         user_id = await conn.fetchval(
             "SELECT id FROM users WHERE lower(email) = lower($1) AND deleted_at IS NULL", email)
         if user_id is None:
@@ -62,10 +64,12 @@ async def members(db: asyncpg.Pool, event_id: EventId) -> list[StaffMember]:
 
 
 async def revoke(db: asyncpg.Pool, event_id: EventId, user_id: UserId) -> bool:
-    """Take the right away; False if the account was not staff of the event."""
-    return bool(await db.fetchval(
-        "DELETE FROM event_staff WHERE event_id = $1 AND user_id = $2 RETURNING true",
-        event_id, user_id))
+    """Take the right away; False if the account was not staff of the event.
+    `OutcomeUnknown` if the answer to its COMMIT was lost."""
+    async with write_transaction(db) as conn:
+        return bool(await conn.fetchval(
+            "DELETE FROM event_staff WHERE event_id = $1 AND user_id = $2 RETURNING true",
+            event_id, user_id))
 
 
 async def is_staff(db: asyncpg.Pool, event_id: EventId, user_id: UserId) -> bool:

@@ -9,7 +9,7 @@ import asyncpg
 
 from engine.errors import EventCancelled, NotFound
 from engine.messages import Outcome
-from engine.storage.database import translate_db_errors
+from engine.storage.database import translate_db_errors, write_transaction
 from engine.strategies import BookingRequest, Pending
 from engine.strategies.sql import cancel_in_transaction, claim_or_replay, record
 from engine.tickets import new_tickets
@@ -24,9 +24,10 @@ class LockedBooker:
         self._clock = clock
 
     async def book(self, req: BookingRequest) -> Outcome | Pending:
-        """Book under the event's row lock."""
+        """Book under the event's row lock; `OutcomeUnknown` if the answer to the COMMIT was
+        lost (a retry with the same key replays what was decided)."""
         booking_id = uuid.uuid4()
-        async with translate_db_errors(), self._pool.acquire() as conn, conn.transaction():
+        async with translate_db_errors(), write_transaction(self._pool) as conn:
             replay = await claim_or_replay(conn, req, booking_id)
             if replay is not None:
                 return replay

@@ -9,7 +9,7 @@ import asyncpg
 
 from engine.errors import EventCancelled, NotFound
 from engine.messages import Outcome
-from engine.storage.database import translate_db_errors
+from engine.storage.database import translate_db_errors, write_transaction
 from engine.strategies import BookingRequest, Pending
 from engine.strategies.sql import cancel_in_transaction, claim_or_replay, record
 from engine.tickets import new_tickets
@@ -27,7 +27,7 @@ class NaiveBooker:
         """Read, decide, write — each its own statement, no lock held between them."""
         booking_id = uuid.uuid4()
         async with translate_db_errors(), self._pool.acquire() as conn:
-            async with conn.transaction():
+            async with write_transaction(conn):
                 replay = await claim_or_replay(conn, req, booking_id)
             if replay is not None:
                 return replay
@@ -53,7 +53,7 @@ class NaiveBooker:
                 # The lost update: an absolute write of what we read, plus ours.
                 await conn.execute("UPDATE events SET sold = $2 WHERE id = $1",
                                    req.event_id, event["sold"] + req.quantity)
-            async with conn.transaction():
+            async with write_transaction(conn):
                 return await record(conn, req, booking_id, "naive", reason,
                                     () if reason else new_tickets(req.quantity))
 

@@ -8,6 +8,7 @@ from engine.errors import CheckedIn, IdempotencyMismatch, NotCancellable, NotFou
 from engine.messages import Outcome, TicketInfo, void_tickets
 from engine.storage import bookings
 from engine.storage.cancellation import cancel_events
+from engine.storage.database import write_transaction
 from engine.strategies import BookingRequest
 from engine.types import BookingId, BookingStatus, EventId, UserId
 
@@ -57,8 +58,9 @@ async def record(conn: asyncpg.Connection, req: BookingRequest, booking_id: Book
 
 async def cancel_in_transaction(pool: asyncpg.Pool, user_id: UserId,
                                 booking_id: BookingId) -> Outcome:
-    """Cancel a confirmed booking in one transaction; seats go back to sale."""
-    async with pool.acquire() as conn, conn.transaction():
+    """Cancel a confirmed booking in one transaction; seats go back to sale. `OutcomeUnknown`
+    if the answer to its COMMIT was lost."""
+    async with write_transaction(pool) as conn:
         row = await conn.fetchrow(
             "UPDATE bookings SET status = 'cancelled', decided_at = now()"
             " WHERE id = $1 AND user_id = $2 AND status = 'confirmed'"
@@ -87,8 +89,9 @@ async def cancel_event_in_transaction(pool: asyncpg.Pool, event_id: EventId) -> 
     booking goes void (a paid one's refund owed, in the payments outbox), the waiting list
     closes, and no seat is sold or held any more. Returns the holds it ended, for their
     buyers; nothing for an event cancelled already. `NotFound`, or `CheckedIn` for an event
-    under way (nothing changes then)."""
-    async with pool.acquire() as conn, conn.transaction():
+    under way (nothing changes then); `OutcomeUnknown` if the answer to its COMMIT was lost
+    (cancelling again answers it)."""
+    async with write_transaction(pool) as conn:
         # The row lock orders the cancel with the event's bookings (each takes it first); the
         # epoch bump fences any shard actor holding the event in memory.
         row = await conn.fetchrow(

@@ -81,6 +81,14 @@ describe("runBooking", () => {
     expect(w.paused).toEqual([4000, 2000]); // Retry-After, then 2^1 s
   });
 
+  it("retries a 504 outcome_unknown with the same key: the retry hears what was decided", async () => {
+    const w = world([refuse(504, "outcome_unknown"),
+      () => ({ status: 201, data: booking("confirmed", { tickets: [ticket] }) })]);
+    await runBooking(w.deps, 1, w.report);
+    expect(w.phases.map((p) => p.phase)).toEqual(["sending", "retrying", "sending", "confirmed"]);
+    expect(w.sent.map((s) => s.key)).toEqual(["key-1", "key-1"]);
+  });
+
   it(`gives up after ${MAX_RETRIES} retries and says why`, async () => {
     const w = world(Array.from({ length: MAX_RETRIES + 1 }, () => refuse(503, "overloaded")));
     await runBooking(w.deps, 1, w.report);

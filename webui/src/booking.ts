@@ -67,7 +67,7 @@ function refusal(booking: Booking): ApiError {
 /**
  * One click's booking, from sending to a final answer, each phase told to `report`:
  * sending → (confirmed | held | refused) at once, or → queued → (confirmed | refused) from the
- * stream or a poll; a 503 or a network failure → retrying → sending again with the same
+ * stream or a poll; a 503, a 504 or a network failure → retrying → sending again with the same
  * Idempotency-Key, at most MAX_RETRIES times. Stops reporting once `alive()` is false.
  */
 export async function runBooking(deps: BookingDeps, quantity: number,
@@ -128,7 +128,8 @@ export async function runBooking(deps: BookingDeps, quantity: number,
       return;
     } catch (e) {
       const error = e instanceof ApiError ? e : new ApiError(0, "network_error", String(e));
-      const transient = error.status === 503 || error.status === 0;
+      // 504 outcome_unknown: it may have been booked; the same key answers which.
+      const transient = error.status === 503 || error.status === 504 || error.status === 0;
       if (!transient || retry >= MAX_RETRIES) {
         tell({ phase: "refused", error, quantity });
         return;
