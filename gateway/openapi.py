@@ -65,15 +65,20 @@ def _answer(description: str, schema: dict[str, Any] | None = None,
 _ERROR = _answer("error", _ref("Error"))
 _RETRY = {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}}
 _AUTH: list[dict[str, list[str]]] = [{"bearer": []}]
-#: A write whose COMMIT was in flight when the database stopped answering.
-_OUTCOME_UNKNOWN = _answer("outcome_unknown: the database stopped answering while the "
-                           "change was committing; it may have been made — read it back, or "
-                           "retry with the same Idempotency-Key", _ref("Error"))
-#: The same, for what the queued strategy's actors write (never the gateway itself).
-_LOCKED_OUTCOME_UNKNOWN = _answer("outcome_unknown, under the `locked` and `naive` strategies "
-                                  "only (their transaction is the gateway's own): the change "
-                                  "may have been made — read it back, or retry with the same "
-                                  "Idempotency-Key", _ref("Error"))
+
+
+def _outcome_unknown(which: str = "") -> dict[str, Any]:
+    """The answer of a write whose COMMIT was in flight when the database stopped answering
+    (`which`: whose writes, where not every strategy's)."""
+    return _answer(f"outcome_unknown{which}: the database stopped answering while the "
+                   "change was committing; it may have been made — read it back, or retry "
+                   "with the same Idempotency-Key", _ref("Error"))
+
+
+_OUTCOME_UNKNOWN = _outcome_unknown()
+#: Under `queued` the shard actors write these, never the gateway itself.
+_LOCKED_OUTCOME_UNKNOWN = _outcome_unknown(" (under the `locked` and `naive` strategies only,"
+                                           " whose transaction is the gateway's own)")
 _SIGNED: list[dict[str, list[str]]] = [{"webhookSignature": []}]
 _EVENT_ID = parameters(EventPath, "path")
 _BOOKING_ID = parameters(BookingPath, "path")

@@ -47,27 +47,38 @@ def _through(proxy: FaultProxy) -> Secret:
 
 
 @pytest.fixture
-async def slow_events(db_pool: asyncpg.Pool) -> AsyncIterator[str]:
-    """Triggers that sleep for an event named '<tag> at insert…' in its INSERT, and for one
-    named '<tag> at commit…' in its COMMIT (a deferred constraint trigger); the tag."""
-    tag = f"slow-{uuid.uuid4().hex[:8]}"
-    fn = f"test_sleep_{tag.replace('-', '_')}"
-    await db_pool.execute(
-        f"CREATE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql AS"
-        f" $$ BEGIN PERFORM pg_sleep({_SLEEP}); RETURN NEW; END $$")
-    await db_pool.execute(
-        f"CREATE TRIGGER {fn}_insert BEFORE INSERT ON events FOR EACH ROW"
-        f" WHEN (NEW.name LIKE '{tag} at insert%') EXECUTE FUNCTION {fn}()")
-    await db_pool.execute(
-        f"CREATE CONSTRAINT TRIGGER {fn}_commit AFTER INSERT ON events"
-        f" DEFERRABLE INITIALLY DEFERRED FOR EACH ROW"
-        f" WHEN (NEW.name LIKE '{tag} at commit%') EXECUTE FUNCTION {fn}()")
-    try:
-        yield tag
-    finally:
-        await db_pool.execute(f"DROP TRIGGER {fn}_insert ON events")
-        await db_pool.execute(f"DROP TRIGGER {fn}_commit ON events")
+async def sleep_in(db_pool: asyncpg.Pool) -> AsyncIterator[Any]:
+    """`await sleep_in("payments", "INSERT", "NEW.user_id = 7")`: a write of such a row
+    sleeps in its COMMIT (a deferred constraint trigger) or, with `at_commit=False`, in the
+    statement itself (a BEFORE trigger) — for the test to cut the link there."""
+    made: list[tuple[str, str]] = []
+
+    async def install(table: str, operation: str, condition: str, *,
+                      at_commit: bool = True) -> None:
+        fn = f"test_sleep_{uuid.uuid4().hex[:10]}"
+        await db_pool.execute(
+            f"CREATE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql AS"
+            f" $$ BEGIN PERFORM pg_sleep({_SLEEP}); RETURN coalesce(NEW, OLD); END $$")
+        when = (f"CONSTRAINT TRIGGER {fn} AFTER {operation} ON {table}"
+                " DEFERRABLE INITIALLY DEFERRED" if at_commit
+                else f"TRIGGER {fn} BEFORE {operation} ON {table}")
+        await db_pool.execute(f"CREATE {when} FOR EACH ROW WHEN ({condition})"
+                              f" EXECUTE FUNCTION {fn}()")
+        made.append((table, fn))
+    yield install
+    for table, fn in made:
+        await db_pool.execute(f"DROP TRIGGER {fn} ON {table}")
         await db_pool.execute(f"DROP FUNCTION {fn}()")
+
+
+@pytest.fixture
+async def slow_events(sleep_in: Any) -> str:
+    """An event named '<tag> at insert…' sleeps in its INSERT, one named '<tag> at commit…'
+    in its COMMIT; the tag."""
+    tag = f"slow-{uuid.uuid4().hex[:8]}"
+    await sleep_in("events", "INSERT", f"NEW.name LIKE '{tag} at insert%'", at_commit=False)
+    await sleep_in("events", "INSERT", f"NEW.name LIKE '{tag} at commit%'")
+    return tag
 
 
 async def _sleeping(pool: asyncpg.Pool) -> bool:
@@ -173,28 +184,6 @@ async def test_a_bad_key_is_refused_before_anything_is_made(api: Api) -> None:
 
 # -- every other gateway write: the same honest answer ---------------------------------
 
-@pytest.fixture
-async def sleep_at_commit(db_pool: asyncpg.Pool) -> AsyncIterator[Any]:
-    """`await sleep_at_commit(table, "INSERT", "NEW.user_id = 7")`: the COMMIT of a write of
-    such a row sleeps (a deferred constraint trigger), for the test to cut the link there."""
-    made: list[tuple[str, str]] = []
-
-    async def install(table: str, operation: str, condition: str) -> None:
-        fn = f"test_commit_sleep_{uuid.uuid4().hex[:10]}"
-        await db_pool.execute(
-            f"CREATE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql AS"
-            f" $$ BEGIN PERFORM pg_sleep({_SLEEP}); RETURN NULL; END $$")
-        await db_pool.execute(
-            f"CREATE CONSTRAINT TRIGGER {fn} AFTER {operation} ON {table}"
-            f" DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN ({condition})"
-            f" EXECUTE FUNCTION {fn}()")
-        made.append((table, fn))
-    yield install
-    for table, fn in made:
-        await db_pool.execute(f"DROP TRIGGER {fn} ON {table}")
-        await db_pool.execute(f"DROP FUNCTION {fn}()")
-
-
 async def _cut_at_commit(api: Api, proxy: FaultProxy, pool: asyncpg.Pool, method: str,
                          path: str, account: Account, **request: Any) -> Any:
     """Send the request, cut the gateway's link to PostgreSQL while its COMMIT sleeps, and
@@ -209,11 +198,11 @@ async def _cut_at_commit(api: Api, proxy: FaultProxy, pool: asyncpg.Pool, method
 
 async def test_a_sign_out_whose_commit_answer_was_lost_is_outcome_unknown(
         make_api: Any, db_proxy: FaultProxy, db_pool: asyncpg.Pool,
-        sleep_at_commit: Any) -> None:
+        sleep_in: Any) -> None:
     api: Api = await make_api(database_url=_through(db_proxy), gateway_process_index=1)
     buyer, everywhere = await api.account(), await api.account()
-    await sleep_at_commit("revoked_tokens", "INSERT", f"NEW.user_id = {buyer.id}")
-    await sleep_at_commit("users", "UPDATE", f"NEW.id = {everywhere.id}")
+    await sleep_in("revoked_tokens", "INSERT", f"NEW.user_id = {buyer.id}")
+    await sleep_in("users", "UPDATE", f"NEW.id = {everywhere.id}")
     await _cut_at_commit(api, db_proxy, db_pool, "POST", "/api/auth/logout", buyer)
 
     async def signed_out() -> bool:
@@ -231,15 +220,15 @@ async def test_a_sign_out_whose_commit_answer_was_lost_is_outcome_unknown(
 
 async def test_a_staff_change_whose_commit_answer_was_lost_is_outcome_unknown(
         make_api: Any, db_proxy: FaultProxy, db_pool: asyncpg.Pool,
-        sleep_at_commit: Any) -> None:
+        sleep_in: Any) -> None:
     api: Api = await make_api(database_url=_through(db_proxy), gateway_process_index=1)
     vendor = await api.account(Role.VENDOR)
     event = await api.event(vendor)
     door = await db_pool.fetchrow("INSERT INTO users (email, password_hash, role)"
                                   " VALUES ($1, '!', 'USER') RETURNING id, email",
                                   f"door-{uuid.uuid4().hex[:8]}@example.com")
-    await sleep_at_commit("event_staff", "INSERT", f"NEW.event_id = {event['id']}")
-    await sleep_at_commit("event_staff", "DELETE", f"OLD.event_id = {event['id']}")
+    await sleep_in("event_staff", "INSERT", f"NEW.event_id = {event['id']}")
+    await sleep_in("event_staff", "DELETE", f"OLD.event_id = {event['id']}")
     staff = f"/api/events/{event['id']}/staff"
     await _cut_at_commit(api, db_proxy, db_pool, "POST", staff, vendor,
                          json={"email": door["email"]})
@@ -256,13 +245,13 @@ async def test_a_staff_change_whose_commit_answer_was_lost_is_outcome_unknown(
 
 @pytest.mark.parametrize("strategy", [Strategy.LOCKED, Strategy.NAIVE])
 async def test_a_booking_whose_commit_answer_was_lost_is_outcome_unknown_and_replayed(
-        make_api: Any, db_proxy: FaultProxy, db_pool: asyncpg.Pool, sleep_at_commit: Any,
+        make_api: Any, db_proxy: FaultProxy, db_pool: asyncpg.Pool, sleep_in: Any,
         strategy: Strategy) -> None:
     api: Api = await make_api(database_url=_through(db_proxy), gateway_process_index=1,
                               booking_strategy=strategy, allow_naive=True)
     event = await api.event(totalTickets=5)
     buyer = await api.account()
-    await sleep_at_commit("bookings", "INSERT OR UPDATE", f"NEW.user_id = {buyer.id}")
+    await sleep_in("bookings", "INSERT OR UPDATE", f"NEW.user_id = {buyer.id}")
     book = f"/api/events/{event['id']}/book"
     await _cut_at_commit(api, db_proxy, db_pool, "POST", book, buyer, json={"quantity": 2},
                          headers={"Idempotency-Key": "lost-answer"})
@@ -288,13 +277,13 @@ async def test_a_booking_whose_commit_answer_was_lost_is_outcome_unknown_and_rep
 
 async def test_a_payment_attempt_whose_commit_answer_was_lost_charges_nothing_twice(
         make_api: Any, db_proxy: FaultProxy, db_pool: asyncpg.Pool,
-        sleep_at_commit: Any) -> None:
+        sleep_in: Any) -> None:
     api: Api = await make_api(database_url=_through(db_proxy), gateway_process_index=1)
     event = await api.event(totalTickets=2, priceCents=700, currency="JPY", holdSeconds=60)
     buyer = await api.account()
     held = await api.book(buyer, event["id"], 1)
     assert held.body["status"] == "held", held.body
-    await sleep_at_commit("payments", "INSERT", f"NEW.user_id = {buyer.id}")
+    await sleep_in("payments", "INSERT", f"NEW.user_id = {buyer.id}")
     pay = f"/api/bookings/{held.body['id']}/pay"
     await _cut_at_commit(api, db_proxy, db_pool, "POST", pay, buyer,
                          json={"paymentToken": "tok_ok"}, headers={"Idempotency-Key": "p1"})
