@@ -138,7 +138,9 @@ async def test_receipts_left_unsent_are_cleared_before_a_row(db_pool: asyncpg.Po
 
 async def test_the_wal_of_a_batch_of_bookings_is_measured_per_booking(
         db_pool: asyncpg.Pool) -> None:
-    found = await wal_per_booking(db_pool, batch=64, tries=2)
+    # Enough rows for the backend's CPU to span several of /proc's 10 ms clock ticks (CI: 2
+    # batches of 64 read as 0.0 once).
+    found = await wal_per_booking(db_pool, batch=256, tries=4)
     # A booking, its ticket, its key and its receipt: 4 rows, each a heap tuple and index
     # entries in the WAL, some hundreds of bytes (full-page images after a checkpoint
     # can only make one try dearer; the least of the tries is kept).
