@@ -356,10 +356,13 @@ async def test_pressing_create_again_after_a_lost_answer_makes_one_event(
     lost: list[str] = []
 
     async def lose_the_first_answer(route: Any) -> None:
-        response = await route.fetch()  # the server does make the event
+        # Only the first POST is fetched here: a list read the page makes as the test ends
+        # would otherwise be fulfilled after its context closed, and the error surfaced in
+        # a later test (CI).
         if lost or route.request.method != "POST":
-            await route.fulfill(response=response)
+            await route.continue_()
             return
+        await route.fetch()  # the server does make the event
         lost.append(route.request.headers["idempotency-key"])
         await route.fulfill(status=504, content_type="application/json", body=(
             '{"error": "outcome_unknown", "message": "the database stopped answering"}'))
