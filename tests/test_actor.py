@@ -177,6 +177,28 @@ async def test_a_displaced_owner_is_fenced_and_forwards(api: Api) -> None:
     assert (await check_invariants(api.pool, [event_id])).ok
 
 
+async def test_a_displaced_owner_repeating_a_booking_the_new_owner_wrote_is_fenced(
+        api: Api) -> None:
+    # The batch is one statement (fence, keys, bookings, tickets): a stale owner's rows must
+    # not even be tried, or the new owner's row makes it a duplicate and the stale owner,
+    # told "decided before", would answer for an event it no longer owns.
+    event_id, users = await _setup(api, seats=3, buyers=2)
+    old_outlet, new_outlet = RecordingOutlet(), RecordingOutlet()
+    async with ShardActor(0, PgShardStore(api.pool), old_outlet) as old, \
+            ShardActor(1, PgShardStore(api.pool), new_outlet) as new:
+        old.submit(_book(event_id, users[0]))
+        await old.drain()
+        again = _book(event_id, users[1])
+        new.submit(again)
+        await new.drain()
+        old.submit(Envelope(again.commands))  # the same command reaches the old owner too
+        await old.drain()
+        assert old.fenced == 1
+        assert [c.booking_id for c in old_outlet.forwarded] == [again.commands[0].booking_id]
+    assert await api.pool.fetchval("SELECT sold FROM events WHERE id = $1", event_id) == 2
+    assert (await check_invariants(api.pool, [event_id])).ok
+
+
 async def test_a_redelivered_command_is_answered_from_the_database(api: Api) -> None:
     event_id, users = await _setup(api, seats=5, buyers=1)
     outlet = RecordingOutlet()
