@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 import asyncpg
 
 from engine.messages import BookCommand, Command, Outcome, StockUpdate
 from engine.runtime import ShardActor
+from engine.storage import create_pool
 from engine.storage.invariants import check_invariants
 from engine.storage.shard_store import BatchWrite, PgShardStore
 from engine.transport.base import Envelope
@@ -196,6 +198,32 @@ async def test_a_displaced_owner_repeating_a_booking_the_new_owner_wrote_is_fenc
         assert old.fenced == 1
         assert [c.booking_id for c in old_outlet.forwarded] == [again.commands[0].booking_id]
     assert await api.pool.fetchval("SELECT sold FROM events WHERE id = $1", event_id) == 2
+    assert (await check_invariants(api.pool, [event_id])).ok
+
+
+async def test_a_sales_batch_is_written_in_one_statement(api: Api, make_settings: Any) -> None:
+    # Counters, key pins, bookings and tickets: one autocommitted statement, one round trip
+    # (the actor's next batch waits for it). A stale owner's is refused whole (above).
+    event_id, users = await _setup(api, seats=10, buyers=4)
+    sent: list[int] = []
+    pool = await create_pool(make_settings(), apply_migrations=False,
+                             on_statement=lambda: sent.append(1))
+    outlet = RecordingOutlet()
+    try:
+        async with ShardActor(0, PgShardStore(pool), outlet) as actor:
+            actor.submit(_book(event_id, users[0]))  # claims the event: reads of its own
+            await actor.drain()
+            before = len(sent)
+            actor.submit(Envelope([_keyed(event_id, u, "k", 2) for u in users[1:]]))
+            await actor.drain()
+            assert len(sent) - before == 1
+    finally:
+        await pool.close()
+    assert [o.status for o in outlet.outcomes] == [BookingStatus.CONFIRMED] * 4
+    assert await api.pool.fetchval("SELECT count(*) FROM tickets WHERE event_id = $1",
+                                   event_id) == 7
+    assert await api.pool.fetchval("SELECT count(*) FROM idempotency_keys WHERE event_id = $1",
+                                   event_id) == 3
     assert (await check_invariants(api.pool, [event_id])).ok
 
 

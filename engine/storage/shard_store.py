@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 
 import asyncpg
@@ -309,6 +309,18 @@ class PgShardStore:
 
     async def _write(self, batch: BatchWrite, ids: list[EventId], epochs: list[int],
                      deltas: list[int], held: list[int]) -> None:
+        if _plain(batch):
+            async with translate_db_errors(), self._pool.acquire() as conn:
+                try:
+                    # Autocommitted: one round trip for the whole batch.
+                    await _fence_and_insert(conn, batch, ids, epochs, deltas, held,
+                                            abort=True)
+                    return
+                except asyncpg.PostgresError as exc:
+                    if exc.sqlstate != _BATCH_ABORTED:
+                        raise
+            # Fenced out or a key collided (rare): nothing landed; the transaction below
+            # finds out which and says so.
         async with translate_db_errors(), self._pool.acquire() as conn, conn.transaction():
             fenced, pinned = await _fence_and_insert(conn, batch, ids, epochs, deltas, held)
             if len(fenced) != len(ids):
@@ -396,19 +408,39 @@ _BATCH_ROWS = {
 }
 
 
+#: The SQLSTATE of `shard_batch_abort` (migration 0022).
+_BATCH_ABORTED = "TW001"
+
+#: What a batch may hold and still be written by one autocommitted statement: the events'
+#: counters and the rows `_fence_and_insert` writes, plus what is only counted afterwards.
+_PLAIN_FIELDS = {"events", "bookings", "tickets", "keys", "offers_ended",
+                 "expired_deadlines"}
+
+
+def _plain(batch: BatchWrite) -> bool:
+    """True when the batch writes nothing but counters, key pins, bookings and tickets (a
+    sale's batches): any other change of a new field keeps it on the transactional path."""
+    return not any(getattr(batch, f.name) for f in fields(batch)
+                   if f.name not in _PLAIN_FIELDS)
+
+
 async def _fence_and_insert(conn: asyncpg.Connection, batch: BatchWrite, ids: list[EventId],
-                            epochs: list[int], deltas: list[int], held: list[int]
+                            epochs: list[int], deltas: list[int], held: list[int],
+                            abort: bool = False
                             ) -> tuple[list[EventId], list[tuple[UserId, str]]]:
     """Move the events' counters where the epoch still matches, and insert the batch's key
     pins, bookings and tickets — in ONE statement: the events fenced, and the keys pinned.
 
-    A booking batch is then three round trips (BEGIN, this, COMMIT) instead of six: on a
-    busy machine each round trip waits for a core, and the actor's next batch waits for
-    this one. The rows are inserted only if every event was fenced, so a stale owner's rows
-    meet no unique index (a `DuplicateWrite` would hide that it was fenced). Key pins that
-    collided are left out (`ON CONFLICT DO NOTHING`) for `_key_conflicts` to look at; the
-    foreign keys and the bookings' statement trigger run at the end of the statement, after
-    every row is in.
+    On a busy machine every round trip waits for a core, and the actor's next batch waits
+    for this one. The rows are inserted only if every event was fenced, so a stale owner's
+    rows meet no unique index (a `DuplicateWrite` would hide that it was fenced). Key pins
+    that collided are left out (`ON CONFLICT DO NOTHING`) for `_key_conflicts` to look at;
+    the foreign keys and the bookings' statement trigger run at the end of the statement,
+    after every row is in.
+
+    With `abort` (run outside a transaction: a plain batch in one round trip) the statement
+    instead aborts itself through `shard_batch_abort` when an event was not fenced or a pin
+    collided, so that nothing of it lands, and the caller writes the batch in a transaction.
     """
     args: list[object] = [ids, epochs, deltas, held]
     parts = ["WITH fenced AS (UPDATE events e SET sold = e.sold + d.delta,"
@@ -431,6 +463,12 @@ async def _fence_and_insert(conn: asyncpg.Connection, batch: BatchWrite, ids: li
               if batch.keys else "'{}'::text[]")
     parts.append(f" SELECT (SELECT coalesce(array_agg(id), '{{}}') FROM fenced) AS fenced,"
                  f" {pinned} AS pinned")
+    if abort:
+        landed = (f" AND (SELECT count(*) FROM new_keys) = {len(batch.keys)}"
+                  if batch.keys else "")
+        # CASE, not OR: the abort must be evaluated only when the test fails.
+        parts.append(f" WHERE CASE WHEN (SELECT ok FROM whole){landed} THEN true"
+                     " ELSE shard_batch_abort('fenced out or a key pin collided') END")
     row = await conn.fetchrow("".join(parts), *args)
     return list(row["fenced"]), [(UserId(int(u)), k) for u, k in row["pinned"]]
 
