@@ -443,6 +443,7 @@ async def _fence_and_insert(conn: asyncpg.Connection, batch: BatchWrite, ids: li
     collided, so that nothing of it lands, and the caller writes the batch in a transaction.
     """
     args: list[object] = [ids, epochs, deltas, held]
+    keys_array = ""
     parts = ["WITH fenced AS (UPDATE events e SET sold = e.sold + d.delta,"
              " held = e.held + d.held, updated_at = now()"
              " FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::int[])"
@@ -455,6 +456,8 @@ async def _fence_and_insert(conn: asyncpg.Connection, batch: BatchWrite, ids: li
             continue
         into, types, tail = _BATCH_ROWS[name]
         first = len(args) + 1
+        if name == "keys":
+            keys_array = f"${first}::bigint[]"
         arrays = ", ".join(f"${first + i}::{t}[]" for i, t in enumerate(types))
         args += [list(column) for column in zip(*rows, strict=True)]
         parts.append(f", new_{name} AS (INSERT INTO {into} SELECT * FROM unnest({arrays})"
@@ -464,7 +467,9 @@ async def _fence_and_insert(conn: asyncpg.Connection, batch: BatchWrite, ids: li
     parts.append(f" SELECT (SELECT coalesce(array_agg(id), '{{}}') FROM fenced) AS fenced,"
                  f" {pinned} AS pinned")
     if abort:
-        landed = (f" AND (SELECT count(*) FROM new_keys) = {len(batch.keys)}"
+        # The count as a parameter, not a literal: one statement text per shape of batch,
+        # so asyncpg's statement cache is not filled with one per number of keys.
+        landed = (f" AND (SELECT count(*) FROM new_keys) = cardinality({keys_array})"
                   if batch.keys else "")
         # CASE, not OR: the abort must be evaluated only when the test fails.
         parts.append(f" WHERE CASE WHEN (SELECT ok FROM whole){landed} THEN true"
