@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeAlias
 
@@ -525,11 +525,32 @@ def decode_rooms(data: dict[str, Any]) -> list[RoomUpdate]:
             for u in data["items"]]
 
 
-def decode_broadcast(body: bytes) -> tuple[list[StockUpdate], list[RoomUpdate]]:
-    """A message of the stock fanout: seats left, or waiting-room changes."""
+def encode_pushes(outcomes: list[Outcome], origin: str) -> bytes:
+    """Booking updates relayed by the gateway process `origin` to every other one, for their
+    owners' streams (on the stock fanout, its own type)."""
+    return orjson.dumps({"v": WIRE_VERSION, "type": "pushes", "origin": origin,
+                         "items": [outcome_to_dict(o) for o in outcomes]})
+
+
+@dataclass(frozen=True, slots=True)
+class Broadcast:
+    """One message of the stock fanout: seats left, waiting-room changes, or booking updates
+    another gateway process relayed (`origin` names it)."""
+
+    stock: list[StockUpdate] = field(default_factory=list)
+    rooms: list[RoomUpdate] = field(default_factory=list)
+    pushes: list[Outcome] = field(default_factory=list)
+    origin: str | None = None
+
+
+def decode_broadcast(body: bytes) -> Broadcast:
+    """A message of the stock fanout; `WireError` (or `ValueError`, `KeyError`) if malformed."""
     data = orjson.loads(body)
     if not isinstance(data, dict) or data.get("v") != WIRE_VERSION:
         raise WireError("missing or unsupported version")
     if data.get("type") == "rooms":
-        return [], decode_rooms(data)
-    return decode_stock(body), []
+        return Broadcast(rooms=decode_rooms(data))
+    if data.get("type") == "pushes":
+        return Broadcast(pushes=[outcome_from_dict(i) for i in data["items"]],
+                         origin=str(data["origin"]))
+    return Broadcast(stock=decode_stock(body))

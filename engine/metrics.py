@@ -146,7 +146,8 @@ class Metrics:
         # messages per command can be read on both sides (commands_total / messages_total).
         self.amqp_messages = Counter(
             "ticketwar_amqp_messages", "RabbitMQ messages on the booking path, by direction "
-            "(published, delivered) and kind (commands, outcomes, stock)",
+            "(published, delivered) and kind (commands, outcomes, stock; pushes: booking updates "
+            "relayed between gateway processes)",
             ["direction", "kind"], registry=r)
         self.amqp_commands = Counter(
             "ticketwar_amqp_commands", "Commands carried by RabbitMQ messages, by direction",
@@ -225,7 +226,7 @@ class Metrics:
             self.reconnects.labels(role)
         for direction in ("published", "delivered"):
             self.amqp_commands.labels(direction)
-            for kind in ("commands", "outcomes", "stock", "rooms"):
+            for kind in ("commands", "outcomes", "stock", "rooms", "pushes"):
                 self.amqp_messages.labels(direction, kind)
 
     def observe_seats_left(self, event_id: int, available: int) -> None:

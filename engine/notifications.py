@@ -27,6 +27,7 @@ class Notifications:
         self._stock_handlers: list[StockHandler] = []
         self._stale_handlers: list[StaleHandler] = []
         self._room_handlers: list[RoomHandler] = []
+        self._pushed_handlers: list[OutcomeHandler] = []
 
     def on_outcome(self, handler: OutcomeHandler) -> None:
         """Call `handler` with every outcome."""
@@ -58,6 +59,17 @@ class Notifications:
         """Announce an outcome."""
         for handler in self._outcome_handlers:
             handler(outcome)
+
+    def on_pushed(self, handler: OutcomeHandler) -> None:
+        """Call `handler` with every booking update another gateway process relayed (for
+        the owners' streams here; no request here waits for it)."""
+        self._pushed_handlers.append(handler)
+
+    def pushed(self, outcomes: Sequence[Outcome]) -> None:
+        """Announce booking updates relayed by another gateway process."""
+        for outcome in outcomes:
+            for handler in self._pushed_handlers:
+                handler(outcome)
 
     def stock(self, updates: Sequence[StockUpdate]) -> None:
         """Announce seats left."""

@@ -129,10 +129,13 @@ class BookingService:
         """Whether a booking or cancel arriving now would be refused (admission control)."""
         return self._admission.full
 
-    def resolve(self, outcome: Outcome) -> None:
-        """Hand an outcome from the shard actors to the request waiting for it, if any."""
+    def resolve(self, outcome: Outcome) -> bool:
+        """Hand an outcome from the shard actors to the request waiting for it, if any; True
+        when the booking's own request here took it as its answer (always, for the
+        strategies that decide inline)."""
         if isinstance(self.booker, QueuedBooker):
-            self.booker.resolve(outcome)
+            return self.booker.resolve(outcome)
+        return True
 
     async def _notify(self, result: Outcome | Pending) -> Outcome | Pending:
         # Queued outcomes and stock reach the notifications through the transport; the

@@ -21,6 +21,7 @@ from aiohttp import web
 from engine.auth import TokenIssuer
 from engine.checkin import CheckinDesk
 from engine.checkout import Checkout
+from engine.messages import Outcome
 from engine.metrics import Metrics
 from engine.notifications import Notifications
 from engine.notify.registry import create_notifier
@@ -86,7 +87,7 @@ from gateway.routes import (
 )
 from gateway.routes.metrics import metrics_endpoint
 from gateway.shedding import shed_when_full
-from gateway.stream import StreamCaps, StreamHub
+from gateway.stream import StreamCaps, StreamHub, streamed
 
 log = logging.getLogger(__name__)
 
@@ -175,8 +176,17 @@ def _wire(app: web.Application) -> None:
     """
     notifications, service = app[notifications_key], app[service_key]
     hub, metrics = app[stream_hub_key], app[metrics_key]
-    notifications.on_outcome(service.resolve)  # wakes the request waiting for it
-    notifications.on_outcome(hub.outcome)
+    transport = app[transport_key]
+
+    def outcome(outcome: Outcome) -> None:
+        answered = service.resolve(outcome)  # wakes the request waiting for it
+        hub.outcome(outcome)
+        if not answered and streamed(outcome):
+            # Its owner's stream may be open on another gateway process: tell them all.
+            transport.relay([outcome])
+
+    notifications.on_outcome(outcome)
+    notifications.on_pushed(hub.outcome)  # relayed by another process
     notifications.on_stock(service.stock.update)  # sold-out answers without a hop
     notifications.on_stale(service.stock.forget_all)  # ...never from a view that missed some
     notifications.on_stock(hub.stock)

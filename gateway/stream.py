@@ -25,6 +25,14 @@ STOCK_FLUSH_SECONDS = 0.1
 SUBSCRIBER_BACKLOG = 256
 
 
+def streamed(outcome: Outcome) -> bool:
+    """Whether an outcome is a booking update for its owner's streams: a check-in's answer
+    and the answer to a join (of a waiting list or room), an extension or an event's cancel
+    concern the request that asked for them only."""
+    return not (outcome.checkin is not None or outcome.waitlist or outcome.queue is not None
+                or outcome.event_cancel or outcome.extension)
+
+
 @dataclass(frozen=True)
 class StreamCaps:
     """Most streams open at once: in this process, per signed-in user, per address."""
@@ -128,12 +136,9 @@ class StreamHub:
 
     def outcome(self, outcome: Outcome) -> None:
         """Push a booking's outcome to its owner's connections on this gateway (a
-        waiting-list offer is one, `offer: true`; a check-in's answer and the answer to a
-        join, of a waiting list or room, an extension or an event's cancel concern the request
-        that asked for them only; a warning says the hold's deadline is near, with the
-        deadline)."""
-        if (outcome.checkin is not None or outcome.waitlist or outcome.queue is not None
-                or outcome.event_cancel or outcome.extension):
+        waiting-list offer is one, `offer: true`; a warning says the hold's deadline is near,
+        with the deadline). What `streamed` leaves out is not pushed."""
+        if not streamed(outcome):
             return
         frame = _frame("booking", {"id": str(outcome.booking_id), "eventId": outcome.event_id,
                                    "status": outcome.status.value, "reason": outcome.reason,

@@ -12,6 +12,7 @@ from typing import Any
 
 from engine.messages import (
     BookCommand,
+    Broadcast,
     CancelCommand,
     Command,
     EventCancelCommand,
@@ -27,6 +28,7 @@ from engine.messages import (
     decode_outcomes,
     encode_commands,
     encode_outcomes,
+    encode_pushes,
     encode_rooms,
     encode_stock,
 )
@@ -260,9 +262,11 @@ def test_the_room_travels_the_wire_intact() -> None:
     change = RoomUpdate(4, 7, 2, 10, 0, True, False, 1.5, (
         RoomEntry(command.booking_id, 9, "admitted", 1, at),
         RoomEntry(uuid.uuid4(), 8, "waiting", 2, None)), waitlist=True, unused=1, admitted=3)
-    assert decode_broadcast(encode_rooms([change])) == ([], [change])
+    assert decode_broadcast(encode_rooms([change])) == Broadcast(rooms=[change])
     stock = [StockUpdate(4, 3)]
-    assert decode_broadcast(encode_stock(stock)) == (stock, [])
+    assert decode_broadcast(encode_stock(stock)) == Broadcast(stock=stock)
+    assert decode_broadcast(encode_pushes([answer], "gw-1")) \
+        == Broadcast(pushes=[answer], origin="gw-1")
 
 
 class DiesAfterCommit(RoomOutlet, FailsAfterCommit):

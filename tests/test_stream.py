@@ -8,7 +8,10 @@ from typing import Any
 import orjson
 import pytest
 
+from engine.settings import Secret
 from engine.types import Role, Strategy
+from gateway.app import create_app
+from tests.conftest import TEST_AMQP_URL
 from tests.helpers import Api
 
 
@@ -148,3 +151,50 @@ async def test_a_ticket_opens_one_stream_on_a_process(api: Api) -> None:
     fresh = (await api.call("POST", "/api/stream/ticket", buyer)).body["ticket"]
     async with api.client.get(f"/api/stream?ticket={fresh}") as again:
         assert again.status == 200
+
+
+async def _next_booking(stream: Any) -> dict[str, Any]:
+    """The next `booking` frame, past any stock frames (which a drain's mark may add over
+    RabbitMQ; the caller bounds the time)."""
+    while True:
+        [(kind, data)] = await _next_events(stream, 1)
+        if kind == "booking":
+            return data
+
+
+async def _booked_behind_a_lock(api: Api, pool: Any, buyer: Any, event_id: int) -> str:
+    """Book while the event's row is held: the actor cannot commit, so the gateway's wait
+    ends in a `202` and the decision comes back after it, awaited by no request."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT 1 FROM events WHERE id = $1 FOR UPDATE", event_id)
+        reply = await api.book(buyer, event_id, 1)
+        assert reply.status == 202, reply.body
+    return str(reply.body["id"])
+
+
+async def test_a_decision_after_a_202_reaches_the_owners_stream_on_another_gateway(
+        shard_worker: Any, aiohttp_client: Any, make_settings: Any, db_pool: Any) -> None:
+    # With GATEWAY_PROCESSES the kernel spreads connections over the processes: the
+    # buyer's stream is as likely on another process as on the one that took the booking,
+    # and the outcome comes back only to the one that sent the command.
+    async def gateway(**overrides: Any) -> Api:
+        app = create_app(make_settings(amqp_url=Secret(TEST_AMQP_URL), **overrides))
+        return Api(await aiohttp_client(app), app, shard_worker)
+
+    taker, other = await gateway(booking_wait_seconds=0.2), await gateway()
+    event = (await taker.event(totalTickets=5))["id"]
+    buyer = await taker.account()
+    ticket = (await other.call("POST", "/api/stream/ticket", buyer)).body["ticket"]
+    async with other.client.get(f"/api/stream?ticket={ticket}") as stream:
+        assert (await stream.content.readline()).startswith(b"retry:")
+        late = await _booked_behind_a_lock(taker, db_pool, buyer, event)
+        async with asyncio.timeout(10):
+            pushed = await _next_booking(stream)
+        assert (pushed["id"], pushed["status"]) == (late, "confirmed")
+        # A booking answered in its own request is not relayed (the hot path stays one
+        # message each way): the next frame is the next late one's.
+        assert (await taker.book(buyer, event, 1)).status == 201
+        later = await _booked_behind_a_lock(taker, db_pool, buyer, event)
+        async with asyncio.timeout(10):
+            pushed = await _next_booking(stream)
+        assert (pushed["id"], pushed["status"]) == (later, "confirmed")

@@ -157,17 +157,22 @@ class QueuedBooker:
         if tasks:
             log.warning("stopped with %d commands of unknown delivery still pending", len(tasks))
 
-    def resolve(self, outcome: Outcome) -> None:
+    def resolve(self, outcome: Outcome) -> bool:
         """Wake the requests on this gateway waiting for this booking's outcome (and the one
-        whose command was a replay of it). A hold's warning answers no request."""
+        whose command was a replay of it). A hold's warning answers no request. True when a
+        request for the booking itself took it as its answer (its owner has it from there);
+        a payment's answer, say, is awaited by whoever sent the payment (a webhook)."""
         if outcome.warning:
-            return
+            return False
+        answered = False
         for booking_id in (outcome.booking_id, outcome.answers):
             if booking_id is None:
                 continue
             for future in self._waiters.pop(booking_id, ()):
                 if not future.done():
                     future.set_result(outcome)
+                    answered = answered or booking_id == outcome.booking_id
+        return answered
 
     async def confirm_payment(self, booking_id: BookingId, event_id: EventId,
                               user_id: UserId, payment_id: uuid.UUID) -> Outcome | None:

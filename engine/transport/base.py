@@ -61,6 +61,13 @@ class Transport(Protocol):
         """Tell every gateway (this one too) of seats left learned outside a shard's batch —
         an organizer's edit. A hint like every stock update: lost, nothing breaks."""
 
+    def relay(self, outcomes: Sequence[Outcome]) -> None:
+        """Hand booking updates no request here took as its answer (a decision after a
+        `202`, an expiry, an offer, a payment's late word) to every *other* gateway process,
+        for their owners' streams: the outcome comes back only to the process that sent the
+        command, and the owner's stream may be open on another. A hint, sent in the
+        background: lost, the page's poll of the booking finds it."""
+
     async def healthy(self) -> bool:
         """Whether commands can be sent right now."""
 

@@ -92,6 +92,9 @@ class InprocTransport:
         """One process, one gateway: tell it directly."""
         self._notifications.stock(updates)
 
+    def relay(self, outcomes: Sequence[Outcome]) -> None:
+        """One process: no other gateway to tell."""
+
     async def healthy(self) -> bool:
         """Healthy while no actor has died."""
         return not self.runtime.failed.is_set()

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from engine.errors import WebhooksDisabled
 from engine.payments.webhooks import SIGNATURE_HEADER, verify
-from gateway.keys import clock_key, payment_webhooks_key, settings_key, stream_hub_key
+from gateway.keys import clock_key, notifications_key, payment_webhooks_key, settings_key
 from gateway.responses import json_response
 from gateway.schemas import WebhookInput
 from gateway.validation import parse_json, read_body
@@ -29,7 +29,9 @@ async def webhook(request: web.Request) -> web.Response:
     receipt = await app[payment_webhooks_key].take(parse_json(raw, WebhookInput).to_event())
     if receipt.declined is not None:
         # The buyer waited on a pay answered 202: the hold stays, and may be paid again.
-        app[stream_hub_key].outcome(receipt.declined)
+        # Told as any outcome that came back here, so it reaches the buyer's streams on
+        # every gateway process, not only this one's.
+        app[notifications_key].outcome(receipt.declined)
     return json_response({"eventId": receipt.event_id, "duplicate": receipt.duplicate,
                           "payment": None if receipt.payment is None
                           else receipt.payment.status})

@@ -31,12 +31,15 @@ from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractIncomingMess
 
 from engine.errors import DeliveryUncertain, Unavailable
 from engine.messages import (
+    Broadcast,
     Command,
+    Outcome,
     StockUpdate,
     WireError,
     decode_broadcast,
     decode_outcomes,
     encode_commands,
+    encode_pushes,
     encode_stock,
 )
 from engine.metrics import Metrics
@@ -101,6 +104,11 @@ class AmqpTransport:
         self._flushes: dict[str, asyncio.Future[None]] = {}
         #: Buckets whose message awaits its confirm: the next one waits for it.
         self._sending: set[str] = set()
+        #: Who this process is on the stock fanout: its own relayed pushes come back to it.
+        self._origin = uuid.uuid4().hex
+        #: Booking updates to relay, gathered until the end of this turn of the loop.
+        self._relaying: list[Outcome] = []
+        self._relays: set[asyncio.Task[None]] = set()
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -287,6 +295,33 @@ class AmqpTransport:
         else:
             self._metrics.amqp_messages.labels("published", "stock").inc()
 
+    def relay(self, outcomes: Sequence[Outcome]) -> None:
+        """Relay booking updates to the other gateway processes on the stock fanout: what
+        one turn of the loop gathers travels in one message, so a burst of late decisions
+        costs a message per batch, not per booking."""
+        if not self._relaying:
+            asyncio.get_running_loop().call_soon(self._send_relayed)
+        self._relaying.extend(outcomes)
+
+    def _send_relayed(self) -> None:
+        outcomes, self._relaying = self._relaying, []
+        task = asyncio.ensure_future(self._publish_relayed(outcomes))
+        self._relays.add(task)  # held until done: the loop keeps only weak references
+        task.add_done_callback(self._relays.discard)
+
+    async def _publish_relayed(self, outcomes: list[Outcome]) -> None:
+        if self._stock_exchange is None or not await self.healthy():
+            return  # a hint: the owner's page polls its booking all the same
+        try:
+            await self._stock_exchange.publish(
+                aio_pika.Message(encode_pushes(outcomes, self._origin),
+                                 content_type="application/json"), "")
+        except BROKER_ERRORS as exc:
+            log.warning("%d booking updates not relayed: %s", len(outcomes),
+                        type(exc).__name__)
+        else:
+            self._metrics.amqp_messages.labels("published", "pushes").inc()
+
     # -- receiving -----------------------------------------------------------------------
 
     async def _on_outcomes(self, message: AbstractIncomingMessage) -> None:
@@ -295,13 +330,19 @@ class AmqpTransport:
             self._notifications.outcome(outcome)
 
     async def _on_stock(self, message: AbstractIncomingMessage) -> None:
-        self._metrics.amqp_messages.labels("delivered", "stock").inc()
-        decoded = _decoded(lambda body: [decode_broadcast(body)], message.body, "stock")
-        for stock, rooms in decoded:
-            if stock:
-                self._notifications.stock(stock)
-            if rooms:
-                self._notifications.rooms(rooms)
+        decoded: list[Broadcast] = _decoded(lambda body: [decode_broadcast(body)],
+                                            message.body, "stock")
+        for broadcast in decoded:
+            if broadcast.pushes:
+                self._metrics.amqp_messages.labels("delivered", "pushes").inc()
+                if broadcast.origin != self._origin:  # its own streams were told already
+                    self._notifications.pushed(broadcast.pushes)
+                continue
+            self._metrics.amqp_messages.labels("delivered", "stock").inc()
+            if broadcast.stock:
+                self._notifications.stock(broadcast.stock)
+            if broadcast.rooms:
+                self._notifications.rooms(broadcast.rooms)
 
 
 def _decoded(decode: Callable[[bytes], list[T]], body: bytes, what: str) -> list[T]:
