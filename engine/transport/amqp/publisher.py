@@ -284,16 +284,20 @@ class AmqpTransport:
 
     async def broadcast_stock(self, updates: Sequence[StockUpdate]) -> None:
         """Publish on the stock fanout every gateway listens to (this one included)."""
+        await self._fanout(encode_stock(list(updates)), "stock", "stock broadcast")
+
+    async def _fanout(self, body: bytes, kind: str, what: str) -> None:
+        """Publish a hint on the stock fanout; not connected or refused, it is dropped (the
+        next batch broadcasts stock again; a page polls its booking)."""
         if self._stock_exchange is None or not await self.healthy():
-            return  # a hint: the next batch of the event's shard broadcasts again
+            return
         try:
             await self._stock_exchange.publish(
-                aio_pika.Message(encode_stock(list(updates)), content_type="application/json"),
-                "")
+                aio_pika.Message(body, content_type="application/json"), "")
         except BROKER_ERRORS as exc:
-            log.warning("stock broadcast lost: %s", type(exc).__name__)
+            log.warning("%s lost: %s", what, type(exc).__name__)
         else:
-            self._metrics.amqp_messages.labels("published", "stock").inc()
+            self._metrics.amqp_messages.labels("published", kind).inc()
 
     def relay(self, outcomes: Sequence[Outcome]) -> None:
         """Relay booking updates to the other gateway processes on the stock fanout: what
@@ -305,22 +309,11 @@ class AmqpTransport:
 
     def _send_relayed(self) -> None:
         outcomes, self._relaying = self._relaying, []
-        task = asyncio.ensure_future(self._publish_relayed(outcomes))
+        task = asyncio.ensure_future(self._fanout(
+            encode_pushes(outcomes, self._origin), "pushes",
+            f"relay of {len(outcomes)} booking updates"))
         self._relays.add(task)  # held until done: the loop keeps only weak references
         task.add_done_callback(self._relays.discard)
-
-    async def _publish_relayed(self, outcomes: list[Outcome]) -> None:
-        if self._stock_exchange is None or not await self.healthy():
-            return  # a hint: the owner's page polls its booking all the same
-        try:
-            await self._stock_exchange.publish(
-                aio_pika.Message(encode_pushes(outcomes, self._origin),
-                                 content_type="application/json"), "")
-        except BROKER_ERRORS as exc:
-            log.warning("%d booking updates not relayed: %s", len(outcomes),
-                        type(exc).__name__)
-        else:
-            self._metrics.amqp_messages.labels("published", "pushes").inc()
 
     # -- receiving -----------------------------------------------------------------------
 
