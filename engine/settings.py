@@ -211,6 +211,9 @@ class Settings:
     #: enough to answer "did you email me?", short enough that the outbox does not grow
     #: with every booking ever made.
     notification_retention_days: int = 30
+    #: Batches of emails one outbox sender sends at once, each over its own SMTP
+    #: connection: 1 for a relay that allows a client one connection at a time.
+    mail_connections: int = 2
 
     def __post_init__(self) -> None:
         if self.shards < 1:
@@ -225,6 +228,8 @@ class Settings:
             raise SettingsError("NOTIFIER=smtp needs SMTP_URL")
         if self.notification_retention_days < 1:
             raise SettingsError("NOTIFICATION_RETENTION_DAYS must be at least 1")
+        if self.mail_connections < 1:
+            raise SettingsError("MAIL_CONNECTIONS must be at least 1")
         if "@" not in parseaddr(self.mail_from)[1]:
             raise SettingsError(f"MAIL_FROM={self.mail_from!r}: not an email address")
         if self.amqp_buckets < 1:

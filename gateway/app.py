@@ -119,7 +119,8 @@ async def _outbox(app: web.Application) -> AsyncIterator[None]:
                           mail_from=settings.mail_from, metrics=app[metrics_key],
                           clock=clock, sleeper=sleeper,
                           stop_deadline_seconds=settings.shutdown_deadline_seconds,
-                          retention=timedelta(days=settings.notification_retention_days))
+                          retention=timedelta(days=settings.notification_retention_days),
+                          workers=settings.mail_connections)
     app[outbox_sender_key] = sender
     await sender.start()
     yield

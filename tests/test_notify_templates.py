@@ -169,7 +169,8 @@ def test_the_notifier_is_log_unless_an_smtp_server_is_named() -> None:
 
 @pytest.mark.parametrize(("env", "words"), [
     ({"NOTIFIER": "smtp"}, "needs SMTP_URL"), ({"NOTIFIER": "pigeon"}, "not one of"),
-    ({"MAIL_FROM": "nobody"}, "not an email address")])
+    ({"MAIL_FROM": "nobody"}, "not an email address"),
+    ({"MAIL_CONNECTIONS": "0"}, "MAIL_CONNECTIONS must be at least 1")])
 def test_unusable_notification_settings_are_refused(env: dict[str, str], words: str) -> None:
     with pytest.raises(SettingsError, match=words):
         Settings.from_env(env)

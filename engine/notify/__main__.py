@@ -30,7 +30,8 @@ async def run_sender(settings: Settings) -> int:
     sender = OutboxSender(settings.database_url.reveal(), create_notifier(settings),
                           mail_from=settings.mail_from,
                           stop_deadline_seconds=settings.shutdown_deadline_seconds,
-                          retention=timedelta(days=settings.notification_retention_days))
+                          retention=timedelta(days=settings.notification_retention_days),
+                          workers=settings.mail_connections)
     await sender.start()
     print(f"outbox sender running ({notifier_name(settings)})", file=sys.stderr, flush=True)
     announce_ready()
