@@ -157,7 +157,11 @@ def start_rabbit(state: State, mq: Host) -> None:
         "disk_free_limit.absolute = 50MB\n"
         "cluster_partition_handling = pause_minority\n"
         "net_ticktime = 10\n")
-    spawn(state, mq, "rabbitmq", [str(RABBIT_BIN / "rabbitmq-server")], rabbit_env(state, mq))
+    # Under its broker watch, which restarts a node stuck down (ops/cluster/brokerwatch.py).
+    spawn(state, mq, "rabbitmq", [
+        sys.executable, "-m", "ops.cluster.brokerwatch", topology.rabbit_node(mq),
+        "--port", str(topology.AMQP_PORT), "--", str(RABBIT_BIN / "rabbitmq-server")],
+        rabbit_env(state, mq))
 
 
 def rabbitmqctl(state: State, mq: Host, *args: str, timeout: float = 120) -> str:

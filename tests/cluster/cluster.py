@@ -12,7 +12,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from ops.cluster import services, topology
+from ops.cluster import brokerwatch, services, topology
 from ops.cluster.state import State
 from tests.helpers import assert_eventually
 
@@ -155,6 +155,58 @@ async def rejoined(state_dir: Path, timeout: float = 120) -> None:
     restarted by hand), the three RabbitMQ nodes running together, every worker consuming
     every shard queue (active or standby) and both gateways healthy."""
     started = time.monotonic()
-    await assert_eventually(lambda: _whole(state_dir), timeout=timeout, interval=1,
-                            message="the cluster did not become whole again by itself")
+    try:
+        await assert_eventually(lambda: _whole(state_dir), timeout=timeout, interval=1,
+                                message="the cluster did not become whole again by itself")
+    except AssertionError as exc:
+        # CI keeps only the test's output: say there why, while the nodes still show it.
+        raise AssertionError(f"{exc}\n{await asyncio.to_thread(broker_diagnosis, state_dir)}"
+                             ) from None
     print(f"cluster whole after {time.monotonic() - started:.1f}s")
+    if restarts := {name: n for name, n in watch_restarts(state_dir).items() if n}:
+        # Not a failure of ours, but worth seeing: RabbitMQ's own recovery hung.
+        print(f"nodes their broker watch restarted since up: {restarts}")
+
+
+def watch_restarts(state_dir: Path) -> dict[str, int]:
+    """How many times each node's broker watch (ops/cluster/brokerwatch.py, whose log is
+    the node's `rabbitmq.log`) restarted a node stuck down since `up`."""
+    state = load_state(state_dir)
+    restarts = {}
+    for mq in topology.of_role("rabbitmq"):
+        log = state.host_dir(mq.name) / "rabbitmq.log"
+        text = log.read_text(errors="replace") if log.exists() else ""
+        restarts[mq.name] = sum(brokerwatch.RESTARTED in line for line in text.splitlines())
+    return restarts
+
+
+#: Per node: who it is connected to, whether its rabbit application runs, the partitions
+#: it has recorded.
+_NODE_VIEW = "{nodes(), rabbit:is_running(), (catch rabbit_node_monitor:partitions())}."
+#: What in a node's log tells why it stopped or did not start again.
+_TELLING = ("minority", "partition", "asked to st", "Time to start", "startup complete",
+            "BOOT FAILED", "Successfully stopped", "[error]", "' up", "' down",
+            "Global hang", "unexpected message")
+
+
+def broker_diagnosis(state_dir: Path, lines: int = 25) -> str:
+    """Each RabbitMQ node's own view of the cluster and the telling lines at the end of its
+    log and its watch's: what a failed `rejoined` prints, for a run whose logs nobody can
+    open later."""
+    state = load_state(state_dir)
+    report = []
+    for mq in topology.of_role("rabbitmq"):
+        try:
+            view = services.rabbitmqctl(state, mq, "eval", _NODE_VIEW, timeout=30).strip()
+        except (services.ClusterError, subprocess.TimeoutExpired) as exc:
+            view = f"no answer: {str(exc)[:300]}"
+        report.append(f"--- {mq.name}: {view}")
+        logs = sorted((state.host_dir(mq.name) / "log").glob("*.log"))
+        for log in [*logs, state.host_dir(mq.name) / "rabbitmq.log"]:
+            if log.name.endswith("_upgrade.log") or not log.exists():
+                continue
+            telling = [line[:240] for line in log.read_text(errors="replace").splitlines()
+                       if any(word in line for word in (*_TELLING, "brokerwatch"))
+                       and "ticketwar.reply" not in line and "ticketwar.stock" not in line]
+            report += telling[-lines:]
+    return "\n".join(report)

@@ -49,8 +49,9 @@ async def cluster_dir() -> AsyncIterator[Path]:
 
 
 def _keep_logs(state_dir: Path, kept: Path) -> None:
-    for log in state_dir.glob("*/*.log"):
-        shutil.copy(log, kept / f"{log.parent.name}-{log.name}")
+    for log in [*state_dir.glob("*/*.log"), *state_dir.glob("*/log/*.log")]:
+        name = "-".join(log.relative_to(state_dir).parts)
+        shutil.copy(log, kept / name)
 
 
 @pytest.fixture

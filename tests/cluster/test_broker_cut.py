@@ -3,7 +3,8 @@ The other two keep the quorum queues' majority; the cut node pauses itself (paus
 the gateways and workers that were on it reconnect to another node and go on — a gateway's
 reply and stock queues, exclusive to its old connection and still known to the cluster
 while the cut node's connections linger, must not stop it from receiving again. Healed,
-the node rejoins on its own; the verdict is clean."""
+the node rejoins without a hand restart (RabbitMQ's own recovery, or its host's broker
+watch where that recovery gave up); the verdict is clean."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from ops.cluster import services, topology
-from tests.cluster.cluster import Surge, node_of, rejoined, ticketwar
+from ops.cluster import brokerwatch, services, topology
+from tests.cluster.cluster import Surge, load_state, node_of, rejoined, ticketwar, watch_restarts
 from tests.helpers import assert_eventually
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
@@ -65,4 +66,18 @@ async def test_a_broker_node_cut_mid_surge_loses_nothing(cluster: Path) -> None:
         r = await surge.result()
         await ticketwar(cluster, "heal", cut)
     print(f"answers per second: {r['per_second']}")
-    await rejoined(cluster)
+    # Room for the cut node's watch to restart it, should its own start hang.
+    await rejoined(cluster, timeout=120 + brokerwatch.GRACE + brokerwatch.STOP_SECONDS)
+
+
+@pytest.mark.timeout(300)
+async def test_a_broker_node_down_in_sight_of_its_majority_is_restarted(cluster: Path) -> None:
+    """What RabbitMQ 3.10's own recovery from a pause can leave behind on OTP 25: a node
+    whose application is not running although it reaches the other two (its start hung in
+    `global:sync()`). `stop_app` leaves a node the same way. Its broker watch restarts it
+    once the grace has passed, and the cluster is whole again."""
+    mq = topology.host("mq3")
+    before = watch_restarts(cluster)[mq.name]
+    await asyncio.to_thread(services.rabbitmqctl, load_state(cluster), mq, "stop_app")
+    await rejoined(cluster, timeout=brokerwatch.GRACE + 90)
+    assert watch_restarts(cluster)[mq.name] == before + 1
