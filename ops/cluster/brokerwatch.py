@@ -12,14 +12,15 @@ machine has RabbitMQ 3.10.8 on OTP 25.2; CI met it, and a run here showed it: a 
 `global_name_server received an unexpected message`, its application never running again
 beside two running peers.
 
-The watch checks its node's AMQP port every `INTERVAL` seconds; while it is closed, it
-asks the node every `LOOK_SECONDS` whether `rabbit` runs and how many of the cluster's nodes
-it reaches (pinging them first, as RabbitMQ's own recovery does). Once it
-has seen its node run in a cluster (so a node being joined is never touched), a node not
-running while it reaches a majority for `GRACE` seconds in a row — far longer than a boot
-takes — is stopped (SIGTERM, SIGKILL past `STOP_SECONDS`) and started again: a fresh VM
-has a fresh `global` and rejoins from its own data. A node that reaches only itself is
-paused as it should be, and is left alone. A server that exits is started again too.
+The watch checks its node's AMQP port every `INTERVAL` seconds; while it is closed, it asks
+the node every `LOOK_SECONDS` whether `rabbit` runs and how many of the cluster's nodes it
+reaches (pinging them first, as RabbitMQ's own recovery does). Once it has seen its node run
+in a cluster (so a node being joined is never touched), a node not running while it reaches
+a majority for `GRACE` seconds in a row — far longer than a boot takes — is stopped
+(SIGTERM, SIGKILL past `STOP_SECONDS`) and started again: a fresh VM has a fresh `global`
+and rejoins from its own data (seen here: the hang in the third of three broker cuts, the
+cluster whole 63 s after the heal). A node that reaches only itself is paused as it should
+be, and is left alone. A server that exits is started again too.
 """
 
 from __future__ import annotations
