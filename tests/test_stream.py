@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
+from datetime import timedelta
 from typing import Any
 
 import orjson
 import pytest
 
+from engine.messages import BookCommand, WakeCommand
+from engine.runtime import ShardActor
 from engine.settings import Secret
-from engine.types import Role, Strategy
+from engine.storage.shard_store import PgShardStore
+from engine.transport.base import Envelope
+from engine.types import BookingStatus, Role, Strategy, utcnow
 from gateway.app import create_app
 from tests.conftest import TEST_AMQP_URL
-from tests.helpers import Api
+from tests.helpers import Api, assert_eventually
+from tests.test_actor import RecordingOutlet
 
 
 async def _next_events(resp: Any, count: int,
@@ -198,3 +205,37 @@ async def test_a_decision_after_a_202_reaches_the_owners_stream_on_another_gatew
         async with asyncio.timeout(10):
             pushed = await _next_booking(stream)
         assert (pushed["id"], pushed["status"]) == (later, "confirmed")
+
+
+async def test_an_expiry_no_gateway_asked_for_reaches_the_owners_stream(
+        shard_worker: Any, aiohttp_client: Any, make_settings: Any, db_pool: Any) -> None:
+    # A hold its new owner loaded from the database (a worker restarted, or a standby that
+    # took the event over) has no gateway to answer: the one that took the booking is not
+    # known to it. Its expiry must still reach the buyer's stream, on whichever gateway.
+    app = create_app(make_settings(amqp_url=Secret(TEST_AMQP_URL)))
+    api = Api(await aiohttp_client(app), app, shard_worker)
+    event = (await api.event(totalTickets=2, priceCents=100, holdSeconds=60))["id"]
+    buyer = await api.account()
+    # The hold's first owner, an actor an hour behind, held it and is gone: it is overdue.
+    outlet = RecordingOutlet()
+    async with ShardActor(0, PgShardStore(db_pool), outlet,
+                          clock=lambda: utcnow() - timedelta(hours=1)) as first:
+        first.submit(Envelope([BookCommand(uuid.uuid4(), event, buyer.id, 1, "gone")]))
+        await first.drain()
+    [held] = outlet.outcomes
+    assert held.status == BookingStatus.HELD
+    ticket = (await api.call("POST", "/api/stream/ticket", buyer)).body["ticket"]
+    async with api.client.get(f"/api/stream?ticket={ticket}") as stream:
+        assert (await stream.content.readline()).startswith(b"retry:")
+        # What the sweep of overdue holds sends: the event's owner now claims it.
+        assert shard_worker.consumer is not None
+        await shard_worker.consumer.forward([WakeCommand(event)])
+
+        async def expired() -> bool:
+            return await db_pool.fetchval("SELECT status FROM bookings WHERE id = $1",
+                                          held.booking_id) == "expired"
+
+        await assert_eventually(expired, message="the new owner did not expire the hold")
+        async with asyncio.timeout(10):
+            pushed = await _next_booking(stream)
+        assert (pushed["id"], pushed["status"]) == (str(held.booking_id), "expired")

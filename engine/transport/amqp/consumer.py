@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ from engine.messages import (
     decode_commands,
     encode_commands,
     encode_outcomes,
+    encode_pushes,
     encode_rooms,
     encode_stock,
 )
@@ -116,6 +118,8 @@ class AmqpShardConsumer:
         self._fast: AbstractChannel | None = None
         self._stock: AbstractExchange | None = None
         self._buckets = settings.amqp_buckets
+        #: Who this worker is on the stock fanout when it sends `pushes` (never a gateway's).
+        self._origin = f"shards-{self._index}-{uuid.uuid4().hex}"
         #: Stock of every actor of this worker, one message per interval at most.
         self._stock_throttle = StockThrottle(self._publish_stock,
                                              interval=settings.stock_interval_ms / 1000)
@@ -299,12 +303,19 @@ class AmqpShardConsumer:
 
     async def send_outcomes(self, outcomes: Sequence[Outcome]) -> None:
         """One message per reply queue. A gateway that died has no queue: its clients read
-        the outcome at GET /api/bookings/{id}."""
+        the outcome at GET /api/bookings/{id}. Updates addressed to no gateway — a hold this
+        worker loaded as the event's new owner expiring, warned of or offered, whose
+        booking's gateway it never knew — go to every gateway on the stock fanout, as a
+        gateway's relay does (`pushes`), for their owners' streams."""
         by_queue: dict[str, list[Outcome]] = defaultdict(list)
         for outcome in outcomes:
             by_queue[outcome.reply_to].append(outcome)
         for reply_to, group in by_queue.items():
-            await self._fast_publish(None, encode_outcomes(group), reply_to, "outcomes")
+            if reply_to:
+                await self._fast_publish(None, encode_outcomes(group), reply_to, "outcomes")
+            else:
+                await self._fast_publish(self._stock, encode_pushes(group, self._origin), "",
+                                         "pushes")
 
     async def send_stock(self, updates: Sequence[StockUpdate]) -> None:
         """Broadcast seats left to every gateway: with the stock of this worker's other
