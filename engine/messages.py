@@ -553,4 +553,8 @@ def decode_broadcast(body: bytes) -> Broadcast:
     if data.get("type") == "pushes":
         return Broadcast(pushes=[outcome_from_dict(i) for i in data["items"]],
                          origin=str(data["origin"]))
+    if data.get("type") == "outcomes":
+        # Outcomes the replies exchange could not route (its alternate is this fanout):
+        # updates for every process's streams, like a relay from nobody.
+        return Broadcast(pushes=decode_outcomes(body))
     return Broadcast(stock=decode_stock(body))

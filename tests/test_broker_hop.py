@@ -121,6 +121,8 @@ async def test_poison_in_a_mixed_message_is_dead_lettered_and_answered(
     async with connection:
         channel = await connection.channel(publisher_confirms=True)
         replies = await channel.declare_queue(exclusive=True)
+        # Bound as a gateway binds its reply queue: outcomes come through the replies exchange.
+        await replies.bind(Names(AMQP_PREFIX, 0).replies, routing_key=replies.name)
         exchange = await channel.get_exchange(Names(AMQP_PREFIX, 0).bookings)
         # Undecodable bytes, then one message for two events: a command naming a user that
         # does not exist, beside a good one.

@@ -239,3 +239,24 @@ async def test_an_expiry_no_gateway_asked_for_reaches_the_owners_stream(
         async with asyncio.timeout(10):
             pushed = await _next_booking(stream)
         assert (pushed["id"], pushed["status"]) == (str(held.booking_id), "expired")
+
+
+async def test_a_decision_for_a_reply_queue_gone_reaches_the_owners_stream(
+        shard_worker: Any, aiohttp_client: Any, make_settings: Any) -> None:
+    # A gateway that reconnected to the broker listens on a new reply queue (and one that
+    # died on none): the decisions of commands it sent before are addressed to a queue
+    # nobody has, and must still reach their owners' streams.
+    app = create_app(make_settings(amqp_url=Secret(TEST_AMQP_URL)))
+    api = Api(await aiohttp_client(app), app, shard_worker)
+    event = (await api.event(totalTickets=2))["id"]
+    buyer = await api.account()
+    ticket = (await api.call("POST", "/api/stream/ticket", buyer)).body["ticket"]
+    async with api.client.get(f"/api/stream?ticket={ticket}") as stream:
+        assert (await stream.content.readline()).startswith(b"retry:")
+        booking = uuid.uuid4()
+        assert shard_worker.consumer is not None
+        await shard_worker.consumer.forward(
+            [BookCommand(booking, event, buyer.id, 1, f"{uuid.uuid4().hex}.reply.gone")])
+        async with asyncio.timeout(10):
+            pushed = await _next_booking(stream)
+        assert (pushed["id"], pushed["status"]) == (str(booking), "confirmed")

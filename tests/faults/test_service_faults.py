@@ -127,6 +127,8 @@ async def test_poison_is_dead_lettered_and_answered(fault_stack: FaultStack) -> 
     async with connection:
         channel = await connection.channel(publisher_confirms=True)
         replies = await channel.declare_queue(exclusive=True)
+        # Bound as a gateway binds its reply queue: outcomes come through the replies exchange.
+        await replies.bind(fault_stack.names.replies, routing_key=replies.name)
         exchange = await channel.get_exchange(fault_stack.names.bookings)
         # Undecodable bytes, and a well-formed command naming a user that does not exist,
         # on the event's queue (its bucket, as the gateways route it).

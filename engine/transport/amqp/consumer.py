@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -39,7 +38,6 @@ from engine.messages import (
     decode_commands,
     encode_commands,
     encode_outcomes,
-    encode_pushes,
     encode_rooms,
     encode_stock,
 )
@@ -117,9 +115,8 @@ class AmqpShardConsumer:
         self._dead: AbstractExchange | None = None
         self._fast: AbstractChannel | None = None
         self._stock: AbstractExchange | None = None
+        self._replies: AbstractExchange | None = None
         self._buckets = settings.amqp_buckets
-        #: Who this worker is on the stock fanout when it sends `pushes` (never a gateway's).
-        self._origin = f"shards-{self._index}-{uuid.uuid4().hex}"
         #: Stock of every actor of this worker, one message per interval at most.
         self._stock_throttle = StockThrottle(self._publish_stock,
                                              interval=settings.stock_interval_ms / 1000)
@@ -148,6 +145,7 @@ class AmqpShardConsumer:
         # Outcomes and stock need no confirm: the database already holds the truth.
         self._fast = await self._connection.channel(publisher_confirms=False)
         self._stock = await self._fast.get_exchange(self._names.stock)
+        self._replies = await self._fast.get_exchange(self._names.replies)
         for shard in self.own_shards():
             await self._consume(shard)
         await self._consume_dead()
@@ -302,20 +300,17 @@ class AmqpShardConsumer:
             log.warning("ack lost (%s); the broker will redeliver", type(exc).__name__)
 
     async def send_outcomes(self, outcomes: Sequence[Outcome]) -> None:
-        """One message per reply queue. A gateway that died has no queue: its clients read
-        the outcome at GET /api/bookings/{id}. Updates addressed to no gateway — a hold this
-        worker loaded as the event's new owner expiring, warned of or offered, whose
-        booking's gateway it never knew — go to every gateway on the stock fanout, as a
-        gateway's relay does (`pushes`), for their owners' streams."""
+        """One message per reply queue, through the replies exchange. One the exchange
+        cannot route — its queue gone (the gateway reconnected under a new one, or died), or
+        none named (a hold this worker loaded as the event's new owner expiring, warned of
+        or offered) — the broker passes to the stock fanout: every gateway hears it and
+        tells its owners' streams (the database holds the outcome either way)."""
         by_queue: dict[str, list[Outcome]] = defaultdict(list)
         for outcome in outcomes:
             by_queue[outcome.reply_to].append(outcome)
         for reply_to, group in by_queue.items():
-            if reply_to:
-                await self._fast_publish(None, encode_outcomes(group), reply_to, "outcomes")
-            else:
-                await self._fast_publish(self._stock, encode_pushes(group, self._origin), "",
-                                         "pushes")
+            await self._fast_publish(self._replies, encode_outcomes(group), reply_to,
+                                     "outcomes")
 
     async def send_stock(self, updates: Sequence[StockUpdate]) -> None:
         """Broadcast seats left to every gateway: with the stock of this worker's other

@@ -138,6 +138,10 @@ class AmqpTransport:
         reply_to = f"{self._names.prefix}.reply.{uuid.uuid4().hex}"
         replies = await self._receive.declare_queue(reply_to, exclusive=True, auto_delete=True,
                                                     robust=False)
+        # Outcomes come through the replies exchange, under the queue's name: one addressed
+        # to a queue of ours that is gone reaches every gateway on the stock fanout instead.
+        await replies.bind(await self._receive.get_exchange(self._names.replies),
+                           routing_key=reply_to, robust=False)
         await replies.consume(self._on_outcomes, no_ack=True, robust=False)
         stock_exchange = await self._receive.get_exchange(self._names.stock)
         stock = await self._receive.declare_queue(exclusive=True, auto_delete=True,

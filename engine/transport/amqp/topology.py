@@ -7,6 +7,10 @@
     <prefix>.dead       fanout → quorum queue <prefix>.dead (commands that could not be
                         processed; a worker answers each as `rejected`)
     <prefix>.stock      fanout; each gateway binds an exclusive queue for stock updates
+    <prefix>.replies    direct; each gateway binds its reply queue under the queue's name.
+                        Its alternate exchange is <prefix>.stock: an outcome for a reply
+                        queue that is gone (a gateway reconnected under a new one, or died)
+                        or for none (a hold a new owner loaded) reaches every gateway
 """
 
 from __future__ import annotations
@@ -89,6 +93,11 @@ class Names:
     def stock(self) -> str:
         """The stock fanout exchange."""
         return f"{self.prefix}.stock"
+
+    @property
+    def replies(self) -> str:
+        """The direct exchange of outcomes, routed by reply queue name."""
+        return f"{self.prefix}.replies"
 
     def shard(self, n: int) -> str:
         """Shard queue n."""
@@ -199,6 +208,10 @@ async def declare(channel: AbstractChannel, names: Names) -> AbstractExchange:
     # Stock updates are a live view, rebuilt by the next batch: a durable exchange keeps
     # bindings across restarts, but nothing about them needs to persist.
     await channel.declare_exchange(names.stock, aio_pika.ExchangeType.FANOUT, durable=True)
+    # Unroutable outcomes go on to every gateway (the broker does it: no confirm, no
+    # return to handle on the worker's hot path).
+    await channel.declare_exchange(names.replies, aio_pika.ExchangeType.DIRECT, durable=True,
+                                   arguments={"alternate-exchange": names.stock})
     bookings = await declare_bookings_exchange(channel, names)
     arguments = shard_queue_arguments(names)
     for name in names.all_shards():
