@@ -208,12 +208,11 @@ async def test_a_decision_after_a_202_reaches_the_owners_stream_on_another_gatew
 
 
 async def test_an_expiry_no_gateway_asked_for_reaches_the_owners_stream(
-        shard_worker: Any, aiohttp_client: Any, make_settings: Any, db_pool: Any) -> None:
+        shard_worker: Any, make_api: Any, db_pool: Any) -> None:
     # A hold its new owner loaded from the database (a worker restarted, or a standby that
     # took the event over) has no gateway to answer: the one that took the booking is not
     # known to it. Its expiry must still reach the buyer's stream, on whichever gateway.
-    app = create_app(make_settings(amqp_url=Secret(TEST_AMQP_URL)))
-    api = Api(await aiohttp_client(app), app, shard_worker)
+    api: Api = await make_api(amqp_url=Secret(TEST_AMQP_URL))
     event = (await api.event(totalTickets=2, priceCents=100, holdSeconds=60))["id"]
     buyer = await api.account()
     # The hold's first owner, an actor an hour behind, held it and is gone: it is overdue.
@@ -242,12 +241,11 @@ async def test_an_expiry_no_gateway_asked_for_reaches_the_owners_stream(
 
 
 async def test_a_decision_for_a_reply_queue_gone_reaches_the_owners_stream(
-        shard_worker: Any, aiohttp_client: Any, make_settings: Any) -> None:
+        shard_worker: Any, make_api: Any) -> None:
     # A gateway that reconnected to the broker listens on a new reply queue (and one that
     # died on none): the decisions of commands it sent before are addressed to a queue
     # nobody has, and must still reach their owners' streams.
-    app = create_app(make_settings(amqp_url=Secret(TEST_AMQP_URL)))
-    api = Api(await aiohttp_client(app), app, shard_worker)
+    api: Api = await make_api(amqp_url=Secret(TEST_AMQP_URL))
     event = (await api.event(totalTickets=2))["id"]
     buyer = await api.account()
     ticket = (await api.call("POST", "/api/stream/ticket", buyer)).body["ticket"]

@@ -31,6 +31,7 @@ import asyncpg
 from engine.metrics import Metrics
 from engine.notify.notifier import Notifier, PermanentFailure, TransientFailure
 from engine.notify.templates import compose
+from engine.settings import Settings
 from engine.storage import outbox
 from engine.storage.database import TRANSIENT_DB_ERRORS, counting, keep_session
 from engine.storage.outbox import Notice, Outcome
@@ -38,10 +39,10 @@ from engine.types import Clock, Sleeper, utcnow
 
 log = logging.getLogger(__name__)
 
-#: Batches sent at once by one sender: each holds a connection of the sender's own pool
-#: (never the gateway's, whose connections the hot path and embedded actors need) while it
-#: sends.
-WORKERS = 2
+#: Batches sent at once by one sender (MAIL_CONNECTIONS by default): each holds a connection
+#: of the sender's own pool (never the gateway's, whose connections the hot path and
+#: embedded actors need) while it sends.
+WORKERS = Settings.mail_connections
 #: Rows one transaction claims, sends and records: one claim and one record for the lot,
 #: instead of four round trips per email. It is also the most emails a sender killed
 #: mid-batch sends twice (each copy with its Message-ID, so it is recognisable as one).

@@ -91,8 +91,8 @@ def parse(out: str) -> Look | None:
 
 
 def _ctl(node: str, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(RABBIT_BIN / "rabbitmqctl"), "-n", node, *args], capture_output=True,
-                          text=True, timeout=timeout, check=False)
+    return subprocess.run([str(RABBIT_BIN / "rabbitmqctl"), "-n", node, *args],
+                          capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def look(node: str) -> Look | None:
@@ -112,17 +112,21 @@ class Watch:
         self._grace = grace
         self._stuck_since: float | None = None
 
+    def reset(self) -> None:
+        """The node was seen running: any stuck clock starts again."""
+        self._stuck_since = None
+
     def due(self, seen: Look | None, now: float) -> bool:
         """Whether to restart the node now (the clock starts again after each restart)."""
         if seen is None or seen.running or not seen.majority:
-            self._stuck_since = None  # unknown, running, or paused as it should be
+            self.reset()  # unknown, running, or paused as it should be
             return False
         if self._stuck_since is None:
             self._stuck_since = now
             return False
         if now - self._stuck_since < self._grace:
             return False
-        self._stuck_since = None
+        self.reset()
         return True
 
 
@@ -185,7 +189,7 @@ def watch(node: str, port: int, server: Server, stop: threading.Event,
             continue
         now = time.monotonic()
         if armed and listening(host, port):
-            decide.due(None, now)  # running: any stuck clock starts again
+            decide.reset()
             continue
         if now < next_look:
             continue

@@ -183,10 +183,10 @@ def watch_restarts(state_dir: Path) -> dict[str, int]:
 #: Per node: who it is connected to, whether its rabbit application runs, the partitions
 #: it has recorded.
 _NODE_VIEW = "{nodes(), rabbit:is_running(), (catch rabbit_node_monitor:partitions())}."
-#: What in a node's log tells why it stopped or did not start again.
+#: What in a node's log (or its watch's) tells why it stopped or did not start again.
 _TELLING = ("minority", "partition", "asked to st", "Time to start", "startup complete",
             "BOOT FAILED", "Successfully stopped", "[error]", "' up", "' down",
-            "Global hang", "unexpected message")
+            "Global hang", "unexpected message", "brokerwatch")
 
 
 def broker_diagnosis(state_dir: Path, lines: int = 25) -> str:
@@ -206,7 +206,7 @@ def broker_diagnosis(state_dir: Path, lines: int = 25) -> str:
             if log.name.endswith("_upgrade.log") or not log.exists():
                 continue
             telling = [line[:240] for line in log.read_text(errors="replace").splitlines()
-                       if any(word in line for word in (*_TELLING, "brokerwatch"))
+                       if any(word in line for word in _TELLING)
                        and "ticketwar.reply" not in line and "ticketwar.stock" not in line]
             report += telling[-lines:]
     return "\n".join(report)
