@@ -43,12 +43,17 @@ class BookCommand:
 
 @dataclass(frozen=True, slots=True)
 class CancelCommand:
-    """Ask the event's actor to cancel a confirmed booking and put its seats back on sale."""
+    """Ask the event's actor to cancel a confirmed booking and put its seats back on sale.
+    Its answer names `cancel_id` (`answers`): another answer for the same booking (a late
+    copy of its booking command answered again, an expiry) must not be taken for it."""
 
     booking_id: BookingId
     event_id: EventId
     user_id: UserId
     reply_to: str
+    #: The request's own id; None from a sender that names none (its answer is then any
+    #: outcome of the booking, as before the id existed).
+    cancel_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,8 +219,9 @@ class Outcome:
     reason: str | None = None
     tickets: tuple[TicketInfo, ...] = ()
     reply_to: str = ""
-    #: The booking id of the command this outcome answers, when that command was a replay
-    #: (same Idempotency-Key) of another booking: its waiter is registered under this id.
+    #: The id of the request this outcome answers when it is not the booking's own: a
+    #: replay (same Idempotency-Key) of another booking, a payment, an extension, a
+    #: cancellation, a join. Its waiter is registered under this id.
     answers: BookingId | None = None
     #: A paid event's booking: when its hold ends, and what it costs (minor units).
     expires_at: datetime | None = None
@@ -292,7 +298,8 @@ def _command_dict(cmd: Command) -> dict[str, Any]:
         return {"type": "leave", "bookingId": str(cmd.booking_id), "eventId": cmd.event_id,
                 "userId": cmd.user_id, "replyTo": cmd.reply_to}
     return {"type": "cancel", "bookingId": str(cmd.booking_id), "eventId": cmd.event_id,
-            "userId": cmd.user_id, "replyTo": cmd.reply_to}
+            "userId": cmd.user_id, "replyTo": cmd.reply_to,
+            "cancelId": None if cmd.cancel_id is None else str(cmd.cancel_id)}
 
 
 def _command_from(d: dict[str, Any]) -> Command:
@@ -306,8 +313,10 @@ def _command_from(d: dict[str, Any]) -> Command:
             return BookCommand(uuid.UUID(d["bookingId"]), int(d["eventId"]), int(d["userId"]),
                                quantity, str(d["replyTo"]), bool(d.get("checkExisting")), key)
         if kind == "cancel":
+            cancel_id = d.get("cancelId")
             return CancelCommand(uuid.UUID(d["bookingId"]), int(d["eventId"]),
-                                 int(d["userId"]), str(d["replyTo"]))
+                                 int(d["userId"]), str(d["replyTo"]),
+                                 None if cancel_id is None else uuid.UUID(cancel_id))
         if kind == "pay":
             return PayCommand(uuid.UUID(d["bookingId"]), int(d["eventId"]), int(d["userId"]),
                               uuid.UUID(d["paymentId"]), str(d["replyTo"]))

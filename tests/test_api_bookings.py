@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
+import orjson
 import pytest
 
+from engine.messages import (
+    BookCommand,
+    CancelCommand,
+    Command,
+    decode_commands,
+    encode_commands,
+)
 from engine.storage.invariants import check_invariants
 from engine.types import Strategy
+from gateway.keys import transport_key
 from tests.helpers import Api
 
 
@@ -170,3 +181,40 @@ async def test_a_cancelled_booking_keeps_its_tickets_void(make_api: Any,
     assert (await api.call("GET", "/api/me/tickets", buyer)).body == []
     await api.drain()
     assert (await check_invariants(api.pool, [event["id"]])).ok
+
+
+@pytest.mark.both_transports
+async def test_a_late_answer_for_the_booking_is_not_taken_for_its_cancellation(
+        api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A booking's command re-sent (its first delivery was uncertain) is answered once more,
+    "confirmed", after it was decided. A cancellation waiting then must wait for its own
+    answer: it took the late one and said 409 for a cancellation that went through."""
+    event = await api.event(totalTickets=5)
+    buyer = await api.account()
+    booked = await api.book(buyer, event["id"], 2)
+    assert booked.status == 201, booked.body
+    transport = api.app[transport_key]
+    send = transport.send
+
+    async def behind_a_late_copy(commands: Sequence[Command]) -> None:
+        copies = [BookCommand(c.booking_id, c.event_id, c.user_id, 2, transport.reply_to,
+                              check_existing=True)
+                  for c in commands if isinstance(c, CancelCommand)]
+        await send([*copies, *commands])  # the same mailbox, in this order
+
+    monkeypatch.setattr(transport, "send", behind_a_late_copy)
+    cancelled = await api.call("POST", f"/api/bookings/{booked.body['id']}/cancel", buyer)
+    assert (cancelled.status, cancelled.body.get("status")) == (200, "cancelled"), cancelled.body
+    await api.drain()
+    mine = await api.call("GET", f"/api/bookings/{booked.body['id']}", buyer)
+    assert mine.body["status"] == "cancelled"
+
+
+def test_a_cancellation_crosses_the_wire_with_its_id() -> None:
+    named = CancelCommand(uuid.uuid4(), 7, 3, "gw-1", uuid.uuid4())
+    assert decode_commands(encode_commands([named])) == [named]
+    # From a sender that names none (a gateway of the previous release): any answer.
+    old = orjson.loads(encode_commands([replace(named, cancel_id=None)]))
+    for command in old["items"]:
+        command.pop("cancelId")
+    assert decode_commands(orjson.dumps(old)) == [replace(named, cancel_id=None)]

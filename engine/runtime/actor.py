@@ -519,6 +519,7 @@ class ShardActor:
                 if outcome.status is BookingStatus.CANCELLED and ledger is not None:
                     prior[cmd.booking_id] = outcome  # a second cancel in this batch is refused
                     touched.add(ledger.event_id)
+                outcome = replace(outcome, answers=cmd.cancel_id)  # not kept in `prior`
             outcomes.append(replace(outcome, reply_to=cmd.reply_to))
             if ledger is not None:
                 # Seats this decision returned (a cancel) go to the list before anyone else.

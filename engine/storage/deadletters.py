@@ -11,6 +11,7 @@ import asyncpg
 from engine.errors import DeadLettered, NotCancellable
 from engine.messages import (
     BookCommand,
+    CancelCommand,
     CheckinCommand,
     CheckinResult,
     Command,
@@ -92,5 +93,7 @@ async def record_dead(pool: asyncpg.Pool, commands: Sequence[Command]) -> list[O
                                    BookingStatus.REJECTED, 0, NotCancellable.code)
             outcomes.append(Outcome(existing.booking_id, existing.event_id, existing.user_id,
                                     existing.status, existing.quantity, existing.reason,
-                                    existing.tickets, cmd.reply_to))
+                                    existing.tickets, cmd.reply_to,
+                                    answers=cmd.cancel_id if isinstance(cmd, CancelCommand)
+                                    else None))
     return outcomes

@@ -144,6 +144,9 @@ class QueuedBooker:
         self._lost_after = lost_after
         self._announce = announce
         self._waiters: dict[BookingId, list[asyncio.Future[Outcome]]] = defaultdict(list)
+        #: Waits under another id than the booking's that are its owner's request (a
+        #: cancellation): the owner has its answer from there, as from a booking's own wait.
+        self._owners_waits: set[BookingId] = set()
         self._redeliveries: set[asyncio.Task[None]] = set()
         self._holder_loads: dict[EventId, asyncio.Task[None]] = {}
 
@@ -159,9 +162,10 @@ class QueuedBooker:
 
     def resolve(self, outcome: Outcome) -> bool:
         """Wake the requests on this gateway waiting for this booking's outcome (and the one
-        whose command was a replay of it). A hold's warning answers no request. True when a
-        request for the booking itself took it as its answer (its owner has it from there);
-        a payment's answer, say, is awaited by whoever sent the payment (a webhook)."""
+        whose command was a replay of it, or the request it `answers`). A hold's warning
+        answers no request. True when its owner's request took it as its answer (its owner
+        has it from there): one for the booking itself, or its cancellation; a payment's
+        answer, say, is awaited by whoever sent the payment (a webhook)."""
         if outcome.warning:
             return False
         answered = False
@@ -171,7 +175,8 @@ class QueuedBooker:
             for future in self._waiters.pop(booking_id, ()):
                 if not future.done():
                     future.set_result(outcome)
-                    answered = answered or booking_id == outcome.booking_id
+                    answered = answered or booking_id == outcome.booking_id or (
+                        booking_id in self._owners_waits)
         return answered
 
     async def confirm_payment(self, booking_id: BookingId, event_id: EventId,
@@ -214,11 +219,15 @@ class QueuedBooker:
 
     async def _send_and_wait(self, command: _Sent) -> Outcome | None:
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        # A payment's (an extension's) answer names it (`answers`): an expiry, warning or
-        # cancellation of the same booking must not be taken for it.
+        # A payment's (an extension's, a cancellation's) answer names it (`answers`): an
+        # expiry, warning, cancellation or late "confirmed" of the same booking must not be
+        # taken for it.
         wait_id = (command.payment_id if isinstance(command, PayCommand)
                    else command.extension_id if isinstance(command, ExtendCommand)
-                   else command.booking_id)
+                   else command.cancel_id or command.booking_id
+                   if isinstance(command, CancelCommand) else command.booking_id)
+        if isinstance(command, CancelCommand):
+            self._owners_waits.add(wait_id)
         # Registered before sending: the outcome can arrive before send() returns.
         waiters = self._waiters[wait_id]
         waiters.append(future)
@@ -242,6 +251,8 @@ class QueuedBooker:
                 waiters.remove(future)
             if not waiters and self._waiters.get(wait_id) is waiters:
                 del self._waiters[wait_id]
+            if wait_id not in self._waiters:
+                self._owners_waits.discard(wait_id)
 
     async def _redeliver(self, command: _Sent) -> None:
         """Re-send until the broker confirms (the actor decides a booking id once, so extra
@@ -401,7 +412,8 @@ class QueuedBooker:
         if current.status not in (BookingStatus.CONFIRMED, BookingStatus.HELD):
             raise NotCancellable("only a confirmed or held booking can be cancelled")
         outcome = await self._send_and_wait(
-            CancelCommand(booking_id, current.event_id, user_id, self._transport.reply_to))
+            CancelCommand(booking_id, current.event_id, user_id, self._transport.reply_to,
+                          uuid.uuid4()))
         if outcome is None:
             return Pending(booking_id, current.event_id, current.quantity)
         if outcome.reason == CheckedIn.code:
