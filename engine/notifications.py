@@ -61,12 +61,13 @@ class Notifications:
             handler(outcome)
 
     def on_pushed(self, handler: OutcomeHandler) -> None:
-        """Call `handler` with every booking update another gateway process relayed (for
-        the owners' streams here; no request here waits for it)."""
+        """Call `handler` with every booking update another gateway process relayed, or the
+        broker handed every gateway because its reply queue was gone (for the owners'
+        streams here, and a request here that may still wait for it)."""
         self._pushed_handlers.append(handler)
 
     def pushed(self, outcomes: Sequence[Outcome]) -> None:
-        """Announce booking updates relayed by another gateway process."""
+        """Announce booking updates relayed by another gateway process, or no gateway's."""
         for outcome in outcomes:
             for handler in self._pushed_handlers:
                 handler(outcome)

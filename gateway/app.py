@@ -186,8 +186,14 @@ def _wire(app: web.Application) -> None:
             # Its owner's stream may be open on another gateway process: tell them all.
             transport.relay([outcome])
 
+    def pushed(outcome: Outcome) -> None:
+        # Relayed by another process, or addressed to a reply queue of this one that is gone
+        # (the transport reconnected meanwhile): a request here may still be waiting for it.
+        service.resolve(outcome)
+        hub.outcome(outcome)
+
     notifications.on_outcome(outcome)
-    notifications.on_pushed(hub.outcome)  # relayed by another process
+    notifications.on_pushed(pushed)
     notifications.on_stock(service.stock.update)  # sold-out answers without a hop
     notifications.on_stale(service.stock.forget_all)  # ...never from a view that missed some
     notifications.on_stock(hub.stock)

@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 import orjson
 import pytest
 
-from engine.messages import BookCommand, WakeCommand
+from engine.messages import BookCommand, Command, WakeCommand
 from engine.runtime import ShardActor
 from engine.settings import Secret
 from engine.storage.shard_store import PgShardStore
 from engine.transport.base import Envelope
 from engine.types import BookingStatus, Role, Strategy, utcnow
 from gateway.app import create_app
+from gateway.keys import settings_key, transport_key
 from tests.conftest import TEST_AMQP_URL
 from tests.helpers import Api, assert_eventually
 from tests.test_actor import RecordingOutlet
@@ -258,3 +262,26 @@ async def test_a_decision_for_a_reply_queue_gone_reaches_the_owners_stream(
         async with asyncio.timeout(10):
             pushed = await _next_booking(stream)
         assert (pushed["id"], pushed["status"]) == (str(booking), "confirmed")
+
+
+async def test_a_request_waiting_when_its_reply_queue_went_still_gets_its_decision(
+        shard_worker: Any, make_api: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The gateway reconnected to the broker while a booking of its waited: the command went
+    # out naming the old reply queue, so its decision comes back on the stock fanout. The
+    # request waiting here takes it (it answered 202 at the end of its wait before).
+    api: Api = await make_api(amqp_url=Secret(TEST_AMQP_URL))
+    event = (await api.event(totalTickets=2))["id"]
+    buyer = await api.account()
+    transport = api.app[transport_key]
+    send = transport.send
+    gone = f"{uuid.uuid4().hex}.reply.gone"  # the queue of its previous connection
+
+    async def before_the_reconnect(commands: Sequence[Command]) -> None:
+        await send([replace(c, reply_to=gone) for c in commands])
+
+    monkeypatch.setattr(transport, "send", before_the_reconnect)
+    started = time.monotonic()
+    booked = await api.book(buyer, event, 1)
+    assert (booked.status, booked.body["status"]) == (201, "confirmed"), booked.body
+    wait = api.app[settings_key].booking_wait_seconds
+    assert time.monotonic() - started < wait, "answered by the end of the wait, not the decision"
