@@ -51,21 +51,24 @@ def announce_ready() -> None:
         os.close(int(fd))
 
 
-#: Set by the supervisor of `ticketwar run` in the environment of every child it starts.
+#: Set by the supervisor of `ticketwar run` in the environment of every child it starts,
+#: and by a surge (`ops/surge/stack.py`) in that of the `ticketwar run` it starts.
 SUPERVISED_ENV = "TICKETWAR_SUPERVISED"
 #: prctl(2) option: the signal this process gets when its parent dies.
 _PR_SET_PDEATHSIG = 1
 
 
-def die_with_parent(prog: str) -> None:
-    """When started by `ticketwar run`, be sent SIGTERM (an ordered stop) if it dies, even
-    by kill -9: its children run in a session of their own, so nothing else would stop
-    them, and a gateway left behind would go on taking connections on its port."""
+def die_with_parent(prog: str, parent: str = "ticketwar run") -> None:
+    """When started by a parent that owns it (`ticketwar run` its children, a surge its
+    `ticketwar run`), be sent SIGTERM (an ordered stop) if it dies, even by kill -9: its
+    children run in a session of their own, so nothing else would stop them, and a gateway
+    left behind would go on taking connections on its port. Not when started by hand: a
+    shell that goes away must not take a `nohup ticketwar run` with it."""
     if not os.environ.get(SUPERVISED_ENV) or not sys.platform.startswith("linux"):
         return  # started by hand, or no prctl
     ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() == 1:  # the parent died before prctl: nobody would signal us
-        sys.exit(f"{prog}: ticketwar run is gone")
+        sys.exit(f"{prog}: {parent} is gone")
 
 
 def process_main(prog: str, run: Callable[[Settings], int]) -> NoReturn:

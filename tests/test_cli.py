@@ -309,6 +309,53 @@ async def test_children_stop_when_run_is_killed(tmp_path: Path, db_pool: object)
         await delete_namespace(TEST_AMQP_URL, prefix, 2)
 
 
+#: A surge's stack, as `ticketwar surge --compare` and `make bench` start one; prints the
+#: pid of its `ticketwar run` once it serves, then waits to be killed.
+_A_SURGE = """
+import asyncio
+from ops.surge.stack import local_gateway
+
+async def main() -> None:
+    pids: list[int] = []
+    async with local_gateway("queued", pids=pids):
+        print("serving", pids[0], flush=True)
+        await asyncio.Event().wait()
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.slow
+async def test_a_surge_killed_takes_its_stack_with_it(tmp_path: Path, db_pool: object) -> None:
+    """A surge (or bench) killed with -9 cannot stop the stack it started in order; its
+    `ticketwar run` is told by the kernel instead, and stops (it served on, orphaned)."""
+    surge = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _A_SURGE, stdout=asyncio.subprocess.PIPE,
+        env=_env(JWT_SECRET="j" * 40, DATA_DIR=str(tmp_path), DATABASE_URL=TEST_DATABASE_URL))
+    run = 0
+    try:
+        assert surge.stdout is not None
+        async with asyncio.timeout(90):
+            line = (await surge.stdout.readline()).decode()
+        assert line.startswith("serving "), line
+        run = int(line.split()[1])
+        assert _running(run)
+        surge.kill()
+        await surge.wait()
+
+        async def gone() -> bool:
+            return not _running(run)
+
+        await assert_eventually(gone, timeout=30, interval=0.1,
+                                message="the killed surge's ticketwar run serves on")
+    finally:
+        if surge.returncode is None:
+            surge.kill()
+            await surge.wait()
+        if run and _running(run):
+            os.kill(run, signal.SIGKILL)
+
+
 # -- LOG_LEVEL: the environment's default, --log-level overrides -----------------------
 
 

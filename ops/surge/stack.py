@@ -16,6 +16,8 @@ from pathlib import Path
 
 import aiohttp
 
+from engine.entrypoint import SUPERVISED_ENV
+
 
 def free_port() -> int:
     """A TCP port nobody listens on right now."""
@@ -36,7 +38,9 @@ async def local_gateway(strategy: str, extra_env: Mapping[str, str] | None = Non
     port = free_port()
     # A local stack for measurements: the fake provider unless one is named.
     env = {"PAYMENT_PROVIDER": "fake", **os.environ, "BOOKING_STRATEGY": strategy,
-           "ALLOW_NAIVE": "1", "PORT": str(port), "HOST": "127.0.0.1", **(extra_env or {})}
+           "ALLOW_NAIVE": "1", "PORT": str(port), "HOST": "127.0.0.1", **(extra_env or {}),
+           # It stops if this process is killed before it could stop it (die_with_parent).
+           SUPERVISED_ENV: "1"}
     # A file, not a pipe: nobody reads the logs while it runs, and a full pipe would
     # block the gateway (and its workers, who share it) mid-surge.
     if log_path is not None:
