@@ -12,8 +12,9 @@ machine has RabbitMQ 3.10.8 on OTP 25.2; CI met it, and a run here showed it: a 
 `global_name_server received an unexpected message`, its application never running again
 beside two running peers.
 
-The watch checks its node's AMQP port every `INTERVAL` seconds; while it is closed, it asks
-the node every `LOOK_SECONDS` whether `rabbit` runs and how many of the cluster's nodes it
+Every `LOOK_SECONDS` the watch opens an AMQP connection to its node (the protocol header,
+answered by `connection.start`: a health check a load balancer would make). While the port
+is closed it asks the node whether `rabbit` runs and how many of the cluster's nodes it
 reaches (pinging them first, as RabbitMQ's own recovery does). Once it has seen its node run
 in a cluster (so a node being joined is never touched), a node not running while it reaches
 a majority for `GRACE` seconds in a row — far longer than a boot takes — is stopped
@@ -21,12 +22,20 @@ a majority for `GRACE` seconds in a row — far longer than a boot takes — is 
 and rejoins from its own data (seen here: the hang in the third of three broker cuts, the
 cluster whole 63 s after the heal). A node that reaches only itself is paused as it should
 be, and is left alone. A server that exits is started again too.
+
+So is a node that is *wedged*: its port takes connections (the kernel completes them into
+the listen backlog) but it answers none, for `GRACE` seconds in a row. CI met that too, a
+node healed from a cut that went on using 60% of a core, logging nothing, answering neither
+AMQP nor rabbitmqctl, while its two peers timed it out (`net_tick_timeout`); a check of the
+port alone took it for up. Each look costs the node three log lines (a connection accepted,
+then closed by the client), as any load balancer's health check does.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import enum
 import logging
 import os
 import signal
@@ -42,11 +51,15 @@ from ops.cluster.services import RABBIT_BIN
 
 log = logging.getLogger("brokerwatch")
 
-#: Seconds between two checks of the node's AMQP port.
+#: Seconds between two checks that the server is still there.
 INTERVAL = 2.0
-#: Seconds between two looks through rabbitmqctl (a VM of its own, ~0.5 s of CPU), taken
-#: only while the port is closed, or until the node was first seen in its cluster.
+#: Seconds between two looks: an AMQP handshake once armed, and through rabbitmqctl (a VM of
+#: its own, ~0.5 s of CPU) while the port is closed, or until the node was first seen in its
+#: cluster.
 LOOK_SECONDS = 10.0
+#: Seconds a node has to answer the AMQP protocol header (a running node takes
+#: milliseconds, a busy one on this machine well under a second).
+HANDSHAKE_SECONDS = 5.0
 #: Seconds a node must stay down with a majority in sight before the watch restarts it: its
 #: own recovery starts it within a second or two of the majority's return, and a boot on
 #: this loaded machine takes seconds.
@@ -121,6 +134,11 @@ class Watch:
         if seen is None or seen.running or not seen.majority:
             self.reset()  # unknown, running, or paused as it should be
             return False
+        return self.stuck(now)
+
+    def stuck(self, now: float) -> bool:
+        """The node is stuck at `now` (down with a majority in sight, or wedged): whether it
+        has been so for the whole grace, and is to be restarted now."""
         if self._stuck_since is None:
             self._stuck_since = now
             return False
@@ -162,14 +180,47 @@ class Server:
         self._proc.wait()
 
 
-def listening(host: str, port: int) -> bool:
-    """Whether the node accepts AMQP connections (its listener closes when `rabbit`
-    stops): the cheap look, a TCP connect instead of a rabbitmqctl VM."""
+class Port(enum.Enum):
+    """What the node's AMQP port did with a connection."""
+
+    ANSWERS = "answers"  # `connection.start` came back: the broker serves
+    CLOSED = "closed"  # refused, or closed unanswered: `rabbit` is not running (its
+    # listener closes when it stops), or the VM is going
+    SILENT = "silent"  # taken and never answered, or not even taken: the VM is wedged
+
+
+#: The AMQP 0-9-1 protocol header a client opens with.
+_PROTOCOL_HEADER = b"AMQP\x00\x00\x09\x01"
+#: The first byte of the broker's answer (`connection.start`): a method frame.
+_METHOD_FRAME = 1
+
+
+def handshake(host: str, port: int, timeout: float = HANDSHAKE_SECONDS) -> Port:
+    """Open a connection to the node's AMQP port and send the protocol header: whether the
+    broker answers — the cheap look, a socket instead of a rabbitmqctl VM."""
     try:
-        with socket.create_connection((host, port), timeout=1):
-            return True
+        conn = socket.create_connection((host, port), timeout=1)
+    except TimeoutError:
+        return Port.SILENT  # its listen backlog full of connections it never took
     except OSError:
-        return False
+        return Port.CLOSED
+    with conn:
+        try:
+            conn.settimeout(timeout)
+            conn.sendall(_PROTOCOL_HEADER)
+            first = conn.recv(1)
+        except TimeoutError:
+            return Port.SILENT
+        except OSError:
+            return Port.CLOSED
+    return Port.ANSWERS if first and first[0] == _METHOD_FRAME else Port.CLOSED
+
+
+def _restart(server: Server, node: str, why: str) -> None:
+    log.warning("%s: %s; restarting it", node, why)
+    server.stop()
+    server.start()
+    log.warning("%s: %s", node, RESTARTED)
 
 
 def watch(node: str, port: int, server: Server, stop: threading.Event,
@@ -188,12 +239,17 @@ def watch(node: str, port: int, server: Server, stop: threading.Event,
             server.start()
             continue
         now = time.monotonic()
-        if armed and listening(host, port):
-            decide.reset()
-            continue
         if now < next_look:
             continue
         next_look = now + LOOK_SECONDS
+        port_is = handshake(host, port) if armed else Port.CLOSED
+        if port_is is Port.ANSWERS:
+            decide.reset()
+            continue
+        if port_is is Port.SILENT:
+            if decide.stuck(now):
+                _restart(server, node, f"its port answered no connection for {grace:.0f}s")
+            continue
         seen = look(node)
         if seen is not None and seen != last:
             log.info("%s: rabbit %s, reaches %d of %d nodes", node,
@@ -202,11 +258,7 @@ def watch(node: str, port: int, server: Server, stop: threading.Event,
         # Armed once the node ran in a cluster: `up` stops a node to join it to the others.
         armed = armed or (seen is not None and seen.running and seen.seen == seen.members > 1)
         if armed and decide.due(seen, now):
-            log.warning("%s: not running for %.0fs with a majority in sight; restarting "
-                        "it", node, grace)
-            server.stop()
-            server.start()
-            log.warning("%s: %s", node, RESTARTED)
+            _restart(server, node, f"not running for {grace:.0f}s with a majority in sight")
     server.stop()
 
 

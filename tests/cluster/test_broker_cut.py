@@ -9,6 +9,9 @@ watch where that recovery gave up); the verdict is clean."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -80,4 +83,31 @@ async def test_a_broker_node_down_in_sight_of_its_majority_is_restarted(cluster:
     before = watch_restarts(cluster)[mq.name]
     await asyncio.to_thread(services.rabbitmqctl, load_state(cluster), mq, "stop_app")
     await rejoined(cluster, timeout=brokerwatch.GRACE + 90)
+    assert watch_restarts(cluster)[mq.name] == before + 1
+
+
+@pytest.mark.timeout(300)
+async def test_a_broker_node_that_answers_no_connection_is_restarted(cluster: Path) -> None:
+    """What CI met after a cut healed: a node whose VM went on running (60% of a core) and
+    answered nothing — no AMQP handshake, no rabbitmqctl, its peers timing it out — while its
+    port still took connections into the kernel's backlog. Frozen here with SIGSTOP, the
+    same from outside. Its broker watch restarts it, and the cluster is whole again."""
+    mq = topology.host("mq2")
+    before = watch_restarts(cluster)[mq.name]
+    out = await asyncio.to_thread(services.rabbitmqctl, load_state(cluster), mq, "eval",
+                                  "os:getpid().")
+    vm = int(out.strip().strip('"'))
+    os.kill(vm, signal.SIGSTOP)
+    try:
+        async def restarted() -> bool:
+            return watch_restarts(cluster)[mq.name] == before + 1
+
+        await assert_eventually(
+            restarted, interval=1, message=f"{mq.name} frozen, and not restarted",
+            timeout=brokerwatch.GRACE + brokerwatch.LOOK_SECONDS + brokerwatch.STOP_SECONDS
+            + brokerwatch.HANDSHAKE_SECONDS + 30)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(vm, signal.SIGCONT)  # killed by its watch by now, unless it failed
+    await rejoined(cluster, timeout=120)
     assert watch_restarts(cluster)[mq.name] == before + 1
