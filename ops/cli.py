@@ -81,6 +81,7 @@ def cmd_run(args: argparse.Namespace, configured: Settings) -> int:
     from engine.entrypoint import die_with_parent
 
     die_with_parent("ticketwar run", parent="the surge that started it")
+
     async def ready(port: int) -> None:
         # Printed last, after the log says it listens: what a person needs, where it shows.
         lines = [f"Ticket War Engine is running: open {browser_url(settings.host, port)}",
